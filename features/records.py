@@ -1,0 +1,532 @@
+"""The transaction-record contract: sellers and orders, their validation and loading.
+
+Two record types feed the engine. Each field is documented in :data:`SELLER_FIELDS` and
+:data:`ORDER_FIELDS` (and in the README). Records load from CSV, Parquet or a pandas
+DataFrame; validation finds *every* problem with its row number, field and reason, sets the
+bad rows aside, keeps the good ones and says how many of each. In strict mode any problem
+rejects the whole input.
+
+Row numbers are 1-based positions of the record in its input (for a CSV file, the record
+on line ``row + 1``, the header being line 1). Column-level problems (a missing or an extra
+column) carry ``row = 0``.
+
+Money amounts in records are analytics inputs, held as ``float64`` in the currency's major
+unit (yuan for CNY); the lending side converts to ``Decimal`` minor units itself.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "FieldSpec",
+    "SELLER_FIELDS",
+    "ORDER_FIELDS",
+    "SELLER_KINDS",
+    "MEMBERSHIP_TIERS",
+    "ORDER_STATUSES",
+    "ORDER_CHANNELS",
+    "DEFAULT_CURRENCIES",
+    "ValidationReport",
+    "RecordValidationError",
+    "LoadedRecords",
+    "validate_sellers",
+    "validate_orders",
+    "load_sellers",
+    "load_orders",
+    "read_table",
+]
+
+FieldKind = Literal["id", "enum", "text", "timestamp", "money", "bool", "country", "currency"]
+
+SELLER_KINDS: tuple[str, ...] = ("shop", "factory")
+MEMBERSHIP_TIERS: tuple[str, ...] = ("basic", "silver", "gold", "platinum")
+ORDER_STATUSES: tuple[str, ...] = ("pending", "shipped", "completed", "cancelled")
+ORDER_CHANNELS: tuple[str, ...] = ("wholesale", "dropship", "custom", "sample")
+#: Currencies accepted when no other list is configured. Features are computed per seller
+#: in the order currency, so a marketplace that settles in one currency lists only that one.
+DEFAULT_CURRENCIES: tuple[str, ...] = ("CNY",)
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """One field of a record type.
+
+    Parameters
+    ----------
+    name : column name.
+    kind : how the value is parsed and checked.
+    description : what the field means, for people.
+    nullable : whether an empty value is allowed.
+    choices : allowed values for ``enum`` fields.
+    """
+
+    name: str
+    kind: FieldKind
+    description: str
+    nullable: bool = False
+    choices: tuple[str, ...] = ()
+
+
+SELLER_FIELDS: tuple[FieldSpec, ...] = (
+    FieldSpec("seller_id", "id", "Stable marketplace identifier of the seller."),
+    FieldSpec("kind", "enum", "`shop` (resells, many small buyers) or `factory` (makes goods, "
+              "fewer and larger buyers).", choices=SELLER_KINDS),
+    FieldSpec("registered_at", "timestamp", "When the seller joined the marketplace "
+              "(timezone-aware)."),
+    FieldSpec("region", "text", "Province or region of the seller's registered address."),
+    FieldSpec("industry", "text", "Main industry category the seller trades in."),
+    FieldSpec("membership_tier", "enum", "Marketplace membership tier at extraction time.",
+              choices=MEMBERSHIP_TIERS),
+)
+
+ORDER_FIELDS: tuple[FieldSpec, ...] = (
+    FieldSpec("order_id", "id", "Unique identifier of the order."),
+    FieldSpec("seller_id", "id", "The seller that received the order (must be a known seller)."),
+    FieldSpec("buyer_id", "id", "Pseudonymous identifier of the buyer."),
+    FieldSpec("created_at", "timestamp", "When the order was placed (timezone-aware)."),
+    FieldSpec("amount", "money", "Order value in the currency's major unit, finite and >= 0."),
+    FieldSpec("currency", "currency", "ISO 4217 code; must be one of the supported currencies."),
+    FieldSpec("status", "enum", "State at extraction: `pending`, `shipped`, `completed` or "
+              "`cancelled`.", choices=ORDER_STATUSES),
+    FieldSpec("refunded_amount", "money", "Total refunded on the order, 0 when none; not above "
+              "`amount`."),
+    FieldSpec("refunded_at", "timestamp", "When the refund was made; required when "
+              "`refunded_amount` > 0, not before `created_at`.", nullable=True),
+    FieldSpec("disputed", "bool", "Whether the buyer opened a dispute on the order."),
+    FieldSpec("channel", "enum", "`wholesale`, `dropship`, `custom` or `sample`.",
+              choices=ORDER_CHANNELS),
+    FieldSpec("buyer_country", "country", "ISO 3166-1 alpha-2 country of the buyer."),
+    FieldSpec("shipped_at", "timestamp", "When the goods shipped; empty if not (yet) shipped; "
+              "not before `created_at`.", nullable=True),
+    FieldSpec("paid_out_at", "timestamp", "When the seller received the money; empty if not "
+              "(yet) paid out; not before `created_at`.", nullable=True),
+)
+
+_TZ_SUFFIX = re.compile(r"(?:Z|[+-]\d{2}(?::?\d{2})?)$", re.IGNORECASE)
+_TRUE = {"true", "t", "yes", "y", "1"}
+_FALSE = {"false", "f", "no", "n", "0"}
+
+
+@dataclass
+class ValidationReport:
+    """Every problem found in one input, and what was kept.
+
+    Attributes
+    ----------
+    record_type : ``"sellers"`` or ``"orders"``.
+    n_rows : records read.
+    problems : one row per problem, columns ``row`` (1-based, 0 for the whole column),
+        ``field``, ``value`` (as read, truncated) and ``reason``.
+    bad_rows : 1-based row numbers that were set aside.
+    """
+
+    record_type: str
+    n_rows: int
+    problems: pd.DataFrame
+    bad_rows: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+
+    @property
+    def n_bad(self) -> int:
+        return len(self.bad_rows)
+
+    @property
+    def n_good(self) -> int:
+        return self.n_rows - self.n_bad
+
+    @property
+    def ok(self) -> bool:
+        return self.problems.empty
+
+    def summary(self, limit: int = 20) -> str:
+        """Counts of kept and set-aside rows, then the first ``limit`` problems."""
+        lines = [
+            f"{self.record_type}: {self.n_rows} rows read, {self.n_good} kept, "
+            f"{self.n_bad} set aside, {len(self.problems)} problems"
+        ]
+        for problem in self.problems.head(limit).itertuples(index=False):
+            where = "column" if problem.row == 0 else f"row {problem.row}"
+            value = f" (value {problem.value!r})" if problem.value not in ("", None) else ""
+            lines.append(f"  {where}, field {problem.field}: {problem.reason}{value}")
+        if len(self.problems) > limit:
+            lines.append(f"  ... and {len(self.problems) - limit} more problems")
+        return "\n".join(lines)
+
+
+class RecordValidationError(ValueError):
+    """Raised in strict mode (or when no row can be kept) with the full report."""
+
+    def __init__(self, report: ValidationReport) -> None:
+        self.report = report
+        super().__init__(report.summary())
+
+
+@dataclass
+class LoadedRecords:
+    """Validated records in canonical dtypes, plus the report of what was set aside."""
+
+    frame: pd.DataFrame
+    report: ValidationReport
+    rejected: pd.DataFrame
+
+
+class _Problems:
+    """Collects problems as column arrays, so millions of rows stay cheap."""
+
+    def __init__(self) -> None:
+        self.rows: list[np.ndarray] = []
+        self.fields: list[str] = []
+        self.values: list[np.ndarray] = []
+        self.reasons: list[str] = []
+        self.sizes: list[int] = []
+
+    def add(self, mask: np.ndarray, field_name: str, raw: pd.Series | None, reason: str) -> None:
+        positions = np.flatnonzero(mask)
+        if len(positions) == 0:
+            return
+        self.rows.append(positions + 1)
+        self.fields.append(field_name)
+        if raw is None:
+            values = np.full(len(positions), "", dtype=object)
+        else:
+            values = np.array([_short(v) for v in raw.to_numpy()[positions]], dtype=object)
+        self.values.append(values)
+        self.reasons.append(reason)
+        self.sizes.append(len(positions))
+
+    def add_column(self, field_name: str, reason: str) -> None:
+        self.rows.append(np.array([0], dtype=np.int64))
+        self.fields.append(field_name)
+        self.values.append(np.array([""], dtype=object))
+        self.reasons.append(reason)
+        self.sizes.append(1)
+
+    def frame(self) -> pd.DataFrame:
+        if not self.rows:
+            return pd.DataFrame(
+                {"row": pd.Series([], dtype="int64"), "field": pd.Series([], dtype=object),
+                 "value": pd.Series([], dtype=object), "reason": pd.Series([], dtype=object)}
+            )
+        out = pd.DataFrame(
+            {
+                "row": np.concatenate(self.rows).astype(np.int64),
+                "field": np.repeat(np.array(self.fields, dtype=object), self.sizes),
+                "value": np.concatenate(self.values),
+                "reason": np.repeat(np.array(self.reasons, dtype=object), self.sizes),
+            }
+        )
+        return out.sort_values(["row", "field"], kind="stable").reset_index(drop=True)
+
+
+def _short(value: object) -> str:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return ""
+    text = str(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _is_blank(series: pd.Series) -> np.ndarray:
+    if series.dtype == object or pd.api.types.is_string_dtype(series.dtype):
+        stripped = series.astype("string").str.strip()
+        return (series.isna() | (stripped == "")).to_numpy(dtype=bool, na_value=True)
+    return series.isna().to_numpy()
+
+
+def _as_text(series: pd.Series) -> pd.Series:
+    return series.astype("string").str.strip()
+
+
+def _parse_timestamp(series: pd.Series, name: str, problems: _Problems,
+                     blank: np.ndarray) -> tuple[pd.Series, np.ndarray]:
+    """Parse to UTC; naive values and unparseable strings are problems."""
+    bad = np.zeros(len(series), dtype=bool)
+    if isinstance(series.dtype, pd.DatetimeTZDtype):
+        return series.dt.tz_convert("UTC").astype("datetime64[ns, UTC]"), bad
+    if pd.api.types.is_datetime64_dtype(series.dtype):
+        naive = ~blank
+        problems.add(naive, name, series, "naive timestamp: a time zone offset is required")
+        return pd.Series(pd.NaT, index=series.index, dtype="datetime64[ns, UTC]"), naive
+    text = _as_text(series)
+    has_zone = text.str.contains(_TZ_SUFFIX, regex=True).to_numpy(dtype=bool, na_value=False)
+    naive = ~blank & ~has_zone
+    problems.add(naive, name, series, "naive timestamp: a time zone offset is required")
+    parsed = pd.to_datetime(text.where(~naive & ~blank), utc=True, errors="coerce",
+                            format="ISO8601")
+    unparseable = ~blank & ~naive & parsed.isna().to_numpy()
+    problems.add(unparseable, name, series, "not an ISO 8601 timestamp")
+    return parsed.astype("datetime64[ns, UTC]"), naive | unparseable
+
+
+def _parse_money(series: pd.Series, name: str, problems: _Problems,
+                 blank: np.ndarray) -> tuple[pd.Series, np.ndarray]:
+    if pd.api.types.is_bool_dtype(series.dtype):
+        values = pd.Series(np.nan, index=series.index)
+        wrong = ~blank
+        problems.add(wrong, name, series, "not a number")
+        return values, wrong
+    if pd.api.types.is_numeric_dtype(series.dtype):
+        values = series.astype("float64")
+        wrong = np.zeros(len(series), dtype=bool)
+    else:
+        values = pd.to_numeric(_as_text(series), errors="coerce").astype("float64")
+        wrong = ~blank & values.isna().to_numpy()
+        problems.add(wrong, name, series, "not a number")
+    array = values.to_numpy()
+    with np.errstate(invalid="ignore"):
+        non_finite = ~blank & ~wrong & ~np.isfinite(array)
+        negative = ~blank & ~wrong & ~non_finite & (array < 0)
+    problems.add(non_finite, name, series, "not a finite number")
+    problems.add(negative, name, series, "negative amount")
+    return values, wrong | non_finite | negative
+
+
+def _parse_bool(series: pd.Series, name: str, problems: _Problems,
+                blank: np.ndarray) -> tuple[pd.Series, np.ndarray]:
+    if pd.api.types.is_bool_dtype(series.dtype):
+        return series.fillna(False).astype(bool), np.zeros(len(series), dtype=bool)
+    text = _as_text(series).str.lower()
+    is_true = text.isin(_TRUE).to_numpy(dtype=bool, na_value=False)
+    is_false = text.isin(_FALSE).to_numpy(dtype=bool, na_value=False)
+    wrong = ~blank & ~is_true & ~is_false
+    problems.add(wrong, name, series, "not a boolean (true/false)")
+    return pd.Series(is_true, index=series.index), wrong
+
+
+def _check_fields(frame: pd.DataFrame, specs: Iterable[FieldSpec], problems: _Problems,
+                  currencies: tuple[str, ...]) -> tuple[pd.DataFrame, np.ndarray]:
+    """Parse every field into its canonical dtype; return the frame and the bad-row mask."""
+    n = len(frame)
+    bad = np.zeros(n, dtype=bool)
+    out: dict[str, pd.Series] = {}
+    for spec in specs:
+        raw = frame[spec.name]
+        blank = _is_blank(raw)
+        if not spec.nullable:
+            problems.add(blank, spec.name, None, "missing value")
+            bad |= blank
+        if spec.kind == "timestamp":
+            out[spec.name], wrong = _parse_timestamp(raw, spec.name, problems, blank)
+        elif spec.kind == "money":
+            out[spec.name], wrong = _parse_money(raw, spec.name, problems, blank)
+        elif spec.kind == "bool":
+            out[spec.name], wrong = _parse_bool(raw, spec.name, problems, blank)
+        else:
+            text = _as_text(raw)
+            if spec.kind == "enum":
+                valid = text.str.lower().isin(spec.choices).to_numpy(dtype=bool, na_value=False)
+                wrong = ~blank & ~valid
+                problems.add(wrong, spec.name, raw,
+                             f"must be one of {', '.join(spec.choices)}")
+                text = text.str.lower()
+            elif spec.kind == "currency":
+                text = text.str.upper()
+                valid = text.isin(currencies).to_numpy(dtype=bool, na_value=False)
+                wrong = ~blank & ~valid
+                problems.add(wrong, spec.name, raw,
+                             f"unsupported currency (supported: {', '.join(currencies)})")
+            elif spec.kind == "country":
+                text = text.str.upper()
+                valid = text.str.fullmatch(r"[A-Z]{2}").to_numpy(dtype=bool, na_value=False)
+                wrong = ~blank & ~valid
+                problems.add(wrong, spec.name, raw, "not an ISO 3166-1 alpha-2 country code")
+            else:  # id, text
+                control = text.str.contains(r"[\x00-\x1f\x7f]", regex=True).to_numpy(
+                    dtype=bool, na_value=False)
+                too_long = (text.str.len() > 128).to_numpy(dtype=bool, na_value=False)
+                wrong = ~blank & (control | too_long)
+                problems.add(~blank & control, spec.name, raw, "contains control characters")
+                problems.add(~blank & too_long & ~control, spec.name, raw,
+                             "longer than 128 characters")
+            out[spec.name] = text.astype(str).where(~blank, None) if spec.nullable else text
+        bad |= wrong
+    return pd.DataFrame(out, index=frame.index), bad
+
+
+def _check_columns(frame: pd.DataFrame, specs: tuple[FieldSpec, ...], problems: _Problems,
+                   ) -> bool:
+    """Report missing and extra columns; return whether every required column is present."""
+    expected = [spec.name for spec in specs]
+    missing = [name for name in expected if name not in frame.columns]
+    extra = [str(name) for name in frame.columns if name not in expected]
+    for name in missing:
+        problems.add_column(name, "missing column")
+    for name in extra:
+        problems.add_column(name, "extra column (not part of the contract)")
+    return not missing
+
+
+def _finish(record_type: str, source: pd.DataFrame, parsed: pd.DataFrame | None,
+            bad: np.ndarray, problems: _Problems, strict: bool) -> LoadedRecords:
+    problem_frame = problems.frame()
+    bad_rows = np.flatnonzero(bad) + 1
+    report = ValidationReport(record_type, len(source), problem_frame, bad_rows)
+    if parsed is None:  # a required column is missing: nothing can be kept
+        report.bad_rows = np.arange(1, len(source) + 1)
+        raise RecordValidationError(report)
+    if strict and not report.ok:
+        raise RecordValidationError(report)
+    rejected = source.iloc[np.flatnonzero(bad)].copy()
+    rejected.insert(0, "row", bad_rows)
+    reasons = problem_frame[problem_frame["row"] > 0].groupby("row")["reason"].agg("; ".join)
+    rejected.insert(1, "reasons", rejected["row"].map(reasons))
+    kept = parsed.loc[~bad].reset_index(drop=True)
+    return LoadedRecords(kept, report, rejected.reset_index(drop=True))
+
+
+def validate_sellers(frame: pd.DataFrame, *, strict: bool = False) -> LoadedRecords:
+    """Validate seller records and convert them to canonical dtypes.
+
+    Parameters
+    ----------
+    frame : raw seller records (any dtypes; strings are parsed).
+    strict : reject the whole input on any problem.
+
+    Returns
+    -------
+    LoadedRecords
+        ``frame`` holds the good rows; ``rejected`` the bad ones with their reasons.
+
+    Raises
+    ------
+    RecordValidationError
+        In strict mode on any problem, or when a required column is missing.
+    """
+    problems = _Problems()
+    if not _check_columns(frame, SELLER_FIELDS, problems):
+        return _finish("sellers", frame, None, np.ones(len(frame), bool), problems, strict)
+    parsed, bad = _check_fields(frame, SELLER_FIELDS, problems, DEFAULT_CURRENCIES)
+    ids = parsed["seller_id"]
+    dup = ids.duplicated(keep="first").to_numpy() & ~_is_blank(ids)
+    problems.add(dup, "seller_id", frame["seller_id"], "duplicate seller_id")
+    bad |= dup
+    return _finish("sellers", frame, parsed, bad, problems, strict)
+
+
+def validate_orders(frame: pd.DataFrame, seller_ids: Iterable[str] | pd.Series | None = None,
+                    *, currencies: Iterable[str] = DEFAULT_CURRENCIES,
+                    strict: bool = False) -> LoadedRecords:
+    """Validate order records and convert them to canonical dtypes.
+
+    Parameters
+    ----------
+    frame : raw order records.
+    seller_ids : the known sellers; orders of any other seller are problems. ``None`` skips
+        that check (for loading orders on their own).
+    currencies : supported ISO 4217 codes.
+    strict : reject the whole input on any problem.
+    """
+    problems = _Problems()
+    currency_list = tuple(code.upper() for code in currencies)
+    if not _check_columns(frame, ORDER_FIELDS, problems):
+        return _finish("orders", frame, None, np.ones(len(frame), bool), problems, strict)
+    parsed, bad = _check_fields(frame, ORDER_FIELDS, problems, currency_list)
+
+    amount = parsed["amount"].to_numpy()
+    refunded = parsed["refunded_amount"].to_numpy()
+    with np.errstate(invalid="ignore"):
+        over = refunded > amount + 1e-9
+    problems.add(over, "refunded_amount", frame["refunded_amount"],
+                 "refunded_amount above amount")
+    bad |= over
+
+    created = parsed["created_at"]
+    for name in ("refunded_at", "shipped_at", "paid_out_at"):
+        before = (parsed[name] < created).to_numpy(dtype=bool, na_value=False)
+        problems.add(before, name, frame[name], f"{name} before created_at")
+        bad |= before
+    refund_time_missing = (refunded > 0) & parsed["refunded_at"].isna().to_numpy() \
+        & ~_is_blank(frame["refunded_amount"]) & _is_blank(frame["refunded_at"])
+    problems.add(refund_time_missing, "refunded_at", None,
+                 "missing while refunded_amount is above 0")
+    bad |= refund_time_missing
+    refund_without_amount = (refunded == 0) & parsed["refunded_at"].notna().to_numpy()
+    problems.add(refund_without_amount, "refunded_at", frame["refunded_at"],
+                 "given while refunded_amount is 0")
+    bad |= refund_without_amount
+
+    ids = parsed["order_id"]
+    dup = ids.duplicated(keep="first").to_numpy() & ~_is_blank(ids)
+    if dup.any():
+        first_row = pd.Series(np.arange(1, len(ids) + 1), index=ids.index).groupby(
+            ids.to_numpy()).transform("min")
+        positions = np.flatnonzero(dup)
+        for first in np.unique(first_row.to_numpy()[positions]):
+            mask = dup & (first_row.to_numpy() == first)
+            problems.add(mask, "order_id", frame["order_id"],
+                         f"duplicate order_id (first seen on row {first})")
+        bad |= dup
+
+    if seller_ids is not None:
+        known = pd.Index(pd.Series(list(seller_ids) if not isinstance(seller_ids, pd.Series)
+                                   else seller_ids, dtype="string").str.strip())
+        unknown = ~parsed["seller_id"].isin(known).to_numpy(dtype=bool, na_value=False) \
+            & ~_is_blank(frame["seller_id"])
+        problems.add(unknown, "seller_id", frame["seller_id"], "order for an unknown seller")
+        bad |= unknown
+
+    parsed["status"] = pd.Categorical(parsed["status"], categories=ORDER_STATUSES)
+    parsed["channel"] = pd.Categorical(parsed["channel"], categories=ORDER_CHANNELS)
+    parsed["disputed"] = parsed["disputed"].astype(bool)
+    return _finish("orders", frame, parsed, bad, problems, strict)
+
+
+def read_table(source: str | Path | pd.DataFrame) -> pd.DataFrame:
+    """Read a CSV or Parquet file (by extension) as raw records, or pass a DataFrame through.
+
+    CSV values are read as text so that validation sees exactly what the file holds.
+    """
+    if isinstance(source, pd.DataFrame):
+        return source
+    path = Path(source)
+    if not path.exists():
+        raise FileNotFoundError(f"no such file: {path}")
+    if not path.is_file():
+        raise ValueError(f"not a regular file: {path}")
+    suffix = "".join(path.suffixes[-2:]).lower()
+    if suffix.endswith(".parquet") or suffix.endswith(".pq"):
+        try:
+            return pd.read_parquet(path)
+        except Exception as exc:  # pyarrow raises several unrelated types for bad files
+            raise ValueError(f"{path}: not a readable Parquet file ({exc})") from exc
+    if suffix.endswith(".csv") or suffix.endswith(".csv.gz"):
+        try:
+            return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""],
+                               encoding="utf-8")
+        except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+            raise ValueError(f"{path}: not a readable CSV file ({exc})") from exc
+    raise ValueError(f"{path}: unsupported file type (use .csv, .csv.gz or .parquet)")
+
+
+def load_sellers(source: str | Path | pd.DataFrame, *, strict: bool = False) -> LoadedRecords:
+    """Read and validate seller records from CSV, Parquet or a DataFrame."""
+    return validate_sellers(read_table(source), strict=strict)
+
+
+def load_orders(source: str | Path | pd.DataFrame,
+                sellers: pd.DataFrame | Iterable[str] | None = None, *,
+                currencies: Iterable[str] = DEFAULT_CURRENCIES,
+                strict: bool = False) -> LoadedRecords:
+    """Read and validate order records; ``sellers`` (a frame or ids) enables the seller check."""
+    seller_ids: Iterable[str] | None
+    if isinstance(sellers, pd.DataFrame):
+        seller_ids = sellers["seller_id"]
+    else:
+        seller_ids = sellers
+    return validate_orders(read_table(source), seller_ids, currencies=currencies, strict=strict)
+
+
+def field_table(specs: Iterable[FieldSpec]) -> str:
+    """A Markdown table of the fields, for the README and ``--help``."""
+    rows = ["| field | type | required | meaning |", "|---|---|---|---|"]
+    for spec in specs:
+        kind = spec.kind if not spec.choices else f"one of {', '.join(spec.choices)}"
+        rows.append(f"| `{spec.name}` | {kind} | {'no' if spec.nullable else 'yes'} "
+                    f"| {spec.description} |")
+    return "\n".join(rows)
