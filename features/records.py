@@ -471,8 +471,9 @@ def validate_orders(frame: pd.DataFrame, seller_ids: Iterable[str] | pd.Series |
         problems.add(unknown, "seller_id", frame["seller_id"], "order for an unknown seller")
         bad |= unknown
 
-    parsed["status"] = pd.Categorical(parsed["status"], categories=ORDER_STATUSES)
-    parsed["channel"] = pd.Categorical(parsed["channel"], categories=ORDER_CHANNELS)
+    for name, choices in (("status", ORDER_STATUSES), ("channel", ORDER_CHANNELS)):
+        column = parsed[name]
+        parsed[name] = pd.Categorical(column.where(column.isin(choices)), categories=choices)
     parsed["disputed"] = parsed["disputed"].astype(bool)
     return _finish("orders", frame, parsed, bad, problems, strict)
 
@@ -515,10 +516,7 @@ def load_orders(source: str | Path | pd.DataFrame,
                 strict: bool = False) -> LoadedRecords:
     """Read and validate order records; ``sellers`` (a frame or ids) enables the seller check."""
     seller_ids: Iterable[str] | None
-    if isinstance(sellers, pd.DataFrame):
-        seller_ids = sellers["seller_id"]
-    else:
-        seller_ids = sellers
+    seller_ids = sellers["seller_id"] if isinstance(sellers, pd.DataFrame) else sellers
     return validate_orders(read_table(source), seller_ids, currencies=currencies, strict=strict)
 
 

@@ -36,8 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module_name in COMMAND_MODULES:
-        register: Callable[[argparse._SubParsersAction], None] = getattr(
-            import_module(module_name), "register")
+        register: Callable[[argparse._SubParsersAction], None] = import_module(module_name).register
         register(subparsers)
     return parser
 
