@@ -1,12 +1,48 @@
-"""Shared fixtures for the whole suite."""
+"""Shared fixtures for the whole suite.
+
+Database tests run on SQLite always and on the PostgreSQL at 127.0.0.1:5432 (database
+``test``) when it answers. Under CI (``CI`` set) PostgreSQL is required: a test that needs
+it fails instead of skipping. Set ``SME_CREDIT_TEST_POSTGRES_URL`` to use another server.
+"""
 
 from __future__ import annotations
 
 import os
+import uuid
+from collections.abc import Iterator
 
 import pytest
 
 os.environ.setdefault("MPLBACKEND", "Agg")
+
+POSTGRES_URL = os.environ.get(
+    "SME_CREDIT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+IN_CI = bool(os.environ.get("CI"))
+
+
+def _postgres_answers() -> str | None:
+    """``None`` when PostgreSQL answers, else why not."""
+    try:
+        import psycopg
+    except ImportError as exc:  # pragma: no cover - psycopg is a declared dependency
+        return f"psycopg is not installed ({exc})"
+    dsn = POSTGRES_URL.replace("postgresql+psycopg://", "postgresql://")
+    try:
+        with psycopg.connect(dsn, connect_timeout=3) as connection:
+            connection.execute("select 1")
+    except Exception as exc:  # any connection failure means: not available
+        return f"PostgreSQL at {dsn} does not answer ({exc.__class__.__name__}: {exc})"
+    return None
+
+
+_POSTGRES_PROBLEM = _postgres_answers()
+
+
+def pytest_report_header() -> list[str]:
+    if _POSTGRES_PROBLEM is None:
+        return [f"postgresql: {POSTGRES_URL} answers; PostgreSQL tests run"]
+    action = "FAIL (CI is set)" if IN_CI else "are skipped"
+    return [f"postgresql: PostgreSQL tests {action}: {_POSTGRES_PROBLEM}"]
 
 
 @pytest.fixture(autouse=True)
@@ -14,3 +50,33 @@ def _isolated_settings(tmp_path_factory: pytest.TempPathFactory,
                        monkeypatch: pytest.MonkeyPatch) -> None:
     """Never let a test write into the developer's ./data folder."""
     monkeypatch.setenv("SME_CREDIT_DATA_DIR", str(tmp_path_factory.mktemp("data")))
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """URL of a fresh, empty PostgreSQL schema that is dropped after the test."""
+    if _POSTGRES_PROBLEM is not None:
+        if IN_CI:
+            pytest.fail(f"CI requires PostgreSQL: {_POSTGRES_PROBLEM}")
+        pytest.skip(_POSTGRES_PROBLEM)
+    import psycopg
+
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    dsn = POSTGRES_URL.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(dsn, autocommit=True) as connection:
+        connection.execute(f'create schema "{schema}"')
+    separator = "&" if "?" in POSTGRES_URL else "?"
+    try:
+        yield f"{POSTGRES_URL}{separator}options=-csearch_path%3D{schema}"
+    finally:
+        with psycopg.connect(dsn, autocommit=True) as connection:
+            connection.execute(f'drop schema "{schema}" cascade')
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+                 ) -> str:
+    """Each database test runs on the embedded SQLite file and on PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path_factory.mktemp('db') / 'sme_credit.db'}"
+    return str(request.getfixturevalue("postgres_url"))
