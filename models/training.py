@@ -1,0 +1,513 @@
+"""Training a probability-of-default model on any tabular data with a binary label.
+
+The procedure (:func:`train`, also :meth:`models.CreditModel.fit`):
+
+1. **Hold-out.** ``holdout_fraction`` of the rows is set aside first and touched by nothing
+   that fits: with a time column, the most recent rows (out of time); without one, a
+   stratified random sample. The hold-out gives the reported metrics, and is the sample
+   stored with the model for promotion.
+2. **Validation.** With a time column, the most recent ``validation_fraction`` of the
+   remaining rows validate (out of time) and the earlier rows train. Without one, the
+   remaining rows are cut into ``cv_folds`` stratified folds. Rows that share a
+   timestamp always land on the same side of a time cut.
+3. **Search.** The hyper-parameter candidates are tried in a fixed order, each with early
+   stopping on the validation log loss; the candidate with the best validation AUC wins
+   (mean over folds in cross-validation; the earlier candidate on a tie). At most
+   ``max_candidates`` are tried; the wall-clock cap can stop it sooner (reported).
+4. **Final booster.** Out of time: the winning booster trained on the training rows.
+   Cross-validation: a booster refitted on all non-hold-out rows for the mean best number
+   of rounds of the folds.
+5. **Calibration.** Platt and isotonic maps are judged by cross-fitting on the validation
+   raw scores (out-of-time scores, or out-of-fold scores in cross-validation): each fold's
+   map is fitted on the other folds, so the Brier score it earns is out of sample. The
+   best one is kept only when it beats the raw probability; it is then refitted on all
+   validation scores.
+
+Monotone constraints come from the feature registry (``risk_direction``) for numeric
+columns it knows, overridden by ``config.monotone_overrides``; categorical columns are
+never constrained. Everything random is seeded by ``config.seed`` and LightGBM runs in
+deterministic mode, so the same data and config give the same model.
+"""
+
+from __future__ import annotations
+
+import time as time_module
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+from sklearn.isotonic import IsotonicRegression
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import brier_score_loss, roc_auc_score
+from sklearn.model_selection import StratifiedKFold, train_test_split
+
+from features.registry import registry_version, risk_direction
+from models.config import TrainConfig
+from models.credit_model import (
+    Calibration,
+    ColumnSpec,
+    CreditModel,
+    FittedState,
+    _booster_names,
+    categorical_levels,
+    column_kind,
+    encode_columns,
+)
+from models.evaluation import ScoreReference, classification_metrics
+
+__all__ = ["train", "TrainingReport", "CandidateResult", "fit_credit_model"]
+
+
+@dataclass
+class CandidateResult:
+    """One tried hyper-parameter candidate."""
+
+    index: int
+    params: dict[str, Any]
+    validation_auc: float
+    validation_log_loss: float
+    best_iteration: int
+    seconds: float
+
+
+@dataclass
+class TrainingReport:
+    """What :func:`train` did, for the model card, MLflow and the curious.
+
+    Attributes
+    ----------
+    scheme : ``"out-of-time"`` or ``"cross-validation"``.
+    n_rows, n_train, n_validation, n_holdout : row counts (``n_validation`` is the sum of
+        the fold sizes in cross-validation).
+    holdout_positions : 0-based row positions of the hold-out in the input table.
+    candidates : every candidate tried, in order.
+    chosen : index of the winning candidate in ``candidates``.
+    search_cut_by_budget : whether the wall-clock cap stopped the search early.
+    calibration_brier : validation Brier score (cross-fitted) of ``raw``, ``platt`` and
+        ``isotonic`` (those tried).
+    validation_metrics, holdout_metrics : see :func:`models.evaluation.classification_metrics`.
+    windows : with a time column, the first and last time of each part.
+    seconds : wall-clock time of the whole fit.
+    """
+
+    scheme: str
+    n_rows: int
+    n_train: int
+    n_validation: int
+    n_holdout: int
+    holdout_positions: np.ndarray
+    candidates: list[CandidateResult]
+    chosen: int
+    search_cut_by_budget: bool
+    calibration_brier: dict[str, float]
+    validation_metrics: dict[str, float]
+    holdout_metrics: dict[str, float]
+    windows: dict[str, list[str]] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-friendly summary (without the hold-out positions)."""
+        return {
+            "scheme": self.scheme,
+            "n_rows": self.n_rows,
+            "n_train": self.n_train,
+            "n_validation": self.n_validation,
+            "n_holdout": self.n_holdout,
+            "candidates": [vars(c) for c in self.candidates],
+            "chosen": self.chosen,
+            "search_cut_by_budget": self.search_cut_by_budget,
+            "calibration_brier": self.calibration_brier,
+            "validation_metrics": self.validation_metrics,
+            "holdout_metrics": self.holdout_metrics,
+            "windows": self.windows,
+            "seconds": self.seconds,
+        }
+
+
+def train(features: pd.DataFrame, label: object, *, time: object = None,
+          config: TrainConfig | None = None) -> CreditModel:
+    """Train a LightGBM probability-of-default model; see the module notes for the steps.
+
+    Parameters
+    ----------
+    features : one row per applicant; numeric and categorical (``category`` or text)
+        columns, missing values allowed. Every column except the time column is a feature.
+    label : 1 = default, 0 = not; a Series or array aligned with ``features`` by position,
+        or the name of a column of ``features`` (then not a feature).
+    time : observation time per row (name of a column of ``features``, or values aligned by
+        position); enables out-of-time validation. Never a feature.
+    config : :class:`TrainConfig`; defaults when ``None``.
+
+    Returns
+    -------
+    CreditModel
+        Fitted; ``training_report_`` tells how.
+
+    Raises
+    ------
+    ValueError
+        On an unusable table, label, time column or configuration, with the reason.
+    """
+    return CreditModel(config).fit(features, label, time=time)
+
+
+# --------------------------------------------------------------------------- inputs
+def _split_inputs(features: pd.DataFrame, label: object, time: object,
+                  ) -> tuple[pd.DataFrame, np.ndarray, pd.Series | None]:
+    if not isinstance(features, pd.DataFrame):
+        raise ValueError(f"features must be a pandas DataFrame; got {type(features).__name__}")
+    if features.columns.duplicated().any():
+        dup = features.columns[features.columns.duplicated()].tolist()
+        raise ValueError(f"features has duplicate column names: {dup}")
+    drop: list[str] = []
+    label_values: Any
+    if isinstance(label, str):
+        if label not in features.columns:
+            raise ValueError(f"label column {label!r} is not in the feature table")
+        label_values = features[label]
+        drop.append(label)
+    else:
+        label_values = label
+    time_values: pd.Series | None = None
+    if isinstance(time, str):
+        if time not in features.columns:
+            raise ValueError(f"time column {time!r} is not in the feature table")
+        time_values = features[time]
+        drop.append(time)
+    elif time is not None:
+        time_values = pd.Series(np.asarray(time) if not isinstance(time, pd.Series)
+                                else time.to_numpy())
+    X = features.drop(columns=drop)
+    if X.shape[1] == 0:
+        raise ValueError("the feature table has no feature column")
+
+    y_series = pd.Series(label_values.to_numpy() if isinstance(label_values, pd.Series)
+                         else np.asarray(label_values))
+    if len(y_series) != len(X):
+        raise ValueError(f"label has {len(y_series)} values for {len(X)} rows")
+    if y_series.isna().any():
+        raise ValueError(f"label has {int(y_series.isna().sum())} missing values; drop those "
+                         "rows or label them")
+    if pd.api.types.is_bool_dtype(y_series.dtype):
+        y = y_series.to_numpy(dtype=float)
+    else:
+        numeric = pd.to_numeric(y_series, errors="coerce")
+        if numeric.isna().any() or not numeric.isin([0, 1]).all():
+            seen = sorted({str(v) for v in y_series.unique()[:5]})
+            raise ValueError(f"label must be 0 or 1 (1 = default); got values {seen}")
+        y = numeric.to_numpy(dtype=float)
+    if y.min() == y.max():
+        raise ValueError("label has only one class; a model needs both defaults and "
+                         "non-defaults")
+
+    if time_values is not None:
+        if len(time_values) != len(X):
+            raise ValueError(f"time has {len(time_values)} values for {len(X)} rows")
+        if time_values.isna().any():
+            raise ValueError(f"time has {int(time_values.isna().sum())} missing values")
+        if time_values.nunique() < 3:
+            raise ValueError("time needs at least three distinct values for out-of-time "
+                             "validation")
+    return X, y, time_values
+
+
+def _column_specs(X: pd.DataFrame, config: TrainConfig) -> list[ColumnSpec]:
+    specs = []
+    for name in X.columns:
+        if not isinstance(name, str):
+            raise ValueError(f"feature column names must be text; got {name!r}")
+        kind = column_kind(X[name])
+        if kind == "categorical":
+            levels = categorical_levels(X[name])
+            if len(levels) > config.max_categories:
+                raise ValueError(
+                    f"column {name!r} has {len(levels)} distinct values (more than "
+                    f"max_categories={config.max_categories}); an identifier is not a "
+                    "feature: drop it or make it the index")
+            specs.append(ColumnSpec(name, "categorical", levels, 0))
+        else:
+            direction = risk_direction(name) if config.monotone else 0
+            direction = int(config.monotone_overrides.get(name, direction))
+            specs.append(ColumnSpec(name, "numeric", (), direction))
+    unknown = sorted(set(config.monotone_overrides) - set(X.columns))
+    if unknown:
+        raise ValueError(f"monotone_overrides names columns that are not features: {unknown}")
+    return specs
+
+
+# --------------------------------------------------------------------------- splits
+def _time_cut(time_values: pd.Series, positions: np.ndarray, fraction: float,
+              what: str) -> tuple[np.ndarray, np.ndarray]:
+    """Split ``positions`` into (earlier, latest ~fraction) without splitting a timestamp."""
+    t = time_values.iloc[positions]
+    ranks = t.rank(method="min").to_numpy()
+    order = np.argsort(ranks, kind="stable")
+    cut_rank = ranks[order[int(np.floor(len(order) * (1 - fraction)))]]
+    late = ranks >= cut_rank
+    if late.all() or not late.any():
+        raise ValueError(f"cannot cut an out-of-time {what}: too few distinct times")
+    return positions[~late], positions[late]
+
+
+def _window(time_values: pd.Series | None, positions: np.ndarray) -> list[str]:
+    if time_values is None or len(positions) == 0:
+        return []
+    part = time_values.iloc[positions]
+    return [str(part.min()), str(part.max())]
+
+
+# ---------------------------------------------------------------------- LightGBM
+def _lgb_params(candidate: Mapping[str, Any], specs: list[ColumnSpec], config: TrainConfig,
+                n_fit: int) -> dict[str, Any]:
+    params: dict[str, Any] = {
+        "objective": "binary",
+        "metric": "binary_logloss",
+        "learning_rate": config.learning_rate,
+        "bagging_fraction": 0.8,
+        "bagging_freq": 1,
+        "min_data_per_group": 20,
+        "cat_smooth": 10.0,
+        "max_bin": 255,
+        "seed": config.seed,
+        "deterministic": True,
+        "force_row_wise": True,
+        "num_threads": config.n_jobs,
+        "verbosity": -1,
+    }
+    params.update(candidate)
+    # A leaf minimum tuned for large tables would forbid every split on a small one.
+    params["min_child_samples"] = int(min(params.get("min_child_samples", 20),
+                                          max(5, n_fit // 40)))
+    constraints = [spec.monotone for spec in specs]
+    if any(constraints):
+        params["monotone_constraints"] = constraints
+        params["monotone_constraints_method"] = "intermediate"
+    return params
+
+
+def _dataset(matrix: np.ndarray, y: np.ndarray, names: list[str], categorical: list[int],
+             reference: lgb.Dataset | None = None) -> lgb.Dataset:
+    return lgb.Dataset(matrix, label=y, feature_name=names, categorical_feature=categorical,
+                       reference=reference, free_raw_data=False,
+                       params={"max_bin": 255, "verbosity": -1})
+
+
+def _fit_booster(params: dict[str, Any], train_set: lgb.Dataset,
+                 valid_set: lgb.Dataset | None, rounds: int, config: TrainConfig,
+                 ) -> lgb.Booster:
+    callbacks: list[Any] = []
+    valid_sets: list[lgb.Dataset] = []
+    if valid_set is not None:
+        callbacks.append(lgb.early_stopping(config.early_stopping_rounds, verbose=False))
+        valid_sets.append(valid_set)
+    return lgb.train(params, train_set, num_boost_round=rounds, valid_sets=valid_sets,
+                     callbacks=callbacks)
+
+
+def _raw(booster: lgb.Booster, matrix: np.ndarray, iteration: int | None = None) -> np.ndarray:
+    return np.asarray(booster.predict(matrix, raw_score=True, num_iteration=iteration),
+                      dtype=float)
+
+
+def _log_loss(y: np.ndarray, raw: np.ndarray) -> float:
+    # log(1 + exp(-z)) for bads and log(1 + exp(z)) for goods, computed stably.
+    z = np.where(y == 1, raw, -raw)
+    return float(np.mean(np.logaddexp(0.0, -z)))
+
+
+def _auc(y: np.ndarray, score: np.ndarray) -> float:
+    return float(roc_auc_score(y, score)) if y.min() != y.max() else float("nan")
+
+
+# -------------------------------------------------------------------- calibration
+def _fit_calibration(method: str, raw: np.ndarray, y: np.ndarray) -> Calibration:
+    if method == "platt":
+        lr = LogisticRegression(C=1e6, solver="lbfgs", max_iter=1000)
+        lr.fit(raw.reshape(-1, 1), y)
+        return Calibration("platt", slope=float(lr.coef_[0, 0]),
+                           intercept=float(lr.intercept_[0]))
+    iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip",
+                             increasing=True).fit(raw, y)
+    return Calibration("isotonic", thresholds=tuple(float(v) for v in iso.X_thresholds_),
+                       values=tuple(float(v) for v in iso.y_thresholds_))
+
+
+def _choose_calibration(raw: np.ndarray, y: np.ndarray, config: TrainConfig,
+                        ) -> tuple[Calibration, dict[str, float]]:
+    sigmoid = 1.0 / (1.0 + np.exp(-raw))
+    briers = {"raw": float(brier_score_loss(y, sigmoid))}
+    methods = {"auto": ["platt", "isotonic"], "platt": ["platt"],
+               "isotonic": ["isotonic"], "none": []}[config.calibration]
+    n_minority = int(min(y.sum(), len(y) - y.sum()))
+    n_splits = min(5, n_minority)
+    if not methods or n_splits < 2:
+        return Calibration(), briers
+    folds = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=config.seed)
+    for method in methods:
+        crossfit = np.empty_like(raw)
+        for fit_idx, test_idx in folds.split(raw.reshape(-1, 1), y):
+            crossfit[test_idx] = _fit_calibration(method, raw[fit_idx], y[fit_idx]).apply(
+                raw[test_idx])
+        briers[method] = float(brier_score_loss(y, crossfit))
+    best = min(methods, key=lambda m: briers[m])
+    if briers[best] < briers["raw"]:
+        return _fit_calibration(best, raw, y), briers
+    return Calibration(), briers
+
+
+# ----------------------------------------------------------------- references
+def _feature_reference(matrix: np.ndarray, specs: list[ColumnSpec]) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for j, spec in enumerate(specs):
+        column = matrix[:, j]
+        if spec.kind == "numeric":
+            out[spec.name] = {"kind": "numeric", **ScoreReference.fit(column).to_dict()}
+        else:
+            missing = np.isnan(column)
+            codes = column[~missing].astype(np.int64)
+            counts = np.bincount(codes, minlength=len(spec.levels)).astype(float)
+            shares = np.append(counts, float(missing.sum())) / max(len(column), 1)
+            out[spec.name] = {"kind": "categorical", "levels": list(spec.levels),
+                              "shares": shares.tolist()}
+    return out
+
+
+# ------------------------------------------------------------------------- fit
+def fit_credit_model(features: pd.DataFrame, label: object, *, time: object = None,
+                     config: TrainConfig) -> tuple[lgb.Booster, FittedState, TrainingReport]:
+    """The training procedure behind :func:`train` (see the module notes)."""
+    started = time_module.perf_counter()
+    config.check()
+    X, y, time_values = _split_inputs(features, label, time)
+    specs = _column_specs(X, config)
+    matrix = encode_columns(X, specs)
+    names = _booster_names([s.name for s in specs])
+    categorical = [j for j, s in enumerate(specs) if s.kind == "categorical"]
+    all_positions = np.arange(len(X))
+
+    # 1. hold-out
+    if time_values is not None:
+        rest, holdout = _time_cut(time_values, all_positions, config.holdout_fraction,
+                                  "hold-out")
+    else:
+        if min(y.sum(), len(y) - y.sum()) < 2 * config.cv_folds:
+            raise ValueError("too few defaults or non-defaults for a stratified hold-out and "
+                             f"{config.cv_folds}-fold cross-validation")
+        rest, holdout = train_test_split(all_positions, test_size=config.holdout_fraction,
+                                         stratify=y, random_state=config.seed)
+        rest, holdout = np.sort(rest), np.sort(holdout)
+    if y[holdout].min() == y[holdout].max():
+        raise ValueError("the hold-out holds only one class; more data (or more defaults) "
+                         "is needed")
+
+    # 2./3. validation scheme and search
+    candidates = list(config.candidates)[: config.max_candidates]
+    results: list[CandidateResult] = []
+    cut_by_budget = False
+    boosters: list[lgb.Booster] = []
+    validation_raw: list[np.ndarray] = []
+    windows: dict[str, list[str]] = {}
+    if time_values is not None:
+        scheme = "out-of-time"
+        fit_pos, valid_pos = _time_cut(time_values, rest, config.validation_fraction,
+                                       "validation")
+        if y[valid_pos].min() == y[valid_pos].max() or y[fit_pos].min() == y[fit_pos].max():
+            raise ValueError("the out-of-time training or validation part holds only one "
+                             "class; more data (or more defaults) is needed")
+        windows = {"train": _window(time_values, fit_pos),
+                   "validation": _window(time_values, valid_pos),
+                   "holdout": _window(time_values, holdout)}
+        train_set = _dataset(matrix[fit_pos], y[fit_pos], names, categorical)
+        valid_set = _dataset(matrix[valid_pos], y[valid_pos], names, categorical, train_set)
+        for index, candidate in enumerate(candidates):
+            if index > 0 and time_module.perf_counter() - started > config.time_budget_seconds:
+                cut_by_budget = True
+                break
+            t0 = time_module.perf_counter()
+            params = _lgb_params(candidate, specs, config, len(fit_pos))
+            booster = _fit_booster(params, train_set, valid_set, config.max_rounds, config)
+            best = booster.best_iteration or booster.current_iteration()
+            raw = _raw(booster, matrix[valid_pos], best)
+            results.append(CandidateResult(index, params, _auc(y[valid_pos], raw),
+                                           _log_loss(y[valid_pos], raw), int(best),
+                                           time_module.perf_counter() - t0))
+            boosters.append(booster)
+            validation_raw.append(raw)
+        chosen = _best(results)
+        booster = boosters[chosen]
+        best_iteration = results[chosen].best_iteration
+        valid_y = y[valid_pos]
+        reference_rows = fit_pos
+        n_train, n_validation = len(fit_pos), len(valid_pos)
+    else:
+        scheme = "cross-validation"
+        folds = list(StratifiedKFold(n_splits=config.cv_folds, shuffle=True,
+                                     random_state=config.seed).split(rest, y[rest]))
+        for index, candidate in enumerate(candidates):
+            if index > 0 and time_module.perf_counter() - started > config.time_budget_seconds:
+                cut_by_budget = True
+                break
+            t0 = time_module.perf_counter()
+            params = _lgb_params(candidate, specs, config,
+                                 len(rest) * (config.cv_folds - 1) // config.cv_folds)
+            oof = np.empty(len(rest))
+            aucs, losses, iterations = [], [], []
+            for fit_idx, valid_idx in folds:
+                fit_p, valid_p = rest[fit_idx], rest[valid_idx]
+                train_set = _dataset(matrix[fit_p], y[fit_p], names, categorical)
+                valid_set = _dataset(matrix[valid_p], y[valid_p], names, categorical,
+                                     train_set)
+                fold_booster = _fit_booster(params, train_set, valid_set, config.max_rounds,
+                                            config)
+                best = fold_booster.best_iteration or fold_booster.current_iteration()
+                oof[valid_idx] = _raw(fold_booster, matrix[valid_p], best)
+                aucs.append(_auc(y[valid_p], oof[valid_idx]))
+                losses.append(_log_loss(y[valid_p], oof[valid_idx]))
+                iterations.append(best)
+            results.append(CandidateResult(index, params, float(np.mean(aucs)),
+                                           float(np.mean(losses)),
+                                           max(1, round(float(np.mean(iterations)))),
+                                           time_module.perf_counter() - t0))
+            validation_raw.append(oof)
+        chosen = _best(results)
+        best_iteration = results[chosen].best_iteration
+        full_set = _dataset(matrix[rest], y[rest], names, categorical)
+        booster = _fit_booster(results[chosen].params, full_set, None, best_iteration, config)
+        valid_y = y[rest]
+        reference_rows = rest
+        n_train, n_validation = len(rest), len(rest)
+
+    # 5. calibration on validation raw scores
+    calibration, briers = _choose_calibration(validation_raw[chosen], valid_y, config)
+    validation_metrics = classification_metrics(valid_y,
+                                                calibration.apply(validation_raw[chosen]))
+    holdout_raw = _raw(booster, matrix[holdout], best_iteration)
+    holdout_metrics = classification_metrics(y[holdout], calibration.apply(holdout_raw))
+
+    report = TrainingReport(
+        scheme=scheme, n_rows=len(X), n_train=n_train, n_validation=n_validation,
+        n_holdout=len(holdout), holdout_positions=holdout, candidates=results, chosen=chosen,
+        search_cut_by_budget=cut_by_budget, calibration_brier=briers,
+        validation_metrics=validation_metrics, holdout_metrics=holdout_metrics,
+        windows=windows, seconds=time_module.perf_counter() - started)
+    state = FittedState(
+        columns=specs,
+        calibration=calibration,
+        score_reference=ScoreReference.fit(_raw(booster, matrix[reference_rows],
+                                                best_iteration)),
+        feature_reference=_feature_reference(matrix[reference_rows], specs),
+        params=results[chosen].params,
+        best_iteration=best_iteration,
+        metadata={"training": report.summary(), "feature_registry_version": registry_version(),
+                  "bad_rate": float(y.mean())},
+    )
+    return booster, state, report
+
+
+def _best(results: list[CandidateResult]) -> int:
+    """Index of the best validation AUC; the earlier candidate wins a tie (NaN loses)."""
+    scores = [(-1.0 if np.isnan(r.validation_auc) else r.validation_auc) for r in results]
+    return int(np.argmax(scores))
