@@ -44,9 +44,10 @@ risk that is invisible. ``alpha`` is solved so that the mean ``true_pd`` equals 
 requested base default rate; ``defaulted_12m`` is then drawn from ``true_pd`` and a
 default date is drawn uniformly within the twelve months after the as-of date.
 
-**Demand.** Orders arrive as a Poisson process per seller and day, with intensity
+**Demand.** Orders arrive as a Poisson process per seller and day, with intensity::
 
-``size * exp(growth path + monthly noise) * ramp-up * seasonality(kind, day) * shock(industry, day)``
+    size * exp(growth path + monthly noise) * ramp-up
+         * seasonality(kind, day) * shock(industry, day)
 
 - seasonality: weekly rhythm (factories slow down at weekends), the 618 festival (spike
   on June 18), Double 11 (a large spike on November 11, preceded by factory stocking in
@@ -111,6 +112,7 @@ __all__ = [
     "seasonality",
     "spring_festival",
     "write_marketplace",
+    "WrittenMarketplace",
 ]
 
 #: Bumped whenever the same seed and parameters would give different records.
@@ -375,7 +377,7 @@ def _strings_from_codes(codes: np.ndarray, labels: Iterable[str]) -> pd.Series:
 
 def _utc_series(ns: np.ndarray) -> pd.Series:
     """int64 nanoseconds since the epoch (NaT as int64 min) to ``datetime64[ns, UTC]``."""
-    return pd.Series(ns.view("datetime64[ns]")).dt.tz_localize("UTC")
+    return pd.Series(pd.DatetimeIndex(ns.view("datetime64[ns]"), tz="UTC"))
 
 
 def _id_width(count: int, minimum: int) -> int:
@@ -774,6 +776,11 @@ def _orders_of_block(first: int, end: int, level: np.ndarray, group_daily: np.nd
     refund_share = np.where(rng.random(m) < 0.6, 1.0, partial)
     refund_amount = np.minimum(np.maximum(np.round(amount * refund_share, 2), 0.01), amount)
 
+    # Event times at millisecond resolution, like the marketplace's own logs.
+    shipped_at, paid_at, refund_at, cancel_at, dispute_at = (
+        stamp - stamp % 10**6 for stamp in (shipped_at, paid_at, refund_at, cancel_at,
+                                            dispute_at))
+
     # What the marketplace knew at as_of.
     nat = np.iinfo(np.int64).min
     cancelled = cancel & (cancel_at < as_of_ns)
@@ -812,11 +819,12 @@ def _orders_frame(chunks: list[dict[str, np.ndarray]], n_sellers: int,
         "created_at": _utc_series(columns["created_at"]),
         "amount": columns["amount"],
         "currency": _strings_from_codes(np.zeros(count, dtype=np.int8), ["CNY"]),
-        "status": pd.Categorical.from_codes(columns["status"], categories=ORDER_STATUSES),
+        "status": pd.Categorical.from_codes(columns["status"], categories=pd.Index(ORDER_STATUSES)),
         "refunded_amount": columns["refunded_amount"],
         "refunded_at": _utc_series(columns["refunded_at"]),
         "disputed": columns["disputed"],
-        "channel": pd.Categorical.from_codes(columns["channel"], categories=ORDER_CHANNELS),
+        "channel": pd.Categorical.from_codes(columns["channel"],
+                                             categories=pd.Index(ORDER_CHANNELS)),
         "buyer_country": _strings_from_codes(columns["country"], _COUNTRIES),
         "shipped_at": _utc_series(columns["shipped_at"]),
         "paid_out_at": _utc_series(columns["paid_out_at"]),
@@ -870,8 +878,17 @@ def _truth(sellers: _Sellers, seller_id: pd.Series, base_default_rate: float,
     })
 
 
+@dataclass(frozen=True)
+class WrittenMarketplace:
+    """What :func:`write_marketplace` wrote: the manifest and the path of each file."""
+
+    manifest: dict[str, Any]
+    paths: dict[str, Path]
+
+
 def write_marketplace(market: Marketplace, out_dir: str | Path,
-                      file_format: Literal["parquet", "csv"] = "parquet") -> dict[str, Any]:
+                      file_format: Literal["parquet", "csv"] = "parquet"
+                      ) -> WrittenMarketplace:
     """Write sellers, orders, truth and ``manifest.json`` into ``out_dir`` (created).
 
     Parameters
@@ -883,15 +900,16 @@ def write_marketplace(market: Marketplace, out_dir: str | Path,
 
     Returns
     -------
-    dict
-        The manifest that was written (files with paths and row counts, seed, as_of,
-        realised default rate, generator version and parameters).
+    WrittenMarketplace
+        The manifest that was written (file names and row counts, seed, as_of, realised
+        default rate, generator version and parameters) and the path of every file.
     """
     if file_format not in ("parquet", "csv"):
         raise ValueError(f"file_format must be 'parquet' or 'csv'; got {file_format!r}")
     directory = Path(out_dir)
     directory.mkdir(parents=True, exist_ok=True)
     files: dict[str, dict[str, Any]] = {}
+    paths: dict[str, Path] = {}
     for name, frame in (("sellers", market.sellers), ("orders", market.orders),
                         ("truth", market.truth)):
         path = directory / f"{name}.{file_format}"
@@ -899,20 +917,19 @@ def write_marketplace(market: Marketplace, out_dir: str | Path,
             frame.to_parquet(path, index=False)
         else:
             frame.to_csv(path, index=False, date_format="%Y-%m-%dT%H:%M:%S.%f%z")
-        files[name] = {"path": str(path), "rows": len(frame)}
-    parameters = dict(market.parameters)
+        files[name] = {"file": path.name, "rows": len(frame)}
+        paths[name] = path
     manifest: dict[str, Any] = {
         "generator_version": GENERATOR_VERSION,
-        "seed": parameters.get("seed"),
+        "seed": market.parameters.get("seed"),
         "as_of": market.as_of.isoformat(),
         "format": file_format,
         "counts": {name: info["rows"] for name, info in files.items()},
         "realised_default_rate": market.realised_default_rate,
         "files": files,
-        "parameters": parameters,
+        "parameters": dict(market.parameters),
     }
-    manifest_path = directory / "manifest.json"
-    manifest_path.write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n",
-                             encoding="utf-8")
-    manifest["files"]["manifest"] = {"path": str(manifest_path), "rows": None}
-    return manifest
+    paths["manifest"] = directory / "manifest.json"
+    paths["manifest"].write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n",
+                                 encoding="utf-8")
+    return WrittenMarketplace(manifest=manifest, paths=paths)
