@@ -1,0 +1,124 @@
+"""Named domain errors of the lending rules.
+
+Every refusal of a lending rule raises a subclass of :class:`LendingError`, so the HTTP
+layer can map each one to a status and a stable ``code`` in one place. The ``code`` class
+attribute is that stable identifier; the message says what was refused and why.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "LendingError",
+    "InvalidAmount",
+    "CurrencyMismatch",
+    "InvalidScheduleTerms",
+    "CreditLimitExceeded",
+    "LineFrozen",
+    "LineClosed",
+    "BackdatedOperation",
+    "DuplicateOperation",
+    "UnknownDraw",
+    "UnknownPayment",
+    "PaymentAlreadyReversed",
+    "NothingToPrepay",
+    "UnbalancedEntry",
+    "InvalidPolicy",
+    "UnknownGrade",
+]
+
+
+class LendingError(Exception):
+    """Base class of every refusal by a lending rule."""
+
+    code: str = "lending_error"
+
+
+class InvalidAmount(LendingError):
+    """An amount is a float, not finite, negative or zero where that is not allowed, or
+    finer than the currency's minor unit where it must be exact."""
+
+    code = "invalid_amount"
+
+
+class CurrencyMismatch(LendingError):
+    """An amount in one currency was applied to something kept in another."""
+
+    code = "currency_mismatch"
+
+
+class InvalidScheduleTerms(LendingError):
+    """The terms of a repayment schedule are not allowed (unknown method, term, rate...)."""
+
+    code = "invalid_schedule_terms"
+
+
+class CreditLimitExceeded(LendingError):
+    """A draw asks for more than the line's available credit."""
+
+    code = "credit_limit_exceeded"
+
+
+class LineFrozen(LendingError):
+    """The line refuses new draws while it is past due beyond the freeze threshold."""
+
+    code = "line_frozen"
+
+
+class LineClosed(LendingError):
+    """The line is closed (written off) and accepts no new draws."""
+
+    code = "line_closed"
+
+
+class BackdatedOperation(LendingError):
+    """An operation is dated before the last operation already recorded on the line."""
+
+    code = "backdated_operation"
+
+
+class DuplicateOperation(LendingError):
+    """A draw or payment id is already used on the line."""
+
+    code = "duplicate_operation"
+
+
+class UnknownDraw(LendingError):
+    """No draw with that id exists on the line."""
+
+    code = "unknown_draw"
+
+
+class UnknownPayment(LendingError):
+    """No payment with that id exists on the line."""
+
+    code = "unknown_payment"
+
+
+class PaymentAlreadyReversed(LendingError):
+    """The payment was already reversed."""
+
+    code = "payment_already_reversed"
+
+
+class NothingToPrepay(LendingError):
+    """A prepayment names a draw that owes nothing more."""
+
+    code = "nothing_to_prepay"
+
+
+class UnbalancedEntry(LendingError):
+    """A journal entry whose debits do not equal its credits (or is otherwise malformed)."""
+
+    code = "unbalanced_entry"
+
+
+class InvalidPolicy(LendingError):
+    """A credit-policy configuration is malformed."""
+
+    code = "invalid_policy"
+
+
+class UnknownGrade(LendingError):
+    """A score carries a grade the credit policy does not know."""
+
+    code = "unknown_grade"
