@@ -1,0 +1,713 @@
+"""The point-in-time feature builder: one row per seller, as of a moment, from the records.
+
+:func:`build_features` turns validated order and seller records (canonical dtypes of
+:mod:`features.records`) and, optionally, a credit history (:mod:`features.credit_history`)
+into the feature table described in :mod:`features.definitions` and ``docs/features.md``.
+
+Point in time, strictly: nothing at or after ``as_of`` is used. An order counts only if
+``created_at < as_of``, a refund only if ``refunded_at < as_of``, a shipment only if
+``shipped_at < as_of``, a payout only if ``paid_out_at < as_of``. ``status`` and
+``disputed`` have no timestamp, so they are trusted only for orders at least
+``status_known_after_days`` old at ``as_of`` (younger orders count as neither cancelled nor
+disputed). Sellers registered at or after ``as_of`` did not exist yet and get no row.
+
+The computation is vectorised numpy over integer seller codes: the sellers are coded once,
+every per-seller sum is an ``np.bincount`` over those codes, monthly and daily statistics
+use dense seller-by-period matrices, and per-buyer statistics use one coding of the
+(seller, buyer) pairs. Money is summed exactly in minor units (0.01) held as whole numbers
+in float64, so the result does not depend on the order of the rows; this is what lets the
+Dask backend (partitions shuffled by seller, the same function per partition) return exactly
+the pandas result.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from features.definitions import (
+    ALL_FEATURES,
+    ORDER_FEATURES,
+    PROFILE_FEATURES,
+    REPAYMENT_FEATURES,
+)
+from features.records import MEMBERSHIP_TIERS, SELLER_KINDS
+
+__all__ = [
+    "build_features",
+    "resolve_as_of",
+    "ORDER_COLUMNS",
+    "SELLER_COLUMNS",
+    "CREDIT_HISTORY_COLUMNS",
+    "DEFAULT_TIMEZONE",
+]
+
+#: The lender's time zone, used to read a naive ``as_of``.
+DEFAULT_TIMEZONE = "Asia/Shanghai"
+#: Order columns the builder reads (``order_id`` and ``currency`` are not needed).
+ORDER_COLUMNS: tuple[str, ...] = (
+    "seller_id", "buyer_id", "created_at", "amount", "status", "refunded_amount",
+    "refunded_at", "disputed", "channel", "buyer_country", "shipped_at", "paid_out_at",
+)
+#: Seller columns the builder reads.
+SELLER_COLUMNS: tuple[str, ...] = ("seller_id", "kind", "registered_at", "membership_tier")
+#: Credit-history columns the builder reads.
+CREDIT_HISTORY_COLUMNS: tuple[str, ...] = (
+    "seller_id", "drawn_at", "amount", "credit_limit", "due_at", "repaid_at",
+)
+
+_ORDER_TIMESTAMPS = ("created_at", "refunded_at", "shipped_at", "paid_out_at")
+_ORDER_NUMBERS = ("amount", "refunded_amount")
+
+DAY_NS = 86_400 * 10**9
+_SECOND_NS = 10**9
+MONTH_DAYS = 30
+N_MONTHS = 12
+WINDOW_DAYS = 365
+#: Upper edges (inclusive, in days of age) of the age bands that windowed sums are built from.
+_BAND_EDGES_DAYS = (30, 90, 180, 365, 455, 730)
+_N_BANDS = len(_BAND_EDGES_DAYS) + 1
+_NAT = np.iinfo(np.int64).min
+
+
+@dataclass(frozen=True)
+class _Params:
+    as_of_ns: int
+    status_known_after_days: int
+    shipping_sla_days: int
+    home_country: str
+
+
+# --------------------------------------------------------------------------------------------
+# Public entry point
+# --------------------------------------------------------------------------------------------
+
+def resolve_as_of(as_of: str | dt.date | dt.datetime | pd.Timestamp | np.datetime64,
+                  timezone: str = DEFAULT_TIMEZONE) -> pd.Timestamp:
+    """The moment features are computed at, as a UTC timestamp with nanosecond resolution.
+
+    Parameters
+    ----------
+    as_of : a timezone-aware timestamp (used as is), or a naive date, datetime or ISO 8601
+        string (read in ``timezone``: ``"2025-07-01"`` means midnight in Shanghai).
+    timezone : the lender's time zone for naive values.
+
+    Returns
+    -------
+    pandas.Timestamp
+        Timezone-aware, in UTC.
+
+    Raises
+    ------
+    ValueError
+        When ``as_of`` is not a date or time.
+    """
+    try:
+        stamp = pd.Timestamp(as_of)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"as_of must be a date or timestamp; got {as_of!r}") from exc
+    if pd.isna(stamp):
+        raise ValueError(f"as_of must be a date or timestamp; got {as_of!r}")
+    if stamp.tzinfo is None:
+        stamp = stamp.tz_localize(timezone)
+    return stamp.tz_convert("UTC").as_unit("ns")
+
+
+def build_features(
+    orders: Any,
+    sellers: Any,
+    as_of: str | dt.date | dt.datetime | pd.Timestamp | np.datetime64,
+    credit_history: pd.DataFrame | None = None,
+    *,
+    status_known_after_days: int = 30,
+    shipping_sla_days: int = 3,
+    home_country: str = "CN",
+    timezone: str = DEFAULT_TIMEZONE,
+    features: Iterable[str] | None = None,
+) -> pd.DataFrame:
+    """Point-in-time features of every seller, one row per seller, as of ``as_of``.
+
+    Parameters
+    ----------
+    orders : validated order records (``features.records.validate_orders(...).frame``), as
+        a pandas DataFrame or a dask DataFrame. Must hold :data:`ORDER_COLUMNS` in the
+        canonical dtypes (timestamps timezone-aware, amounts numeric).
+    sellers : validated seller records (pandas; a dask DataFrame is computed first). Every
+        seller registered before ``as_of`` gets a row, in the order of this frame.
+    as_of : the moment the features describe; nothing at or after it is used. A naive
+        date, datetime or string is read in ``timezone``.
+    credit_history : validated credit history (:mod:`features.credit_history`), optional;
+        adds the ``repayment`` features.
+    status_known_after_days : ``status`` and ``disputed`` are used only for orders at least
+        this many days old at ``as_of``.
+    shipping_sla_days : an order is late when not shipped within this many days.
+    home_country : ISO code of the sellers' country; other buyer countries are cross-border.
+    timezone : the lender's time zone, for a naive ``as_of``.
+    features : compute only these features (names from the registry); default all.
+        Blocks of work no requested feature needs are skipped.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by ``seller_id``; columns in registry order: counts ``int64``, amounts and
+        ratios ``float64`` (NaN where undefined), profile columns ``category``.
+
+    Raises
+    ------
+    ValueError
+        When a frame misses required columns or has non-canonical dtypes (validate the
+        records with :mod:`features.records` first), when orders name sellers missing from
+        ``sellers``, when amounts are in several currencies, or on an unknown feature name.
+    """
+    as_of_ts = resolve_as_of(as_of, timezone)
+    if status_known_after_days < 0 or shipping_sla_days < 0:
+        raise ValueError("status_known_after_days and shipping_sla_days must be >= 0; got "
+                         f"{status_known_after_days} and {shipping_sla_days}")
+    params = _Params(int(as_of_ts.value), int(status_known_after_days),
+                     int(shipping_sla_days), home_country.upper())
+    wanted = _wanted_features(features, with_credit=credit_history is not None)
+
+    sellers_frame = _to_pandas(sellers)
+    _check_columns(sellers_frame, "sellers", SELLER_COLUMNS, ("registered_at",), ())
+    order_wanted = tuple(name for name in wanted if name not in REPAYMENT_FEATURES)
+
+    if _is_dask(orders):
+        _check_columns(orders._meta, "orders", ORDER_COLUMNS, _ORDER_TIMESTAMPS, _ORDER_NUMBERS)
+        from features.dask_backend import build_on_dask
+
+        table = build_on_dask(orders, sellers_frame, params, order_wanted)
+    else:
+        if not isinstance(orders, pd.DataFrame):
+            raise ValueError(f"orders must be a pandas or dask DataFrame; got {type(orders)}")
+        _check_columns(orders, "orders", ORDER_COLUMNS, _ORDER_TIMESTAMPS, _ORDER_NUMBERS)
+        table = build_partition(orders, sellers_frame, params, order_wanted)
+
+    if credit_history is not None:
+        credit_frame = _to_pandas(credit_history)
+        _check_columns(credit_frame, "credit_history", CREDIT_HISTORY_COLUMNS,
+                       ("drawn_at", "due_at", "repaid_at"), ("amount", "credit_limit"))
+        repayment = _repayment_features(credit_frame, sellers_frame, table.index, params)
+        for name in REPAYMENT_FEATURES:
+            if name in wanted:
+                table[name] = repayment[name]
+    return table[list(wanted)]
+
+
+# --------------------------------------------------------------------------------------------
+# Checks and conversions
+# --------------------------------------------------------------------------------------------
+
+def _wanted_features(features: Iterable[str] | None, *, with_credit: bool) -> tuple[str, ...]:
+    available = ALL_FEATURES if with_credit else ORDER_FEATURES + PROFILE_FEATURES
+    if features is None:
+        return available
+    requested = set(features)
+    unknown = sorted(requested - set(ALL_FEATURES))
+    if unknown:
+        raise ValueError(f"unknown features: {', '.join(unknown)}")
+    if not with_credit and requested & set(REPAYMENT_FEATURES):
+        raise ValueError("repayment features need a credit_history")
+    return tuple(name for name in available if name in requested)
+
+
+def _is_dask(frame: object) -> bool:
+    return type(frame).__module__.startswith("dask")
+
+
+def _to_pandas(frame: Any) -> pd.DataFrame:
+    if _is_dask(frame):
+        computed: pd.DataFrame = frame.compute()
+        return computed
+    if not isinstance(frame, pd.DataFrame):
+        raise ValueError(f"expected a pandas or dask DataFrame; got {type(frame).__name__}")
+    return frame
+
+
+def _check_columns(frame: pd.DataFrame, what: str, required: Iterable[str],
+                   timestamps: Iterable[str], numbers: Iterable[str]) -> None:
+    """Raise a ValueError naming missing columns and non-canonical dtypes."""
+    hint = (f"build_features needs validated {what} records in canonical dtypes "
+            f"(see features.records and features.credit_history)")
+    missing = [name for name in required if name not in frame.columns]
+    if missing:
+        raise ValueError(f"{what} is missing columns: {', '.join(missing)}; {hint}")
+    wrong = [f"{name} (timezone-aware timestamp expected, got {frame[name].dtype})"
+             for name in timestamps if not isinstance(frame[name].dtype, pd.DatetimeTZDtype)]
+    wrong += [f"{name} (number expected, got {frame[name].dtype})" for name in numbers
+              if not pd.api.types.is_numeric_dtype(frame[name].dtype)
+              or pd.api.types.is_bool_dtype(frame[name].dtype)]
+    if wrong:
+        raise ValueError(f"{what} has columns of the wrong dtype: {'; '.join(wrong)}; {hint}")
+
+
+def _ns(series: pd.Series) -> np.ndarray:
+    """int64 nanoseconds since the epoch (UTC); NaT is the int64 minimum."""
+    values = series.dt.as_unit("ns").array
+    return np.asarray(values.asi8)
+
+
+def _arrow_strings(series: pd.Series) -> pa.Array | pa.ChunkedArray:
+    return pa.array(series.array) if not isinstance(series.array, np.ndarray) \
+        else pa.array(series.to_numpy(dtype=object), type=pa.large_string())
+
+
+def _positions(values: pd.Series, universe: pd.Series) -> np.ndarray:
+    """Position of each value in ``universe`` (first occurrence), -1 where absent."""
+    found = pc.index_in(_arrow_strings(values), value_set=_arrow_strings(universe))
+    return np.asarray(pc.fill_null(found, -1).to_numpy(zero_copy_only=False), dtype=np.int64)
+
+
+def _category_mask(series: pd.Series, value: str) -> np.ndarray:
+    """Boolean mask of ``series == value``, cheap for categoricals."""
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        categories = list(series.cat.categories)
+        if value not in categories:
+            return np.zeros(len(series), dtype=bool)
+        return np.asarray(series.cat.codes.to_numpy() == categories.index(value))
+    return np.asarray((series == value).to_numpy(dtype=bool, na_value=False))
+
+
+def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    """numerator / denominator as float64, NaN where the denominator is 0."""
+    out = np.full(len(numerator), np.nan)
+    np.divide(numerator, denominator, out=out, where=np.asarray(denominator) != 0)
+    return out
+
+
+def _segment_max(keys: np.ndarray, values: np.ndarray, size: int, empty: float) -> np.ndarray:
+    out = np.full(size, empty, dtype=np.float64)
+    np.maximum.at(out, keys, values)
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# The per-seller computation (one pandas frame; the Dask path runs it per partition)
+# --------------------------------------------------------------------------------------------
+
+class _Orders:
+    """The orders of the kept sellers placed before as_of, column by column, on demand."""
+
+    def __init__(self, orders: pd.DataFrame, rows: np.ndarray | None, code: np.ndarray,
+                 created: np.ndarray, as_of_ns: int, n_sellers: int) -> None:
+        self.frame = orders
+        self.rows = rows
+        self.code = code
+        self.age = as_of_ns - created  # > 0: time between the order and as_of, in ns
+        self.created = created
+        self.as_of_ns = as_of_ns
+        self.n_sellers = n_sellers
+
+    def take(self, values: np.ndarray) -> np.ndarray:
+        return values if self.rows is None else values[self.rows]
+
+    def column(self, name: str) -> pd.Series:
+        series = self.frame[name]
+        return series if self.rows is None else series.iloc[self.rows]
+
+    def timestamp(self, name: str) -> np.ndarray:
+        """Nanoseconds of a timestamp column; events at or after as_of become NaT."""
+        values = self.take(_ns(self.frame[name]))
+        return np.where(values < self.as_of_ns, values, _NAT)
+
+    @cached_property
+    def cents(self) -> np.ndarray:
+        amount = self.take(np.asarray(self.frame["amount"].to_numpy(dtype=np.float64)))
+        return np.round(amount * 100.0)
+
+    @cached_property
+    def band_keys(self) -> np.ndarray:
+        edges = np.asarray(_BAND_EDGES_DAYS, dtype=np.int64) * DAY_NS
+        band = np.searchsorted(edges, self.age, side="left")
+        return self.code * _N_BANDS + band
+
+    def per_band(self, weights: np.ndarray | None = None) -> np.ndarray:
+        """(n_sellers, n_bands) sums of ``weights`` (counts when None)."""
+        sums = np.bincount(self.band_keys, weights=weights, minlength=self.n_sellers * _N_BANDS)
+        return sums.reshape(self.n_sellers, _N_BANDS)
+
+    @cached_property
+    def in_window(self) -> np.ndarray:
+        return np.asarray(self.age <= WINDOW_DAYS * DAY_NS)
+
+
+def build_partition(orders: pd.DataFrame, sellers: pd.DataFrame, params: _Params,
+                    wanted: Iterable[str]) -> pd.DataFrame:
+    """Order and profile features of ``sellers`` from ``orders`` (one pandas frame).
+
+    The Dask backend calls this per partition; :func:`build_features` is the public entry.
+    """
+    wanted = tuple(wanted)
+    as_of_ns = params.as_of_ns
+    registered = _ns(sellers["registered_at"])
+    kept = (registered < as_of_ns) & (registered != _NAT)
+    kept_positions = np.flatnonzero(kept)
+    n = len(kept_positions)
+    index = pd.Index(sellers["seller_id"].iloc[kept_positions], name="seller_id")
+    tenure_ns = as_of_ns - registered[kept_positions]
+
+    position = _positions(orders["seller_id"], sellers["seller_id"])
+    unknown = position < 0
+    if unknown.any():
+        example = orders["seller_id"].iloc[int(np.flatnonzero(unknown)[0])]
+        raise ValueError(
+            f"{int(unknown.sum())} orders belong to sellers missing from `sellers` (for "
+            f"example {example!r}); validate orders against the sellers "
+            "(features.records.validate_orders(orders, sellers['seller_id']))")
+    remap = np.full(len(sellers) + 1, -1, dtype=np.int64)
+    remap[kept_positions] = np.arange(n)
+    code_all = remap[position]
+    created_all = _ns(orders["created_at"])
+    valid = (code_all >= 0) & (created_all < as_of_ns)
+    if "currency" in orders.columns and len(orders):
+        _check_one_currency(orders["currency"])
+    rows = None if valid.all() else np.flatnonzero(valid)
+    data = _Orders(orders, rows, code_all if rows is None else code_all[rows],
+                   created_all if rows is None else created_all[rows], as_of_ns, n)
+
+    out: dict[str, np.ndarray | pd.Categorical] = {}
+    for names, block in _BLOCKS:
+        if any(name in wanted for name in names):
+            block(data, tenure_ns, params, wanted, out)
+    if any(name in wanted for name in PROFILE_FEATURES):
+        chosen = sellers.iloc[kept_positions]
+        out["seller_kind"] = pd.Categorical(chosen["kind"].to_numpy(dtype=object),
+                                            categories=SELLER_KINDS)
+        out["membership_tier"] = pd.Categorical(
+            chosen["membership_tier"].to_numpy(dtype=object), categories=MEMBERSHIP_TIERS)
+    return pd.DataFrame({name: out[name] for name in wanted}, index=index)
+
+
+def _check_one_currency(currency: pd.Series) -> None:
+    values = _arrow_strings(currency)
+    if len(values) == 0:
+        return
+    first = values[0]
+    if not first.is_valid or pc.any(pc.not_equal(values, first)).as_py():
+        found = pc.unique(values).to_pylist()
+        raise ValueError(f"orders are in several currencies ({', '.join(map(str, found[:5]))}); "
+                         "features add amounts up, so build them for one currency at a time")
+
+
+def _scale_and_growth(data: _Orders, tenure_ns: np.ndarray, params: _Params,
+                      wanted: tuple[str, ...], out: dict[str, Any]) -> None:
+    counts = data.per_band()
+    cents = data.per_band(data.cents)
+    count_cum = np.cumsum(counts, axis=1)
+    cents_cum = np.cumsum(cents, axis=1)
+    for column, days in enumerate(_BAND_EDGES_DAYS[:4]):
+        out[f"gmv_{days}d"] = cents_cum[:, column] / 100.0
+        out[f"order_count_{days}d"] = count_cum[:, column].astype(np.int64)
+    out["gmv_all_time"] = cents_cum[:, -1] / 100.0
+    out["order_count_all_time"] = count_cum[:, -1].astype(np.int64)
+    out["avg_order_value_90d"] = _ratio(cents_cum[:, 1], count_cum[:, 1]) / 100.0
+    out["avg_order_value_365d"] = _ratio(cents_cum[:, 3], count_cum[:, 3]) / 100.0
+    out["gmv_growth_90d"] = _ratio(cents_cum[:, 1], cents[:, 2]) - 1.0
+    out["order_growth_90d"] = _ratio(count_cum[:, 1], counts[:, 2]) - 1.0
+    out["gmv_growth_yoy_90d"] = _ratio(cents_cum[:, 1], cents[:, 4]) - 1.0
+    out["gmv_growth_yoy_365d"] = _ratio(cents_cum[:, 3], cents[:, 4] + cents[:, 5]) - 1.0
+
+
+def _monthly(data: _Orders, tenure_ns: np.ndarray, params: _Params,
+             wanted: tuple[str, ...], out: dict[str, Any]) -> None:
+    n = data.n_sellers
+    month_ns = MONTH_DAYS * DAY_NS
+    recent = data.age <= N_MONTHS * month_ns
+    month = (data.age[recent] - 1) // month_ns  # 0 = the 30 days just before as_of
+    keys = data.code[recent] * N_MONTHS + month
+    gmv_cents = np.bincount(keys, weights=data.cents[recent], minlength=n * N_MONTHS)
+    gmv = gmv_cents.reshape(n, N_MONTHS) / 100.0
+    active = np.bincount(keys, minlength=n * N_MONTHS).reshape(n, N_MONTHS) > 0
+    observed = np.minimum(N_MONTHS, tenure_ns // month_ns)
+    counted = np.arange(N_MONTHS)[None, :] < observed[:, None]
+    gmv = np.where(counted, gmv, 0.0)
+    mean = _ratio(gmv.sum(axis=1), observed)
+    deviation = np.where(counted, gmv - mean[:, None], 0.0)
+    std = np.sqrt(_ratio((deviation ** 2).sum(axis=1), observed))
+    cv = _ratio(std, mean)
+    cv[observed < 2] = np.nan
+    out["gmv_monthly_cv_12m"] = cv
+    out["active_month_share_12m"] = _ratio((active & counted).sum(axis=1), observed)
+    # x runs from 0 (oldest observed month) to observed - 1 (the month just before as_of)
+    centred_x = np.where(counted, (observed[:, None] - 1) / 2.0 - np.arange(N_MONTHS), 0.0)
+    slope = _ratio((centred_x * deviation).sum(axis=1),
+                   observed * (observed ** 2 - 1) / 12.0)
+    slope[observed < 3] = np.nan
+    out["gmv_trend_slope_12m"] = slope
+    relative = _ratio(slope, mean)
+    relative[observed < 3] = np.nan
+    out["gmv_trend_slope_relative_12m"] = relative
+
+
+def _daily(data: _Orders, tenure_ns: np.ndarray, params: _Params,
+           wanted: tuple[str, ...], out: dict[str, Any]) -> None:
+    n = data.n_sellers
+    window = data.in_window
+    day = (data.age[window] - 1) // DAY_NS  # 0 = the 24 hours just before as_of
+    flat = np.zeros(n * WINDOW_DAYS, dtype=bool)
+    flat[data.code[window] * WINDOW_DAYS + day] = True
+    present = flat.reshape(n, WINDOW_DAYS)
+    out["active_days_90d"] = present[:, :90].sum(axis=1).astype(np.int64)
+    # days since registration (the registration day counts), at most the window
+    span = np.minimum(WINDOW_DAYS, (tenure_ns + DAY_NS - 1) // DAY_NS)
+    present &= np.arange(WINDOW_DAYS)[None, :] < span[:, None]
+    rows, days = np.nonzero(present)  # sorted by seller, then by day
+    n_active = np.bincount(rows, minlength=n)
+    gap = span.astype(np.float64)  # no order: the whole span is one gap
+    has = n_active > 0
+    last = np.cumsum(n_active) - 1
+    first = last - n_active + 1
+    gap[has] = np.maximum(days[first[has]], span[has] - 1 - days[last[has]])
+    if len(days) > 1:
+        between = np.diff(days) - 1
+        between[rows[1:] != rows[:-1]] = 0
+        np.maximum.at(gap, rows[1:], between.astype(np.float64))
+    out["longest_gap_days_365d"] = gap
+
+
+def _recency(data: _Orders, tenure_ns: np.ndarray, params: _Params,
+             wanted: tuple[str, ...], out: dict[str, Any]) -> None:
+    n = data.n_sellers
+    newest = np.full(n, np.iinfo(np.int64).max)
+    oldest = np.full(n, -1, dtype=np.int64)
+    np.minimum.at(newest, data.code, data.age)
+    np.maximum.at(oldest, data.code, data.age)
+    has = oldest >= 0
+    out["days_since_last_order"] = np.where(has, newest / DAY_NS, np.nan)
+    out["days_since_first_order"] = np.where(has, oldest / DAY_NS, np.nan)
+    out["tenure_days"] = tenure_ns / DAY_NS
+
+
+def _refund_cents(data: _Orders) -> tuple[np.ndarray, np.ndarray]:
+    """Refunded minor units per order (0 unless refunded before as_of) and the refund mask."""
+    refunded_at = data.timestamp("refunded_at")
+    amount = data.take(np.asarray(data.frame["refunded_amount"].to_numpy(dtype=np.float64)))
+    cents = np.round(amount * 100.0)
+    refunded = (refunded_at != _NAT) & (cents > 0)
+    return np.where(refunded, cents, 0.0), refunded
+
+
+def _refunds(data: _Orders, tenure_ns: np.ndarray, params: _Params,
+             wanted: tuple[str, ...], out: dict[str, Any]) -> None:
+    counts = data.per_band()
+    refund_cents, refunded = _refund_cents(data)
+    refunds = data.per_band(refunded.astype(np.float64))
+    out["refund_rate_90d"] = _ratio(refunds[:, :2].sum(axis=1), counts[:, :2].sum(axis=1))
+    out["refund_rate_365d"] = _ratio(refunds[:, :4].sum(axis=1), counts[:, :4].sum(axis=1))
+    if "refund_amount_rate_365d" in wanted:
+        refund_sum = data.per_band(refund_cents)[:, :4].sum(axis=1)
+        out["refund_amount_rate_365d"] = _ratio(refund_sum,
+                                                data.per_band(data.cents)[:, :4].sum(axis=1))
+
+
+def _status(data: _Orders, tenure_ns: np.ndarray, params: _Params,
+            wanted: tuple[str, ...], out: dict[str, Any]) -> None:
+    n = data.n_sellers
+    code = data.code
+    window = data.in_window
+    known = window & (data.age >= params.status_known_after_days * DAY_NS)
+    cancelled = _category_mask(data.column("status"), "cancelled") & known
+    disputed = np.asarray(data.take(data.frame["disputed"].to_numpy(dtype=bool))) & known
+    n_known = np.bincount(code, weights=known, minlength=n)
+    out["cancellation_rate_365d"] = _ratio(np.bincount(code, weights=cancelled, minlength=n),
+                                           n_known)
+    out["dispute_rate_365d"] = _ratio(np.bincount(code, weights=disputed, minlength=n),
+                                      n_known)
+    if "net_gmv_365d" in wanted:
+        refund_cents, _ = _refund_cents(data)
+        kept = window & ~cancelled
+        net = np.where(kept, data.cents - refund_cents, 0.0)
+        out["net_gmv_365d"] = np.bincount(code, weights=net, minlength=n) / 100.0
+
+
+def _shipping(data: _Orders, tenure_ns: np.ndarray, params: _Params,
+              wanted: tuple[str, ...], out: dict[str, Any]) -> None:
+    n = data.n_sellers
+    code = data.code
+    window = data.in_window
+    sla_ns = params.shipping_sla_days * DAY_NS
+    shipped_at = data.timestamp("shipped_at")
+    shipped = shipped_at != _NAT
+    due = window & (data.age > sla_ns)  # the shipping deadline is before as_of
+    on_time = shipped & (shipped_at - data.created <= sla_ns)
+    out["late_shipment_rate_365d"] = _ratio(
+        np.bincount(code, weights=due & ~on_time, minlength=n),
+        np.bincount(code, weights=due, minlength=n))
+    shipped_window = shipped & window
+    # whole seconds, so that sums of delays are exact and independent of row order
+    delay_s = np.where(shipped_window, (shipped_at - data.created) // _SECOND_NS, 0)
+    out["mean_shipping_days_365d"] = _ratio(
+        np.bincount(code, weights=delay_s.astype(np.float64), minlength=n),
+        np.bincount(code, weights=shipped_window, minlength=n)) / 86_400.0
+
+
+def _channels(data: _Orders, tenure_ns: np.ndarray, params: _Params,
+              wanted: tuple[str, ...], out: dict[str, Any]) -> None:
+    n = data.n_sellers
+    window = data.in_window
+    code = data.code[window]
+    count_365 = np.bincount(code, minlength=n)
+    channel = data.column("channel")
+    for name in ("dropship", "custom", "sample"):
+        mask = _category_mask(channel, name)[window]
+        out[f"{name}_share_365d"] = _ratio(np.bincount(code, weights=mask, minlength=n),
+                                           count_365)
+    country = _arrow_strings(data.column("buyer_country"))
+    foreign = pc.fill_null(pc.not_equal(country, params.home_country), False)
+    foreign_mask = np.asarray(foreign.to_numpy(zero_copy_only=False), dtype=bool)[window]
+    out["cross_border_share_365d"] = _ratio(np.bincount(code, weights=foreign_mask,
+                                                        minlength=n), count_365)
+
+
+def _customers(data: _Orders, tenure_ns: np.ndarray, params: _Params,
+               wanted: tuple[str, ...], out: dict[str, Any]) -> None:
+    n = data.n_sellers
+    window = np.flatnonzero(data.in_window)
+    code = data.code[window]
+    cents = data.cents[window]
+    buyers = _arrow_strings(data.column("buyer_id")).take(pa.array(window))
+    encoded = pc.dictionary_encode(buyers)
+    if isinstance(encoded, pa.ChunkedArray):
+        encoded = encoded.combine_chunks()
+    n_buyers = max(len(encoded.dictionary), 1)
+    buyer = np.asarray(pc.fill_null(encoded.indices, 0).to_numpy(zero_copy_only=False),
+                       dtype=np.int64)
+    pair_of_order, pair_key = pd.factorize(code * n_buyers + buyer)
+    pair_seller = np.asarray(pair_key // n_buyers, dtype=np.int64)
+    n_pairs = len(pair_key)
+    pair_orders = np.bincount(pair_of_order, minlength=n_pairs)
+    pair_cents = np.bincount(pair_of_order, weights=cents, minlength=n_pairs)
+    recent = data.age[window] <= 90 * DAY_NS
+    pair_recent = np.bincount(pair_of_order, weights=recent, minlength=n_pairs)
+
+    buyers_365 = np.bincount(pair_seller, minlength=n)
+    buyers_90 = np.bincount(pair_seller, weights=pair_recent > 0, minlength=n)
+    out["distinct_buyers_365d"] = buyers_365.astype(np.int64)
+    out["distinct_buyers_90d"] = buyers_90.astype(np.int64)
+    out["orders_per_buyer_365d"] = _ratio(np.bincount(code, minlength=n), buyers_365)
+    out["repeat_buyer_share_365d"] = _ratio(
+        np.bincount(pair_seller, weights=pair_orders >= 2, minlength=n), buyers_365)
+    out["new_buyer_share_90d"] = _ratio(
+        np.bincount(pair_seller, weights=(pair_recent > 0) & (pair_recent == pair_orders),
+                    minlength=n), buyers_90)
+    gmv = np.bincount(pair_seller, weights=pair_cents, minlength=n)
+    top = _segment_max(pair_seller, pair_cents, n, 0.0)
+    out["top_buyer_share_365d"] = _ratio(top, gmv)
+    if "buyer_hhi_365d" in wanted:
+        # summing squared shares from the smallest up fixes the order of the float additions
+        ordered = np.argsort(pair_cents, kind="stable")
+        share = pair_cents[ordered] / np.where(gmv > 0, gmv, 1.0)[pair_seller[ordered]]
+        hhi = np.bincount(pair_seller[ordered], weights=share * share, minlength=n)
+        out["buyer_hhi_365d"] = np.where(gmv > 0, hhi, np.nan)
+
+
+def _cash_cycle(data: _Orders, tenure_ns: np.ndarray, params: _Params,
+                wanted: tuple[str, ...], out: dict[str, Any]) -> None:
+    n = data.n_sellers
+    window = data.in_window
+    paid_at = data.timestamp("paid_out_at")
+    paid = window & (paid_at != _NAT)
+    out["paid_out_share_365d"] = _ratio(np.bincount(data.code, weights=paid, minlength=n),
+                                        np.bincount(data.code, weights=window, minlength=n))
+    delay_s = np.maximum((paid_at[paid] - data.created[paid]) // _SECOND_NS, 0)
+    shift = 26  # 2**26 seconds is 776 days, more than any delay inside the window
+    keys = np.sort((data.code[paid] << shift) | delay_s)
+    seller = keys >> shift
+    delays = (keys & ((1 << shift) - 1)).astype(np.float64) / 86_400.0
+    count = np.bincount(seller, minlength=n)
+    start = np.cumsum(count) - count
+    has = count > 0
+    median = np.full(n, np.nan)
+    p90 = np.full(n, np.nan)
+    lower = start[has] + (count[has] - 1) // 2
+    upper = start[has] + count[has] // 2
+    median[has] = (delays[lower] + delays[upper]) / 2.0
+    p90[has] = delays[start[has] + (9 * (count[has] - 1)) // 10]
+    out["median_payout_delay_days_365d"] = median
+    out["p90_payout_delay_days_365d"] = p90
+
+
+_Block = Callable[[_Orders, np.ndarray, _Params, tuple[str, ...], dict[str, Any]], None]
+#: Blocks of work and the features each produces; a block runs when any of them is wanted.
+_BLOCKS: tuple[tuple[tuple[str, ...], _Block], ...] = (
+    (("gmv_30d", "gmv_90d", "gmv_180d", "gmv_365d", "gmv_all_time", "order_count_30d",
+      "order_count_90d", "order_count_180d", "order_count_365d", "order_count_all_time",
+      "avg_order_value_90d", "avg_order_value_365d", "gmv_growth_90d", "order_growth_90d",
+      "gmv_growth_yoy_90d", "gmv_growth_yoy_365d"), _scale_and_growth),
+    (("gmv_monthly_cv_12m", "active_month_share_12m", "gmv_trend_slope_12m",
+      "gmv_trend_slope_relative_12m"), _monthly),
+    (("active_days_90d", "longest_gap_days_365d"), _daily),
+    (("days_since_last_order", "days_since_first_order", "tenure_days"), _recency),
+    (("refund_rate_90d", "refund_rate_365d", "refund_amount_rate_365d"), _refunds),
+    (("cancellation_rate_365d", "dispute_rate_365d", "net_gmv_365d"), _status),
+    (("late_shipment_rate_365d", "mean_shipping_days_365d"), _shipping),
+    (("dropship_share_365d", "custom_share_365d", "sample_share_365d",
+      "cross_border_share_365d"), _channels),
+    (("distinct_buyers_90d", "distinct_buyers_365d", "orders_per_buyer_365d",
+      "repeat_buyer_share_365d", "new_buyer_share_90d", "top_buyer_share_365d",
+      "buyer_hhi_365d"), _customers),
+    (("median_payout_delay_days_365d", "p90_payout_delay_days_365d", "paid_out_share_365d"),
+     _cash_cycle),
+)
+
+
+def _repayment_features(credit: pd.DataFrame, sellers: pd.DataFrame, index: pd.Index,
+                        params: _Params) -> dict[str, np.ndarray]:
+    """Repayment features of the sellers in ``index`` from the credit history (one frame).
+
+    The credit history is small (one row per draw), so the Dask backend computes these on
+    the client too.
+    """
+    as_of_ns = params.as_of_ns
+    n = len(index)
+    position = _positions(credit["seller_id"], sellers["seller_id"])
+    unknown = position < 0
+    if unknown.any():
+        example = credit["seller_id"].iloc[int(np.flatnonzero(unknown)[0])]
+        raise ValueError(
+            f"{int(unknown.sum())} credit-history rows belong to sellers missing from "
+            f"`sellers` (for example {example!r}); validate the credit history against the "
+            "sellers (features.credit_history.validate_credit_history)")
+    code_of_id = _positions(sellers["seller_id"], pd.Series(index.array))
+    code = code_of_id[position]
+    drawn = _ns(credit["drawn_at"])
+    keep = (code >= 0) & (drawn != _NAT) & (drawn < as_of_ns)
+    code, drawn = code[keep], drawn[keep]
+    amount_cents = np.round(credit["amount"].to_numpy(dtype=np.float64)[keep] * 100.0)
+    limit = credit["credit_limit"].to_numpy(dtype=np.float64)[keep]
+    due = _ns(credit["due_at"])[keep]
+    repaid_at = _ns(credit["repaid_at"])[keep]
+    repaid = (repaid_at != _NAT) & (repaid_at < as_of_ns)
+
+    draws = np.bincount(code, minlength=n)
+    outstanding = np.bincount(code, weights=np.where(repaid, 0.0, amount_cents), minlength=n)
+    latest = np.lexsort((drawn, code))  # by seller, then time: the last of a run is the latest
+    last_of_seller = latest[np.r_[code[latest][1:] != code[latest][:-1], True]] \
+        if len(latest) else latest
+    latest_limit = np.full(n, np.nan)
+    latest_limit[code[last_of_seller]] = limit[last_of_seller]
+
+    is_due = due < as_of_ns
+    on_time = repaid & (repaid_at <= due)
+    end = np.where(repaid, repaid_at, as_of_ns)
+    days_late = np.maximum(0, (end - due) // DAY_NS).astype(np.float64)
+    worst = _segment_max(code[is_due], days_late[is_due], n, -1.0)
+    n_due = np.bincount(code, weights=is_due, minlength=n)
+    overdue = is_due & ~repaid
+    current = _segment_max(code[overdue], days_late[overdue], n, 0.0)
+    return {
+        "credit_draw_count": draws.astype(np.int64),
+        "credit_outstanding_amount": outstanding / 100.0,
+        "credit_utilisation": _ratio(outstanding / 100.0, np.nan_to_num(latest_limit)),
+        "credit_on_time_share": _ratio(np.bincount(code, weights=is_due & on_time,
+                                                   minlength=n), n_due),
+        "credit_worst_days_past_due": np.where(n_due > 0, worst, np.nan),
+        "credit_current_days_past_due": current,
+    }
