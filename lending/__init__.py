@@ -1,32 +1,98 @@
-"""Lending rules: pure domain logic on ``Decimal`` with no I/O (see docs/lending.md)."""
+"""Lending rules: pure domain logic on ``Decimal`` with no I/O.
 
+Money and rounding (:mod:`lending.money`), due dates and day counts
+(:mod:`lending.calendar`), daily interest (:mod:`lending.interest`), repayment schedules
+(:mod:`lending.schedules`), the repayment waterfall (:mod:`lending.allocation`),
+delinquency (:mod:`lending.delinquency`), the double-entry journal (:mod:`lending.ledger`),
+event-sourced credit lines (:mod:`lending.lines`) and the credit policy
+(:mod:`lending.policy`). Rules and conventions are documented in ``docs/lending.md``.
+"""
+
+from lending.allocation import (
+    Allocation,
+    AllocationPolicy,
+    Component,
+    DueAmount,
+    allocate_payment,
+)
 from lending.calendar import DayCount, add_months, monthly_due_dates, year_fraction
-from lending.errors import *  # noqa: F403
-from lending.errors import __all__ as _error_names
+from lending.delinquency import (
+    BUCKETS,
+    Bucket,
+    BucketChanged,
+    DelinquencyEvent,
+    DelinquencyPolicy,
+    LineFreezeLifted,
+    LineFreezeStarted,
+    LineWrittenOff,
+    bucket_for,
+    days_past_due,
+)
+from lending.errors import (
+    BackdatedOperation,
+    CreditLimitExceeded,
+    CurrencyMismatch,
+    DuplicateOperation,
+    InvalidAmount,
+    InvalidPolicy,
+    InvalidScheduleTerms,
+    LendingError,
+    LineClosed,
+    LineFrozen,
+    NothingToPrepay,
+    PaymentAlreadyReversed,
+    UnbalancedEntry,
+    UnknownDraw,
+    UnknownGrade,
+    UnknownPayment,
+)
 from lending.interest import accrued_interest
-from lending.money import minor_unit, parse_amount, quantize, split_evenly
+from lending.ledger import Account, EntryKind, Journal, JournalEntry, Posting
+from lending.lines import (
+    CreditLine,
+    DrawMade,
+    DrawStatus,
+    InstalmentStatus,
+    LineEvent,
+    LineState,
+    LineTerms,
+    PaymentReceived,
+    PaymentReversed,
+    PrepaymentReceived,
+    RepaymentPlan,
+    fold_line,
+)
+from lending.money import AMOUNT_ROUNDING, minor_unit, parse_amount, quantize, split_evenly
 from lending.schedules import (
     Instalment,
+    PrepaymentOption,
     Schedule,
+    ScheduleMethod,
     annuity_payment,
     build_schedule,
     reschedule_after_prepayment,
 )
 
 __all__ = [
-    *_error_names,
-    "DayCount",
-    "add_months",
-    "monthly_due_dates",
-    "year_fraction",
-    "accrued_interest",
-    "minor_unit",
-    "parse_amount",
-    "quantize",
-    "split_evenly",
-    "Instalment",
-    "Schedule",
-    "annuity_payment",
-    "build_schedule",
-    "reschedule_after_prepayment",
+    # errors
+    "LendingError", "InvalidAmount", "CurrencyMismatch", "InvalidScheduleTerms",
+    "CreditLimitExceeded", "LineFrozen", "LineClosed", "BackdatedOperation",
+    "DuplicateOperation", "UnknownDraw", "UnknownPayment", "PaymentAlreadyReversed",
+    "NothingToPrepay", "UnbalancedEntry", "InvalidPolicy", "UnknownGrade",
+    # money and dates
+    "AMOUNT_ROUNDING", "minor_unit", "parse_amount", "quantize", "split_evenly",
+    "DayCount", "add_months", "monthly_due_dates", "year_fraction", "accrued_interest",
+    # schedules
+    "Instalment", "Schedule", "ScheduleMethod", "PrepaymentOption", "annuity_payment",
+    "build_schedule", "reschedule_after_prepayment",
+    # allocation and delinquency
+    "Allocation", "AllocationPolicy", "Component", "DueAmount", "allocate_payment",
+    "BUCKETS", "Bucket", "BucketChanged", "DelinquencyEvent", "DelinquencyPolicy",
+    "LineFreezeLifted", "LineFreezeStarted", "LineWrittenOff", "bucket_for", "days_past_due",
+    # ledger
+    "Account", "EntryKind", "Journal", "JournalEntry", "Posting",
+    # lines
+    "CreditLine", "DrawMade", "DrawStatus", "InstalmentStatus", "LineEvent", "LineState",
+    "LineTerms", "PaymentReceived", "PaymentReversed", "PrepaymentReceived", "RepaymentPlan",
+    "fold_line",
 ]

@@ -81,7 +81,7 @@ def to_decimal(value: object, *, what: str = "amount") -> Decimal:
     InvalidAmount
         For floats, bools, other types, unparsable strings, NaN and infinities.
     """
-    if isinstance(value, bool) or isinstance(value, float):
+    if isinstance(value, bool | float):
         raise InvalidAmount(f"{what} must be a Decimal, int or str, not {type(value).__name__} "
                             f"({value!r}): floats cannot hold money exactly")
     if isinstance(value, Decimal):

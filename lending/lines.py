@@ -1,0 +1,859 @@
+"""Credit lines, draws and repayments, event-sourced.
+
+A :class:`CreditLine` records what happened to it as a list of events: draws
+(:class:`DrawMade`), payments (:class:`PaymentReceived`), prepayments
+(:class:`PrepaymentReceived`) and reversals of bounced payments
+(:class:`PaymentReversed`). Everything else (balances, amounts due, days past due,
+penalties, freezes, write-off and the double-entry journal) is *derived*:
+:func:`fold_line` replays the events day by day up to a date and returns a frozen
+:class:`LineState`. Commands (:meth:`CreditLine.draw`, :meth:`~CreditLine.repay`, ...)
+check the rules against the state on their date, raise a named domain error when a rule
+is broken, and otherwise append one event.
+
+Order of one business day
+-------------------------
+1. Instalments falling due today are recognized: their interest and fee are accrued
+   into receivables; a credit balance is applied to what is due.
+2. Today's events, in the order they were recorded.
+3. End of day: penalty interest for today, days past due, bucket, freeze and write-off.
+
+Payments
+--------
+Every payment is first received into ``credit_balance`` (Dr settlement_cash, Cr
+credit_balance) and then allocated to what is due (Dr credit_balance, Cr receivables),
+in waterfall order (:mod:`lending.allocation`). What nothing is due for stays as a credit
+balance and is applied automatically when the next instalment falls due. A prepayment
+names a draw: it pays what that draw has due, then repays principal not yet due and
+re-derives the draw's schedule (shorten the term or lower the instalment), and keeps any
+excess as a credit balance.
+
+Reversal of a bounced payment
+-----------------------------
+A bounced payment never really arrived. Once its :class:`PaymentReversed` is dated on or
+before the state's date, the fold treats the payment as void from the start: it is still
+received (the journal shows the money coming in on its date, as it did) but held apart,
+never allocated, and paid back out by the reversal entry on the reversal date. Every
+balance, penalty, day past due and bucket in between is therefore re-derived as if the
+payment had never been made.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Literal
+
+from lending.allocation import AllocationPolicy, DueAmount, allocate_payment
+from lending.delinquency import (
+    Bucket,
+    BucketChanged,
+    DelinquencyEvent,
+    DelinquencyPolicy,
+    LineFreezeLifted,
+    LineFreezeStarted,
+    LineWrittenOff,
+    bucket_for,
+)
+from lending.errors import (
+    BackdatedOperation,
+    CreditLimitExceeded,
+    CurrencyMismatch,
+    DuplicateOperation,
+    InvalidAmount,
+    LineClosed,
+    LineFrozen,
+    NothingToPrepay,
+    PaymentAlreadyReversed,
+    UnknownDraw,
+    UnknownPayment,
+)
+from lending.ledger import Account, EntryKind, Journal, JournalEntry
+from lending.money import ZERO, AmountInput, parse_amount, quantize, to_decimal
+from lending.schedules import (
+    InterestBasis,
+    PrepaymentOption,
+    Schedule,
+    ScheduleMethod,
+    build_schedule,
+    reschedule_after_prepayment,
+)
+
+__all__ = [
+    "RepaymentPlan",
+    "LineTerms",
+    "DrawMade",
+    "PaymentReceived",
+    "PrepaymentReceived",
+    "PaymentReversed",
+    "LineEvent",
+    "InstalmentStatus",
+    "DrawStatus",
+    "LineState",
+    "CreditLine",
+    "fold_line",
+]
+
+
+@dataclass(frozen=True)
+class RepaymentPlan:
+    """How one draw is repaid; turned into a :class:`~lending.schedules.Schedule` at draw time.
+
+    Use the constructors :meth:`bullet`, :meth:`instalments` and :meth:`term_loan`.
+    """
+
+    method: ScheduleMethod
+    months: int = 1
+    annual_rate: Decimal = ZERO
+    interest_free_days: int | None = None
+    fee: Decimal = ZERO
+    day_count: str = "ACT/365"
+    interest_basis: InterestBasis | None = None
+
+    @classmethod
+    def bullet(cls, interest_free_days: int, fee: AmountInput = ZERO) -> RepaymentPlan:
+        """One interest-free payment at the end of 30, 60 or 90 days."""
+        return cls("interest_free_bullet", 1, ZERO, interest_free_days,
+                   parse_amount(fee, allow_zero=True, what="fee"))
+
+    @classmethod
+    def instalments(cls, months: int, fee: AmountInput = ZERO) -> RepaymentPlan:
+        """``months`` equal monthly instalments at 0 %, with an optional flat service fee."""
+        return cls("interest_free_instalments", months, ZERO, None,
+                   parse_amount(fee, allow_zero=True, what="fee"))
+
+    @classmethod
+    def term_loan(cls, method: ScheduleMethod, months: int, annual_rate: AmountInput, *,
+                  day_count: str = "ACT/365",
+                  interest_basis: InterestBasis | None = None) -> RepaymentPlan:
+        """An interest-bearing plan: annuity, equal principal, interest-only or daily."""
+        return cls(method, months, to_decimal(annual_rate, what="annual_rate"), None, ZERO,
+                   day_count, interest_basis)
+
+    def schedule_for(self, principal: Decimal, start: date, currency: str) -> Schedule:
+        """The schedule of a draw of ``principal`` made on ``start``."""
+        return build_schedule(principal, self.annual_rate, self.months, self.method, start,
+                              day_count=self.day_count, fee=self.fee,
+                              interest_free_days=self.interest_free_days,
+                              interest_basis=self.interest_basis, currency=currency)
+
+
+@dataclass(frozen=True)
+class LineTerms:
+    """What a line was opened with.
+
+    Parameters
+    ----------
+    line_id
+        Identifier of the line.
+    limit
+        Credit limit; available credit is ``limit - outstanding principal`` (revolving) or
+        ``limit - everything ever drawn`` (not revolving: a term loan).
+    opened_on
+        First business date of the line.
+    currency
+        Currency of every amount on the line.
+    revolving
+        Whether repaid principal restores available credit (purchase lines: yes).
+    delinquency
+        Penalty, freeze and write-off parameters.
+    allocation
+        Repayment waterfall.
+    """
+
+    line_id: str
+    limit: Decimal
+    opened_on: date
+    currency: str = "CNY"
+    revolving: bool = True
+    delinquency: DelinquencyPolicy = field(default_factory=DelinquencyPolicy)
+    allocation: AllocationPolicy = field(default_factory=AllocationPolicy)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "limit", parse_amount(self.limit, self.currency,
+                                                       allow_zero=True, what="limit"))
+
+
+@dataclass(frozen=True)
+class DrawMade:
+    """A draw paid ``amount`` to a supplier on ``on``, to be repaid on ``schedule``."""
+
+    draw_id: str
+    on: date
+    amount: Decimal
+    supplier_id: str
+    schedule: Schedule
+
+
+@dataclass(frozen=True)
+class PaymentReceived:
+    """The borrower paid ``amount`` on ``on``; it goes to what is due, the rest to credit."""
+
+    payment_id: str
+    on: date
+    amount: Decimal
+
+
+@dataclass(frozen=True)
+class PrepaymentReceived:
+    """The borrower paid ``amount`` on ``on`` to repay draw ``draw_id`` ahead of schedule."""
+
+    payment_id: str
+    on: date
+    amount: Decimal
+    draw_id: str
+    option: PrepaymentOption
+
+
+@dataclass(frozen=True)
+class PaymentReversed:
+    """Payment ``payment_id`` bounced; reversed on ``on``."""
+
+    payment_id: str
+    on: date
+    reason: str = "bounced"
+
+
+LineEvent = DrawMade | PaymentReceived | PrepaymentReceived | PaymentReversed
+
+
+@dataclass(frozen=True)
+class InstalmentStatus:
+    """One instalment of a draw as of a date: what it asks and what is still unpaid."""
+
+    number: int
+    due_date: date
+    principal: Decimal
+    interest: Decimal
+    fee: Decimal
+    principal_unpaid: Decimal
+    interest_unpaid: Decimal
+    fee_unpaid: Decimal
+    penalty_unpaid: Decimal
+    is_due: bool
+
+    @property
+    def unpaid(self) -> Decimal:
+        """Everything still owed on this instalment (not yet due principal included)."""
+        return (self.principal_unpaid + self.interest_unpaid + self.fee_unpaid
+                + self.penalty_unpaid)
+
+
+@dataclass(frozen=True)
+class DrawStatus:
+    """A draw as of a date."""
+
+    draw_id: str
+    drawn_on: date
+    amount: Decimal
+    supplier_id: str
+    schedule: Schedule
+    status: Literal["open", "repaid", "written_off"]
+    outstanding_principal: Decimal
+    principal_past_due: Decimal
+    interest_due: Decimal
+    fee_due: Decimal
+    penalty_due: Decimal
+    days_past_due: int
+    instalments: tuple[InstalmentStatus, ...]
+
+    @property
+    def total_due(self) -> Decimal:
+        """Everything due now on this draw."""
+        return self.principal_past_due + self.interest_due + self.fee_due + self.penalty_due
+
+
+@dataclass(frozen=True)
+class LineState:
+    """Everything derived from a line's events as of the end of a business day.
+
+    Balances (``outstanding_principal``, the ``*_due`` amounts and ``credit_balance``) are
+    read from the journal; the draws' own figures are derived independently from their
+    instalments, so the two can be reconciled.
+    """
+
+    terms: LineTerms
+    as_of: date
+    outstanding_principal: Decimal
+    available_credit: Decimal
+    #: Principal above the limit; only a reversed payment can cause it (draws cannot).
+    over_limit: Decimal
+    interest_due: Decimal
+    fee_due: Decimal
+    penalty_due: Decimal
+    principal_past_due: Decimal
+    #: The borrower's money not applied to any debt (overpayments).
+    credit_balance: Decimal
+    #: Payments received that are known to bounce, held until their reversal date.
+    held_for_reversal: Decimal
+    days_past_due: int
+    bucket: Bucket
+    frozen: bool
+    closed: bool
+    draws: tuple[DrawStatus, ...]
+    journal: Journal
+    delinquency_events: tuple[DelinquencyEvent, ...]
+
+    @property
+    def total_due(self) -> Decimal:
+        """Everything due now: past-due principal, interest, fees and penalty."""
+        return self.principal_past_due + self.interest_due + self.fee_due + self.penalty_due
+
+    def draw(self, draw_id: str) -> DrawStatus:
+        """The status of one draw."""
+        for status in self.draws:
+            if status.draw_id == draw_id:
+                return status
+        raise UnknownDraw(f"no draw {draw_id!r} on line {self.terms.line_id!r}")
+
+
+# --------------------------------------------------------------------------- the fold
+
+
+class _Item:
+    """Mutable state of one instalment during a fold."""
+
+    __slots__ = ("number", "due_date", "principal", "interest", "fee", "recognized",
+                 "principal_unpaid", "interest_unpaid", "fee_unpaid", "penalty_exact",
+                 "penalty_posted", "penalty_paid")
+
+    def __init__(self, number: int, due_date: date, principal: Decimal, interest: Decimal,
+                 fee: Decimal) -> None:
+        self.number = number
+        self.due_date = due_date
+        self.principal = principal
+        self.interest = interest
+        self.fee = fee
+        self.recognized = False
+        self.principal_unpaid = principal
+        self.interest_unpaid = ZERO
+        self.fee_unpaid = ZERO
+        self.penalty_exact = ZERO
+        self.penalty_posted = ZERO
+        self.penalty_paid = ZERO
+
+    @property
+    def penalty_unpaid(self) -> Decimal:
+        return self.penalty_posted - self.penalty_paid
+
+    def has_unpaid_due(self) -> bool:
+        return self.recognized and bool(self.principal_unpaid or self.interest_unpaid
+                                        or self.fee_unpaid)
+
+
+class _Draw:
+    """Mutable state of one draw during a fold."""
+
+    def __init__(self, event: DrawMade) -> None:
+        self.event = event
+        self.schedule = event.schedule
+        self.items = [_Item(i.number, i.due_date, i.principal, i.interest, i.fee)
+                      for i in event.schedule]
+        self.written_off = False
+        self.history: list[tuple[date, Decimal]] = [(event.on, event.amount)]
+
+    @property
+    def draw_id(self) -> str:
+        return self.event.draw_id
+
+    def outstanding_principal(self) -> Decimal:
+        return sum((item.principal_unpaid for item in self.items), ZERO)
+
+    def future_principal(self) -> Decimal:
+        return sum((item.principal_unpaid for item in self.items if not item.recognized), ZERO)
+
+    def days_past_due(self, day: date) -> int:
+        overdue = [i.due_date for i in self.items if i.has_unpaid_due() and i.due_date < day]
+        return (day - min(overdue)).days if overdue else 0
+
+    def is_settled(self) -> bool:
+        return all(item.recognized and not (item.principal_unpaid or item.interest_unpaid
+                                            or item.fee_unpaid or item.penalty_unpaid)
+                   for item in self.items)
+
+    def dues(self) -> list[DueAmount]:
+        dues: list[DueAmount] = []
+        for item in self.items:
+            if not item.recognized:
+                continue
+            for component, amount in (("penalty", item.penalty_unpaid),
+                                      ("fee", item.fee_unpaid),
+                                      ("interest", item.interest_unpaid),
+                                      ("principal", item.principal_unpaid)):
+                if amount:
+                    dues.append(DueAmount(self.draw_id, item.number, item.due_date,
+                                          component, amount))  # type: ignore[arg-type]
+        return dues
+
+
+_RECEIVABLE = {"principal": Account.LOANS_RECEIVABLE, "interest": Account.INTEREST_RECEIVABLE,
+               "fee": Account.FEE_RECEIVABLE, "penalty": Account.PENALTY_RECEIVABLE}
+
+
+class _Fold:
+    """Replays a line's events day by day; used only by :func:`fold_line`."""
+
+    def __init__(self, terms: LineTerms, void_payments: set[str],
+                 payment_amounts: dict[str, Decimal]) -> None:
+        self.terms = terms
+        self._payment_amounts = payment_amounts
+        self.currency = terms.currency
+        self.void_payments = void_payments
+        self.entries: list[JournalEntry] = []
+        self.draws: dict[str, _Draw] = {}
+        self.credit = quantize(ZERO, terms.currency)
+        self.held = quantize(ZERO, terms.currency)
+        self.events: list[DelinquencyEvent] = []
+        self.bucket: Bucket = "current"
+        self.frozen = False
+        self.closed = False
+        self.days_past_due = 0
+
+    # -- journal helpers
+    def _post(self, entry: JournalEntry | None) -> None:
+        if entry is not None:
+            self.entries.append(entry)
+
+    def _transfer(self, on: date, kind: EntryKind, debit: Account, credit: Account,
+                  amount: Decimal, reference: str) -> None:
+        self._post(JournalEntry.transfer(on, kind, debit, credit, amount,
+                                         reference=reference, currency=self.currency))
+
+    def _open_draws(self) -> list[_Draw]:
+        return [d for d in self.draws.values() if not d.written_off]
+
+    # -- the day
+    def start_of_day(self, day: date) -> None:
+        if self.closed:
+            return
+        for draw in self._open_draws():
+            for item in draw.items:
+                if item.due_date == day and not item.recognized:
+                    item.recognized = True
+                    item.interest_unpaid = item.interest
+                    item.fee_unpaid = item.fee
+                    self._transfer(day, EntryKind.INTEREST_ACCRUAL, Account.INTEREST_RECEIVABLE,
+                                   Account.INTEREST_INCOME, item.interest, draw.draw_id)
+                    self._transfer(day, EntryKind.FEE_ACCRUAL, Account.FEE_RECEIVABLE,
+                                   Account.FEE_INCOME, item.fee, draw.draw_id)
+        self._apply_credit(day, self._open_draws(), reference="credit_balance")
+
+    def apply(self, event: LineEvent) -> None:
+        if isinstance(event, DrawMade):
+            self._draw(event)
+        elif isinstance(event, PaymentReceived | PrepaymentReceived):
+            self._receive(event)
+        else:
+            self._transfer(event.on, EntryKind.PAYMENT_REVERSAL, Account.CREDIT_BALANCE,
+                           Account.SETTLEMENT_CASH, self._payment_amounts[event.payment_id],
+                           event.payment_id)
+            self.held -= self._payment_amounts[event.payment_id]
+
+    def end_of_day(self, day: date) -> None:
+        if self.closed:
+            return
+        policy = self.terms.delinquency
+        if policy.penalty_daily_rate:
+            for draw in self._open_draws():
+                for item in draw.items:
+                    if (item.recognized and item.principal_unpaid
+                            and (day - item.due_date).days > policy.grace_days):
+                        item.penalty_exact += item.principal_unpaid * policy.penalty_daily_rate
+        days = max((d.days_past_due(day) for d in self._open_draws()), default=0)
+        self.days_past_due = days
+        bucket = bucket_for(days)
+        if bucket != self.bucket:
+            self.events.append(BucketChanged(day, self.bucket, bucket, days))
+            self.bucket = bucket
+        frozen = days > policy.freeze_after_days
+        if frozen and not self.frozen:
+            self.events.append(LineFreezeStarted(day, days))
+        elif self.frozen and not frozen:
+            self.events.append(LineFreezeLifted(day))
+        self.frozen = frozen
+        if days >= policy.write_off_after_days:
+            self._write_off(day, days)
+
+    def needs_daily_steps(self) -> bool:
+        """Whether anything changes from one day to the next without an event or due date."""
+        return not self.closed and any(item.has_unpaid_due() for draw in self._open_draws()
+                                       for item in draw.items)
+
+    def next_due_date(self, after: date) -> date | None:
+        dates = [item.due_date for draw in self._open_draws() for item in draw.items
+                 if not item.recognized and item.due_date > after]
+        return min(dates, default=None)
+
+    # -- penalties
+    def post_penalties(self, day: date) -> None:
+        for draw in self._open_draws():
+            accrued = ZERO
+            for item in draw.items:
+                rounded = quantize(item.penalty_exact, self.currency)
+                accrued += rounded - item.penalty_posted
+                item.penalty_posted = rounded
+            self._transfer(day, EntryKind.PENALTY_ACCRUAL, Account.PENALTY_RECEIVABLE,
+                           Account.PENALTY_INCOME, accrued, draw.draw_id)
+
+    # -- events
+    def _draw(self, event: DrawMade) -> None:
+        self.draws[event.draw_id] = _Draw(event)
+        self._transfer(event.on, EntryKind.DISBURSEMENT, Account.LOANS_RECEIVABLE,
+                       Account.SUPPLIER_PAYABLE, event.amount, event.draw_id)
+        self._transfer(event.on, EntryKind.SUPPLIER_PAYOUT, Account.SUPPLIER_PAYABLE,
+                       Account.SETTLEMENT_CASH, event.amount, event.draw_id)
+
+    def _receive(self, event: PaymentReceived | PrepaymentReceived) -> None:
+        day = event.on
+        self._transfer(day, EntryKind.REPAYMENT_RECEIVED, Account.SETTLEMENT_CASH,
+                       Account.CREDIT_BALANCE, event.amount, event.payment_id)
+        if event.payment_id in self.void_payments:
+            self.held += event.amount
+            return
+        self.credit += event.amount
+        if self.closed:
+            return
+        if isinstance(event, PrepaymentReceived):
+            draw = self.draws.get(event.draw_id)
+            if draw is not None and not draw.written_off:
+                self._apply_credit(day, [draw], event.payment_id)
+                self._prepay(day, draw, event)
+        self._apply_credit(day, self._open_draws(), event.payment_id)
+
+    def _prepay(self, day: date, draw: _Draw, event: PrepaymentReceived) -> None:
+        principal = min(self.credit, draw.future_principal())
+        if principal <= 0:
+            return
+        draw.history.append((day, draw.outstanding_principal() - principal))
+        schedule = reschedule_after_prepayment(draw.schedule, on=day,
+                                               prepaid_principal=principal,
+                                               option=event.option,
+                                               balance_history=draw.history)
+        draw.schedule = schedule
+        kept = [item for item in draw.items if item.recognized]
+        draw.items = kept + [_Item(i.number, i.due_date, i.principal, i.interest, i.fee)
+                             for i in schedule if i.due_date > day]
+        self.credit -= principal
+        self._transfer(day, EntryKind.REPAYMENT_ALLOCATION, Account.CREDIT_BALANCE,
+                       Account.LOANS_RECEIVABLE, principal, event.payment_id)
+
+    def _apply_credit(self, day: date, draws: Sequence[_Draw], reference: str) -> None:
+        if not self.credit or self.closed:
+            return
+        dues = [due for draw in draws for due in draw.dues()]
+        if not dues:
+            return
+        if any(due.component == "penalty" for due in dues) or any(
+                item.penalty_exact for draw in draws for item in draw.items):
+            self.post_penalties(day)
+            dues = [due for draw in draws for due in draw.dues()]
+        allocation = allocate_payment(self.credit, dues, self.terms.allocation)
+        credits: dict[Account, Decimal] = {}
+        for paid in allocation.paid:
+            item = next(i for i in self.draws[paid.draw_id].items if i.number == paid.instalment)
+            if paid.component == "principal":
+                item.principal_unpaid -= paid.amount
+                draw = self.draws[paid.draw_id]
+                draw.history.append((day, draw.outstanding_principal()))
+            elif paid.component == "interest":
+                item.interest_unpaid -= paid.amount
+            elif paid.component == "fee":
+                item.fee_unpaid -= paid.amount
+            else:
+                item.penalty_paid += paid.amount
+            account = _RECEIVABLE[paid.component]
+            credits[account] = credits.get(account, ZERO) + paid.amount
+        applied = allocation.total()
+        self.credit -= applied
+        self._post(JournalEntry.compound(day, EntryKind.REPAYMENT_ALLOCATION,
+                                         debits={Account.CREDIT_BALANCE: applied},
+                                         credits=credits, reference=reference,
+                                         currency=self.currency))
+
+    def _write_off(self, day: date, days: int) -> None:
+        self.post_penalties(day)
+        total = ZERO
+        for draw in self._open_draws():
+            credits = {
+                Account.LOANS_RECEIVABLE: sum((i.principal_unpaid for i in draw.items), ZERO),
+                Account.INTEREST_RECEIVABLE: sum((i.interest_unpaid for i in draw.items), ZERO),
+                Account.FEE_RECEIVABLE: sum((i.fee_unpaid for i in draw.items), ZERO),
+                Account.PENALTY_RECEIVABLE: sum((i.penalty_unpaid for i in draw.items), ZERO),
+            }
+            amount = sum(credits.values(), ZERO)
+            total += amount
+            self._post(JournalEntry.compound(day, EntryKind.WRITE_OFF,
+                                             debits={Account.WRITE_OFF_EXPENSE: amount},
+                                             credits=credits, reference=draw.draw_id,
+                                             currency=self.currency))
+            draw.written_off = True
+        self.events.append(LineWrittenOff(day, days, total))
+        self.closed = True
+        if self.frozen:
+            self.frozen = False
+
+    # -- the snapshot
+    def snapshot(self, as_of: date) -> LineState:
+        self.post_penalties(as_of)
+        journal = Journal(tuple(self.entries), self.currency)
+        balances = journal.balances()
+        outstanding = balances[Account.LOANS_RECEIVABLE]
+        limit = self.terms.limit
+        used = outstanding if self.terms.revolving else sum(
+            (d.event.amount for d in self.draws.values()), ZERO)
+        zero = quantize(ZERO, self.currency)
+        draws = tuple(self._draw_status(draw, as_of) for draw in self.draws.values())
+        return LineState(
+            terms=self.terms,
+            as_of=as_of,
+            outstanding_principal=outstanding,
+            available_credit=max(zero, limit - used) if not self.closed else zero,
+            over_limit=max(zero, outstanding - limit),
+            interest_due=balances[Account.INTEREST_RECEIVABLE],
+            fee_due=balances[Account.FEE_RECEIVABLE],
+            penalty_due=balances[Account.PENALTY_RECEIVABLE],
+            principal_past_due=sum((d.principal_past_due for d in draws), zero),
+            credit_balance=self.credit,
+            held_for_reversal=self.held,
+            days_past_due=self.days_past_due,
+            bucket=self.bucket,
+            frozen=self.frozen,
+            closed=self.closed,
+            draws=draws,
+            journal=journal,
+            delinquency_events=tuple(self.events),
+        )
+
+    def _draw_status(self, draw: _Draw, as_of: date) -> DrawStatus:
+        zero = quantize(ZERO, self.currency)
+        items = tuple(InstalmentStatus(
+            i.number, i.due_date, i.principal, i.interest, i.fee, i.principal_unpaid,
+            i.interest_unpaid, i.fee_unpaid, i.penalty_unpaid, i.recognized) for i in draw.items)
+        due = [i for i in items if i.is_due]
+        status: Literal["open", "repaid", "written_off"] = (
+            "written_off" if draw.written_off else "repaid" if draw.is_settled() else "open")
+        return DrawStatus(
+            draw_id=draw.draw_id, drawn_on=draw.event.on, amount=draw.event.amount,
+            supplier_id=draw.event.supplier_id, schedule=draw.schedule, status=status,
+            outstanding_principal=zero if draw.written_off else draw.outstanding_principal(),
+            principal_past_due=sum((i.principal_unpaid for i in due
+                                    if i.due_date < as_of), zero),
+            interest_due=sum((i.interest_unpaid for i in due), zero),
+            fee_due=sum((i.fee_unpaid for i in due), zero),
+            penalty_due=sum((i.penalty_unpaid for i in due), zero),
+            days_past_due=0 if draw.written_off else draw.days_past_due(as_of),
+            instalments=items,
+        )
+
+
+def fold_line(terms: LineTerms, events: Iterable[LineEvent], as_of: date) -> LineState:
+    """Derive a line's state at the end of ``as_of`` from its events.
+
+    Parameters
+    ----------
+    terms
+        The line's terms.
+    events
+        Its events in the order they were recorded (dates non-decreasing). Events dated
+        after ``as_of`` are ignored.
+    as_of
+        Business date of the state (end of day).
+
+    Returns
+    -------
+    LineState
+        Balances, draws, delinquency and the journal.
+    """
+    known = [event for event in events if event.on <= as_of]
+    void = {event.payment_id for event in known if isinstance(event, PaymentReversed)}
+    amounts = {event.payment_id: event.amount for event in known
+               if isinstance(event, PaymentReceived | PrepaymentReceived)}
+    fold = _Fold(terms, void, amounts)
+    by_day: dict[date, list[LineEvent]] = {}
+    for event in known:
+        by_day.setdefault(event.on, []).append(event)
+    day = min([terms.opened_on, *by_day])
+    while day <= as_of:
+        fold.start_of_day(day)
+        for event in by_day.get(day, ()):
+            fold.apply(event)
+        fold.end_of_day(day)
+        if fold.needs_daily_steps():
+            day += timedelta(days=1)
+            continue
+        # Nothing is past due: nothing changes until the next event or due date.
+        candidates = [d for d in by_day if d > day]
+        next_due = fold.next_due_date(day)
+        if next_due is not None:
+            candidates.append(next_due)
+        if not candidates:
+            break
+        day = min(candidates)
+    return fold.snapshot(as_of)
+
+
+# --------------------------------------------------------------------------- the entity
+
+
+class CreditLine:
+    """A credit line (or a term loan) and the events that happened to it.
+
+    Parameters
+    ----------
+    terms
+        The line's limit, currency, revolving flag and policies.
+    events
+        Events already recorded (e.g. loaded from storage), in recording order.
+
+    Examples
+    --------
+    >>> line = CreditLine(LineTerms("L1", Decimal("10000.00"), date(2025, 1, 1)))
+    >>> _ = line.draw("D1", "3000.00", date(2025, 1, 5), RepaymentPlan.bullet(30),
+    ...               supplier_id="S9")
+    >>> line.state(date(2025, 1, 5)).available_credit
+    Decimal('7000.00')
+    """
+
+    def __init__(self, terms: LineTerms, events: Iterable[LineEvent] = ()) -> None:
+        self.terms = terms
+        self._events: list[LineEvent] = list(events)
+        self._cache: tuple[int, date, LineState] | None = None
+
+    @property
+    def events(self) -> tuple[LineEvent, ...]:
+        """Every event recorded on the line, in order."""
+        return tuple(self._events)
+
+    def state(self, as_of: date) -> LineState:
+        """The line as of the end of ``as_of`` (see :func:`fold_line`)."""
+        if self._cache and self._cache[0] == len(self._events) and self._cache[1] == as_of:
+            return self._cache[2]
+        state = fold_line(self.terms, self._events, as_of)
+        self._cache = (len(self._events), as_of, state)
+        return state
+
+    # -- checks shared by the commands
+    def _check_operation(self, operation_id: str, on: date, currency: str | None) -> None:
+        if currency is not None and currency != self.terms.currency:
+            raise CurrencyMismatch(f"line {self.terms.line_id!r} is in {self.terms.currency}; "
+                                   f"got {currency}")
+        if on < self.terms.opened_on:
+            raise BackdatedOperation(f"{on} is before the line opened on "
+                                     f"{self.terms.opened_on}")
+        if self._events and on < self._events[-1].on:
+            raise BackdatedOperation(f"{on} is before the last recorded operation on "
+                                     f"{self._events[-1].on}")
+        used = {e.draw_id if isinstance(e, DrawMade) else e.payment_id for e in self._events
+                if not isinstance(e, PaymentReversed)}
+        if operation_id in used:
+            raise DuplicateOperation(f"id {operation_id!r} is already used on line "
+                                     f"{self.terms.line_id!r}")
+
+    def _record(self, event: LineEvent) -> None:
+        self._events.append(event)
+
+    # -- commands
+    def draw(self, draw_id: str, amount: AmountInput, on: date, plan: RepaymentPlan, *,
+             supplier_id: str, currency: str | None = None) -> DrawMade:
+        """Draw ``amount`` to pay supplier ``supplier_id``, repaid on ``plan``.
+
+        Raises
+        ------
+        InvalidAmount
+            If the amount is not a positive exact amount.
+        LineClosed
+            If the line was written off.
+        LineFrozen
+            If the line is past due beyond the freeze threshold.
+        CreditLimitExceeded
+            If the amount is above the available credit.
+        InvalidScheduleTerms
+            If the plan is not allowed.
+        """
+        self._check_operation(draw_id, on, currency)
+        value = parse_amount(amount, self.terms.currency, what="draw amount")
+        state = self.state(on)
+        if state.closed:
+            raise LineClosed(f"line {self.terms.line_id!r} is closed")
+        if state.frozen:
+            raise LineFrozen(f"line {self.terms.line_id!r} is {state.days_past_due} days past "
+                             f"due (more than {self.terms.delinquency.freeze_after_days}); "
+                             f"no new draws until it is cured")
+        if value > state.available_credit:
+            raise CreditLimitExceeded(f"draw of {value} exceeds the available credit "
+                                      f"{state.available_credit} of line "
+                                      f"{self.terms.line_id!r}")
+        event = DrawMade(draw_id, on, value, supplier_id,
+                         plan.schedule_for(value, on, self.terms.currency))
+        self._record(event)
+        return event
+
+    def repay(self, payment_id: str, amount: AmountInput, on: date, *,
+              currency: str | None = None) -> PaymentReceived:
+        """Record a payment: what is due is paid in waterfall order, the rest kept as credit.
+
+        Raises
+        ------
+        InvalidAmount
+            If the amount is not a positive exact amount.
+        """
+        self._check_operation(payment_id, on, currency)
+        event = PaymentReceived(payment_id, on,
+                                parse_amount(amount, self.terms.currency, what="payment"))
+        self._record(event)
+        return event
+
+    def prepay(self, payment_id: str, amount: AmountInput, on: date, draw_id: str,
+               option: PrepaymentOption = "shorten_term", *,
+               currency: str | None = None) -> PrepaymentReceived:
+        """Record a prepayment of draw ``draw_id``: its dues first, then principal not yet due.
+
+        Raises
+        ------
+        UnknownDraw
+            If the draw does not exist.
+        NothingToPrepay
+            If the draw has no principal left that is not yet due.
+        InvalidAmount
+            If the amount is not a positive exact amount or the option is unknown.
+        """
+        self._check_operation(payment_id, on, currency)
+        value = parse_amount(amount, self.terms.currency, what="prepayment")
+        if option not in ("shorten_term", "lower_instalment"):
+            raise InvalidAmount(f"prepayment option must be 'shorten_term' or "
+                                f"'lower_instalment'; got {option!r}")
+        state = self.state(on)
+        draw = state.draw(draw_id)
+        not_yet_due = sum((i.principal_unpaid for i in draw.instalments if not i.is_due),
+                          quantize(ZERO, self.terms.currency))
+        if draw.status != "open" or not_yet_due == 0:
+            raise NothingToPrepay(f"draw {draw_id!r} has no principal left that is not yet due")
+        event = PrepaymentReceived(payment_id, on, value, draw_id, option)
+        self._record(event)
+        return event
+
+    def reverse_payment(self, payment_id: str, on: date, reason: str = "bounced"
+                        ) -> PaymentReversed:
+        """Reverse a bounced payment; every balance is re-derived as if it never came.
+
+        Raises
+        ------
+        UnknownPayment
+            If no such payment exists.
+        PaymentAlreadyReversed
+            If it was reversed before.
+        """
+        if self._events and on < self._events[-1].on:
+            raise BackdatedOperation(f"{on} is before the last recorded operation on "
+                                     f"{self._events[-1].on}")
+        payments = {e.payment_id for e in self._events
+                    if isinstance(e, PaymentReceived | PrepaymentReceived)}
+        if payment_id not in payments:
+            raise UnknownPayment(f"no payment {payment_id!r} on line {self.terms.line_id!r}")
+        if any(isinstance(e, PaymentReversed) and e.payment_id == payment_id
+               for e in self._events):
+            raise PaymentAlreadyReversed(f"payment {payment_id!r} was already reversed")
+        event = PaymentReversed(payment_id, on, reason)
+        self._record(event)
+        return event
