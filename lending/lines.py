@@ -319,7 +319,7 @@ class _Item:
                  "penalty_posted", "penalty_paid")
 
     def __init__(self, number: int, due_date: date, principal: Decimal, interest: Decimal,
-                 fee: Decimal) -> None:
+                 fee: Decimal, zero: Decimal) -> None:
         self.number = number
         self.due_date = due_date
         self.principal = principal
@@ -327,11 +327,11 @@ class _Item:
         self.fee = fee
         self.recognized = False
         self.principal_unpaid = principal
-        self.interest_unpaid = ZERO
-        self.fee_unpaid = ZERO
+        self.interest_unpaid = zero
+        self.fee_unpaid = zero
         self.penalty_exact = ZERO
-        self.penalty_posted = ZERO
-        self.penalty_paid = ZERO
+        self.penalty_posted = zero
+        self.penalty_paid = zero
 
     @property
     def penalty_unpaid(self) -> Decimal:
@@ -348,7 +348,8 @@ class _Draw:
     def __init__(self, event: DrawMade) -> None:
         self.event = event
         self.schedule = event.schedule
-        self.items = [_Item(i.number, i.due_date, i.principal, i.interest, i.fee)
+        self.zero = quantize(ZERO, event.schedule.currency)
+        self.items = [_Item(i.number, i.due_date, i.principal, i.interest, i.fee, self.zero)
                       for i in event.schedule]
         self.written_off = False
         self.history: list[tuple[date, Decimal]] = [(event.on, event.amount)]
@@ -532,8 +533,8 @@ class _Fold:
                                                balance_history=draw.history)
         draw.schedule = schedule
         kept = [item for item in draw.items if item.recognized]
-        draw.items = kept + [_Item(i.number, i.due_date, i.principal, i.interest, i.fee)
-                             for i in schedule if i.due_date > day]
+        draw.items = kept + [_Item(i.number, i.due_date, i.principal, i.interest, i.fee,
+                                   draw.zero) for i in schedule if i.due_date > day]
         self.credit -= principal
         self._transfer(day, EntryKind.REPAYMENT_ALLOCATION, Account.CREDIT_BALANCE,
                        Account.LOANS_RECEIVABLE, principal, event.payment_id)
