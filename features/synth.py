@@ -60,8 +60,9 @@ default date is drawn uniformly within the twelve months after the as-of date.
 - new sellers ramp up over their first two months after onboarding.
 
 The intensities are scaled so that the marketplace averages ``orders_per_seller_month``
-orders per seller and month (100 by default, so 100,000 sellers over 24 months give about
-10 million orders).
+orders per seller and month (:data:`DEFAULT_ORDERS_PER_SELLER_MONTH`, about 4.2: some
+100 orders per seller over two years, so 100,000 sellers over 24 months give about 10
+million orders; shops get about five times as many orders as factories of the same size).
 
 **Order life cycle.** An order is placed during Chinese daytime (08:00-23:00
 Asia/Shanghai), gets a channel, a buyer (from the seller's pool; a buyer keeps its
@@ -103,6 +104,7 @@ from features.records import (
 __all__ = [
     "GENERATOR_VERSION",
     "DEFAULT_AS_OF",
+    "DEFAULT_ORDERS_PER_SELLER_MONTH",
     "SPRING_FESTIVAL",
     "INDUSTRIES",
     "REGIONS",
@@ -120,6 +122,9 @@ GENERATOR_VERSION = "1.0.0"
 
 #: Default as-of date: fixed so that runs without ``as_of`` are reproducible.
 DEFAULT_AS_OF = pd.Timestamp("2026-07-01T00:00:00Z")
+
+#: Default order density: 100,000 sellers over 24 months give about 10 million orders.
+DEFAULT_ORDERS_PER_SELLER_MONTH = 10_000_000 / (100_000 * 24)
 
 #: Chinese New Year (first day of the Spring Festival) for the supported years.
 SPRING_FESTIVAL: dict[int, date] = {
@@ -462,6 +467,7 @@ def _draw_sellers(n: int, rng: np.random.Generator, as_of_ns: int, day0_ns: int,
     tenure_days = np.where(new_seller, rng.uniform(1.0, 90.0, n),
                            np.minimum(90.0 + rng.lognormal(math.log(700.0), 0.8, n), 4000.0))
     registered_ns = as_of_ns - (tenure_days * _DAY_NS).astype(np.int64)
+    registered_ns -= registered_ns % 10**6  # millisecond resolution
     onboarding_days = 1.0 + rng.gamma(2.0, 4.0, n)
     first_ns = registered_ns + (onboarding_days * _DAY_NS).astype(np.int64)
     # Day index of the first full China-local day after onboarding.
@@ -536,7 +542,7 @@ def generate_marketplace(
     *,
     as_of: pd.Timestamp | datetime | date | str = DEFAULT_AS_OF,
     base_default_rate: float = 0.05,
-    orders_per_seller_month: float = 100.0,
+    orders_per_seller_month: float = DEFAULT_ORDERS_PER_SELLER_MONTH,
     hidden_risk_share: float = 0.1,
     shock: DemandShock | None = None,
     progress: Callable[[Iterable[Any]], Iterable[Any]] | bool = False,
@@ -551,7 +557,8 @@ def generate_marketplace(
     as_of : extraction time; naive values are read as UTC. Records are strictly before it,
         the truth is about the twelve months after it. Default :data:`DEFAULT_AS_OF`.
     base_default_rate : mean 12-month probability of default, in (0, 0.5).
-    orders_per_seller_month : average orders per seller and month over the marketplace.
+    orders_per_seller_month : average orders per seller and month over the marketplace
+        (default :data:`DEFAULT_ORDERS_PER_SELLER_MONTH`).
     hidden_risk_share : share of the variance of the default risk that the records never
         show, in [0, 1).
     shock : the demand shock; default :class:`DemandShock` ``()``. ``DemandShock(weeks=0)``
@@ -710,7 +717,7 @@ def _orders_of_block(first: int, end: int, level: np.ndarray, group_daily: np.nd
     days = np.arange(first, end)
     active = (days[None, :] >= sellers.first_day[:, None]) \
         & (days[None, :] < sellers.stop_day[:, None])
-    intensity = level[:, None] * group_daily[group][:, first:end] * active
+    intensity = level[:, None] * group_daily[:, first:end][group] * active
     counts = rng.poisson(intensity)
     seller_of_cell, day_of_cell = np.nonzero(counts)
     per_cell = counts[seller_of_cell, day_of_cell]

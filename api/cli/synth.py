@@ -17,7 +17,12 @@ import pandas as pd
 
 from api.cli import CliError
 from api.settings import Settings
-from features.synth import DEFAULT_AS_OF, generate_marketplace, write_marketplace
+from features.synth import (
+    DEFAULT_AS_OF,
+    DEFAULT_ORDERS_PER_SELLER_MONTH,
+    generate_marketplace,
+    write_marketplace,
+)
 
 __all__ = ["register", "run"]
 
@@ -47,8 +52,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         metavar="R", help="base 12-month default rate, in (0, 0.5) "
                         "(default 0.05)")
     parser.add_argument("--orders-per-month", dest="orders_per_month", type=float,
-                        default=100.0, metavar="K",
-                        help="average orders per seller and month (default 100)")
+                        default=DEFAULT_ORDERS_PER_SELLER_MONTH, metavar="K",
+                        help="average orders per seller and month (default "
+                        f"{DEFAULT_ORDERS_PER_SELLER_MONTH:.2f}: 100,000 sellers over 24 months "
+                        "give about 10 million orders)")
     parser.add_argument("--hidden-risk-share", dest="hidden_risk_share", type=float,
                         default=0.1, metavar="H",
                         help="share of default risk invisible in the records, in [0, 1) "
