@@ -285,8 +285,6 @@ class LineState:
     principal_past_due: Decimal
     #: The borrower's money not applied to any debt (overpayments).
     credit_balance: Decimal
-    #: Payments received that are known to bounce, held until their reversal date.
-    held_for_reversal: Decimal
     days_past_due: int
     bucket: Bucket
     frozen: bool
@@ -616,7 +614,6 @@ class _Fold:
             penalty_due=balances[Account.PENALTY_RECEIVABLE],
             principal_past_due=sum((d.principal_past_due for d in draws), zero),
             credit_balance=self.credit,
-            held_for_reversal=self.held,
             days_past_due=self.days_past_due,
             bucket=self.bucket,
             frozen=self.frozen,

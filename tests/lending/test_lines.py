@@ -192,7 +192,7 @@ def test_a_payment_counts_until_its_reversal_is_recorded():
     assert line.state(date(2025, 2, 19)).outstanding_principal == 0
     between = line.state(date(2025, 2, 20))
     assert between.outstanding_principal == Decimal("1000.00")
-    assert between.held_for_reversal == 0
+    assert between.credit_balance == 0
 
 
 def test_a_payment_can_be_reversed_once_and_only_if_it_exists():

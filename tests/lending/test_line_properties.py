@@ -1,0 +1,173 @@
+"""Random sequences of line operations; the books must hold after every one of them."""
+
+from datetime import date, timedelta
+from decimal import Decimal
+
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+
+from lending import (
+    Account,
+    CreditLimitExceeded,
+    CreditLine,
+    DrawMade,
+    LineClosed,
+    LineFrozen,
+    LineTerms,
+    NothingToPrepay,
+    PaymentReceived,
+    PaymentReversed,
+    PrepaymentReceived,
+    RepaymentPlan,
+    fold_line,
+)
+
+LIMIT = Decimal("10000.00")
+OPENED = date(2025, 1, 31)
+
+amounts = st.decimals(min_value=Decimal("0.01"), max_value=Decimal("6000.00"), places=2)
+small_amounts = st.decimals(min_value=Decimal("0.01"), max_value=Decimal("300.00"), places=2)
+plans = st.one_of(
+    st.sampled_from([30, 60, 90]).map(RepaymentPlan.bullet),
+    st.builds(RepaymentPlan.instalments, st.integers(1, 12),
+              st.decimals(min_value=0, max_value=Decimal("50.00"), places=2)),
+    st.builds(RepaymentPlan.term_loan,
+              st.sampled_from(["annuity", "equal_principal", "interest_only",
+                               "daily_interest"]),
+              st.integers(1, 12),
+              st.decimals(min_value=0, max_value=Decimal("0.24"), places=3)),
+)
+
+
+class LineMachine(RuleBasedStateMachine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.line = CreditLine(LineTerms("L1", LIMIT, OPENED))
+        self.today = OPENED
+        self.draw_ids: list[str] = []
+        self.payment_ids: list[str] = []
+        self.counter = 0
+
+    def _next_id(self, prefix: str) -> str:
+        self.counter += 1
+        return f"{prefix}{self.counter}"
+
+    @rule(days=st.one_of(st.integers(min_value=1, max_value=35),
+                         st.integers(min_value=60, max_value=200)))
+    def advance(self, days: int) -> None:
+        self.today += timedelta(days=days)
+
+    @rule(amount=amounts, plan=plans)
+    def draw(self, amount: Decimal, plan: RepaymentPlan) -> None:
+        before = self.line.state(self.today)
+        draw_id = self._next_id("D")
+        try:
+            self.line.draw(draw_id, amount, self.today, plan, supplier_id="S1")
+        except LineClosed:
+            assert before.closed
+        except LineFrozen:
+            assert before.frozen
+        except CreditLimitExceeded:
+            assert amount > before.available_credit
+        else:
+            assert not before.closed and not before.frozen
+            assert amount <= before.available_credit
+            self.draw_ids.append(draw_id)
+
+    @rule(amount=st.one_of(small_amounts, amounts))
+    def repay(self, amount: Decimal) -> None:
+        payment_id = self._next_id("P")
+        self.line.repay(payment_id, amount, self.today)
+        self.payment_ids.append(payment_id)
+
+    @precondition(lambda self: bool(self.draw_ids))
+    @rule(data=st.data(), amount=amounts,
+          option=st.sampled_from(["shorten_term", "lower_instalment"]))
+    def prepay(self, data: st.DataObject, amount: Decimal, option: str) -> None:
+        draw_id = data.draw(st.sampled_from(self.draw_ids))
+        payment_id = self._next_id("P")
+        try:
+            self.line.prepay(payment_id, amount, self.today, draw_id, option)  # type: ignore[arg-type]
+        except NothingToPrepay:
+            draw = self.line.state(self.today).draw(draw_id)
+            assert draw.status != "open" or all(
+                i.is_due for i in draw.instalments if i.principal_unpaid)
+        else:
+            self.payment_ids.append(payment_id)
+
+    @precondition(lambda self: bool(self.payment_ids))
+    @rule(data=st.data())
+    def reverse(self, data: st.DataObject) -> None:
+        payment_id = data.draw(st.sampled_from(self.payment_ids))
+        self.payment_ids.remove(payment_id)
+        self.line.reverse_payment(payment_id, self.today)
+
+    @invariant()
+    def books_hold(self) -> None:
+        state = self.line.state(self.today)
+        journal = state.journal
+        balances = journal.balances()
+        events = self.line.events
+
+        # Debits equal credits, entry by entry (by construction) and in total.
+        assert journal.total_debits() == journal.total_credits()
+
+        # Outstanding principal in the books equals the open draws' principal.
+        assert state.outstanding_principal == sum(
+            (d.outstanding_principal for d in state.draws if d.status == "open"), Decimal(0))
+        for draw in state.draws:
+            assert draw.outstanding_principal == sum(
+                (i.principal_unpaid for i in draw.instalments), Decimal(0)) or (
+                draw.status == "written_off")
+            assert draw.schedule.total_principal + draw.schedule.prepaid_principal == draw.amount
+
+        # Available credit is never negative and follows the limit.
+        assert state.available_credit >= 0
+        if not state.closed:
+            assert state.available_credit == max(Decimal(0), LIMIT - state.outstanding_principal)
+
+        # No cent created or lost: the settlement account is cash in minus cash out.
+        cash_in = sum((e.amount for e in events
+                       if isinstance(e, PaymentReceived | PrepaymentReceived)), Decimal(0))
+        payment_amounts = {e.payment_id: e.amount for e in events
+                           if isinstance(e, PaymentReceived | PrepaymentReceived)}
+        bounced = sum((payment_amounts[e.payment_id] for e in events
+                       if isinstance(e, PaymentReversed)), Decimal(0))
+        paid_out = sum((e.amount for e in events if isinstance(e, DrawMade)), Decimal(0))
+        assert balances[Account.SETTLEMENT_CASH] == cash_in - bounced - paid_out
+        assert balances[Account.SUPPLIER_PAYABLE] == 0
+        assert balances[Account.CREDIT_BALANCE] == state.credit_balance
+        # ...and what came in is exactly what was repaid, earned or is held for the borrower.
+        repaid_principal = paid_out - state.outstanding_principal - sum(
+            (p.amount for e in journal if e.kind == "write_off" for p in e.postings
+             if p.account is Account.LOANS_RECEIVABLE), Decimal(0))
+        earned_and_paid = sum(
+            (p.amount for e in journal if e.kind == "repayment_allocation" for p in e.postings
+             if p.side == "credit" and p.account is not Account.LOANS_RECEIVABLE), Decimal(0))
+        assert cash_in - bounced == (repaid_principal + earned_and_paid + state.credit_balance)
+
+        # Nothing owed or held is ever negative.
+        for account in (Account.LOANS_RECEIVABLE, Account.INTEREST_RECEIVABLE,
+                        Account.FEE_RECEIVABLE, Account.PENALTY_RECEIVABLE,
+                        Account.CREDIT_BALANCE):
+            assert balances[account] >= 0, account
+        for draw in state.draws:
+            assert all(i.unpaid >= 0 for i in draw.instalments)
+
+        # A reversed payment leaves the line exactly as if it had never been made.
+        reversed_ids = {e.payment_id for e in events if isinstance(e, PaymentReversed)}
+        if reversed_ids:
+            without = fold_line(self.line.terms, [
+                e for e in events if not isinstance(e, PaymentReversed)
+                and getattr(e, "payment_id", None) not in reversed_ids], self.today)
+            for field in ("outstanding_principal", "available_credit", "interest_due",
+                          "fee_due", "penalty_due", "credit_balance", "days_past_due",
+                          "bucket", "frozen", "closed", "delinquency_events"):
+                assert getattr(state, field) == getattr(without, field), field
+
+
+LineMachine.TestCase.settings = settings(
+    max_examples=150, stateful_step_count=30, deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+test_books_hold_after_every_operation = LineMachine.TestCase
