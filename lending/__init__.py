@@ -36,6 +36,7 @@ from lending.errors import (
     InvalidAmount,
     InvalidPolicy,
     InvalidScheduleTerms,
+    InvalidScore,
     LendingError,
     LineClosed,
     LineFrozen,
@@ -63,6 +64,18 @@ from lending.lines import (
     fold_line,
 )
 from lending.money import AMOUNT_ROUNDING, minor_unit, parse_amount, quantize, split_evenly
+from lending.policy import (
+    CreditDecision,
+    CreditPolicy,
+    PolicyReason,
+    ScoreLike,
+    ScoreSummary,
+    SellerProfile,
+    Terms,
+    decide,
+    load_policy,
+    parse_policy,
+)
 from lending.schedules import (
     Instalment,
     PrepaymentOption,
@@ -78,7 +91,7 @@ __all__ = [
     "LendingError", "InvalidAmount", "CurrencyMismatch", "InvalidScheduleTerms",
     "CreditLimitExceeded", "LineFrozen", "LineClosed", "BackdatedOperation",
     "DuplicateOperation", "UnknownDraw", "UnknownPayment", "PaymentAlreadyReversed",
-    "NothingToPrepay", "UnbalancedEntry", "InvalidPolicy", "UnknownGrade",
+    "NothingToPrepay", "UnbalancedEntry", "InvalidPolicy", "UnknownGrade", "InvalidScore",
     # money and dates
     "AMOUNT_ROUNDING", "minor_unit", "parse_amount", "quantize", "split_evenly",
     "DayCount", "add_months", "monthly_due_dates", "year_fraction", "accrued_interest",
@@ -95,4 +108,7 @@ __all__ = [
     "CreditLine", "DrawMade", "DrawStatus", "InstalmentStatus", "LineEvent", "LineState",
     "LineTerms", "PaymentReceived", "PaymentReversed", "PrepaymentReceived", "RepaymentPlan",
     "fold_line",
+    # credit policy
+    "CreditDecision", "CreditPolicy", "PolicyReason", "ScoreLike", "ScoreSummary",
+    "SellerProfile", "Terms", "decide", "load_policy", "parse_policy",
 ]

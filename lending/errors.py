@@ -24,6 +24,7 @@ __all__ = [
     "UnbalancedEntry",
     "InvalidPolicy",
     "UnknownGrade",
+    "InvalidScore",
 ]
 
 
@@ -122,3 +123,9 @@ class UnknownGrade(LendingError):
     """A score carries a grade the credit policy does not know."""
 
     code = "unknown_grade"
+
+
+class InvalidScore(LendingError):
+    """A score result or seller profile given to the credit policy is not usable."""
+
+    code = "invalid_score"

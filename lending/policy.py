@@ -1,0 +1,509 @@
+"""Credit policy: from a score and a seller's trading figures to a decision, limit and terms.
+
+The policy is versioned configuration, a TOML file (``lending/policies/default.toml``
+ships with the package) loaded into a frozen :class:`CreditPolicy`; every
+:class:`CreditDecision` records the policy version and the inputs it was made from, so
+it can be reproduced exactly.
+
+Decision rules (each failed rule adds a :class:`PolicyReason`):
+
+* **decline** when the grade's rule says decline, PD is above ``decline_pd_above``,
+  trailing 365-day GMV is below ``min_trailing_gmv``, or the limit comes out below the
+  floor;
+* **refer** (to a loan officer) when the grade's rule says refer, PD is above
+  ``refer_pd_above``, or the cash cycle is longer than ``refer_cash_cycle_days_above``;
+* **approve** otherwise. Decline wins over refer.
+
+Limit: ``GMV / 365 * clamp(cash cycle, min, max) * grade multiplier``, at most
+``max_share_of_gmv * GMV``, rounded *down* to ``step``, then capped at ``cap`` (default
+100,000 CNY). A declined application gets a zero limit; a referred one carries the limit
+the officer would grant.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import ROUND_FLOOR, Decimal
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+from lending.errors import InvalidPolicy, InvalidScore, LendingError, UnknownGrade
+from lending.money import ZERO, parse_amount, quantize, to_decimal
+
+__all__ = [
+    "Outcome",
+    "ScoreLike",
+    "ScoreSummary",
+    "SellerProfile",
+    "GradeRule",
+    "LimitRule",
+    "DecisionRule",
+    "PurchaseLineProduct",
+    "TermLoanProduct",
+    "CreditPolicy",
+    "PolicyReason",
+    "Terms",
+    "CreditDecision",
+    "DEFAULT_POLICY_PATH",
+    "load_policy",
+    "parse_policy",
+    "decide",
+]
+
+Outcome = Literal["approve", "refer", "decline"]
+_OUTCOMES: tuple[str, ...] = ("approve", "refer", "decline")
+DEFAULT_POLICY_PATH = "policies/default.toml"
+_DAYS_PER_YEAR = Decimal(365)
+
+
+class ScoreLike(Protocol):
+    """What the policy reads from a score result (``scoring``'s result satisfies it)."""
+
+    @property
+    def pd(self) -> float | Decimal: ...
+
+    @property
+    def points(self) -> float | int | Decimal: ...
+
+    @property
+    def grade(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class ScoreSummary:
+    """A minimal score result: probability of default, points and grade."""
+
+    pd: Decimal
+    points: Decimal
+    grade: str
+    model_name: str = ""
+    model_version: str = ""
+
+
+def _analytic_decimal(value: object, what: str) -> Decimal:
+    """A float analytics value (PD, points, GMV from features) as an exact Decimal of its
+    shortest repr; Decimal/int/str pass through. Refuses NaN and infinities."""
+    if isinstance(value, float):
+        value = repr(value)
+    try:
+        return to_decimal(value, what=what)
+    except LendingError as error:
+        raise InvalidScore(str(error)) from None
+
+
+@dataclass(frozen=True)
+class SellerProfile:
+    """The seller's figures the policy reads.
+
+    Parameters
+    ----------
+    seller_id
+        Identifier of the seller.
+    seller_kind
+        ``"shop"`` or ``"factory"``; picks the product.
+    trailing_gmv_365d
+        Gross merchandise value over the last 365 days, in the policy currency.
+    cash_cycle_days
+        Days from paying for stock to being paid (median payout delay when that is all
+        that is known).
+    """
+
+    seller_id: str
+    seller_kind: str
+    trailing_gmv_365d: Decimal
+    cash_cycle_days: Decimal
+
+    def __post_init__(self) -> None:
+        gmv = _analytic_decimal(self.trailing_gmv_365d, "trailing_gmv_365d")
+        cycle = _analytic_decimal(self.cash_cycle_days, "cash_cycle_days")
+        if gmv < 0 or cycle < 0:
+            raise InvalidScore(f"GMV and cash cycle must not be negative; got {gmv}, {cycle}")
+        object.__setattr__(self, "trailing_gmv_365d", gmv)
+        object.__setattr__(self, "cash_cycle_days", cycle)
+
+    @classmethod
+    def from_features(cls, seller_id: str, seller_kind: str, trailing_gmv_365d: float,
+                      cash_cycle_days: float) -> SellerProfile:
+        """Build from float feature values (analytics side), converted explicitly."""
+        return cls(seller_id, seller_kind,
+                   _analytic_decimal(trailing_gmv_365d, "trailing_gmv_365d"),
+                   _analytic_decimal(cash_cycle_days, "cash_cycle_days"))
+
+
+@dataclass(frozen=True)
+class GradeRule:
+    """What the policy does with one grade."""
+
+    decision: Outcome
+    limit_multiplier: Decimal
+    max_interest_free_days: int
+
+
+@dataclass(frozen=True)
+class LimitRule:
+    """How a limit is sized (see the module docstring)."""
+
+    floor: Decimal
+    cap: Decimal
+    step: Decimal
+    min_cash_cycle_days: int
+    max_cash_cycle_days: int
+    max_share_of_gmv: Decimal
+
+
+@dataclass(frozen=True)
+class DecisionRule:
+    """Thresholds that decline or refer whatever the grade."""
+
+    min_trailing_gmv: Decimal
+    decline_pd_above: Decimal
+    refer_pd_above: Decimal
+    refer_cash_cycle_days_above: int
+
+
+@dataclass(frozen=True)
+class PurchaseLineProduct:
+    """Terms of the interest-free revolving purchase line."""
+
+    interest_free_days: tuple[int, ...]
+    instalment_months: tuple[int, ...]
+    instalment_fee_rate_per_month: Decimal
+
+
+@dataclass(frozen=True)
+class TermLoanProduct:
+    """Terms of the term micro-loan."""
+
+    methods: tuple[str, ...]
+    months: tuple[int, ...]
+    annual_rate: Mapping[str, Decimal]
+
+
+@dataclass(frozen=True)
+class CreditPolicy:
+    """A versioned credit policy (see :func:`load_policy`)."""
+
+    version: str
+    currency: str
+    limit: LimitRule
+    decision: DecisionRule
+    grades: Mapping[str, GradeRule]
+    product_by_seller_kind: Mapping[str, str]
+    purchase_line: PurchaseLineProduct
+    term_loan: TermLoanProduct
+
+
+@dataclass(frozen=True)
+class PolicyReason:
+    """Why a decision came out as it did: a stable code, its effect and a plain message."""
+
+    code: str
+    effect: Literal["decline", "refer", "info"]
+    message: str
+
+
+@dataclass(frozen=True)
+class Terms:
+    """The product offered and its terms."""
+
+    product: str
+    interest_free_days: tuple[int, ...] = ()
+    instalment_months: tuple[int, ...] = ()
+    instalment_fee_rate_per_month: Decimal = ZERO
+    methods: tuple[str, ...] = ()
+    months: tuple[int, ...] = ()
+    annual_rate: Decimal = ZERO
+
+
+@dataclass(frozen=True)
+class CreditDecision:
+    """The outcome of :func:`decide`, with everything needed to reproduce it."""
+
+    seller_id: str
+    outcome: Outcome
+    limit: Decimal
+    terms: Terms | None
+    reasons: tuple[PolicyReason, ...]
+    policy_version: str
+    grade: str
+    pd: Decimal
+    points: Decimal
+    #: The limit before the floor and cap were applied (after rounding down to the step).
+    sized_limit: Decimal
+
+    @property
+    def product(self) -> str | None:
+        """Product offered, or ``None`` when declined."""
+        return self.terms.product if self.terms else None
+
+
+# ------------------------------------------------------------------------ loading
+
+
+def _field(table: Mapping[str, Any], key: str, where: str) -> Any:
+    try:
+        return table[key]
+    except (KeyError, TypeError):
+        raise InvalidPolicy(f"policy is missing {where}.{key}") from None
+
+
+def _money(table: Mapping[str, Any], key: str, where: str, currency: str) -> Decimal:
+    value = _field(table, key, where)
+    if isinstance(value, float):
+        raise InvalidPolicy(f"{where}.{key} = {value!r}: write money as a string, e.g. "
+                            f"\"{value:.2f}\"")
+    try:
+        return parse_amount(value, currency, allow_zero=True, what=f"{where}.{key}")
+    except LendingError as error:
+        raise InvalidPolicy(str(error)) from None
+
+
+def _fraction(table: Mapping[str, Any], key: str, where: str) -> Decimal:
+    value = _field(table, key, where)
+    if isinstance(value, float):
+        raise InvalidPolicy(f"{where}.{key} = {value!r}: write rates as strings")
+    try:
+        number = to_decimal(value, what=f"{where}.{key}")
+    except LendingError as error:
+        raise InvalidPolicy(str(error)) from None
+    if number < 0:
+        raise InvalidPolicy(f"{where}.{key} must not be negative; got {number}")
+    return number
+
+
+def _int(table: Mapping[str, Any], key: str, where: str) -> int:
+    value = _field(table, key, where)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise InvalidPolicy(f"{where}.{key} must be a non-negative integer; got {value!r}")
+    return value
+
+
+def _ints(table: Mapping[str, Any], key: str, where: str) -> tuple[int, ...]:
+    value = _field(table, key, where)
+    if not isinstance(value, list) or not value or not all(
+            isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value):
+        raise InvalidPolicy(f"{where}.{key} must be a non-empty list of positive integers; "
+                            f"got {value!r}")
+    return tuple(value)
+
+
+def parse_policy(document: Mapping[str, Any]) -> CreditPolicy:
+    """Check a parsed policy document and build the :class:`CreditPolicy`.
+
+    Raises
+    ------
+    InvalidPolicy
+        With the path of the first missing or malformed field.
+    """
+    version = _field(document, "version", "policy")
+    if not isinstance(version, str) or not version.strip():
+        raise InvalidPolicy(f"policy.version must be a non-empty string; got {version!r}")
+    currency = _field(document, "currency", "policy")
+    try:
+        parse_amount(0, currency, allow_zero=True)
+    except LendingError as error:
+        raise InvalidPolicy(str(error)) from None
+    limit_table = _field(document, "limit", "policy")
+    limit = LimitRule(
+        floor=_money(limit_table, "floor", "limit", currency),
+        cap=_money(limit_table, "cap", "limit", currency),
+        step=_money(limit_table, "step", "limit", currency),
+        min_cash_cycle_days=_int(limit_table, "min_cash_cycle_days", "limit"),
+        max_cash_cycle_days=_int(limit_table, "max_cash_cycle_days", "limit"),
+        max_share_of_gmv=_fraction(limit_table, "max_share_of_gmv", "limit"),
+    )
+    if limit.step <= 0:
+        raise InvalidPolicy(f"limit.step must be positive; got {limit.step}")
+    if limit.floor > limit.cap:
+        raise InvalidPolicy(f"limit.floor must be <= limit.cap; got {limit.floor} > {limit.cap}")
+    if limit.min_cash_cycle_days > limit.max_cash_cycle_days:
+        raise InvalidPolicy("limit.min_cash_cycle_days must be <= limit.max_cash_cycle_days")
+    decision_table = _field(document, "decision", "policy")
+    decision = DecisionRule(
+        min_trailing_gmv=_money(decision_table, "min_trailing_gmv", "decision", currency),
+        decline_pd_above=_fraction(decision_table, "decline_pd_above", "decision"),
+        refer_pd_above=_fraction(decision_table, "refer_pd_above", "decision"),
+        refer_cash_cycle_days_above=_int(decision_table, "refer_cash_cycle_days_above",
+                                         "decision"),
+    )
+    if not decision.refer_pd_above <= decision.decline_pd_above <= 1:
+        raise InvalidPolicy("decision.refer_pd_above must be <= decision.decline_pd_above <= 1")
+    grades_table = _field(document, "grades", "policy")
+    if not isinstance(grades_table, dict) or not grades_table:
+        raise InvalidPolicy("policy.grades must list at least one grade")
+    grades: dict[str, GradeRule] = {}
+    for grade, rule in grades_table.items():
+        where = f"grades.{grade}"
+        outcome = _field(rule, "decision", where)
+        if outcome not in _OUTCOMES:
+            raise InvalidPolicy(f"{where}.decision must be one of {_OUTCOMES}; got {outcome!r}")
+        grades[grade] = GradeRule(outcome, _fraction(rule, "limit_multiplier", where),
+                                  _int(rule, "max_interest_free_days", where))
+    products = _field(document, "products", "policy")
+    line_table = _field(products, "purchase_line", "products")
+    loan_table = _field(products, "term_loan", "products")
+    rates = _field(loan_table, "annual_rate", "products.term_loan")
+    term_loan = TermLoanProduct(
+        methods=tuple(_field(loan_table, "methods", "products.term_loan")),
+        months=_ints(loan_table, "months", "products.term_loan"),
+        annual_rate={grade: _fraction(rates, grade, "products.term_loan.annual_rate")
+                     for grade in grades},
+    )
+    by_kind = {kind: value for kind, value in products.items() if isinstance(value, str)}
+    for kind, product in by_kind.items():
+        if product not in ("purchase_line", "term_loan"):
+            raise InvalidPolicy(f"products.{kind} must be purchase_line or term_loan; "
+                                f"got {product!r}")
+    return CreditPolicy(
+        version=version.strip(),
+        currency=currency,
+        limit=limit,
+        decision=decision,
+        grades=grades,
+        product_by_seller_kind=by_kind,
+        purchase_line=PurchaseLineProduct(
+            interest_free_days=_ints(line_table, "interest_free_days",
+                                     "products.purchase_line"),
+            instalment_months=_ints(line_table, "instalment_months", "products.purchase_line"),
+            instalment_fee_rate_per_month=_fraction(
+                line_table, "instalment_fee_rate_per_month", "products.purchase_line"),
+        ),
+        term_loan=term_loan,
+    )
+
+
+def load_policy(path: str | Path | None = None) -> CreditPolicy:
+    """Load a credit policy from a TOML file (default: the one shipped in the package).
+
+    Parameters
+    ----------
+    path
+        A TOML policy file; ``None`` loads ``lending/policies/default.toml``.
+
+    Raises
+    ------
+    InvalidPolicy
+        If the file is not valid TOML or the policy is malformed.
+    """
+    try:
+        if path is None:
+            text = resources.files("lending").joinpath(DEFAULT_POLICY_PATH).read_text("utf-8")
+        else:
+            text = Path(path).read_text("utf-8")
+        document = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise InvalidPolicy(f"policy file is not valid TOML: {error}") from None
+    return parse_policy(document)
+
+
+# ------------------------------------------------------------------------ deciding
+
+
+def _size_limit(seller: SellerProfile, rule: GradeRule, policy: CreditPolicy) -> Decimal:
+    limit_rule = policy.limit
+    cycle = min(max(seller.cash_cycle_days, Decimal(limit_rule.min_cash_cycle_days)),
+                Decimal(limit_rule.max_cash_cycle_days))
+    gmv = seller.trailing_gmv_365d
+    need = gmv / _DAYS_PER_YEAR * cycle * rule.limit_multiplier
+    need = min(need, gmv * limit_rule.max_share_of_gmv)
+    steps = (need / limit_rule.step).to_integral_value(rounding=ROUND_FLOOR)
+    return quantize(steps * limit_rule.step, policy.currency)
+
+
+def decide(score: ScoreLike, seller: SellerProfile, policy: CreditPolicy) -> CreditDecision:
+    """Apply the credit policy to a score and a seller's figures.
+
+    Parameters
+    ----------
+    score
+        PD (0 to 1), points and grade from the scorer.
+    seller
+        Trailing 365-day GMV, cash cycle and seller kind.
+    policy
+        The policy to apply (see :func:`load_policy`).
+
+    Returns
+    -------
+    CreditDecision
+        Outcome, limit, product and terms, reasons and the policy version.
+
+    Raises
+    ------
+    UnknownGrade
+        If the policy has no rule for the score's grade.
+    InvalidScore
+        If PD is outside [0, 1] or a figure is not a number.
+
+    Examples
+    --------
+    >>> policy = load_policy()
+    >>> decision = decide(ScoreSummary(Decimal("0.02"), Decimal("640"), "A"),
+    ...                   SellerProfile("S1", "shop", Decimal("1200000"), Decimal("20")),
+    ...                   policy)
+    >>> decision.outcome, decision.limit, decision.product
+    ('approve', Decimal('98000.00'), 'purchase_line')
+    """
+    pd = _analytic_decimal(score.pd, "pd")
+    points = _analytic_decimal(score.points, "points")
+    if not 0 <= pd <= 1:
+        raise InvalidScore(f"pd must be between 0 and 1; got {pd}")
+    rule = policy.grades.get(score.grade)
+    if rule is None:
+        raise UnknownGrade(f"policy {policy.version} has no rule for grade {score.grade!r}; "
+                           f"known: {sorted(policy.grades)}")
+    thresholds = policy.decision
+    reasons: list[PolicyReason] = []
+    if rule.decision != "approve":
+        reasons.append(PolicyReason(f"GRADE_{rule.decision.upper()}", rule.decision,
+                                    f"grade {score.grade} is set to {rule.decision}"))
+    if pd > thresholds.decline_pd_above:
+        reasons.append(PolicyReason("PD_ABOVE_DECLINE_THRESHOLD", "decline",
+                                    f"PD {pd} is above {thresholds.decline_pd_above}"))
+    elif pd > thresholds.refer_pd_above:
+        reasons.append(PolicyReason("PD_ABOVE_REFER_THRESHOLD", "refer",
+                                    f"PD {pd} is above {thresholds.refer_pd_above}"))
+    if seller.trailing_gmv_365d < thresholds.min_trailing_gmv:
+        reasons.append(PolicyReason("GMV_BELOW_MINIMUM", "decline",
+                                    f"trailing 365-day GMV {seller.trailing_gmv_365d} is below "
+                                    f"{thresholds.min_trailing_gmv}"))
+    if seller.cash_cycle_days > thresholds.refer_cash_cycle_days_above:
+        reasons.append(PolicyReason("CASH_CYCLE_LONG", "refer",
+                                    f"cash cycle of {seller.cash_cycle_days} days is longer "
+                                    f"than {thresholds.refer_cash_cycle_days_above}"))
+    product = policy.product_by_seller_kind.get(seller.seller_kind)
+    if product is None:
+        reasons.append(PolicyReason("NO_PRODUCT_FOR_SELLER_KIND", "refer",
+                                    f"no product is configured for {seller.seller_kind!r}"))
+    sized = _size_limit(seller, rule, policy)
+    limit = sized
+    if limit > policy.limit.cap:
+        limit = policy.limit.cap
+        reasons.append(PolicyReason("LIMIT_CAPPED", "info",
+                                    f"limit {sized} capped at {policy.limit.cap}"))
+    if limit < policy.limit.floor:
+        reasons.append(PolicyReason("LIMIT_BELOW_FLOOR", "decline",
+                                    f"limit {limit} is below the floor {policy.limit.floor}"))
+    effects = {reason.effect for reason in reasons}
+    outcome: Outcome = ("decline" if "decline" in effects
+                        else "refer" if "refer" in effects else "approve")
+    terms = None
+    if outcome == "decline":
+        limit = quantize(ZERO, policy.currency)
+    elif product == "purchase_line":
+        line = policy.purchase_line
+        terms = Terms(product,
+                      interest_free_days=tuple(d for d in line.interest_free_days
+                                               if d <= rule.max_interest_free_days),
+                      instalment_months=line.instalment_months,
+                      instalment_fee_rate_per_month=line.instalment_fee_rate_per_month)
+    elif product == "term_loan":
+        loan = policy.term_loan
+        terms = Terms(product, methods=loan.methods, months=loan.months,
+                      annual_rate=loan.annual_rate[score.grade])
+    return CreditDecision(seller_id=seller.seller_id, outcome=outcome, limit=limit, terms=terms,
+                          reasons=tuple(reasons), policy_version=policy.version,
+                          grade=score.grade, pd=pd, points=points, sized_limit=sized)
+
