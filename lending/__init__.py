@@ -62,6 +62,7 @@ from lending.lines import (
     PrepaymentReceived,
     RepaymentPlan,
     fold_line,
+    open_term_loan,
 )
 from lending.money import AMOUNT_ROUNDING, minor_unit, parse_amount, quantize, split_evenly
 from lending.policy import (
@@ -107,7 +108,7 @@ __all__ = [
     # lines
     "CreditLine", "DrawMade", "DrawStatus", "InstalmentStatus", "LineEvent", "LineState",
     "LineTerms", "PaymentReceived", "PaymentReversed", "PrepaymentReceived", "RepaymentPlan",
-    "fold_line",
+    "fold_line", "open_term_loan",
     # credit policy
     "CreditDecision", "CreditPolicy", "PolicyReason", "ScoreLike", "ScoreSummary",
     "SellerProfile", "Terms", "decide", "load_policy", "parse_policy",

@@ -93,6 +93,7 @@ __all__ = [
     "LineState",
     "CreditLine",
     "fold_line",
+    "open_term_loan",
 ]
 
 
@@ -855,3 +856,27 @@ class CreditLine:
         event = PaymentReversed(payment_id, on, reason)
         self._record(event)
         return event
+
+
+def open_term_loan(loan_id: str, principal: AmountInput, on: date, plan: RepaymentPlan, *,
+                   supplier_id: str, currency: str = "CNY",
+                   delinquency: DelinquencyPolicy | None = None,
+                   allocation: AllocationPolicy | None = None) -> CreditLine:
+    """Open a term micro-loan: a non-revolving line whose limit is the principal, drawn
+    in full on ``on`` and repaid on ``plan``.
+
+    Examples
+    --------
+    >>> loan = open_term_loan("T1", "20000.00", date(2025, 1, 31),
+    ...                       RepaymentPlan.term_loan("annuity", 12, "0.10"),
+    ...                       supplier_id="S3")
+    >>> loan.state(date(2025, 2, 28)).interest_due
+    Decimal('166.67')
+    """
+    terms = LineTerms(loan_id, parse_amount(principal, currency, what="principal"), on,
+                      currency=currency, revolving=False,
+                      delinquency=delinquency or DelinquencyPolicy(),
+                      allocation=allocation or AllocationPolicy())
+    loan = CreditLine(terms)
+    loan.draw(loan_id, terms.limit, on, plan, supplier_id=supplier_id)
+    return loan

@@ -36,7 +36,9 @@ plans = st.one_of(
               st.sampled_from(["annuity", "equal_principal", "interest_only",
                                "daily_interest"]),
               st.integers(1, 12),
-              st.decimals(min_value=0, max_value=Decimal("0.24"), places=3)),
+              st.decimals(min_value=0, max_value=Decimal("0.24"), places=3),
+              interest_basis=st.sampled_from([None, "daily"]),
+              day_count=st.sampled_from(["ACT/365", "ACT/360"])),
 )
 
 

@@ -20,6 +20,7 @@ from lending import (
     UnknownPayment,
     accrued_interest,
     fold_line,
+    open_term_loan,
 )
 
 OPENED = date(2025, 1, 1)
@@ -69,6 +70,16 @@ def test_a_term_loan_does_not_restore_credit_when_repaid():
     state = loan.state(date(2025, 2, 1))
     assert state.outstanding_principal < Decimal("5000.00")
     assert state.available_credit == 0
+
+
+def test_term_loan_is_a_non_revolving_line_drawn_in_full():
+    loan = open_term_loan("T1", "20000.00", OPENED, RepaymentPlan.term_loan("annuity", 12, "0.10"),
+                          supplier_id="S1")
+    state = loan.state(OPENED)
+    assert state.outstanding_principal == Decimal("20000.00") and state.available_credit == 0
+    assert not state.terms.revolving
+    with pytest.raises(CreditLimitExceeded):
+        loan.draw("D2", "0.01", OPENED, RepaymentPlan.bullet(30), supplier_id="S1")
 
 
 def test_interest_and_fee_are_accrued_when_the_instalment_falls_due():
