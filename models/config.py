@@ -40,7 +40,8 @@ class TrainConfig:
         The same data, configuration and seed give the same model, bit for bit.
     holdout_fraction : share of rows set aside before anything is fitted and used only to
         report metrics and to be stored with the model for promotion. With a time column it
-        is the most recent rows (out of time); without, a stratified random sample.
+        is the most recent rows (out of time); without, the rows picked by a keyed hash of
+        the index label (independent of the seed; see :mod:`models.training`).
     validation_fraction : with a time column, the share of the remaining rows (the most
         recent ones) used for early stopping, the search and calibration.
     cv_folds : without a time column, the number of stratified cross-validation folds.

@@ -77,21 +77,37 @@ class ColumnSpec:
     levels : the categorical levels seen in training, as text, in code order.
     monotone : monotone constraint used in training (+1 risk rises with the value, -1 it
         falls, 0 none).
+    value_type : what a numeric column held in training: ``"integer"``, ``"boolean"`` or
+        ``"float"`` (``"text"`` for categorical columns); the input schema logged with the
+        model uses it. Predictions accept any numeric type either way.
     """
 
     name: str
     kind: ColumnKind
     levels: tuple[str, ...] = ()
     monotone: int = 0
+    value_type: Literal["integer", "boolean", "float", "text"] = "float"
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "kind": self.kind, "levels": list(self.levels),
-                "monotone": self.monotone}
+                "monotone": self.monotone, "value_type": self.value_type}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ColumnSpec:
         return cls(str(data["name"]), data["kind"], tuple(str(v) for v in data["levels"]),
-                   int(data["monotone"]))
+                   int(data["monotone"]), data.get("value_type", "float"))
+
+
+def value_type(series: pd.Series) -> Literal["integer", "boolean", "float", "text"]:
+    """The kind of values a feature column holds (see :attr:`ColumnSpec.value_type`)."""
+    dtype = series.dtype
+    if is_categorical_dtype(dtype):
+        return "text"
+    if pd.api.types.is_bool_dtype(dtype):
+        return "boolean" if not series.isna().any() else "float"
+    if pd.api.types.is_integer_dtype(dtype):
+        return "integer" if not series.isna().any() else "float"
+    return "float"
 
 
 def is_categorical_dtype(dtype: Any) -> bool:
@@ -324,7 +340,8 @@ class CreditModel(ClassifierMixin, BaseEstimator):
     def input_example(self, X: pd.DataFrame, n: int = 5) -> pd.DataFrame:
         """A few rows of ``X`` in the model's own column order, as plain dtypes.
 
-        Numeric columns as ``float64``, categorical columns as Python text (missing as
+        Numeric columns as ``int64``, ``bool`` or ``float64`` (as in training), categorical
+        columns as Python text (missing as
         ``None``), which is what a JSON request to a serving endpoint carries.
         """
         self._check_fitted()
@@ -332,7 +349,10 @@ class CreditModel(ClassifierMixin, BaseEstimator):
         out = {}
         for spec in self.columns_:
             if spec.kind == "numeric":
-                out[spec.name] = pd.to_numeric(head[spec.name], errors="coerce").astype(float)
+                values = pd.to_numeric(head[spec.name], errors="coerce")
+                kept = {"integer": "int64", "boolean": "bool"}.get(spec.value_type, "float64")
+                out[spec.name] = values.astype(np.dtype(kept) if not values.isna().any()
+                                               else np.float64)
             else:
                 text = _as_text(head[spec.name])
                 out[spec.name] = pd.Series(

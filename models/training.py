@@ -3,9 +3,11 @@
 The procedure (:func:`train`, also :meth:`models.CreditModel.fit`):
 
 1. **Hold-out.** ``holdout_fraction`` of the rows is set aside first and touched by nothing
-   that fits: with a time column, the most recent rows (out of time); without one, a
-   stratified random sample. The hold-out gives the reported metrics, and is the sample
-   stored with the model for promotion.
+   that fits: with a time column, the most recent rows (out of time); without one, the
+   rows whose index label (e.g. ``seller_id``) falls in the hold-out by a keyed hash, a
+   random sample that does not depend on the seed, so two models trained on the same or
+   an overlapping table hold out the same sellers. The hold-out gives the reported
+   metrics, and is the sample stored with the model for promotion.
 2. **Validation.** With a time column, the most recent ``validation_fraction`` of the
    remaining rows validate (out of time) and the earlier rows train. Without one, the
    remaining rows are cut into ``cv_folds`` stratified folds. Rows that share a
@@ -42,7 +44,7 @@ import pandas as pd
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import brier_score_loss, roc_auc_score
-from sklearn.model_selection import StratifiedKFold, train_test_split
+from sklearn.model_selection import StratifiedKFold
 
 from features.registry import registry_version, risk_direction
 from models.config import TrainConfig
@@ -55,10 +57,14 @@ from models.credit_model import (
     categorical_levels,
     column_kind,
     encode_columns,
+    value_type,
 )
 from models.evaluation import ScoreReference, classification_metrics
 
 __all__ = ["train", "TrainingReport", "CandidateResult", "fit_credit_model"]
+
+#: Key of the hold-out hash (16 bytes); changing it changes every hold-out.
+_HOLDOUT_HASH_KEY = "sme-credit-hold!"
 
 
 @dataclass
@@ -227,11 +233,11 @@ def _column_specs(X: pd.DataFrame, config: TrainConfig) -> list[ColumnSpec]:
                     f"column {name!r} has {len(levels)} distinct values (more than "
                     f"max_categories={config.max_categories}); an identifier is not a "
                     "feature: drop it or make it the index")
-            specs.append(ColumnSpec(name, "categorical", levels, 0))
+            specs.append(ColumnSpec(name, "categorical", levels, 0, "text"))
         else:
             direction = risk_direction(name) if config.monotone else 0
             direction = int(config.monotone_overrides.get(name, direction))
-            specs.append(ColumnSpec(name, "numeric", (), direction))
+            specs.append(ColumnSpec(name, "numeric", (), direction, value_type(X[name])))
     unknown = sorted(set(config.monotone_overrides) - set(X.columns))
     if unknown:
         raise ValueError(f"monotone_overrides names columns that are not features: {unknown}")
@@ -250,6 +256,18 @@ def _time_cut(time_values: pd.Series, positions: np.ndarray, fraction: float,
     if late.all() or not late.any():
         raise ValueError(f"cannot cut an out-of-time {what}: too few distinct times")
     return positions[~late], positions[late]
+
+
+def _hash_holdout(index: pd.Index, fraction: float) -> np.ndarray:
+    """Hold-out membership from a keyed hash of each row's index label.
+
+    Independent of the seed and of the other rows, so models trained on the same or an
+    overlapping table (same index labels, e.g. ``seller_id``) keep the same rows out, and
+    promotion compares them on rows neither has seen.
+    """
+    labels = np.asarray(index.astype(str), dtype=object)
+    keys = pd.util.hash_array(labels, hash_key=_HOLDOUT_HASH_KEY, categorize=False)
+    return (keys % np.uint64(100_000)) < np.uint64(round(fraction * 100_000))
 
 
 def _window(time_values: pd.Series | None, positions: np.ndarray) -> list[str]:
@@ -393,12 +411,11 @@ def fit_credit_model(features: pd.DataFrame, label: object, *, time: object = No
         rest, holdout = _time_cut(time_values, all_positions, config.holdout_fraction,
                                   "hold-out")
     else:
-        if min(y.sum(), len(y) - y.sum()) < 2 * config.cv_folds:
-            raise ValueError("too few defaults or non-defaults for a stratified hold-out and "
+        in_holdout = _hash_holdout(X.index, config.holdout_fraction)
+        rest, holdout = all_positions[~in_holdout], all_positions[in_holdout]
+        if min(y[rest].sum(), len(rest) - y[rest].sum()) < config.cv_folds:
+            raise ValueError("too few defaults or non-defaults for "
                              f"{config.cv_folds}-fold cross-validation")
-        rest, holdout = train_test_split(all_positions, test_size=config.holdout_fraction,
-                                         stratify=y, random_state=config.seed)
-        rest, holdout = np.sort(rest), np.sort(holdout)
     if y[holdout].min() == y[holdout].max():
         raise ValueError("the hold-out holds only one class; more data (or more defaults) "
                          "is needed")

@@ -1,0 +1,682 @@
+"""MLflow: log a trained model, register it, promote challenger to champion, list versions.
+
+Everything that talks to MLflow lives here; :mod:`models.training` and
+:mod:`models.evaluation` work without it.
+
+What one registered version holds
+---------------------------------
+- The MLflow model (``pyfunc`` flavour, with signature and input example): loadable with
+  ``mlflow.pyfunc.load_model("models:/<name>/<version>")``; ``predict`` returns a
+  DataFrame with ``probability_of_default`` and ``raw_score`` (log-odds before
+  calibration). Its artifact ``credit_model`` is the native :class:`CreditModel` folder
+  (:func:`load_credit_model` reads it, with ``explain``).
+- In its run: parameters, hold-out and validation metrics, plots (``plots/``), the model
+  card (``model_card.md``), evaluation tables (``evaluation/``) and the **hold-out sample**
+  ``holdout/holdout.parquet``: the rows :func:`models.train` set aside before fitting
+  (the most recent ones with a time column, else a hash sample of the index labels; at most
+  ``holdout_max_rows`` of them), feature columns plus :data:`LABEL_COLUMN`.
+- Tags on run and version: ``data_fingerprint``, ``code_version``,
+  ``feature_registry_version``, ``training_scheme``.
+
+Promotion
+---------
+:func:`promote` scores the challenger and the current champion on **the challenger's
+hold-out sample** (data the challenger never saw; the champion may have been trained on
+some of it if the training windows overlap, which favours the champion, so the gate errs on
+the side of keeping it). The gates: same feature contract, challenger AUC not below the
+champion's by more than ``auc_margin``, decile calibration error within
+``max_calibration_error``, score PSI of the hold-out against the challenger's training
+sample below ``max_psi``. The first model is promoted on the gates except the comparison.
+The verdict (who, when, gates, figures, reason) is recorded as ``promotion.*`` tags on the
+version, whatever it is.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import getpass
+import hashlib
+import json
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from importlib import metadata as importlib_metadata
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import numpy as np
+import pandas as pd
+from mlflow.entities.model_registry import ModelVersion
+from mlflow.exceptions import MlflowException
+from mlflow.models.signature import ModelSignature
+from mlflow.pyfunc import PythonModel
+from mlflow.tracking import MlflowClient
+from mlflow.tracking._tracking_service.utils import _use_tracking_uri
+from mlflow.types.schema import ColSpec, Schema
+
+from features.registry import registry_version
+from models.credit_model import CreditModel
+from models.report import evaluate, model_card
+
+__all__ = [
+    "CHALLENGER",
+    "CHAMPION",
+    "LABEL_COLUMN",
+    "CreditModelPyfunc",
+    "Gate",
+    "GateConfig",
+    "LoggedVersion",
+    "PromotionResult",
+    "code_version",
+    "data_fingerprint",
+    "list_versions",
+    "load_credit_model",
+    "load_holdout",
+    "log_and_register",
+    "promote",
+]
+
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+#: Label column of the stored hold-out sample.
+LABEL_COLUMN = "__label__"
+_MODEL_ARTIFACT = "credit_model"
+_HOLDOUT_PATH = "holdout/holdout.parquet"
+
+
+# ------------------------------------------------------------------ provenance
+def data_fingerprint(features: pd.DataFrame, label: object) -> str:
+    """SHA-256 (first 16 hex digits) of the training table: columns, dtypes, index, values
+    and label. Any change of a value, a row, a column or the row order changes it."""
+    digest = hashlib.sha256()
+    digest.update(json.dumps([[str(c), str(features[c].dtype)] for c in features.columns])
+                  .encode("utf-8"))
+    digest.update(pd.util.hash_pandas_object(features, index=True).to_numpy().tobytes())
+    digest.update(np.ascontiguousarray(np.asarray(label, dtype=float)).tobytes())
+    return digest.hexdigest()[:16]
+
+
+def code_version() -> str:
+    """``git:<commit>`` of the working tree holding this package, else ``package:<version>``."""
+    root = Path(__file__).resolve().parent.parent
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
+                             text=True, timeout=10, check=False)
+        if out.returncode == 0 and out.stdout.strip():
+            return f"git:{out.stdout.strip()}"
+    try:
+        return f"package:{importlib_metadata.version('sme-credit')}"
+    except importlib_metadata.PackageNotFoundError:
+        return "unknown"
+
+
+@contextlib.contextmanager
+def _tracking(tracking_uri: str) -> Iterator[MlflowClient]:
+    """Point MLflow's fluent API at ``tracking_uri`` for the block, then restore it.
+
+    The previous setting is restored as it was (also "not set"), so a caller's own MLflow
+    configuration is untouched; the registry follows the tracking URI.
+    """
+    with _use_tracking_uri(tracking_uri):
+        yield MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+
+
+# --------------------------------------------------------------------- pyfunc
+class CreditModelPyfunc(PythonModel):
+    """MLflow ``pyfunc`` wrapper of a :class:`CreditModel` folder (artifact ``credit_model``).
+
+    Loading it needs this package (``sme-credit``) importable, as the scoring service has.
+    """
+
+    def load_context(self, context: Any) -> None:
+        self.model = CreditModel.load(context.artifacts[_MODEL_ARTIFACT])
+
+    # No type hints here on purpose: MLflow reads them as the model's input schema, and the
+    # schema is the explicit signature logged with the model.
+    def predict(self, context, model_input, params=None):
+        """``probability_of_default`` and ``raw_score`` per row of ``model_input``."""
+        frame = model_input if isinstance(model_input, pd.DataFrame) else pd.DataFrame(
+            model_input)
+        raw = self.model.decision_function(frame)
+        return pd.DataFrame({"probability_of_default": self.model.calibration_.apply(raw),
+                             "raw_score": raw}, index=frame.index)
+
+
+def _signature(model: CreditModel) -> ModelSignature:
+    mlflow_types = {"integer": "long", "boolean": "boolean", "float": "double",
+                    "text": "string"}
+    inputs = Schema([ColSpec(mlflow_types[c.value_type], c.name, required=False)
+                     for c in model.columns_])
+    outputs = Schema([ColSpec("double", "probability_of_default"),
+                      ColSpec("double", "raw_score")])
+    return ModelSignature(inputs=inputs, outputs=outputs)
+
+
+def _requirements() -> list[str]:
+    names = ["lightgbm", "numpy", "pandas", "pyarrow", "scikit-learn", "mlflow"]
+    out = []
+    for name in names:
+        try:
+            out.append(f"{name}=={importlib_metadata.version(name)}")
+        except importlib_metadata.PackageNotFoundError:
+            out.append(name)
+    return out
+
+
+# -------------------------------------------------------------------- logging
+@dataclass
+class LoggedVersion:
+    """A model logged and registered by :func:`log_and_register`."""
+
+    model_name: str
+    version: str
+    run_id: str
+    experiment_id: str
+    model_uri: str
+    metrics: dict[str, float]
+    tags: dict[str, str]
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def _holdout_frame(model: CreditModel, features: pd.DataFrame, y: np.ndarray,
+                   max_rows: int, seed: int) -> pd.DataFrame:
+    positions = model.training_report_.holdout_positions
+    if len(positions) > max_rows:
+        rng = np.random.default_rng(seed)
+        positions = np.sort(rng.choice(positions, size=max_rows, replace=False))
+    frame = features.iloc[positions][list(model.feature_names_in_)].copy()
+    frame[LABEL_COLUMN] = y[positions].astype(np.int8)
+    return frame
+
+
+def _label_array(features: pd.DataFrame, label: object) -> np.ndarray:
+    if isinstance(label, str):
+        return np.asarray(pd.to_numeric(features[label]), dtype=float)
+    values = label.to_numpy() if isinstance(label, pd.Series) else np.asarray(label)
+    return np.asarray(values, dtype=float)
+
+
+def _flat_params(model: CreditModel, extra: dict[str, Any]) -> dict[str, Any]:
+    config = (model.config.to_dict() if model.config is not None else {})
+    config.pop("candidates", None)
+    config["monotone_overrides"] = json.dumps(config.get("monotone_overrides", {}))
+    params: dict[str, Any] = {f"config.{k}": v for k, v in config.items()}
+    params.update({f"lgb.{k}": v for k, v in model.params_.items()
+                   if k not in ("monotone_constraints",)})
+    params["best_iteration"] = model.best_iteration_
+    params["calibration"] = model.calibration_.method
+    params["n_features"] = model.n_features_in_
+    params["monotone_features"] = ",".join(c.name for c in model.columns_ if c.monotone) or "-"
+    params.update(extra)
+    return {k: (str(v)[:500] if not isinstance(v, int | float) else v) for k, v in params.items()}
+
+
+def log_and_register(model: CreditModel, features: pd.DataFrame, label: object, *,
+                     tracking_uri: str, model_name: str, experiment: str = "sme-credit",
+                     artifact_location: str | None = None, segment: str | None = None,
+                     data_description: str = "", extra_params: dict[str, Any] | None = None,
+                     holdout_max_rows: int = 50_000, run_name: str | None = None,
+                     ) -> LoggedVersion:
+    """Log a freshly trained model to MLflow, register a new version, alias it challenger.
+
+    Parameters
+    ----------
+    model : fitted by :func:`models.train` in this process (its ``training_report_`` names
+        the hold-out rows).
+    features, label : exactly what was passed to :func:`models.train`.
+    tracking_uri : MLflow tracking URI (SQLite store, file store or ``http(s)://`` server).
+    model_name : registered model name.
+    experiment : experiment name; created when missing (with ``artifact_location``).
+    artifact_location : artifact root for a newly created experiment (for an embedded
+        store); ``None`` leaves it to the tracking server.
+    segment : column of ``features`` whose segments get their own AUC (e.g. ``kind``).
+    data_description : where the data came from, for the model card.
+    extra_params : more run parameters (e.g. the CLI arguments).
+    holdout_max_rows : cap of the stored hold-out sample (random rows, seeded).
+
+    Returns
+    -------
+    LoggedVersion
+        With ``seconds``: ``evaluation`` (metrics, plots, card; no MLflow) and ``mlflow``
+        (everything that talks to MLflow).
+    """
+    if not hasattr(model, "training_report_"):
+        raise ValueError("log_and_register needs a model trained in this process by "
+                         "models.train (a loaded model does not know its hold-out rows)")
+    started = time.perf_counter()
+    y = _label_array(features, label)
+    seed = model.config.seed if model.config is not None else 0
+    holdout = _holdout_frame(model, features, y, holdout_max_rows, seed)
+    holdout_X = holdout.drop(columns=[LABEL_COLUMN])
+    segment_values = None
+    if segment is not None:
+        if segment not in features.columns:
+            raise ValueError(f"segment column {segment!r} is not in the feature table")
+        segment_values = features[segment].iloc[
+            model.training_report_.holdout_positions].reindex(holdout.index)
+        segment_values = pd.Series(segment_values.to_numpy(), index=holdout.index,
+                                   name=segment)
+    sample = ("hold-out (out of time)" if model.training_report_.scheme == "out-of-time"
+              else "hold-out (hash sample of the index)")
+    evaluation = evaluate(model, holdout_X, holdout[LABEL_COLUMN].to_numpy(), sample=sample,
+                          segment=segment_values)
+    tags = {
+        "data_fingerprint": data_fingerprint(features, y),
+        "code_version": code_version(),
+        "feature_registry_version": registry_version(),
+        "training_scheme": model.training_report_.scheme,
+        "holdout_sample": _HOLDOUT_PATH,
+    }
+    from models.plots import save_plots
+
+    with tempfile.TemporaryDirectory(prefix="sme-credit-run-") as tmp:
+        folder = Path(tmp)
+        save_plots(model, holdout_X, holdout[LABEL_COLUMN].to_numpy(), folder / "plots")
+        card = model_card(model, evaluation, name=model_name,
+                          data_description=data_description, extra=tags)
+        (folder / "model_card.md").write_text(card, encoding="utf-8")
+        tables = folder / "evaluation"
+        tables.mkdir()
+        evaluation.calibration.to_csv(tables / "calibration_by_decile.csv", index=False)
+        evaluation.cutoffs.to_csv(tables / "cutoffs.csv", index=False)
+        if evaluation.segments is not None:
+            evaluation.segments.to_csv(tables / "auc_by_segment.csv", index=False)
+        (tables / "training_report.json").write_text(
+            json.dumps(model.training_report_.summary(), indent=1, default=str),
+            encoding="utf-8")
+        (folder / "holdout").mkdir()
+        holdout.to_parquet(folder / _HOLDOUT_PATH)
+        model.save(folder / _MODEL_ARTIFACT)
+        input_example = model.input_example(holdout_X)
+        evaluation_seconds = time.perf_counter() - started
+
+        mlflow_started = time.perf_counter()
+        metrics = {f"holdout_{k}": float(v) for k, v in evaluation.metrics.items()
+                   if np.isfinite(v)}
+        metrics.update({f"validation_{k}": float(v) for k, v in
+                        model.training_report_.validation_metrics.items() if np.isfinite(v)})
+        metrics["train_seconds"] = model.training_report_.seconds
+        if evaluation.segments is not None:
+            for row in evaluation.segments.to_dict(orient="records"):
+                if np.isfinite(float(row["auc"])):
+                    metrics[f"holdout_auc_{_metric_key(str(row['segment']))}"] = float(
+                        row["auc"])
+        with _tracking(tracking_uri) as client:
+            experiment_id = _experiment_id(client, experiment, artifact_location)
+            with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as run:
+                mlflow.log_params(_flat_params(model, extra_params or {}))
+                mlflow.log_metrics(metrics)
+                mlflow.set_tags(tags)
+                mlflow.log_artifacts(str(folder / "plots"), "plots")
+                mlflow.log_artifacts(str(tables), "evaluation")
+                mlflow.log_artifacts(str(folder / "holdout"), "holdout")
+                mlflow.log_artifact(str(folder / "model_card.md"))
+                info = mlflow.pyfunc.log_model(
+                    name="model",
+                    python_model=CreditModelPyfunc(),
+                    artifacts={_MODEL_ARTIFACT: str(folder / _MODEL_ARTIFACT)},
+                    signature=_signature(model),
+                    input_example=input_example,
+                    pip_requirements=_requirements(),
+                )
+                run_id = run.info.run_id
+            _ensure_registered(client, model_name)
+            version = client.create_model_version(
+                model_name, source=info.model_uri, run_id=run_id, tags=tags,
+                description=f"{sample} AUC {evaluation.metrics['auc']:.4f}")
+            version = _wait_ready(client, version)
+            client.set_registered_model_alias(model_name, CHALLENGER, version.version)
+        mlflow_seconds = time.perf_counter() - mlflow_started
+    return LoggedVersion(model_name=model_name, version=str(version.version), run_id=run_id,
+                         experiment_id=experiment_id, model_uri=info.model_uri,
+                         metrics=metrics, tags=tags,
+                         seconds={"evaluation": evaluation_seconds, "mlflow": mlflow_seconds})
+
+
+def _metric_key(text: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "_-." else "_" for ch in text)
+
+
+def _experiment_id(client: MlflowClient, name: str, artifact_location: str | None) -> str:
+    found = client.get_experiment_by_name(name)
+    if found is not None:
+        if found.lifecycle_stage == "deleted":
+            raise ValueError(f"experiment {name!r} is deleted; restore it or choose another "
+                             "name")
+        return str(found.experiment_id)
+    return str(client.create_experiment(name, artifact_location=artifact_location))
+
+
+def _ensure_registered(client: MlflowClient, name: str) -> None:
+    try:
+        client.get_registered_model(name)
+    except MlflowException:
+        client.create_registered_model(
+            name, description="Probability of default of marketplace sellers (sme-credit).")
+
+
+def _wait_ready(client: MlflowClient, version: ModelVersion, timeout: float = 60.0,
+                ) -> ModelVersion:
+    deadline = time.monotonic() + timeout
+    while version.status == "PENDING_REGISTRATION" and time.monotonic() < deadline:
+        time.sleep(0.2)
+        version = client.get_model_version(version.name, version.version)
+    if version.status != "READY":
+        raise RuntimeError(f"model version {version.name} v{version.version} is "
+                           f"{version.status}")
+    return version
+
+
+# -------------------------------------------------------------------- loading
+def _resolve(client: MlflowClient, model_name: str, version: str | None,
+             alias: str | None) -> ModelVersion:
+    try:
+        if version is not None:
+            return client.get_model_version(model_name, str(version))
+        return client.get_model_version_by_alias(model_name, alias or CHAMPION)
+    except MlflowException as exc:
+        what = f"version {version}" if version is not None else f"alias {alias or CHAMPION!r}"
+        raise LookupError(f"registered model {model_name!r} has no {what}") from exc
+
+
+def load_credit_model(tracking_uri: str, model_name: str, *, version: str | None = None,
+                      alias: str | None = CHAMPION) -> tuple[CreditModel, ModelVersion]:
+    """The native :class:`CreditModel` of a registered version (by number, else by alias).
+
+    Raises
+    ------
+    LookupError
+        When the model, version or alias does not exist.
+    """
+    with _tracking(tracking_uri) as client:
+        found = _resolve(client, model_name, version, alias)
+        with tempfile.TemporaryDirectory(prefix="sme-credit-model-") as tmp:
+            local = mlflow.artifacts.download_artifacts(
+                artifact_uri=f"models:/{model_name}/{found.version}", dst_path=tmp,
+                tracking_uri=tracking_uri, registry_uri=tracking_uri)
+            model = CreditModel.load(Path(local) / "artifacts" / _MODEL_ARTIFACT)
+    return model, found
+
+
+def load_holdout(tracking_uri: str, model_name: str, version: str,
+                 ) -> tuple[pd.DataFrame, np.ndarray]:
+    """The hold-out sample stored with a version: ``(features, label)``."""
+    with _tracking(tracking_uri) as client:
+        found = _resolve(client, model_name, version, None)
+        if not found.run_id:
+            raise LookupError(f"{model_name} v{version} has no run; no hold-out sample")
+        with tempfile.TemporaryDirectory(prefix="sme-credit-holdout-") as tmp:
+            path = client.download_artifacts(found.run_id, _HOLDOUT_PATH, tmp)
+            frame = pd.read_parquet(path)
+    y = frame[LABEL_COLUMN].to_numpy(dtype=float)
+    return frame.drop(columns=[LABEL_COLUMN]), y
+
+
+# ------------------------------------------------------------------ promotion
+@dataclass(frozen=True)
+class GateConfig:
+    """Thresholds of the champion/challenger gates.
+
+    Parameters
+    ----------
+    auc_margin : the challenger's hold-out AUC may be at most this much below the
+        champion's on the same sample.
+    max_calibration_error : bound of the decile calibration error (mean ``|PD - bad
+        rate|``, row weighted) on the hold-out sample.
+    max_psi : the score PSI of the hold-out sample against the training sample must be
+        below this.
+    """
+
+    auc_margin: float = 0.01
+    max_calibration_error: float = 0.05
+    max_psi: float = 0.25
+
+    def check(self) -> None:
+        """Raise ``ValueError`` for a threshold out of range."""
+        if not 0.0 <= self.auc_margin < 0.5:
+            raise ValueError(f"auc_margin must be in [0, 0.5); got {self.auc_margin}")
+        if not 0.0 < self.max_calibration_error <= 1.0:
+            raise ValueError("max_calibration_error must be in (0, 1]; got "
+                             f"{self.max_calibration_error}")
+        if self.max_psi <= 0:
+            raise ValueError(f"max_psi must be > 0; got {self.max_psi}")
+
+
+@dataclass(frozen=True)
+class Gate:
+    """One promotion gate: its figure, the bound and whether it passed."""
+
+    name: str
+    passed: bool
+    value: float | None
+    bound: str
+    detail: str = ""
+
+
+@dataclass
+class PromotionResult:
+    """Outcome of :func:`promote`; ``verdict`` is ``promoted``, ``forced`` or ``rejected``."""
+
+    model_name: str
+    challenger_version: str
+    champion_version: str | None
+    gates: list[Gate]
+    verdict: str
+    actor: str
+    at: str
+    reason: str | None
+    figures: dict[str, dict[str, float]]
+    sample: str
+
+    @property
+    def promoted(self) -> bool:
+        return self.verdict in ("promoted", "forced")
+
+    def render(self) -> str:
+        """The comparison and the gates as text, for the terminal."""
+        champion = f"v{self.champion_version}" if self.champion_version else "none"
+        lines = [f"{self.model_name}: challenger v{self.challenger_version} against "
+                 f"champion {champion}", f"sample: {self.sample}", "",
+                 f"{'metric':<20}{'challenger':>12}{'champion':>12}"]
+        for key in ("auc", "gini", "ks", "brier", "calibration_error", "psi"):
+            chal = self.figures.get("challenger", {}).get(key)
+            champ = self.figures.get("champion", {}).get(key)
+            lines.append(f"{key:<20}{_fmt(chal):>12}{_fmt(champ):>12}")
+        lines += ["", "gates:"]
+        for gate in self.gates:
+            mark = "PASS" if gate.passed else "FAIL"
+            detail = f"  ({gate.detail})" if gate.detail else ""
+            lines.append(f"  [{mark}] {gate.name}: {_fmt(gate.value)} {gate.bound}{detail}")
+        lines += ["", f"verdict: {self.verdict}" + (f" — reason: {self.reason}"
+                                                   if self.reason else "")]
+        return "\n".join(lines)
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None or not np.isfinite(value) else f"{value:.4f}"
+
+
+def promote(tracking_uri: str, model_name: str, *, version: str | None = None,
+            gates: GateConfig | None = None, force: bool = False, reason: str | None = None,
+            actor: str | None = None) -> PromotionResult:
+    """Move alias ``champion`` to the challenger when every gate passes (or when forced).
+
+    Parameters
+    ----------
+    version : the version to promote; default: the one aliased ``challenger``.
+    gates : thresholds; :class:`GateConfig` defaults when ``None``.
+    force : promote even when a gate fails; needs ``reason``.
+    reason : written reason, required with ``force`` (recorded either way).
+    actor : who decides; default: the operating-system user.
+
+    Raises
+    ------
+    ValueError
+        ``force`` without a reason, bad thresholds, or the version already champion.
+    LookupError
+        Unknown model, version or missing ``challenger`` alias.
+    """
+    gates = gates or GateConfig()
+    gates.check()
+    if force and not (reason and reason.strip()):
+        raise ValueError("--force needs a written reason (--reason TEXT)")
+    actor = actor or _user()
+    with _tracking(tracking_uri) as client:
+        challenger_mv = _resolve(client, model_name, version,
+                                 CHALLENGER if version is None else None)
+        champion_mv: ModelVersion | None
+        try:
+            champion_mv = client.get_model_version_by_alias(model_name, CHAMPION)
+        except MlflowException:
+            champion_mv = None
+        if champion_mv is not None and champion_mv.version == challenger_mv.version:
+            raise ValueError(f"{model_name} v{challenger_mv.version} is already the champion")
+    challenger, _ = load_credit_model(tracking_uri, model_name, version=challenger_mv.version)
+    X, y = load_holdout(tracking_uri, model_name, challenger_mv.version)
+    sample = (f"hold-out of v{challenger_mv.version} ({len(y)} rows, stored with the "
+              "challenger's run)")
+    chal_eval = evaluate(challenger, X, y, sample=sample)
+    figures: dict[str, dict[str, float]] = {"challenger": chal_eval.metrics}
+    result_gates: list[Gate] = []
+    champion: CreditModel | None = None
+    if champion_mv is not None:
+        champion, _ = load_credit_model(tracking_uri, model_name,
+                                        version=champion_mv.version)
+        same_contract = champion.contract() == challenger.contract()
+        detail = "" if same_contract else _contract_difference(champion, challenger)
+        result_gates.append(Gate("feature contract", same_contract, None,
+                                 "same columns and kinds as the champion", detail))
+        try:
+            champ_eval = evaluate(champion, X, y, sample=sample)
+            figures["champion"] = champ_eval.metrics
+            champ_auc = champ_eval.metrics["auc"]
+            result_gates.append(Gate(
+                "AUC against champion", chal_eval.metrics["auc"] >= champ_auc - gates.auc_margin,
+                chal_eval.metrics["auc"] - champ_auc, f">= -{gates.auc_margin}",
+                f"challenger {chal_eval.metrics['auc']:.4f}, champion {champ_auc:.4f}"))
+        except ValueError as exc:
+            result_gates.append(Gate("AUC against champion", False, None,
+                                     f">= -{gates.auc_margin}",
+                                     f"champion cannot score the sample: {exc}"))
+    result_gates.append(Gate("calibration error", chal_eval.metrics["calibration_error"]
+                             <= gates.max_calibration_error,
+                             chal_eval.metrics["calibration_error"],
+                             f"<= {gates.max_calibration_error}", "decile ECE on the sample"))
+    result_gates.append(Gate("score PSI", chal_eval.metrics["psi"] < gates.max_psi,
+                             chal_eval.metrics["psi"], f"< {gates.max_psi}",
+                             "sample against the challenger's training sample"))
+    all_pass = all(g.passed for g in result_gates)
+    verdict = "promoted" if all_pass else ("forced" if force else "rejected")
+    at = datetime.now(UTC).isoformat(timespec="seconds")
+    result = PromotionResult(
+        model_name=model_name, challenger_version=str(challenger_mv.version),
+        champion_version=str(champion_mv.version) if champion_mv is not None else None,
+        gates=result_gates, verdict=verdict, actor=actor, at=at,
+        reason=reason.strip() if reason else None, figures=figures, sample=sample)
+    with _tracking(tracking_uri) as client:
+        _record(client, result, gates)
+        if result.promoted:
+            client.set_registered_model_alias(model_name, CHAMPION, result.challenger_version)
+            with contextlib.suppress(MlflowException):
+                current = client.get_model_version_by_alias(model_name, CHALLENGER)
+                if current.version == result.challenger_version:
+                    client.delete_registered_model_alias(model_name, CHALLENGER)
+            if result.champion_version is not None:
+                client.set_model_version_tag(model_name, result.champion_version,
+                                             "demotion", json.dumps({
+                                                 "at": at, "by": actor,
+                                                 "replaced_by": result.challenger_version}))
+    return result
+
+
+def _record(client: MlflowClient, result: PromotionResult, gates: GateConfig) -> None:
+    tags = {
+        "promotion.verdict": result.verdict,
+        "promotion.by": result.actor,
+        "promotion.at": result.at,
+        "promotion.compared_with": result.champion_version or "none",
+        "promotion.gates": json.dumps([asdict(g) for g in result.gates], default=str),
+        "promotion.thresholds": json.dumps(asdict(gates)),
+        "promotion.figures": json.dumps(
+            {who: {k: round(v, 6) for k, v in figs.items() if np.isfinite(v)}
+             for who, figs in result.figures.items()}),
+        "promotion.sample": result.sample,
+    }
+    if result.reason:
+        tags["promotion.reason"] = result.reason
+    for key, value in tags.items():
+        client.set_model_version_tag(result.model_name, result.challenger_version, key,
+                                     value[:5000])
+
+
+def _contract_difference(champion: CreditModel, challenger: CreditModel) -> str:
+    old = {c["name"]: c["kind"] for c in champion.contract()}
+    new = {c["name"]: c["kind"] for c in challenger.contract()}
+    parts = []
+    if sorted(set(new) - set(old)):
+        parts.append(f"added {sorted(set(new) - set(old))}")
+    if sorted(set(old) - set(new)):
+        parts.append(f"removed {sorted(set(old) - set(new))}")
+    changed = sorted(n for n in set(old) & set(new) if old[n] != new[n])
+    if changed:
+        parts.append(f"kind changed {changed}")
+    if not parts:
+        parts.append("same columns in another order")
+    return "; ".join(parts)
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+# -------------------------------------------------------------------- listing
+def list_versions(tracking_uri: str, model_name: str) -> pd.DataFrame:
+    """Every version of ``model_name``, newest first, with aliases and headline metrics.
+
+    Columns: ``version``, ``aliases``, ``created``, ``holdout_auc``, ``holdout_ks``,
+    ``holdout_brier``, ``holdout_calibration_error``, ``promotion``, ``run_id``.
+
+    Raises
+    ------
+    LookupError
+        When the registered model does not exist.
+    """
+    with _tracking(tracking_uri) as client:
+        try:
+            registered = client.get_registered_model(model_name)
+        except MlflowException as exc:
+            raise LookupError(f"no registered model {model_name!r} at {tracking_uri}") from exc
+        aliases: dict[str, list[str]] = {}
+        for alias, version in (registered.aliases or {}).items():
+            aliases.setdefault(str(version), []).append(alias)
+        rows = []
+        for mv in client.search_model_versions(f"name = '{model_name}'"):
+            metrics: dict[str, float] = {}
+            if mv.run_id:
+                with contextlib.suppress(MlflowException):
+                    metrics = client.get_run(mv.run_id).data.metrics
+            rows.append({
+                "version": int(mv.version),
+                "aliases": ",".join(sorted(aliases.get(str(mv.version), []))),
+                "created": datetime.fromtimestamp(mv.creation_timestamp / 1000, UTC)
+                .strftime("%Y-%m-%d %H:%M"),
+                "holdout_auc": metrics.get("holdout_auc", float("nan")),
+                "holdout_ks": metrics.get("holdout_ks", float("nan")),
+                "holdout_brier": metrics.get("holdout_brier", float("nan")),
+                "holdout_calibration_error": metrics.get("holdout_calibration_error",
+                                                         float("nan")),
+                "promotion": (mv.tags or {}).get("promotion.verdict", ""),
+                "run_id": mv.run_id or "",
+            })
+    frame = pd.DataFrame(rows, columns=["version", "aliases", "created", "holdout_auc",
+                                        "holdout_ks", "holdout_brier",
+                                        "holdout_calibration_error", "promotion", "run_id"])
+    return frame.sort_values("version", ascending=False).reset_index(drop=True)
+
