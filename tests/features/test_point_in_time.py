@@ -1,0 +1,133 @@
+"""Point in time: events at or after as_of never move the features.
+
+Each test builds the hand-made marketplace, then adds or moves events so that they happen
+at or after ``as_of``, and checks that the feature table is *exactly* the same.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from features import build_features
+from tests.features.test_builder_helpers import (
+    AS_OF,
+    at,
+    example_orders,
+    example_sellers,
+    order,
+    seller,
+    validated_orders,
+    validated_sellers,
+)
+
+
+def build(orders: list[dict[str, Any]], sellers: list[dict[str, Any]] | None = None,
+          **options: Any) -> pd.DataFrame:
+    seller_frame = validated_sellers(sellers if sellers is not None else example_sellers())
+    return build_features(validated_orders(orders, seller_frame), seller_frame, AS_OF,
+                          **options)
+
+
+@pytest.fixture(scope="module")
+def baseline() -> pd.DataFrame:
+    return build(example_orders())
+
+
+def assert_same(table: pd.DataFrame, baseline: pd.DataFrame) -> None:
+    pd.testing.assert_frame_equal(table, baseline, check_exact=True)
+
+
+def with_changes(order_id: str, **changes: Any) -> list[dict[str, Any]]:
+    rows = example_orders()
+    for row in rows:
+        if row["order_id"] == order_id:
+            row.update(changes)
+    return rows
+
+
+def test_orders_placed_at_or_after_as_of_do_not_count(baseline: pd.DataFrame) -> None:
+    later = example_orders() + [
+        order("late1", "S1", "b9", AS_OF.isoformat(), 999.0, status="cancelled",
+              disputed=True, buyer_country="US"),
+        order("late2", "S1", "b1", at(-1), 50.0, refunded_amount=50.0, refunded_at=at(-2),
+              shipped_at=at(-1), paid_out_at=at(-3)),
+        order("late3", "S3", "b1", at(0, hours=1), 10.0),
+    ]
+    assert_same(build(later), baseline)
+
+
+def test_refund_after_as_of_does_not_count(baseline: pd.DataFrame) -> None:
+    assert_same(build(with_changes("o2", refunded_amount="200.0", refunded_at=at(-3))),
+                baseline)
+
+
+def test_refund_made_exactly_at_as_of_does_not_count(baseline: pd.DataFrame) -> None:
+    assert_same(build(with_changes("o2", refunded_amount="20.0",
+                                   refunded_at=AS_OF.isoformat())), baseline)
+
+
+def test_refund_moved_to_after_as_of_stops_counting(baseline: pd.DataFrame) -> None:
+    moved = build(with_changes("o1", refunded_at=at(-1)))
+    assert moved.loc["S1", "refund_rate_365d"] == pytest.approx(1 / 5)
+    removed = build(with_changes("o1", refunded_amount="0.0", refunded_at=None))
+    assert_same(moved, removed)
+
+
+def test_payout_after_as_of_does_not_count(baseline: pd.DataFrame) -> None:
+    # o3 was never paid out; a payout after as_of changes nothing
+    assert_same(build(with_changes("o3", paid_out_at=at(-5))), baseline)
+    moved = build(with_changes("o1", paid_out_at=at(-1)))
+    never = build(with_changes("o1", paid_out_at=None))
+    assert_same(moved, never)
+
+
+def test_shipment_after_as_of_does_not_count(baseline: pd.DataFrame) -> None:
+    assert_same(build(with_changes("o5", shipped_at=at(-1))), baseline)
+    moved = build(with_changes("o1", shipped_at=at(-1)))
+    never = build(with_changes("o1", shipped_at=None))
+    assert_same(moved, never)
+    assert never.loc["S1", "late_shipment_rate_365d"] == pytest.approx(4 / 5)
+
+
+def test_status_and_dispute_of_young_orders_are_not_used(baseline: pd.DataFrame) -> None:
+    # o5 is 5 days old: its status and dispute flag may still change, so they are ignored
+    assert_same(build(with_changes("o5", status="completed", disputed="false")), baseline)
+
+
+def test_status_of_orders_older_than_the_threshold_is_used(baseline: pd.DataFrame) -> None:
+    table = build(with_changes("o2", status="cancelled"))
+    assert table.loc["S1", "cancellation_rate_365d"] == pytest.approx(2 / 3)
+    assert_same(build(example_orders(), status_known_after_days=30), baseline)
+
+
+def test_seller_registered_at_or_after_as_of_is_left_out(baseline: pd.DataFrame) -> None:
+    sellers = example_sellers() + [seller("S4", AS_OF.isoformat()),
+                                   seller("S5", at(-10), "factory", "platinum")]
+    orders = example_orders() + [order("q1", "S5", "b1", at(-9), 70.0)]
+    assert_same(build(orders, sellers), baseline)
+
+
+def test_later_events_everywhere_at_once_do_not_move_any_feature(
+        baseline: pd.DataFrame) -> None:
+    rows = example_orders()
+    for row in rows:
+        if row["paid_out_at"] is None:
+            row["paid_out_at"] = at(-2)
+        if row["shipped_at"] is None:
+            row["shipped_at"] = at(-1)
+        if row["refunded_at"] is None:
+            row["refunded_amount"], row["refunded_at"] = "1.0", at(-4)
+    rows += [order(f"n{i}", "S2", f"c{i}", at(-i), 10.0 * i) for i in range(1, 6)]
+    sellers = example_sellers() + [seller("S6", at(-30))]
+    assert_same(build(rows, sellers), baseline)
+
+
+def test_the_next_day_sees_what_happened_in_between() -> None:
+    tomorrow = validated_sellers(example_sellers())
+    orders = validated_orders(example_orders() + [order("n1", "S3", "z", at(-0.5), 80.0)],
+                              tomorrow)
+    table = build_features(orders, tomorrow, AS_OF + pd.Timedelta(days=1))
+    assert table.loc["S3", "order_count_30d"] == 1 and table.loc["S3", "gmv_30d"] == 80.0
