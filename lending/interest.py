@@ -29,8 +29,9 @@ def exact_accrued_interest(history: Sequence[BalanceChange], annual_rate: Decima
                            start: date, end: date, day_count: str = "ACT/365") -> Decimal:
     """Unrounded interest between ``start`` (in) and ``end`` (out) on a balance history.
 
-    See :func:`accrued_interest`; this variant returns the exact sum so callers that
-    accrue across several periods can round once.
+    See :func:`accrued_interest`. Balance-days are summed exactly and divided once by the
+    year basis (at the ``Decimal`` context precision, 28 digits), so callers that accrue
+    across several periods can round once.
     """
     rate = to_decimal(annual_rate, what="annual_rate")
     if rate < 0:

@@ -45,7 +45,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Literal
 
-from lending.allocation import AllocationPolicy, DueAmount, allocate_payment
+from lending.allocation import AllocationPolicy, Component, DueAmount, allocate_payment
 from lending.delinquency import (
     Bucket,
     BucketChanged,
@@ -377,13 +377,13 @@ class _Draw:
         for item in self.items:
             if not item.recognized:
                 continue
-            for component, amount in (("penalty", item.penalty_unpaid),
-                                      ("fee", item.fee_unpaid),
-                                      ("interest", item.interest_unpaid),
-                                      ("principal", item.principal_unpaid)):
+            parts: tuple[tuple[Component, Decimal], ...] = (
+                ("penalty", item.penalty_unpaid), ("fee", item.fee_unpaid),
+                ("interest", item.interest_unpaid), ("principal", item.principal_unpaid))
+            for component, amount in parts:
                 if amount:
                     dues.append(DueAmount(self.draw_id, item.number, item.due_date,
-                                          component, amount))  # type: ignore[arg-type]
+                                          component, amount))
         return dues
 
 
@@ -403,7 +403,6 @@ class _Fold:
         self.entries: list[JournalEntry] = []
         self.draws: dict[str, _Draw] = {}
         self.credit = quantize(ZERO, terms.currency)
-        self.held = quantize(ZERO, terms.currency)
         self.events: list[DelinquencyEvent] = []
         self.bucket: Bucket = "current"
         self.frozen = False
@@ -448,7 +447,6 @@ class _Fold:
             self._transfer(event.on, EntryKind.PAYMENT_REVERSAL, Account.CREDIT_BALANCE,
                            Account.SETTLEMENT_CASH, self._payment_amounts[event.payment_id],
                            event.payment_id)
-            self.held -= self._payment_amounts[event.payment_id]
 
     def end_of_day(self, day: date) -> None:
         if self.closed:
@@ -509,7 +507,8 @@ class _Fold:
         self._transfer(day, EntryKind.REPAYMENT_RECEIVED, Account.SETTLEMENT_CASH,
                        Account.CREDIT_BALANCE, event.amount, event.payment_id)
         if event.payment_id in self.void_payments:
-            self.held += event.amount
+            # Known to bounce by the state's date: received, never allocated, paid back
+            # out by the reversal entry.
             return
         self.credit += event.amount
         if self.closed:

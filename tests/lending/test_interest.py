@@ -1,10 +1,12 @@
-from datetime import date
-from decimal import Decimal
+from datetime import date, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from lending.errors import InvalidAmount
-from lending.interest import accrued_interest
+from lending.interest import accrued_interest, exact_accrued_interest
 
 
 def test_daily_interest_counts_first_day_in_last_day_out():
@@ -43,3 +45,24 @@ def test_no_interest_before_the_first_balance_or_for_an_empty_period():
 def test_interest_period_must_not_run_backwards():
     with pytest.raises(InvalidAmount, match="before start"):
         accrued_interest([], Decimal("0.1"), date(2025, 3, 2), date(2025, 3, 1))
+
+
+@settings(max_examples=200, deadline=None)
+@given(balance=st.decimals(min_value=0, max_value=Decimal("1000000.00"), places=2),
+       rate=st.decimals(min_value=0, max_value=Decimal("0.36"), places=4),
+       start=st.dates(min_value=date(2020, 1, 1), max_value=date(2030, 1, 1)),
+       days=st.integers(min_value=0, max_value=400), split=st.integers(min_value=0,
+                                                                      max_value=400),
+       day_count=st.sampled_from(["ACT/365", "ACT/360"]))
+def test_daily_interest_is_additive_over_periods_and_linear_in_days(balance, rate, start, days,
+                                                                    split, day_count):
+    end = start + timedelta(days=days)
+    middle = start + timedelta(days=min(split, days))
+    history = [(start, balance)]
+    whole = exact_accrued_interest(history, rate, start, end, day_count)
+    parts = (exact_accrued_interest(history, rate, start, middle, day_count)
+             + exact_accrued_interest(history, rate, middle, end, day_count))
+    assert abs(whole - parts) < Decimal("1e-20")  # one division each, at 28 digits
+    basis = 365 if day_count == "ACT/365" else 360
+    assert accrued_interest(history, rate, start, end, day_count) == (
+        balance * rate * days / basis).quantize(Decimal("0.01"), ROUND_HALF_UP)

@@ -106,6 +106,26 @@ def test_partial_payment_pays_penalty_then_interest_before_principal():
     assert draw.days_past_due == 9
 
 
+def test_payment_on_the_due_date_is_on_time():
+    line = _line()
+    line.draw("D1", "1000.00", OPENED, RepaymentPlan.bullet(30), supplier_id="S1")
+    line.repay("P1", "1000.00", date(2025, 1, 31))
+    state = line.state(date(2025, 3, 1))
+    assert state.days_past_due == 0 and state.penalty_due == 0
+    assert state.delinquency_events == ()
+
+
+def test_write_off_takes_principal_not_yet_due_too():
+    line = _line()
+    line.draw("D1", "1200.00", OPENED, RepaymentPlan.instalments(12), supplier_id="S1")
+    state = line.state(date(2025, 7, 31))  # first instalment (1 Feb) 180 days past due
+    write_off = [e for e in state.journal if e.kind == EntryKind.WRITE_OFF]
+    principal_written_off = sum(p.amount for e in write_off for p in e.postings
+                                if p.account is Account.LOANS_RECEIVABLE)
+    assert state.closed and principal_written_off == Decimal("1200.00")
+    assert state.draw("D1").status == "written_off"
+
+
 def test_overpayment_becomes_credit_balance():
     line = _line()
     line.draw("D1", "1000.00", OPENED, RepaymentPlan.bullet(30), supplier_id="S1")
