@@ -402,6 +402,10 @@ class _Fold:
         self.void_payments = void_payments
         self.entries: list[JournalEntry] = []
         self.draws: dict[str, _Draw] = {}
+        # Draws that may still owe something; settled and written-off draws leave it for
+        # good within one fold (nothing accrues on a settled draw), which keeps a fold
+        # proportional to the live draws rather than to the line's whole history.
+        self.active: dict[str, _Draw] = {}
         self.credit = quantize(ZERO, terms.currency)
         self.events: list[DelinquencyEvent] = []
         self.bucket: Bucket = "current"
@@ -420,7 +424,12 @@ class _Fold:
                                          reference=reference, currency=self.currency))
 
     def _open_draws(self) -> list[_Draw]:
-        return [d for d in self.draws.values() if not d.written_off]
+        return list(self.active.values())
+
+    def _retire_settled(self, draws: Iterable[_Draw]) -> None:
+        for draw in draws:
+            if draw.is_settled():
+                self.active.pop(draw.draw_id, None)
 
     # -- the day
     def start_of_day(self, day: date) -> None:
@@ -437,6 +446,7 @@ class _Fold:
                     self._transfer(day, EntryKind.FEE_ACCRUAL, Account.FEE_RECEIVABLE,
                                    Account.FEE_INCOME, item.fee, draw.draw_id)
         self._apply_credit(day, self._open_draws(), reference="credit_balance")
+        self._retire_settled(self._open_draws())
 
     def apply(self, event: LineEvent) -> None:
         if isinstance(event, DrawMade):
@@ -496,7 +506,7 @@ class _Fold:
 
     # -- events
     def _draw(self, event: DrawMade) -> None:
-        self.draws[event.draw_id] = _Draw(event)
+        self.draws[event.draw_id] = self.active[event.draw_id] = _Draw(event)
         self._transfer(event.on, EntryKind.DISBURSEMENT, Account.LOANS_RECEIVABLE,
                        Account.SUPPLIER_PAYABLE, event.amount, event.draw_id)
         self._transfer(event.on, EntryKind.SUPPLIER_PAYOUT, Account.SUPPLIER_PAYABLE,
@@ -536,6 +546,7 @@ class _Fold:
         self.credit -= principal
         self._transfer(day, EntryKind.REPAYMENT_ALLOCATION, Account.CREDIT_BALANCE,
                        Account.LOANS_RECEIVABLE, principal, event.payment_id)
+        self._retire_settled([draw])
 
     def _apply_credit(self, day: date, draws: Sequence[_Draw], reference: str) -> None:
         if not self.credit or self.closed:
@@ -569,6 +580,7 @@ class _Fold:
                                          debits={Account.CREDIT_BALANCE: applied},
                                          credits=credits, reference=reference,
                                          currency=self.currency))
+        self._retire_settled({self.draws[paid.draw_id] for paid in allocation.paid})
 
     def _write_off(self, day: date, days: int) -> None:
         self.post_penalties(day)
@@ -587,6 +599,7 @@ class _Fold:
                                              credits=credits, reference=draw.draw_id,
                                              currency=self.currency))
             draw.written_off = True
+        self.active.clear()
         self.events.append(LineWrittenOff(day, days, total))
         self.closed = True
         if self.frozen:
