@@ -243,7 +243,13 @@ class InstalmentStatus:
 
 @dataclass(frozen=True)
 class DrawStatus:
-    """A draw as of a date."""
+    """A draw as of a date.
+
+    ``outstanding_principal`` is all principal still owed (due or not); the ``*_due``
+    amounts are what fell due on or before the date and is unpaid; ``schedule`` is the
+    current schedule (re-derived after prepayments); ``instalments`` carry the unpaid
+    amounts of each instalment.
+    """
 
     draw_id: str
     drawn_on: date
@@ -252,7 +258,7 @@ class DrawStatus:
     schedule: Schedule
     status: Literal["open", "repaid", "written_off"]
     outstanding_principal: Decimal
-    principal_past_due: Decimal
+    principal_due: Decimal
     interest_due: Decimal
     fee_due: Decimal
     penalty_due: Decimal
@@ -261,8 +267,8 @@ class DrawStatus:
 
     @property
     def total_due(self) -> Decimal:
-        """Everything due now on this draw."""
-        return self.principal_past_due + self.interest_due + self.fee_due + self.penalty_due
+        """Everything due on this draw on or before the state's date and unpaid."""
+        return self.principal_due + self.interest_due + self.fee_due + self.penalty_due
 
 
 @dataclass(frozen=True)
@@ -283,7 +289,7 @@ class LineState:
     interest_due: Decimal
     fee_due: Decimal
     penalty_due: Decimal
-    principal_past_due: Decimal
+    principal_due: Decimal
     #: The borrower's money not applied to any debt (overpayments).
     credit_balance: Decimal
     days_past_due: int
@@ -296,8 +302,24 @@ class LineState:
 
     @property
     def total_due(self) -> Decimal:
-        """Everything due now: past-due principal, interest, fees and penalty."""
-        return self.principal_past_due + self.interest_due + self.fee_due + self.penalty_due
+        """Everything due now (on or before the state's date) and unpaid."""
+        return self.principal_due + self.interest_due + self.fee_due + self.penalty_due
+
+    @property
+    def next_due_date(self) -> date | None:
+        """The next date after ``as_of`` on which something falls due, if any."""
+        dates = [i.due_date for d in self.draws if d.status == "open"
+                 for i in d.instalments if not i.is_due]
+        return min(dates, default=None)
+
+    @property
+    def next_due_amount(self) -> Decimal:
+        """What falls due on :attr:`next_due_date` (before any credit balance is applied)."""
+        next_date = self.next_due_date
+        return sum((i.principal_unpaid + i.interest + i.fee for d in self.draws
+                    if d.status == "open" for i in d.instalments
+                    if not i.is_due and i.due_date == next_date),
+                   quantize(ZERO, self.terms.currency))
 
     def draw(self, draw_id: str) -> DrawStatus:
         """The status of one draw."""
@@ -625,7 +647,7 @@ class _Fold:
             interest_due=balances[Account.INTEREST_RECEIVABLE],
             fee_due=balances[Account.FEE_RECEIVABLE],
             penalty_due=balances[Account.PENALTY_RECEIVABLE],
-            principal_past_due=sum((d.principal_past_due for d in draws), zero),
+            principal_due=sum((d.principal_due for d in draws), zero),
             credit_balance=self.credit,
             days_past_due=self.days_past_due,
             bucket=self.bucket,
@@ -648,8 +670,7 @@ class _Fold:
             draw_id=draw.draw_id, drawn_on=draw.event.on, amount=draw.event.amount,
             supplier_id=draw.event.supplier_id, schedule=draw.schedule, status=status,
             outstanding_principal=zero if draw.written_off else draw.outstanding_principal(),
-            principal_past_due=sum((i.principal_unpaid for i in due
-                                    if i.due_date < as_of), zero),
+            principal_due=sum((i.principal_unpaid for i in due), zero),
             interest_due=sum((i.interest_unpaid for i in due), zero),
             fee_due=sum((i.fee_unpaid for i in due), zero),
             penalty_due=sum((i.penalty_unpaid for i in due), zero),

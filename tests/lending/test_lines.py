@@ -41,6 +41,18 @@ def test_draw_pays_the_supplier_and_reduces_available_credit():
     assert state.journal.balance(Account.SETTLEMENT_CASH) == Decimal("-3000.00")
 
 
+def test_state_tells_the_next_date_and_amount_due_across_draws():
+    line = _line()
+    line.draw("D1", "900.00", OPENED, RepaymentPlan.instalments(3, fee="9.00"),
+              supplier_id="S1")
+    line.draw("D2", "500.00", OPENED, RepaymentPlan.bullet(30), supplier_id="S2")
+    state = line.state(date(2025, 1, 20))
+    assert state.next_due_date == date(2025, 1, 31)
+    assert state.next_due_amount == Decimal("500.00")
+    after = line.state(date(2025, 1, 31))
+    assert (after.next_due_date, after.next_due_amount) == (date(2025, 2, 1), Decimal("303.00"))
+
+
 def test_draw_above_available_credit_is_refused():
     line = _line()
     line.draw("D1", "6000.00", OPENED, RepaymentPlan.bullet(30), supplier_id="S1")
@@ -102,7 +114,7 @@ def test_partial_payment_pays_penalty_then_interest_before_principal():
     # 5.94 of principal. Today's penalty accrues after today's payment, on what is left.
     assert draw.interest_due == 0
     assert draw.penalty_due == (Decimal("1619.54") * Decimal("0.0005")).quantize(Decimal("0.01"))
-    assert draw.principal_past_due == Decimal("1625.48") - Decimal("5.94")
+    assert draw.principal_due == Decimal("1625.48") - Decimal("5.94")
     assert draw.days_past_due == 9
 
 
