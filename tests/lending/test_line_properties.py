@@ -5,12 +5,20 @@ from decimal import Decimal
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+)
 
 from lending import (
     Account,
+    AllocationPolicy,
     CreditLimitExceeded,
     CreditLine,
+    DelinquencyPolicy,
     DrawMade,
     LineClosed,
     LineFrozen,
@@ -50,6 +58,18 @@ class LineMachine(RuleBasedStateMachine):
         self.draw_ids: list[str] = []
         self.payment_ids: list[str] = []
         self.counter = 0
+
+    @initialize(by=st.sampled_from(["component", "instalment"]),
+                grace_days=st.integers(0, 5), freeze_after_days=st.integers(0, 30),
+                write_off_after_days=st.sampled_from([30, 90, 180]),
+                penalty_daily_rate=st.sampled_from([Decimal(0), Decimal("0.0005"),
+                                                    Decimal("0.001")]))
+    def open_line(self, by: str, grace_days: int, freeze_after_days: int,
+                  write_off_after_days: int, penalty_daily_rate: Decimal) -> None:
+        self.line = CreditLine(LineTerms(
+            "L1", LIMIT, OPENED, allocation=AllocationPolicy(by=by),  # type: ignore[arg-type]
+            delinquency=DelinquencyPolicy(grace_days, penalty_daily_rate, freeze_after_days,
+                                          write_off_after_days)))
 
     def _next_id(self, prefix: str) -> str:
         self.counter += 1
