@@ -40,6 +40,7 @@ import json
 import subprocess
 import tempfile
 import time
+import warnings
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -126,6 +127,11 @@ def _tracking(tracking_uri: str) -> Iterator[MlflowClient]:
 
 
 # --------------------------------------------------------------------- pyfunc
+# MLflow warns when a PythonModel's predict has no type hints; ours has none on purpose.
+warnings.filterwarnings("ignore", message=r".*Add type hints to the `predict` method",
+                        category=UserWarning)
+
+
 class CreditModelPyfunc(PythonModel):
     """MLflow ``pyfunc`` wrapper of a :class:`CreditModel` folder (artifact ``credit_model``).
 
@@ -490,7 +496,8 @@ class PromotionResult:
         for gate in self.gates:
             mark = "PASS" if gate.passed else "FAIL"
             detail = f"  ({gate.detail})" if gate.detail else ""
-            lines.append(f"  [{mark}] {gate.name}: {_fmt(gate.value)} {gate.bound}{detail}")
+            figure = f"{_fmt(gate.value)} " if gate.value is not None else ""
+            lines.append(f"  [{mark}] {gate.name}: {figure}{gate.bound}{detail}")
         lines += ["", f"verdict: {self.verdict}" + (f" — reason: {self.reason}"
                                                    if self.reason else "")]
         return "\n".join(lines)
@@ -533,7 +540,7 @@ def promote(tracking_uri: str, model_name: str, *, version: str | None = None,
             champion_mv = client.get_model_version_by_alias(model_name, CHAMPION)
         except MlflowException:
             champion_mv = None
-        if champion_mv is not None and champion_mv.version == challenger_mv.version:
+        if champion_mv is not None and str(champion_mv.version) == str(challenger_mv.version):
             raise ValueError(f"{model_name} v{challenger_mv.version} is already the champion")
     challenger, _ = load_credit_model(tracking_uri, model_name, version=challenger_mv.version)
     X, y = load_holdout(tracking_uri, model_name, challenger_mv.version)
@@ -583,7 +590,7 @@ def promote(tracking_uri: str, model_name: str, *, version: str | None = None,
             client.set_registered_model_alias(model_name, CHAMPION, result.challenger_version)
             with contextlib.suppress(MlflowException):
                 current = client.get_model_version_by_alias(model_name, CHALLENGER)
-                if current.version == result.challenger_version:
+                if str(current.version) == result.challenger_version:
                     client.delete_registered_model_alias(model_name, CHALLENGER)
             if result.champion_version is not None:
                 client.set_model_version_tag(model_name, result.champion_version,
