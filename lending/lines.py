@@ -111,6 +111,9 @@ class RepaymentPlan:
     fee: Decimal = ZERO
     day_count: str = "ACT/365"
     interest_basis: InterestBasis | None = None
+    #: Service fee per month as a fraction of the drawn principal; when set, the plan's
+    #: total fee is ``principal * rate * months`` rounded half up (added to ``fee``).
+    fee_rate_per_month: Decimal = ZERO
 
     @classmethod
     def bullet(cls, interest_free_days: int, fee: AmountInput = ZERO) -> RepaymentPlan:
@@ -119,10 +122,18 @@ class RepaymentPlan:
                    parse_amount(fee, allow_zero=True, what="fee"))
 
     @classmethod
-    def instalments(cls, months: int, fee: AmountInput = ZERO) -> RepaymentPlan:
-        """``months`` equal monthly instalments at 0 %, with an optional flat service fee."""
+    def instalments(cls, months: int, fee: AmountInput = ZERO, *,
+                    fee_rate_per_month: AmountInput = ZERO) -> RepaymentPlan:
+        """``months`` equal monthly instalments at 0 %, with an optional flat service fee.
+
+        The fee is given either as a total (``fee``) or as a monthly rate of the drawn
+        principal (``fee_rate_per_month``, as in the policy's purchase-line terms).
+        """
+        rate = to_decimal(fee_rate_per_month, what="fee_rate_per_month")
+        if rate < 0:
+            raise InvalidAmount(f"fee_rate_per_month must not be negative; got {rate}")
         return cls("interest_free_instalments", months, ZERO, None,
-                   parse_amount(fee, allow_zero=True, what="fee"))
+                   parse_amount(fee, allow_zero=True, what="fee"), fee_rate_per_month=rate)
 
     @classmethod
     def term_loan(cls, method: ScheduleMethod, months: int, annual_rate: AmountInput, *,
@@ -134,8 +145,9 @@ class RepaymentPlan:
 
     def schedule_for(self, principal: Decimal, start: date, currency: str) -> Schedule:
         """The schedule of a draw of ``principal`` made on ``start``."""
+        fee = self.fee + quantize(principal * self.fee_rate_per_month * self.months, currency)
         return build_schedule(principal, self.annual_rate, self.months, self.method, start,
-                              day_count=self.day_count, fee=self.fee,
+                              day_count=self.day_count, fee=fee,
                               interest_free_days=self.interest_free_days,
                               interest_basis=self.interest_basis, currency=currency)
 

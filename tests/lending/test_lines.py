@@ -53,6 +53,15 @@ def test_state_tells_the_next_date_and_amount_due_across_draws():
     assert (after.next_due_date, after.next_due_amount) == (date(2025, 2, 1), Decimal("303.00"))
 
 
+def test_instalment_fee_can_be_a_monthly_rate_of_the_draw():
+    line = _line()
+    line.draw("D1", "1000.00", OPENED, RepaymentPlan.instalments(6, fee_rate_per_month="0.005"),
+              supplier_id="S1")
+    schedule = line.state(OPENED).draw("D1").schedule
+    assert schedule.total_fee == Decimal("30.00")  # 1,000 * 0.5 % * 6 months
+    assert [i.fee for i in schedule] == [Decimal("5.00")] * 6
+
+
 def test_draw_above_available_credit_is_refused():
     line = _line()
     line.draw("D1", "6000.00", OPENED, RepaymentPlan.bullet(30), supplier_id="S1")
