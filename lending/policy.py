@@ -11,7 +11,8 @@ Decision rules (each failed rule adds a :class:`PolicyReason`):
   trailing 365-day GMV is below ``min_trailing_gmv``, or the limit comes out below the
   floor;
 * **refer** (to a loan officer) when the grade's rule says refer, PD is above
-  ``refer_pd_above``, or the cash cycle is longer than ``refer_cash_cycle_days_above``;
+  ``refer_pd_above``, the cash cycle is unknown or longer than
+  ``refer_cash_cycle_days_above``, or no product is configured for the seller kind;
 * **approve** otherwise. Decline wins over refer.
 
 Limit: ``GMV / 365 * clamp(cash cycle, min, max) * grade multiplier``, at most
@@ -108,29 +109,47 @@ class SellerProfile:
         Gross merchandise value over the last 365 days, in the policy currency.
     cash_cycle_days
         Days from paying for stock to being paid (median payout delay when that is all
-        that is known).
+        that is known); ``None`` when unknown (the application is then referred and the
+        limit sized on the shortest cash cycle).
     """
 
     seller_id: str
     seller_kind: str
     trailing_gmv_365d: Decimal
-    cash_cycle_days: Decimal
+    cash_cycle_days: Decimal | None
 
     def __post_init__(self) -> None:
         gmv = _analytic_decimal(self.trailing_gmv_365d, "trailing_gmv_365d")
-        cycle = _analytic_decimal(self.cash_cycle_days, "cash_cycle_days")
-        if gmv < 0 or cycle < 0:
-            raise InvalidScore(f"GMV and cash cycle must not be negative; got {gmv}, {cycle}")
+        if gmv < 0:
+            raise InvalidScore(f"trailing_gmv_365d must not be negative; got {gmv}")
         object.__setattr__(self, "trailing_gmv_365d", gmv)
-        object.__setattr__(self, "cash_cycle_days", cycle)
+        if self.cash_cycle_days is not None:
+            cycle = _analytic_decimal(self.cash_cycle_days, "cash_cycle_days")
+            if cycle < 0:
+                raise InvalidScore(f"cash_cycle_days must not be negative; got {cycle}")
+            object.__setattr__(self, "cash_cycle_days", cycle)
 
     @classmethod
     def from_features(cls, seller_id: str, seller_kind: str, trailing_gmv_365d: float,
-                      cash_cycle_days: float) -> SellerProfile:
-        """Build from float feature values (analytics side), converted explicitly."""
+                      cash_cycle_days: float | None) -> SellerProfile:
+        """Build from float feature values (analytics side), converted explicitly.
+
+        A NaN cash cycle (a seller with no payout yet) becomes ``None`` (unknown).
+        """
+        cycle = (None if cash_cycle_days is None or cash_cycle_days != cash_cycle_days
+                 else _analytic_decimal(cash_cycle_days, "cash_cycle_days"))
         return cls(seller_id, seller_kind,
-                   _analytic_decimal(trailing_gmv_365d, "trailing_gmv_365d"),
-                   _analytic_decimal(cash_cycle_days, "cash_cycle_days"))
+                   _analytic_decimal(trailing_gmv_365d, "trailing_gmv_365d"), cycle)
+
+    @classmethod
+    def from_feature_row(cls, seller_id: str, row: Mapping[str, Any]) -> SellerProfile:
+        """Build from a row of the feature table (``features.build_features``): reads
+        ``seller_kind``, ``gmv_365d`` and ``median_payout_delay_days_365d``."""
+        try:
+            return cls.from_features(seller_id, str(row["seller_kind"]), row["gmv_365d"],
+                                     row["median_payout_delay_days_365d"])
+        except KeyError as missing:
+            raise InvalidScore(f"feature row of seller {seller_id!r} lacks {missing}") from None
 
 
 @dataclass(frozen=True)
@@ -404,8 +423,9 @@ def load_policy(path: str | Path | None = None) -> CreditPolicy:
 
 def _size_limit(seller: SellerProfile, rule: GradeRule, policy: CreditPolicy) -> Decimal:
     limit_rule = policy.limit
-    cycle = min(max(seller.cash_cycle_days, Decimal(limit_rule.min_cash_cycle_days)),
-                Decimal(limit_rule.max_cash_cycle_days))
+    shortest = Decimal(limit_rule.min_cash_cycle_days)
+    known = seller.cash_cycle_days if seller.cash_cycle_days is not None else shortest
+    cycle = min(max(known, shortest), Decimal(limit_rule.max_cash_cycle_days))
     gmv = seller.trailing_gmv_365d
     need = gmv / _DAYS_PER_YEAR * cycle * rule.limit_multiplier
     need = min(need, gmv * limit_rule.max_share_of_gmv)
@@ -469,7 +489,11 @@ def decide(score: ScoreLike, seller: SellerProfile, policy: CreditPolicy) -> Cre
         reasons.append(PolicyReason("GMV_BELOW_MINIMUM", "decline",
                                     f"trailing 365-day GMV {seller.trailing_gmv_365d} is below "
                                     f"{thresholds.min_trailing_gmv}"))
-    if seller.cash_cycle_days > thresholds.refer_cash_cycle_days_above:
+    if seller.cash_cycle_days is None:
+        reasons.append(PolicyReason("CASH_CYCLE_UNKNOWN", "refer",
+                                    "the seller has no payout history to measure its cash "
+                                    "cycle"))
+    elif seller.cash_cycle_days > thresholds.refer_cash_cycle_days_above:
         reasons.append(PolicyReason("CASH_CYCLE_LONG", "refer",
                                     f"cash cycle of {seller.cash_cycle_days} days is longer "
                                     f"than {thresholds.refer_cash_cycle_days_above}"))

@@ -145,6 +145,24 @@ def test_float_scores_and_features_are_converted_explicitly():
         SellerProfile.from_features("S1", "shop", float("nan"), 20.0)
 
 
+def test_seller_profile_reads_the_feature_table_names():
+    row = {"seller_kind": "shop", "gmv_365d": 600000.0, "median_payout_delay_days_365d": 20.0,
+           "refund_rate_365d": 0.01}
+    seller = SellerProfile.from_feature_row("S1", row)
+    assert (seller.trailing_gmv_365d, seller.cash_cycle_days) == (Decimal("600000.0"),
+                                                                  Decimal("20.0"))
+    with pytest.raises(InvalidScore, match="gmv_365d"):
+        SellerProfile.from_feature_row("S1", {"seller_kind": "shop"})
+
+
+def test_unknown_cash_cycle_is_referred_and_sized_on_the_shortest_cycle():
+    seller = SellerProfile.from_features("S1", "shop", 365000.0, float("nan"))
+    decision = decide(_score("C"), seller, POLICY)
+    assert decision.outcome == "refer"
+    assert [r.code for r in decision.reasons] == ["CASH_CYCLE_UNKNOWN"]
+    assert decision.limit == Decimal("7000.00")  # 1,000 a day * 7 days * 1.0
+
+
 def test_policy_refuses_money_written_as_a_float():
     document = _document()
     document["limit"]["cap"] = 100000.0
