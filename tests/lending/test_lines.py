@@ -247,6 +247,19 @@ def test_a_payment_counts_until_its_reversal_is_recorded():
     assert between.credit_balance == 0
 
 
+def test_a_bounced_prepayment_can_leave_the_line_over_its_limit_but_credit_never_negative():
+    line = _line()
+    line.draw("D1", "10000.00", OPENED, RepaymentPlan.bullet(90), supplier_id="S1")
+    line.prepay("P1", "4000.00", date(2025, 1, 10), "D1")
+    line.draw("D2", "4000.00", date(2025, 1, 10), RepaymentPlan.bullet(30), supplier_id="S1")
+    line.reverse_payment("P1", date(2025, 1, 12))
+    state = line.state(date(2025, 1, 12))
+    assert state.outstanding_principal == Decimal("14000.00")
+    assert (state.available_credit, state.over_limit) == (0, Decimal("4000.00"))
+    with pytest.raises(CreditLimitExceeded):
+        line.draw("D3", "0.01", date(2025, 1, 12), RepaymentPlan.bullet(30), supplier_id="S1")
+
+
 def test_a_payment_can_be_reversed_once_and_only_if_it_exists():
     line = _line()
     line.repay("P1", "10.00", OPENED)
