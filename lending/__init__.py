@@ -34,6 +34,7 @@ from lending.errors import (
     CurrencyMismatch,
     DuplicateOperation,
     InvalidAmount,
+    InvalidIdentifier,
     InvalidPolicy,
     InvalidScheduleTerms,
     InvalidScore,
@@ -93,6 +94,7 @@ __all__ = [
     "CreditLimitExceeded", "LineFrozen", "LineClosed", "BackdatedOperation",
     "DuplicateOperation", "UnknownDraw", "UnknownPayment", "PaymentAlreadyReversed",
     "NothingToPrepay", "UnbalancedEntry", "InvalidPolicy", "UnknownGrade", "InvalidScore",
+    "InvalidIdentifier",
     # money and dates
     "AMOUNT_ROUNDING", "minor_unit", "parse_amount", "quantize", "split_evenly",
     "DayCount", "add_months", "monthly_due_dates", "year_fraction", "accrued_interest",

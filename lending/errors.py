@@ -25,6 +25,7 @@ __all__ = [
     "InvalidPolicy",
     "UnknownGrade",
     "InvalidScore",
+    "InvalidIdentifier",
 ]
 
 
@@ -129,3 +130,9 @@ class InvalidScore(LendingError):
     """A score result or seller profile given to the credit policy is not usable."""
 
     code = "invalid_score"
+
+
+class InvalidIdentifier(LendingError):
+    """A draw, payment or supplier id is empty or not a string."""
+
+    code = "invalid_identifier"

@@ -62,6 +62,7 @@ from lending.errors import (
     CurrencyMismatch,
     DuplicateOperation,
     InvalidAmount,
+    InvalidIdentifier,
     LineClosed,
     LineFrozen,
     NothingToPrepay,
@@ -779,6 +780,9 @@ class CreditLine:
 
     # -- checks shared by the commands
     def _check_operation(self, operation_id: str, on: date, currency: str | None) -> None:
+        if not isinstance(operation_id, str) or not operation_id.strip():
+            raise InvalidIdentifier(f"an operation id must be a non-empty string; got "
+                                    f"{operation_id!r}")
         if currency is not None and currency != self.terms.currency:
             raise CurrencyMismatch(f"line {self.terms.line_id!r} is in {self.terms.currency}; "
                                    f"got {currency}")
@@ -816,6 +820,9 @@ class CreditLine:
             If the plan is not allowed.
         """
         self._check_operation(draw_id, on, currency)
+        if not isinstance(supplier_id, str) or not supplier_id.strip():
+            raise InvalidIdentifier(f"supplier_id must be a non-empty string; got "
+                                    f"{supplier_id!r}")
         value = parse_amount(amount, self.terms.currency, what="draw amount")
         state = self.state(on)
         if state.closed:

@@ -29,6 +29,7 @@ __all__ = [
     "MINOR_UNIT_DIGITS",
     "AmountInput",
     "ZERO",
+    "MAX_AMOUNT",
     "minor_unit",
     "to_decimal",
     "quantize",
@@ -45,6 +46,10 @@ SHARE_ROUNDING = ROUND_DOWN
 MINOR_UNIT_DIGITS: dict[str, int] = {"CNY": 2, "HKD": 2, "USD": 2, "EUR": 2, "JPY": 0}
 
 ZERO = Decimal(0)
+#: Amounts must be smaller than this in absolute value (a quadrillion in major units):
+#: far above any real credit line, and it keeps every computation exact at the default
+#: 28-digit ``Decimal`` precision.
+MAX_AMOUNT = Decimal(10) ** 15
 
 #: What callers may pass where an amount is expected (never ``float``).
 AmountInput = Decimal | int | str
@@ -79,7 +84,8 @@ def to_decimal(value: object, *, what: str = "amount") -> Decimal:
     Raises
     ------
     InvalidAmount
-        For floats, bools, other types, unparsable strings, NaN and infinities.
+        For floats, bools, other types, unparsable strings, NaN, infinities and numbers
+        of :data:`MAX_AMOUNT` or more in absolute value.
     """
     if isinstance(value, bool | float):
         raise InvalidAmount(f"{what} must be a Decimal, int or str, not {type(value).__name__} "
@@ -97,6 +103,9 @@ def to_decimal(value: object, *, what: str = "amount") -> Decimal:
         raise InvalidAmount(f"{what} must be a Decimal, int or str, not {type(value).__name__}")
     if not result.is_finite():
         raise InvalidAmount(f"{what} must be finite; got {value!r}")
+    if abs(result) >= MAX_AMOUNT:
+        raise InvalidAmount(f"{what} must be below {MAX_AMOUNT:,} in absolute value; "
+                            f"got {value!r}")
     return result
 
 

@@ -12,6 +12,7 @@ from lending import (
     DuplicateOperation,
     EntryKind,
     InvalidAmount,
+    InvalidIdentifier,
     LineTerms,
     NothingToPrepay,
     PaymentAlreadyReversed,
@@ -277,6 +278,12 @@ def test_operations_cannot_be_backdated_or_reuse_an_id():
         line.repay("P2", "10.00", date(2025, 1, 31))
     with pytest.raises(DuplicateOperation):
         line.repay("P1", "10.00", date(2025, 2, 1))
+
+
+@pytest.mark.parametrize("draw_id", ["", "   ", None])
+def test_operation_ids_must_be_non_empty_strings(draw_id):
+    with pytest.raises(InvalidIdentifier):
+        _line().draw(draw_id, "10.00", OPENED, RepaymentPlan.bullet(30), supplier_id="S1")
 
 
 def test_amounts_in_another_currency_are_refused():

@@ -68,3 +68,9 @@ def test_split_shares_sum_exactly_and_the_last_takes_the_remainder():
                                                   Decimal("33.34"))
     assert split_evenly(Decimal("0.15"), 10)[-1] == Decimal("0.06")
     assert sum(split_evenly(Decimal("0.15"), 10)) == Decimal("0.15")
+
+
+@pytest.mark.parametrize("value", ["1e15", "-1e300", "1" + "0" * 40])
+def test_absurdly_large_amounts_are_refused_not_crashed_on(value):
+    with pytest.raises(InvalidAmount, match="below"):
+        parse_amount(value)

@@ -163,6 +163,13 @@ def test_unknown_cash_cycle_is_referred_and_sized_on_the_shortest_cycle():
     assert decision.limit == Decimal("7000.00")  # 1,000 a day * 7 days * 1.0
 
 
+def test_absurd_feature_values_are_refused_with_a_named_error():
+    with pytest.raises(InvalidScore):
+        SellerProfile.from_features("S1", "shop", 1e300, 20.0)
+    with pytest.raises(InvalidScore):
+        decide(_FloatScore(float("inf"), 600.0, "A"), _shop(), POLICY)
+
+
 def test_policy_refuses_money_written_as_a_float():
     document = _document()
     document["limit"]["cap"] = 100000.0
