@@ -292,14 +292,22 @@ def build_schedule(principal: AmountInput, annual_rate: AmountInput, months: int
         if interest_free_days not in INTEREST_FREE_PERIODS:
             raise InvalidScheduleTerms(f"interest_free_days must be one of "
                                        f"{INTEREST_FREE_PERIODS}; got {interest_free_days!r}")
-        due = start + timedelta(days=interest_free_days)
+        try:
+            due = start + timedelta(days=interest_free_days)
+        except OverflowError:
+            raise InvalidScheduleTerms(f"a schedule starting {start} ends past the "
+                                       f"calendar") from None
         nothing = quantize(ZERO, currency)
         bullet = Instalment(1, due, amount, nothing, fee_total, nothing)
         return Schedule(method, amount, rate, start, day_count, basis, currency, (bullet,))
     if interest_free_days is not None:
         raise InvalidScheduleTerms("interest_free_days applies to interest_free_bullet only")
 
-    due_dates = [add_months(start, k) for k in range(1, months + 1)]
+    try:
+        due_dates = [add_months(start, k) for k in range(1, months + 1)]
+    except ValueError:
+        raise InvalidScheduleTerms(f"a schedule starting {start} ends past the "
+                                   f"calendar") from None
     periods = list(zip([start, *due_dates[:-1]], due_dates, strict=True))
     regular: Decimal | None
     if method == "annuity":

@@ -106,6 +106,13 @@ def test_term_must_be_a_whole_number_of_months_within_bounds(months):
         build_schedule("100.00", "0.1", months, "annuity", START)
 
 
+@pytest.mark.parametrize("method", ["annuity", "interest_free_bullet"])
+def test_a_schedule_running_past_the_calendar_is_refused(method):
+    with pytest.raises(InvalidScheduleTerms, match="past the calendar"):
+        build_schedule("100.00", 0, 1, method, date(9999, 12, 15),
+                       interest_free_days=90 if method == "interest_free_bullet" else None)
+
+
 def test_rate_given_as_a_percentage_is_refused():
     with pytest.raises(InvalidScheduleTerms, match="fraction"):
         build_schedule("100.00", 12, 12, "annuity", START)
