@@ -30,9 +30,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 import pyarrow.compute as pc
 
+from features.coding import arrow_strings, pair_codes, positions
 from features.definitions import (
     ALL_FEATURES,
     ORDER_FEATURES,
@@ -254,17 +254,6 @@ def _ns(series: pd.Series) -> np.ndarray:
     return np.asarray(values.asi8)
 
 
-def _arrow_strings(series: pd.Series) -> pa.Array | pa.ChunkedArray:
-    return pa.array(series.array) if not isinstance(series.array, np.ndarray) \
-        else pa.array(series.to_numpy(dtype=object), type=pa.large_string())
-
-
-def _positions(values: pd.Series, universe: pd.Series) -> np.ndarray:
-    """Position of each value in ``universe`` (first occurrence), -1 where absent."""
-    found = pc.index_in(_arrow_strings(values), value_set=_arrow_strings(universe))
-    return np.asarray(pc.fill_null(found, -1).to_numpy(zero_copy_only=False), dtype=np.int64)
-
-
 def _category_mask(series: pd.Series, value: str) -> np.ndarray:
     """Boolean mask of ``series == value``, cheap for categoricals."""
     if isinstance(series.dtype, pd.CategoricalDtype):
@@ -320,7 +309,7 @@ class _Orders:
     @cached_property
     def cents(self) -> np.ndarray:
         amount = self.take(np.asarray(self.frame["amount"].to_numpy(dtype=np.float64)))
-        return np.round(amount * 100.0)
+        return np.rint(amount * 100.0)
 
     @cached_property
     def band_keys(self) -> np.ndarray:
@@ -353,7 +342,7 @@ def build_partition(orders: pd.DataFrame, sellers: pd.DataFrame, params: _Params
     index = pd.Index(sellers["seller_id"].iloc[kept_positions], name="seller_id")
     tenure_ns = as_of_ns - registered[kept_positions]
 
-    position = _positions(orders["seller_id"], sellers["seller_id"])
+    position = positions(orders["seller_id"], sellers["seller_id"])
     unknown = position < 0
     if unknown.any():
         example = orders["seller_id"].iloc[int(np.flatnonzero(unknown)[0])]
@@ -386,7 +375,7 @@ def build_partition(orders: pd.DataFrame, sellers: pd.DataFrame, params: _Params
 
 
 def _check_one_currency(currency: pd.Series) -> None:
-    values = _arrow_strings(currency)
+    values = arrow_strings(currency)
     if len(values) == 0:
         return
     first = values[0]
@@ -419,12 +408,13 @@ def _monthly(data: _Orders, tenure_ns: np.ndarray, params: _Params,
              wanted: tuple[str, ...], out: dict[str, Any]) -> None:
     n = data.n_sellers
     month_ns = MONTH_DAYS * DAY_NS
-    recent = data.age <= N_MONTHS * month_ns
-    month = (data.age[recent] - 1) // month_ns  # 0 = the 30 days just before as_of
-    keys = data.code[recent] * N_MONTHS + month
-    gmv_cents = np.bincount(keys, weights=data.cents[recent], minlength=n * N_MONTHS)
-    gmv = gmv_cents.reshape(n, N_MONTHS) / 100.0
-    active = np.bincount(keys, minlength=n * N_MONTHS).reshape(n, N_MONTHS) > 0
+    # month 0 = the 30 days just before as_of; older orders go to an overflow column
+    month = np.minimum((data.age - 1) // month_ns, N_MONTHS)
+    keys = data.code * (N_MONTHS + 1) + month
+    size = n * (N_MONTHS + 1)
+    gmv_cents = np.bincount(keys, weights=data.cents, minlength=size)
+    gmv = gmv_cents.reshape(n, N_MONTHS + 1)[:, :N_MONTHS] / 100.0
+    active = np.bincount(keys, minlength=size).reshape(n, N_MONTHS + 1)[:, :N_MONTHS] > 0
     observed = np.minimum(N_MONTHS, tenure_ns // month_ns)
     counted = np.arange(N_MONTHS)[None, :] < observed[:, None]
     gmv = np.where(counted, gmv, 0.0)
@@ -485,24 +475,27 @@ def _recency(data: _Orders, tenure_ns: np.ndarray, params: _Params,
     out["tenure_days"] = tenure_ns / DAY_NS
 
 
-def _refund_cents(data: _Orders) -> tuple[np.ndarray, np.ndarray]:
-    """Refunded minor units per order (0 unless refunded before as_of) and the refund mask."""
-    refunded_at = data.timestamp("refunded_at")
+def _refunded(data: _Orders) -> np.ndarray:
+    """Whether each order had a refund made before as_of."""
+    refunded_at = data.take(_ns(data.frame["refunded_at"]))
     amount = data.take(np.asarray(data.frame["refunded_amount"].to_numpy(dtype=np.float64)))
-    cents = np.round(amount * 100.0)
-    refunded = (refunded_at != _NAT) & (cents > 0)
-    return np.where(refunded, cents, 0.0), refunded
+    return np.asarray((refunded_at != _NAT) & (refunded_at < data.as_of_ns) & (amount > 0))
+
+
+def _refund_cents(data: _Orders) -> np.ndarray:
+    """Refunded minor units of each order; 0 unless refunded before as_of."""
+    amount = data.take(np.asarray(data.frame["refunded_amount"].to_numpy(dtype=np.float64)))
+    return np.where(_refunded(data), np.rint(amount * 100.0), 0.0)
 
 
 def _refunds(data: _Orders, tenure_ns: np.ndarray, params: _Params,
              wanted: tuple[str, ...], out: dict[str, Any]) -> None:
     counts = data.per_band()
-    refund_cents, refunded = _refund_cents(data)
-    refunds = data.per_band(refunded.astype(np.float64))
+    refunds = data.per_band(_refunded(data).astype(np.float64))
     out["refund_rate_90d"] = _ratio(refunds[:, :2].sum(axis=1), counts[:, :2].sum(axis=1))
     out["refund_rate_365d"] = _ratio(refunds[:, :4].sum(axis=1), counts[:, :4].sum(axis=1))
     if "refund_amount_rate_365d" in wanted:
-        refund_sum = data.per_band(refund_cents)[:, :4].sum(axis=1)
+        refund_sum = data.per_band(_refund_cents(data))[:, :4].sum(axis=1)
         out["refund_amount_rate_365d"] = _ratio(refund_sum,
                                                 data.per_band(data.cents)[:, :4].sum(axis=1))
 
@@ -521,7 +514,7 @@ def _status(data: _Orders, tenure_ns: np.ndarray, params: _Params,
     out["dispute_rate_365d"] = _ratio(np.bincount(code, weights=disputed, minlength=n),
                                       n_known)
     if "net_gmv_365d" in wanted:
-        refund_cents, _ = _refund_cents(data)
+        refund_cents = _refund_cents(data)
         kept = window & ~cancelled
         net = np.where(kept, data.cents - refund_cents, 0.0)
         out["net_gmv_365d"] = np.bincount(code, weights=net, minlength=n) / 100.0
@@ -559,7 +552,7 @@ def _channels(data: _Orders, tenure_ns: np.ndarray, params: _Params,
         mask = _category_mask(channel, name)[window]
         out[f"{name}_share_365d"] = _ratio(np.bincount(code, weights=mask, minlength=n),
                                            count_365)
-    country = _arrow_strings(data.column("buyer_country"))
+    country = arrow_strings(data.column("buyer_country"))
     foreign = pc.fill_null(pc.not_equal(country, params.home_country), False)
     foreign_mask = np.asarray(foreign.to_numpy(zero_copy_only=False), dtype=bool)[window]
     out["cross_border_share_365d"] = _ratio(np.bincount(code, weights=foreign_mask,
@@ -571,40 +564,35 @@ def _customers(data: _Orders, tenure_ns: np.ndarray, params: _Params,
     n = data.n_sellers
     window = np.flatnonzero(data.in_window)
     code = data.code[window]
-    cents = data.cents[window]
-    buyers = _arrow_strings(data.column("buyer_id")).take(pa.array(window))
-    encoded = pc.dictionary_encode(buyers)
-    if isinstance(encoded, pa.ChunkedArray):
-        encoded = encoded.combine_chunks()
-    n_buyers = max(len(encoded.dictionary), 1)
-    buyer = np.asarray(pc.fill_null(encoded.indices, 0).to_numpy(zero_copy_only=False),
-                       dtype=np.int64)
-    pair_of_order, pair_key = pd.factorize(code * n_buyers + buyer)
-    pair_seller = np.asarray(pair_key // n_buyers, dtype=np.int64)
-    n_pairs = len(pair_key)
-    pair_orders = np.bincount(pair_of_order, minlength=n_pairs)
-    pair_cents = np.bincount(pair_of_order, weights=cents, minlength=n_pairs)
-    recent = data.age[window] <= 90 * DAY_NS
-    pair_recent = np.bincount(pair_of_order, weights=recent, minlength=n_pairs)
+    buyers = arrow_strings(data.frame["buyer_id"])  # every row of the input frame
+    pairs = pair_codes(code, buyers, window if data.rows is None else data.rows[window], n)
+    n_pairs = pairs.n_pairs
+    pair_seller = pairs.seller
+    pair_orders = np.bincount(pairs.pair, minlength=n_pairs)
+    pair_cents = np.bincount(pairs.pair, weights=data.cents[window][pairs.order],
+                             minlength=n_pairs)
 
     buyers_365 = np.bincount(pair_seller, minlength=n)
-    buyers_90 = np.bincount(pair_seller, weights=pair_recent > 0, minlength=n)
     out["distinct_buyers_365d"] = buyers_365.astype(np.int64)
-    out["distinct_buyers_90d"] = buyers_90.astype(np.int64)
     out["orders_per_buyer_365d"] = _ratio(np.bincount(code, minlength=n), buyers_365)
     out["repeat_buyer_share_365d"] = _ratio(
         np.bincount(pair_seller, weights=pair_orders >= 2, minlength=n), buyers_365)
-    out["new_buyer_share_90d"] = _ratio(
-        np.bincount(pair_seller, weights=(pair_recent > 0) & (pair_recent == pair_orders),
-                    minlength=n), buyers_90)
+    if "distinct_buyers_90d" in wanted or "new_buyer_share_90d" in wanted:
+        recent = (data.age[window] <= 90 * DAY_NS)[pairs.order]
+        pair_recent = np.bincount(pairs.pair, weights=recent, minlength=n_pairs)
+        buyers_90 = np.bincount(pair_seller, weights=pair_recent > 0, minlength=n)
+        out["distinct_buyers_90d"] = buyers_90.astype(np.int64)
+        out["new_buyer_share_90d"] = _ratio(
+            np.bincount(pair_seller, weights=(pair_recent > 0) & (pair_recent == pair_orders),
+                        minlength=n), buyers_90)
     gmv = np.bincount(pair_seller, weights=pair_cents, minlength=n)
     top = _segment_max(pair_seller, pair_cents, n, 0.0)
     out["top_buyer_share_365d"] = _ratio(top, gmv)
     if "buyer_hhi_365d" in wanted:
         # summing squared shares from the smallest up fixes the order of the float additions
-        ordered = np.argsort(pair_cents, kind="stable")
-        share = pair_cents[ordered] / np.where(gmv > 0, gmv, 1.0)[pair_seller[ordered]]
-        hhi = np.bincount(pair_seller[ordered], weights=share * share, minlength=n)
+        by_size = np.argsort(pair_cents, kind="stable")
+        share = pair_cents[by_size] / np.where(gmv > 0, gmv, 1.0)[pair_seller[by_size]]
+        hhi = np.bincount(pair_seller[by_size], weights=share * share, minlength=n)
         out["buyer_hhi_365d"] = np.where(gmv > 0, hhi, np.nan)
 
 
@@ -667,7 +655,7 @@ def _repayment_features(credit: pd.DataFrame, sellers: pd.DataFrame, index: pd.I
     """
     as_of_ns = params.as_of_ns
     n = len(index)
-    position = _positions(credit["seller_id"], sellers["seller_id"])
+    position = positions(credit["seller_id"], sellers["seller_id"])
     unknown = position < 0
     if unknown.any():
         example = credit["seller_id"].iloc[int(np.flatnonzero(unknown)[0])]
@@ -675,12 +663,12 @@ def _repayment_features(credit: pd.DataFrame, sellers: pd.DataFrame, index: pd.I
             f"{int(unknown.sum())} credit-history rows belong to sellers missing from "
             f"`sellers` (for example {example!r}); validate the credit history against the "
             "sellers (features.credit_history.validate_credit_history)")
-    code_of_id = _positions(sellers["seller_id"], pd.Series(index.array))
+    code_of_id = positions(sellers["seller_id"], pd.Series(index.array))
     code = code_of_id[position]
     drawn = _ns(credit["drawn_at"])
     keep = (code >= 0) & (drawn != _NAT) & (drawn < as_of_ns)
     code, drawn = code[keep], drawn[keep]
-    amount_cents = np.round(credit["amount"].to_numpy(dtype=np.float64)[keep] * 100.0)
+    amount_cents = np.rint(credit["amount"].to_numpy(dtype=np.float64)[keep] * 100.0)
     limit = credit["credit_limit"].to_numpy(dtype=np.float64)[keep]
     due = _ns(credit["due_at"])[keep]
     repaid_at = _ns(credit["repaid_at"])[keep]
