@@ -546,6 +546,11 @@ class _Fold:
                        Account.SUPPLIER_PAYABLE, event.amount, event.draw_id)
         self._transfer(event.on, EntryKind.SUPPLIER_PAYOUT, Account.SUPPLIER_PAYABLE,
                        Account.SETTLEMENT_CASH, event.amount, event.draw_id)
+        if self.closed:
+            # Only in hindsight: a payment reversed later shows the line was already
+            # written off when this draw was made. A closed line's receivables are
+            # written off, so this one is too, on its own date.
+            self._write_off_draw(event.on, self.draws[event.draw_id])
 
     def _receive(self, event: PaymentReceived | PrepaymentReceived) -> None:
         day = event.on
@@ -617,28 +622,28 @@ class _Fold:
                                          currency=self.currency))
         self._retire_settled({self.draws[paid.draw_id] for paid in allocation.paid})
 
+    def _write_off_draw(self, day: date, draw: _Draw) -> Decimal:
+        credits = {
+            Account.LOANS_RECEIVABLE: sum((i.principal_unpaid for i in draw.items), ZERO),
+            Account.INTEREST_RECEIVABLE: sum((i.interest_unpaid for i in draw.items), ZERO),
+            Account.FEE_RECEIVABLE: sum((i.fee_unpaid for i in draw.items), ZERO),
+            Account.PENALTY_RECEIVABLE: sum((i.penalty_unpaid for i in draw.items), ZERO),
+        }
+        amount = sum(credits.values(), ZERO)
+        self._post(JournalEntry.compound(day, EntryKind.WRITE_OFF,
+                                         debits={Account.WRITE_OFF_EXPENSE: amount},
+                                         credits=credits, reference=draw.draw_id,
+                                         currency=self.currency))
+        draw.written_off = True
+        self.active.pop(draw.draw_id, None)
+        return amount
+
     def _write_off(self, day: date, days: int) -> None:
         self.post_penalties(day)
-        total = ZERO
-        for draw in self._open_draws():
-            credits = {
-                Account.LOANS_RECEIVABLE: sum((i.principal_unpaid for i in draw.items), ZERO),
-                Account.INTEREST_RECEIVABLE: sum((i.interest_unpaid for i in draw.items), ZERO),
-                Account.FEE_RECEIVABLE: sum((i.fee_unpaid for i in draw.items), ZERO),
-                Account.PENALTY_RECEIVABLE: sum((i.penalty_unpaid for i in draw.items), ZERO),
-            }
-            amount = sum(credits.values(), ZERO)
-            total += amount
-            self._post(JournalEntry.compound(day, EntryKind.WRITE_OFF,
-                                             debits={Account.WRITE_OFF_EXPENSE: amount},
-                                             credits=credits, reference=draw.draw_id,
-                                             currency=self.currency))
-            draw.written_off = True
-        self.active.clear()
+        total = sum((self._write_off_draw(day, draw) for draw in self._open_draws()), ZERO)
         self.events.append(LineWrittenOff(day, days, total))
         self.closed = True
-        if self.frozen:
-            self.frozen = False
+        self.frozen = False  # superseded by closed
 
     # -- the snapshot
     def snapshot(self, as_of: date) -> LineState:

@@ -9,6 +9,7 @@ from lending import (
     CreditLimitExceeded,
     CreditLine,
     CurrencyMismatch,
+    DelinquencyPolicy,
     DuplicateOperation,
     EntryKind,
     InvalidAmount,
@@ -259,6 +260,20 @@ def test_a_bounced_prepayment_can_leave_the_line_over_its_limit_but_credit_never
     assert (state.available_credit, state.over_limit) == (0, Decimal("4000.00"))
     with pytest.raises(CreditLimitExceeded):
         line.draw("D3", "0.01", date(2025, 1, 12), RepaymentPlan.bullet(30), supplier_id="S1")
+
+
+def test_a_draw_made_before_a_bounce_revealed_a_write_off_is_written_off_too():
+    policy = DelinquencyPolicy(write_off_after_days=30)
+    line = _line(delinquency=policy)
+    line.draw("D1", "1000.00", OPENED, RepaymentPlan.bullet(30), supplier_id="S1")
+    line.repay("P1", "1000.00", date(2025, 1, 31))
+    line.draw("D2", "500.00", date(2025, 3, 15), RepaymentPlan.bullet(30), supplier_id="S1")
+    line.reverse_payment("P1", date(2025, 3, 20))
+    state = line.state(date(2025, 3, 20))
+    assert state.closed  # 30 days past due on 2 March, as it turns out
+    assert state.draw("D2").status == "written_off"
+    assert state.outstanding_principal == 0
+    assert state.journal.balance(Account.WRITE_OFF_EXPENSE) > Decimal("1500.00")
 
 
 def test_a_payment_can_be_reversed_once_and_only_if_it_exists():
