@@ -449,7 +449,7 @@ def encode_columns(X: pd.DataFrame, columns: Sequence[ColumnSpec]) -> np.ndarray
                 series = converted
             matrix[:, j] = series.astype("float64").to_numpy(dtype=np.float64, na_value=np.nan)
         else:
-            text = _as_text(series).to_numpy(dtype=object, na_value=None)
+            text = pd.Index(_as_text(series).astype(object).where(series.notna(), None))
             codes = pd.Index(list(spec.levels), dtype=object).get_indexer(text)
             values = codes.astype(np.float64)
             values[codes < 0] = np.nan

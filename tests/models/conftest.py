@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models import TrainConfig
+from models import CreditModel, TrainConfig
 
 #: A quick configuration: one candidate, three folds, one thread.
 FAST = TrainConfig(max_candidates=1, cv_folds=3, max_rounds=300, early_stopping_rounds=20,
@@ -65,7 +65,7 @@ def credit_table() -> CreditTable:
 
 
 @pytest.fixture(scope="session")
-def trained(credit_table: CreditTable):  # type: ignore[no-untyped-def]
+def trained(credit_table: CreditTable) -> CreditModel:
     """One model trained by cross-validation on the generic table (shared, read-only)."""
     from models import train
 

@@ -72,7 +72,7 @@ def test_explanations_add_up_to_the_raw_log_odds(trained: CreditModel,
     np.testing.assert_allclose(contributions.sum(axis=1).to_numpy(),
                                trained.decision_function(X), atol=1e-9)
     # the PD is the calibration of that same raw score
-    np.testing.assert_allclose(trained.calibration_.apply(contributions.sum(axis=1)),
+    np.testing.assert_allclose(trained.calibration_.apply(contributions.sum(axis=1).to_numpy()),
                                trained.predict_pd(X), atol=1e-12)
 
 
