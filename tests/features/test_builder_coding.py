@@ -25,7 +25,8 @@ def test_fixed_width_numeric_ids_are_read_as_numbers() -> None:
     numbers = fixed_width_numbers(strings("B00000001", "B12345678", "B99999999"))
     assert numbers is not None and numbers.prefix == b"B" and numbers.width == 8
     assert list(numbers.values) == [1, 12345678, 99999999]
-    assert list(fixed_width_numbers(strings("X1234567890123456")).values) == [1234567890123456]
+    long = fixed_width_numbers(strings("X1234567890123456"))
+    assert long is not None and list(long.values) == [1234567890123456]
 
 
 def test_ids_of_other_shapes_take_the_general_path() -> None:
