@@ -72,7 +72,7 @@ def test_auc_is_reported_per_segment_and_missing_is_its_own_segment() -> None:
     assert table.loc["shop", "auc"] == pytest.approx(1.0)
     # factory: bad 0.7 against goods 0.4, 0.05 -> perfect
     assert table.loc["factory", "auc"] == pytest.approx(1.0)
-    assert table["auc"].isna().tolist() == [False, True, False]
+    assert table["auc"].isna().tolist() == [True, False, False]  # (missing), factory, shop
 
 
 def test_psi_is_zero_for_the_same_distribution_and_grows_with_a_shift() -> None:
