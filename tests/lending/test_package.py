@@ -31,3 +31,11 @@ def test_lending_imports_no_web_orm_tracking_or_dataframe_library():
 def test_every_public_name_is_exported():
     assert all(hasattr(lending, name) for name in lending.__all__)
     assert callable(lending.build_schedule)
+
+
+def test_the_default_policy_ships_inside_a_package_so_wheels_carry_it():
+    # pyproject's package-data ("*" = ["*.toml"]) only reaches files that sit directly in
+    # a package, hence lending/policies/__init__.py.
+    from importlib import resources
+
+    assert resources.files("lending.policies").joinpath("default.toml").is_file()

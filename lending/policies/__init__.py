@@ -1,0 +1,1 @@
+"""Credit-policy files shipped with the package (``default.toml``)."""
