@@ -180,6 +180,10 @@ def timed_duckdb_on_arrow(orders: pd.DataFrame, sellers: pd.DataFrame, as_of: pd
     return timed(lambda: duckdb_core(orders_arrow, sellers_arrow, as_of), repeat)
 
 
+def _load() -> str:
+    return " ".join(f"{value:.1f}" for value in os.getloadavg())
+
+
 def _rss_bytes() -> int:
     with open("/proc/self/statm") as statm:
         return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
@@ -242,6 +246,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--months", type=int, default=24)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--full", action="store_true",
+                        help="also time the full build (every feature), for information")
     args = parser.parse_args(argv)
 
     import duckdb
@@ -252,8 +258,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"data: {n_orders:,} orders of {len(sellers):,} sellers, as_of {as_of.isoformat()}, "
           f"orders in memory {orders_bytes / 1e9:.2f} GB (memory_usage(deep=True))")
     threads = duckdb.connect().execute("SELECT current_setting('threads')").fetchone()
-    print(f"machine: {os.cpu_count()} CPUs; DuckDB {duckdb.__version__} with its default "
-          f"threads ({threads[0] if threads else '?'}); the builder is single-threaded numpy")
+    print(f"machine: {os.cpu_count()} CPUs, load average {_load()} at start; DuckDB "
+          f"{duckdb.__version__} with its default threads ({threads[0] if threads else '?'}); "
+          "the builder is single-threaded numpy")
 
     def ours() -> pd.DataFrame:
         return build_features(orders, sellers, as_of, features=CORE_FEATURES)
@@ -265,6 +272,12 @@ def main(argv: list[str] | None = None) -> int:
         orders, sellers, as_of, args.repeat)
     worst = max(compare(ours_result, duck_result), compare(ours_result, duck_arrow_result))
 
+    if args.full:
+        full_median, full_times, full_table = timed(
+            lambda: build_features(orders, sellers, as_of), args.repeat)
+        print(f"builder  (full build, all {full_table.shape[1]} features, for information): "
+              f"{n_orders / full_median / 1e6:6.2f} M orders/s (median {full_median:.3f} s)  "
+              f"runs {', '.join(f'{t:.2f}' for t in full_times)}")
     rss = peak_rss_delta(ours)
     traced = traced_peak(ours)
     duck_median = min(duck_pandas_median, duck_arrow_median)
@@ -285,6 +298,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"builder peak memory: RSS high-water above baseline {rss / 1e9:.2f} GB = "
           f"{rss / orders_bytes:.2f}x the orders; tracemalloc peak {traced / 1e9:.2f} GB = "
           f"{traced / orders_bytes:.2f}x (target <= 3x)")
+    print(f"load average at the end: {_load()} (other processes share the CPUs; timings "
+          "are wall-clock medians)")
     return 0
 
 

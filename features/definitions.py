@@ -196,3 +196,25 @@ CORE_FEATURES: tuple[str, ...] = (
     "gmv_30d", "gmv_90d", "gmv_180d", "gmv_365d",
     "refund_rate_365d", "distinct_buyers_365d", "top_buyer_share_365d", "gmv_monthly_cv_12m",
 )
+
+
+def feature_table_markdown() -> str:
+    """The registry as Markdown: one section per family, one table row per feature.
+
+    ``docs/features.md`` holds this output (regenerate it after changing a definition).
+    """
+    from features.registry import FAMILIES, FEATURES
+
+    arrows = {1: "+1 (higher = riskier)", -1: "-1 (higher = safer)", 0: "0 (not constrained)"}
+    lines: list[str] = []
+    for family in FAMILIES.values():
+        specs = [spec for spec in FEATURES.values() if spec.family == family.name]
+        if not specs:
+            continue
+        lines += [f"### {family.title_en} (`{family.name}`, {family.title_zh})", "",
+                  family.description, "",
+                  "| feature | unit | risk direction | meaning |", "|---|---|---|---|"]
+        lines += [f"| `{spec.name}` | {spec.unit} | {arrows[spec.risk_direction]} | "
+                  f"{spec.description} |" for spec in specs]
+        lines.append("")
+    return "\n".join(lines)
