@@ -272,12 +272,13 @@ def main(argv: list[str] | None = None) -> int:
         orders, sellers, as_of, args.repeat)
     worst = max(compare(ours_result, duck_result), compare(ours_result, duck_arrow_result))
 
+    full_line = ""
     if args.full:
         full_median, full_times, full_table = timed(
             lambda: build_features(orders, sellers, as_of), args.repeat)
-        print(f"builder  (full build, all {full_table.shape[1]} features, for information): "
-              f"{n_orders / full_median / 1e6:6.2f} M orders/s (median {full_median:.3f} s)  "
-              f"runs {', '.join(f'{t:.2f}' for t in full_times)}")
+        full_line = (f"builder  (full build, all {full_table.shape[1]} features, for "
+                     f"information): {n_orders / full_median / 1e6:6.2f} M orders/s (median "
+                     f"{full_median:.3f} s)  runs {', '.join(f'{t:.2f}' for t in full_times)}")
     rss = peak_rss_delta(ours)
     traced = traced_peak(ours)
     duck_median = min(duck_pandas_median, duck_arrow_median)
@@ -293,6 +294,8 @@ def main(argv: list[str] | None = None) -> int:
           f"{rate(duck_pandas_median)}  runs {', '.join(f'{t:.2f}' for t in duck_pandas_times)}")
     print(f"duckdb   (one SQL query, scanning Arrow tables of the frames):   "
           f"{rate(duck_arrow_median)}  runs {', '.join(f'{t:.2f}' for t in duck_arrow_times)}")
+    if full_line:
+        print(full_line)
     print(f"throughput ratio builder / best duckdb: {duck_median / ours_median:.2f}x "
           f"(target >= 1.5x)")
     print(f"builder peak memory: RSS high-water above baseline {rss / 1e9:.2f} GB = "
