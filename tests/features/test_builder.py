@@ -261,3 +261,14 @@ def test_young_sellers_first_partial_day_counts_in_the_gap_span() -> None:
     table = build_features(orders, sellers, AS_OF)
     assert table.loc["N", "longest_gap_days_365d"] == 1.0  # days 0 (active) and 1 (empty)
     assert table["active_month_share_12m"].isna().all()  # no complete month yet
+
+
+def test_docs_document_every_feature_and_family() -> None:
+    from pathlib import Path
+
+    from features.registry import FAMILIES
+
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "features.md").read_text()
+    missing = [name for name in FEATURES if f"`{name}`" not in docs]
+    assert not missing, f"docs/features.md lacks {missing}; regenerate the tables"
+    assert all(f"(`{family}`" in docs for family in FAMILIES)
