@@ -43,6 +43,7 @@ from features.records import MEMBERSHIP_TIERS, SELLER_KINDS
 
 __all__ = [
     "build_features",
+    "build_partition",
     "resolve_as_of",
     "ORDER_COLUMNS",
     "SELLER_COLUMNS",

@@ -104,13 +104,16 @@ _SPECS: tuple[FeatureSpec, ...] = (
     FeatureSpec("refund_amount_rate_365d", "quality", "share", "Amount refunded before as_of "
                 "on the orders of the last 365 days over their GMV; NaN when that GMV is 0.", 1),
     FeatureSpec("cancellation_rate_365d", "quality", "share", "Share of cancelled orders "
-                "among the orders of the last 365 days whose status is known (at least 30 "
-                "days old); NaN when there is no such order.", 1),
+                "among the orders of the last 365 days whose status is known (at least "
+                "status_known_after_days, 30 by default, old); NaN when there is no such "
+                "order.", 1),
     FeatureSpec("dispute_rate_365d", "quality", "share", "Share of disputed orders among the "
-                "orders of the last 365 days whose status is known (at least 30 days old); "
-                "NaN when there is no such order.", 1),
+                "orders of the last 365 days whose status is known (at least "
+                "status_known_after_days, 30 by default, old); NaN when there is no such "
+                "order.", 1),
     FeatureSpec("late_shipment_rate_365d", "quality", "share", "Share of the orders of the "
-                "last 365 days whose shipping deadline (created_at + 3 days) is before as_of "
+                "last 365 days whose shipping deadline (created_at + shipping_sla_days, 3 by "
+                "default) is before as_of "
                 "that were not shipped by the deadline (never-shipped and cancelled orders "
                 "count as late); NaN when there is no such order.", 1),
     FeatureSpec("mean_shipping_days_365d", "quality", "days", "Mean time from order to "
