@@ -131,3 +131,22 @@ def test_the_next_day_sees_what_happened_in_between() -> None:
                               tomorrow)
     table = build_features(orders, tomorrow, AS_OF + pd.Timedelta(days=1))
     assert table.loc["S3", "order_count_30d"] == 1 and table.loc["S3", "gmv_30d"] == 80.0
+
+
+def test_synthetic_marketplace_features_equal_those_of_the_records_known_at_as_of() -> None:
+    from features.synth import generate_marketplace
+
+    market = generate_marketplace(50, 15, seed=9)
+    as_of = pd.Timestamp(market.as_of) - pd.Timedelta(days=75)
+    orders, sellers = market.orders, market.sellers
+    # what an extract taken at as_of would have held (status and disputes aside)
+    known = orders[orders["created_at"] < as_of].copy()
+    for name in ("refunded_at", "shipped_at", "paid_out_at"):
+        known.loc[known[name] >= as_of, name] = pd.NaT
+    known.loc[known["refunded_at"].isna(), "refunded_amount"] = 0.0
+    known_sellers = sellers[sellers["registered_at"] < as_of]
+    assert len(known) < len(orders)
+    assert known["refunded_amount"].sum() < orders["refunded_amount"].sum()
+    pd.testing.assert_frame_equal(build_features(orders, sellers, as_of),
+                                  build_features(known, known_sellers, as_of),
+                                  check_exact=True)
