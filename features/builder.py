@@ -126,7 +126,7 @@ def build_features(
     orders: Any,
     sellers: Any,
     as_of: str | dt.date | dt.datetime | pd.Timestamp | np.datetime64,
-    credit_history: pd.DataFrame | None = None,
+    credit_history: Any = None,
     *,
     status_known_after_days: int = 30,
     shipping_sla_days: int = 3,
@@ -145,8 +145,8 @@ def build_features(
         seller registered before ``as_of`` gets a row, in the order of this frame.
     as_of : the moment the features describe; nothing at or after it is used. A naive
         date, datetime or string is read in ``timezone``.
-    credit_history : validated credit history (:mod:`features.credit_history`), optional;
-        adds the ``repayment`` features.
+    credit_history : validated credit history (:mod:`features.credit_history`), pandas or
+        dask (computed first), optional; adds the ``repayment`` features.
     status_known_after_days : ``status`` and ``disputed`` are used only for orders at least
         this many days old at ``as_of``.
     shipping_sla_days : an order is late when not shipped within this many days.
@@ -178,6 +178,11 @@ def build_features(
 
     sellers_frame = _to_pandas(sellers)
     _check_columns(sellers_frame, "sellers", SELLER_COLUMNS, ("registered_at",), ())
+    credit_frame = None
+    if credit_history is not None:
+        credit_frame = _to_pandas(credit_history)
+        _check_columns(credit_frame, "credit_history", CREDIT_HISTORY_COLUMNS,
+                       ("drawn_at", "due_at", "repaid_at"), ("amount", "credit_limit"))
     order_wanted = tuple(name for name in wanted if name not in REPAYMENT_FEATURES)
 
     if _is_dask(orders):
@@ -191,10 +196,7 @@ def build_features(
         _check_columns(orders, "orders", ORDER_COLUMNS, _ORDER_TIMESTAMPS, _ORDER_NUMBERS)
         table = build_partition(orders, sellers_frame, params, order_wanted)
 
-    if credit_history is not None:
-        credit_frame = _to_pandas(credit_history)
-        _check_columns(credit_frame, "credit_history", CREDIT_HISTORY_COLUMNS,
-                       ("drawn_at", "due_at", "repaid_at"), ("amount", "credit_limit"))
+    if credit_frame is not None:
         repayment = _repayment_features(credit_frame, sellers_frame, table.index, params)
         for name in REPAYMENT_FEATURES:
             if name in wanted:
