@@ -338,14 +338,20 @@ class CreditModel(ClassifierMixin, BaseEstimator):
                          name=kind).sort_values(ascending=False)
 
     def input_example(self, X: pd.DataFrame, n: int = 5) -> pd.DataFrame:
-        """A few rows of ``X`` in the model's own column order, as plain dtypes.
+        """The first ``n`` rows of ``X`` as :meth:`to_plain` gives them."""
+        return self.to_plain(X.head(n))
 
-        Numeric columns as ``int64``, ``bool`` or ``float64`` (as in training), categorical
-        columns as Python text (missing as
-        ``None``), which is what a JSON request to a serving endpoint carries.
+    def to_plain(self, X: pd.DataFrame) -> pd.DataFrame:
+        """``X`` in the model's column order with plain dtypes, as the MLflow model takes it.
+
+        Numeric columns as ``int64``, ``bool`` or ``float64`` (as in training; ``float64``
+        when a value is missing), categorical columns as Python text with ``None`` for
+        missing, which is what a JSON request to a serving endpoint carries. MLflow's schema
+        check refuses pandas ``category`` columns, so convert a feature table with this
+        before calling the ``pyfunc`` model; :meth:`predict_proba` takes either.
         """
         self._check_fitted()
-        head = X.head(n)
+        head = X
         out = {}
         for spec in self.columns_:
             if spec.kind == "numeric":
