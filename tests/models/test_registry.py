@@ -121,7 +121,7 @@ def test_fingerprint_changes_with_any_value_of_the_training_data(
     base = data_fingerprint(X, credit_table.label)
     assert data_fingerprint(X.copy(), credit_table.label.copy()) == base
     changed = X.copy()
-    changed.iloc[7, 1] = changed.iloc[7, 1] + 1e-9
+    changed["debt_ratio"] = changed["debt_ratio"] + np.where(np.arange(len(X)) == 7, 1e-9, 0.0)
     assert data_fingerprint(changed, credit_table.label) != base
     assert data_fingerprint(X, 1 - credit_table.label) != base
 
