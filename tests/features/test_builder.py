@@ -272,3 +272,13 @@ def test_docs_document_every_feature_and_family() -> None:
     missing = [name for name in FEATURES if f"`{name}`" not in docs]
     assert not missing, f"docs/features.md lacks {missing}; regenerate the tables"
     assert all(f"(`{family}`" in docs for family in FAMILIES)
+
+
+def test_blocks_running_in_threads_give_exactly_the_sequential_table() -> None:
+    from features.synth import generate_marketplace
+
+    market = generate_marketplace(2200, 24, seed=4)  # over 200,000 orders: threads are used
+    assert len(market.orders) > 200_000
+    sequential = build_features(market.orders, market.sellers, market.as_of, threads=1)
+    threaded = build_features(market.orders, market.sellers, market.as_of, threads=3)
+    pd.testing.assert_frame_equal(threaded, sequential, check_exact=True)
