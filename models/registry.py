@@ -333,6 +333,7 @@ def log_and_register(model: CreditModel, features: pd.DataFrame, label: object, 
             _ensure_registered(client, model_name)
             version = client.create_model_version(
                 model_name, source=info.model_uri, run_id=run_id, tags=tags,
+                model_id=info.model_id,
                 description=f"{sample} AUC {evaluation.metrics['auc']:.4f}")
             version = _wait_ready(client, version)
             client.set_registered_model_alias(model_name, CHALLENGER, version.version)

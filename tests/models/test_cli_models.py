@@ -1,0 +1,180 @@
+"""``sme-credit train``, ``promote`` and ``models`` as a risk team uses them."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from api.cli import CliError
+from api.cli import models as cli
+from api.settings import Settings
+from tests.models.conftest import CreditTable
+
+FAST_ARGS = ["--max-candidates", "1", "--cv-folds", "3", "--n-jobs", "1"]
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One embedded store for the module (creating one costs seconds); each test uses a
+    registered-model name of its own."""
+    return tmp_path_factory.mktemp("data")
+
+
+def run(argv: list[str], settings: Settings) -> int:
+    parser = argparse.ArgumentParser(prog="sme-credit")
+    subparsers = parser.add_subparsers(dest="command", required=True)
+    cli.register(subparsers)
+    args = parser.parse_args(argv)
+    return int(args.handler(args, settings))
+
+
+@pytest.fixture
+def files(credit_table: CreditTable, tmp_path: Path) -> tuple[Path, Path]:
+    """Features (Parquet, with an id column) and labels (CSV) in separate files."""
+    table = credit_table.features.reset_index()
+    features = tmp_path / "features.parquet"
+    table.to_parquet(features)
+    labels = tmp_path / "labels.csv"
+    table[["applicant_id"]].assign(defaulted=credit_table.label).iloc[::-1].to_csv(
+        labels, index=False)
+    return features, labels
+
+
+def test_risk_team_trains_promotes_and_lists_models_from_the_command_line(
+        files: tuple[Path, Path], data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    features, labels = files
+    settings = Settings(data_dir=data_dir, model_name="cli-workflow")
+    assert run(["train", "--features", str(features), "--labels", str(labels), "--label",
+                "defaulted", "--id-column", "applicant_id", "--time-column", "applied_at",
+                "--segment-column", "region", *FAST_ARGS], settings) == 0
+    out = capsys.readouterr().out
+    assert "registered cli-workflow v1 (alias challenger)" in out
+    assert "scheme out-of-time" in out
+    assert (data_dir / "mlflow.db").is_file()
+    assert (data_dir / "mlartifacts").is_dir()
+    client = MlflowClient(settings.resolved_tracking_uri())
+    version = client.get_model_version("cli-workflow", "1")
+    run_params = client.get_run(version.run_id).data.params
+    assert run_params["data.labels"] == str(labels)
+    assert run_params["data.time_column"] == "applied_at"
+    assert "applicant_id" not in run_params["monotone_features"]
+
+    assert run(["promote", "--max-calibration-error", "0.1", "--by", "analyst"],
+               settings) == 0
+    out = capsys.readouterr().out
+    assert "verdict: promoted" in out
+    assert run(["models"], settings) == 0
+    listing = capsys.readouterr().out
+    assert "champion" in listing
+    assert "promoted" in listing
+
+
+def test_rejected_promotion_exits_with_status_one(files: tuple[Path, Path], data_dir: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    features, labels = files
+    settings = Settings(data_dir=data_dir, model_name="cli-rejected")
+    common = ["train", "--features", str(features), "--labels", str(labels), "--label",
+              "defaulted", "--id-column", "applicant_id", "--drop", "applied_at", *FAST_ARGS]
+    assert run(common, settings) == 0
+    # an impossible calibration bound: the gate fails, nothing moves
+    assert run(["promote", "--max-calibration-error", "0.000001"], settings) == 1
+    assert "verdict: rejected" in capsys.readouterr().out
+    client = MlflowClient(settings.resolved_tracking_uri())
+    assert "champion" not in client.get_registered_model("cli-rejected").aliases
+    with pytest.raises(CliError, match="--reason"):
+        run(["promote", "--force"], settings)
+    assert run(["promote", "--max-calibration-error", "0.000001", "--force", "--reason",
+                "first model, calibration reviewed by hand"], settings) == 0
+    assert "verdict: forced" in capsys.readouterr().out
+
+
+def test_user_errors_name_the_problem(files: tuple[Path, Path], tmp_path: Path,
+                                     data_dir: Path) -> None:
+    features, labels = files
+    settings = Settings(data_dir=data_dir, model_name="cli-nobody")
+    with pytest.raises(CliError, match="no label column 'bad_flag'"):
+        run(["train", "--features", str(features), "--label", "bad_flag"], settings)
+    with pytest.raises(CliError, match="features file not found"):
+        run(["train", "--features", str(tmp_path / "nope.parquet"), "--label", "x"], settings)
+    with pytest.raises(CliError, match="neither numeric nor categorical"):
+        run(["train", "--features", str(features), "--labels", str(labels), "--label",
+             "defaulted", "--id-column", "applicant_id", *FAST_ARGS], settings)
+    with pytest.raises(CliError, match="no registered model"):
+        run(["models"], settings)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def tracking_server(tmp_path: Path) -> Iterator[str]:
+    """``mlflow server`` on loopback with a SQLite backend; always terminated."""
+    port = _free_port()
+    mlflow_cli = Path(sys.executable).with_name("mlflow")
+    log = (tmp_path / "server.log").open("wb")
+    process = subprocess.Popen(
+        [str(mlflow_cli), "server", "--host", "127.0.0.1", "--port", str(port),
+         "--workers", "1",
+         "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",
+         "--artifacts-destination", str(tmp_path / "server-artifacts")],
+        stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if process.poll() is not None:
+                pytest.fail("mlflow server exited: "
+                            + (tmp_path / "server.log").read_text(errors="replace")[-2000:])
+            try:
+                with urllib.request.urlopen(f"{url}/health", timeout=2) as answer:
+                    if answer.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail("mlflow server did not answer within 120 s")
+            time.sleep(0.5)
+        yield url
+    finally:
+        with_group = os.getpgid(process.pid) if process.poll() is None else None
+        if with_group is not None:
+            os.killpg(with_group, signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+        log.close()
+
+
+@pytest.mark.slow
+def test_training_against_a_tracking_server_works_the_same(
+        files: tuple[Path, Path], tmp_path: Path, tracking_server: str,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    features, labels = files
+    settings = Settings(data_dir=tmp_path / "data", mlflow_tracking_uri=tracking_server)
+    assert run(["train", "--features", str(features), "--labels", str(labels), "--label",
+                "defaulted", "--id-column", "applicant_id", "--drop", "applied_at",
+                *FAST_ARGS], settings) == 0
+    assert f"tracking: {tracking_server}" in capsys.readouterr().out
+    assert run(["promote", "--max-calibration-error", "0.1"], settings) == 0
+    assert run(["models"], settings) == 0
+    assert "champion" in capsys.readouterr().out
+    client = MlflowClient(tracking_server)
+    assert str(client.get_model_version_by_alias("sme-credit-pd", "champion").version) == "1"
+    assert not (tmp_path / "data" / "mlflow.db").exists()
+    assert any((tmp_path / "server-artifacts").rglob("model_card.md"))
