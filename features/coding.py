@@ -42,6 +42,8 @@ def arrow_strings(series: pd.Series) -> pa.Array:
         values = pa.array(series.array)
     if isinstance(values, pa.ChunkedArray):
         values = values.combine_chunks() if values.num_chunks != 1 else values.chunk(0)
+    if pa.types.is_string(values.type) or pa.types.is_string_view(values.type):
+        values = values.cast(pa.large_string())  # one type, so that lookups can compare
     return values
 
 

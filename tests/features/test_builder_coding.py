@@ -73,3 +73,10 @@ def test_numeric_and_free_form_ids_give_the_same_features() -> None:
     table = build_features(orders_free, sellers_free, AS_OF)
     pd.testing.assert_frame_equal(table.reset_index(drop=True),
                                   free_form.reset_index(drop=True), check_exact=True)
+
+
+def test_positions_compare_ids_held_in_different_string_types() -> None:
+    universe = pd.Series(["x-1", "y-2"], dtype=pd.ArrowDtype(pa.string()))
+    values = pd.Series(["y-2", "x-1", "z"], dtype="string")
+    assert list(positions(values, universe)) == [1, 0, -1]
+    assert list(positions(pd.Series(["x-1"], dtype=object), universe)) == [0]
