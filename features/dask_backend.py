@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from features.builder import _NAT, _ns, build_partition
+from features.builder import _NAT, _check_one_currency, _ns, build_partition
 
 if TYPE_CHECKING:
     from features.builder import _Params
@@ -50,6 +50,9 @@ def build_on_dask(orders: Any, sellers: pd.DataFrame, params: _Params,
     import dask
 
     meta_orders = orders._meta
+    if "currency" in meta_orders.columns:
+        # a check across partitions: each partition alone may hold a single currency
+        _check_one_currency(orders["currency"].drop_duplicates().compute())
     empty_sellers = sellers.iloc[:0]
     meta = build_partition(meta_orders, empty_sellers, params, wanted)
     shuffled = orders.shuffle(on="seller_id")

@@ -64,3 +64,11 @@ def test_dask_orders_missing_columns_raise_before_any_work() -> None:
     orders = validated_orders(example_orders(), sellers).drop(columns=["amount"])
     with pytest.raises(ValueError, match="orders is missing columns: amount"):
         build_features(dd.from_pandas(orders, npartitions=2), sellers, AS_OF)
+
+
+def test_several_currencies_across_partitions_are_refused_on_dask() -> None:
+    sellers = validated_sellers(example_sellers())
+    orders = validated_orders(example_orders(), sellers)
+    orders.loc[len(orders) - 1, "currency"] = "USD"  # alone in the last partition
+    with pytest.raises(ValueError, match="several currencies"):
+        build_features(dd.from_pandas(orders, npartitions=6), sellers, AS_OF)
