@@ -278,9 +278,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.full:
         full_median, full_times, full_table = timed(
             lambda: build_features(orders, sellers, as_of), args.repeat)
+        full_rss = peak_rss_delta(lambda: build_features(orders, sellers, as_of))
         full_line = (f"builder  (full build, all {full_table.shape[1]} features, for "
                      f"information): {n_orders / full_median / 1e6:6.2f} M orders/s (median "
-                     f"{full_median:.3f} s)  runs {', '.join(f'{t:.2f}' for t in full_times)}")
+                     f"{full_median:.3f} s)  runs {', '.join(f'{t:.2f}' for t in full_times)}; "
+                     f"RSS high-water {full_rss / orders_bytes:.2f}x the orders")
     rss = peak_rss_delta(ours)
     traced = traced_peak(ours)
     duck_median = min(duck_pandas_median, duck_arrow_median)
