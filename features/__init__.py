@@ -13,12 +13,27 @@ from features.builder import (
     build_features,
     resolve_as_of,
 )
-from features.definitions import ALL_FEATURES, CORE_FEATURES, ORDER_FEATURES, REPAYMENT_FEATURES
+from features.credit_history import (
+    CREDIT_HISTORY_FIELDS,
+    load_credit_history,
+    validate_credit_history,
+)
+from features.definitions import (
+    ALL_FEATURES,
+    CORE_FEATURES,
+    ORDER_FEATURES,
+    REPAYMENT_FEATURES,
+    feature_table_markdown,
+)
 from features.registry import FAMILIES, FEATURES, FeatureSpec, get_feature, registry_version
 
 __all__ = [
     "build_features",
     "resolve_as_of",
+    "feature_table_markdown",
+    "CREDIT_HISTORY_FIELDS",
+    "load_credit_history",
+    "validate_credit_history",
     "ALL_FEATURES",
     "CORE_FEATURES",
     "ORDER_FEATURES",
