@@ -65,7 +65,7 @@ def test_risk_team_trains_promotes_and_lists_models_from_the_command_line(
     assert (data_dir / "mlartifacts").is_dir()
     client = MlflowClient(settings.resolved_tracking_uri())
     version = client.get_model_version("cli-workflow", "1")
-    run_params = client.get_run(version.run_id).data.params
+    run_params = client.get_run(str(version.run_id)).data.params
     assert run_params["data.labels"] == str(labels)
     assert run_params["data.time_column"] == "applied_at"
     assert "applicant_id" not in run_params["monotone_features"]
