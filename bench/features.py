@@ -23,6 +23,10 @@ buffers are not traced). Both are reported relative to the orders' in-memory siz
 The marketplace is generated with :mod:`features.synth` on first use and cached as Parquet
 under ``bench/out/`` (git-ignored).
 
+The synthetic ids are fixed-width numbers (``S000123``), which the builder reads as
+integers; ``--free-form-ids`` appends a letter to every id so that it takes its general
+path (Arrow hash kernels) instead, like DuckDB.
+
 Run: ``.venv/bin/python bench/features.py`` (100,000 sellers, 24 months: about 10 million
 orders), or smaller with ``--sellers 2000 --months 12``.
 """
@@ -52,6 +56,7 @@ sys.path[:] = [str(ROOT)] + [p for p in sys.path
 
 from features import CORE_FEATURES, build_features  # noqa: E402
 from features.builder import DAY_NS, MONTH_DAYS, N_MONTHS  # noqa: E402
+from features.coding import arrow_strings, fixed_width_numbers  # noqa: E402
 
 OUT = ROOT / "bench" / "out"
 
@@ -144,6 +149,17 @@ def load_marketplace(n_sellers: int, months: int, seed: int) -> tuple[pd.DataFra
     orders = pd.read_parquet(orders_path)
     sellers = pd.read_parquet(sellers_path)
     return orders, sellers, pd.Timestamp(as_of_path.read_text().strip())
+
+
+def free_form_ids(orders: pd.DataFrame, sellers: pd.DataFrame) -> tuple[pd.DataFrame,
+                                                                       pd.DataFrame]:
+    """The same records with a letter appended to every seller and buyer id."""
+    def suffixed(series: pd.Series) -> pd.Series:
+        return (series + "x").astype(series.dtype)
+
+    orders = orders.assign(seller_id=suffixed(orders["seller_id"]),
+                           buyer_id=suffixed(orders["buyer_id"]))
+    return orders, sellers.assign(seller_id=suffixed(sellers["seller_id"]))
 
 
 def duckdb_core(orders: Any, sellers: Any, as_of: pd.Timestamp) -> pd.DataFrame:
@@ -249,15 +265,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--full", action="store_true",
                         help="also time the full build (every feature), for information")
+    parser.add_argument("--free-form-ids", action="store_true",
+                        help="append a letter to every seller and buyer id, so that the "
+                        "builder cannot read them as numbers and takes its general path")
     args = parser.parse_args(argv)
 
     import duckdb
 
     orders, sellers, as_of = load_marketplace(args.sellers, args.months, args.seed)
+    if args.free_form_ids:
+        orders, sellers = free_form_ids(orders, sellers)
     n_orders = len(orders)
     orders_bytes = int(orders.memory_usage(deep=True).sum())
     print(f"data: {n_orders:,} orders of {len(sellers):,} sellers, as_of {as_of.isoformat()}, "
           f"orders in memory {orders_bytes / 1e9:.2f} GB (memory_usage(deep=True))")
+    numeric = [name for name in ("seller_id", "buyer_id")
+               if fixed_width_numbers(arrow_strings(orders[name])) is not None]
+    print("ids: " + (f"{' and '.join(numeric)} are fixed-width numeric ids, read as integers by "
+                     "the builder (its fast path)" if numeric else
+                     "free-form strings (the builder's general path, Arrow hash kernels)"))
     threads = duckdb.connect().execute("SELECT current_setting('threads')").fetchone()
     print(f"machine: {os.cpu_count()} CPUs, load average {_load()} at start; DuckDB "
           f"{duckdb.__version__} with its default threads ({threads[0] if threads else '?'}); "
