@@ -127,11 +127,6 @@ def _tracking(tracking_uri: str) -> Iterator[MlflowClient]:
 
 
 # --------------------------------------------------------------------- pyfunc
-# MLflow warns when a PythonModel's predict has no type hints; ours has none on purpose.
-warnings.filterwarnings("ignore", message=r".*Add type hints to the `predict` method",
-                        category=UserWarning)
-
-
 class CreditModelPyfunc(PythonModel):
     """MLflow ``pyfunc`` wrapper of a :class:`CreditModel` folder (artifact ``credit_model``).
 
@@ -321,14 +316,18 @@ def log_and_register(model: CreditModel, features: pd.DataFrame, label: object, 
                 mlflow.log_artifacts(str(tables), "evaluation")
                 mlflow.log_artifacts(str(folder / "holdout"), "holdout")
                 mlflow.log_artifact(str(folder / "model_card.md"))
-                info = mlflow.pyfunc.log_model(
-                    name="model",
-                    python_model=CreditModelPyfunc(),
-                    artifacts={_MODEL_ARTIFACT: str(folder / _MODEL_ARTIFACT)},
-                    signature=_signature(model),
-                    input_example=input_example,
-                    pip_requirements=_requirements(),
-                )
+                with warnings.catch_warnings():
+                    # MLflow asks for type hints on predict; ours has none on purpose.
+                    warnings.filterwarnings("ignore", message=r".*Add type hints to the",
+                                            category=UserWarning)
+                    info = mlflow.pyfunc.log_model(
+                        name="model",
+                        python_model=CreditModelPyfunc(),
+                        artifacts={_MODEL_ARTIFACT: str(folder / _MODEL_ARTIFACT)},
+                        signature=_signature(model),
+                        input_example=input_example,
+                        pip_requirements=_requirements(),
+                    )
                 run_id = run.info.run_id
             _ensure_registered(client, model_name)
             version = client.create_model_version(
