@@ -21,14 +21,15 @@ What one registered version holds
 Promotion
 ---------
 :func:`promote` scores the challenger and the current champion on **the challenger's
-hold-out sample** (data the challenger never saw; the champion may have been trained on
-some of it if the training windows overlap, which favours the champion, so the gate errs on
-the side of keeping it). The gates: same feature contract, challenger AUC not below the
-champion's by more than ``auc_margin``, decile calibration error within
-``max_calibration_error``, score PSI of the hold-out against the challenger's training
-sample below ``max_psi``. The first model is promoted on the gates except the comparison.
-The verdict (who, when, gates, figures, reason) is recorded as ``promotion.*`` tags on the
-version, whatever it is.
+hold-out sample**. Without a time column both hold out the same sellers when trained on
+the same or an overlapping table (the hold-out is a keyed hash of the index), so neither
+has seen it; with a time column it is the challenger's most recent window (a champion
+whose training window reaches into it is favoured, so the gate errs on the side of keeping
+it). The gates: same feature contract, challenger AUC not below the champion's by more than
+``auc_margin``, decile calibration error within ``max_calibration_error``, score PSI of the
+hold-out against the challenger's training sample below ``max_psi``. The first model is
+promoted on the gates except the comparison. The verdict (who, when, gates, figures,
+reason) is recorded as ``promotion.*`` tags on the version, whatever it is.
 """
 
 from __future__ import annotations

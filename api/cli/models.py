@@ -137,10 +137,10 @@ def load_training_table(args: argparse.Namespace,
         if args.label not in labels.columns:
             raise CliError(f"{args.labels}: no label column {args.label!r} "
                            f"(columns: {', '.join(map(str, labels.columns))})")
-        if features.index.name != labels.index.name and args.id_column not in (
-                features.index.name, labels.index.name):
-            raise CliError(f"cannot join --labels: neither table has column "
-                           f"{args.id_column!r} (use --id-column)")
+        for path, frame in ((args.features, features), (args.labels, labels)):
+            if frame.index.name != args.id_column:
+                raise CliError(f"cannot join --labels: {path} has no column "
+                               f"{args.id_column!r} (use --id-column)")
         if labels.index.duplicated().any():
             raise CliError(f"{args.labels}: duplicate {args.id_column} values")
         label = labels[args.label].reindex(features.index)

@@ -110,6 +110,9 @@ def test_user_errors_name_the_problem(files: tuple[Path, Path], tmp_path: Path,
     with pytest.raises(CliError, match="neither numeric nor categorical"):
         run(["train", "--features", str(features), "--labels", str(labels), "--label",
              "defaulted", "--id-column", "applicant_id", *FAST_ARGS], settings)
+    with pytest.raises(CliError, match="cannot join --labels"):
+        run(["train", "--features", str(features), "--labels", str(labels), "--label",
+             "defaulted", "--id-column", "seller_id"], settings)
     with pytest.raises(CliError, match="no registered model"):
         run(["models"], settings)
 
