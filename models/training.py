@@ -454,8 +454,10 @@ def fit_credit_model(features: pd.DataFrame, label: object, *, time: object = No
             boosters.append(booster)
             validation_raw.append(raw)
         chosen = _best(results)
-        booster = boosters[chosen]
         best_iteration = results[chosen].best_iteration
+        # keep only the rounds early stopping chose, so booster_ predicts what the model does
+        booster = lgb.Booster(model_str=boosters[chosen].model_to_string(
+            num_iteration=best_iteration))
         valid_y = y[valid_pos]
         reference_rows = fit_pos
         n_train, n_validation = len(fit_pos), len(valid_pos)

@@ -110,6 +110,7 @@ def test_time_column_gives_out_of_time_validation_and_is_not_a_feature(
     assert holdout_times.min() > X["applied_at"].drop(
         X.index[report.holdout_positions]).max()
     assert report.n_train + report.n_validation + report.n_holdout == len(X)
+    assert model.booster_.num_trees() == model.best_iteration_
 
 
 def test_time_can_be_given_as_values_and_label_as_a_column(credit_table: CreditTable) -> None:
