@@ -184,15 +184,12 @@ class LoggedVersion:
     seconds: dict[str, float] = field(default_factory=dict)
 
 
-def _holdout_frame(model: CreditModel, features: pd.DataFrame, y: np.ndarray,
-                   max_rows: int, seed: int) -> pd.DataFrame:
+def _holdout_positions(model: CreditModel, max_rows: int, seed: int) -> np.ndarray:
     positions = model.training_report_.holdout_positions
     if len(positions) > max_rows:
         rng = np.random.default_rng(seed)
         positions = np.sort(rng.choice(positions, size=max_rows, replace=False))
-    frame = features.iloc[positions][list(model.feature_names_in_)].copy()
-    frame[LABEL_COLUMN] = y[positions].astype(np.int8)
-    return frame
+    return positions
 
 
 def _label_array(features: pd.DataFrame, label: object) -> np.ndarray:
@@ -252,16 +249,16 @@ def log_and_register(model: CreditModel, features: pd.DataFrame, label: object, 
     started = time.perf_counter()
     y = _label_array(features, label)
     seed = model.config.seed if model.config is not None else 0
-    holdout = _holdout_frame(model, features, y, holdout_max_rows, seed)
+    positions = _holdout_positions(model, holdout_max_rows, seed)
+    holdout = features.iloc[positions][list(model.feature_names_in_)].copy()
+    holdout[LABEL_COLUMN] = y[positions].astype(np.int8)
     holdout_X = holdout.drop(columns=[LABEL_COLUMN])
     segment_values = None
     if segment is not None:
         if segment not in features.columns:
             raise ValueError(f"segment column {segment!r} is not in the feature table")
-        segment_values = features[segment].iloc[
-            model.training_report_.holdout_positions].reindex(holdout.index)
-        segment_values = pd.Series(segment_values.to_numpy(), index=holdout.index,
-                                   name=segment)
+        segment_values = pd.Series(features[segment].iloc[positions].to_numpy(),
+                                   index=holdout.index, name=segment)
     sample = ("hold-out (out of time)" if model.training_report_.scheme == "out-of-time"
               else "hold-out (hash sample of the index)")
     evaluation = evaluate(model, holdout_X, holdout[LABEL_COLUMN].to_numpy(), sample=sample,
