@@ -19,6 +19,7 @@ distinct pairs several times faster than one big hash table.
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -114,15 +115,30 @@ def _eight_digits(word: np.ndarray) -> np.ndarray:
     return word
 
 
-def positions(values: pd.Series, universe: pd.Series) -> np.ndarray:
-    """Position of each value in ``universe`` (whose values are unique), -1 where absent."""
+def positions(values: pd.Series, universe: pd.Series, threads: int = 1) -> np.ndarray:
+    """Position of each value in ``universe`` (whose values are unique), -1 where absent.
+
+    With ``threads`` above 1, long inputs are looked up in that many slices at once.
+    """
     needles = arrow_strings(values)
     haystack = arrow_strings(universe)
     fast = _positions_of_numbers(needles, haystack)
     if fast is not None:
         return fast
-    found = pc.index_in(needles, value_set=haystack)
-    return np.asarray(pc.fill_null(found, -1).to_numpy(zero_copy_only=False), dtype=np.int64)
+
+    def look_up(span: tuple[int, int]) -> np.ndarray:
+        found = pc.index_in(needles.slice(span[0], span[1] - span[0]), value_set=haystack)
+        return np.asarray(pc.fill_null(found, -1).to_numpy(zero_copy_only=False),
+                          dtype=np.int64)
+
+    n = len(needles)
+    slices = threads if threads > 1 and n >= 1 << 20 else 1
+    edges = np.linspace(0, n, slices + 1).astype(np.int64)
+    spans = [(int(lo), int(hi)) for lo, hi in zip(edges[:-1], edges[1:], strict=True)]
+    if slices == 1:
+        return look_up((0, n))
+    with ThreadPoolExecutor(slices, thread_name_prefix="features-ids") as pool:
+        return np.concatenate(list(pool.map(look_up, spans)))
 
 
 def _positions_of_numbers(needles: pa.Array, haystack: pa.Array) -> np.ndarray | None:
@@ -168,8 +184,8 @@ class PairCodes:
         return len(self.seller)
 
 
-def pair_codes(seller: np.ndarray, buyers: pa.Array, rows: np.ndarray,
-               n_sellers: int) -> PairCodes:
+def pair_codes(seller: np.ndarray, buyers: pa.Array, rows: np.ndarray, n_sellers: int,
+               threads: int = 1) -> PairCodes:
     """Group rows by (seller code, buyer id).
 
     Parameters
@@ -178,6 +194,7 @@ def pair_codes(seller: np.ndarray, buyers: pa.Array, rows: np.ndarray,
     buyers : buyer ids (Arrow strings); row ``i`` has buyer ``buyers[rows[i]]``.
     rows : position in ``buyers`` of each row.
     n_sellers : number of seller codes.
+    threads : buckets are coded by this many threads at once (the result is the same).
     """
     n = len(seller)
     wanted_buckets = max(1, min(n // _BUCKET_ROWS, 1 << 15))
@@ -186,47 +203,53 @@ def pair_codes(seller: np.ndarray, buyers: pa.Array, rows: np.ndarray,
     bucket = (seller >> shift).astype(np.uint16)
     order = np.argsort(bucket, kind="stable")  # radix sort for 16-bit keys
     bounds = np.concatenate([[0], np.cumsum(np.bincount(bucket))])
+    spans = [(int(lo), int(hi)) for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)
+             if hi > lo]
+    seller_sorted = seller[order]
 
     numbers = fixed_width_numbers(buyers, rows)
     bits = int(numbers.values.max()).bit_length() if numbers is not None and n else 0
     if numbers is not None and max(n_sellers, 1).bit_length() + bits <= 62:
         # the key holds the seller code in its high bits and the buyer number in the low
-        keys = ((seller << bits) | numbers.values)[order]
-        return _factorise_buckets(keys, bounds, order, lambda unique: unique >> bits)
+        keys = (seller_sorted << bits) | numbers.values[order]
+
+        def numeric_bucket(span: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+            codes, uniques = pd.factorize(keys[span[0]:span[1]])
+            return codes, np.asarray(uniques) >> bits
+
+        return _assemble(order, spans, _run(numeric_bucket, spans, threads))
 
     # general strings: a small dictionary per bucket, then (seller, local buyer) keys
-    seller_sorted = seller[order]
-    sorted_buyers = buyers.take(pa.array(rows[order]))
-    keys = np.empty(n, dtype=np.int64)
-    for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
-        if hi == lo:
-            continue
-        encoded = pc.dictionary_encode(sorted_buyers.slice(lo, hi - lo))
+    rows_sorted = rows[order]
+
+    def string_bucket(span: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+        lo, hi = span
+        encoded = pc.dictionary_encode(buyers.take(pa.array(rows_sorted[lo:hi])))
         width = max(len(encoded.dictionary), 1)
         local = np.asarray(encoded.indices.to_numpy(zero_copy_only=False), dtype=np.int64)
-        keys[lo:hi] = seller_sorted[lo:hi] * width + local
-    return _factorise_buckets(keys, bounds, order, None, seller_sorted)
+        codes, uniques = pd.factorize(seller_sorted[lo:hi] * width + local)
+        return codes, np.asarray(uniques) // width
+
+    return _assemble(order, spans, _run(string_bucket, spans, threads))
 
 
-def _factorise_buckets(keys: np.ndarray, bounds: np.ndarray, order: np.ndarray,
-                       seller_of_keys: Callable[[np.ndarray], np.ndarray] | None,
-                       seller_sorted: np.ndarray | None = None) -> PairCodes:
-    """Factorise each bucket of ``keys`` on its own; pair numbers continue across buckets."""
-    pair = np.empty(len(keys), dtype=np.int64)
-    pair_sellers: list[np.ndarray] = []
+def _run(task: Callable[[tuple[int, int]], tuple[np.ndarray, np.ndarray]],
+         spans: list[tuple[int, int]], threads: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``task`` over every bucket, in bucket order (in threads when asked)."""
+    if threads <= 1 or len(spans) < 2:
+        return [task(span) for span in spans]
+    with ThreadPoolExecutor(threads, thread_name_prefix="features-pairs") as pool:
+        return list(pool.map(task, spans))
+
+
+def _assemble(order: np.ndarray, spans: list[tuple[int, int]],
+              buckets: list[tuple[np.ndarray, np.ndarray]]) -> PairCodes:
+    """Number the pairs bucket after bucket (so the numbering never depends on threads)."""
+    pair = np.empty(len(order), dtype=np.int64)
     start = 0
-    for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
-        if hi == lo:
-            continue
-        codes, uniques = pd.factorize(keys[lo:hi])
+    for (lo, hi), (codes, _) in zip(spans, buckets, strict=True):
         pair[lo:hi] = codes + start
-        if seller_of_keys is not None:
-            pair_sellers.append(seller_of_keys(np.asarray(uniques)))
-        else:
-            assert seller_sorted is not None
-            seller_of_pair = np.empty(len(uniques), dtype=np.int64)
-            seller_of_pair[codes] = seller_sorted[lo:hi]  # every row of a pair has its seller
-            pair_sellers.append(seller_of_pair)
-        start += len(uniques)
-    seller = np.concatenate(pair_sellers) if pair_sellers else np.zeros(0, dtype=np.int64)
-    return PairCodes(order, pair, seller)
+        start += int(codes.max()) + 1
+    seller = np.concatenate([sellers for _, sellers in buckets]) if buckets \
+        else np.zeros(0, dtype=np.int64)
+    return PairCodes(order, pair, seller.astype(np.int64, copy=False))
