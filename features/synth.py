@@ -179,6 +179,8 @@ _CROSS_BORDER_WEIGHTS = np.array([0.22, 0.10, 0.08, 0.07, 0.06, 0.05, 0.06, 0.05
                                   0.04, 0.04, 0.04, 0.03, 0.03, 0.03, 0.02])
 
 _SHOP, _FACTORY = 0, 1
+#: Log-odds of default per unit of risk (one standard deviation of health).
+_PD_SLOPE = 1.8
 _DAY_NS = 86_400 * 10**9
 _HOUR_NS = 3_600 * 10**9
 _CHINA_OFFSET_NS = 8 * _HOUR_NS  # Asia/Shanghai has no daylight saving time
@@ -391,7 +393,7 @@ def _id_width(count: int, minimum: int) -> int:
 
 def _check_parameters(n_sellers: int, months: int, base_default_rate: float,
                       orders_per_seller_month: float, hidden_risk_share: float,
-                      shock: DemandShock) -> None:
+                      signal_strength: float, shock: DemandShock) -> None:
     if isinstance(n_sellers, bool) or not isinstance(n_sellers, (int, np.integer)) \
             or n_sellers < 1:
         raise ValueError(f"n_sellers must be an integer >= 1; got {n_sellers!r}")
@@ -404,6 +406,8 @@ def _check_parameters(n_sellers: int, months: int, base_default_rate: float,
                          f"{orders_per_seller_month!r}")
     if not 0.0 <= hidden_risk_share < 1.0:
         raise ValueError(f"hidden_risk_share must be in [0, 1); got {hidden_risk_share!r}")
+    if not (signal_strength >= 0 and math.isfinite(signal_strength)):
+        raise ValueError(f"signal_strength must be a number >= 0; got {signal_strength!r}")
     if shock.weeks < 0:
         raise ValueError(f"shock weeks must be >= 0; got {shock.weeks!r}")
     if not 0.0 <= shock.depth < 1.0:
@@ -444,15 +448,16 @@ class _Sellers:
     refund_rate: np.ndarray
     dispute_rate: np.ndarray
     deterioration: np.ndarray   # log increase of bad-event rates by as_of
-    handling_factor: np.ndarray
-    payout_factor: np.ndarray
+    handling_factor: np.ndarray  # seller's own pace on top of the channel's handling time
+    late_days: np.ndarray        # mean extra days a seller ships late
+    payout_factor: np.ndarray    # how long the marketplace holds the seller's payouts
     concentration: np.ndarray   # buyer power-law exponent (> 1: more concentrated)
     shock_hit: np.ndarray       # in a shocked industry
     tier: np.ndarray
 
 
 def _draw_sellers(n: int, rng: np.random.Generator, as_of_ns: int, day0_ns: int,
-                  n_days: int, shocked: np.ndarray) -> _Sellers:
+                  n_days: int, shocked: np.ndarray, signal_strength: float) -> _Sellers:
     weights = np.array([ind.weight for ind in _INDUSTRY_TABLE])
     industry = rng.choice(len(INDUSTRIES), size=n, p=weights / weights.sum())
     factory_share = np.array([ind.factory_share for ind in _INDUSTRY_TABLE])
@@ -463,7 +468,7 @@ def _draw_sellers(n: int, rng: np.random.Generator, as_of_ns: int, day0_ns: int,
     hidden = rng.standard_normal(n)
 
     # Tenure: most sellers joined years ago, a few in the last quarter.
-    new_seller = rng.random(n) < 0.04
+    new_seller = rng.random(n) < 0.03
     tenure_days = np.where(new_seller, rng.uniform(1.0, 90.0, n),
                            np.minimum(90.0 + rng.lognormal(math.log(700.0), 0.8, n), 4000.0))
     registered_ns = as_of_ns - (tenure_days * _DAY_NS).astype(np.int64)
@@ -486,10 +491,12 @@ def _draw_sellers(n: int, rng: np.random.Generator, as_of_ns: int, day0_ns: int,
         return scale * rng.standard_normal(n)
 
     log_size = noise(0.9) + 0.25 * health + np.where(kind == _FACTORY, math.log(0.22), 0.0)
-    growth = 0.006 + 0.016 * health + noise(0.01)
-    distress = 0.07 * np.maximum(0.0, -health - 0.4) * rng.uniform(0.5, 1.5, n)
-    volatility = 0.10 * np.exp(-0.35 * health + noise(0.3)) + np.where(kind == _FACTORY,
-                                                                      0.08, 0.0)
+    # How strongly health shows in behaviour; each channel also has its own noise.
+    shown = 1.3 * signal_strength * health
+    growth = 0.006 + 0.03 * shown + noise(0.006)
+    distress = 0.10 * np.maximum(0.0, -shown - 0.3) * rng.uniform(0.7, 1.3, n)
+    volatility = 0.10 * np.exp(-0.45 * shown + noise(0.2)) + np.where(kind == _FACTORY,
+                                                                     0.08, 0.0)
     concentration_gamma = rng.gamma(_CHANNEL_MIX[kind], 1.0)
     channel_p = concentration_gamma / concentration_gamma.sum(axis=1, keepdims=True)
     channel_cum = np.cumsum(channel_p, axis=1)
@@ -498,14 +505,18 @@ def _draw_sellers(n: int, rng: np.random.Generator, as_of_ns: int, day0_ns: int,
         + noise(0.45) + 0.1 * health
     cross_border = rng.beta(np.where(kind == _FACTORY, 1.2, 0.8),
                             np.where(kind == _FACTORY, 4.0, 8.0))
-    cancel_rate = _sigmoid(_logit(0.03) - 0.45 * health + noise(0.35))
-    refund_rate = _sigmoid(_logit(0.04) - 0.45 * health + noise(0.35)
+    cancel_rate = _sigmoid(_logit(0.03) - 0.8 * shown + noise(0.3))
+    refund_rate = _sigmoid(_logit(0.04) - 0.7 * shown + noise(0.3)
                            + np.where(kind == _FACTORY, -0.5, 0.0))
-    dispute_rate = _sigmoid(_logit(0.008) - 0.55 * health + noise(0.35))
-    deterioration = 0.9 * np.maximum(0.0, -health - 0.3) * rng.uniform(0.5, 1.5, n)
-    handling_factor = np.exp(-0.25 * health + noise(0.2))
-    payout_factor = np.exp(-0.3 * health + noise(0.2))
-    concentration = np.where(kind == _FACTORY, 2.2, 1.3) * np.exp(-0.18 * health + noise(0.15))
+    dispute_rate = _sigmoid(_logit(0.008) - 0.8 * shown + noise(0.3))
+    deterioration = np.minimum(0.6 * np.maximum(0.0, -shown - 0.4) * rng.uniform(0.7, 1.3, n),
+                               1.2)
+    handling_factor = np.exp(-0.2 * shown + noise(0.15))
+    # Sellers short of cash ship late (they wait for stock they cannot pay for yet), and the
+    # marketplace's risk control holds their payouts longer.
+    late_days = 1.2 * np.exp(-0.8 * shown + noise(0.15))
+    payout_factor = np.exp(-0.7 * shown + noise(0.12))
+    concentration = np.where(kind == _FACTORY, 2.2, 1.3) * np.exp(-0.35 * shown + noise(0.1))
 
     # Tier from size, tenure and health: the marketplace rewards big, old, reliable sellers.
     tier_score = 0.6 * log_size + 0.5 * np.log(tenure_days) + 0.3 * health + noise(0.5) \
@@ -520,7 +531,7 @@ def _draw_sellers(n: int, rng: np.random.Generator, as_of_ns: int, day0_ns: int,
         volatility=volatility, channel_cum=channel_cum, price_level=price_level,
         cross_border=cross_border, cancel_rate=cancel_rate, refund_rate=refund_rate,
         dispute_rate=dispute_rate, deterioration=deterioration,
-        handling_factor=handling_factor, payout_factor=payout_factor,
+        handling_factor=handling_factor, late_days=late_days, payout_factor=payout_factor,
         concentration=concentration, shock_hit=shocked[industry], tier=tier,
     )
 
@@ -543,7 +554,8 @@ def generate_marketplace(
     as_of: pd.Timestamp | datetime | date | str = DEFAULT_AS_OF,
     base_default_rate: float = 0.05,
     orders_per_seller_month: float = DEFAULT_ORDERS_PER_SELLER_MONTH,
-    hidden_risk_share: float = 0.1,
+    hidden_risk_share: float = 0.05,
+    signal_strength: float = 1.0,
     shock: DemandShock | None = None,
     progress: Callable[[Iterable[Any]], Iterable[Any]] | bool = False,
 ) -> Marketplace:
@@ -561,6 +573,9 @@ def generate_marketplace(
         (default :data:`DEFAULT_ORDERS_PER_SELLER_MONTH`).
     hidden_risk_share : share of the variance of the default risk that the records never
         show, in [0, 1).
+    signal_strength : how strongly the latent health shows in behaviour (growth, volatility,
+        order quality, delays, buyer concentration); 1 is the calibrated default, 0 hides
+        it entirely (only the stopped-trading and new-seller risks stay visible).
     shock : the demand shock; default :class:`DemandShock` ``()``. ``DemandShock(weeks=0)``
         disables it.
     progress : ``True`` for a progress bar on stderr, or a wrapper like ``tqdm``.
@@ -577,7 +592,7 @@ def generate_marketplace(
     """
     shock = DemandShock() if shock is None else shock
     _check_parameters(n_sellers, months, base_default_rate, orders_per_seller_month,
-                      hidden_risk_share, shock)
+                      hidden_risk_share, signal_strength, shock)
     as_of_ts = _as_utc(as_of, "as_of")
     window_start = as_of_ts - pd.DateOffset(months=int(months))
     as_of_ns = as_of_ts.value
@@ -610,7 +625,8 @@ def generate_marketplace(
     shock_start_day = int(np.clip((shock_start_ns - day0_ns) // _DAY_NS, 0, n_days))
     shock_end_day = shock_start_day + 7 * shock.weeks + 21
 
-    sellers = _draw_sellers(n_sellers, seller_stream, as_of_ns, day0_ns, n_days, shocked)
+    sellers = _draw_sellers(n_sellers, seller_stream, as_of_ns, day0_ns, n_days, shocked,
+                            signal_strength)
     n = n_sellers
 
     # Daily multipliers by kind and industry: group = kind * n_industries + industry.
@@ -695,6 +711,7 @@ def generate_marketplace(
         "base_default_rate": float(base_default_rate),
         "orders_per_seller_month": float(orders_per_seller_month),
         "hidden_risk_share": float(hidden_risk_share),
+        "signal_strength": float(signal_strength),
         "shock": {
             "start": pd.Timestamp(day0_ns + shock_start_day * _DAY_NS, tz="UTC").isoformat()
             if shock.weeks else None,
@@ -763,15 +780,17 @@ def _orders_of_block(first: int, end: int, level: np.ndarray, group_daily: np.nd
     cancel_at = created + (rng.exponential(0.8, m) * _DAY_NS).astype(np.int64)
 
     handling = np.minimum(rng.gamma(2.0, 0.5, m) * _HANDLING_DAYS[kind, channel]
-                          * sellers.handling_factor[seller] * np.sqrt(worsening), 45.0)
+                          * sellers.handling_factor[seller]
+                          + rng.exponential(1.0, m) * sellers.late_days[seller] * worsening,
+                          45.0)
     shipped_at = created + (handling * _DAY_NS).astype(np.int64) + 60 * 10**9
     transit = np.where(country > 0, rng.gamma(4.0, 4.0, m), rng.gamma(3.0, 1.5, m))
     delivered_at = shipped_at + (np.minimum(transit, 40.0) * _DAY_NS).astype(np.int64)
     dispute = ~cancel & (rng.random(m) < np.minimum(sellers.dispute_rate[seller] * worsening,
                                                     0.5))
     dispute_at = shipped_at + (rng.uniform(1.0, 15.0, m) * _DAY_NS).astype(np.int64)
-    payout_lag = np.where(kind == _FACTORY, 2.0 + rng.gamma(2.0, 5.0, m),
-                          0.5 + rng.gamma(2.0, 0.75, m)) * sellers.payout_factor[seller]
+    payout_lag = np.where(kind == _FACTORY, 2.0 + rng.gamma(4.0, 2.5, m),
+                          1.0 + rng.gamma(4.0, 0.6, m)) * sellers.payout_factor[seller]
     payout_lag = np.minimum(payout_lag, 45.0) + np.where(dispute, 14.0, 0.0)
     paid_at = delivered_at + (payout_lag * _DAY_NS).astype(np.int64)
 
@@ -858,7 +877,7 @@ def _truth(sellers: _Sellers, seller_id: pd.Series, base_default_rate: float,
     risk = (math.sqrt(1.0 - hidden_risk_share) * -sellers.health
             + math.sqrt(hidden_risk_share) * sellers.hidden
             + 0.4 * sellers.new_seller + 0.8 * sellers.stopped)
-    slope = 1.4
+    slope = _PD_SLOPE
     low, high = -20.0, 20.0
     for _ in range(80):  # bisection: mean PD equals the base rate
         mid = (low + high) / 2.0

@@ -57,9 +57,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         f"{DEFAULT_ORDERS_PER_SELLER_MONTH:.2f}: 100,000 sellers over 24 months "
                         "give about 10 million orders)")
     parser.add_argument("--hidden-risk-share", dest="hidden_risk_share", type=float,
-                        default=0.1, metavar="H",
-                        help="share of default risk invisible in the records, in [0, 1) "
-                        "(default 0.1)")
+                        default=0.05, metavar="H",
+                        help="share of the variance of default risk that the records never "
+                        "show, in [0, 1) (default 0.05)")
     parser.add_argument("--format", dest="file_format", choices=("parquet", "csv"),
                         default="parquet", help="file format (default parquet)")
     parser.add_argument("--no-progress", dest="progress", action="store_false",
