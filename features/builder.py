@@ -361,7 +361,7 @@ def build_partition(orders: pd.DataFrame, sellers: pd.DataFrame, params: _Params
     index = pd.Index(sellers["seller_id"].iloc[kept_positions], name="seller_id")
     tenure_ns = as_of_ns - registered[kept_positions]
 
-    position = positions(orders["seller_id"], sellers["seller_id"], params.threads)
+    position = positions(orders["seller_id"], sellers["seller_id"])
     unknown = position < 0
     if unknown.any():
         example = orders["seller_id"].iloc[int(np.flatnonzero(unknown)[0])]
@@ -595,8 +595,7 @@ def _customers(data: _Orders, tenure_ns: np.ndarray, params: _Params,
     window = np.flatnonzero(data.in_window)
     code = data.code[window]
     buyers = arrow_strings(data.frame["buyer_id"])  # every row of the input frame
-    pairs = pair_codes(code, buyers, window if data.rows is None else data.rows[window], n,
-                       params.threads)
+    pairs = pair_codes(code, buyers, window if data.rows is None else data.rows[window], n)
     n_pairs = pairs.n_pairs
     pair_seller = pairs.seller
     pair_orders = np.bincount(pairs.pair, minlength=n_pairs)

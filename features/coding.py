@@ -18,8 +18,6 @@ distinct pairs several times faster than one big hash table.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -115,30 +113,16 @@ def _eight_digits(word: np.ndarray) -> np.ndarray:
     return word
 
 
-def positions(values: pd.Series, universe: pd.Series, threads: int = 1) -> np.ndarray:
-    """Position of each value in ``universe`` (whose values are unique), -1 where absent.
-
-    With ``threads`` above 1, long inputs are looked up in that many slices at once.
-    """
+def positions(values: pd.Series, universe: pd.Series) -> np.ndarray:
+    """Position of each value in ``universe`` (whose values are unique), -1 where absent."""
     needles = arrow_strings(values)
     haystack = arrow_strings(universe)
     fast = _positions_of_numbers(needles, haystack)
     if fast is not None:
         return fast
 
-    def look_up(span: tuple[int, int]) -> np.ndarray:
-        found = pc.index_in(needles.slice(span[0], span[1] - span[0]), value_set=haystack)
-        return np.asarray(pc.fill_null(found, -1).to_numpy(zero_copy_only=False),
-                          dtype=np.int64)
-
-    n = len(needles)
-    slices = threads if threads > 1 and n >= 1 << 20 else 1
-    edges = np.linspace(0, n, slices + 1).astype(np.int64)
-    spans = [(int(lo), int(hi)) for lo, hi in zip(edges[:-1], edges[1:], strict=True)]
-    if slices == 1:
-        return look_up((0, n))
-    with ThreadPoolExecutor(slices, thread_name_prefix="features-ids") as pool:
-        return np.concatenate(list(pool.map(look_up, spans)))
+    found = pc.index_in(needles, value_set=haystack)
+    return np.asarray(pc.fill_null(found, -1).to_numpy(zero_copy_only=False), dtype=np.int64)
 
 
 def _positions_of_numbers(needles: pa.Array, haystack: pa.Array) -> np.ndarray | None:
@@ -184,8 +168,8 @@ class PairCodes:
         return len(self.seller)
 
 
-def pair_codes(seller: np.ndarray, buyers: pa.Array, rows: np.ndarray, n_sellers: int,
-               threads: int = 1) -> PairCodes:
+def pair_codes(seller: np.ndarray, buyers: pa.Array, rows: np.ndarray,
+               n_sellers: int) -> PairCodes:
     """Group rows by (seller code, buyer id).
 
     Parameters
@@ -194,7 +178,6 @@ def pair_codes(seller: np.ndarray, buyers: pa.Array, rows: np.ndarray, n_sellers
     buyers : buyer ids (Arrow strings); row ``i`` has buyer ``buyers[rows[i]]``.
     rows : position in ``buyers`` of each row.
     n_sellers : number of seller codes.
-    threads : buckets are coded by this many threads at once (the result is the same).
     """
     n = len(seller)
     wanted_buckets = max(1, min(n // _BUCKET_ROWS, 1 << 15))
@@ -217,7 +200,7 @@ def pair_codes(seller: np.ndarray, buyers: pa.Array, rows: np.ndarray, n_sellers
             codes, uniques = pd.factorize(keys[span[0]:span[1]])
             return codes, np.asarray(uniques) >> bits
 
-        return _assemble(order, spans, _run(numeric_bucket, spans, threads))
+        return _assemble(order, spans, [numeric_bucket(span) for span in spans])
 
     # general strings: a small dictionary per bucket, then (seller, local buyer) keys
     rows_sorted = rows[order]
@@ -230,16 +213,7 @@ def pair_codes(seller: np.ndarray, buyers: pa.Array, rows: np.ndarray, n_sellers
         codes, uniques = pd.factorize(seller_sorted[lo:hi] * width + local)
         return codes, np.asarray(uniques) // width
 
-    return _assemble(order, spans, _run(string_bucket, spans, threads))
-
-
-def _run(task: Callable[[tuple[int, int]], tuple[np.ndarray, np.ndarray]],
-         spans: list[tuple[int, int]], threads: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """``task`` over every bucket, in bucket order (in threads when asked)."""
-    if threads <= 1 or len(spans) < 2:
-        return [task(span) for span in spans]
-    with ThreadPoolExecutor(threads, thread_name_prefix="features-pairs") as pool:
-        return list(pool.map(task, spans))
+    return _assemble(order, spans, [string_bucket(span) for span in spans])
 
 
 def _assemble(order: np.ndarray, spans: list[tuple[int, int]],
