@@ -83,6 +83,15 @@ def test_same_seed_gives_identical_marketplace() -> None:
     assert not first.truth["true_pd"].equals(other.truth["true_pd"])
 
 
+def test_order_density_leaves_sellers_and_truth_unchanged() -> None:
+    sparse = generate_marketplace(200, 3, seed=8, orders_per_seller_month=2)
+    dense = generate_marketplace(200, 3, seed=8, orders_per_seller_month=20)
+
+    pd.testing.assert_frame_equal(sparse.sellers, dense.sellers)
+    pd.testing.assert_frame_equal(sparse.truth, dense.truth)
+    assert len(dense.orders) > 5 * len(sparse.orders)
+
+
 def test_records_pass_the_contract() -> None:
     market = generate_marketplace(400, 14, seed=11)  # default density: ~100 orders a seller
     sellers = validate_sellers(market.sellers)
@@ -269,6 +278,7 @@ def test_without_hidden_risk_the_pd_follows_health_alone() -> None:
         ({"base_default_rate": 0.0}, "base_default_rate"),
         ({"hidden_risk_share": 1.0}, "hidden_risk_share"),
         ({"orders_per_seller_month": 0}, "orders_per_seller_month"),
+        ({"signal_strength": -1.0}, "signal_strength"),
         ({"as_of": "2014-03-01"}, "Spring Festival"),
         ({"shock": DemandShock(industries=("mining",))}, "unknown shock industries"),
     ],
@@ -348,3 +358,17 @@ def test_cli_refuses_an_unwritable_out_dir(tmp_path) -> None:
         _run_cli("--sellers", "5", "--out", str(blocker / "market"))
     with pytest.raises(CliError, match="not a folder"):
         _run_cli("--sellers", "5", "--out", str(blocker))
+
+
+def test_sme_credit_synth_reports_bad_arguments_with_exit_status_2(tmp_path, capsys) -> None:
+    cli = pytest.importorskip("api.cli")
+    try:
+        cli.build_parser()
+    except ImportError as exc:  # another sub-command is not written yet
+        pytest.skip(f"sme-credit parser incomplete: {exc}")
+
+    assert cli.main(["synth", "--sellers", "0", "--out", str(tmp_path / "out")]) == 2
+    assert "--sellers must be at least 1" in capsys.readouterr().err
+    assert cli.main(["synth", "--sellers", "30", "--months", "2", "--orders-per-month", "5",
+                     "--out", str(tmp_path / "ok"), "--no-progress"]) == 0
+    assert (tmp_path / "ok" / "manifest.json").is_file()
