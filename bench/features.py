@@ -265,6 +265,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--full", action="store_true",
                         help="also time the full build (every feature), for information")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="threads of the builder (default: its own default, one per "
+                        "CPU, at most 4)")
     parser.add_argument("--free-form-ids", action="store_true",
                         help="append a letter to every seller and buyer id, so that the "
                         "builder cannot read them as numbers and takes its general path")
@@ -287,11 +290,12 @@ def main(argv: list[str] | None = None) -> int:
     threads = duckdb.connect().execute("SELECT current_setting('threads')").fetchone()
     print(f"machine: {os.cpu_count()} CPUs, load average {_load()} at start; DuckDB "
           f"{duckdb.__version__} with its default threads ({threads[0] if threads else '?'}); "
-          f"the builder runs its blocks of numpy work in {min(os.cpu_count() or 1, 4)} threads "
-          "(its default)")
+          f"the builder runs its blocks of numpy work in "
+          f"{args.threads or min(os.cpu_count() or 1, 4)} thread(s)")
 
     def ours() -> pd.DataFrame:
-        return build_features(orders, sellers, as_of, features=CORE_FEATURES)
+        return build_features(orders, sellers, as_of, features=CORE_FEATURES,
+                              threads=args.threads)
 
     ours_median, ours_times, ours_result = timed(ours, args.repeat)
     duck_pandas_median, duck_pandas_times, duck_result = timed(
@@ -303,8 +307,9 @@ def main(argv: list[str] | None = None) -> int:
     full_line = ""
     if args.full:
         full_median, full_times, full_table = timed(
-            lambda: build_features(orders, sellers, as_of), args.repeat)
-        full_rss = peak_rss_delta(lambda: build_features(orders, sellers, as_of))
+            lambda: build_features(orders, sellers, as_of, threads=args.threads), args.repeat)
+        full_rss = peak_rss_delta(
+            lambda: build_features(orders, sellers, as_of, threads=args.threads))
         full_line = (f"builder  (full build, all {full_table.shape[1]} features, for "
                      f"information): {n_orders / full_median / 1e6:6.2f} M orders/s (median "
                      f"{full_median:.3f} s)  runs {', '.join(f'{t:.2f}' for t in full_times)}; "
