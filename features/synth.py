@@ -27,22 +27,27 @@ higher is healthier). The records reveal it only partly, through many noisy chan
 - GMV *volatility*: month-to-month noise is larger for weak sellers.
 - order *quality*: cancellation, refund and dispute rates rise as health falls, and
   deteriorate further over the last six months for weak sellers.
-- *late shipment*: handling times are longer for weak sellers.
+- *late shipment*: weak sellers ship days later than the channel's usual handling time
+  (they wait for stock they cannot pay for yet).
 - *payout delays*: the marketplace holds payouts of weak sellers longer (and every
   disputed order's payout until the dispute is settled).
 - *buyer concentration*: weak sellers depend on fewer, larger buyers.
 - *size and tier*: healthy sellers are somewhat larger and hold higher tiers.
 
 Every channel carries its own seller-level noise, so no single number gives ``h`` away.
+``signal_strength`` (default 1) scales how strongly ``h`` moves all the channels.
 
 **Default.** The 12-month probability of default at the as-of date is
-``true_pd = sigmoid(alpha + beta * risk)`` with
-``risk = sqrt(1 - s) * (-h) + sqrt(s) * z + new_seller_risk + stopped_trading_risk``, where
+``true_pd = sigmoid(alpha + 1.8 * risk)`` with
+``risk = sqrt(1 - s) * (-h) + sqrt(s) * z + 0.4 * new_seller + 0.8 * stopped_trading``, where
 ``z`` is a hidden risk (owner's personal debts, a lawsuit, a supplier failing) that the
-records never show and ``s`` is ``hidden_risk_share``, the share of the variance of the
-risk that is invisible. ``alpha`` is solved so that the mean ``true_pd`` equals the
-requested base default rate; ``defaulted_12m`` is then drawn from ``true_pd`` and a
-default date is drawn uniformly within the twelve months after the as-of date.
+records never show and ``s`` is ``hidden_risk_share`` (default 0.05), the share of the
+variance of the risk that is invisible. The visible part is strong on purpose: a gradient-
+boosted model on point-in-time aggregates of the records should reach at least 90% of the
+oracle's ``AUC - 0.5`` (the oracle scores sellers by ``true_pd``). ``alpha`` is solved so
+that the mean ``true_pd`` equals the requested base default rate; ``defaulted_12m`` is then
+drawn from ``true_pd`` and a default date is drawn uniformly within the twelve months after
+the as-of date.
 
 **Demand.** Orders arrive as a Poisson process per seller and day, with intensity::
 
