@@ -14,11 +14,10 @@ from models.evaluation import auc
 
 @pytest.fixture(scope="module")
 def marketplace_table() -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
-    # hidden_risk_share=0: the oracle then knows nothing the records could not show, so the
-    # ratio measures the model (with the default 0.1 the oracle also knows risk that no
-    # record carries, and ~0.8 is the most any model reaches; see docs/models.md).
-    market = generate_marketplace(12_000, 12, 2026, base_default_rate=0.15,
-                                  hidden_risk_share=0.0)
+    # The generator's own defaults: 5% base default rate, 5% of the risk variance hidden from
+    # the records (the oracle knows it, no model can). 20,000 sellers give a hold-out of
+    # about 4,000 with some 200 defaults.
+    market = generate_marketplace(20_000, 12, 2026)
     table = features.build_features(market.orders, market.sellers, market.as_of)
     truth = market.truth.set_index("seller_id").reindex(table.index)
     return table, truth["defaulted_12m"].astype(int).to_numpy(), truth["true_pd"].to_numpy()
@@ -33,7 +32,7 @@ def test_model_reaches_ninety_percent_of_the_oracle_auc_lift_on_the_holdout(
     model_auc = auc(defaulted[holdout], model.predict_pd(table.iloc[holdout]))
     oracle_auc = auc(defaulted[holdout], true_pd[holdout])
     ratio = (model_auc - 0.5) / (oracle_auc - 0.5)
-    assert len(holdout) > 2000
+    assert len(holdout) > 3500
     assert ratio >= 0.9, f"model AUC {model_auc:.4f}, oracle {oracle_auc:.4f}, ratio {ratio:.3f}"
 
 
