@@ -396,7 +396,7 @@ def _id_width(count: int, minimum: int) -> int:
     return max(minimum, len(str(max(count, 1))))
 
 
-def _check_parameters(n_sellers: int, months: int, base_default_rate: float,
+def _check_parameters(n_sellers: int, months: int, seed: int, base_default_rate: float,
                       orders_per_seller_month: float, hidden_risk_share: float,
                       signal_strength: float, shock: DemandShock) -> None:
     if isinstance(n_sellers, bool) or not isinstance(n_sellers, (int, np.integer)) \
@@ -404,6 +404,8 @@ def _check_parameters(n_sellers: int, months: int, base_default_rate: float,
         raise ValueError(f"n_sellers must be an integer >= 1; got {n_sellers!r}")
     if isinstance(months, bool) or not isinstance(months, (int, np.integer)) or months < 1:
         raise ValueError(f"months must be an integer >= 1; got {months!r}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be an integer >= 0; got {seed!r}")
     if not 0.0 < base_default_rate < 0.5:
         raise ValueError(f"base_default_rate must be in (0, 0.5); got {base_default_rate!r}")
     if not (orders_per_seller_month > 0 and math.isfinite(orders_per_seller_month)):
@@ -596,7 +598,7 @@ def generate_marketplace(
         dates (:data:`SPRING_FESTIVAL`).
     """
     shock = DemandShock() if shock is None else shock
-    _check_parameters(n_sellers, months, base_default_rate, orders_per_seller_month,
+    _check_parameters(n_sellers, months, seed, base_default_rate, orders_per_seller_month,
                       hidden_risk_share, signal_strength, shock)
     as_of_ts = _as_utc(as_of, "as_of")
     window_start = as_of_ts - pd.DateOffset(months=int(months))

@@ -72,6 +72,8 @@ def _check_arguments(args: argparse.Namespace) -> pd.Timestamp:
         raise CliError(f"--sellers must be at least 1; got {args.sellers}")
     if args.months < 1:
         raise CliError(f"--months must be at least 1; got {args.months}")
+    if args.seed < 0:
+        raise CliError(f"--seed must be 0 or more; got {args.seed}")
     if not 0.0 < args.default_rate < 0.5:
         raise CliError(f"--default-rate must be between 0 and 0.5 (exclusive); "
                        f"got {args.default_rate}")

@@ -274,6 +274,7 @@ def test_without_hidden_risk_the_pd_follows_health_alone() -> None:
     [
         ({"n_sellers": 0}, "n_sellers"),
         ({"months": 0}, "months"),
+        ({"seed": -1}, "seed"),
         ({"base_default_rate": 0.5}, "base_default_rate"),
         ({"base_default_rate": 0.0}, "base_default_rate"),
         ({"hidden_risk_share": 1.0}, "hidden_risk_share"),
