@@ -416,7 +416,7 @@ def fit_credit_model(features: pd.DataFrame, label: object, *, time: object = No
         if min(y[rest].sum(), len(rest) - y[rest].sum()) < config.cv_folds:
             raise ValueError("too few defaults or non-defaults for "
                              f"{config.cv_folds}-fold cross-validation")
-    if y[holdout].min() == y[holdout].max():
+    if len(holdout) == 0 or y[holdout].min() == y[holdout].max():
         raise ValueError("the hold-out holds only one class; more data (or more defaults) "
                          "is needed")
 
