@@ -230,8 +230,9 @@ def log_and_register(model: CreditModel, features: pd.DataFrame, label: object, 
     tracking_uri : MLflow tracking URI (SQLite store, file store or ``http(s)://`` server).
     model_name : registered model name.
     experiment : experiment name; created when missing (with ``artifact_location``).
-    artifact_location : artifact root for a newly created experiment (for an embedded
-        store); ``None`` leaves it to the tracking server.
+    artifact_location : artifact root for a newly created experiment. ``None``: for a
+        SQLite store, ``mlartifacts/`` beside the database file (never the working
+        directory); otherwise left to the tracking server.
     segment : column of ``features`` whose segments get their own AUC (e.g. ``kind``).
     data_description : where the data came from, for the model card.
     extra_params : more run parameters (e.g. the CLI arguments).
@@ -247,6 +248,9 @@ def log_and_register(model: CreditModel, features: pd.DataFrame, label: object, 
         raise ValueError("log_and_register needs a model trained in this process by "
                          "models.train (a loaded model does not know its hold-out rows)")
     started = time.perf_counter()
+    if artifact_location is None and tracking_uri.startswith("sqlite:///"):
+        database = Path(tracking_uri.removeprefix("sqlite:///").split("?")[0])
+        artifact_location = (database.parent / "mlartifacts").resolve().as_uri()
     y = _label_array(features, label)
     seed = model.config.seed if model.config is not None else 0
     positions = _holdout_positions(model, holdout_max_rows, seed)

@@ -225,3 +225,16 @@ def test_unknown_model_or_missing_challenger_is_a_lookup_error(store: str) -> No
         list_versions(store, "nobody")
     with pytest.raises(LookupError, match="has no alias 'challenger'"):
         promote(store, "nobody")
+
+
+def test_embedded_store_keeps_artifacts_beside_the_database_not_in_the_working_directory(
+        trained: CreditModel, credit_table: CreditTable, store: str, name: str,
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    logged = log_and_register(trained, _features(credit_table), credit_table.label,
+                              tracking_uri=store, model_name=name,
+                              experiment="default-artifact-location")
+    database = Path(store.removeprefix("sqlite:///"))
+    assert any((database.parent / "mlartifacts").rglob("model_card.md"))
+    assert not (tmp_path / "mlruns").exists()
+    assert logged.version == "1"
