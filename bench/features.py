@@ -7,8 +7,8 @@ process, and the script checks that they agree before it prints anything.
 
 - The builder side is :func:`features.build_features` (the public entry point, the same
   code path as the full build) with ``features=CORE_FEATURES``, which skips the blocks of
-  work no core feature needs, and its default ``threads`` (blocks of numpy work side by
-  side, one per CPU, at most 4). It is given the pandas DataFrames.
+  work no core feature needs, with ``threads=1`` (its default; ``--threads`` changes it).
+  It is given the pandas DataFrames.
 - The DuckDB side runs one SQL query with DuckDB's default settings (all its threads). It
   is timed twice: scanning the same pandas DataFrames, and scanning Arrow tables made from
   them beforehand (not timed); the faster of the two is DuckDB's figure.
@@ -265,9 +265,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--full", action="store_true",
                         help="also time the full build (every feature), for information")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="threads of the builder (default: its own default, one per "
-                        "CPU, at most 4)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="threads of the builder (default 1, its own default)")
     parser.add_argument("--free-form-ids", action="store_true",
                         help="append a letter to every seller and buyer id, so that the "
                         "builder cannot read them as numbers and takes its general path")
@@ -291,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"machine: {os.cpu_count()} CPUs, load average {_load()} at start; DuckDB "
           f"{duckdb.__version__} with its default threads ({threads[0] if threads else '?'}); "
           f"the builder runs its blocks of numpy work in "
-          f"{args.threads or min(os.cpu_count() or 1, 4)} thread(s)")
+          f"{args.threads} thread(s)")
 
     def ours() -> pd.DataFrame:
         return build_features(orders, sellers, as_of, features=CORE_FEATURES,
