@@ -123,7 +123,7 @@ __all__ = [
 ]
 
 #: Bumped whenever the same seed and parameters would give different records.
-GENERATOR_VERSION = "1.0.0"
+GENERATOR_VERSION = "1.1.0"
 
 #: Default as-of date: fixed so that runs without ``as_of`` are reproducible.
 DEFAULT_AS_OF = pd.Timestamp("2026-07-01T00:00:00Z")
@@ -798,8 +798,10 @@ def _orders_of_block(first: int, end: int, level: np.ndarray, group_daily: np.nd
     dispute_at = shipped_at + (rng.uniform(1.0, 15.0, m) * _DAY_NS).astype(np.int64)
     payout_lag = np.where(kind == _FACTORY, 2.0 + rng.gamma(4.0, 2.5, m),
                           1.0 + rng.gamma(4.0, 0.6, m)) * sellers.payout_factor[seller]
-    payout_lag = np.minimum(payout_lag, 45.0) + np.where(dispute, 14.0, 0.0)
-    paid_at = delivered_at + (payout_lag * _DAY_NS).astype(np.int64)
+    paid_at = delivered_at + (np.minimum(payout_lag, 45.0) * _DAY_NS).astype(np.int64)
+    # A dispute opened before the payout holds it for two weeks from the dispute.
+    held = dispute & (dispute_at < paid_at)
+    paid_at = np.where(held, np.maximum(paid_at, dispute_at + 14 * _DAY_NS), paid_at)
 
     refund = ~cancel & (rng.random(m) < np.minimum(
         sellers.refund_rate[seller] * worsening + np.where(dispute, 0.5, 0.0), 0.95))
