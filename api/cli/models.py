@@ -199,6 +199,8 @@ def _segment(args: argparse.Namespace, features: pd.DataFrame) -> str | None:
 # ----------------------------------------------------------------- handlers
 def train_command(args: argparse.Namespace, settings: Settings) -> int:
     """Train, log, register; print the new version and its hold-out figures."""
+    from mlflow.exceptions import MlflowException
+
     from models import TrainConfig, train
     from models.registry import log_and_register
 
@@ -222,12 +224,15 @@ def train_command(args: argparse.Namespace, settings: Settings) -> int:
                              "data.labels": str(args.labels or "-"),
                              "data.time_column": args.time_column or "-",
                              "data.rows": len(features)}
-    logged = log_and_register(
-        model, features, label.to_numpy(), tracking_uri=uri, model_name=model_name,
-        experiment=args.experiment, artifact_location=artifact_location, segment=segment,
-        data_description=f"{args.features} (label {args.label}"
-        + (f" from {args.labels}" if args.labels else "") + ")",
-        extra_params=extra)
+    try:
+        logged = log_and_register(
+            model, features, label.to_numpy(), tracking_uri=uri, model_name=model_name,
+            experiment=args.experiment, artifact_location=artifact_location, segment=segment,
+            data_description=f"{args.features} (label {args.label}"
+            + (f" from {args.labels}" if args.labels else "") + ")",
+            extra_params=extra)
+    except (ValueError, MlflowException) as exc:
+        raise CliError(f"cannot log the model to {uri}: {exc}") from exc
     report = model.training_report_
     metrics = report.holdout_metrics
     print(f"registered {model_name} v{logged.version} (alias challenger), run "
@@ -245,6 +250,8 @@ def train_command(args: argparse.Namespace, settings: Settings) -> int:
 
 def promote_command(args: argparse.Namespace, settings: Settings) -> int:
     """Run the gates; exit status 0 when promoted (or forced), 1 when rejected."""
+    from mlflow.exceptions import MlflowException
+
     from models.registry import GateConfig, promote
 
     if args.force and not (args.reason and args.reason.strip()):
@@ -256,7 +263,7 @@ def promote_command(args: argparse.Namespace, settings: Settings) -> int:
                                           max_calibration_error=args.max_calibration_error,
                                           max_psi=args.max_psi),
                          force=args.force, reason=args.reason, actor=args.by)
-    except (ValueError, LookupError) as exc:
+    except (ValueError, LookupError, MlflowException) as exc:
         raise CliError(str(exc)) from exc
     print(result.render())
     return 0 if result.promoted else 1
@@ -264,13 +271,15 @@ def promote_command(args: argparse.Namespace, settings: Settings) -> int:
 
 def models_command(args: argparse.Namespace, settings: Settings) -> int:
     """Print versions, aliases and headline metrics."""
+    from mlflow.exceptions import MlflowException
+
     from models.registry import list_versions
 
     uri, _ = _tracking(settings)
     name = args.model_name or settings.model_name
     try:
         table = list_versions(uri, name)
-    except LookupError as exc:
+    except (LookupError, MlflowException) as exc:
         raise CliError(str(exc)) from exc
     if table.empty:
         print(f"{name}: no versions")
