@@ -21,6 +21,7 @@ __all__ = ["main", "CliError"]
 COMMAND_MODULES: tuple[str, ...] = (
     "api.cli.synth",
     "api.cli.features",
+    "api.cli.models",
     "api.cli.demo",
 )
 
