@@ -10,6 +10,8 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from features import build_features
 from tests.features.test_builder_helpers import (
@@ -150,3 +152,64 @@ def test_synthetic_marketplace_features_equal_those_of_the_records_known_at_as_o
     pd.testing.assert_frame_equal(build_features(orders, sellers, as_of),
                                   build_features(known, known_sellers, as_of),
                                   check_exact=True)
+
+
+_DAY_MINUTES = 24 * 60
+#: Minutes before as_of that sit exactly on a window edge (and just around it).
+_EDGES = [edge * _DAY_MINUTES + shift for edge in (0, 3, 30, 90, 180, 360, 365, 455, 730)
+          for shift in (-1, 0, 1)]
+
+
+def _minutes_before(minutes: int) -> str:
+    return (AS_OF - pd.Timedelta(minutes=minutes)).isoformat()
+
+
+@st.composite
+def _orders(draw: st.DrawFn) -> list[dict[str, Any]]:
+    rows = []
+    for number in range(draw(st.integers(0, 12))):
+        created = draw(st.sampled_from(_EDGES) | st.integers(-5 * _DAY_MINUTES,
+                                                             800 * _DAY_MINUTES))
+        delays = [draw(st.none() | st.sampled_from(_EDGES) | st.integers(0, 90 * _DAY_MINUTES))
+                  for _ in range(3)]
+        refund_delay, ship_delay, payout_delay = (
+            None if delay is None else max(delay, 0) for delay in delays)
+        amount = draw(st.integers(1, 100_000)) / 100
+        rows.append(order(
+            f"h{number}", draw(st.sampled_from(["S1", "S2", "S3"])),
+            draw(st.sampled_from(["b1", "b2", "B0007"])), _minutes_before(created), amount,
+            status=draw(st.sampled_from(["pending", "shipped", "completed", "cancelled"])),
+            disputed=draw(st.booleans()),
+            refunded_amount=0.0 if refund_delay is None else amount,
+            refunded_at=None if refund_delay is None
+            else _minutes_before(created - refund_delay),
+            shipped_at=None if ship_delay is None else _minutes_before(created - ship_delay),
+            paid_out_at=None if payout_delay is None
+            else _minutes_before(created - payout_delay),
+            channel=draw(st.sampled_from(["wholesale", "dropship", "custom", "sample"])),
+            buyer_country=draw(st.sampled_from(["CN", "US"]))))
+    return rows
+
+
+def _as_known_at_as_of(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The records an extract taken at as_of would hold (status and disputes aside)."""
+    known = []
+    for row in rows:
+        if pd.Timestamp(row["created_at"]) >= AS_OF:
+            continue
+        row = dict(row)
+        for name in ("refunded_at", "shipped_at", "paid_out_at"):
+            if row[name] is not None and pd.Timestamp(row[name]) >= AS_OF:
+                row[name] = None
+        if row["refunded_at"] is None:
+            row["refunded_amount"] = "0.0"
+        known.append(row)
+    return known
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(rows=_orders())
+def test_any_records_give_the_features_of_the_extract_known_at_as_of(
+        rows: list[dict[str, Any]]) -> None:
+    sellers = example_sellers() + [seller("S4", _minutes_before(-60))]
+    assert_same(build(rows, sellers), build(_as_known_at_as_of(rows), example_sellers()))
