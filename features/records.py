@@ -184,10 +184,12 @@ class _Problems:
         self.rows: list[np.ndarray] = []
         self.fields: list[str] = []
         self.values: list[np.ndarray] = []
-        self.reasons: list[str] = []
+        self.reasons: list[str | np.ndarray] = []
         self.sizes: list[int] = []
 
-    def add(self, mask: np.ndarray, field_name: str, raw: pd.Series | None, reason: str) -> None:
+    def add(self, mask: np.ndarray, field_name: str, raw: pd.Series | None,
+            reason: str | np.ndarray) -> None:
+        """Record a problem on every row of ``mask``; ``reason`` is one text or one per row."""
         positions = np.flatnonzero(mask)
         if len(positions) == 0:
             return
@@ -219,7 +221,10 @@ class _Problems:
                 "row": np.concatenate(self.rows).astype(np.int64),
                 "field": np.repeat(np.array(self.fields, dtype=object), self.sizes),
                 "value": np.concatenate(self.values),
-                "reason": np.repeat(np.array(self.reasons, dtype=object), self.sizes),
+                "reason": np.concatenate([
+                    np.full(size, reason, dtype=object) if isinstance(reason, str)
+                    else np.asarray(reason, dtype=object)
+                    for reason, size in zip(self.reasons, self.sizes, strict=True)]),
             }
         )
         return out.sort_values(["row", "field"], kind="stable").reset_index(drop=True)
@@ -233,14 +238,41 @@ def _short(value: object) -> str:
 
 
 def _is_blank(series: pd.Series) -> np.ndarray:
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        categories = pd.Series(series.cat.categories).astype("string").str.strip()
+        blank_category = (categories == "").to_numpy(dtype=bool, na_value=True)
+        codes = series.cat.codes.to_numpy()
+        return (codes < 0) | blank_category[np.maximum(codes, 0)] & (codes >= 0)
     if series.dtype == object or pd.api.types.is_string_dtype(series.dtype):
-        stripped = series.astype("string").str.strip()
-        return (series.isna() | (stripped == "")).to_numpy(dtype=bool, na_value=True)
+        stripped = _as_text(series)
+        return (stripped.isna() | (stripped == "")).to_numpy(dtype=bool, na_value=True)
     return series.isna().to_numpy()
 
 
 def _as_text(series: pd.Series) -> pd.Series:
+    """The values as trimmed text (nullable ``string`` dtype)."""
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        categories = pd.Series(series.cat.categories).astype("string").str.strip()
+        codes = series.cat.codes.to_numpy()
+        text = categories.take(np.maximum(codes, 0)).set_axis(series.index)
+        return text.mask(codes < 0).astype("string")
     return series.astype("string").str.strip()
+
+
+def _duplicates(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Mask of repeated non-missing values (all but the first) and each row's first position.
+
+    ``pd.factorize`` numbers values in order of first appearance, so a row is a first
+    occurrence exactly when its code exceeds every earlier code: one linear pass.
+    """
+    codes, _ = pd.factorize(values, use_na_sentinel=True)
+    previous_max = np.maximum.accumulate(np.concatenate(([-1], codes[:-1]))) if len(codes) \
+        else codes
+    repeated = (codes >= 0) & (codes <= previous_max)
+    first_positions = np.flatnonzero((codes >= 0) & (codes > previous_max))
+    first_of_row = np.where(codes >= 0, first_positions[np.maximum(codes, 0)]
+                            if len(first_positions) else 0, -1)
+    return repeated, first_of_row
 
 
 def _parse_timestamp(series: pd.Series, name: str, problems: _Problems,
@@ -402,8 +434,7 @@ def validate_sellers(frame: pd.DataFrame, *, strict: bool = False) -> LoadedReco
     if not _check_columns(frame, SELLER_FIELDS, problems):
         return _finish("sellers", frame, None, np.ones(len(frame), bool), problems, strict)
     parsed, bad = _check_fields(frame, SELLER_FIELDS, problems, DEFAULT_CURRENCIES)
-    ids = parsed["seller_id"]
-    dup = ids.duplicated(keep="first").to_numpy() & ~_is_blank(ids)
+    dup, _ = _duplicates(parsed["seller_id"].where(~_is_blank(frame["seller_id"])))
     problems.add(dup, "seller_id", frame["seller_id"], "duplicate seller_id")
     bad |= dup
     return _finish("sellers", frame, parsed, bad, problems, strict)
@@ -431,7 +462,8 @@ def validate_orders(frame: pd.DataFrame, seller_ids: Iterable[str] | pd.Series |
     amount = parsed["amount"].to_numpy()
     refunded = parsed["refunded_amount"].to_numpy()
     with np.errstate(invalid="ignore"):
-        over = refunded > amount + 1e-9
+        # only comparable when both amounts are valid (a bad amount is reported already)
+        over = (refunded > amount + 1e-9) & (amount >= 0) & np.isfinite(amount)
     problems.add(over, "refunded_amount", frame["refunded_amount"],
                  "refunded_amount above amount")
     bad |= over
@@ -451,16 +483,11 @@ def validate_orders(frame: pd.DataFrame, seller_ids: Iterable[str] | pd.Series |
                  "given while refunded_amount is 0")
     bad |= refund_without_amount
 
-    ids = parsed["order_id"]
-    dup = ids.duplicated(keep="first").to_numpy() & ~_is_blank(ids)
+    dup, first_of_row = _duplicates(parsed["order_id"].where(~_is_blank(frame["order_id"])))
     if dup.any():
-        first_row = pd.Series(np.arange(1, len(ids) + 1), index=ids.index).groupby(
-            ids.to_numpy()).transform("min")
-        positions = np.flatnonzero(dup)
-        for first in np.unique(first_row.to_numpy()[positions]):
-            mask = dup & (first_row.to_numpy() == first)
-            problems.add(mask, "order_id", frame["order_id"],
-                         f"duplicate order_id (first seen on row {first})")
+        first_rows = first_of_row[dup] + 1
+        problems.add(dup, "order_id", frame["order_id"], np.array(
+            [f"duplicate order_id (first seen on row {row})" for row in first_rows], dtype=object))
         bad |= dup
 
     if seller_ids is not None:

@@ -89,6 +89,7 @@ def test_every_problem_is_reported_with_row_field_and_reason() -> None:
     assert (3, "amount", "not a number") in found
     assert (3, "currency", "unsupported currency (supported: CNY)") in found
     assert result.report.n_bad == 3 and result.report.n_good == 0
+    assert not any(field == "refunded_amount" for _, field, _ in found)
 
 
 def test_refund_above_amount_and_refund_before_order_are_rejected() -> None:
@@ -208,3 +209,21 @@ def test_problem_rows_scale_without_python_loops() -> None:
     result = validate_orders(raw)
     assert result.report.n_bad == n // 1000
     assert result.report.n_good == n - n // 1000
+
+
+def test_categorical_and_text_inputs_validate_alike() -> None:
+    raw = order_rows()
+    categorical = raw.assign(status=raw["status"].astype("category"),
+                             channel=pd.Categorical(["wholesale", "telepathy", "custom"]))
+    from_text = validate_orders(raw.assign(channel=["wholesale", "telepathy", "custom"]))
+    from_categories = validate_orders(categorical)
+    pd.testing.assert_frame_equal(from_text.report.problems, from_categories.report.problems)
+    pd.testing.assert_frame_equal(from_text.frame, from_categories.frame)
+
+
+def test_many_duplicates_each_name_their_first_row() -> None:
+    raw = pd.concat([order_rows()] * 3, ignore_index=True)
+    problems = validate_orders(raw).report.problems
+    assert problems["reason"].tolist() == [
+        f"duplicate order_id (first seen on row {first})" for first in (1, 2, 3, 1, 2, 3)]
+    assert problems["row"].tolist() == [4, 5, 6, 7, 8, 9]
