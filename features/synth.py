@@ -97,6 +97,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from features.builder import DEFAULT_TIMEZONE
 from features.records import (
     MEMBERSHIP_TIERS,
     ORDER_CHANNELS,
@@ -341,15 +342,17 @@ def _seasonality(days: np.ndarray) -> np.ndarray:
 
 
 def _as_utc(value: pd.Timestamp | datetime | date | str, name: str) -> pd.Timestamp:
-    """A UTC timestamp with nanosecond unit; naive values are read as UTC."""
+    """A UTC timestamp with nanosecond unit; naive values are read in the lender's time zone
+    (Asia/Shanghai), exactly as :func:`features.build_features` reads them."""
     try:
         stamp = pd.Timestamp(value)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{name} must be a date or timestamp; got {value!r}") from exc
     if pd.isna(stamp):
         raise ValueError(f"{name} must be a date or timestamp; got {value!r}")
-    stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
-    return stamp.as_unit("ns")
+    if stamp.tzinfo is None:
+        stamp = stamp.tz_localize(DEFAULT_TIMEZONE)
+    return stamp.tz_convert("UTC").as_unit("ns")
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -573,7 +576,8 @@ def generate_marketplace(
     n_sellers : number of sellers, >= 1.
     months : length of the record window in calendar months before ``as_of``, >= 1.
     seed : seed of every random draw; the same seed and parameters give identical frames.
-    as_of : extraction time; naive values are read as UTC. Records are strictly before it,
+    as_of : extraction time; naive values are read in Asia/Shanghai (as the feature
+        builder reads them). Records are strictly before it,
         the truth is about the twelve months after it. Default :data:`DEFAULT_AS_OF`.
     base_default_rate : mean 12-month probability of default, in (0, 0.5).
     orders_per_seller_month : average orders per seller and month over the marketplace

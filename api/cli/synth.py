@@ -17,6 +17,7 @@ import pandas as pd
 
 from api.cli import CliError
 from api.settings import Settings
+from features import resolve_as_of
 from features.synth import (
     DEFAULT_AS_OF,
     DEFAULT_ORDERS_PER_SELLER_MONTH,
@@ -44,10 +45,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="random seed; the same seed gives identical files (default 0)")
     parser.add_argument("--out", type=Path, required=True, metavar="DIR",
                         help="output folder (created when missing)")
-    parser.add_argument("--as-of", dest="as_of", default=DEFAULT_AS_OF.strftime("%Y-%m-%d"),
+    parser.add_argument("--as-of", dest="as_of", default=DEFAULT_AS_OF.isoformat(),
                         metavar="DATE",
-                        help="extraction date or timestamp, UTC when no offset is given "
-                        f"(default {DEFAULT_AS_OF.strftime('%Y-%m-%d')})")
+                        help="extraction date or timestamp; without an offset it is read in "
+                        "the lender's time zone (setting `timezone`, default Asia/Shanghai), "
+                        "as `sme-credit features --as-of` reads it "
+                        f"(default {DEFAULT_AS_OF.isoformat()})")
     parser.add_argument("--default-rate", dest="default_rate", type=float, default=0.05,
                         metavar="R", help="base 12-month default rate, in (0, 0.5) "
                         "(default 0.05)")
@@ -67,7 +70,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=run)
 
 
-def _check_arguments(args: argparse.Namespace) -> pd.Timestamp:
+def _check_arguments(args: argparse.Namespace, timezone: str) -> pd.Timestamp:
     if args.sellers < 1:
         raise CliError(f"--sellers must be at least 1; got {args.sellers}")
     if args.months < 1:
@@ -82,12 +85,9 @@ def _check_arguments(args: argparse.Namespace) -> pd.Timestamp:
     if not 0.0 <= args.hidden_risk_share < 1.0:
         raise CliError(f"--hidden-risk-share must be in [0, 1); got {args.hidden_risk_share}")
     try:
-        as_of = pd.Timestamp(args.as_of)
+        return resolve_as_of(args.as_of, timezone)
     except (TypeError, ValueError):
         raise CliError(f"--as-of is not a date or timestamp: {args.as_of!r}") from None
-    if pd.isna(as_of):
-        raise CliError(f"--as-of is not a date or timestamp: {args.as_of!r}")
-    return as_of.tz_localize("UTC") if as_of.tzinfo is None else as_of.tz_convert("UTC")
 
 
 def _check_out_dir(out: Path) -> None:
@@ -103,7 +103,7 @@ def _check_out_dir(out: Path) -> None:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Generate the marketplace described by ``args`` and write it to ``args.out``."""
-    as_of = _check_arguments(args)
+    as_of = _check_arguments(args, settings.timezone)
     _check_out_dir(args.out)
     started = time.perf_counter()
     try:

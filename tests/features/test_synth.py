@@ -332,7 +332,9 @@ def test_cli_csv_output_loads_back_through_the_contract(tmp_path) -> None:
                                     as_of="2025-03-15")
     pd.testing.assert_frame_equal(sellers, expected.sellers)
     pd.testing.assert_frame_equal(orders, expected.orders)
-    assert json.loads((out / "manifest.json").read_text())["as_of"].startswith("2025-03-15")
+    # a date without offset means midnight in the lender's time zone (Asia/Shanghai)
+    assert json.loads((out / "manifest.json").read_text())["as_of"] == \
+        "2025-03-14T16:00:00+00:00"
 
 
 @pytest.mark.parametrize(
