@@ -1,0 +1,70 @@
+"""Persistence of the lending rules: SQLModel tables, Alembic migrations, a unit of work,
+repositories and the services that take plain values and a unit of work.
+
+This sub-package is the only part of :mod:`lending` that imports SQLModel, SQLAlchemy or
+Alembic; the rule modules (``lending/*.py``) stay pure. Conventions (locking, idempotency,
+booking of the journal) are documented in ``docs/lending.md``.
+
+Typical use::
+
+    engine = make_engine(url)
+    upgrade_database(engine)
+    open_line(SqlUnitOfWork(engine), line_id="L1", seller_id="S1", limit="50000.00",
+              opened_on=date(2026, 1, 5))
+    draw(SqlUnitOfWork(engine), line_id="L1", amount="3000.00", on=date(2026, 1, 6),
+         plan=RepaymentPlan.bullet(30), supplier_id="SUP-9", idempotency_key="req-1")
+"""
+
+from lending.persistence.database import (
+    current_revision,
+    head_revision,
+    make_engine,
+    upgrade_database,
+)
+from lending.persistence.errors import (
+    ConcurrentUpdate,
+    DecisionNotApproved,
+    IdempotencyKeyReused,
+    LineAlreadyExists,
+    UnknownLine,
+)
+from lending.persistence.services import (
+    DrawReceipt,
+    LineView,
+    PaymentReceipt,
+    Statement,
+    advance_line,
+    book_journal,
+    draw,
+    get_line,
+    get_schedule,
+    get_statement,
+    journal_totals,
+    open_line,
+    open_line_from_decision,
+    repay,
+    reverse_payment,
+)
+from lending.persistence.tables import (
+    CreditLineCreate,
+    CreditLinePublic,
+    CreditLineRecord,
+    IdempotencyRecord,
+    JournalEntryRecord,
+    JournalPostingRecord,
+    LineEventRecord,
+)
+from lending.persistence.unit_of_work import SqlUnitOfWork
+
+__all__ = [
+    "make_engine", "upgrade_database", "current_revision", "head_revision",
+    "SqlUnitOfWork",
+    "UnknownLine", "LineAlreadyExists", "IdempotencyKeyReused", "DecisionNotApproved",
+    "ConcurrentUpdate",
+    "LineView", "DrawReceipt", "PaymentReceipt", "Statement",
+    "open_line", "open_line_from_decision", "draw", "repay", "reverse_payment",
+    "advance_line", "get_line", "get_schedule", "get_statement", "book_journal",
+    "journal_totals",
+    "CreditLineCreate", "CreditLinePublic", "CreditLineRecord", "LineEventRecord",
+    "JournalEntryRecord", "JournalPostingRecord", "IdempotencyRecord",
+]

@@ -1,0 +1,103 @@
+"""Engines and migrations: the same code on SQLite and PostgreSQL.
+
+Locking
+-------
+A draw locks its credit line for the rest of its transaction, so concurrent draws on one
+line serialise and each sees the draws committed before it.
+
+* **PostgreSQL**: ``SELECT ... FOR UPDATE`` on the ``credit_line`` row
+  (:meth:`~lending.persistence.unit_of_work.CreditLineRepository.get_for_update`).
+* **SQLite** has no row locks. Engines made by :func:`make_engine` start every
+  transaction with ``BEGIN IMMEDIATE``, which takes the database's write lock at once:
+  transactions serialise database-wide, and a waiting one retries for ``busy_timeout``
+  seconds (30 by default) before failing. A deferred ``BEGIN`` would not do: two readers
+  that both try to upgrade to writers make SQLite refuse one at once (``database is
+  locked``) instead of waiting.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+
+__all__ = ["make_engine", "upgrade_database", "current_revision", "head_revision"]
+
+
+def make_engine(url: str, *, busy_timeout: float = 30.0, **kwargs: Any) -> sa.Engine:
+    """An engine for ``url`` with the locking this package relies on.
+
+    Parameters
+    ----------
+    url
+        SQLAlchemy URL: ``sqlite:///path`` or ``postgresql+psycopg://user@host/db``.
+    busy_timeout
+        SQLite only: seconds a transaction waits for the write lock.
+    **kwargs
+        Passed to :func:`sqlalchemy.create_engine` (e.g. ``pool_size``).
+    """
+    parsed = sa.make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        kwargs.setdefault("pool_pre_ping", True)
+        return sa.create_engine(parsed, **kwargs)
+    connect_args = dict(kwargs.pop("connect_args", {}))
+    connect_args.setdefault("timeout", busy_timeout)
+    connect_args.setdefault("check_same_thread", False)
+    engine = sa.create_engine(parsed, connect_args=connect_args, **kwargs)
+
+    @sa.event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" event emit BEGIN instead of the sqlite3 module's own
+        # deferred BEGIN; turn on foreign keys, off by default in SQLite.
+        dbapi_connection.isolation_level = None
+        dbapi_connection.execute("PRAGMA foreign_keys = ON")
+
+    @sa.event.listens_for(engine, "begin")
+    def _on_begin(connection: sa.Connection) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def _alembic_config() -> Config:
+    config = Config()
+    location = resources.files("lending.persistence").joinpath("migrations")
+    config.set_main_option("script_location", str(location))
+    return config
+
+
+def head_revision() -> str:
+    """The newest migration shipped with the package."""
+    head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
+    assert head is not None
+    return head
+
+
+def current_revision(engine: sa.Engine) -> str | None:
+    """The migration the database is at (``None`` for an empty database)."""
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def upgrade_database(url_or_engine: str | sa.Engine, revision: str = "head") -> None:
+    """Bring a database's lending tables up to ``revision`` (all migrations by default).
+
+    Idempotent: an up-to-date database is left as it is, so this runs at every start-up
+    and in tests. The migrations ship inside the package (``lending/persistence/
+    migrations``); no ``alembic.ini`` is needed.
+    """
+    engine = (make_engine(url_or_engine) if isinstance(url_or_engine, str)
+              else url_or_engine)
+    try:
+        config = _alembic_config()
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, revision)
+    finally:
+        if isinstance(url_or_engine, str):
+            engine.dispose()

@@ -1,0 +1,666 @@
+"""Services: plain values in, domain results out, one transaction each.
+
+Every service takes a :class:`~lending.persistence.unit_of_work.SqlUnitOfWork` (not yet
+entered) and plain values, enters the unit of work, applies the lending rules
+(:class:`lending.CreditLine`), stores what changed, commits once, and returns a frozen
+result. Any error rolls everything back; refusals are named
+:class:`~lending.errors.LendingError` subclasses.
+
+Writes
+------
+A writing service locks the line (:meth:`CreditLineRepository.get_for_update`), loads its
+events, runs the command, appends the new event, folds the line as of the operation's
+date, **books** the journal up to that date (:func:`book_journal`) and refreshes the
+line's cached summary and ``version``. The line's ``as_of`` is the date its book is
+closed to: operations dated before it are refused (``BackdatedOperation``).
+
+Idempotency
+-----------
+Draws and repayments take an idempotency key. The first request stores its result under
+``(scope, key)`` with a fingerprint of its body, in the same transaction as the effect.
+A later request with the same key and the same body gets that stored result back and has
+no effect; with another body it is refused (:class:`IdempotencyKeyReused`). Refused
+requests store nothing (their transaction rolls back), so a corrected retry may reuse
+the key. Two racing requests with one key serialise on the line's lock; if they name
+different lines, the loser hits the primary key and is retried once, which then replays
+or refuses.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import Any, TypeVar, cast
+
+import sqlalchemy.exc
+
+from lending.allocation import AllocationPolicy, Component
+from lending.delinquency import DelinquencyPolicy
+from lending.errors import BackdatedOperation, InvalidIdentifier
+from lending.ledger import ACCOUNT_TYPES, Account, EntryKind, Journal, JournalEntry
+from lending.lines import (
+    CreditLine,
+    DrawMade,
+    DrawStatus,
+    LineState,
+    LineTerms,
+    PaymentReceived,
+    RepaymentPlan,
+)
+from lending.money import ZERO, AmountInput, parse_amount, quantize
+from lending.persistence.codec import (
+    dumps,
+    fingerprint,
+    normalized_amount,
+    plan_to_json,
+    schedule_from_json,
+    schedule_to_json,
+)
+from lending.persistence.errors import (
+    ConcurrentUpdate,
+    DecisionNotApproved,
+    IdempotencyKeyReused,
+    LineAlreadyExists,
+    UnknownLine,
+)
+from lending.persistence.tables import (
+    CreditLineRecord,
+    IdempotencyRecord,
+    from_minor,
+    to_minor,
+)
+from lending.persistence.unit_of_work import SqlUnitOfWork, utc_now
+from lending.policy import CreditDecision
+from lending.schedules import Schedule
+
+__all__ = [
+    "LineView",
+    "DrawReceipt",
+    "PaymentReceipt",
+    "Statement",
+    "open_line",
+    "open_line_from_decision",
+    "draw",
+    "repay",
+    "reverse_payment",
+    "advance_line",
+    "get_line",
+    "get_schedule",
+    "get_statement",
+    "book_journal",
+    "journal_totals",
+]
+
+T = TypeVar("T")
+_MAX_KEY_LENGTH = 200
+
+
+# --------------------------------------------------------------------------- results
+
+
+@dataclass(frozen=True)
+class LineView:
+    """A credit line as of a date: limit, what is available and owed, delinquency."""
+
+    line_id: str
+    seller_id: str
+    product: str
+    currency: str
+    policy_version: str | None
+    limit: Decimal
+    available_credit: Decimal
+    outstanding_principal: Decimal
+    days_past_due: int
+    bucket: str
+    status: str
+    as_of: date
+    version: int
+
+
+@dataclass(frozen=True)
+class DrawReceipt:
+    """The result of a draw (replayed as is to a repeated idempotent request)."""
+
+    line_id: str
+    draw_id: str
+    on: date
+    amount: Decimal
+    supplier_id: str
+    schedule: Schedule
+    available_credit: Decimal
+    outstanding_principal: Decimal
+    line_version: int
+
+    def to_json(self) -> str:
+        """The receipt as stored in an idempotency record."""
+        return dumps({"line_id": self.line_id, "draw_id": self.draw_id, "on": self.on,
+                      "amount": self.amount, "supplier_id": self.supplier_id,
+                      "schedule": schedule_to_json(self.schedule),
+                      "available_credit": self.available_credit,
+                      "outstanding_principal": self.outstanding_principal,
+                      "line_version": self.line_version})
+
+    @classmethod
+    def from_json(cls, text: str) -> DrawReceipt:
+        """The receipt :meth:`to_json` stored."""
+        doc = json.loads(text)
+        return cls(doc["line_id"], doc["draw_id"], date.fromisoformat(doc["on"]),
+                   Decimal(doc["amount"]), doc["supplier_id"],
+                   schedule_from_json(doc["schedule"]), Decimal(doc["available_credit"]),
+                   Decimal(doc["outstanding_principal"]), doc["line_version"])
+
+
+@dataclass(frozen=True)
+class PaymentReceipt:
+    """The result of a repayment (replayed as is to a repeated idempotent request)."""
+
+    line_id: str
+    payment_id: str
+    on: date
+    amount: Decimal
+    total_due: Decimal
+    credit_balance: Decimal
+    outstanding_principal: Decimal
+    available_credit: Decimal
+    line_version: int
+
+    def to_json(self) -> str:
+        """The receipt as stored in an idempotency record."""
+        return dumps({"line_id": self.line_id, "payment_id": self.payment_id, "on": self.on,
+                      "amount": self.amount, "total_due": self.total_due,
+                      "credit_balance": self.credit_balance,
+                      "outstanding_principal": self.outstanding_principal,
+                      "available_credit": self.available_credit,
+                      "line_version": self.line_version})
+
+    @classmethod
+    def from_json(cls, text: str) -> PaymentReceipt:
+        """The receipt :meth:`to_json` stored."""
+        doc = json.loads(text)
+        return cls(doc["line_id"], doc["payment_id"], date.fromisoformat(doc["on"]),
+                   Decimal(doc["amount"]), Decimal(doc["total_due"]),
+                   Decimal(doc["credit_balance"]), Decimal(doc["outstanding_principal"]),
+                   Decimal(doc["available_credit"]), doc["line_version"])
+
+
+@dataclass(frozen=True)
+class Statement:
+    """A line's statement as of a date.
+
+    ``entries`` are the journal entries dated in ``(since, as_of]`` (every entry when
+    ``since`` is ``None``); ``balances`` every account's balance at the end of ``as_of``;
+    the ``*_due`` amounts are due and unpaid; ``next_due_date``/``next_due_amount`` what
+    falls due next.
+    """
+
+    line_id: str
+    currency: str
+    as_of: date
+    since: date | None
+    limit: Decimal
+    available_credit: Decimal
+    over_limit: Decimal
+    outstanding_principal: Decimal
+    principal_due: Decimal
+    interest_due: Decimal
+    fee_due: Decimal
+    penalty_due: Decimal
+    total_due: Decimal
+    credit_balance: Decimal
+    days_past_due: int
+    bucket: str
+    status: str
+    next_due_date: date | None
+    next_due_amount: Decimal
+    entries: tuple[JournalEntry, ...]
+    balances: dict[Account, Decimal]
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _status(state: LineState) -> str:
+    return "closed" if state.closed else "frozen" if state.frozen else "open"
+
+
+def _terms(record: CreditLineRecord) -> LineTerms:
+    return LineTerms(
+        line_id=record.id, limit=from_minor(record.limit_minor, record.currency),
+        opened_on=record.opened_on, currency=record.currency, revolving=record.revolving,
+        delinquency=DelinquencyPolicy(record.grace_days, Decimal(record.penalty_daily_rate),
+                                      record.freeze_after_days, record.write_off_after_days),
+        allocation=AllocationPolicy(
+            cast(tuple[Component, ...], tuple(record.allocation_order.split(","))),
+            "instalment" if record.allocation_by == "instalment" else "component"))
+
+
+def _view(record: CreditLineRecord) -> LineView:
+    return LineView(record.id, record.seller_id, record.product, record.currency,
+                    record.policy_version, from_minor(record.limit_minor, record.currency),
+                    from_minor(record.available_minor, record.currency),
+                    from_minor(record.outstanding_minor, record.currency),
+                    record.days_past_due, record.bucket, record.status, record.as_of,
+                    record.version)
+
+
+def _state_view(record: CreditLineRecord, state: LineState) -> LineView:
+    return LineView(record.id, record.seller_id, record.product, record.currency,
+                    record.policy_version, state.terms.limit, state.available_credit,
+                    state.outstanding_principal, state.days_past_due, state.bucket,
+                    _status(state), state.as_of, record.version)
+
+
+def _load(uow: SqlUnitOfWork, line_id: str, *, lock: bool
+          ) -> tuple[CreditLineRecord, CreditLine]:
+    record = uow.lines.get_for_update(line_id) if lock else uow.lines.get(line_id)
+    if record is None:
+        raise UnknownLine(f"no credit line {line_id!r}")
+    return record, CreditLine(_terms(record), uow.events.list(record))
+
+
+def _check_not_before_book(record: CreditLineRecord, on: date) -> None:
+    if on < record.as_of:
+        raise BackdatedOperation(f"{on} is before {record.as_of}, the date line "
+                                 f"{record.id!r} is already booked to")
+
+
+def _check_key(key: str) -> None:
+    if not isinstance(key, str) or not key.strip() or len(key) > _MAX_KEY_LENGTH:
+        raise InvalidIdentifier(f"an idempotency key must be a non-empty string of at most "
+                                f"{_MAX_KEY_LENGTH} characters; got {key!r}")
+
+
+def _replayed(uow: SqlUnitOfWork, scope: str, key: str, body: dict[str, Any]) -> str | None:
+    """The stored response for ``key`` if the body matches; refuses a different body."""
+    record = uow.idempotency.get(scope, key)
+    if record is None:
+        return None
+    if record.fingerprint != fingerprint(body):
+        raise IdempotencyKeyReused(f"idempotency key {key!r} was used for a different "
+                                   f"{scope} request")
+    return record.response
+
+
+def _retry_on_conflict(work: Callable[[], T]) -> T:
+    """Run ``work`` again once if its commit lost a race on a unique key.
+
+    The second run sees what the winner committed (an idempotency record, a line) and
+    replays or refuses accordingly.
+    """
+    try:
+        return work()
+    except sqlalchemy.exc.IntegrityError:
+        try:
+            return work()
+        except sqlalchemy.exc.IntegrityError as error:
+            raise ConcurrentUpdate(f"a concurrent request conflicted twice: {error.orig}"
+                                   ) from error
+
+
+def _signature(entry: JournalEntry) -> tuple[object, ...]:
+    return (entry.on, entry.kind, entry.reference,
+            tuple(sorted((str(p.account), p.side, p.amount) for p in entry.postings)))
+
+
+def _net(entries: Iterable[JournalEntry]) -> dict[Account, Decimal]:
+    net: dict[Account, Decimal] = {}
+    for entry in entries:
+        for posting in entry.postings:
+            signed = posting.amount if posting.side == "debit" else -posting.amount
+            net[posting.account] = net.get(posting.account, ZERO) + signed
+    return net
+
+
+def book_journal(uow: SqlUnitOfWork, record: CreditLineRecord, state: LineState) -> int:
+    """Book the derived journal of ``state`` into the stored, append-only journal.
+
+    The fold re-derives the whole journal from the events; the book only grows. Entries
+    are compared per ``(kind, reference)`` group (e.g. every allocation of one payment):
+
+    * when every booked entry of a group is still in the derived journal, the derived
+      entries not yet booked are booked as they are, with their own dates (a draw, an
+      interest accrual on its due date, an allocation);
+    * otherwise history was re-derived (a payment reversed, penalty re-accrued in other
+      steps): one **adjusting entry** dated ``state.as_of`` books the difference of the
+      group's net amounts per account.
+
+    Afterwards every account's booked balance equals the derived one as of
+    ``state.as_of``. Returns the number of entries booked.
+    """
+    booked = uow.journal.list(record)
+    derived: dict[tuple[EntryKind, str], list[JournalEntry]] = {}
+    for entry in state.journal:
+        derived.setdefault((entry.kind, entry.reference), []).append(entry)
+    posted: dict[tuple[EntryKind, str], list[JournalEntry]] = {}
+    for item in booked:
+        posted.setdefault((item.entry.kind, item.entry.reference), []).append(item.entry)
+    count = 0
+    adjust: list[tuple[EntryKind, str]] = []
+    for group, entries in derived.items():
+        have = Counter(_signature(entry) for entry in posted.get(group, ()))
+        if have - Counter(_signature(entry) for entry in entries):
+            adjust.append(group)
+            continue
+        for entry in entries:
+            signature = _signature(entry)
+            if have[signature]:
+                have[signature] -= 1
+                continue
+            uow.journal.add(record, entry, posted_on=state.as_of)
+            count += 1
+    adjust.extend(group for group in posted if group not in derived)
+    for kind, reference in adjust:
+        target = _net(derived.get((kind, reference), ()))
+        current = _net(posted[(kind, reference)])
+        difference = {account: target.get(account, ZERO) - current.get(account, ZERO)
+                      for account in set(target) | set(current)}
+        adjusting = JournalEntry.compound(
+            state.as_of, kind,
+            debits={a: v for a, v in difference.items() if v > 0},
+            credits={a: -v for a, v in difference.items() if v < 0},
+            reference=reference, currency=record.currency)
+        if adjusting is not None:
+            uow.journal.add(record, adjusting, posted_on=state.as_of, adjustment=True)
+            count += 1
+    return count
+
+
+def _apply(uow: SqlUnitOfWork, record: CreditLineRecord, line: CreditLine,
+           events_before: int, on: date) -> LineState:
+    """Store the new events, book the journal to ``on`` and refresh the line's summary."""
+    uow.events.append(record, line.events[events_before:])
+    state = line.state(on)
+    book_journal(uow, record, state)
+    currency = record.currency
+    record.as_of = on
+    if len(line.events) > events_before:
+        record.last_operation_on = on
+    record.status = _status(state)
+    record.outstanding_minor = to_minor(state.outstanding_principal, currency)
+    record.available_minor = to_minor(state.available_credit, currency)
+    record.days_past_due = state.days_past_due
+    record.bucket = state.bucket
+    record.version += 1
+    uow.lines.add(record)
+    return state
+
+
+def journal_totals(uow: SqlUnitOfWork, line_id: str | None = None
+                   ) -> dict[Account, Decimal]:
+    """Booked balance of every account on its normal side (one line, or the whole book).
+
+    Read inside an entered unit of work. Amounts in minor units are converted with the
+    line's currency (CNY when ``line_id`` is ``None``: the whole book is one currency).
+    """
+    currency = "CNY"
+    if line_id is not None:
+        record = uow.lines.get(line_id)
+        if record is None:
+            raise UnknownLine(f"no credit line {line_id!r}")
+        currency = record.currency
+    totals = uow.journal.totals(line_id)
+    result: dict[Account, Decimal] = {}
+    for account in Account:
+        debit = totals.get((str(account), "debit"), 0)
+        credit = totals.get((str(account), "credit"), 0)
+        signed = debit - credit if ACCOUNT_TYPES[account] in ("asset", "expense") \
+            else credit - debit
+        result[account] = from_minor(signed, currency)
+    return result
+
+
+# --------------------------------------------------------------------------- services
+
+
+def open_line(uow: SqlUnitOfWork, *, line_id: str, seller_id: str, limit: AmountInput,
+              opened_on: date, currency: str = "CNY", product: str = "purchase_line",
+              policy_version: str | None = None, revolving: bool = True,
+              delinquency: DelinquencyPolicy | None = None,
+              allocation: AllocationPolicy | None = None) -> LineView:
+    """Open a credit line with an explicit limit.
+
+    Raises
+    ------
+    InvalidIdentifier
+        If the line or seller id is empty.
+    InvalidAmount
+        If the limit is not an exact non-negative amount.
+    LineAlreadyExists
+        If a line with this id is stored.
+    """
+    for what, value in (("line_id", line_id), ("seller_id", seller_id)):
+        if not isinstance(value, str) or not value.strip() or len(value) > 100:
+            raise InvalidIdentifier(f"{what} must be a non-empty string of at most 100 "
+                                    f"characters; got {value!r}")
+    terms = LineTerms(line_id, parse_amount(limit, currency, allow_zero=True, what="limit"),
+                      opened_on, currency, revolving, delinquency or DelinquencyPolicy(),
+                      allocation or AllocationPolicy())
+    policy = terms.delinquency
+
+    def work() -> LineView:
+        with uow:
+            if uow.lines.get(line_id) is not None:
+                raise LineAlreadyExists(f"credit line {line_id!r} already exists")
+            record = CreditLineRecord(
+                id=line_id, seller_id=seller_id, product=product, currency=currency,
+                policy_version=policy_version, revolving=revolving,
+                limit_minor=to_minor(terms.limit, currency), opened_on=opened_on,
+                grace_days=policy.grace_days,
+                penalty_daily_rate=str(policy.penalty_daily_rate),
+                freeze_after_days=policy.freeze_after_days,
+                write_off_after_days=policy.write_off_after_days,
+                allocation_order=",".join(terms.allocation.order),
+                allocation_by=terms.allocation.by, as_of=opened_on,
+                available_minor=to_minor(terms.limit, currency), version=1,
+                created_at=utc_now())
+            uow.lines.add(record)
+            uow.commit()
+            return _view(record)
+
+    try:
+        return work()
+    except sqlalchemy.exc.IntegrityError:
+        raise LineAlreadyExists(f"credit line {line_id!r} already exists") from None
+
+
+def open_line_from_decision(uow: SqlUnitOfWork, decision: CreditDecision, *, line_id: str,
+                            opened_on: date, currency: str = "CNY",
+                            delinquency: DelinquencyPolicy | None = None) -> LineView:
+    """Open the line an approved credit decision grants (limit, product, policy version).
+
+    A purchase line is revolving; a term loan is not (repaid principal does not restore
+    it).
+
+    Raises
+    ------
+    DecisionNotApproved
+        If the decision is a referral or a decline (an officer's approval is a new
+        decision).
+    """
+    if decision.outcome != "approve" or decision.product is None:
+        raise DecisionNotApproved(f"the decision for seller {decision.seller_id!r} is "
+                                  f"{decision.outcome!r}; only an approval opens a line")
+    return open_line(uow, line_id=line_id, seller_id=decision.seller_id,
+                     limit=decision.limit, opened_on=opened_on, currency=currency,
+                     product=decision.product, policy_version=decision.policy_version,
+                     revolving=decision.product == "purchase_line",
+                     delinquency=delinquency)
+
+
+def draw(uow: SqlUnitOfWork, *, line_id: str, amount: AmountInput, on: date,
+         plan: RepaymentPlan, supplier_id: str, idempotency_key: str,
+         currency: str | None = None, draw_id: str | None = None) -> DrawReceipt:
+    """Draw on a line to pay a supplier, once per idempotency key.
+
+    The line is locked for the transaction, so concurrent draws serialise and never take
+    more than the limit together.
+
+    Raises
+    ------
+    UnknownLine
+        If the line does not exist.
+    InvalidAmount, CurrencyMismatch, LineClosed, LineFrozen, CreditLimitExceeded
+        As :meth:`lending.CreditLine.draw`.
+    BackdatedOperation
+        If ``on`` is before the line's last operation or booked date.
+    IdempotencyKeyReused
+        If the key served a different request.
+    """
+    _check_key(idempotency_key)
+    body = {"line_id": line_id, "amount": normalized_amount(amount), "on": on.isoformat(),
+            "plan": plan_to_json(plan), "supplier_id": supplier_id, "currency": currency,
+            "draw_id": draw_id}
+
+    def work() -> DrawReceipt:
+        with uow:
+            record, line = _load(uow, line_id, lock=True)
+            stored = _replayed(uow, "draw", idempotency_key, body)
+            if stored is not None:
+                return DrawReceipt.from_json(stored)
+            _check_not_before_book(record, on)
+            before = len(line.events)
+            event: DrawMade = line.draw(draw_id or f"D-{uuid.uuid4().hex}", amount, on, plan,
+                                        supplier_id=supplier_id, currency=currency)
+            state = _apply(uow, record, line, before, on)
+            receipt = DrawReceipt(line_id, event.draw_id, on, event.amount, supplier_id,
+                                  event.schedule, state.available_credit,
+                                  state.outstanding_principal, record.version)
+            uow.idempotency.add(IdempotencyRecord(
+                scope="draw", key=idempotency_key, fingerprint=fingerprint(body),
+                line_id=line_id, response=receipt.to_json(), created_at=utc_now()))
+            uow.commit()
+            return receipt
+
+    return _retry_on_conflict(work)
+
+
+def repay(uow: SqlUnitOfWork, *, line_id: str, amount: AmountInput, on: date,
+          idempotency_key: str, currency: str | None = None,
+          payment_id: str | None = None) -> PaymentReceipt:
+    """Record a repayment, once per idempotency key; allocated by the line's waterfall.
+
+    Raises
+    ------
+    UnknownLine
+        If the line does not exist.
+    InvalidAmount, CurrencyMismatch, BackdatedOperation
+        As :meth:`lending.CreditLine.repay`.
+    IdempotencyKeyReused
+        If the key served a different request.
+    """
+    _check_key(idempotency_key)
+    body = {"line_id": line_id, "amount": normalized_amount(amount), "on": on.isoformat(),
+            "currency": currency, "payment_id": payment_id}
+
+    def work() -> PaymentReceipt:
+        with uow:
+            record, line = _load(uow, line_id, lock=True)
+            stored = _replayed(uow, "repay", idempotency_key, body)
+            if stored is not None:
+                return PaymentReceipt.from_json(stored)
+            _check_not_before_book(record, on)
+            before = len(line.events)
+            event: PaymentReceived = line.repay(payment_id or f"P-{uuid.uuid4().hex}",
+                                                amount, on, currency=currency)
+            state = _apply(uow, record, line, before, on)
+            receipt = PaymentReceipt(line_id, event.payment_id, on, event.amount,
+                                     state.total_due, state.credit_balance,
+                                     state.outstanding_principal, state.available_credit,
+                                     record.version)
+            uow.idempotency.add(IdempotencyRecord(
+                scope="repay", key=idempotency_key, fingerprint=fingerprint(body),
+                line_id=line_id, response=receipt.to_json(), created_at=utc_now()))
+            uow.commit()
+            return receipt
+
+    return _retry_on_conflict(work)
+
+
+def reverse_payment(uow: SqlUnitOfWork, *, line_id: str, payment_id: str, on: date,
+                    reason: str = "bounced") -> LineView:
+    """Reverse a bounced payment; the book gets adjusting entries dated ``on``.
+
+    Raises
+    ------
+    UnknownLine, UnknownPayment, PaymentAlreadyReversed, BackdatedOperation
+    """
+    with uow:
+        record, line = _load(uow, line_id, lock=True)
+        _check_not_before_book(record, on)
+        before = len(line.events)
+        line.reverse_payment(payment_id, on, reason)
+        state = _apply(uow, record, line, before, on)
+        view = _state_view(record, state)
+        uow.commit()
+        return view
+
+
+def advance_line(uow: SqlUnitOfWork, *, line_id: str, to: date) -> LineView:
+    """Bring a line to the end of ``to``: book accruals, penalties, write-off; refresh its
+    days past due, bucket and status (run daily by a scheduler, or before a report).
+
+    Raises
+    ------
+    UnknownLine, BackdatedOperation
+    """
+    with uow:
+        record, line = _load(uow, line_id, lock=True)
+        _check_not_before_book(record, to)
+        state = _apply(uow, record, line, len(line.events), to)
+        view = _state_view(record, state)
+        uow.commit()
+        return view
+
+
+def get_line(uow: SqlUnitOfWork, line_id: str, as_of: date | None = None) -> LineView:
+    """A line's limit, available credit, outstanding principal, days past due and bucket.
+
+    Without ``as_of`` (or with the line's own ``as_of``) the stored summary answers with
+    no fold; another date folds the line's events as of that date.
+    """
+    with uow:
+        record = uow.lines.get(line_id)
+        if record is None:
+            raise UnknownLine(f"no credit line {line_id!r}")
+        if as_of is None or as_of == record.as_of:
+            return _view(record)
+        _, line = _load(uow, line_id, lock=False)
+        return _state_view(record, line.state(as_of))
+
+
+def get_schedule(uow: SqlUnitOfWork, line_id: str, as_of: date) -> tuple[DrawStatus, ...]:
+    """Every draw of the line with its current schedule and unpaid amounts as of a date."""
+    with uow:
+        _, line = _load(uow, line_id, lock=False)
+        return line.state(as_of).draws
+
+
+def get_statement(uow: SqlUnitOfWork, line_id: str, as_of: date,
+                  since: date | None = None) -> Statement:
+    """The line's statement as of a date: entries, balances and next amounts due.
+
+    Derived from the events (the book holds the same balances up to the line's booked
+    date, see :func:`book_journal`).
+    """
+    with uow:
+        record, line = _load(uow, line_id, lock=False)
+        state = line.state(as_of)
+    zero = quantize(ZERO, record.currency)
+    entries = tuple(e for e in state.journal if since is None or e.on > since)
+    return Statement(
+        line_id=line_id, currency=record.currency, as_of=as_of, since=since,
+        limit=state.terms.limit, available_credit=state.available_credit,
+        over_limit=state.over_limit, outstanding_principal=state.outstanding_principal,
+        principal_due=state.principal_due, interest_due=state.interest_due,
+        fee_due=state.fee_due, penalty_due=state.penalty_due, total_due=state.total_due,
+        credit_balance=state.credit_balance, days_past_due=state.days_past_due,
+        bucket=state.bucket, status=_status(state), next_due_date=state.next_due_date,
+        next_due_amount=state.next_due_amount if state.next_due_date else zero,
+        entries=entries, balances=Journal(state.journal.entries, record.currency).balances())
+
+

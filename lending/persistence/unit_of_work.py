@@ -1,0 +1,247 @@
+"""The unit of work and the repositories it exposes.
+
+A :class:`SqlUnitOfWork` opens a session (one transaction) when entered and rolls it back
+when left, unless :meth:`~SqlUnitOfWork.commit` was called: nothing is ever committed
+implicitly. Services enter it, do their work through the repositories, and commit once.
+
+Repositories speak the domain's language (events, journal entries) and keep storage
+details (minor units, JSON payloads) to themselves. The event log and the journal have
+``append``/``add`` and read methods only: they are append-only (the migration also makes
+the database refuse updates and deletes of their rows).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from types import TracebackType
+from typing import Literal
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, select
+
+from lending.ledger import Account, EntryKind, JournalEntry, Posting
+from lending.lines import LineEvent
+from lending.persistence.codec import (
+    event_from_row,
+    event_kind,
+    event_operation_id,
+    event_payload,
+)
+from lending.persistence.tables import (
+    CreditLineRecord,
+    IdempotencyRecord,
+    JournalEntryRecord,
+    JournalPostingRecord,
+    LineEventRecord,
+    from_minor,
+    to_minor,
+)
+
+__all__ = [
+    "SqlUnitOfWork",
+    "CreditLineRepository",
+    "LineEventRepository",
+    "JournalRepository",
+    "BookedEntry",
+    "IdempotencyRepository",
+    "utc_now",
+]
+
+
+def utc_now() -> datetime:
+    """The current time, timezone-aware UTC."""
+    return datetime.now(UTC)
+
+
+class CreditLineRepository:
+    """Stored credit lines."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def add(self, record: CreditLineRecord) -> None:
+        """Store a new line (inserted at the next flush or commit)."""
+        self._session.add(record)
+
+    def get(self, line_id: str) -> CreditLineRecord | None:
+        """The line, without locking it."""
+        return self._session.get(CreditLineRecord, line_id)
+
+    def get_for_update(self, line_id: str) -> CreditLineRecord | None:
+        """The line, locked until the transaction ends.
+
+        ``SELECT ... FOR UPDATE`` on PostgreSQL; on SQLite the whole database is already
+        write-locked by ``BEGIN IMMEDIATE`` (see :mod:`lending.persistence.database`).
+        ``populate_existing`` re-reads the row even if the session held it already.
+        """
+        statement = (select(CreditLineRecord).where(CreditLineRecord.id == line_id)
+                     .with_for_update().execution_options(populate_existing=True))
+        return self._session.exec(statement).first()
+
+
+class LineEventRepository:
+    """The append-only event log of each line."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def append(self, line: CreditLineRecord, events: Sequence[LineEvent]) -> None:
+        """Append ``events`` after the line's last one and count them on the line."""
+        now = utc_now()
+        for event in events:
+            amount = getattr(event, "amount", None)
+            self._session.add(LineEventRecord(
+                line_id=line.id, sequence=line.event_count, kind=event_kind(event),
+                on=event.on, operation_id=event_operation_id(event),
+                amount_minor=None if amount is None else to_minor(amount, line.currency),
+                payload=event_payload(event), recorded_at=now))
+            line.event_count += 1
+
+    def list(self, line: CreditLineRecord) -> list[LineEvent]:
+        """Every event of the line, in recording order."""
+        rows = self._session.exec(select(LineEventRecord)
+                                  .where(LineEventRecord.line_id == line.id)
+                                  .order_by(col(LineEventRecord.sequence))).all()
+        return [event_from_row(row.kind, row.on, row.operation_id,
+                               None if row.amount_minor is None
+                               else from_minor(row.amount_minor, line.currency), row.payload)
+                for row in rows]
+
+
+@dataclass(frozen=True)
+class BookedEntry:
+    """A journal entry as booked: the entry, when it was booked, and whether it adjusts."""
+
+    entry: JournalEntry
+    posted_on: date
+    adjustment: bool
+
+
+class JournalRepository:
+    """The append-only book of journal entries of each line."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def add(self, line: CreditLineRecord, entry: JournalEntry, *, posted_on: date,
+            adjustment: bool = False) -> None:
+        """Book ``entry`` (already balanced: a :class:`JournalEntry` cannot be otherwise)."""
+        record = JournalEntryRecord(line_id=line.id, on=entry.on, posted_on=posted_on,
+                                    kind=str(entry.kind), reference=entry.reference,
+                                    currency=entry.currency, adjustment=adjustment,
+                                    amount_minor=to_minor(entry.amount, entry.currency),
+                                    recorded_at=utc_now())
+        self._session.add(record)
+        self._session.flush()
+        assert record.id is not None
+        for posting in entry.postings:
+            self._session.add(JournalPostingRecord(
+                entry_id=record.id, account=str(posting.account), side=posting.side,
+                amount_minor=to_minor(posting.amount, entry.currency)))
+
+    def list(self, line: CreditLineRecord) -> list[BookedEntry]:
+        """Every booked entry of the line, in booking order."""
+        self._session.flush()
+        rows = self._session.exec(
+            select(JournalEntryRecord, JournalPostingRecord)
+            .join(JournalPostingRecord, col(JournalPostingRecord.entry_id)
+                  == col(JournalEntryRecord.id))
+            .where(JournalEntryRecord.line_id == line.id)
+            .order_by(col(JournalEntryRecord.id), col(JournalPostingRecord.id))).all()
+        grouped: dict[int, tuple[JournalEntryRecord, list[Posting]]] = {}
+        for entry, posting in rows:
+            assert entry.id is not None
+            side: Literal["debit", "credit"] = ("debit" if posting.side == "debit"
+                                                else "credit")
+            grouped.setdefault(entry.id, (entry, []))[1].append(
+                Posting(Account(posting.account), side,
+                        from_minor(posting.amount_minor, entry.currency)))
+        return [BookedEntry(JournalEntry(entry.on, EntryKind(entry.kind), tuple(postings),
+                                         entry.reference, entry.currency),
+                            entry.posted_on, entry.adjustment)
+                for entry, postings in grouped.values()]
+
+    def totals(self, line_id: str | None = None) -> dict[tuple[str, str], int]:
+        """Sum of posted minor units by (account, side), for one line or the whole book."""
+        statement = (sa.select(col(JournalPostingRecord.account), col(JournalPostingRecord.side),
+                               sa.func.sum(col(JournalPostingRecord.amount_minor)))
+                     .join(JournalEntryRecord, col(JournalPostingRecord.entry_id)
+                           == col(JournalEntryRecord.id))
+                     .group_by(JournalPostingRecord.account, JournalPostingRecord.side))
+        if line_id is not None:
+            statement = statement.where(col(JournalEntryRecord.line_id) == line_id)
+        return {(account, side): int(total)
+                for account, side, total in self._session.execute(statement).all()}
+
+
+class IdempotencyRepository:
+    """The first result served for each idempotency key."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def get(self, scope: str, key: str) -> IdempotencyRecord | None:
+        """The record of ``key`` in ``scope``, if any."""
+        return self._session.get(IdempotencyRecord, (scope, key))
+
+    def add(self, record: IdempotencyRecord) -> None:
+        """Store a record (in the same transaction as the effect it describes)."""
+        self._session.add(record)
+
+
+class SqlUnitOfWork:
+    """One transaction on the lending tables; rolled back unless :meth:`commit` is called.
+
+    Parameters
+    ----------
+    engine
+        An engine from :func:`~lending.persistence.database.make_engine` (its SQLite
+        locking is what makes concurrent draws serialise there).
+
+    Examples
+    --------
+    ::
+
+        with SqlUnitOfWork(engine) as uow:
+            line = uow.lines.get("L1")
+            ...
+            uow.commit()
+    """
+
+    session: Session
+    lines: CreditLineRepository
+    events: LineEventRepository
+    journal: JournalRepository
+    idempotency: IdempotencyRepository
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+
+    @property
+    def dialect(self) -> str:
+        """``"sqlite"`` or ``"postgresql"``."""
+        return self.engine.dialect.name
+
+    def __enter__(self) -> SqlUnitOfWork:
+        self.session = Session(self.engine, expire_on_commit=False, autoflush=True)
+        self.lines = CreditLineRepository(self.session)
+        self.events = LineEventRepository(self.session)
+        self.journal = JournalRepository(self.session)
+        self.idempotency = IdempotencyRepository(self.session)
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        # After a commit there is nothing left to roll back; otherwise everything goes.
+        self.rollback()
+        self.session.close()
+
+    def commit(self) -> None:
+        """Commit everything done in this unit of work."""
+        self.session.commit()
+
+    def rollback(self) -> None:
+        """Undo everything not committed."""
+        self.session.rollback()

@@ -1,0 +1,50 @@
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+
+from lending.persistence import (
+    SqlUnitOfWork,
+    current_revision,
+    head_revision,
+    make_engine,
+    open_line,
+    upgrade_database,
+)
+from lending.persistence.tables import SQLModel
+
+TABLES = {"credit_line", "line_event", "journal_entry", "journal_posting",
+          "idempotency_record"}
+
+
+def test_upgrading_creates_every_table_and_a_second_upgrade_changes_nothing(database_url):
+    upgrade_database(database_url)
+    upgrade_database(database_url)
+    engine = make_engine(database_url)
+    assert TABLES <= set(sa.inspect(engine).get_table_names())
+    assert current_revision(engine) == head_revision()
+    engine.dispose()
+
+
+def test_the_migrated_schema_is_exactly_what_the_models_declare(engine):
+    with engine.connect() as connection:
+        context = MigrationContext.configure(connection)
+        assert compare_metadata(context, SQLModel.metadata) == []
+
+
+def test_the_event_log_and_the_journal_refuse_updates_and_deletes(engine):
+    from datetime import date
+
+    from lending import RepaymentPlan
+    from lending.persistence import draw
+
+    open_line(SqlUnitOfWork(engine), line_id="L1", seller_id="S1", limit="1000.00",
+              opened_on=date(2026, 1, 1))
+    draw(SqlUnitOfWork(engine), line_id="L1", amount="100.00", on=date(2026, 1, 2),
+         plan=RepaymentPlan.bullet(30), supplier_id="SUP", idempotency_key="k")
+    for statement in ("UPDATE line_event SET amount_minor = 1",
+                      "DELETE FROM journal_posting",
+                      "UPDATE journal_entry SET amount_minor = 1",
+                      "DELETE FROM line_event"):
+        with pytest.raises(sa.exc.DBAPIError, match="append-only"), engine.begin() as conn:
+            conn.exec_driver_sql(statement)
