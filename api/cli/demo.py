@@ -7,7 +7,11 @@ user would run by hand, so the demo exercises exactly the documented paths:
    (skipped when it is already there, so a second run is quick);
 2. ``sme-credit features``: point-in-time features of every seller as of the marketplace's
    as-of date, loaded through the record contract, written to
-   ``<data_dir>/demo/features.parquet``.
+   ``<data_dir>/demo/features.parquet``;
+3. ``sme-credit train`` and ``sme-credit promote``: when the model registry has no
+   ``champion`` yet, a PD model trained on those features and the marketplace's ground
+   truth, registered in the embedded MLflow store and promoted through the gates;
+4. ``sme-credit models``: the registered versions.
 
 It ends by saying what it wrote and the commands to run each step by hand.
 """
@@ -40,6 +44,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="random seed (default 20261123)")
     parser.add_argument("--fresh", action="store_true",
                         help="generate a new marketplace even when one exists")
+    parser.add_argument("--no-train", dest="train", action="store_false",
+                        help="stop after the features (no model training)")
     parser.set_defaults(handler=run)
 
 
@@ -66,6 +72,29 @@ def _step(title: str, argv: list[str]) -> None:
         raise CliError(f"step '{title}' failed with exit status {status}")
 
 
+def _has_champion(settings: Settings) -> bool:
+    from models.registry import list_versions
+
+    try:
+        versions = list_versions(settings.resolved_tracking_uri(), settings.model_name)
+    except LookupError:
+        return False
+    return bool(versions["aliases"].str.split(",").apply(lambda a: "champion" in a).any())
+
+
+def _train_champion(settings: Settings, paths: dict[str, Path]) -> None:
+    """Train, register and promote a first model unless a champion is already there."""
+    if _has_champion(settings):
+        print(f"\nmodel {settings.model_name!r} already has a champion at "
+              f"{settings.resolved_tracking_uri()}; not retraining")
+    else:
+        _step("train a PD model", [
+            "train", "--features", str(paths["features"]), "--labels", str(paths["truth"]),
+            "--label", "defaulted_12m"])
+        _step("promote it to champion", ["promote", "--by", "sme-credit demo"])
+    _step("registered models", ["models"])
+
+
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Run the demo pipeline; every step is an ordinary sub-command."""
     paths = demo_paths(settings)
@@ -84,6 +113,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     _step("point-in-time features", [
         "features", "--orders", str(paths["orders"]), "--sellers", str(paths["sellers"]),
         "--as-of", as_of, "--out", str(paths["features"])])
+    if args.train:
+        _train_champion(settings, paths)
     print("\nThe demo wrote:")
     for name in ("sellers", "orders", "truth", "manifest", "features"):
         print(f"  {name:<9} {paths[name]}")
