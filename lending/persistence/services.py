@@ -649,11 +649,12 @@ def get_statement(uow: SqlUnitOfWork, line_id: str, as_of: date,
     """
     with uow:
         record, line = _load(uow, line_id, lock=False)
-        state = line.state(as_of)
-    zero = quantize(ZERO, record.currency)
+        currency = record.currency
+    state = line.state(as_of)
+    zero = quantize(ZERO, currency)
     entries = tuple(e for e in state.journal if since is None or e.on > since)
     return Statement(
-        line_id=line_id, currency=record.currency, as_of=as_of, since=since,
+        line_id=line_id, currency=currency, as_of=as_of, since=since,
         limit=state.terms.limit, available_credit=state.available_credit,
         over_limit=state.over_limit, outstanding_principal=state.outstanding_principal,
         principal_due=state.principal_due, interest_due=state.interest_due,
@@ -661,6 +662,6 @@ def get_statement(uow: SqlUnitOfWork, line_id: str, as_of: date,
         credit_balance=state.credit_balance, days_past_due=state.days_past_due,
         bucket=state.bucket, status=_status(state), next_due_date=state.next_due_date,
         next_due_amount=state.next_due_amount if state.next_due_date else zero,
-        entries=entries, balances=Journal(state.journal.entries, record.currency).balances())
+        entries=entries, balances=Journal(state.journal.entries, currency).balances())
 
 

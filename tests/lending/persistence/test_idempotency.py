@@ -1,0 +1,119 @@
+import threading
+from datetime import date
+from decimal import Decimal
+
+import pytest
+
+from lending import InvalidIdentifier, LineFrozen, RepaymentPlan
+from lending.persistence import (
+    IdempotencyKeyReused,
+    draw,
+    get_line,
+    journal_totals,
+    open_line,
+    repay,
+)
+from lending.persistence.services import _load
+
+DAY = date(2026, 1, 6)
+
+
+@pytest.fixture
+def line(uow):
+    open_line(uow(), line_id="L1", seller_id="S1", limit="10000.00",
+              opened_on=date(2026, 1, 5))
+    return "L1"
+
+
+def _draw(uow, key, amount="300.00", line_id="L1", on=DAY):
+    return draw(uow(), line_id=line_id, amount=amount, on=on, plan=RepaymentPlan.bullet(30),
+                supplier_id="SUP-1", idempotency_key=key)
+
+
+def _events(uow, line_id="L1"):
+    with uow() as unit:
+        return _load(unit, line_id, lock=False)[1].events
+
+
+def test_a_repeated_draw_replays_the_first_receipt_with_no_second_effect(uow, line):
+    first = _draw(uow, "order-7")
+    again = _draw(uow, "order-7", amount="300")  # the same amount, spelt differently
+    assert again == first
+    assert len(_events(uow)) == 1
+    view = get_line(uow(), "L1")
+    assert (view.outstanding_principal, view.version) == (Decimal("300.00"), 2)
+
+
+def test_a_repeated_repayment_replays_the_first_receipt_with_no_second_effect(uow, line):
+    _draw(uow, "order-7")
+    first = repay(uow(), line_id="L1", amount="100.00", on=DAY, idempotency_key="pay-1")
+    again = repay(uow(), line_id="L1", amount="100.00", on=DAY, idempotency_key="pay-1")
+    assert again == first
+    assert len(_events(uow)) == 2
+    with uow() as unit:
+        assert journal_totals(unit, "L1")["settlement_cash"] == Decimal("-200.00")
+
+
+@pytest.mark.parametrize("change", [{"amount": "301.00"}, {"on": date(2026, 1, 7)}])
+def test_reusing_a_key_for_a_different_draw_is_refused(uow, line, change):
+    _draw(uow, "order-7")
+    with pytest.raises(IdempotencyKeyReused):
+        _draw(uow, "order-7", **change)
+    assert len(_events(uow)) == 1
+
+
+def test_reusing_a_draw_key_on_another_line_is_refused(uow, line):
+    open_line(uow(), line_id="L2", seller_id="S2", limit="500.00", opened_on=DAY)
+    _draw(uow, "order-7")
+    with pytest.raises(IdempotencyKeyReused):
+        _draw(uow, "order-7", line_id="L2")
+    assert _events(uow, "L2") == ()
+
+
+def test_draw_and_repayment_keys_live_in_separate_scopes(uow, line):
+    _draw(uow, "same")
+    repay(uow(), line_id="L1", amount="100.00", on=DAY, idempotency_key="same")
+    assert len(_events(uow)) == 2
+
+
+def test_a_refused_request_leaves_its_key_free_for_a_corrected_retry(uow, line):
+    with pytest.raises(Exception, match="exceeds"):
+        _draw(uow, "order-7", amount="20000.00")
+    assert _draw(uow, "order-7").amount == Decimal("300.00")
+
+
+def test_a_replay_is_served_even_when_the_line_would_now_refuse_the_draw(uow, line):
+    first = _draw(uow, "order-7", on=date(2026, 1, 5))
+    repay_day = date(2026, 2, 15)
+    from lending.persistence import advance_line
+    assert advance_line(uow(), line_id="L1", to=repay_day).status == "frozen"
+    with pytest.raises(LineFrozen):
+        _draw(uow, "order-8", on=repay_day)
+    assert _draw(uow, "order-7", on=date(2026, 1, 5)) == first
+
+
+def test_an_empty_key_is_refused(uow, line):
+    with pytest.raises(InvalidIdentifier):
+        _draw(uow, " ")
+
+
+def test_concurrent_requests_with_one_key_have_exactly_one_effect(uow, line):
+    threads, barrier = 12, threading.Barrier(12)
+    receipts, errors = [], []
+
+    def request():
+        barrier.wait()
+        try:
+            receipts.append(_draw(uow, "order-7"))
+        except Exception as error:  # collected and asserted below
+            errors.append(error)
+
+    workers = [threading.Thread(target=request) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert errors == []
+    assert len(receipts) == threads and len(set(r.draw_id for r in receipts)) == 1
+    assert len(_events(uow)) == 1
+    assert get_line(uow(), "L1").outstanding_principal == Decimal("300.00")
