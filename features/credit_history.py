@@ -24,8 +24,9 @@ from features.records import (
     LoadedRecords,
     _check_columns,
     _check_fields,
+    _check_known_sellers,
+    _check_unique,
     _finish,
-    _is_blank,
     _Problems,
     read_table,
 )
@@ -96,18 +97,10 @@ def validate_credit_history(frame: pd.DataFrame,
         problems.add(before, name, frame[name], f"{name} before drawn_at")
         bad |= before
 
-    ids = parsed["draw_id"]
-    dup = ids.duplicated(keep="first").to_numpy() & ~_is_blank(ids)
-    problems.add(dup, "draw_id", frame["draw_id"], "duplicate draw_id")
-    bad |= dup
-
+    bad |= _check_unique(frame, parsed, "draw_id", problems)
     if seller_ids is not None:
-        known = pd.Index(pd.Series(list(seller_ids) if not isinstance(seller_ids, pd.Series)
-                                   else seller_ids, dtype="string").str.strip())
-        unknown = ~parsed["seller_id"].isin(known).to_numpy(dtype=bool, na_value=False) \
-            & ~_is_blank(frame["seller_id"])
-        problems.add(unknown, "seller_id", frame["seller_id"], "draw of an unknown seller")
-        bad |= unknown
+        bad |= _check_known_sellers(frame, parsed, seller_ids, problems,
+                                    "draw of an unknown seller")
     return _finish("credit_history", frame, parsed, bad, problems, strict)
 
 

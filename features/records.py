@@ -381,6 +381,29 @@ def _check_fields(frame: pd.DataFrame, specs: Iterable[FieldSpec], problems: _Pr
     return pd.DataFrame(out, index=frame.index), bad
 
 
+def _check_unique(frame: pd.DataFrame, parsed: pd.DataFrame, field_name: str,
+                  problems: _Problems) -> np.ndarray:
+    """Report every repeat of an id (naming the row of its first occurrence); the mask."""
+    dup, first_of_row = _duplicates(parsed[field_name].where(~_is_blank(frame[field_name])))
+    if dup.any():
+        reasons = np.array([f"duplicate {field_name} (first seen on row {row})"
+                            for row in first_of_row[dup] + 1], dtype=object)
+        problems.add(dup, field_name, frame[field_name], reasons)
+    return dup
+
+
+def _check_known_sellers(frame: pd.DataFrame, parsed: pd.DataFrame,
+                         seller_ids: Iterable[str] | pd.Series, problems: _Problems,
+                         reason: str) -> np.ndarray:
+    """Report rows whose ``seller_id`` is not among ``seller_ids``; the mask."""
+    known = pd.Index(pd.Series(list(seller_ids) if not isinstance(seller_ids, pd.Series)
+                               else seller_ids, dtype="string").str.strip())
+    unknown = ~parsed["seller_id"].isin(known).to_numpy(dtype=bool, na_value=False) \
+        & ~_is_blank(frame["seller_id"])
+    problems.add(unknown, "seller_id", frame["seller_id"], reason)
+    return unknown
+
+
 def _check_columns(frame: pd.DataFrame, specs: tuple[FieldSpec, ...], problems: _Problems,
                    ) -> bool:
     """Report missing and extra columns; return whether every required column is present."""
@@ -434,9 +457,7 @@ def validate_sellers(frame: pd.DataFrame, *, strict: bool = False) -> LoadedReco
     if not _check_columns(frame, SELLER_FIELDS, problems):
         return _finish("sellers", frame, None, np.ones(len(frame), bool), problems, strict)
     parsed, bad = _check_fields(frame, SELLER_FIELDS, problems, DEFAULT_CURRENCIES)
-    dup, _ = _duplicates(parsed["seller_id"].where(~_is_blank(frame["seller_id"])))
-    problems.add(dup, "seller_id", frame["seller_id"], "duplicate seller_id")
-    bad |= dup
+    bad |= _check_unique(frame, parsed, "seller_id", problems)
     return _finish("sellers", frame, parsed, bad, problems, strict)
 
 
@@ -483,20 +504,10 @@ def validate_orders(frame: pd.DataFrame, seller_ids: Iterable[str] | pd.Series |
                  "given while refunded_amount is 0")
     bad |= refund_without_amount
 
-    dup, first_of_row = _duplicates(parsed["order_id"].where(~_is_blank(frame["order_id"])))
-    if dup.any():
-        first_rows = first_of_row[dup] + 1
-        problems.add(dup, "order_id", frame["order_id"], np.array(
-            [f"duplicate order_id (first seen on row {row})" for row in first_rows], dtype=object))
-        bad |= dup
-
+    bad |= _check_unique(frame, parsed, "order_id", problems)
     if seller_ids is not None:
-        known = pd.Index(pd.Series(list(seller_ids) if not isinstance(seller_ids, pd.Series)
-                                   else seller_ids, dtype="string").str.strip())
-        unknown = ~parsed["seller_id"].isin(known).to_numpy(dtype=bool, na_value=False) \
-            & ~_is_blank(frame["seller_id"])
-        problems.add(unknown, "seller_id", frame["seller_id"], "order for an unknown seller")
-        bad |= unknown
+        bad |= _check_known_sellers(frame, parsed, seller_ids, problems,
+                                    "order for an unknown seller")
 
     for name, choices in (("status", ORDER_STATUSES), ("channel", ORDER_CHANNELS)):
         column = parsed[name]

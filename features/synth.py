@@ -97,7 +97,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from features.builder import DEFAULT_TIMEZONE
+from features.builder import DEFAULT_TIMEZONE, resolve_as_of
 from features.records import (
     MEMBERSHIP_TIERS,
     ORDER_CHANNELS,
@@ -345,14 +345,9 @@ def _as_utc(value: pd.Timestamp | datetime | date | str, name: str) -> pd.Timest
     """A UTC timestamp with nanosecond unit; naive values are read in the lender's time zone
     (Asia/Shanghai), exactly as :func:`features.build_features` reads them."""
     try:
-        stamp = pd.Timestamp(value)
-    except (TypeError, ValueError) as exc:
+        return resolve_as_of(value, DEFAULT_TIMEZONE)
+    except ValueError as exc:
         raise ValueError(f"{name} must be a date or timestamp; got {value!r}") from exc
-    if pd.isna(stamp):
-        raise ValueError(f"{name} must be a date or timestamp; got {value!r}")
-    if stamp.tzinfo is None:
-        stamp = stamp.tz_localize(DEFAULT_TIMEZONE)
-    return stamp.tz_convert("UTC").as_unit("ns")
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
