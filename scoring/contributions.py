@@ -1,0 +1,264 @@
+"""Exact TreeSHAP contributions of a LightGBM booster, fast for one row and for a batch.
+
+Both paths return exactly what LightGBM's own ``predict(..., pred_contrib=True)`` returns
+(the values :meth:`models.CreditModel.explain` and ``shap.TreeExplainer`` give): one column
+per feature plus the bias (expected raw score) last, in raw log-odds. Only the way of
+calling LightGBM differs.
+
+- **One row** (:meth:`ContributionEngine.row`): LightGBM's single-row C API
+  (``LGBM_BoosterPredictForMatSingleRowFast``), whose configuration is parsed once per
+  thread instead of on every call, for the contributions and for the raw score. This is
+  the path of an HTTP decision; the Python ``Booster.predict`` wrapper costs more than the
+  tree arithmetic for one row.
+- **A batch** (:meth:`ContributionEngine.batch`): the path-dependent TreeSHAP values a tree
+  gives a row depend only on the row's decision (left or right) at every split of that
+  tree, not on the exact feature values. For each tree the rows are therefore grouped by
+  that decision pattern (computed here with LightGBM's own decision rules: thresholds,
+  missing-value types, default directions, categorical bitsets), LightGBM computes the
+  tree's contributions once per distinct pattern (``start_iteration=t, num_iteration=1``),
+  and the values are copied to every row of the group. Marketplace sellers fall into a few
+  hundred patterns per tree, so most of the TreeSHAP work is skipped. Small batches
+  (below :data:`GROUPING_MIN_ROWS` rows) call ``pred_contrib`` on the whole matrix.
+
+The results agree with ``pred_contrib`` to floating-point rounding of the sum over trees
+(about 1e-15); the tests and ``bench/explain.py`` check it.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import threading
+from dataclasses import dataclass
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+
+__all__ = ["ContributionEngine", "GROUPING_MIN_ROWS"]
+
+#: Batches with fewer rows are explained by one ``pred_contrib`` call on the whole matrix.
+GROUPING_MIN_ROWS = 1000
+#: LightGBM treats values this close to zero as zero (``kZeroThreshold``).
+_ZERO_THRESHOLD = 1e-35
+#: Trees whose decision patterns are computed together (bounds the temporary memory).
+_TREES_PER_BLOCK = 64
+
+_PREDICT_RAW_SCORE = 1
+_PREDICT_CONTRIB = 3
+_DTYPE_FLOAT64 = 1
+
+
+@dataclass(frozen=True)
+class _Tree:
+    """The split rules of one tree, as LightGBM applies them at prediction time."""
+
+    index: int
+    feature: np.ndarray          # split feature per internal node
+    threshold: np.ndarray        # numeric threshold, or index of the categorical bitset
+    nan_left: np.ndarray         # where a missing value goes, per node
+    zero_is_missing: np.ndarray  # missing type "zero": an exact 0 follows default_left
+    default_left: np.ndarray
+    categorical: np.ndarray      # node splits on a categorical bitset
+    category_tables: dict[int, np.ndarray]  # node -> bool table over codes (True = left)
+    used: np.ndarray             # features the tree splits on, plus the bias column
+
+
+def _parse_trees(booster: lgb.Booster, num_iteration: int) -> list[_Tree | None]:
+    """The trees of the model text (``None`` for a single-leaf tree)."""
+    text = booster.model_to_string(num_iteration=num_iteration)
+    blocks: list[dict[str, str]] = []
+    current: dict[str, str] | None = None
+    for line in text.splitlines():
+        if line.startswith("Tree="):
+            current = {}
+            blocks.append(current)
+        elif line.startswith("end of trees"):
+            break
+        elif current is not None and "=" in line:
+            key, value = line.split("=", 1)
+            current[key] = value
+    n_features = booster.num_feature()
+    trees: list[_Tree | None] = []
+    for index, block in enumerate(blocks):
+        if int(block["num_leaves"]) <= 1:
+            trees.append(None)
+            continue
+        feature = np.array(block["split_feature"].split(), dtype=np.int64)
+        threshold = np.array(block["threshold"].split(), dtype=np.float64)
+        decision = np.array(block["decision_type"].split(), dtype=np.int64)
+        categorical = (decision & 1) > 0
+        default_left = (decision & 2) > 0
+        missing_type = (decision >> 2) & 3  # 0 none, 1 zero, 2 NaN
+        # LightGBM: a NaN becomes 0 unless the missing type is NaN; then a "zero" or "NaN"
+        # missing value follows default_left, anything else compares with the threshold.
+        nan_left = np.where(missing_type == 2, default_left,
+                            np.where(missing_type == 1, default_left, threshold >= 0.0))
+        tables: dict[int, np.ndarray] = {}
+        if categorical.any():
+            boundaries = np.array(block["cat_boundaries"].split(), dtype=np.int64)
+            words = np.array(block["cat_threshold"].split(), dtype=np.uint64)
+            for node in np.flatnonzero(categorical):
+                k = int(threshold[node])
+                bitset = words[boundaries[k]:boundaries[k + 1]]
+                codes = np.arange(len(bitset) * 32, dtype=np.uint64)
+                tables[int(node)] = ((bitset[codes // 32] >> (codes % 32)) & 1) > 0
+            nan_left = np.where(categorical, False, nan_left)  # NaN goes right
+        used = np.unique(np.append(feature, n_features))
+        trees.append(_Tree(index, feature, threshold, nan_left.astype(bool),
+                           missing_type == 1, default_left, categorical, tables, used))
+    return trees
+
+
+def _pattern_codes(left: np.ndarray) -> tuple[np.ndarray, int]:
+    """A code per row, equal for rows with the same decisions, and the number of codes.
+
+    The decisions are packed into float64 keys (exact below 2**53): 52 nodes at a time,
+    each further block of nodes added to the codes found so far.
+    """
+    codes = np.zeros(len(left), dtype=np.int64)
+    n_codes, start = 1, 0
+    while start < left.shape[1]:
+        width = 53 - int(n_codes).bit_length()
+        part = left[:, start:start + width]
+        key = part.astype(np.float64) @ (2.0 ** np.arange(part.shape[1]))
+        key += codes * 2.0 ** part.shape[1]
+        found, uniques = pd.factorize(key)
+        codes, n_codes = found.astype(np.int64), len(uniques)
+        start += width
+    return codes, n_codes
+
+
+class _FastRow:
+    """LightGBM single-row predictors of one thread (contributions and raw score)."""
+
+    def __init__(self, booster: lgb.Booster, num_iteration: int, n_features: int) -> None:
+        from lightgbm.basic import _LIB, _c_str, _safe_call
+
+        self._lib = _LIB
+        self._safe_call = _safe_call
+        self.handles: list[ctypes.c_void_p] = []
+        for kind in (_PREDICT_CONTRIB, _PREDICT_RAW_SCORE):
+            handle = ctypes.c_void_p()
+            _safe_call(_LIB.LGBM_BoosterPredictForMatSingleRowFastInit(
+                booster._handle, ctypes.c_int(kind), ctypes.c_int(0),
+                ctypes.c_int(num_iteration), ctypes.c_int(_DTYPE_FLOAT64),
+                ctypes.c_int32(n_features), _c_str("num_threads=1"), ctypes.byref(handle)))
+            self.handles.append(handle)
+        self.booster = booster  # the handles live as long as the booster
+        self.out_len = ctypes.c_int64()
+
+    def predict(self, row: np.ndarray) -> tuple[np.ndarray, float]:
+        contrib = np.empty(row.shape[0] + 1, dtype=np.float64)
+        raw = np.empty(1, dtype=np.float64)
+        data = row.ctypes.data_as(ctypes.c_void_p)
+        for handle, out in zip(self.handles, (contrib, raw), strict=True):
+            self._safe_call(self._lib.LGBM_BoosterPredictForMatSingleRowFast(
+                handle, data, ctypes.byref(self.out_len),
+                out.ctypes.data_as(ctypes.POINTER(ctypes.c_double))))
+        return contrib, float(raw[0])
+
+    def __del__(self) -> None:
+        for handle in getattr(self, "handles", []):
+            self._lib.LGBM_FastConfigFree(handle)
+
+
+class ContributionEngine:
+    """Exact TreeSHAP contributions and raw scores of a binary LightGBM booster.
+
+    Parameters
+    ----------
+    booster : the fitted booster (one tree per iteration, as for binary objectives).
+    num_iteration : number of iterations (trees) that make up the model.
+    n_threads : LightGBM threads of the batch calls (the single-row path uses one).
+
+    Notes
+    -----
+    Safe to share between threads: the single-row predictors are per thread, everything
+    else is read-only after construction.
+    """
+
+    def __init__(self, booster: lgb.Booster, num_iteration: int, *, n_threads: int = 1) -> None:
+        if booster.num_model_per_iteration() != 1:
+            raise ValueError("only single-output (binary) boosters are supported; got "
+                             f"{booster.num_model_per_iteration()} trees per iteration")
+        if n_threads < 1:
+            raise ValueError(f"n_threads must be >= 1; got {n_threads}")
+        self.booster = booster
+        self.num_iteration = int(num_iteration)
+        self.n_threads = int(n_threads)
+        self.n_features = booster.num_feature()
+        self._trees = _parse_trees(booster, self.num_iteration)
+        self._local = threading.local()
+
+    # ----------------------------------------------------------------- one row
+    def row(self, row: np.ndarray) -> tuple[np.ndarray, float]:
+        """Contributions (features then bias) and the raw score of one encoded row."""
+        fast: _FastRow | None = getattr(self._local, "fast", None)
+        if fast is None:
+            fast = _FastRow(self.booster, self.num_iteration, self.n_features)
+            self._local.fast = fast
+        return fast.predict(np.ascontiguousarray(row, dtype=np.float64))
+
+    # ------------------------------------------------------------------ batch
+    def raw_scores(self, matrix: np.ndarray) -> np.ndarray:
+        """Raw log-odds of every row (LightGBM's own prediction)."""
+        return np.asarray(self.booster.predict(matrix, raw_score=True,
+                                               num_iteration=self.num_iteration,
+                                               num_threads=self.n_threads), dtype=np.float64)
+
+    def batch(self, matrix: np.ndarray) -> np.ndarray:
+        """Contributions of every row: shape ``(n_rows, n_features + 1)``, bias last."""
+        matrix = np.ascontiguousarray(matrix, dtype=np.float64)
+        if matrix.ndim != 2 or matrix.shape[1] != self.n_features:
+            raise ValueError(f"expected a matrix with {self.n_features} columns; got shape "
+                             f"{matrix.shape}")
+        if len(matrix) < GROUPING_MIN_ROWS:
+            return np.asarray(self.booster.predict(matrix, pred_contrib=True,
+                                                   num_iteration=self.num_iteration,
+                                                   num_threads=self.n_threads),
+                              dtype=np.float64)
+        return self._grouped(matrix)
+
+    def _grouped(self, matrix: np.ndarray) -> np.ndarray:
+        # As LightGBM reads a dense row: values within 1e-35 of zero are zero.
+        tiny = np.abs(matrix) <= _ZERO_THRESHOLD
+        if tiny.any():
+            matrix = np.where(tiny, 0.0, matrix)
+        n_rows = len(matrix)
+        out_t = np.zeros((self.n_features + 1, n_rows), dtype=np.float64)
+        backwards = np.arange(n_rows - 1, -1, -1)
+        for tree in self._trees:
+            if tree is None:
+                continue
+            left = self._decisions(matrix, tree)
+            codes, n_patterns = _pattern_codes(left)
+            first = np.empty(n_patterns, dtype=np.int64)
+            first[codes[::-1]] = backwards  # first row of each decision pattern
+            contrib = np.asarray(self.booster.predict(
+                matrix[first], start_iteration=tree.index, num_iteration=1,
+                pred_contrib=True, num_threads=self.n_threads), dtype=np.float64)
+            out_t[tree.used] += contrib[:, tree.used].T[:, codes]
+        single_leaf = [t for t, tree in enumerate(self._trees) if tree is None]
+        for index in single_leaf:  # a constant tree only moves the bias
+            constant = np.asarray(self.booster.predict(matrix[:1], start_iteration=index,
+                                                       num_iteration=1, pred_contrib=True))
+            out_t[-1] += constant[0, -1]
+        return np.ascontiguousarray(out_t.T)
+
+    @staticmethod
+    def _decisions(matrix: np.ndarray, tree: _Tree) -> np.ndarray:
+        """``True`` where a row goes left at a node (rows x internal nodes)."""
+        values = matrix[:, tree.feature]
+        missing = np.isnan(values)
+        with np.errstate(invalid="ignore"):
+            left = values <= tree.threshold
+        left = np.where(missing, tree.nan_left, left)
+        if tree.zero_is_missing.any():
+            left = np.where((values == 0.0) & tree.zero_is_missing, tree.default_left, left)
+        for node, table in tree.category_tables.items():
+            column = values[:, node]
+            # LightGBM truncates to an integer; negative or missing goes right
+            inside = ~np.isnan(column) & (column > -1.0) & (column < len(table))
+            codes = np.where(inside, column, 0.0).astype(np.int64)
+            left[:, node] = inside & table[codes]
+        return left

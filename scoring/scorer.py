@@ -1,0 +1,487 @@
+"""Explained credit scores: PD, points, grade and reasons, for one seller or a batch.
+
+A :class:`Scorer` holds one fitted :class:`models.CreditModel` (loaded once from the MLflow
+registry or a local folder) and answers with the model's name and version every time.
+
+What a score is made of
+-----------------------
+- ``probability_of_default``: the model's calibrated PD (``CreditModel.predict_pd``).
+- ``raw_score``: the booster's raw log-odds of default, before calibration.
+- ``points``: ``offset - factor * raw_score`` (:class:`scoring.config.ScoreScale`; 600
+  points at 50:1 good:bad odds, 20 points to double the odds, by default). Points come from
+  the raw score, not from the calibrated PD, so that they split exactly into reasons:
+
+      points = baseline_points + sum of the points of every reason family
+
+- ``baseline_points``: the points of the model's expected raw score (LightGBM's
+  ``__bias__``: the average raw score over the training data, weighted as the trees saw
+  it). Every reason says how far a family moved *this* seller from that baseline.
+- ``grade``: from the calibrated PD (:class:`scoring.config.GradeBands`).
+- Reasons: the exact TreeSHAP contribution of each feature (log-odds) times
+  ``-pdo / ln 2`` is its points (positive raises the score); a family's points are the sum
+  over its features. The principal adverse reasons are the families that lowered the score
+  most (at most ``max_adverse_reasons``), the positive factors those that raised it most;
+  each names the features that drove it with their values and units.
+
+Calibration is monotone, so a higher score always means a PD at least as low; but the odds
+that points stand for (600 = 50:1) are the booster's raw odds. Read the PD for a
+probability.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from features.registry import get_feature
+from models.credit_model import CreditModel
+from scoring.config import ScoringConfig
+from scoring.contributions import ContributionEngine
+from scoring.reasons import ReasonGroup, reason_group_for, reason_text
+
+__all__ = [
+    "DEFAULT_MODEL_URI",
+    "BatchScores",
+    "Driver",
+    "ExplainedScore",
+    "ModelInfo",
+    "Reason",
+    "Scorer",
+]
+
+#: The registered model a scorer loads when none is named.
+DEFAULT_MODEL_URI = "models:/sme-credit-pd@champion"
+#: Largest allowed gap between the sum of the contributions and the raw score (relative to
+#: ``max(1, |raw score|)``), as in :meth:`models.CreditModel.explain`.
+ADDITIVITY_TOLERANCE = 1e-6
+
+Value = float | str | None
+
+
+@dataclass(frozen=True)
+class Driver:
+    """A feature behind a reason: its value and its effect on the score.
+
+    Attributes
+    ----------
+    feature : column name.
+    value : the value scored (``None`` when missing, or a categorical level not seen in
+        training, which the model scores as missing).
+    unit : the registry's unit (``""`` for an unregistered feature).
+    points : the feature's own effect on the score (positive raised it).
+    """
+
+    feature: str
+    value: Value
+    unit: str
+    points: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"feature": self.feature, "value": self.value, "unit": self.unit,
+                "points": self.points}
+
+
+@dataclass(frozen=True)
+class Reason:
+    """A reason family's effect on one score.
+
+    Attributes
+    ----------
+    code : stable reason code (``R-QUALITY``, ...; see :mod:`scoring.reasons`).
+    family : registry family key, or the feature name for an unregistered feature.
+    direction : ``"adverse"`` (lowered the score) or ``"positive"`` (raised it).
+    points : the family's effect on the score, relative to the baseline.
+    text_en, text_zh : plain-language sentence.
+    drivers : the family's features that moved the score most in this direction.
+    """
+
+    code: str
+    family: str
+    direction: Literal["adverse", "positive"]
+    points: float
+    text_en: str
+    text_zh: str
+    drivers: tuple[Driver, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"code": self.code, "family": self.family, "direction": self.direction,
+                "points": self.points, "text_en": self.text_en, "text_zh": self.text_zh,
+                "drivers": [d.to_dict() for d in self.drivers]}
+
+
+@dataclass(frozen=True)
+class ExplainedScore:
+    """One scored, explained applicant.
+
+    ``points == baseline_points + sum(points for _, points in family_points)`` (to
+    rounding); ``family_points`` lists every reason family of the model (code, points).
+    """
+
+    model_name: str
+    model_version: str
+    probability_of_default: float
+    raw_score: float
+    points: float
+    grade: str
+    baseline_points: float
+    adverse_reasons: tuple[Reason, ...]
+    positive_factors: tuple[Reason, ...]
+    family_points: tuple[tuple[str, float], ...]
+
+    @property
+    def reason_codes(self) -> tuple[str, ...]:
+        """Codes of the principal adverse reasons, strongest first."""
+        return tuple(r.code for r in self.adverse_reasons)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-friendly values (what an HTTP answer carries)."""
+        return {
+            "model_name": self.model_name,
+            "model_version": self.model_version,
+            "probability_of_default": self.probability_of_default,
+            "raw_score": self.raw_score,
+            "points": self.points,
+            "grade": self.grade,
+            "baseline_points": self.baseline_points,
+            "reason_codes": list(self.reason_codes),
+            "adverse_reasons": [r.to_dict() for r in self.adverse_reasons],
+            "positive_factors": [r.to_dict() for r in self.positive_factors],
+            "family_points": dict(self.family_points),
+        }
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """Which model a scorer serves and what its scores are relative to."""
+
+    name: str
+    version: str
+    source: str
+    calibration: str
+    baseline_raw_score: float
+    baseline_points: float
+    features: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "version": self.version, "source": self.source,
+                "calibration": self.calibration,
+                "baseline_raw_score": self.baseline_raw_score,
+                "baseline_points": self.baseline_points, "features": list(self.features)}
+
+
+@dataclass(frozen=True)
+class BatchScores:
+    """Scores of a batch, as arrays (row ``i`` in full: ``batch[i]``).
+
+    Attributes
+    ----------
+    index : the input's index.
+    probability_of_default, raw_score, points, grade : one value per row.
+    contributions : exact TreeSHAP contributions, ``(rows, features + 1)``, bias last.
+    family_points : ``(rows, families)`` points per reason family (``family_codes`` order).
+    adverse : ``(rows, max_adverse_reasons)`` indices into ``family_codes`` of the principal
+        adverse reasons, strongest first; -1 where there are fewer.
+    """
+
+    scorer: Scorer
+    index: pd.Index
+    matrix: np.ndarray
+    probability_of_default: np.ndarray
+    raw_score: np.ndarray
+    points: np.ndarray
+    grade: np.ndarray
+    contributions: np.ndarray
+    family_points: np.ndarray
+    adverse: np.ndarray
+
+    @property
+    def family_codes(self) -> tuple[str, ...]:
+        return self.scorer.family_codes
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __getitem__(self, position: int) -> ExplainedScore:
+        return self.scorer._explained(self.matrix[position], self.contributions[position],
+                                      float(self.raw_score[position]),
+                                      float(self.probability_of_default[position]),
+                                      str(self.grade[position]),
+                                      self.family_points[position])
+
+    def __iter__(self) -> Iterator[ExplainedScore]:
+        for position in range(len(self)):
+            yield self[position]
+
+    def reason_codes(self) -> list[list[str]]:
+        """Codes of the principal adverse reasons of every row."""
+        codes = self.family_codes
+        return [[codes[k] for k in row if k >= 0] for row in self.adverse.tolist()]
+
+
+class _Column:
+    """How one model column is read from a plain value (the single-row path)."""
+
+    __slots__ = ("name", "levels", "codes")
+
+    def __init__(self, name: str, levels: tuple[str, ...] | None) -> None:
+        self.name = name
+        self.levels = levels
+        self.codes = None if levels is None else {level: float(k)
+                                                   for k, level in enumerate(levels)}
+
+
+class Scorer:
+    """Explained scores from one credit model, loaded once.
+
+    Parameters
+    ----------
+    model : a fitted :class:`models.CreditModel`.
+    model_name, model_version : reported with every result.
+    config : :class:`ScoringConfig`; defaults when ``None``.
+    source : where the model came from (URI or folder), for :attr:`info`.
+    n_threads : LightGBM threads of the batch path (the single-row path uses one).
+
+    Notes
+    -----
+    Safe to share between threads for scoring: nothing changes after construction.
+    """
+
+    def __init__(self, model: CreditModel, *, model_name: str, model_version: str,
+                 config: ScoringConfig | None = None, source: str = "",
+                 n_threads: int = 1) -> None:
+        if not hasattr(model, "booster_"):
+            raise ValueError("the scorer needs a fitted CreditModel")
+        self.config = config or ScoringConfig()
+        self.config.check()
+        self.model = model
+        self.model_name = str(model_name)
+        self.model_version = str(model_version)
+        self.source = source
+        self.engine = ContributionEngine(model.booster_, model.best_iteration_,
+                                         n_threads=n_threads)
+        names = [str(n) for n in model.feature_names_in_]
+        self.feature_names: tuple[str, ...] = tuple(names)
+        self._columns = [_Column(c.name, c.levels if c.kind == "categorical" else None)
+                         for c in model.columns_]
+        self._units = tuple((spec.unit if (spec := get_feature(n)) is not None else "")
+                            for n in names)
+        groups: list[ReasonGroup] = []
+        member: list[int] = []
+        for name in names:
+            group = reason_group_for(name)
+            if group.key not in [g.key for g in groups]:
+                groups.append(group)
+            member.append([g.key for g in groups].index(group.key))
+        self.groups: tuple[ReasonGroup, ...] = tuple(groups)
+        self.family_codes: tuple[str, ...] = tuple(g.code for g in groups)
+        self._membership = np.zeros((len(names), len(groups)), dtype=np.float64)
+        self._membership[np.arange(len(names)), member] = 1.0
+        self._group_features = tuple(np.flatnonzero(np.asarray(member) == g)
+                                     for g in range(len(groups)))
+        scale = self.config.scale
+        self._factor, self._offset = scale.factor, scale.offset
+        self._bands = np.asarray(self.config.grades.upper_pd, dtype=np.float64)
+        self._labels = np.asarray(self.config.grades.labels, dtype=object)
+        bias = self.engine.row(np.zeros(len(names)))[0][-1]
+        self.baseline_raw_score = float(bias)
+        self.baseline_points = self._offset - self._factor * self.baseline_raw_score
+
+    # ------------------------------------------------------------------ loading
+    @classmethod
+    def load(cls, uri: str | Path = DEFAULT_MODEL_URI, *, tracking_uri: str | None = None,
+             config: ScoringConfig | None = None, n_threads: int = 1) -> Scorer:
+        """Load a model once: a registry URI or a folder written by ``CreditModel.save``.
+
+        Parameters
+        ----------
+        uri : ``models:/<name>@<alias>``, ``models:/<name>/<version>``, ``models:/<name>``
+            (alias ``champion``) or a local folder.
+        tracking_uri : MLflow tracking URI; required for ``models:/`` URIs.
+
+        Raises
+        ------
+        LookupError
+            The registered model, version or alias does not exist.
+        FileNotFoundError
+            The folder holds no saved model.
+        """
+        text = str(uri)
+        if text.startswith("models:/"):
+            if not tracking_uri:
+                raise ValueError(f"loading {text} needs an MLflow tracking URI")
+            name, version, alias = parse_model_uri(text)
+            from models.registry import load_credit_model
+
+            model, found = load_credit_model(tracking_uri, name, version=version,
+                                             alias=alias)
+            return cls(model, model_name=name, model_version=str(found.version),
+                       config=config, source=text, n_threads=n_threads)
+        folder = Path(text)
+        model = CreditModel.load(folder)
+        digest = hashlib.sha256((folder / "booster.txt").read_bytes()).hexdigest()[:12]
+        return cls(model, model_name=folder.resolve().name, model_version=f"local-{digest}",
+                   config=config, source=str(folder), n_threads=n_threads)
+
+    @property
+    def info(self) -> ModelInfo:
+        """Model name, version, source, calibration and the baseline of the reasons."""
+        return ModelInfo(self.model_name, self.model_version, self.source,
+                         self.model.calibration_.method, self.baseline_raw_score,
+                         self.baseline_points, self.feature_names)
+
+    # --------------------------------------------------------------- one seller
+    def encode(self, features: Mapping[str, Any]) -> np.ndarray:
+        """One applicant's values as the model's float row (extra keys are ignored).
+
+        Raises
+        ------
+        ValueError
+            A model feature is missing (all missing ones are named), or a numeric feature
+            holds text.
+        """
+        row = np.empty(len(self._columns), dtype=np.float64)
+        try:
+            for j, column in enumerate(self._columns):
+                value = features[column.name]
+                if column.codes is None:
+                    row[j] = _as_float(value, column.name)
+                elif value is None or value is pd.NA or (isinstance(value, float)
+                                                         and math.isnan(value)):
+                    row[j] = math.nan
+                else:
+                    row[j] = column.codes.get(str(value), math.nan)
+        except KeyError:
+            missing = [c.name for c in self._columns if c.name not in features]
+            raise ValueError("missing feature(s) the model needs: "
+                             + ", ".join(missing)) from None
+        return row
+
+    def score(self, features: Mapping[str, Any] | pd.Series) -> ExplainedScore:
+        """Score and explain one applicant given as a mapping of feature values."""
+        values: Mapping[str, Any] = ({str(k): v for k, v in features.items()}
+                                     if isinstance(features, pd.Series) else features)
+        row = self.encode(values)
+        contributions, raw = self.engine.row(row)
+        gap = abs(float(contributions.sum()) - raw)
+        if not gap <= ADDITIVITY_TOLERANCE * max(1.0, abs(raw)):
+            raise AssertionError(  # an internal invariant, not a user error
+                f"SHAP contributions do not add up to the raw score (gap {gap:.3g})")
+        pd_ = float(self.model.calibration_.apply(np.array([raw]))[0])
+        grade = str(self._labels[int(np.searchsorted(self._bands, pd_, side="left"))])
+        family = -self._factor * (contributions[:-1] @ self._membership)
+        return self._explained(row, contributions, raw, pd_, grade, family)
+
+    # -------------------------------------------------------------------- batch
+    def score_batch(self, features: pd.DataFrame) -> BatchScores:
+        """Score and explain every row of a feature table (extra columns are ignored).
+
+        Raises
+        ------
+        ValueError
+            A model feature column is missing (all are named), or holds unusable values.
+        """
+        missing = [n for n in self.feature_names if n not in features.columns]
+        if missing:
+            raise ValueError("the table lacks feature column(s) the model needs: "
+                             + ", ".join(missing))
+        matrix = self.model.to_matrix(features)
+        contributions = self.engine.batch(matrix)
+        raw = self.engine.raw_scores(matrix)
+        self._check_additivity(contributions, raw)
+        pd_ = np.asarray(self.model.calibration_.apply(raw), dtype=np.float64)
+        grade = self._labels[np.searchsorted(self._bands, pd_, side="left")]
+        family = -self._factor * (contributions[:, :-1] @ self._membership)
+        k = self.config.max_adverse_reasons
+        order = np.argsort(family, axis=1, kind="stable")[:, :k]
+        chosen = np.take_along_axis(family, order, axis=1)
+        adverse = np.where(chosen <= -self.config.min_reason_points, order, -1)
+        if adverse.shape[1] < k:
+            adverse = np.pad(adverse, ((0, 0), (0, k - adverse.shape[1])),
+                             constant_values=-1)
+        return BatchScores(self, features.index, matrix, pd_, raw,
+                           self._offset - self._factor * raw, grade, contributions, family,
+                           adverse)
+
+    # ------------------------------------------------------------------ helpers
+    def _check_additivity(self, contributions: np.ndarray, raw: np.ndarray) -> None:
+        gap = np.abs(contributions.sum(axis=1) - raw)
+        if not np.all(gap <= ADDITIVITY_TOLERANCE * np.maximum(1.0, np.abs(raw))):
+            raise AssertionError(  # an internal invariant, not a user error
+                "SHAP contributions do not add up to the raw score (largest gap "
+                f"{float(gap.max()):.3g})")
+
+    def _value(self, row: np.ndarray, j: int) -> Value:
+        value = float(row[j])
+        if math.isnan(value):
+            return None
+        levels = self._columns[j].levels
+        return value if levels is None else levels[int(value)]
+
+    def _reason(self, g: int, points: float, row: np.ndarray, feature_points: np.ndarray,
+                ) -> Reason:
+        group = self.groups[g]
+        direction: Literal["adverse", "positive"] = "adverse" if points < 0 else "positive"
+        members = self._group_features[g]
+        member_points = feature_points[members]
+        sign = -1.0 if direction == "adverse" else 1.0
+        order = np.argsort(-sign * member_points, kind="stable")
+        drivers = tuple(
+            Driver(self.feature_names[j], self._value(row, j), self._units[j],
+                   float(feature_points[j]))
+            for j in members[order[:self.config.max_drivers]]
+            if sign * feature_points[j] > 0)
+        english, chinese = reason_text(group, points)
+        return Reason(group.code, group.key, direction, points, english, chinese, drivers)
+
+    def _explained(self, row: np.ndarray, contributions: np.ndarray, raw: float, pd_: float,
+                   grade: str, family: np.ndarray) -> ExplainedScore:
+        config = self.config
+        feature_points = -self._factor * contributions[:-1]
+        order = np.argsort(family, kind="stable")
+        adverse = tuple(self._reason(int(g), float(family[g]), row, feature_points)
+                        for g in order[:config.max_adverse_reasons]
+                        if family[g] <= -config.min_reason_points)
+        positive = tuple(self._reason(int(g), float(family[g]), row, feature_points)
+                         for g in order[::-1][:config.max_positive_factors]
+                         if family[g] >= config.min_reason_points)
+        baseline = self._offset - self._factor * float(contributions[-1])
+        return ExplainedScore(
+            model_name=self.model_name, model_version=self.model_version,
+            probability_of_default=pd_, raw_score=raw,
+            points=self._offset - self._factor * raw, grade=grade, baseline_points=baseline,
+            adverse_reasons=adverse, positive_factors=positive,
+            family_points=tuple((code, float(p))
+                                for code, p in zip(self.family_codes, family, strict=True)))
+
+
+def parse_model_uri(uri: str) -> tuple[str, str | None, str | None]:
+    """``(name, version, alias)`` of ``models:/name@alias``, ``models:/name/3`` or
+    ``models:/name`` (alias ``champion``)."""
+    rest = uri.removeprefix("models:/").strip("/")
+    if not rest:
+        raise ValueError(f"no model name in {uri!r}")
+    if "@" in rest:
+        name, alias = rest.split("@", 1)
+        return name, None, alias
+    if "/" in rest:
+        name, version = rest.rsplit("/", 1)
+        return name, version, None
+    return rest, None, "champion"
+
+
+def _as_float(value: Any, name: str) -> float:
+    if value is None or value is pd.NA:
+        return math.nan
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        if pd.isna(value):
+            return math.nan
+        raise ValueError(f"feature {name!r} must be numeric; got {value!r}") from None
