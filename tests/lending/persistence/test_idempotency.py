@@ -4,7 +4,7 @@ from decimal import Decimal
 
 import pytest
 
-from lending import InvalidIdentifier, LineFrozen, RepaymentPlan
+from lending import Account, InvalidIdentifier, LineFrozen, RepaymentPlan
 from lending.persistence import (
     IdempotencyKeyReused,
     draw,
@@ -51,7 +51,7 @@ def test_a_repeated_repayment_replays_the_first_receipt_with_no_second_effect(uo
     assert again == first
     assert len(_events(uow)) == 2
     with uow() as unit:
-        assert journal_totals(unit, "L1")["settlement_cash"] == Decimal("-200.00")
+        assert journal_totals(unit, "L1")[Account.SETTLEMENT_CASH] == Decimal("-200.00")
 
 
 @pytest.mark.parametrize("change", [{"amount": "301.00"}, {"on": date(2026, 1, 7)}])

@@ -1,0 +1,83 @@
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+import pytest
+
+from lending import (
+    DrawMade,
+    LineEvent,
+    PaymentReceived,
+    PaymentReversed,
+    PrepaymentReceived,
+    RepaymentPlan,
+    reschedule_after_prepayment,
+)
+from lending.persistence import CreditLineRecord, SqlUnitOfWork
+from lending.persistence.codec import event_from_row, event_operation_id, event_payload
+from lending.persistence.tables import from_minor, to_minor
+
+
+def _record(line_id="L1"):
+    return CreditLineRecord(id=line_id, seller_id="S1", limit_minor=100_000,
+                            opened_on=date(2026, 1, 5), as_of=date(2026, 1, 5),
+                            created_at=datetime.now(UTC))
+
+
+def test_nothing_is_stored_unless_the_unit_of_work_commits(engine):
+    with SqlUnitOfWork(engine) as uow:
+        uow.lines.add(_record())
+        uow.session.flush()
+    with SqlUnitOfWork(engine) as uow:
+        assert uow.lines.get("L1") is None
+
+
+def test_an_error_inside_the_unit_of_work_rolls_everything_back(engine):
+    with pytest.raises(RuntimeError), SqlUnitOfWork(engine) as uow:
+        uow.lines.add(_record())
+        uow.session.flush()
+        raise RuntimeError("boom")
+    with SqlUnitOfWork(engine) as uow:
+        assert uow.lines.get("L1") is None
+
+
+def test_a_committed_unit_of_work_is_visible_to_the_next(engine):
+    with SqlUnitOfWork(engine) as uow:
+        uow.lines.add(_record())
+        uow.commit()
+    with SqlUnitOfWork(engine) as uow:
+        record = uow.lines.get("L1")
+        assert record is not None and from_minor(record.limit_minor, "CNY") == Decimal("1000.00")
+
+
+@pytest.mark.parametrize(("amount", "currency", "units"), [
+    ("12.34", "CNY", 1234), ("0.01", "CNY", 1), ("999999999999999.99", "CNY",
+                                                 99999999999999999), ("1500", "JPY", 1500)])
+def test_money_is_stored_as_exact_minor_units(amount, currency, units):
+    assert to_minor(Decimal(amount), currency) == units
+    assert from_minor(units, currency) == Decimal(amount).quantize(
+        Decimal(1) if currency == "JPY" else Decimal("0.01"))
+
+
+def test_sub_minor_amounts_never_reach_storage():
+    with pytest.raises(ValueError):
+        to_minor(Decimal("0.005"), "CNY")
+
+
+def test_every_event_kind_reads_back_equal_to_what_was_stored():
+    plan = RepaymentPlan.term_loan("annuity", 6, "0.12")
+    schedule = plan.schedule_for(Decimal("1234.56"), date(2026, 1, 31), "CNY")
+    prepaid = reschedule_after_prepayment(schedule, on=date(2026, 3, 15),
+                                          prepaid_principal=Decimal("300.00"),
+                                          option="lower_instalment")
+    events: list[LineEvent] = [
+              DrawMade("D1", date(2026, 1, 31), Decimal("1234.56"), "SUP", schedule),
+              DrawMade("D2", date(2026, 1, 31), Decimal("1234.56"), "SUP", prepaid),
+              PaymentReceived("P1", date(2026, 2, 28), Decimal("100.10")),
+              PrepaymentReceived("P2", date(2026, 3, 1), Decimal("5.00"), "D1",
+                                 "shorten_term"),
+              PaymentReversed("P1", date(2026, 3, 2), "bounced: insufficient funds")]
+    kinds = ["draw", "draw", "payment", "prepayment", "payment_reversal"]
+    for event, kind in zip(events, kinds, strict=True):
+        amount = getattr(event, "amount", None)
+        operation = event_operation_id(event)
+        assert event_from_row(kind, event.on, operation, amount, event_payload(event)) == event
