@@ -69,6 +69,7 @@ from lending.persistence.errors import (
     UnknownLine,
 )
 from lending.persistence.tables import (
+    CreditLinePublic,
     CreditLineRecord,
     IdempotencyRecord,
     from_minor,
@@ -120,6 +121,19 @@ class LineView:
     status: str
     as_of: date
     version: int
+    opened_on: date
+    revolving: bool
+
+    def to_public(self) -> CreditLinePublic:
+        """The line as answered to HTTP callers."""
+        return CreditLinePublic(
+            id=self.line_id, seller_id=self.seller_id, product=self.product,
+            currency=self.currency, policy_version=self.policy_version,
+            revolving=self.revolving, limit=self.limit, opened_on=self.opened_on,
+            status=self.status, version=self.version, as_of=self.as_of,
+            outstanding_principal=self.outstanding_principal,
+            available_credit=self.available_credit, days_past_due=self.days_past_due,
+            bucket=self.bucket)
 
 
 @dataclass(frozen=True)
@@ -245,14 +259,15 @@ def _view(record: CreditLineRecord) -> LineView:
                     from_minor(record.available_minor, record.currency),
                     from_minor(record.outstanding_minor, record.currency),
                     record.days_past_due, record.bucket, record.status, record.as_of,
-                    record.version)
+                    record.version, record.opened_on, record.revolving)
 
 
 def _state_view(record: CreditLineRecord, state: LineState) -> LineView:
     return LineView(record.id, record.seller_id, record.product, record.currency,
                     record.policy_version, state.terms.limit, state.available_credit,
                     state.outstanding_principal, state.days_past_due, state.bucket,
-                    _status(state), state.as_of, record.version)
+                    _status(state), state.as_of, record.version, record.opened_on,
+                    record.revolving)
 
 
 def _load(uow: SqlUnitOfWork, line_id: str, *, lock: bool
