@@ -31,6 +31,7 @@ probability.
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -223,6 +224,38 @@ class BatchScores:
         """Codes of the principal adverse reasons of every row."""
         codes = self.family_codes
         return [[codes[k] for k in row if k >= 0] for row in self.adverse.tolist()]
+
+    def to_frame(self, *, reasons_json: bool = True) -> pd.DataFrame:
+        """The batch as a table indexed like the input.
+
+        Columns: ``model_name``, ``model_version``, ``probability_of_default``,
+        ``raw_score``, ``points``, ``grade``, ``baseline_points``, ``reason_code_1`` to
+        ``reason_code_<max_adverse_reasons>`` (``None`` where there are fewer reasons) and,
+        with ``reasons_json``, ``reasons``: JSON of the adverse reasons and positive
+        factors with texts and drivers (as :meth:`ExplainedScore.to_dict`).
+        """
+        n = len(self)
+        frame = pd.DataFrame({
+            "model_name": [self.scorer.model_name] * n,
+            "model_version": [self.scorer.model_version] * n,
+            "probability_of_default": self.probability_of_default,
+            "raw_score": self.raw_score,
+            "points": self.points,
+            "grade": self.grade.astype(str),
+            "baseline_points": np.full(n, self.scorer.baseline_points),
+        }, index=self.index)
+        codes = np.asarray([*self.family_codes, None], dtype=object)
+        for k in range(self.adverse.shape[1]):
+            frame[f"reason_code_{k + 1}"] = codes[self.adverse[:, k]]
+        if reasons_json:
+            texts = []
+            for result in self:
+                full = result.to_dict()
+                texts.append(json.dumps({"adverse_reasons": full["adverse_reasons"],
+                                         "positive_factors": full["positive_factors"]},
+                                        ensure_ascii=False))
+            frame["reasons"] = texts
+        return frame
 
 
 class _Column:
