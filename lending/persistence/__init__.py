@@ -42,6 +42,7 @@ from lending.persistence.services import (
     journal_totals,
     open_line,
     open_line_from_decision,
+    prepay,
     repay,
     reverse_payment,
 )
@@ -62,7 +63,7 @@ __all__ = [
     "UnknownLine", "LineAlreadyExists", "IdempotencyKeyReused", "DecisionNotApproved",
     "ConcurrentUpdate",
     "LineView", "DrawReceipt", "PaymentReceipt", "Statement",
-    "open_line", "open_line_from_decision", "draw", "repay", "reverse_payment",
+    "open_line", "open_line_from_decision", "draw", "repay", "prepay", "reverse_payment",
     "advance_line", "get_line", "get_schedule", "get_statement", "book_journal",
     "journal_totals",
     "CreditLineCreate", "CreditLinePublic", "CreditLineRecord", "LineEventRecord",

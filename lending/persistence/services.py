@@ -77,7 +77,7 @@ from lending.persistence.tables import (
 )
 from lending.persistence.unit_of_work import SqlUnitOfWork, utc_now
 from lending.policy import CreditDecision
-from lending.schedules import Schedule
+from lending.schedules import PrepaymentOption, Schedule
 
 __all__ = [
     "LineView",
@@ -88,6 +88,7 @@ __all__ = [
     "open_line_from_decision",
     "draw",
     "repay",
+    "prepay",
     "reverse_payment",
     "advance_line",
     "get_line",
@@ -589,6 +590,50 @@ def repay(uow: SqlUnitOfWork, *, line_id: str, amount: AmountInput, on: date,
                                      record.version)
             uow.idempotency.add(IdempotencyRecord(
                 scope="repay", key=idempotency_key, fingerprint=fingerprint(body),
+                line_id=line_id, response=receipt.to_json(), created_at=utc_now()))
+            uow.commit()
+            return receipt
+
+    return _retry_on_conflict(work)
+
+
+def prepay(uow: SqlUnitOfWork, *, line_id: str, draw_id: str, amount: AmountInput, on: date,
+           idempotency_key: str, option: PrepaymentOption = "shorten_term",
+           currency: str | None = None, payment_id: str | None = None) -> PaymentReceipt:
+    """Record a prepayment of one draw, once per idempotency key (scope ``prepay``).
+
+    The draw's dues are paid first, then principal not yet due (its schedule re-derived
+    by ``option``), restoring available credit at once; any excess stays as credit.
+
+    Raises
+    ------
+    UnknownLine, UnknownDraw, NothingToPrepay, InvalidAmount, CurrencyMismatch
+        As :meth:`lending.CreditLine.prepay`.
+    IdempotencyKeyReused
+        If the key served a different request.
+    """
+    _check_key(idempotency_key)
+    body = {"line_id": line_id, "draw_id": draw_id, "amount": normalized_amount(amount),
+            "on": on.isoformat(), "option": option, "currency": currency,
+            "payment_id": payment_id}
+
+    def work() -> PaymentReceipt:
+        with uow:
+            record, line = _load(uow, line_id, lock=True)
+            stored = _replayed(uow, "prepay", idempotency_key, body)
+            if stored is not None:
+                return PaymentReceipt.from_json(stored)
+            _check_not_before_book(record, on)
+            before = len(line.events)
+            event = line.prepay(payment_id or f"P-{uuid.uuid4().hex}", amount, on, draw_id,
+                                option, currency=currency)
+            state = _apply(uow, record, line, before, on)
+            receipt = PaymentReceipt(line_id, event.payment_id, on, event.amount,
+                                     state.total_due, state.credit_balance,
+                                     state.outstanding_principal, state.available_credit,
+                                     record.version)
+            uow.idempotency.add(IdempotencyRecord(
+                scope="prepay", key=idempotency_key, fingerprint=fingerprint(body),
                 line_id=line_id, response=receipt.to_json(), created_at=utc_now()))
             uow.commit()
             return receipt

@@ -117,3 +117,26 @@ def test_concurrent_requests_with_one_key_have_exactly_one_effect(uow, line):
     assert len(receipts) == threads and len(set(r.draw_id for r in receipts)) == 1
     assert len(_events(uow)) == 1
     assert get_line(uow(), "L1").outstanding_principal == Decimal("300.00")
+
+
+def test_one_key_racing_on_two_lines_has_one_effect_and_the_other_is_refused(uow, line):
+    open_line(uow(), line_id="L2", seller_id="S2", limit="500.00", opened_on=DAY)
+    barrier = threading.Barrier(2)
+    outcomes: dict[str, object] = {}
+
+    def request(line_id):
+        barrier.wait()
+        try:
+            outcomes[line_id] = _draw(uow, "order-7", line_id=line_id)
+        except IdempotencyKeyReused as refusal:
+            outcomes[line_id] = refusal
+
+    workers = [threading.Thread(target=request, args=(name,)) for name in ("L1", "L2")]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    refused = [name for name, outcome in outcomes.items()
+               if isinstance(outcome, IdempotencyKeyReused)]
+    assert len(outcomes) == 2 and len(refused) == 1
+    assert len(_events(uow, "L1")) + len(_events(uow, "L2")) == 1

@@ -12,6 +12,7 @@ from lending import (
     InvalidAmount,
     LineClosed,
     LineFrozen,
+    NothingToPrepay,
     RepaymentPlan,
     ScoreSummary,
     SellerProfile,
@@ -32,6 +33,7 @@ from lending.persistence import (
     journal_totals,
     open_line,
     open_line_from_decision,
+    prepay,
     repay,
     reverse_payment,
 )
@@ -251,3 +253,21 @@ def test_reading_a_line_at_its_booked_date_needs_no_fold_and_agrees_with_one(uow
     assert (stored.available_credit, stored.outstanding_principal, stored.bucket) == (
         state.available_credit, state.outstanding_principal, state.bucket)
     assert get_line(uow(), "L1", date(2026, 3, 1)).days_past_due == 24
+
+
+def test_a_prepayment_repays_future_principal_and_restores_available_credit_at_once(uow):
+    _open(uow)
+    receipt = _draw(uow, "6000.00", date(2026, 1, 6), "k1", plan=RepaymentPlan.instalments(3))
+    paid = prepay(uow(), line_id="L1", draw_id=receipt.draw_id, amount="4000.00",
+                  on=date(2026, 1, 20), idempotency_key="pp1")
+    assert (paid.outstanding_principal, paid.available_credit) == (
+        Decimal("2000.00"), Decimal("8000.00"))
+    again = prepay(uow(), line_id="L1", draw_id=receipt.draw_id, amount="4000.00",
+                   on=date(2026, 1, 20), idempotency_key="pp1")
+    assert again == paid
+    (status,) = get_schedule(uow(), "L1", date(2026, 1, 20))
+    assert status.schedule.prepaid_principal == Decimal("4000.00")
+    _assert_book_matches_fold(uow)
+    with pytest.raises(NothingToPrepay):
+        prepay(uow(), line_id="L1", draw_id=receipt.draw_id, amount="2000.00",
+               on=date(2026, 4, 7), idempotency_key="pp2")
