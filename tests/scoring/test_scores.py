@@ -1,0 +1,197 @@
+"""Points, grades and reasons as a loan officer and the marketplace read them."""
+
+from __future__ import annotations
+
+import json
+import math
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from features.registry import FAMILIES, get_feature
+from models import Calibration, CreditModel
+from scoring import REASON_CODES, GradeBands, Scorer, ScoreScale, ScoringConfig
+from scoring.reasons import reason_group_for, reason_text
+from tests.models.conftest import CreditTable
+from tests.scoring.conftest import Market
+
+
+def test_600_points_at_50_to_1_odds_and_20_more_points_each_time_the_odds_double() -> None:
+    scale = ScoreScale()
+    assert scale.points(-math.log(50)) == pytest.approx(600.0, abs=1e-9)
+    assert scale.points(-math.log(100)) == pytest.approx(620.0, abs=1e-9)
+    assert scale.points(-math.log(25)) == pytest.approx(580.0, abs=1e-9)
+    custom = ScoreScale(base_points=500, base_odds=20, pdo=40)
+    assert custom.points(-math.log(40)) == pytest.approx(540.0, abs=1e-9)
+
+
+def test_points_are_the_baseline_plus_the_points_of_every_reason_family(
+        market: Market, market_scorer: Scorer) -> None:
+    batch = market_scorer.score_batch(market.table.head(200))
+    baseline = market_scorer.baseline_points
+    np.testing.assert_allclose(batch.points, baseline + batch.family_points.sum(axis=1),
+                               atol=1e-9)
+    result = batch[0]
+    assert result.points == pytest.approx(
+        result.baseline_points + sum(p for _, p in result.family_points), abs=1e-9)
+    # the baseline is the model's expected raw score (LightGBM's __bias__) in points
+    bias = market.model.explain(market.table.head(1))["__bias__"].iloc[0]
+    assert baseline == pytest.approx(ScoreScale().points(bias), abs=1e-9)
+
+
+def test_points_come_from_the_raw_score_and_the_pd_from_the_calibration(
+        market: Market, tmp_path: Path) -> None:
+    model = CreditModel.load(market.model.save(tmp_path / "m"))
+    model.calibration_ = Calibration("platt", 0.7, -0.4)
+    scorer = Scorer(model, model_name="calibrated", model_version="1")
+    batch = scorer.score_batch(market.table)
+    np.testing.assert_allclose(batch.probability_of_default,
+                               1 / (1 + np.exp(-(0.7 * batch.raw_score - 0.4))), atol=1e-12)
+    np.testing.assert_allclose(batch.points, ScoreScale().offset
+                               - ScoreScale().factor * batch.raw_score, atol=1e-9)
+    order = np.argsort(batch.points)
+    assert np.all(np.diff(batch.probability_of_default[order]) <= 1e-15)  # more points, lower PD
+
+
+def test_grades_follow_the_pd_bands_with_inclusive_upper_bounds(market: Market) -> None:
+    bands = GradeBands(upper_pd=(0.02, 0.05, 0.2), labels=("A", "B", "C", "D"))
+    scorer = Scorer(market.model, model_name="m", model_version="1",
+                    config=ScoringConfig(grades=bands))
+    batch = scorer.score_batch(market.table)
+    expected = np.select([batch.probability_of_default <= 0.02,
+                          batch.probability_of_default <= 0.05,
+                          batch.probability_of_default <= 0.2], ["A", "B", "C"], "D")
+    assert list(batch.grade) == list(expected)
+    assert set(batch.grade) <= {"A", "B", "C", "D"}
+
+
+@pytest.mark.parametrize("bands, message", [
+    (GradeBands(upper_pd=(0.05, 0.02), labels=("A", "B", "C")), "increase strictly"),
+    (GradeBands(upper_pd=(0.05,), labels=("A", "B", "C")), "one label more"),
+    (GradeBands(upper_pd=(0.05, 1.5), labels=("A", "B", "C")), "inside \\(0, 1\\)"),
+])
+def test_grade_bands_that_cannot_work_are_refused(market: Market, bands: GradeBands,
+                                                 message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        Scorer(market.model, model_name="m", model_version="1",
+               config=ScoringConfig(grades=bands))
+
+
+def test_principal_adverse_reasons_are_the_families_that_lowered_the_score_most(
+        market: Market, market_scorer: Scorer) -> None:
+    batch = market_scorer.score_batch(market.table.head(100))
+    for result in batch:
+        family = dict(result.family_points)
+        adverse = result.adverse_reasons
+        assert len(adverse) <= 4
+        assert [r.points for r in adverse] == sorted(r.points for r in adverse)
+        assert all(r.points < 0 and r.direction == "adverse" for r in adverse)
+        assert all(family[r.code] == pytest.approx(r.points) for r in adverse)
+        others = [p for code, p in family.items() if code not in result.reason_codes]
+        if len(adverse) == 4:
+            assert min(others) >= adverse[-1].points
+        else:  # every family that lowered the score by half a point or more is named
+            assert all(p > -0.5 for p in others)
+        positive = result.positive_factors
+        assert all(r.points > 0 and r.direction == "positive" for r in positive)
+        assert [r.points for r in positive] == sorted((r.points for r in positive),
+                                                      reverse=True)
+
+
+def test_a_reason_names_the_values_that_drove_it_with_their_units(
+        market: Market, market_scorer: Scorer) -> None:
+    record = market.table.iloc[7]
+    result = market_scorer.score(record)
+    assert result.adverse_reasons, "this seller has adverse reasons"
+    for reason in (*result.adverse_reasons, *result.positive_factors):
+        assert 1 <= len(reason.drivers) <= 3
+        for driver in reason.drivers:
+            spec = get_feature(driver.feature)
+            assert spec is not None and spec.family == reason.family
+            assert driver.unit == spec.unit
+            assert (driver.points < 0) == (reason.direction == "adverse")
+            value = record[driver.feature]
+            if driver.value is None:
+                assert value is None or value != value  # missing
+            elif isinstance(driver.value, str):
+                assert driver.value == str(value)
+            else:
+                assert driver.value == pytest.approx(float(value))
+        assert reason.text_en and reason.text_zh
+        assert str(max(1, round(abs(reason.points)))) in reason.text_en
+
+
+def test_every_registry_family_has_a_stable_code_and_text_in_english_and_chinese() -> None:
+    assert set(REASON_CODES) == set(FAMILIES)
+    assert len(set(REASON_CODES.values())) == len(REASON_CODES)
+    assert REASON_CODES["quality"] == "R-QUALITY"
+    group = reason_group_for("refund_rate_365d")
+    assert group.code == "R-QUALITY"
+    english, chinese = reason_text(group, -12.4)
+    assert english.startswith("Order quality lowered the score by 12 points")
+    assert chinese.startswith("订单质量使评分降低12分")
+    english, chinese = reason_text(group, 3.0)
+    assert "raised the score by 3 points" in english and "提高3分" in chinese
+
+
+def test_a_feature_the_registry_does_not_know_is_a_reason_of_its_own(
+        generic: CreditTable, generic_scorer: Scorer) -> None:
+    assert set(generic_scorer.family_codes) == {
+        f"R-FEATURE:{name}" for name in generic_scorer.feature_names}
+    batch = generic_scorer.score_batch(generic.features.head(50))
+    for result in batch:
+        for reason in result.adverse_reasons:
+            assert [d.feature for d in reason.drivers] == [reason.family]
+            assert reason.text_en.startswith(f"{reason.family} lowered the score")
+
+
+def test_one_applicant_scores_the_same_alone_and_in_a_batch(market: Market,
+                                                           market_scorer: Scorer) -> None:
+    table = market.table.head(40)
+    batch = market_scorer.score_batch(table)
+    for position, record in enumerate(table.to_dict(orient="records")):
+        alone, together = market_scorer.score(record), batch[position]
+        assert alone.points == together.points and alone.grade == together.grade
+        assert alone.probability_of_default == together.probability_of_default
+        assert alone.adverse_reasons == together.adverse_reasons or all(
+            (a.code, a.text_en, a.drivers) == (b.code, b.text_en, b.drivers)
+            and a.points == pytest.approx(b.points, abs=1e-9)
+            for a, b in zip(alone.adverse_reasons, together.adverse_reasons, strict=True))
+        assert dict(alone.family_points) == pytest.approx(dict(together.family_points),
+                                                          abs=1e-9)
+
+
+def test_every_result_names_the_model_and_serialises_to_plain_json(
+        market: Market, market_scorer: Scorer) -> None:
+    result = market_scorer.score(market.table.iloc[0])
+    data = json.loads(json.dumps(result.to_dict(), ensure_ascii=False))
+    assert data["model_name"] == "market-pd" and data["model_version"] == "7"
+    assert data["reason_codes"] == [r["code"] for r in data["adverse_reasons"]]
+    assert set(data["family_points"]) == set(market_scorer.family_codes)
+    frame = market_scorer.score_batch(market.table.head(10)).to_frame()
+    assert (frame["model_version"] == "7").all()
+    assert json.loads(frame["reasons"].iloc[0])["adverse_reasons"] == data["adverse_reasons"]
+
+
+def test_a_missing_feature_is_named_and_unseen_levels_score_as_missing(
+        market: Market, market_scorer: Scorer) -> None:
+    record = market.table.iloc[0].to_dict()
+    del record["refund_rate_365d"], record["tenure_days"]
+    with pytest.raises(ValueError, match="refund_rate_365d, tenure_days"):
+        market_scorer.score(record)
+    with pytest.raises(ValueError, match="tenure_days"):
+        market_scorer.score_batch(market.table.drop(columns=["tenure_days"]))
+    unseen = {**market.table.iloc[0].to_dict(), "membership_tier": "diamond"}
+    missing = {**market.table.iloc[0].to_dict(), "membership_tier": None}
+    assert market_scorer.score(unseen).points == market_scorer.score(missing).points
+
+
+def test_one_scorer_serves_many_threads_with_the_same_answers(market: Market,
+                                                              market_scorer: Scorer) -> None:
+    records = market.table.head(60).to_dict(orient="records")
+    alone = [market_scorer.score(r) for r in records]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        shared = list(pool.map(market_scorer.score, records * 3))
+    assert shared == alone * 3
