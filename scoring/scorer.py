@@ -370,7 +370,7 @@ class Scorer:
                          self.baseline_points, self.feature_names)
 
     # --------------------------------------------------------------- one seller
-    def encode(self, features: Mapping[str, Any]) -> np.ndarray:
+    def encode(self, features: Mapping[Any, Any]) -> np.ndarray:
         """One applicant's values as the model's float row (extra keys are ignored).
 
         Raises
@@ -396,10 +396,10 @@ class Scorer:
                              + ", ".join(missing)) from None
         return row
 
-    def score(self, features: Mapping[str, Any] | pd.Series) -> ExplainedScore:
+    def score(self, features: Mapping[Any, Any] | pd.Series) -> ExplainedScore:
         """Score and explain one applicant given as a mapping of feature values."""
-        values: Mapping[str, Any] = ({str(k): v for k, v in features.items()}
-                                     if isinstance(features, pd.Series) else features)
+        values: Mapping[Any, Any] = (features.to_dict() if isinstance(features, pd.Series)
+                                     else features)
         row = self.encode(values)
         contributions, raw = self.engine.row(row)
         gap = abs(float(contributions.sum()) - raw)
