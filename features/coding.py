@@ -25,11 +25,16 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-__all__ = ["arrow_strings", "positions", "fixed_width_numbers", "pair_codes", "PairCodes"]
+__all__ = ["arrow_strings", "positions", "fixed_width_numbers", "pair_codes", "PairCodes",
+           "string_hashes", "same_strings"]
 
 #: Target number of rows per bucket when grouping pairs (hash tables fit in the cache).
 _BUCKET_ROWS = 1 << 16
 _MAX_DIGITS = 16  # read as two words of 8 digits
+#: Rows per block when hashing strings (temporaries of a few MB, reused block after block).
+_BLOCK_ROWS = 1 << 18
+#: Words of each string kept from hashing, to check groups without reading strings again.
+_KEPT_WORDS = 4
 
 
 def arrow_strings(series: pd.Series) -> pa.Array:
@@ -202,9 +207,15 @@ def pair_codes(seller: np.ndarray, buyers: pa.Array, rows: np.ndarray,
 
         return _assemble(order, spans, [numeric_bucket(span) for span in spans])
 
-    # general strings: a small dictionary per bucket, then (seller, local buyer) keys
+    if _plain_strings(buyers):
+        read = _read_strings(buyers, rows)
+        hashed = _hashed_pairs(order, spans, seller_sorted, read.hashes[order])
+        if _same_buyers(hashed, buyers, rows, read, seller_sorted):
+            return hashed[0]
     rows_sorted = rows[order]
 
+    # otherwise (nulls, a hash collision): a small dictionary per bucket, then
+    # (seller, local buyer) keys
     def string_bucket(span: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
         lo, hi = span
         encoded = pc.dictionary_encode(buyers.take(pa.array(rows_sorted[lo:hi])))
@@ -214,6 +225,69 @@ def pair_codes(seller: np.ndarray, buyers: pa.Array, rows: np.ndarray,
         return codes, np.asarray(uniques) // width
 
     return _assemble(order, spans, [string_bucket(span) for span in spans])
+
+
+def _hashed_pairs(order: np.ndarray, spans: list[tuple[int, int]], seller_sorted: np.ndarray,
+                  buyer_hashes: np.ndarray) -> tuple[PairCodes, np.ndarray]:
+    """Pairs grouped on a hash of (seller, buyer), and the first row of each pair.
+
+    Unchecked: two pairs whose keys collide share a code; :func:`_same_buyers` checks.
+    """
+    keys = buyer_hashes.view(np.uint64) ^ (seller_sorted.astype(np.uint64) * _MIX)
+    keys = keys.view(np.int64)
+    first_rows = []
+
+    def hashed_bucket(span: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+        lo, hi = span
+        codes, _ = pd.factorize(keys[lo:hi])
+        # codes are numbered in order of first appearance: a row opens a pair when its
+        # code exceeds every code before it
+        seen = np.maximum.accumulate(codes)
+        opens = np.empty(len(codes), dtype=bool)
+        opens[0] = True
+        np.greater(seen[1:], seen[:-1], out=opens[1:])
+        first = np.flatnonzero(opens)
+        first_rows.append(first + lo)
+        return codes, seller_sorted[lo:hi][first]
+
+    pairs = _assemble(order, spans, [hashed_bucket(span) for span in spans])
+    first_row = np.concatenate(first_rows) if first_rows else np.zeros(0, dtype=np.int64)
+    return pairs, first_row
+
+
+def _same_buyers(hashed: tuple[PairCodes, np.ndarray], buyers: pa.Array, rows: np.ndarray,
+                 read: _StringKeys, seller_sorted: np.ndarray) -> bool:
+    """Whether every row has the seller and the buyer of the first row of its pair.
+
+    Compares the words read in row order (sequentially) while hashing, rather than two
+    strings at random places for each row.
+    """
+    pairs, first_row = hashed
+    opener = first_row[pairs.pair]
+    others = np.flatnonzero(opener != np.arange(len(opener)))
+    opener = opener[others]
+    if not np.array_equal(seller_sorted[others], seller_sorted[opener]):
+        return False
+    row, other_row = pairs.order[others], pairs.order[opener]  # positions in ``rows``
+    lengths = read.lengths
+    if len(lengths) and lengths.min() != lengths.max() \
+            and not np.array_equal(lengths[row], lengths[other_row]):
+        return False
+    longest = int(lengths.max()) if len(lengths) else 0
+    text = _StringBytes(buyers)
+    for index in range((longest + 7) // 8):
+        if index < len(read.words):
+            words = read.words[index]
+        else:  # longer strings: the words not kept are read again
+            words = np.zeros(len(rows), dtype=np.uint64)
+            for lo in range(0, len(rows), _BLOCK_ROWS):
+                starts, block_lengths = text.spans(rows[lo:lo + _BLOCK_ROWS])
+                longer = np.flatnonzero(block_lengths > 8 * index)
+                words[lo:lo + _BLOCK_ROWS][longer] = text.word(
+                    starts[longer], block_lengths[longer], index)
+        if not np.array_equal(words[row], words[other_row]):
+            return False
+    return True
 
 
 def _assemble(order: np.ndarray, spans: list[tuple[int, int]],
@@ -227,3 +301,153 @@ def _assemble(order: np.ndarray, spans: list[tuple[int, int]],
     seller = np.concatenate([sellers for _, sellers in buckets]) if buckets \
         else np.zeros(0, dtype=np.int64)
     return PairCodes(order, pair, seller.astype(np.int64, copy=False))
+
+
+# --------------------------------------------------------------------------------------------
+# Hashing any strings straight from the Arrow buffers
+# --------------------------------------------------------------------------------------------
+
+#: ``_TAIL_MASKS[k]`` keeps the first k bytes of a little-endian word (k = 8: all of it).
+_TAIL_MASKS = np.array([(1 << (8 * k)) - 1 for k in range(8)] + [(1 << 64) - 1],
+                       dtype=np.uint64)
+_MIX = np.uint64(0x9E3779B97F4A7C15)  # odd constants of the usual 64-bit mixers
+_MIX_LENGTH = np.uint64(0xC2B2AE3D27D4EB4F)
+_FINAL_1 = np.uint64(0xFF51AFD7ED558CCD)
+_FINAL_2 = np.uint64(0xC4CEB9FE1A85EC53)
+
+
+class _StringBytes:
+    """The bytes of an Arrow string array, read 8 at a time at any position, without copy."""
+
+    def __init__(self, strings: pa.Array) -> None:
+        n = len(strings)
+        offset_type = np.int64 if pa.types.is_large_string(strings.type) else np.int32
+        buffers = strings.buffers()
+        self.offsets = np.frombuffer(buffers[1], dtype=offset_type)[
+            strings.offset:strings.offset + n + 1]
+        data = np.frombuffer(buffers[2], dtype=np.uint8) if buffers[2] is not None \
+            else np.zeros(0, dtype=np.uint8)
+        # one unaligned little-endian word starting at each byte that has 8 bytes after it
+        self.n_words = max(len(data) - 7, 0)
+        self.words = np.ndarray((self.n_words,), dtype="<u8", buffer=data, strides=(1,)) \
+            if self.n_words else np.zeros(0, dtype=np.uint64)
+        # words starting in the last 8 bytes are read from a zero-padded copy of them
+        self.tail_start = max(len(data) - 8, 0)
+        tail = np.zeros(16, dtype=np.uint8)
+        tail[:len(data) - self.tail_start] = data[self.tail_start:]
+        self.tail_words = np.ndarray((9,), dtype="<u8", buffer=tail, strides=(1,))
+
+    def spans(self, rows: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """Start (in the data buffer) and length in bytes of each string (of ``rows``)."""
+        if rows is None:
+            starts = self.offsets[:-1].astype(np.int64)
+            lengths = np.diff(self.offsets).astype(np.int64, copy=False)
+        else:
+            starts = self.offsets[rows].astype(np.int64, copy=False)
+            lengths = self.offsets[rows + 1] - starts
+        return starts, lengths
+
+    def word(self, starts: np.ndarray, lengths: np.ndarray, index: int) -> np.ndarray:
+        """Word ``index`` (bytes 8*index to 8*index + 7) of strings longer than 8*index
+        bytes; bytes past the end of a string are zero."""
+        at = starts + 8 * index
+        late = at >= self.n_words
+        if late.any():
+            words = self.words[np.minimum(at, self.n_words - 1)] if self.n_words \
+                else np.zeros(len(at), dtype=np.uint64)
+            words[late] = self.tail_words[at[late] - self.tail_start]
+        else:
+            words = self.words[at]
+        remaining = lengths - 8 * index
+        if len(remaining) and remaining.min() < 8:
+            words &= _TAIL_MASKS[np.minimum(remaining, 8)]
+        return words
+
+
+def _plain_strings(strings: pa.Array) -> bool:
+    return (pa.types.is_string(strings.type) or pa.types.is_large_string(strings.type)) \
+        and strings.null_count == 0
+
+
+@dataclass
+class _StringKeys:
+    """What one sequential read of some strings gives: a hash, the length and the first
+    :data:`_KEPT_WORDS` 8-byte words (zero past the end) of each."""
+
+    hashes: np.ndarray
+    lengths: np.ndarray
+    words: list[np.ndarray]
+
+
+def _read_strings(strings: pa.Array, rows: np.ndarray | None) -> _StringKeys:
+    text = _StringBytes(strings)
+    n = len(strings) if rows is None else len(rows)
+    hashes = np.empty(n, dtype=np.uint64)
+    lengths = np.empty(n, dtype=np.int64)
+    words: list[np.ndarray] = []
+    for lo in range(0, n, _BLOCK_ROWS):  # blocks keep the temporaries small and reused
+        hi = min(lo + _BLOCK_ROWS, n)
+        starts, block_lengths = text.spans(np.arange(lo, hi) if rows is None else rows[lo:hi])
+        lengths[lo:hi] = block_lengths
+        block = block_lengths.astype(np.uint64) * _MIX_LENGTH
+        longest = int(block_lengths.max()) if hi > lo else 0
+        for index in range((longest + 7) // 8):
+            longer = block_lengths > 8 * index
+            every = bool(longer.all())
+            chosen = slice(None) if every else np.flatnonzero(longer)
+            word = text.word(starts[chosen], block_lengths[chosen], index)
+            if index < _KEPT_WORDS:
+                if index == len(words):
+                    words.append(np.zeros(n, dtype=np.uint64))
+                words[index][lo:hi][chosen] = word
+            mixed = block[chosen] ^ word if not every else block
+            if every:
+                mixed ^= word
+            mixed *= _MIX
+            mixed ^= mixed >> np.uint64(32)
+            if not every:
+                block[chosen] = mixed
+        # the finaliser of MurmurHash3, so that every input bit moves every output bit
+        block ^= block >> np.uint64(33)
+        block *= _FINAL_1
+        block ^= block >> np.uint64(33)
+        block *= _FINAL_2
+        block ^= block >> np.uint64(33)
+        hashes[lo:hi] = block
+    return _StringKeys(hashes.view(np.int64), lengths, words)
+
+
+def string_hashes(strings: pa.Array, rows: np.ndarray | None = None) -> np.ndarray | None:
+    """A 64-bit hash of each string (of ``rows`` only, when given), as int64.
+
+    Reads the Arrow buffers 8 bytes at a time, sequentially (no string is copied);
+    equal strings have equal hashes, unequal ones almost never do, so a caller that must
+    be exact checks its groups with :func:`same_strings`. None for arrays with nulls or
+    of another type than (large) string.
+    """
+    if not _plain_strings(strings):
+        return None
+    return _read_strings(strings, rows).hashes
+
+
+def same_strings(strings: pa.Array, rows: np.ndarray, other_rows: np.ndarray) -> bool:
+    """Whether ``strings[rows[i]] == strings[other_rows[i]]`` for every i (byte for byte)."""
+    if not _plain_strings(strings):
+        raise ValueError("same_strings needs a (large) string array without nulls")
+    text = _StringBytes(strings)
+    for lo in range(0, len(rows), _BLOCK_ROWS):
+        starts, lengths = text.spans(rows[lo:lo + _BLOCK_ROWS])
+        other_starts, other_lengths = text.spans(other_rows[lo:lo + _BLOCK_ROWS])
+        if not np.array_equal(lengths, other_lengths):
+            return False
+        longest = int(lengths.max()) if len(lengths) else 0
+        for index in range((longest + 7) // 8):
+            longer = lengths > 8 * index
+            if not longer.all():
+                chosen = np.flatnonzero(longer)
+                starts, other_starts = starts[chosen], other_starts[chosen]
+                lengths = lengths[chosen]
+            if not np.array_equal(text.word(starts, lengths, index),
+                                  text.word(other_starts, lengths, index)):
+                return False
+    return True
