@@ -146,16 +146,20 @@ class _FastRow:
             self.handles.append(handle)
         self.booster = booster  # the handles live as long as the booster
         self.out_len = ctypes.c_int64()
+        self._out_len_ref = ctypes.byref(self.out_len)
+        self.contrib = np.empty(n_features + 1, dtype=np.float64)
+        self.raw = np.empty(1, dtype=np.float64)
+        double_p = ctypes.POINTER(ctypes.c_double)
+        self._contrib_p = self.contrib.ctypes.data_as(double_p)
+        self._raw_p = self.raw.ctypes.data_as(double_p)
+        self._predict = _LIB.LGBM_BoosterPredictForMatSingleRowFast
 
     def predict(self, row: np.ndarray) -> tuple[np.ndarray, float]:
-        contrib = np.empty(row.shape[0] + 1, dtype=np.float64)
-        raw = np.empty(1, dtype=np.float64)
-        data = row.ctypes.data_as(ctypes.c_void_p)
-        for handle, out in zip(self.handles, (contrib, raw), strict=True):
-            self._safe_call(self._lib.LGBM_BoosterPredictForMatSingleRowFast(
-                handle, data, ctypes.byref(self.out_len),
-                out.ctypes.data_as(ctypes.POINTER(ctypes.c_double))))
-        return contrib, float(raw[0])
+        data = ctypes.c_void_p(row.ctypes.data)
+        self._safe_call(self._predict(self.handles[0], data, self._out_len_ref,
+                                      self._contrib_p))
+        self._safe_call(self._predict(self.handles[1], data, self._out_len_ref, self._raw_p))
+        return self.contrib.copy(), float(self.raw[0])
 
     def __del__(self) -> None:
         for handle in getattr(self, "handles", []):
@@ -197,7 +201,9 @@ class ContributionEngine:
         if fast is None:
             fast = _FastRow(self.booster, self.num_iteration, self.n_features)
             self._local.fast = fast
-        return fast.predict(np.ascontiguousarray(row, dtype=np.float64))
+        if row.dtype != np.float64 or not row.flags.c_contiguous:
+            row = np.ascontiguousarray(row, dtype=np.float64)
+        return fast.predict(row)
 
     # ------------------------------------------------------------------ batch
     def raw_scores(self, matrix: np.ndarray) -> np.ndarray:

@@ -33,10 +33,12 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from bisect import bisect_left
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -64,6 +66,7 @@ DEFAULT_MODEL_URI = "models:/sme-credit-pd@champion"
 ADDITIVITY_TOLERANCE = 1e-6
 
 Value = float | str | None
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -303,6 +306,13 @@ class Scorer:
         self.feature_names: tuple[str, ...] = tuple(names)
         self._columns = [_Column(c.name, c.levels if c.kind == "categorical" else None)
                          for c in model.columns_]
+        self._numeric_positions = [j for j, c in enumerate(self._columns) if c.codes is None]
+        self._numeric_names = [names[j] for j in self._numeric_positions]
+        self._categorical_positions = [j for j, c in enumerate(self._columns)
+                                       if c.codes is not None]
+        self._categorical_names = [names[j] for j in self._categorical_positions]
+        self._categorical_codes = [self._columns[j].codes or {}
+                                   for j in self._categorical_positions]
         self._units = tuple((spec.unit if (spec := get_feature(n)) is not None else "")
                             for n in names)
         groups: list[ReasonGroup] = []
@@ -316,12 +326,14 @@ class Scorer:
         self.family_codes: tuple[str, ...] = tuple(g.code for g in groups)
         self._membership = np.zeros((len(names), len(groups)), dtype=np.float64)
         self._membership[np.arange(len(names)), member] = 1.0
-        self._group_features = tuple(np.flatnonzero(np.asarray(member) == g)
-                                     for g in range(len(groups)))
+        self._group_members = tuple([j for j, m in enumerate(member) if m == g]
+                                    for g in range(len(groups)))
         scale = self.config.scale
         self._factor, self._offset = scale.factor, scale.offset
         self._bands = np.asarray(self.config.grades.upper_pd, dtype=np.float64)
         self._labels = np.asarray(self.config.grades.labels, dtype=object)
+        self._band_list = [float(b) for b in self.config.grades.upper_pd]
+        self._label_list = list(self.config.grades.labels)
         bias = self.engine.row(np.zeros(len(names)))[0][-1]
         self.baseline_raw_score = float(bias)
         self.baseline_points = self._offset - self._factor * self.baseline_raw_score
@@ -379,21 +391,25 @@ class Scorer:
             A model feature is missing (all missing ones are named), or a numeric feature
             holds text.
         """
-        row = np.empty(len(self._columns), dtype=np.float64)
         try:
-            for j, column in enumerate(self._columns):
-                value = features[column.name]
-                if column.codes is None:
-                    row[j] = _as_float(value, column.name)
-                elif value is None or value is pd.NA or (isinstance(value, float)
-                                                         and math.isnan(value)):
-                    row[j] = math.nan
-                else:
-                    row[j] = column.codes.get(str(value), math.nan)
+            numeric = [features[name] for name in self._numeric_names]
+            categorical = [features[name] for name in self._categorical_names]
         except KeyError:
             missing = [c.name for c in self._columns if c.name not in features]
             raise ValueError("missing feature(s) the model needs: "
                              + ", ".join(missing)) from None
+        row = np.empty(len(self._columns), dtype=np.float64)
+        try:  # None becomes NaN here
+            row[self._numeric_positions] = np.array(numeric, dtype=np.float64)
+        except (TypeError, ValueError):  # pd.NA, text: one value at a time
+            row[self._numeric_positions] = [
+                _as_float(value, name) for value, name in zip(numeric, self._numeric_names,
+                                                              strict=True)]
+        for j, codes, value in zip(self._categorical_positions, self._categorical_codes,
+                                   categorical, strict=True):
+            missing_value = value is None or value is pd.NA or (
+                isinstance(value, float) and math.isnan(value))
+            row[j] = math.nan if missing_value else codes.get(str(value), math.nan)
         return row
 
     def score(self, features: Mapping[Any, Any] | pd.Series) -> ExplainedScore:
@@ -406,8 +422,8 @@ class Scorer:
         if not gap <= ADDITIVITY_TOLERANCE * max(1.0, abs(raw)):
             raise AssertionError(  # an internal invariant, not a user error
                 f"SHAP contributions do not add up to the raw score (gap {gap:.3g})")
-        pd_ = float(self.model.calibration_.apply(np.array([raw]))[0])
-        grade = str(self._labels[int(np.searchsorted(self._bands, pd_, side="left"))])
+        pd_ = self._probability(raw)
+        grade = self._label_list[bisect_left(self._band_list, pd_)]
         family = -self._factor * (contributions[:-1] @ self._membership)
         return self._explained(row, contributions, raw, pd_, grade, family)
 
@@ -450,48 +466,79 @@ class Scorer:
                 "SHAP contributions do not add up to the raw score (largest gap "
                 f"{float(gap.max()):.3g})")
 
-    def _value(self, row: np.ndarray, j: int) -> Value:
-        value = float(row[j])
-        if math.isnan(value):
+    def _probability(self, raw: float) -> float:
+        """The calibrated PD of one raw score (as ``Calibration.apply``, without arrays)."""
+        calibration = self.model.calibration_
+        if calibration.method == "isotonic":
+            return float(np.interp(raw, calibration.thresholds, calibration.values))
+        z = calibration.slope * raw + calibration.intercept \
+            if calibration.method == "platt" else raw
+        return 1.0 / (1.0 + math.exp(-z)) if z > -700 else 0.0
+
+    def _value(self, values: list[float], j: int) -> Value:
+        value = values[j]
+        if value != value:  # missing (NaN)
             return None
         levels = self._columns[j].levels
         return value if levels is None else levels[int(value)]
 
-    def _reason(self, g: int, points: float, row: np.ndarray, feature_points: np.ndarray,
-                ) -> Reason:
+    def _reason(self, g: int, points: float, values: list[float],
+                feature_points: list[float]) -> Reason:
+        # Plain Python on short lists: cheaper than numpy calls for one applicant.
         group = self.groups[g]
-        direction: Literal["adverse", "positive"] = "adverse" if points < 0 else "positive"
-        members = self._group_features[g]
-        member_points = feature_points[members]
-        sign = -1.0 if direction == "adverse" else 1.0
-        order = np.argsort(-sign * member_points, kind="stable")
-        drivers = tuple(
-            Driver(self.feature_names[j], self._value(row, j), self._units[j],
-                   float(feature_points[j]))
-            for j in members[order[:self.config.max_drivers]]
-            if sign * feature_points[j] > 0)
-        english, chinese = reason_text(group, points)
-        return Reason(group.code, group.key, direction, points, english, chinese, drivers)
+        adverse = points < 0
+        members = self._group_members[g]
+        if adverse:
+            ranked = sorted(members, key=feature_points.__getitem__)
+            moved = [j for j in ranked[:self.config.max_drivers] if feature_points[j] < 0]
+        else:
+            ranked = sorted(members, key=lambda j: -feature_points[j])
+            moved = [j for j in ranked[:self.config.max_drivers] if feature_points[j] > 0]
+        drivers = tuple(_frozen(Driver, feature=self.feature_names[j],
+                                value=self._value(values, j), unit=self._units[j],
+                                points=feature_points[j]) for j in moved)
+        english, chinese = _cached_text(group, max(1, round(abs(points))), adverse)
+        return _frozen(Reason, code=group.code, family=group.key,
+                       direction="adverse" if adverse else "positive", points=points,
+                       text_en=english, text_zh=chinese, drivers=drivers)
 
     def _explained(self, row: np.ndarray, contributions: np.ndarray, raw: float, pd_: float,
                    grade: str, family: np.ndarray) -> ExplainedScore:
         config = self.config
-        feature_points = -self._factor * contributions[:-1]
-        order = np.argsort(family, kind="stable")
-        adverse = tuple(self._reason(int(g), float(family[g]), row, feature_points)
+        values = row.tolist()
+        feature_points = (contributions[:-1] * -self._factor).tolist()
+        family_points = family.tolist()
+        order = sorted(range(len(family_points)), key=family_points.__getitem__)
+        adverse = tuple(self._reason(g, family_points[g], values, feature_points)
                         for g in order[:config.max_adverse_reasons]
-                        if family[g] <= -config.min_reason_points)
-        positive = tuple(self._reason(int(g), float(family[g]), row, feature_points)
-                         for g in order[::-1][:config.max_positive_factors]
-                         if family[g] >= config.min_reason_points)
-        baseline = self._offset - self._factor * float(contributions[-1])
-        return ExplainedScore(
-            model_name=self.model_name, model_version=self.model_version,
+                        if family_points[g] <= -config.min_reason_points)
+        best = order[::-1]
+        positive = tuple(self._reason(g, family_points[g], values, feature_points)
+                         for g in best[:config.max_positive_factors]
+                         if family_points[g] >= config.min_reason_points)
+        return _frozen(
+            ExplainedScore, model_name=self.model_name, model_version=self.model_version,
             probability_of_default=pd_, raw_score=raw,
-            points=self._offset - self._factor * raw, grade=grade, baseline_points=baseline,
+            points=self._offset - self._factor * raw, grade=grade,
+            baseline_points=self._offset - self._factor * float(contributions[-1]),
             adverse_reasons=adverse, positive_factors=positive,
-            family_points=tuple((code, float(p))
-                                for code, p in zip(self.family_codes, family, strict=True)))
+            family_points=tuple(zip(self.family_codes, family_points, strict=True)))
+
+
+def _frozen(cls: type[_T], **fields: Any) -> _T:
+    """An instance of a frozen dataclass built without its generated ``__init__``.
+
+    That ``__init__`` sets every field through ``object.__setattr__``, which costs more than
+    the rest of a one-row explanation together; the result is the same object.
+    """
+    instance = object.__new__(cls)
+    instance.__dict__.update(fields)
+    return instance
+
+
+@lru_cache(maxsize=4096)
+def _cached_text(group: ReasonGroup, shown_points: int, adverse: bool) -> tuple[str, str]:
+    return reason_text(group, -shown_points if adverse else shown_points)
 
 
 def parse_model_uri(uri: str) -> tuple[str, str | None, str | None]:
