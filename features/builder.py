@@ -340,6 +340,14 @@ class _Orders:
         return sums.reshape(self.n_sellers, _N_BANDS)
 
     @cached_property
+    def band_counts(self) -> np.ndarray:
+        return self.per_band()
+
+    @cached_property
+    def band_cents(self) -> np.ndarray:
+        return self.per_band(self.cents)
+
+    @cached_property
     def in_window(self) -> np.ndarray:
         return np.asarray(self.age <= WINDOW_DAYS * DAY_NS)
 
@@ -383,7 +391,7 @@ def build_partition(orders: pd.DataFrame, sellers: pd.DataFrame, params: _Params
     if params.threads > 1 and len(blocks) > 1 and len(data.code) >= _PARALLEL_MIN_ROWS:
         # numpy, pandas and Arrow release the GIL in the heavy loops: blocks run side by
         # side; each writes its own columns, and the shared arrays are made first
-        for shared in ("cents", "band_keys", "in_window"):
+        for shared in ("cents", "band_keys", "in_window", "band_counts", "band_cents"):
             getattr(data, shared)
         with ThreadPoolExecutor(params.threads, thread_name_prefix="features") as pool:
             running = [pool.submit(block, data, tenure_ns, params, wanted, out)
@@ -415,8 +423,8 @@ def _check_one_currency(currency: pd.Series) -> None:
 
 def _scale_and_growth(data: _Orders, tenure_ns: np.ndarray, params: _Params,
                       wanted: tuple[str, ...], out: dict[str, Any]) -> None:
-    counts = data.per_band()
-    cents = data.per_band(data.cents)
+    counts = data.band_counts
+    cents = data.band_cents
     count_cum = np.cumsum(counts, axis=1)
     cents_cum = np.cumsum(cents, axis=1)
     for column, days in enumerate(_BAND_EDGES_DAYS[:4]):
@@ -444,7 +452,6 @@ def _monthly(data: _Orders, tenure_ns: np.ndarray, params: _Params,
     size = n * (N_MONTHS + 1)
     gmv_cents = np.bincount(keys, weights=data.cents, minlength=size)
     gmv = gmv_cents.reshape(n, N_MONTHS + 1)[:, :N_MONTHS] / 100.0
-    active = np.bincount(keys, minlength=size).reshape(n, N_MONTHS + 1)[:, :N_MONTHS] > 0
     observed = np.minimum(N_MONTHS, tenure_ns // month_ns)
     counted = np.arange(N_MONTHS)[None, :] < observed[:, None]
     gmv = np.where(counted, gmv, 0.0)
@@ -454,7 +461,9 @@ def _monthly(data: _Orders, tenure_ns: np.ndarray, params: _Params,
     cv = _ratio(std, mean)
     cv[observed < 2] = np.nan
     out["gmv_monthly_cv_12m"] = cv
-    out["active_month_share_12m"] = _ratio((active & counted).sum(axis=1), observed)
+    if "active_month_share_12m" in wanted:
+        active = np.bincount(keys, minlength=size).reshape(n, N_MONTHS + 1)[:, :N_MONTHS] > 0
+        out["active_month_share_12m"] = _ratio((active & counted).sum(axis=1), observed)
     # x runs from 0 (oldest observed month) to observed - 1 (the month just before as_of)
     centred_x = np.where(counted, (observed[:, None] - 1) / 2.0 - np.arange(N_MONTHS), 0.0)
     slope = _ratio((centred_x * deviation).sum(axis=1),
@@ -520,14 +529,14 @@ def _refund_cents(data: _Orders) -> np.ndarray:
 
 def _refunds(data: _Orders, tenure_ns: np.ndarray, params: _Params,
              wanted: tuple[str, ...], out: dict[str, Any]) -> None:
-    counts = data.per_band()
+    counts = data.band_counts
     refunds = data.per_band(_refunded(data).astype(np.float64))
     out["refund_rate_90d"] = _ratio(refunds[:, :2].sum(axis=1), counts[:, :2].sum(axis=1))
     out["refund_rate_365d"] = _ratio(refunds[:, :4].sum(axis=1), counts[:, :4].sum(axis=1))
     if "refund_amount_rate_365d" in wanted:
         refund_sum = data.per_band(_refund_cents(data))[:, :4].sum(axis=1)
         out["refund_amount_rate_365d"] = _ratio(refund_sum,
-                                                data.per_band(data.cents)[:, :4].sum(axis=1))
+                                                data.band_cents[:, :4].sum(axis=1))
 
 
 def _status(data: _Orders, tenure_ns: np.ndarray, params: _Params,
@@ -598,17 +607,20 @@ def _customers(data: _Orders, tenure_ns: np.ndarray, params: _Params,
     pairs = pair_codes(code, buyers, window if data.rows is None else data.rows[window], n)
     n_pairs = pairs.n_pairs
     pair_seller = pairs.seller
-    pair_orders = np.bincount(pairs.pair, minlength=n_pairs)
-    pair_cents = np.bincount(pairs.pair, weights=data.cents[window][pairs.order],
-                             minlength=n_pairs)
+    window_sorted = window[pairs.order]  # rows of the orders in pair order
+    pair_cents = np.bincount(pairs.pair, weights=data.cents[window_sorted], minlength=n_pairs)
+    if "repeat_buyer_share_365d" in wanted or "new_buyer_share_90d" in wanted:
+        pair_orders = np.bincount(pairs.pair, minlength=n_pairs)
 
     buyers_365 = np.bincount(pair_seller, minlength=n)
     out["distinct_buyers_365d"] = buyers_365.astype(np.int64)
-    out["orders_per_buyer_365d"] = _ratio(np.bincount(code, minlength=n), buyers_365)
-    out["repeat_buyer_share_365d"] = _ratio(
-        np.bincount(pair_seller, weights=pair_orders >= 2, minlength=n), buyers_365)
+    if "orders_per_buyer_365d" in wanted:
+        out["orders_per_buyer_365d"] = _ratio(np.bincount(code, minlength=n), buyers_365)
+    if "repeat_buyer_share_365d" in wanted:
+        out["repeat_buyer_share_365d"] = _ratio(
+            np.bincount(pair_seller, weights=pair_orders >= 2, minlength=n), buyers_365)
     if "distinct_buyers_90d" in wanted or "new_buyer_share_90d" in wanted:
-        recent = (data.age[window] <= 90 * DAY_NS)[pairs.order]
+        recent = data.age[window_sorted] <= 90 * DAY_NS
         pair_recent = np.bincount(pairs.pair, weights=recent, minlength=n_pairs)
         buyers_90 = np.bincount(pair_seller, weights=pair_recent > 0, minlength=n)
         out["distinct_buyers_90d"] = buyers_90.astype(np.int64)

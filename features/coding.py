@@ -73,17 +73,18 @@ def fixed_width_numbers(strings: pa.Array, rows: np.ndarray | None = None) -> _N
     buffers = strings.buffers()
     offsets = np.frombuffer(buffers[1], dtype=offset_type)[strings.offset:strings.offset + n + 1]
     width = int(offsets[1] - offsets[0])
-    if width == 0 or int(offsets[-1] - offsets[0]) != width * n \
-            or not np.all(np.diff(offsets) == width):
+    if width == 0 or int(offsets[-1] - offsets[0]) != width * n:
         return None
     data = np.frombuffer(buffers[2], dtype=np.uint8)[int(offsets[0]):int(offsets[-1])]
-    matrix = data.reshape(n, width)
-    first = matrix[0]
+    first = data[:width]
     is_digit = (first >= 48) & (first <= 57)
     prefix_length = int(np.argmax(is_digit)) if is_digit.any() else width
     digits = width - prefix_length
-    if digits == 0 or digits > _MAX_DIGITS or not is_digit[prefix_length:].all():
+    # the first id's shape is checked first: other ids are turned down without a pass
+    if digits == 0 or digits > _MAX_DIGITS or not is_digit[prefix_length:].all() \
+            or not np.all(np.diff(offsets) == width):
         return None
+    matrix = data.reshape(n, width)
     if rows is not None:
         matrix = matrix[rows]
     if prefix_length and not np.array_equal(
@@ -207,10 +208,10 @@ def pair_codes(seller: np.ndarray, buyers: pa.Array, rows: np.ndarray,
 
         return _assemble(order, spans, [numeric_bucket(span) for span in spans])
 
-    if _plain_strings(buyers):
+    if _plain_strings(buyers) and shift <= 32:  # keys keep 32 bits of hash at least
         read = _read_strings(buyers, rows)
-        hashed = _hashed_pairs(order, spans, seller_sorted, read.hashes[order])
-        if _same_buyers(hashed, buyers, rows, read, seller_sorted):
+        hashed = _hashed_pairs(order, spans, seller_sorted, shift, read.hashes[order])
+        if _same_buyers(hashed, buyers, rows, read):
             return hashed[0]
     rows_sorted = rows[order]
 
@@ -228,13 +229,15 @@ def pair_codes(seller: np.ndarray, buyers: pa.Array, rows: np.ndarray,
 
 
 def _hashed_pairs(order: np.ndarray, spans: list[tuple[int, int]], seller_sorted: np.ndarray,
-                  buyer_hashes: np.ndarray) -> tuple[PairCodes, np.ndarray]:
-    """Pairs grouped on a hash of (seller, buyer), and the first row of each pair.
+                  shift: int, buyer_hashes: np.ndarray) -> tuple[PairCodes, np.ndarray]:
+    """Pairs grouped on (seller, hash of the buyer), and the first row of each pair.
 
-    Unchecked: two pairs whose keys collide share a code; :func:`_same_buyers` checks.
+    A bucket holds a range of ``2**shift`` seller codes, so the key keeps the seller code's
+    low ``shift`` bits exactly, beside ``64 - shift`` bits of the buyer's hash. Unchecked:
+    two buyers of a seller whose hashes collide share a code; :func:`_same_buyers` checks.
     """
-    keys = buyer_hashes.view(np.uint64) ^ (seller_sorted.astype(np.uint64) * _MIX)
-    keys = keys.view(np.int64)
+    keys = buyer_hashes << shift
+    keys |= seller_sorted & ((1 << shift) - 1)
     first_rows = []
 
     def hashed_bucket(span: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
@@ -256,8 +259,9 @@ def _hashed_pairs(order: np.ndarray, spans: list[tuple[int, int]], seller_sorted
 
 
 def _same_buyers(hashed: tuple[PairCodes, np.ndarray], buyers: pa.Array, rows: np.ndarray,
-                 read: _StringKeys, seller_sorted: np.ndarray) -> bool:
-    """Whether every row has the seller and the buyer of the first row of its pair.
+                 read: _StringKeys) -> bool:
+    """Whether every row has the buyer of the first row of its pair (the keys already
+    make the sellers equal).
 
     Compares the words read in row order (sequentially) while hashing, rather than two
     strings at random places for each row.
@@ -266,8 +270,6 @@ def _same_buyers(hashed: tuple[PairCodes, np.ndarray], buyers: pa.Array, rows: n
     opener = first_row[pairs.pair]
     others = np.flatnonzero(opener != np.arange(len(opener)))
     opener = opener[others]
-    if not np.array_equal(seller_sorted[others], seller_sorted[opener]):
-        return False
     row, other_row = pairs.order[others], pairs.order[opener]  # positions in ``rows``
     lengths = read.lengths
     if len(lengths) and lengths.min() != lengths.max() \
@@ -295,9 +297,9 @@ def _assemble(order: np.ndarray, spans: list[tuple[int, int]],
     """Number the pairs bucket after bucket (so the numbering never depends on threads)."""
     pair = np.empty(len(order), dtype=np.int64)
     start = 0
-    for (lo, hi), (codes, _) in zip(spans, buckets, strict=True):
-        pair[lo:hi] = codes + start
-        start += int(codes.max()) + 1
+    for (lo, hi), (codes, sellers) in zip(spans, buckets, strict=True):
+        np.add(codes, start, out=pair[lo:hi])
+        start += len(sellers)  # codes run from 0 to the bucket's number of pairs - 1
     seller = np.concatenate([sellers for _, sellers in buckets]) if buckets \
         else np.zeros(0, dtype=np.int64)
     return PairCodes(order, pair, seller.astype(np.int64, copy=False))
