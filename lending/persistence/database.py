@@ -28,6 +28,9 @@ from alembic.script import ScriptDirectory
 
 __all__ = ["make_engine", "upgrade_database", "current_revision", "head_revision"]
 
+#: Key of the PostgreSQL advisory lock held while migrating ("sme-lend" in ASCII).
+_MIGRATION_LOCK = 0x736D652D6C656E64
+
 
 def make_engine(url: str, *, busy_timeout: float = 30.0, **kwargs: Any) -> sa.Engine:
     """An engine for ``url`` with the locking this package relies on.
@@ -88,14 +91,18 @@ def upgrade_database(url_or_engine: str | sa.Engine, revision: str = "head") -> 
     """Bring a database's lending tables up to ``revision`` (all migrations by default).
 
     Idempotent: an up-to-date database is left as it is, so this runs at every start-up
-    and in tests. The migrations ship inside the package (``lending/persistence/
-    migrations``); no ``alembic.ini`` is needed.
+    and in tests. Processes starting together take turns: on PostgreSQL a transaction
+    advisory lock, on SQLite ``BEGIN IMMEDIATE``, is held while migrating (the DDL runs in
+    that one transaction). The migrations ship inside the package
+    (``lending/persistence/migrations``); no ``alembic.ini`` is needed.
     """
     engine = (make_engine(url_or_engine) if isinstance(url_or_engine, str)
               else url_or_engine)
     try:
         config = _alembic_config()
         with engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK})")
             config.attributes["connection"] = connection
             command.upgrade(config, revision)
     finally:

@@ -26,6 +26,33 @@ def test_upgrading_creates_every_table_and_a_second_upgrade_changes_nothing(data
     engine.dispose()
 
 
+def test_processes_starting_together_migrate_once_without_failing(database_url):
+    import threading
+
+    failures: list[Exception] = []
+    barrier = threading.Barrier(4)
+
+    def start_up():
+        barrier.wait()
+        try:
+            upgrade_database(database_url)
+        except Exception as error:  # collected and asserted below
+            failures.append(error)
+
+    # Daemon threads and a join limit: a regression shows as a failure, not a hung run
+    # (without the migration lock, PostgreSQL sessions wait on each other's DDL).
+    workers = [threading.Thread(target=start_up, daemon=True) for _ in range(4)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=120)
+    assert not any(worker.is_alive() for worker in workers)
+    assert failures == []
+    engine = make_engine(database_url)
+    assert current_revision(engine) == head_revision()
+    engine.dispose()
+
+
 def test_the_migrated_schema_is_exactly_what_the_models_declare(engine):
     with engine.connect() as connection:
         context = MigrationContext.configure(connection)
