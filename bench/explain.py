@@ -126,21 +126,22 @@ def main(argv: list[str] | None = None) -> int:
     timings: dict[str, list[float]] = {"ours": [], "shap": [], "bare": [], "json": []}
     batch: Any = None
     values: Any = None
+    seconds = time.perf_counter
     for _ in range(args.repeats):
-        t0 = time.perf_counter()
+        s0 = seconds()
         batch = scorer.score_batch(table)
-        t1 = time.perf_counter()
+        s1 = seconds()
         values = explainer.shap_values(matrix)
-        t2 = time.perf_counter()
+        s2 = seconds()
         booster.predict(matrix, pred_contrib=True, num_iteration=n_iter,
                         num_threads=args.threads)
-        t3 = time.perf_counter()
-        timings["ours"].append(t1 - t0)
-        timings["shap"].append(t2 - t1)
-        timings["bare"].append(t3 - t2)
-    t0 = time.perf_counter()
+        s3 = seconds()
+        timings["ours"].append(s1 - s0)
+        timings["shap"].append(s2 - s1)
+        timings["bare"].append(s3 - s2)
+    s0 = seconds()
     batch.to_frame(reasons_json=True)
-    timings["json"].append(time.perf_counter() - t0)
+    timings["json"].append(seconds() - s0)
     rate = {k: len(table) / float(np.median(v)) for k, v in timings.items()}
     gap = max(float(np.abs(batch.contributions[:, :-1] - values).max()),
               float(np.abs(batch.contributions[:, -1] - explainer.expected_value).max()))
