@@ -7,8 +7,12 @@ sellers, and grouping orders by (seller, buyer) pair. Both are exact here, with 
   prefix followed by the same number of digits, like ``S000123`` or ``B00004711``, the
   common shape of marketplace ids): the digits are read straight from the Arrow string
   buffer as integers, with no hashing at all;
-- a general path for any other strings, through Arrow hash kernels
-  (``index_in``, ``dictionary_encode``).
+- a general path for any other strings: sellers are looked up with Arrow's ``index_in``;
+  buyers are hashed to 64 bits straight from the Arrow buffers, 8 bytes at a time and in
+  row order (no string is copied), pairs are grouped on those hashes, and every row is
+  then checked against the first row of its pair by comparing the words of their ids,
+  so that a hash collision can never merge two buyers (on a collision, or with nulls, the
+  pairs are grouped by Arrow's ``dictionary_encode`` instead).
 
 Pairs are grouped *by seller range*: rows are first bucketed by a range of seller codes
 (a radix sort on a 16-bit bucket number), then each bucket is factorised on its own. Each
@@ -25,8 +29,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-__all__ = ["arrow_strings", "positions", "fixed_width_numbers", "pair_codes", "PairCodes",
-           "string_hashes", "same_strings"]
+__all__ = ["arrow_strings", "positions", "fixed_width_numbers", "pair_codes", "PairCodes"]
 
 #: Target number of rows per bucket when grouping pairs (hash tables fit in the cache).
 _BUCKET_ROWS = 1 << 16
@@ -34,7 +37,7 @@ _MAX_DIGITS = 16  # read as two words of 8 digits
 #: Rows per block when hashing strings (temporaries of a few MB, reused block after block).
 _BLOCK_ROWS = 1 << 18
 #: Words of each string kept from hashing, to check groups without reading strings again.
-_KEPT_WORDS = 4
+_KEPT_WORDS = 5  # 40 bytes: a UUID in text (36) is kept whole
 
 
 def arrow_strings(series: pd.Series) -> pa.Array:
@@ -209,10 +212,9 @@ def pair_codes(seller: np.ndarray, buyers: pa.Array, rows: np.ndarray,
         return _assemble(order, spans, [numeric_bucket(span) for span in spans])
 
     if _plain_strings(buyers) and shift <= 32:  # keys keep 32 bits of hash at least
-        read = _read_strings(buyers, rows)
-        hashed = _hashed_pairs(order, spans, seller_sorted, shift, read.hashes[order])
-        if _same_buyers(hashed, buyers, rows, read):
-            return hashed[0]
+        hashed = _hashed_pairs(order, spans, seller_sorted, shift, buyers, rows)
+        if hashed is not None:
+            return hashed
     rows_sorted = rows[order]
 
     # otherwise (nulls, a hash collision): a small dictionary per bucket, then
@@ -229,20 +231,28 @@ def pair_codes(seller: np.ndarray, buyers: pa.Array, rows: np.ndarray,
 
 
 def _hashed_pairs(order: np.ndarray, spans: list[tuple[int, int]], seller_sorted: np.ndarray,
-                  shift: int, buyer_hashes: np.ndarray) -> tuple[PairCodes, np.ndarray]:
-    """Pairs grouped on (seller, hash of the buyer), and the first row of each pair.
+                  shift: int, buyers: pa.Array, rows: np.ndarray) -> PairCodes | None:
+    """Pairs grouped on (seller, hash of the buyer), checked exactly; None on a collision.
 
     A bucket holds a range of ``2**shift`` seller codes, so the key keeps the seller code's
-    low ``shift`` bits exactly, beside ``64 - shift`` bits of the buyer's hash. Unchecked:
-    two buyers of a seller whose hashes collide share a code; :func:`_same_buyers` checks.
+    low ``shift`` bits exactly, beside ``64 - shift`` bits of the buyer's hash. Each row is
+    then checked against the first row of its pair by comparing the words of their buyer
+    ids, which were read in row order (sequentially) while hashing; all of it bucket by
+    bucket, so that the work stays in the cache.
     """
-    keys = buyer_hashes << shift
-    keys |= seller_sorted & ((1 << shift) - 1)
-    first_rows = []
-
-    def hashed_bucket(span: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-        lo, hi = span
-        codes, _ = pd.factorize(keys[lo:hi])
+    read = _read_strings(buyers, rows)
+    text = _StringBytes(buyers)
+    lengths = read.lengths
+    varying = bool(len(lengths)) and lengths.min() != lengths.max()
+    n_words = (int(lengths.max()) + 7) // 8 if len(lengths) else 0
+    low_bits = (1 << shift) - 1
+    buckets = []
+    for lo, hi in spans:
+        here = order[lo:hi]  # positions in ``rows`` of the bucket's rows
+        keys = read.hashes[here]
+        keys <<= shift
+        keys |= seller_sorted[lo:hi] & low_bits
+        codes, _ = pd.factorize(keys)
         # codes are numbered in order of first appearance: a row opens a pair when its
         # code exceeds every code before it
         seen = np.maximum.accumulate(codes)
@@ -250,46 +260,29 @@ def _hashed_pairs(order: np.ndarray, spans: list[tuple[int, int]], seller_sorted
         opens[0] = True
         np.greater(seen[1:], seen[:-1], out=opens[1:])
         first = np.flatnonzero(opens)
-        first_rows.append(first + lo)
-        return codes, seller_sorted[lo:hi][first]
+        others = np.flatnonzero(~opens)
+        row, opener_row = here[others], here[first[codes[others]]]
+        if varying and not np.array_equal(lengths[row], lengths[opener_row]):
+            return None
+        for index in range(n_words):
+            if index < len(read.words):
+                same = np.array_equal(read.words[index][row], read.words[index][opener_row])
+            else:  # long strings: the words not kept are read again
+                same = np.array_equal(_word_or_zero(text, rows[row], index),
+                                      _word_or_zero(text, rows[opener_row], index))
+            if not same:
+                return None
+        buckets.append((codes, seller_sorted[lo:hi][first]))
+    return _assemble(order, spans, buckets)
 
-    pairs = _assemble(order, spans, [hashed_bucket(span) for span in spans])
-    first_row = np.concatenate(first_rows) if first_rows else np.zeros(0, dtype=np.int64)
-    return pairs, first_row
 
-
-def _same_buyers(hashed: tuple[PairCodes, np.ndarray], buyers: pa.Array, rows: np.ndarray,
-                 read: _StringKeys) -> bool:
-    """Whether every row has the buyer of the first row of its pair (the keys already
-    make the sellers equal).
-
-    Compares the words read in row order (sequentially) while hashing, rather than two
-    strings at random places for each row.
-    """
-    pairs, first_row = hashed
-    opener = first_row[pairs.pair]
-    others = np.flatnonzero(opener != np.arange(len(opener)))
-    opener = opener[others]
-    row, other_row = pairs.order[others], pairs.order[opener]  # positions in ``rows``
-    lengths = read.lengths
-    if len(lengths) and lengths.min() != lengths.max() \
-            and not np.array_equal(lengths[row], lengths[other_row]):
-        return False
-    longest = int(lengths.max()) if len(lengths) else 0
-    text = _StringBytes(buyers)
-    for index in range((longest + 7) // 8):
-        if index < len(read.words):
-            words = read.words[index]
-        else:  # longer strings: the words not kept are read again
-            words = np.zeros(len(rows), dtype=np.uint64)
-            for lo in range(0, len(rows), _BLOCK_ROWS):
-                starts, block_lengths = text.spans(rows[lo:lo + _BLOCK_ROWS])
-                longer = np.flatnonzero(block_lengths > 8 * index)
-                words[lo:lo + _BLOCK_ROWS][longer] = text.word(
-                    starts[longer], block_lengths[longer], index)
-        if not np.array_equal(words[row], words[other_row]):
-            return False
-    return True
+def _word_or_zero(text: _StringBytes, rows: np.ndarray, index: int) -> np.ndarray:
+    """Word ``index`` of each string of ``rows``, 0 for strings that end before it."""
+    starts, lengths = text.spans(rows)
+    words = np.zeros(len(rows), dtype=np.uint64)
+    longer = np.flatnonzero(lengths > 8 * index)
+    words[longer] = text.word(starts[longer], lengths[longer], index)
+    return words
 
 
 def _assemble(order: np.ndarray, spans: list[tuple[int, int]],
@@ -382,6 +375,11 @@ class _StringKeys:
 
 
 def _read_strings(strings: pa.Array, rows: np.ndarray | None) -> _StringKeys:
+    """Hash, length and first words of each string (of ``rows``), in one sequential read.
+
+    Equal strings have equal hashes; unequal ones almost never do, so callers that must
+    be exact compare the words (and lengths) of the strings they group together.
+    """
     text = _StringBytes(strings)
     n = len(strings) if rows is None else len(rows)
     hashes = np.empty(n, dtype=np.uint64)
@@ -402,9 +400,8 @@ def _read_strings(strings: pa.Array, rows: np.ndarray | None) -> _StringKeys:
                 if index == len(words):
                     words.append(np.zeros(n, dtype=np.uint64))
                 words[index][lo:hi][chosen] = word
-            mixed = block[chosen] ^ word if not every else block
-            if every:
-                mixed ^= word
+            mixed = block[chosen]  # a view of the block when every string has the word
+            mixed ^= word
             mixed *= _MIX
             mixed ^= mixed >> np.uint64(32)
             if not every:
@@ -417,39 +414,3 @@ def _read_strings(strings: pa.Array, rows: np.ndarray | None) -> _StringKeys:
         block ^= block >> np.uint64(33)
         hashes[lo:hi] = block
     return _StringKeys(hashes.view(np.int64), lengths, words)
-
-
-def string_hashes(strings: pa.Array, rows: np.ndarray | None = None) -> np.ndarray | None:
-    """A 64-bit hash of each string (of ``rows`` only, when given), as int64.
-
-    Reads the Arrow buffers 8 bytes at a time, sequentially (no string is copied);
-    equal strings have equal hashes, unequal ones almost never do, so a caller that must
-    be exact checks its groups with :func:`same_strings`. None for arrays with nulls or
-    of another type than (large) string.
-    """
-    if not _plain_strings(strings):
-        return None
-    return _read_strings(strings, rows).hashes
-
-
-def same_strings(strings: pa.Array, rows: np.ndarray, other_rows: np.ndarray) -> bool:
-    """Whether ``strings[rows[i]] == strings[other_rows[i]]`` for every i (byte for byte)."""
-    if not _plain_strings(strings):
-        raise ValueError("same_strings needs a (large) string array without nulls")
-    text = _StringBytes(strings)
-    for lo in range(0, len(rows), _BLOCK_ROWS):
-        starts, lengths = text.spans(rows[lo:lo + _BLOCK_ROWS])
-        other_starts, other_lengths = text.spans(other_rows[lo:lo + _BLOCK_ROWS])
-        if not np.array_equal(lengths, other_lengths):
-            return False
-        longest = int(lengths.max()) if len(lengths) else 0
-        for index in range((longest + 7) // 8):
-            longer = lengths > 8 * index
-            if not longer.all():
-                chosen = np.flatnonzero(longer)
-                starts, other_starts = starts[chosen], other_starts[chosen]
-                lengths = lengths[chosen]
-            if not np.array_equal(text.word(starts, lengths, index),
-                                  text.word(other_starts, lengths, index)):
-                return False
-    return True
