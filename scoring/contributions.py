@@ -208,6 +208,8 @@ class ContributionEngine:
     # ------------------------------------------------------------------ batch
     def raw_scores(self, matrix: np.ndarray) -> np.ndarray:
         """Raw log-odds of every row (LightGBM's own prediction)."""
+        if len(matrix) == 0:
+            return np.zeros(0, dtype=np.float64)
         return np.asarray(self.booster.predict(matrix, raw_score=True,
                                                num_iteration=self.num_iteration,
                                                num_threads=self.n_threads), dtype=np.float64)
@@ -218,6 +220,8 @@ class ContributionEngine:
         if matrix.ndim != 2 or matrix.shape[1] != self.n_features:
             raise ValueError(f"expected a matrix with {self.n_features} columns; got shape "
                              f"{matrix.shape}")
+        if len(matrix) == 0:
+            return np.zeros((0, self.n_features + 1), dtype=np.float64)
         if len(matrix) < GROUPING_MIN_ROWS:
             return np.asarray(self.booster.predict(matrix, pred_contrib=True,
                                                    num_iteration=self.num_iteration,

@@ -196,3 +196,12 @@ def test_one_scorer_serves_many_threads_with_the_same_answers(market: Market,
     with ThreadPoolExecutor(max_workers=4) as pool:
         shared = list(pool.map(market_scorer.score, records * 3))
     assert shared == alone * 3
+
+
+def test_an_empty_table_scores_to_an_empty_result(market: Market,
+                                                  market_scorer: Scorer) -> None:
+    batch = market_scorer.score_batch(market.table.head(0))
+    assert len(batch) == 0 and batch.contributions.shape == (0, 50)
+    assert list(batch.to_frame().columns)[:6] == [
+        "model_name", "model_version", "probability_of_default", "raw_score", "points",
+        "grade"]
