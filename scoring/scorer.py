@@ -14,8 +14,9 @@ What a score is made of
       points = baseline_points + sum of the points of every reason family
 
 - ``baseline_points``: the points of the model's expected raw score (LightGBM's
-  ``__bias__``: the average raw score over the training data, weighted as the trees saw
-  it). Every reason says how far a family moved *this* seller from that baseline.
+  ``__bias__``: each tree's leaf values averaged with the training rows that reached each
+  leaf, summed over the trees; in effect the average raw score of the training data).
+  Every reason says how far a family moved *this* seller from that baseline.
 - ``grade``: from the calibrated PD (:class:`scoring.config.GradeBands`).
 - Reasons: the exact TreeSHAP contribution of each feature (log-odds) times
   ``-pdo / ln 2`` is its points (positive raises the score); a family's points are the sum
