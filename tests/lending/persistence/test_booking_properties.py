@@ -1,0 +1,79 @@
+"""Random operations through the services: the book always holds the derived balances."""
+
+import uuid
+from datetime import date, timedelta
+from decimal import Decimal
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from lending import DelinquencyPolicy, LendingError, RepaymentPlan
+from lending.persistence import (
+    advance_line,
+    draw,
+    get_line,
+    journal_totals,
+    open_line,
+    prepay,
+    repay,
+    reverse_payment,
+)
+from lending.persistence.services import _load
+
+PLANS = [RepaymentPlan.bullet(30), RepaymentPlan.instalments(3, "15.00"),
+         RepaymentPlan.term_loan("annuity", 6, "0.18"),
+         RepaymentPlan.term_loan("daily_interest", 3, "0.10")]
+
+operations = st.lists(st.one_of(
+    st.tuples(st.just("draw"), st.integers(1, 400_000), st.integers(0, len(PLANS) - 1)),
+    st.tuples(st.just("repay"), st.integers(1, 300_000), st.just(0)),
+    st.tuples(st.just("prepay"), st.integers(1, 300_000), st.integers(0, 5)),
+    st.tuples(st.just("reverse"), st.integers(0, 5), st.just(0)),
+    st.tuples(st.just("advance"), st.integers(1, 75), st.just(0)),
+), min_size=1, max_size=12)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+          HealthCheck.function_scoped_fixture])
+@given(steps=operations)
+def test_after_any_operations_the_book_balances_and_equals_the_fold(uow, steps):
+    line_id = f"L-{uuid.uuid4().hex[:8]}"
+    open_line(uow(), line_id=line_id, seller_id="S", limit="5000.00",
+              opened_on=date(2026, 1, 1),
+              delinquency=DelinquencyPolicy(write_off_after_days=60))
+    day = date(2026, 1, 1)
+    draws: list[str] = []
+    payments: list[str] = []
+    for number, (kind, value, choice) in enumerate(steps):
+        key = f"{line_id}-{number}"
+        version = get_line(uow(), line_id).version
+        try:
+            if kind == "draw":
+                draws.append(draw(uow(), line_id=line_id, amount=Decimal(value) / 100, on=day,
+                                  plan=PLANS[choice], supplier_id="SUP",
+                                  idempotency_key=key).draw_id)
+            elif kind == "repay":
+                payments.append(repay(uow(), line_id=line_id, amount=Decimal(value) / 100,
+                                      on=day, idempotency_key=key).payment_id)
+            elif kind == "prepay" and draws:
+                payments.append(prepay(uow(), line_id=line_id,
+                                       draw_id=draws[choice % len(draws)],
+                                       amount=Decimal(value) / 100, on=day,
+                                       idempotency_key=key).payment_id)
+            elif kind == "reverse" and payments:
+                reverse_payment(uow(), line_id=line_id,
+                                payment_id=payments[value % len(payments)], on=day)
+            elif kind == "advance":
+                day += timedelta(days=value)
+                advance_line(uow(), line_id=line_id, to=day)
+        except LendingError:
+            assert get_line(uow(), line_id).version == version  # a refusal changes nothing
+        with uow() as unit:
+            record, line = _load(unit, line_id, lock=False)
+            state = line.state(record.as_of)
+            booked = journal_totals(unit, line_id)
+            totals = unit.journal.totals(line_id)
+        assert sum(v for (_, side), v in totals.items() if side == "debit") == sum(
+            v for (_, side), v in totals.items() if side == "credit")
+        assert booked == state.journal.balances()
+        assert get_line(uow(), line_id).outstanding_principal == state.outstanding_principal
