@@ -37,7 +37,6 @@ import math
 from bisect import bisect_left
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -314,6 +313,9 @@ class Scorer:
         self._categorical_names = [names[j] for j in self._categorical_positions]
         self._categorical_codes = [self._columns[j].codes or {}
                                    for j in self._categorical_positions]
+        self._levels = [c.levels for c in self._columns]
+        #: Reason sentences by (family, whole points, adverse); few distinct keys.
+        self._texts: dict[tuple[int, int, bool], tuple[str, str]] = {}
         self._units = tuple((spec.unit if (spec := get_feature(n)) is not None else "")
                             for n in names)
         groups: list[ReasonGroup] = []
@@ -476,32 +478,37 @@ class Scorer:
             if calibration.method == "platt" else raw
         return 1.0 / (1.0 + math.exp(-z)) if z > -700 else 0.0
 
-    def _value(self, values: list[float], j: int) -> Value:
-        value = values[j]
-        if value != value:  # missing (NaN)
-            return None
-        levels = self._columns[j].levels
-        return value if levels is None else levels[int(value)]
-
     def _reason(self, g: int, points: float, values: list[float],
                 feature_points: list[float]) -> Reason:
-        # Plain Python on short lists: cheaper than numpy calls for one applicant.
-        group = self.groups[g]
+        # Plain Python on short lists: for one applicant it is cheaper than numpy calls.
         adverse = points < 0
         members = self._group_members[g]
+        limit = self.config.max_drivers
         if adverse:
-            ranked = sorted(members, key=feature_points.__getitem__)
-            moved = [j for j in ranked[:self.config.max_drivers] if feature_points[j] < 0]
+            moved = [j for j in sorted(members, key=feature_points.__getitem__)[:limit]
+                     if feature_points[j] < 0]
         else:
-            ranked = sorted(members, key=lambda j: -feature_points[j])
-            moved = [j for j in ranked[:self.config.max_drivers] if feature_points[j] > 0]
-        drivers = tuple(_frozen(Driver, feature=self.feature_names[j],
-                                value=self._value(values, j), unit=self._units[j],
-                                points=feature_points[j]) for j in moved)
-        english, chinese = _cached_text(group, max(1, round(abs(points))), adverse)
+            moved = [j for j in sorted(members, key=feature_points.__getitem__,
+                                       reverse=True)[:limit] if feature_points[j] > 0]
+        drivers = []
+        for j in moved:
+            value: Value = values[j]
+            if value != value:  # NaN: missing, or a level never seen in training
+                value = None
+            elif (levels := self._levels[j]) is not None:
+                value = levels[int(value)]  # type: ignore[arg-type]
+            drivers.append(_frozen(Driver, feature=self.feature_names[j], value=value,
+                                   unit=self._units[j], points=feature_points[j]))
+        shown = max(1, round(abs(points)))
+        key = (g, shown, adverse)
+        texts = self._texts.get(key)
+        if texts is None:
+            texts = self._texts[key] = reason_text(self.groups[g],
+                                                   -shown if adverse else shown)
+        group = self.groups[g]
         return _frozen(Reason, code=group.code, family=group.key,
                        direction="adverse" if adverse else "positive", points=points,
-                       text_en=english, text_zh=chinese, drivers=drivers)
+                       text_en=texts[0], text_zh=texts[1], drivers=tuple(drivers))
 
     def _explained(self, row: np.ndarray, contributions: np.ndarray, raw: float, pd_: float,
                    grade: str, family: np.ndarray) -> ExplainedScore:
@@ -535,11 +542,6 @@ def _frozen(cls: type[_T], **fields: Any) -> _T:
     instance = object.__new__(cls)
     instance.__dict__.update(fields)
     return instance
-
-
-@lru_cache(maxsize=4096)
-def _cached_text(group: ReasonGroup, shown_points: int, adverse: bool) -> tuple[str, str]:
-    return reason_text(group, -shown_points if adverse else shown_points)
 
 
 def parse_model_uri(uri: str) -> tuple[str, str | None, str | None]:
