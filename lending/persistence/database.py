@@ -12,7 +12,10 @@ line serialise and each sees the draws committed before it.
   transactions serialise database-wide, and a waiting one retries for ``busy_timeout``
   seconds (30 by default) before failing. A deferred ``BEGIN`` would not do: two readers
   that both try to upgrade to writers make SQLite refuse one at once (``database is
-  locked``) instead of waiting.
+  locked``) instead of waiting. Read-only units of work
+  (:meth:`~lending.persistence.unit_of_work.SqlUnitOfWork.reading`, used by the read
+  services) set :data:`READ_ONLY_OPTION` and get a deferred ``BEGIN``: they do not wait
+  for a writer's transaction, and never write.
 """
 
 from __future__ import annotations
@@ -26,7 +29,11 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-__all__ = ["make_engine", "upgrade_database", "current_revision", "head_revision"]
+__all__ = ["make_engine", "upgrade_database", "current_revision", "head_revision",
+           "READ_ONLY_OPTION"]
+
+#: Execution option marking a read-only transaction (SQLite: deferred ``BEGIN``).
+READ_ONLY_OPTION = "lending_read_only"
 
 #: Key of the PostgreSQL advisory lock held while migrating ("sme-lend" in ASCII).
 _MIGRATION_LOCK = 0x736D652D6C656E64
@@ -62,7 +69,8 @@ def make_engine(url: str, *, busy_timeout: float = 30.0, **kwargs: Any) -> sa.En
 
     @sa.event.listens_for(engine, "begin")
     def _on_begin(connection: sa.Connection) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        read_only = connection.get_execution_options().get(READ_ONLY_OPTION, False)
+        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
     return engine
 

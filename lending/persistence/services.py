@@ -683,7 +683,7 @@ def get_line(uow: SqlUnitOfWork, line_id: str, as_of: date | None = None) -> Lin
     Without ``as_of`` (or with the line's own ``as_of``) the stored summary answers with
     no fold; another date folds the line's events as of that date.
     """
-    with uow:
+    with uow.reading():
         record = uow.lines.get(line_id)
         if record is None:
             raise UnknownLine(f"no credit line {line_id!r}")
@@ -695,7 +695,7 @@ def get_line(uow: SqlUnitOfWork, line_id: str, as_of: date | None = None) -> Lin
 
 def get_schedule(uow: SqlUnitOfWork, line_id: str, as_of: date) -> tuple[DrawStatus, ...]:
     """Every draw of the line with its current schedule and unpaid amounts as of a date."""
-    with uow:
+    with uow.reading():
         _, line = _load(uow, line_id, lock=False)
         return line.state(as_of).draws
 
@@ -707,7 +707,7 @@ def get_statement(uow: SqlUnitOfWork, line_id: str, as_of: date,
     Derived from the events (the book holds the same balances up to the line's booked
     date, see :func:`book_journal`).
     """
-    with uow:
+    with uow.reading():
         record, line = _load(uow, line_id, lock=False)
         currency = record.currency
     state = line.state(as_of)

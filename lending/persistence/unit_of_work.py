@@ -29,6 +29,7 @@ from lending.persistence.codec import (
     event_operation_id,
     event_payload,
 )
+from lending.persistence.database import READ_ONLY_OPTION
 from lending.persistence.tables import (
     CreditLineRecord,
     IdempotencyRecord,
@@ -218,6 +219,16 @@ class SqlUnitOfWork:
 
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
+        self._read_only = False
+
+    def reading(self) -> SqlUnitOfWork:
+        """This unit of work, to be entered for reading only (``with uow.reading():``).
+
+        On SQLite its transaction starts with a deferred ``BEGIN`` instead of taking the
+        write lock, so reads do not wait for writers; nothing may be written in it.
+        """
+        self._read_only = True
+        return self
 
     @property
     def dialect(self) -> str:
@@ -225,7 +236,9 @@ class SqlUnitOfWork:
         return self.engine.dialect.name
 
     def __enter__(self) -> SqlUnitOfWork:
-        self.session = Session(self.engine, expire_on_commit=False, autoflush=True)
+        bind = (self.engine.execution_options(**{READ_ONLY_OPTION: True}) if self._read_only
+                else self.engine)
+        self.session = Session(bind, expire_on_commit=False, autoflush=True)
         self.lines = CreditLineRepository(self.session)
         self.events = LineEventRepository(self.session)
         self.journal = JournalRepository(self.session)
@@ -237,6 +250,7 @@ class SqlUnitOfWork:
         # After a commit there is nothing left to roll back; otherwise everything goes.
         self.rollback()
         self.session.close()
+        self._read_only = False
 
     def commit(self) -> None:
         """Commit everything done in this unit of work."""

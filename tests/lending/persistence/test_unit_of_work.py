@@ -12,7 +12,7 @@ from lending import (
     RepaymentPlan,
     reschedule_after_prepayment,
 )
-from lending.persistence import CreditLineRecord, SqlUnitOfWork
+from lending.persistence import CreditLineRecord, SqlUnitOfWork, make_engine
 from lending.persistence.codec import event_from_row, event_operation_id, event_payload
 from lending.persistence.tables import from_minor, to_minor
 
@@ -81,3 +81,18 @@ def test_every_event_kind_reads_back_equal_to_what_was_stored():
         amount = getattr(event, "amount", None)
         operation = event_operation_id(event)
         assert event_from_row(kind, event.on, operation, amount, event_payload(event)) == event
+
+
+def test_reading_a_line_does_not_wait_for_a_draw_in_progress(database_url, engine):
+    from lending.persistence import get_line, open_line
+
+    open_line(SqlUnitOfWork(engine), line_id="L1", seller_id="S1", limit="1000.00",
+              opened_on=date(2026, 1, 5))
+    # A short busy timeout: were reads to queue behind the writer, this fails in a second.
+    impatient = make_engine(database_url, busy_timeout=1)
+    try:
+        with SqlUnitOfWork(engine) as writer:
+            assert writer.lines.get_for_update("L1") is not None
+            assert get_line(SqlUnitOfWork(impatient), "L1").limit == Decimal("1000.00")
+    finally:
+        impatient.dispose()
