@@ -286,7 +286,8 @@ class Scorer:
 
     Notes
     -----
-    Safe to share between threads for scoring: nothing changes after construction.
+    Safe to share between threads for scoring: nothing changes after construction but a
+    cache of reason sentences.
     """
 
     def __init__(self, model: CreditModel, *, model_name: str, model_version: str,
@@ -320,11 +321,13 @@ class Scorer:
                             for n in names)
         groups: list[ReasonGroup] = []
         member: list[int] = []
-        for name in names:
+        for name in names:  # families in order of first appearance among the columns
             group = reason_group_for(name)
-            if group.key not in [g.key for g in groups]:
+            codes = [g.code for g in groups]
+            if group.code not in codes:
                 groups.append(group)
-            member.append([g.key for g in groups].index(group.key))
+                codes.append(group.code)
+            member.append(codes.index(group.code))
         self.groups: tuple[ReasonGroup, ...] = tuple(groups)
         self.family_codes: tuple[str, ...] = tuple(g.code for g in groups)
         self._membership = np.zeros((len(names), len(groups)), dtype=np.float64)
