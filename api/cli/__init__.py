@@ -22,6 +22,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "api.cli.synth",
     "api.cli.features",
     "api.cli.models",
+    "api.cli.scoring",
     "api.cli.demo",
 )
 
