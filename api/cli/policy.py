@@ -400,15 +400,16 @@ def render_comparison(comparison: PolicyComparison) -> str:
     """Both policies side by side, metric by metric for every grade, with the changes
     (blank where nothing changes), then the sellers that move between outcomes."""
     base, other = comparison.base, comparison.other
-    width = max(18, len(base.policy_version) + 2, len(other.policy_version) + 2)
-    lines = [f"{'grade':<6}{'':<16}{base.policy_version:>{width}}"
-             f"{other.policy_version:>{width}}{'change':>16}"]
+    table = [("grade", "", base.policy_version, other.policy_version, "change")]
     for before, after in zip(base.rows, other.rows, strict=True):
         for i, (metric, label) in enumerate(_METRICS):
             first, second = getattr(before, metric), getattr(after, metric)
-            lines.append(f"{before.grade if i == 0 else '':<6}{label:<16}"
-                         f"{_cell(metric, first):>{width}}{_cell(metric, second):>{width}}"
-                         f"{_change(metric, first, second):>16}")
+            table.append((before.grade if i == 0 else "", label, _cell(metric, first),
+                          _cell(metric, second), _change(metric, first, second)))
+    widths = [max(len(row[k]) for row in table) for k in range(5)]
+    lines = [f"{grade:<{widths[0]}} {label:<{widths[1]}}  {first:>{widths[2]}}  "
+             f"{second:>{widths[3]}}  {change:>{widths[4]}}".rstrip()
+             for grade, label, first, second, change in table]
     outcomes: tuple[Outcome, ...] = ("approve", "refer", "decline")
     lines += ["", f"outcome moves ({base.policy_version} -> {other.policy_version}): "
               f"{comparison.changed:,} of {base.total.sellers:,} sellers change",
