@@ -150,6 +150,10 @@ def _ids(values: Sequence[Any] | pd.Index) -> str:
     return shown + (", ..." if len(values) > SHOWN_IDS else "")
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
 def _require(frame: pd.DataFrame, columns: Sequence[str], where: str, hint: str = "") -> None:
     missing = [c for c in columns if c not in frame.columns]
     if missing:
@@ -161,8 +165,8 @@ def _refuse_missing_values(frame: pd.DataFrame, columns: Sequence[str], where: s
     for column in columns:
         empty = frame.index[frame[column].isna().to_numpy()]
         if len(empty):
-            raise CliError(f"{where}: {column} is missing (NaN) for {len(empty):,} sellers: "
-                           f"{_ids(empty)}")
+            raise CliError(f"{where}: {column} is missing (NaN) for "
+                           f"{_count(len(empty), 'seller')}: {_ids(empty)}")
 
 
 @dataclass(frozen=True)
@@ -183,11 +187,11 @@ class Population:
         line += f", scores by {self.models})" if self.models else ")"
         left_out = []
         if len(self.without_features):
-            left_out.append(f"{len(self.without_features):,} scored without a feature row "
-                            f"({_ids(self.without_features)})")
+            left_out.append(f"{_count(len(self.without_features), 'scored seller')} "
+                            f"without a feature row ({_ids(self.without_features)})")
         if len(self.without_score):
-            left_out.append(f"{len(self.without_score):,} feature rows without a score "
-                            f"({_ids(self.without_score)})")
+            left_out.append(f"{_count(len(self.without_score), 'feature row')} without a "
+                            f"score ({_ids(self.without_score)})")
         return line + ("; not simulated: " + "; ".join(left_out) if left_out else "")
 
 
@@ -212,8 +216,10 @@ def load_population(args: argparse.Namespace) -> Population:
         raise CliError(f"{where}: {pd_column} is not numeric")
     outside = scores.index[~scores[pd_column].between(0, 1).to_numpy()]
     if len(outside):
-        raise CliError(f"{where}: {pd_column} is outside [0, 1] for {len(outside):,} "
-                       f"sellers: {_ids(outside)}")
+        raise CliError(f"{where}: {pd_column} is outside [0, 1] for "
+                       f"{_count(len(outside), 'seller')}: {_ids(outside)}")
+    if scores.empty:
+        raise CliError(f"{where} holds no sellers")
     population = pd.DataFrame({"pd": scores[pd_column], "points": scores["points"],
                                "grade": scores["grade"].astype(str)}, index=scores.index)
     if args.features is None:

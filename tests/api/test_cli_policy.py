@@ -103,8 +103,8 @@ def test_sellers_missing_on_either_side_of_the_join_are_counted_and_named(
     assert simulate("--scores", files["scores"], "--features", files["features"]) == 0
     line = capsys.readouterr().out.splitlines()[1]
     assert line == (f"8 of 9 scored sellers simulated ({files['scores']}, scores by "
-                    "sme-credit-pd v3); not simulated: 1 scored without a feature row (S9); "
-                    "1 feature rows without a score (S10)")
+                    "sme-credit-pd v3); not simulated: 1 scored seller without a feature row "
+                    "(S9); 1 feature row without a score (S10)")
 
 
 def test_writes_exact_amounts_to_csv(files: dict[str, Path], tmp_path: Path) -> None:
@@ -201,7 +201,7 @@ def test_a_missing_gmv_is_refused_but_a_missing_payout_delay_is_an_unknown_cash_
     unknown_cycle.loc["S2", "gmv_365d"] = float("nan")
     unknown_cycle.to_parquet(features)
     assert simulate("--scores", files["scores"], "--features", features) == 2
-    assert "gmv_365d is missing (NaN) for 1 sellers: S2" in capsys.readouterr().err
+    assert "gmv_365d is missing (NaN) for 1 seller: S2" in capsys.readouterr().err
 
 
 def test_missing_files_are_named(files: dict[str, Path], tmp_path: Path,
@@ -313,3 +313,17 @@ def test_simulates_what_sme_credit_score_wrote(tmp_path: Path,
     assert int(total["sellers"]) == 300
     assert int(total["approved"]) == len(approved)
     assert Decimal(total["exposure"]) == sum((d.limit for d in approved), Decimal(0))
+
+
+def test_a_pd_outside_zero_to_one_and_duplicate_sellers_are_refused(
+        files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    scores = tmp_path / "bad_pd.parquet"
+    broken = SCORES.copy()
+    broken.loc["S4", "probability_of_default"] = 1.5
+    broken.to_parquet(scores)
+    assert simulate("--scores", scores, "--features", files["features"]) == 2
+    assert "probability_of_default is outside [0, 1] for 1 seller: S4" in \
+        capsys.readouterr().err
+    pd.concat([SCORES, SCORES.loc[["S1"]]]).to_parquet(scores)
+    assert simulate("--scores", scores, "--features", files["features"]) == 2
+    assert "1 seller_id values appear more than once: S1" in capsys.readouterr().err
