@@ -318,25 +318,25 @@ def simulate_command(args: argparse.Namespace, settings: Settings) -> int:
     for note in notes:
         print(f"note: {note}", file=sys.stderr)
 
-    print(_policy_line("policy", base, args.policy, lgd_option, default_lgd))
+    # Decide everyone first: an error half-way prints no half of a report.
+    lines = [_policy_line("policy", base, args.policy, lgd_option, default_lgd)]
     if other is None:
         summary = summarize((_decide(score, seller, base.policy)
                              for score, seller in _progress(population)),
                             base.policy, base.lgd_or(default_lgd))
-        print(loaded.describe(args.scores))
-        print(render_summary(summary))
+        lines += [loaded.describe(args.scores), render_summary(summary)]
         frame = summary_frame(summary)
     else:
-        print(_policy_line("compare", other, args.compare, lgd_option, default_lgd))
         comparison = compare(((_decide(score, seller, base.policy),
                                _decide(score, seller, other.policy))
                               for score, seller in _progress(population)),
                              base.policy, other.policy, base_lgd=base.lgd_or(default_lgd),
                              other_lgd=other.lgd_or(default_lgd))
-        print(loaded.describe(args.scores))
-        print(render_comparison(comparison))
+        lines += [_policy_line("compare", other, args.compare, lgd_option, default_lgd),
+                  loaded.describe(args.scores), render_comparison(comparison)]
         frame = pd.concat([summary_frame(comparison.base, "policy"),
                            summary_frame(comparison.other, "compare")], ignore_index=True)
+    print("\n".join(lines))
     if args.out is not None:
         _write(frame, args.out)
         print(f"wrote {args.out}")
