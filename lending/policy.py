@@ -87,8 +87,10 @@ class ScoreSummary:
 def _analytic_decimal(value: object, what: str) -> Decimal:
     """A float analytics value (PD, points, GMV from features) as an exact Decimal of its
     shortest repr; Decimal/int/str pass through. Refuses NaN and infinities."""
-    if isinstance(value, float):
-        value = repr(value)
+    if isinstance(value, float) or (hasattr(value, "dtype") and hasattr(value, "__float__")
+                                    and not hasattr(value, "__index__")):
+        # numpy scalars too (np.float64 subclasses float; its repr is 'np.float64(3.0)')
+        value = repr(float(value))
     try:
         return to_decimal(value, what=what)
     except LendingError as error:

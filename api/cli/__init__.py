@@ -23,6 +23,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "api.cli.features",
     "api.cli.models",
     "api.cli.scoring",
+    "api.cli.policy",
     "api.cli.demo",
 )
 

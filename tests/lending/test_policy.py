@@ -227,3 +227,13 @@ def test_limit_is_a_step_multiple_between_floor_and_cap_unless_declined(grade, p
         assert decision.limit <= gmv * POLICY.limit.max_share_of_gmv
     assert decision == decide(ScoreSummary(pd, Decimal(600), grade),
                               SellerProfile("S1", kind, gmv, cycle), POLICY)
+
+
+def test_seller_profile_reads_numpy_scalars_from_a_feature_table_row():
+    import numpy as np  # the feature table hands numpy scalars; lending itself needs no numpy
+
+    row = {"seller_kind": "shop", "gmv_365d": np.float64(600000.0),
+           "median_payout_delay_days_365d": np.float32(20.0)}
+    seller = SellerProfile.from_feature_row("S1", row)
+    assert (seller.trailing_gmv_365d, seller.cash_cycle_days) == (Decimal("600000.0"),
+                                                                  Decimal("20.0"))
