@@ -50,6 +50,7 @@ from lending.lines import (
     LineState,
     LineTerms,
     PaymentReceived,
+    PrepaymentReceived,
     RepaymentPlan,
 )
 from lending.money import ZERO, AmountInput, parse_amount, quantize
@@ -573,28 +574,10 @@ def repay(uow: SqlUnitOfWork, *, line_id: str, amount: AmountInput, on: date,
     body = {"line_id": line_id, "amount": normalized_amount(amount), "on": on.isoformat(),
             "currency": currency, "payment_id": payment_id}
 
-    def work() -> PaymentReceipt:
-        with uow:
-            record, line = _load(uow, line_id, lock=True)
-            stored = _replayed(uow, "repay", idempotency_key, body)
-            if stored is not None:
-                return PaymentReceipt.from_json(stored)
-            _check_not_before_book(record, on)
-            before = len(line.events)
-            event: PaymentReceived = line.repay(payment_id or f"P-{uuid.uuid4().hex}",
-                                                amount, on, currency=currency)
-            state = _apply(uow, record, line, before, on)
-            receipt = PaymentReceipt(line_id, event.payment_id, on, event.amount,
-                                     state.total_due, state.credit_balance,
-                                     state.outstanding_principal, state.available_credit,
-                                     record.version)
-            uow.idempotency.add(IdempotencyRecord(
-                scope="repay", key=idempotency_key, fingerprint=fingerprint(body),
-                line_id=line_id, response=receipt.to_json(), created_at=utc_now()))
-            uow.commit()
-            return receipt
-
-    return _retry_on_conflict(work)
+    return _record_payment(
+        uow, "repay", line_id, idempotency_key, body, on,
+        lambda line: line.repay(payment_id or f"P-{uuid.uuid4().hex}", amount, on,
+                                currency=currency))
 
 
 def prepay(uow: SqlUnitOfWork, *, line_id: str, draw_id: str, amount: AmountInput, on: date,
@@ -617,23 +600,34 @@ def prepay(uow: SqlUnitOfWork, *, line_id: str, draw_id: str, amount: AmountInpu
             "on": on.isoformat(), "option": option, "currency": currency,
             "payment_id": payment_id}
 
+    return _record_payment(
+        uow, "prepay", line_id, idempotency_key, body, on,
+        lambda line: line.prepay(payment_id or f"P-{uuid.uuid4().hex}", amount, on, draw_id,
+                                 option, currency=currency))
+
+
+def _record_payment(uow: SqlUnitOfWork, scope: str, line_id: str, idempotency_key: str,
+                    body: dict[str, Any], on: date,
+                    act: Callable[[CreditLine], PaymentReceived | PrepaymentReceived],
+                    ) -> PaymentReceipt:
+    """Lock the line, replay a known key, else apply ``act`` and store the receipt once."""
+
     def work() -> PaymentReceipt:
         with uow:
             record, line = _load(uow, line_id, lock=True)
-            stored = _replayed(uow, "prepay", idempotency_key, body)
+            stored = _replayed(uow, scope, idempotency_key, body)
             if stored is not None:
                 return PaymentReceipt.from_json(stored)
             _check_not_before_book(record, on)
             before = len(line.events)
-            event = line.prepay(payment_id or f"P-{uuid.uuid4().hex}", amount, on, draw_id,
-                                option, currency=currency)
+            event = act(line)
             state = _apply(uow, record, line, before, on)
             receipt = PaymentReceipt(line_id, event.payment_id, on, event.amount,
                                      state.total_due, state.credit_balance,
                                      state.outstanding_principal, state.available_credit,
                                      record.version)
             uow.idempotency.add(IdempotencyRecord(
-                scope="prepay", key=idempotency_key, fingerprint=fingerprint(body),
+                scope=scope, key=idempotency_key, fingerprint=fingerprint(body),
                 line_id=line_id, response=receipt.to_json(), created_at=utc_now()))
             uow.commit()
             return receipt
