@@ -21,6 +21,7 @@ from typing import Any
 from tqdm import tqdm
 
 from api.cli import CliError
+from api.cli.files import write_table
 from api.settings import Settings
 from features import build_features, resolve_as_of
 from features.credit_history import load_credit_history
@@ -164,11 +165,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         bar.update()
 
         step("write")
-        try:
-            args.out.parent.mkdir(parents=True, exist_ok=True)
-            table.to_parquet(args.out)
-        except OSError as exc:
-            raise CliError(f"--out {args.out}: cannot write ({exc})") from None
+        write_table(table, args.out)
         bar.update()
 
     elapsed = time.perf_counter() - started

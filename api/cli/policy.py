@@ -10,9 +10,7 @@ loading, looping and printing live here; every rule is in :mod:`lending`.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -23,6 +21,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from api.cli import CliError
+from api.cli.files import write_table
 from api.settings import Settings
 from lending.errors import LendingError
 from lending.policy import CreditDecision, CreditPolicy, Outcome, SellerProfile, decide
@@ -338,7 +337,7 @@ def simulate_command(args: argparse.Namespace, settings: Settings) -> int:
                            summary_frame(comparison.other, "compare")], ignore_index=True)
     print("\n".join(lines))
     if args.out is not None:
-        _write(frame, args.out)
+        write_table(frame, args.out, index=False)
         print(f"wrote {args.out}")
     return 0
 
@@ -441,22 +440,3 @@ def summary_frame(summary: PolicySummary, label: str | None = None) -> pd.DataFr
             "exposure": row.exposure, "expected_loss": row.expected_loss,
             "referred_limit": row.referred_limit})
     return pd.DataFrame.from_records(records)
-
-
-def _write(frame: pd.DataFrame, out: Path) -> None:
-    """Write through a temporary file in the same folder, so a failure leaves nothing."""
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
-        os.close(handle)
-        try:
-            if out.name.lower().endswith(".csv"):
-                frame.to_csv(temporary, index=False)
-            else:
-                frame.to_parquet(temporary, index=False)
-            os.replace(temporary, out)
-        finally:
-            if os.path.exists(temporary):
-                os.unlink(temporary)
-    except OSError as exc:
-        raise CliError(f"--out {out}: cannot write ({exc})") from None

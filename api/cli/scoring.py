@@ -12,9 +12,7 @@ at alias ``champion``, from the settings' tracking store) or a folder saved by
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -23,6 +21,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from api.cli import CliError
+from api.cli.files import write_table
 from api.settings import Settings
 
 __all__ = ["register", "score_command", "monitor_command"]
@@ -153,7 +152,7 @@ def score_command(args: argparse.Namespace, settings: Settings) -> int:
                 raise CliError(f"{args.features}: {exc}") from None
             bar.update(len(batch))
     scored = pd.concat(parts) if parts else scorer.score_batch(table).to_frame()
-    _write_parquet(scored, args.out)
+    write_table(scored, args.out)
     elapsed = time.perf_counter() - started
     grades = scored["grade"].value_counts().reindex(list(scorer.config.grades.labels),
                                                     fill_value=0)
@@ -164,22 +163,6 @@ def score_command(args: argparse.Namespace, settings: Settings) -> int:
               f"{scored['points'].min():.0f} to {scored['points'].max():.0f}; grades "
               + ", ".join(f"{g} {n:,}" for g, n in grades.items()))
     return 0
-
-
-def _write_parquet(frame: pd.DataFrame, out: Path) -> None:
-    """Write through a temporary file in the same folder, so a failure leaves nothing."""
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
-        os.close(handle)
-        try:
-            frame.to_parquet(temporary)
-            os.replace(temporary, out)
-        finally:
-            if os.path.exists(temporary):
-                os.unlink(temporary)
-    except OSError as exc:
-        raise CliError(f"--out {out}: cannot write ({exc})") from None
 
 
 def monitor_command(args: argparse.Namespace, settings: Settings) -> int:

@@ -1,0 +1,43 @@
+"""Output files of the command line: written whole or not at all."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+
+from api.cli import CliError
+
+__all__ = ["write_table"]
+
+
+def write_table(frame: pd.DataFrame, out: Path, *, index: bool = True,
+                option: str = "--out") -> None:
+    """Write ``frame`` to ``out`` (CSV for a ``.csv`` name, Parquet otherwise).
+
+    The table goes to a temporary file in the same folder first and is renamed over ``out``
+    only when complete, so a failure (disk full, interruption) never leaves a truncated
+    file where a good one was expected. Folders are created when missing.
+
+    Raises
+    ------
+    CliError
+        When the file cannot be written, naming ``option`` and the path.
+    """
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
+        os.close(handle)
+        try:
+            if out.name.lower().endswith(".csv"):
+                frame.to_csv(temporary, index=index)
+            else:
+                frame.to_parquet(temporary, index=index)
+            os.replace(temporary, out)
+        finally:
+            if os.path.exists(temporary):
+                os.unlink(temporary)
+    except OSError as exc:
+        raise CliError(f"{option} {out}: cannot write ({exc})") from None
