@@ -409,15 +409,29 @@ def load_policy(path: str | Path | None = None) -> CreditPolicy:
     InvalidPolicy
         If the file is not valid TOML or the policy is malformed.
     """
+    return parse_policy(read_policy_document(path))
+
+
+def read_policy_document(path: str | Path | None = None) -> dict[str, Any]:
+    """The TOML document of a policy file (default: the one shipped in the package).
+
+    Raises
+    ------
+    InvalidPolicy
+        If the file is not UTF-8 text or not valid TOML.
+    FileNotFoundError
+        If ``path`` does not exist.
+    """
     try:
         if path is None:
             text = resources.files("lending").joinpath(DEFAULT_POLICY_PATH).read_text("utf-8")
         else:
             text = Path(path).read_text("utf-8")
-        document = tomllib.loads(text)
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise InvalidPolicy(f"policy file is not valid TOML: {error}") from None
-    return parse_policy(document)
+    except UnicodeDecodeError as error:
+        raise InvalidPolicy(f"policy file is not UTF-8 text: {error}") from None
 
 
 # ------------------------------------------------------------------------ deciding

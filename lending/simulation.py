@@ -25,23 +25,21 @@ otherwise the caller's default applies (:data:`DEFAULT_LGD`).
 
 from __future__ import annotations
 
-import tomllib
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, localcontext
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from lending.errors import InvalidPolicy, LendingError
 from lending.money import ZERO, quantize, to_decimal
 from lending.policy import (
-    DEFAULT_POLICY_PATH,
     CreditDecision,
     CreditPolicy,
     Outcome,
     parse_policy,
+    read_policy_document,
 )
 
 __all__ = [
@@ -152,16 +150,7 @@ def load_simulation_policy(path: str | Path | None = None) -> SimulationPolicy:
     FileNotFoundError
         If ``path`` does not exist.
     """
-    try:
-        if path is None:
-            text = resources.files("lending").joinpath(DEFAULT_POLICY_PATH).read_text("utf-8")
-        else:
-            text = Path(path).read_text("utf-8")
-        document = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as error:
-        raise InvalidPolicy(f"policy file is not valid TOML: {error}") from None
-    except UnicodeDecodeError as error:
-        raise InvalidPolicy(f"policy file is not UTF-8 text: {error}") from None
+    document = read_policy_document(path)
     return SimulationPolicy(parse_policy(document), parse_lgd(document))
 
 
