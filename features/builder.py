@@ -352,6 +352,19 @@ class _Orders:
         return np.asarray(self.age <= WINDOW_DAYS * DAY_NS)
 
 
+def _seller_positions(rows: pd.DataFrame, sellers: pd.DataFrame, what: str,
+                      validator: str) -> np.ndarray:
+    """Position in ``sellers`` of each row's seller; a row of an unknown seller is refused."""
+    position = positions(rows["seller_id"], sellers["seller_id"])
+    unknown = position < 0
+    if unknown.any():
+        example = rows["seller_id"].iloc[int(np.flatnonzero(unknown)[0])]
+        raise ValueError(
+            f"{int(unknown.sum())} {what} belong to sellers missing from `sellers` (for "
+            f"example {example!r}); validate them against the sellers ({validator})")
+    return position
+
+
 def build_partition(orders: pd.DataFrame, sellers: pd.DataFrame, params: _Params,
                     wanted: Iterable[str]) -> pd.DataFrame:
     """Order and profile features of ``sellers`` from ``orders`` (one pandas frame).
@@ -367,14 +380,9 @@ def build_partition(orders: pd.DataFrame, sellers: pd.DataFrame, params: _Params
     index = pd.Index(sellers["seller_id"].iloc[kept_positions], name="seller_id")
     tenure_ns = as_of_ns - registered[kept_positions]
 
-    position = positions(orders["seller_id"], sellers["seller_id"])
-    unknown = position < 0
-    if unknown.any():
-        example = orders["seller_id"].iloc[int(np.flatnonzero(unknown)[0])]
-        raise ValueError(
-            f"{int(unknown.sum())} orders belong to sellers missing from `sellers` (for "
-            f"example {example!r}); validate orders against the sellers "
-            "(features.records.validate_orders(orders, sellers['seller_id']))")
+    position = _seller_positions(
+        orders, sellers, "orders",
+        "features.records.validate_orders(orders, sellers['seller_id'])")
     remap = np.full(len(sellers) + 1, -1, dtype=np.int64)
     remap[kept_positions] = np.arange(n)
     code_all = remap[position]
@@ -698,14 +706,8 @@ def _repayment_features(credit: pd.DataFrame, sellers: pd.DataFrame, index: pd.I
     """
     as_of_ns = params.as_of_ns
     n = len(index)
-    position = positions(credit["seller_id"], sellers["seller_id"])
-    unknown = position < 0
-    if unknown.any():
-        example = credit["seller_id"].iloc[int(np.flatnonzero(unknown)[0])]
-        raise ValueError(
-            f"{int(unknown.sum())} credit-history rows belong to sellers missing from "
-            f"`sellers` (for example {example!r}); validate the credit history against the "
-            "sellers (features.credit_history.validate_credit_history)")
+    position = _seller_positions(credit, sellers, "credit-history rows",
+                                 "features.credit_history.validate_credit_history")
     code_of_id = positions(sellers["seller_id"], pd.Series(index.array))
     code = code_of_id[position]
     drawn = _ns(credit["drawn_at"])
