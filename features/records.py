@@ -237,16 +237,21 @@ def _short(value: object) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _is_blank(series: pd.Series) -> np.ndarray:
-    if isinstance(series.dtype, pd.CategoricalDtype):
-        categories = pd.Series(series.cat.categories).astype("string").str.strip()
-        blank_category = (categories == "").to_numpy(dtype=bool, na_value=True)
-        codes = series.cat.codes.to_numpy()
-        return (codes < 0) | blank_category[np.maximum(codes, 0)] & (codes >= 0)
-    if series.dtype == object or pd.api.types.is_string_dtype(series.dtype):
-        stripped = _as_text(series)
-        return (stripped.isna() | (stripped == "")).to_numpy(dtype=bool, na_value=True)
+def _is_textual(series: pd.Series) -> bool:
+    return (series.dtype == object or pd.api.types.is_string_dtype(series.dtype)
+            or isinstance(series.dtype, pd.CategoricalDtype))
+
+
+def _is_blank(series: pd.Series, text: pd.Series | None = None) -> np.ndarray:
+    """Missing or empty after trimming; ``text`` is ``_as_text(series)`` when already made."""
+    if _is_textual(series):
+        return _empty(_as_text(series) if text is None else text)
     return series.isna().to_numpy()
+
+
+def _empty(text: pd.Series) -> np.ndarray:
+    """Missing or empty, for text that is already trimmed (a parsed id column)."""
+    return (text.isna() | (text == "")).to_numpy(dtype=bool, na_value=True)
 
 
 def _as_text(series: pd.Series) -> pd.Series:
@@ -275,8 +280,8 @@ def _duplicates(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     return repeated, first_of_row
 
 
-def _parse_timestamp(series: pd.Series, name: str, problems: _Problems,
-                     blank: np.ndarray) -> tuple[pd.Series, np.ndarray]:
+def _parse_timestamp(series: pd.Series, name: str, problems: _Problems, blank: np.ndarray,
+                     text: pd.Series | None) -> tuple[pd.Series, np.ndarray]:
     """Parse to UTC; naive values and unparseable strings are problems."""
     bad = np.zeros(len(series), dtype=bool)
     if isinstance(series.dtype, pd.DatetimeTZDtype):
@@ -285,7 +290,7 @@ def _parse_timestamp(series: pd.Series, name: str, problems: _Problems,
         naive = ~blank
         problems.add(naive, name, series, "naive timestamp: a time zone offset is required")
         return pd.Series(pd.NaT, index=series.index, dtype="datetime64[ns, UTC]"), naive
-    text = _as_text(series)
+    text = _as_text(series) if text is None else text
     has_zone = text.str.contains(_TZ_SUFFIX, regex=True).to_numpy(dtype=bool, na_value=False)
     naive = ~blank & ~has_zone
     problems.add(naive, name, series, "naive timestamp: a time zone offset is required")
@@ -296,8 +301,8 @@ def _parse_timestamp(series: pd.Series, name: str, problems: _Problems,
     return parsed.astype("datetime64[ns, UTC]"), naive | unparseable
 
 
-def _parse_money(series: pd.Series, name: str, problems: _Problems,
-                 blank: np.ndarray) -> tuple[pd.Series, np.ndarray]:
+def _parse_money(series: pd.Series, name: str, problems: _Problems, blank: np.ndarray,
+                 text: pd.Series | None) -> tuple[pd.Series, np.ndarray]:
     if pd.api.types.is_bool_dtype(series.dtype):
         values = pd.Series(np.nan, index=series.index)
         wrong = ~blank
@@ -307,7 +312,8 @@ def _parse_money(series: pd.Series, name: str, problems: _Problems,
         values = series.astype("float64")
         wrong = np.zeros(len(series), dtype=bool)
     else:
-        values = pd.to_numeric(_as_text(series), errors="coerce").astype("float64")
+        values = pd.to_numeric(_as_text(series) if text is None else text,
+                               errors="coerce").astype("float64")
         wrong = ~blank & values.isna().to_numpy()
         problems.add(wrong, name, series, "not a number")
     array = values.to_numpy()
@@ -319,11 +325,11 @@ def _parse_money(series: pd.Series, name: str, problems: _Problems,
     return values, wrong | non_finite | negative
 
 
-def _parse_bool(series: pd.Series, name: str, problems: _Problems,
-                blank: np.ndarray) -> tuple[pd.Series, np.ndarray]:
+def _parse_bool(series: pd.Series, name: str, problems: _Problems, blank: np.ndarray,
+                text: pd.Series | None) -> tuple[pd.Series, np.ndarray]:
     if pd.api.types.is_bool_dtype(series.dtype):
         return series.fillna(False).astype(bool), np.zeros(len(series), dtype=bool)
-    text = _as_text(series).str.lower()
+    text = (_as_text(series) if text is None else text).str.lower()
     is_true = text.isin(_TRUE).to_numpy(dtype=bool, na_value=False)
     is_false = text.isin(_FALSE).to_numpy(dtype=bool, na_value=False)
     wrong = ~blank & ~is_true & ~is_false
@@ -339,18 +345,19 @@ def _check_fields(frame: pd.DataFrame, specs: Iterable[FieldSpec], problems: _Pr
     out: dict[str, pd.Series] = {}
     for spec in specs:
         raw = frame[spec.name]
-        blank = _is_blank(raw)
+        raw_text = _as_text(raw) if _is_textual(raw) else None  # trimmed once per column
+        blank = _is_blank(raw, raw_text)
         if not spec.nullable:
             problems.add(blank, spec.name, None, "missing value")
             bad |= blank
         if spec.kind == "timestamp":
-            out[spec.name], wrong = _parse_timestamp(raw, spec.name, problems, blank)
+            out[spec.name], wrong = _parse_timestamp(raw, spec.name, problems, blank, raw_text)
         elif spec.kind == "money":
-            out[spec.name], wrong = _parse_money(raw, spec.name, problems, blank)
+            out[spec.name], wrong = _parse_money(raw, spec.name, problems, blank, raw_text)
         elif spec.kind == "bool":
-            out[spec.name], wrong = _parse_bool(raw, spec.name, problems, blank)
+            out[spec.name], wrong = _parse_bool(raw, spec.name, problems, blank, raw_text)
         else:
-            text = _as_text(raw)
+            text = _as_text(raw) if raw_text is None else raw_text
             if spec.kind == "enum":
                 valid = text.str.lower().isin(spec.choices).to_numpy(dtype=bool, na_value=False)
                 wrong = ~blank & ~valid
@@ -384,7 +391,8 @@ def _check_fields(frame: pd.DataFrame, specs: Iterable[FieldSpec], problems: _Pr
 def _check_unique(frame: pd.DataFrame, parsed: pd.DataFrame, field_name: str,
                   problems: _Problems) -> np.ndarray:
     """Report every repeat of an id (naming the row of its first occurrence); the mask."""
-    dup, first_of_row = _duplicates(parsed[field_name].where(~_is_blank(frame[field_name])))
+    ids = parsed[field_name]
+    dup, first_of_row = _duplicates(ids.where(~_empty(ids)))
     if dup.any():
         reasons = np.array([f"duplicate {field_name} (first seen on row {row})"
                             for row in first_of_row[dup] + 1], dtype=object)
@@ -399,7 +407,7 @@ def _check_known_sellers(frame: pd.DataFrame, parsed: pd.DataFrame,
     known = pd.Index(pd.Series(list(seller_ids) if not isinstance(seller_ids, pd.Series)
                                else seller_ids, dtype="string").str.strip())
     unknown = ~parsed["seller_id"].isin(known).to_numpy(dtype=bool, na_value=False) \
-        & ~_is_blank(frame["seller_id"])
+        & ~_empty(parsed["seller_id"])
     problems.add(unknown, "seller_id", frame["seller_id"], reason)
     return unknown
 
