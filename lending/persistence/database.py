@@ -84,9 +84,11 @@ def _alembic_config() -> Config:
 
 def head_revision() -> str:
     """The newest migration shipped with the package."""
-    head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
-    assert head is not None
-    return head
+    heads = ScriptDirectory.from_config(_alembic_config()).get_heads()
+    if len(heads) != 1:
+        raise RuntimeError(f"the migrations have {len(heads)} heads ({', '.join(heads)}); "
+                           "add a merge revision")
+    return heads[0]
 
 
 def current_revision(engine: sa.Engine) -> str | None:
@@ -95,7 +97,7 @@ def current_revision(engine: sa.Engine) -> str | None:
         return MigrationContext.configure(connection).get_current_revision()
 
 
-def upgrade_database(url_or_engine: str | sa.Engine, revision: str = "head") -> None:
+def upgrade_database(url_or_engine: str | sa.Engine, revision: str = "heads") -> None:
     """Bring a database's lending tables up to ``revision`` (all migrations by default).
 
     Idempotent: an up-to-date database is left as it is, so this runs at every start-up
