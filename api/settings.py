@@ -36,6 +36,31 @@ class Settings(BaseSettings):
     currencies: tuple[str, ...] = Field(("CNY",), description="Supported order currencies.")
     timezone: str = Field("Asia/Shanghai", description="Lender's time zone for business dates.")
 
+    # --- the HTTP service
+    host: str = Field("127.0.0.1", description="Address the service listens on.")
+    port: int = Field(8000, ge=1, le=65535, description="Port the service listens on.")
+    max_body_bytes: int = Field(2 * 1024 * 1024, ge=1024, description="Largest request body "
+                                "accepted; larger ones get 413.")
+    model_alias: str = Field("champion", description="Registry alias the service serves.")
+    model_poll_seconds: float = Field(
+        30.0, ge=0, description="How often the service checks whether the alias moved "
+        "(0: never; a reload can still be asked for through the API).")
+    snapshot_max_age_seconds: float = Field(
+        86400.0, gt=0, description="A decision refreshes a seller's feature snapshot that "
+        "is older than this (time windows move even when no order arrives).")
+    policy_path: Path | None = Field(None, description="Credit policy TOML; default: the "
+                                     "policy shipped in the package.")
+    session_idle_minutes: int = Field(30, ge=1, description="Officer sessions end after this "
+                                      "long without a request.")
+    session_max_hours: int = Field(12, ge=1, description="Officer sessions end this long "
+                                   "after login whatever happens.")
+    login_max_failures: int = Field(5, ge=1, description="Failed logins allowed per user name "
+                                    "and per client address within the window.")
+    login_window_minutes: int = Field(15, ge=1, description="Window of the login limit.")
+    api_key_cache_seconds: float = Field(5.0, ge=0, description="How long a verified API key "
+                                         "is trusted without a database read; a revoked "
+                                         "key stops working within this time.")
+
     def resolved_database_url(self) -> str:
         """The database URL, defaulting to the embedded SQLite file."""
         if self.database_url:
