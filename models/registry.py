@@ -73,6 +73,7 @@ __all__ = [
     "GateConfig",
     "LoggedVersion",
     "PromotionResult",
+    "alias_versions",
     "code_version",
     "data_fingerprint",
     "list_versions",
@@ -646,6 +647,25 @@ def _user() -> str:
 
 
 # -------------------------------------------------------------------- listing
+def alias_versions(tracking_uri: str, model_name: str) -> dict[str, str]:
+    """The version each alias of ``model_name`` points to (``{"champion": "3", ...}``).
+
+    One registry read; the service polls it to notice a promotion.
+
+    Raises
+    ------
+    LookupError
+        When the registered model does not exist.
+    """
+    with _tracking(tracking_uri) as client:
+        try:
+            registered = client.get_registered_model(model_name)
+        except MlflowException as exc:
+            raise LookupError(f"no registered model {model_name!r} at {tracking_uri}") from exc
+        return {str(alias): str(version)
+                for alias, version in (registered.aliases or {}).items()}
+
+
 def list_versions(tracking_uri: str, model_name: str) -> pd.DataFrame:
     """Every version of ``model_name``, newest first, with aliases and headline metrics.
 

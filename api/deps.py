@@ -1,0 +1,133 @@
+"""FastAPI dependencies shared by every route (``Annotated`` shortcuts).
+
+Routes declare what they need and the permission they require::
+
+    @router.post("/decisions")
+    def create(principal: Annotated[Principal, require("decisions:create")],
+               uow: UowDep, scorer: ScorerDep) -> DecisionPublic: ...
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import sqlalchemy as sa
+from fastapi import Depends, Header, Request
+
+from api.errors import ApiError
+from api.model_holder import ModelHolder
+from api.principal import Principal
+from api.settings import Settings
+from lending.persistence import SqlUnitOfWork
+from lending.policy import CreditPolicy
+from scoring import Scorer
+
+__all__ = ["SettingsDep", "EngineDep", "UowDep", "ScorerDep", "PolicyDep", "ModelsDep",
+           "IdempotencyKeyDep", "require", "required_permission", "PUBLIC_PATHS"]
+
+#: Routes anyone may call (health checks of load balancers and orchestrators).
+PUBLIC_PATHS = frozenset({"/healthz", "/readyz"})
+
+
+def get_settings(request: Request) -> Settings:
+    """The service's settings."""
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_engine(request: Request) -> sa.Engine:
+    """The database engine."""
+    engine: sa.Engine = request.app.state.engine
+    return engine
+
+
+def get_uow(request: Request) -> SqlUnitOfWork:
+    """A fresh unit of work, not yet entered (``with uow: ... uow.commit()``)."""
+    return SqlUnitOfWork(request.app.state.engine)
+
+
+def get_models(request: Request) -> ModelHolder:
+    """The model holder."""
+    holder: ModelHolder = request.app.state.models
+    return holder
+
+
+def get_scorer(request: Request) -> Scorer:
+    """The scorer serving now; 503 ``model_unavailable`` when no model is loaded."""
+    scorer = request.app.state.models.current()
+    if scorer is None:
+        raise ApiError(503, "model_unavailable", "no credit model is loaded; a risk user "
+                       "must register and promote one (sme-credit train / promote)")
+    return scorer
+
+
+def get_policy(request: Request) -> CreditPolicy:
+    """The credit policy in force."""
+    policy: CreditPolicy = request.app.state.policy
+    return policy
+
+
+_KEY_MAX = 200
+
+
+def get_idempotency_key(
+        idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None) -> str:
+    """The ``Idempotency-Key`` header: required, 1 to 200 printable ASCII characters."""
+    if idempotency_key is None or not idempotency_key.strip():
+        raise ApiError(422, "idempotency_key_required", "this request needs an "
+                       "Idempotency-Key header (any unique string, reused only to retry)",
+                       [{"path": "header.Idempotency-Key", "message": "missing"}])
+    if len(idempotency_key) > _KEY_MAX or not idempotency_key.isascii() or not all(
+            ch.isprintable() for ch in idempotency_key):
+        raise ApiError(422, "invalid_idempotency_key", "the Idempotency-Key must be 1 to "
+                       f"{_KEY_MAX} printable ASCII characters",
+                       [{"path": "header.Idempotency-Key", "message": "invalid"}])
+    return idempotency_key
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+EngineDep = Annotated[sa.Engine, Depends(get_engine)]
+UowDep = Annotated[SqlUnitOfWork, Depends(get_uow)]
+ScorerDep = Annotated[Scorer, Depends(get_scorer)]
+PolicyDep = Annotated[CreditPolicy, Depends(get_policy)]
+ModelsDep = Annotated[ModelHolder, Depends(get_models)]
+IdempotencyKeyDep = Annotated[str, Depends(get_idempotency_key)]
+
+
+class _Requirement:
+    """The dependency behind :func:`require`; ``permission`` is read by the role test."""
+
+    def __init__(self, permission: str) -> None:
+        from api.permissions import is_allowed
+
+        self.permission = permission
+        self._is_allowed = is_allowed
+        self.__name__ = f"require_{permission.replace(':', '_')}"
+
+    def __call__(self, request: Request) -> Principal:
+        from api.security import authenticate_request
+
+        principal = authenticate_request(request)
+        if principal is None:
+            raise ApiError(401, "unauthenticated", "this route needs credentials: an API "
+                           "key as 'Authorization: Bearer <key>' or an officer session")
+        if not self._is_allowed(self.permission, principal.role):
+            raise ApiError(403, "forbidden", f"role {principal.role.value!r} may not "
+                           f"{self.permission!r}", {"permission": self.permission})
+        request.state.principal = principal
+        return principal
+
+
+def require(permission: str) -> Any:
+    """A dependency that authenticates the caller and checks ``permission``.
+
+    Use as ``principal: Annotated[Principal, require("lines:write")]``. Answers 401
+    ``unauthenticated`` without valid credentials and 403 ``forbidden`` when the caller's
+    role lacks the permission (see :mod:`api.permissions`).
+    """
+    return Depends(_Requirement(permission))
+
+
+def required_permission(dependant_call: object) -> str | None:
+    """The permission a dependency callable checks, or ``None`` (for the role test)."""
+    return dependant_call.permission if isinstance(dependant_call, _Requirement) else None

@@ -1,0 +1,101 @@
+"""Prometheus metrics: request counts and latencies, decisions by outcome.
+
+Each app has its own registry (several apps in one test process do not share counts).
+Requests are labelled by route template (``/v1/lines/{line_id}``), never by raw path, so
+ids do not explode the label space. Decisions by outcome are counted from the database
+when scraped, so the figure is true across processes and restarts.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import sqlalchemy as sa
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+__all__ = ["Metrics", "MetricsMiddleware", "CONTENT_TYPE"]
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class _DecisionCollector(Collector):
+    """Decisions by outcome and by current status, read from the decision table."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+
+    def collect(self) -> Iterator[Any]:
+        outcomes = CounterMetricFamily("sme_credit_decisions", "Credit decisions made, by "
+                                       "automatic outcome", labels=["outcome"])
+        statuses = GaugeMetricFamily("sme_credit_decisions_by_status", "Credit decisions "
+                                     "by current status (referred = waiting for an "
+                                     "officer)", labels=["status"])
+        try:
+            with self.engine.connect() as connection:
+                for outcome, count in connection.execute(sa.text(
+                        "SELECT outcome, count(*) FROM credit_decision GROUP BY outcome")):
+                    outcomes.add_metric([str(outcome)], float(count))
+                for status, count in connection.execute(sa.text(
+                        "SELECT status, count(*) FROM credit_decision GROUP BY status")):
+                    statuses.add_metric([str(status)], float(count))
+        except sa.exc.SQLAlchemyError:
+            return  # the table is not there yet (or the database is down): no sample
+        yield outcomes
+        yield statuses
+
+
+class Metrics:
+    """The app's metrics registry."""
+
+    def __init__(self, engine: sa.Engine | None = None) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.requests = Counter("sme_credit_http_requests", "HTTP requests answered",
+                                ["method", "route", "status"], registry=self.registry)
+        self.latency = Histogram("sme_credit_http_request_duration_seconds",
+                                 "Time to answer HTTP requests", ["method", "route"],
+                                 buckets=_BUCKETS, registry=self.registry)
+        if engine is not None:
+            self.registry.register(_DecisionCollector(engine))
+
+    def render(self) -> bytes:
+        """The Prometheus text exposition."""
+        return generate_latest(self.registry)
+
+
+class MetricsMiddleware:
+    """Count and time every HTTP request by method, route template and status."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def recording_send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, recording_send)
+        finally:
+            route = scope.get("route")
+            template = getattr(route, "path_format", None) or getattr(route, "path", None)
+            label = str(template) if template else "unmatched"
+            method = str(scope.get("method", "GET"))
+            self.metrics.requests.labels(method, label, str(status)).inc()
+            self.metrics.latency.labels(method, label).observe(
+                time.perf_counter() - started)

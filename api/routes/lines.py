@@ -1,0 +1,277 @@
+"""Credit lines: read a line, its schedule and statement; draw on it; repay it.
+
+Amounts are decimal strings in the line's currency's major unit (``"1250.00"``) and must
+be exact to its minor unit. ``on`` (a business date) defaults to today in the lender's
+time zone. Draws and repayments take an ``Idempotency-Key``.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.deps import IdempotencyKeyDep, SettingsDep, UowDep, require
+from api.errors import ApiError
+from api.principal import Principal
+from api.settings import Settings
+from lending.lines import DrawStatus, RepaymentPlan
+from lending.persistence import services
+from lending.persistence.tables import CreditLinePublic
+
+router = APIRouter(prefix="/v1", tags=["credit lines"])
+
+_ID = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$"
+LineId = Annotated[str, Field(pattern=_ID, description="Credit line id.")]
+Money = Annotated[Decimal, Field(allow_inf_nan=False, max_digits=20,
+                                 description="Decimal string in the major unit, e.g. "
+                                 "\"1250.00\"; exact to the minor unit.")]
+
+
+def _today(settings: Settings) -> date:
+    return datetime.now(ZoneInfo(settings.timezone)).date()
+
+
+# ------------------------------------------------------------------- bodies
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class BulletPlan(_Body):
+    """One interest-free payment after 30, 60 or 90 days."""
+
+    method: Literal["interest_free_bullet"]
+    interest_free_days: Literal[30, 60, 90]
+
+
+class InstalmentPlan(_Body):
+    """Equal monthly instalments at 0 %."""
+
+    method: Literal["interest_free_instalments"]
+    months: int = Field(ge=2, le=24)
+
+
+class DrawRequest(_Body):
+    """A draw that pays a supplier."""
+
+    amount: Money
+    supplier_id: str = Field(pattern=_ID)
+    plan: BulletPlan | InstalmentPlan = Field(discriminator="method")
+    currency: str | None = Field(None, pattern=r"^[A-Z]{3}$")
+    on: date | None = Field(None, description="Business date (default: today).")
+
+
+class RepaymentRequest(_Body):
+    """A repayment, allocated by the line's waterfall (dues first, oldest first)."""
+
+    amount: Money
+    currency: str | None = Field(None, pattern=r"^[A-Z]{3}$")
+    on: date | None = Field(None, description="Business date (default: today).")
+
+
+# ------------------------------------------------------------------ answers
+class InstalmentPublic(BaseModel):
+    """One instalment of a draw."""
+
+    number: int
+    due_date: date
+    principal: Decimal
+    interest: Decimal
+    fee: Decimal
+    total: Decimal
+
+
+class DrawPublic(BaseModel):
+    """A draw's receipt: its schedule and the line after it."""
+
+    line_id: str
+    draw_id: str
+    on: date
+    amount: Decimal
+    supplier_id: str
+    schedule: list[InstalmentPublic]
+    available_credit: Decimal
+    outstanding_principal: Decimal
+    line_version: int
+
+
+class PaymentPublic(BaseModel):
+    """A repayment's receipt."""
+
+    line_id: str
+    payment_id: str
+    on: date
+    amount: Decimal
+    total_due: Decimal
+    credit_balance: Decimal
+    outstanding_principal: Decimal
+    available_credit: Decimal
+    line_version: int
+
+
+class InstalmentStatusPublic(InstalmentPublic):
+    """An instalment as of a date, with what is unpaid."""
+
+    is_due: bool
+    principal_unpaid: Decimal
+    interest_unpaid: Decimal
+    fee_unpaid: Decimal
+    penalty_unpaid: Decimal
+
+
+class DrawStatusPublic(BaseModel):
+    """A draw as of a date."""
+
+    draw_id: str
+    drawn_on: date
+    amount: Decimal
+    supplier_id: str
+    status: str
+    outstanding_principal: Decimal
+    total_due: Decimal
+    days_past_due: int
+    instalments: list[InstalmentStatusPublic]
+
+
+class SchedulePublic(BaseModel):
+    """Every draw of a line with its schedule as of a date."""
+
+    line_id: str
+    as_of: date
+    draws: list[DrawStatusPublic]
+
+
+class EntryPublic(BaseModel):
+    """One balanced journal entry."""
+
+    on: date
+    kind: str
+    reference: str
+    postings: list[dict[str, str]]
+
+
+class StatementPublic(BaseModel):
+    """A line's statement as of a date."""
+
+    line_id: str
+    currency: str
+    as_of: date
+    since: date | None
+    limit: Decimal
+    available_credit: Decimal
+    over_limit: Decimal
+    outstanding_principal: Decimal
+    principal_due: Decimal
+    interest_due: Decimal
+    fee_due: Decimal
+    penalty_due: Decimal
+    total_due: Decimal
+    credit_balance: Decimal
+    days_past_due: int
+    bucket: str
+    status: str
+    next_due_date: date | None
+    next_due_amount: Decimal
+    balances: dict[str, Decimal]
+    entries: list[EntryPublic]
+
+
+def _plan(body: BulletPlan | InstalmentPlan) -> RepaymentPlan:
+    if isinstance(body, BulletPlan):
+        return RepaymentPlan.bullet(body.interest_free_days)
+    return RepaymentPlan.instalments(body.months)
+
+
+def _draw_status(draw: DrawStatus) -> DrawStatusPublic:
+    return DrawStatusPublic(
+        draw_id=draw.draw_id, drawn_on=draw.drawn_on, amount=draw.amount,
+        supplier_id=draw.supplier_id, status=draw.status,
+        outstanding_principal=draw.outstanding_principal, total_due=draw.total_due,
+        days_past_due=draw.days_past_due,
+        instalments=[InstalmentStatusPublic(
+            number=i.number, due_date=i.due_date, principal=i.principal, interest=i.interest,
+            fee=i.fee, total=i.principal + i.interest + i.fee, is_due=i.is_due,
+            principal_unpaid=i.principal_unpaid, interest_unpaid=i.interest_unpaid,
+            fee_unpaid=i.fee_unpaid, penalty_unpaid=i.penalty_unpaid)
+            for i in draw.instalments])
+
+
+def _check_dates(as_of: date | None, since: date | None) -> None:
+    if as_of is not None and since is not None and since > as_of:
+        raise ApiError(422, "invalid_request", "since must not be after as_of",
+                       [{"path": "query.since", "message": "after as_of"}])
+
+
+# ------------------------------------------------------------------- routes
+@router.get("/lines/{line_id}", response_model=CreditLinePublic)
+def read_line(line_id: LineId, principal: Annotated[Principal, require("lines:read")],
+              uow: UowDep, as_of: date | None = None) -> CreditLinePublic:
+    """Limit, available credit, outstanding principal, days past due and bucket."""
+    return services.get_line(uow, line_id, as_of).to_public()
+
+
+@router.get("/lines/{line_id}/schedule", response_model=SchedulePublic)
+def read_schedule(line_id: LineId, principal: Annotated[Principal, require("lines:read")],
+                  uow: UowDep, settings: SettingsDep,
+                  as_of: date | None = None) -> SchedulePublic:
+    """Every draw of the line with its schedule and unpaid amounts as of a date."""
+    on = as_of or _today(settings)
+    draws = services.get_schedule(uow, line_id, on)
+    return SchedulePublic(line_id=line_id, as_of=on, draws=[_draw_status(d) for d in draws])
+
+
+@router.get("/lines/{line_id}/statement", response_model=StatementPublic)
+def read_statement(line_id: LineId, principal: Annotated[Principal, require("lines:read")],
+                   uow: UowDep, settings: SettingsDep, as_of: date | None = None,
+                   since: Annotated[date | None, Query(description="Entries after this "
+                                                       "date only.")] = None,
+                   ) -> StatementPublic:
+    """Balances, amounts due, the next due date and the journal entries."""
+    _check_dates(as_of, since)
+    statement = services.get_statement(uow, line_id, as_of or _today(settings), since)
+    fields = {name: getattr(statement, name) for name in StatementPublic.model_fields
+              if name not in ("balances", "entries")}
+    return StatementPublic(
+        **fields,
+        balances={account.value: amount for account, amount in statement.balances.items()},
+        entries=[EntryPublic(on=e.on, kind=str(e.kind), reference=e.reference,
+                             postings=[{"account": str(p.account), "side": str(p.side),
+                                        "amount": str(p.amount)} for p in e.postings])
+                 for e in statement.entries])
+
+
+@router.post("/lines/{line_id}/draws", response_model=DrawPublic, status_code=201)
+def create_draw(line_id: LineId, body: DrawRequest,
+                principal: Annotated[Principal, require("lines:write")], uow: UowDep,
+                settings: SettingsDep, idempotency_key: IdempotencyKeyDep) -> DrawPublic:
+    """Draw on the line to pay a supplier (the line is locked; never above the limit)."""
+    receipt = services.draw(uow, line_id=line_id, amount=body.amount,
+                            on=body.on or _today(settings), plan=_plan(body.plan),
+                            supplier_id=body.supplier_id, currency=body.currency,
+                            idempotency_key=idempotency_key)
+    return DrawPublic(
+        line_id=receipt.line_id, draw_id=receipt.draw_id, on=receipt.on,
+        amount=receipt.amount, supplier_id=receipt.supplier_id,
+        schedule=[InstalmentPublic(number=i.number, due_date=i.due_date,
+                                   principal=i.principal, interest=i.interest, fee=i.fee,
+                                   total=i.total) for i in receipt.schedule],
+        available_credit=receipt.available_credit,
+        outstanding_principal=receipt.outstanding_principal,
+        line_version=receipt.line_version)
+
+
+@router.post("/lines/{line_id}/repayments", response_model=PaymentPublic, status_code=201)
+def create_repayment(line_id: LineId, body: RepaymentRequest,
+                     principal: Annotated[Principal, require("lines:write")], uow: UowDep,
+                     settings: SettingsDep,
+                     idempotency_key: IdempotencyKeyDep) -> PaymentPublic:
+    """Post a repayment; it pays what is due first (the line's allocation order)."""
+    receipt = services.repay(uow, line_id=line_id, amount=body.amount,
+                             on=body.on or _today(settings), currency=body.currency,
+                             idempotency_key=idempotency_key)
+    return PaymentPublic(**{name: getattr(receipt, name)
+                            for name in PaymentPublic.model_fields})
