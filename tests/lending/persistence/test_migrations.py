@@ -1,3 +1,6 @@
+import importlib
+import pkgutil
+
 import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
@@ -12,6 +15,13 @@ from lending.persistence import (
     upgrade_database,
 )
 from lending.persistence.tables import SQLModel
+
+import api.store
+
+# The service's tables share the metadata and the migration history with lending's: load
+# every module that declares them so the comparison below sees them all.
+for _module in pkgutil.iter_modules(api.store.__path__):
+    importlib.import_module(f"api.store.{_module.name}")
 
 TABLES = {"credit_line", "line_event", "journal_entry", "journal_posting",
           "idempotency_record"}
