@@ -1,0 +1,57 @@
+"""``sme-credit serve``: the HTTP API and the officer pages (uvicorn).
+
+Configuration comes from the settings (``SME_CREDIT_*``): database URL, MLflow tracking
+URI, model name and alias, listen address. With several workers each is a process of its
+own, reading the same settings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+from api.cli import CliError
+from api.settings import Settings
+
+__all__ = ["register", "run"]
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``serve`` sub-command to the ``sme-credit`` parser."""
+    parser = subparsers.add_parser(
+        "serve", help="serve the HTTP API and the officer web page",
+        description="Serve the API under /v1, the officer page under /officer/, health at "
+        "/healthz and /readyz, metrics at /metrics. The database is migrated at start-up "
+        "and the model of the configured alias is loaded (and followed when it moves).")
+    parser.add_argument("--host", help="listen address (default: settings, 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="listen port (default: settings, 8000)")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="worker processes (default 1)")
+    parser.add_argument("--log-level", default="info",
+                        choices=["critical", "error", "warning", "info", "debug"])
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    """Serve until interrupted."""
+    import uvicorn
+
+    host = args.host or settings.host
+    port = args.port if args.port is not None else settings.port
+    if not 1 <= port <= 65535:
+        raise CliError(f"--port must be between 1 and 65535; got {port}")
+    if args.workers < 1:
+        raise CliError(f"--workers must be at least 1; got {args.workers}")
+    logging.basicConfig(level=args.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    print(f"serving on http://{host}:{port} (API docs /docs, officer page /officer/)",
+          flush=True)
+    if args.workers == 1:
+        from api.app import create_app
+
+        uvicorn.run(create_app(settings), host=host, port=port, log_level=args.log_level,
+                    access_log=False)
+    else:  # worker processes import the factory and read the same environment
+        uvicorn.run("api.app:create_app", factory=True, host=host, port=port,
+                    workers=args.workers, log_level=args.log_level, access_log=False)
+    return 0
