@@ -1,0 +1,166 @@
+"""What the officer pages show: small frozen view models, filled from the services.
+
+Templates read only these classes, never database rows or service results, so a page
+cannot leak a column it was not meant to show (a password hash, a session token) and the
+templates stay simple. :mod:`api.web.backend` builds them from the decisions, records and
+lending services.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+
+__all__ = [
+    "QueueItem",
+    "DecisionRow",
+    "Contribution",
+    "ReasonLine",
+    "ActionLine",
+    "MonthFigures",
+    "SellerHistoryView",
+    "DrawLine",
+    "CreditHistoryView",
+    "CaseView",
+]
+
+
+@dataclass(frozen=True)
+class QueueItem:
+    """A referred case waiting for an officer."""
+
+    decision_id: str
+    seller_id: str
+    grade: str
+    points: Decimal
+    probability_of_default: Decimal
+    proposed_limit: Decimal
+    currency: str
+    created_at: datetime
+    days_waiting: int
+
+
+@dataclass(frozen=True)
+class DecisionRow:
+    """One line of the past-decisions list."""
+
+    decision_id: str
+    seller_id: str
+    outcome: str
+    status: str
+    grade: str
+    points: Decimal
+    limit: Decimal
+    currency: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Contribution:
+    """A bar of the waterfall: a reason family's effect on the score, in points."""
+
+    label: str
+    points: float
+
+
+@dataclass(frozen=True)
+class ReasonLine:
+    """A reason in plain language (``code`` kept for the officer's reference)."""
+
+    code: str
+    text: str
+    points: float | None = None
+
+
+@dataclass(frozen=True)
+class ActionLine:
+    """One audited officer action: who, when, what, before and after, why."""
+
+    actor: str
+    at: datetime
+    action: str
+    before: str
+    after: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class MonthFigures:
+    """A month of the seller's trade."""
+
+    month: str
+    gmv: Decimal
+    orders: int
+    refund_rate: float | None
+
+
+@dataclass(frozen=True)
+class SellerHistoryView:
+    """The seller's trade history as of the decision."""
+
+    months: tuple[MonthFigures, ...]
+    top_buyer_shares: tuple[tuple[str, float], ...]
+    buyer_count: int | None
+    currency: str
+
+
+@dataclass(frozen=True)
+class DrawLine:
+    """A draw on the seller's line."""
+
+    draw_id: str
+    drawn_on: date
+    amount: Decimal
+    outstanding: Decimal
+    days_past_due: int
+    status: str
+
+
+@dataclass(frozen=True)
+class CreditHistoryView:
+    """The seller's credit line and its draws (when the seller has a line)."""
+
+    line_id: str
+    status: str
+    limit: Decimal
+    available: Decimal
+    outstanding: Decimal
+    days_past_due: int
+    bucket: str
+    currency: str
+    draws: tuple[DrawLine, ...]
+
+
+@dataclass(frozen=True)
+class CaseView:
+    """Everything the case page shows about one decision."""
+
+    decision_id: str
+    seller_id: str
+    seller_kind: str | None
+    outcome: str
+    status: str
+    grade: str
+    points: Decimal
+    probability_of_default: Decimal
+    limit: Decimal
+    currency: str
+    terms: tuple[str, ...]
+    reasons: tuple[ReasonLine, ...]
+    policy_reasons: tuple[ReasonLine, ...]
+    baseline_points: float | None
+    contributions: tuple[Contribution, ...]
+    model_name: str
+    model_version: str
+    policy_version: str
+    created_at: datetime
+    features_as_of: datetime | None
+    min_limit: Decimal | None
+    max_limit: Decimal | None
+    actions: tuple[ActionLine, ...] = ()
+    history: SellerHistoryView | None = None
+    credit: CreditHistoryView | None = None
+    #: True while an officer may still approve, decline or change the limit.
+    open_for_action: bool = False
+    notes: tuple[str, ...] = field(default=())
