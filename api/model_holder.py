@@ -16,6 +16,7 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 from scoring import Scorer
 
@@ -127,6 +128,7 @@ class ModelHolder:
 
         with self._lock:
             try:
+                _check_store_exists(self.tracking_uri)
                 self._aliases = alias_versions(self.tracking_uri, self.model_name)
                 target = self._aliases.get(self.alias)
                 if target is None:
@@ -181,3 +183,14 @@ class ModelHolder:
         if self._thread is not None:
             self._thread.join(timeout=10)
             self._thread = None
+
+
+def _check_store_exists(tracking_uri: str) -> None:
+    """Refuse an embedded SQLite store that is not there (MLflow would create an empty
+    one, which takes seconds and registers nothing)."""
+    prefix = "sqlite:///"
+    if tracking_uri.startswith(prefix):
+        path = Path(tracking_uri.removeprefix(prefix))
+        if not path.exists():
+            raise LookupError(f"no MLflow store at {path}: train and promote a model first "
+                              "(sme-credit train / promote, or make run)")

@@ -1,0 +1,130 @@
+"""Credit lines over HTTP: reads, idempotent draws and repayments, refusals that change
+nothing."""
+
+from __future__ import annotations
+
+import json
+
+from api.principal import Role
+
+DRAW = {"amount": "300.00", "supplier_id": "SUP-1", "on": "2026-01-10",
+        "plan": {"method": "interest_free_bullet", "interest_free_days": 30}}
+
+
+def _draw(service, line_id, body=DRAW, key="draw-1"):
+    return service.client.post(f"/v1/lines/{line_id}/draws", json=body,
+                               headers={**service.as_role(Role.MARKETPLACE),
+                                        "Idempotency-Key": key})
+
+
+def _line(service, line_id):
+    answer = service.client.get(f"/v1/lines/{line_id}", headers=service.as_role(Role.OFFICER))
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+def test_a_draw_pays_the_supplier_and_lowers_available_credit(service, line):
+    line_id = line(limit="1000.00")
+    answer = _draw(service, line_id)
+    assert answer.status_code == 201, answer.text
+    receipt = answer.json()
+    assert receipt["amount"] == "300.00"
+    assert receipt["available_credit"] == "700.00"
+    assert [i["due_date"] for i in receipt["schedule"]] == ["2026-02-09"]
+    assert _line(service, line_id)["available_credit"] == "700.00"
+
+
+def test_a_retried_draw_replays_the_first_answer_and_draws_once(service, line):
+    line_id = line()
+    first = _draw(service, line_id).json()
+    second = _draw(service, line_id)
+    assert second.status_code == 201
+    assert second.json() == first
+    assert _line(service, line_id)["outstanding_principal"] == "300.00"
+
+
+def test_an_idempotency_key_reused_for_another_draw_is_refused(service, line):
+    line_id = line()
+    _draw(service, line_id)
+    answer = _draw(service, line_id, {**DRAW, "amount": "301.00"})
+    assert answer.status_code == 409
+    assert answer.json()["code"] == "idempotency_key_reused"
+    assert _line(service, line_id)["outstanding_principal"] == "300.00"
+
+
+def test_a_draw_above_the_available_credit_is_refused_and_changes_nothing(service, line):
+    line_id = line(limit="500.00")
+    answer = _draw(service, line_id, {**DRAW, "amount": "500.01"})
+    assert answer.status_code == 409
+    body = answer.json()
+    assert body["code"] == "credit_limit_exceeded"
+    assert set(body) == {"code", "message", "details"}
+    view = _line(service, line_id)
+    assert view["available_credit"] == "500.00" and view["version"] == 1
+
+
+def test_amounts_below_the_minor_unit_or_not_finite_are_refused(service, line):
+    line_id = line()
+    for amount in ('"10.001"', '"NaN"', '"Infinity"', '"-5.00"', '"0"', "1e309", "NaN",
+                   "-Infinity", '"1e400"', "10.001"):
+        body = json.dumps(DRAW).replace('"300.00"', amount)
+        answer = service.client.post(
+            f"/v1/lines/{line_id}/draws", content=body.encode(),
+            headers={**service.as_role(Role.MARKETPLACE), "Idempotency-Key": f"k-{amount}",
+                     "Content-Type": "application/json"})
+        assert answer.status_code == 422, (amount, answer.text)
+        assert answer.json()["code"] in {"invalid_request", "invalid_amount"}
+    assert _line(service, line_id)["outstanding_principal"] == "0.00"
+
+
+def test_validation_errors_name_the_field_path(service, line):
+    line_id = line()
+    body = {**DRAW, "plan": {"method": "interest_free_bullet", "interest_free_days": 45}}
+    answer = _draw(service, line_id, body)
+    assert answer.status_code == 422
+    paths = [d["path"] for d in answer.json()["details"]]
+    assert any(p.startswith("body.plan") and p.endswith("interest_free_days") for p in paths)
+
+
+def test_a_draw_without_an_idempotency_key_is_refused(service, line):
+    line_id = line()
+    answer = service.client.post(f"/v1/lines/{line_id}/draws", json=DRAW,
+                                 headers=service.as_role(Role.MARKETPLACE))
+    assert answer.status_code == 422
+    assert answer.json()["code"] == "idempotency_key_required"
+
+
+def test_an_unknown_line_is_a_404_with_the_error_body(service):
+    answer = service.client.get("/v1/lines/NOPE", headers=service.as_role(Role.OFFICER))
+    assert answer.status_code == 404
+    assert answer.json()["code"] == "unknown_line"
+
+
+def test_a_repayment_pays_the_due_draw_and_the_statement_balances(service, line):
+    line_id = line()
+    _draw(service, line_id)
+    answer = service.client.post(
+        f"/v1/lines/{line_id}/repayments", json={"amount": "300.00", "on": "2026-02-09"},
+        headers={**service.as_role(Role.MARKETPLACE), "Idempotency-Key": "pay-1"})
+    assert answer.status_code == 201, answer.text
+    assert answer.json()["outstanding_principal"] == "0.00"
+    statement = service.client.get(f"/v1/lines/{line_id}/statement?as_of=2026-02-10",
+                                   headers=service.as_role(Role.RISK)).json()
+    assert statement["total_due"] == "0.00"
+    assert statement["available_credit"] == "1000.00"
+    for entry in statement["entries"]:
+        debit = sum(float(p["amount"]) for p in entry["postings"] if p["side"] == "debit")
+        credit = sum(float(p["amount"]) for p in entry["postings"] if p["side"] == "credit")
+        assert round(debit - credit, 2) == 0
+    schedule = service.client.get(f"/v1/lines/{line_id}/schedule?as_of=2026-02-10",
+                                  headers=service.as_role(Role.OFFICER)).json()
+    assert schedule["draws"][0]["status"] == "repaid"
+
+
+def test_a_repayment_needs_the_write_permission(service, line):
+    line_id = line()
+    answer = service.client.post(
+        f"/v1/lines/{line_id}/repayments", json={"amount": "1.00"},
+        headers={**service.as_role(Role.OFFICER), "Idempotency-Key": "pay-x"})
+    assert answer.status_code == 403
+    assert answer.json()["code"] == "forbidden"
