@@ -750,6 +750,8 @@ def reproduce_decision(uow: SqlUnitOfWork, decision_id: str,
         record = uow.session.get(CreditDecisionRecord, decision_id)
         if record is None:
             raise _unknown(decision_id)
+        # Kept loaded after the (read-only) transaction ends: scoring needs no database.
+        uow.session.expunge(record)
     try:
         scorer = scorer_for_version(record.model_name, record.model_version)
     except LookupError as error:

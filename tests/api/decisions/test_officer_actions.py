@@ -1,0 +1,186 @@
+"""Officer actions on referred and approved cases: audited, append-only, never twice."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+import sqlalchemy as sa
+
+from api.errors import ApiError
+from api.services import decisions as service
+from lending import RepaymentPlan
+from lending.errors import InvalidAmount
+from lending.persistence import draw, get_line
+from tests.api.decisions.conftest import NOW
+
+LATER = NOW + timedelta(hours=2)
+
+
+def _decide(uow, market, policy, outcome, key="k-1"):
+    return service.make_decision(uow(), snapshot=market.snapshot(market.seller_for[outcome]),
+                                 scorer=market.scorer, policy=policy, idempotency_key=key,
+                                 actor="key:mkt", now=NOW, currency="CNY")
+
+
+def _rows(engine, table):
+    with engine.connect() as connection:
+        return connection.execute(sa.text(f"select count(*) from {table}")).scalar()
+
+
+def test_an_officer_approval_opens_the_line_and_is_audited(uow, market, policy):
+    referred = _decide(uow, market, policy, "refer")
+
+    audit = service.approve(uow(), referred.decision_id, limit="5000.00",
+                            reason="Trade history is steady; start small.",
+                            actor="user:alice", now=LATER, policy=policy)
+
+    assert (audit.status, audit.limit, audit.version) == ("approved", Decimal("5000.00"), 2)
+    assert audit.decided_by == "user:alice" and audit.decided_at == LATER
+    line = get_line(uow(), audit.line_id)
+    assert (line.limit, line.available_credit, line.seller_id) == (
+        Decimal("5000.00"), Decimal("5000.00"), referred.seller_id)
+    (action,) = audit.actions
+    assert (action.action, action.actor, action.acted_at) == ("approve", "user:alice", LATER)
+    assert action.reason == "Trade history is steady; start small."
+    assert action.before == {"status": "referred", "limit": str(referred.limit),
+                             "line_id": None}
+    assert action.after == {"status": "approved", "limit": "5000.00",
+                            "line_id": audit.line_id}
+    # The decision as the policy made it is unchanged.
+    assert service.get_decision(uow(), referred.decision_id).decision == referred
+
+
+def test_an_approval_without_a_limit_grants_the_proposed_one(uow, market, policy):
+    referred = _decide(uow, market, policy, "refer")
+    audit = service.approve(uow(), referred.decision_id, reason="ok", actor="user:alice",
+                            now=LATER, policy=policy)
+    assert audit.limit == referred.limit == get_line(uow(), audit.line_id).limit
+
+
+def test_an_officer_decline_closes_the_case_without_a_line(uow, market, policy):
+    referred = _decide(uow, market, policy, "refer")
+
+    audit = service.decline(uow(), referred.decision_id, reason="Cash cycle too long.",
+                            actor="user:bob", now=LATER, policy=policy)
+
+    assert (audit.status, audit.limit, audit.line_id) == ("declined", Decimal("0.00"), None)
+    assert audit.actions[0].after["status"] == "declined"
+    assert service.list_decisions(uow(), status="referred").items == ()
+
+
+def test_a_case_decided_by_another_officer_cannot_be_decided_again(uow, market, policy):
+    referred = _decide(uow, market, policy, "refer")
+    service.decline(uow(), referred.decision_id, reason="no", actor="user:bob", now=LATER,
+                    policy=policy)
+
+    with pytest.raises(ApiError) as refused:
+        service.approve(uow(), referred.decision_id, reason="yes", actor="user:alice",
+                        now=LATER, policy=policy)
+
+    assert (refused.value.status, refused.value.code) == (409, "decision_already_decided")
+    assert "user:bob" in refused.value.message
+    audit = service.get_decision(uow(), referred.decision_id)
+    assert audit.status == "declined" and len(audit.actions) == 1
+
+
+def test_an_automatic_approval_cannot_be_approved_or_declined_again(uow, market, policy):
+    approved = _decide(uow, market, policy, "approve")
+    for act in (service.approve, service.decline):
+        with pytest.raises(ApiError, match="already approved by key:mkt") as refused:
+            act(uow(), approved.decision_id, reason="x", actor="user:a", now=LATER,
+                policy=policy)
+        assert refused.value.status == 409
+
+
+def test_acting_on_a_stale_view_of_the_case_is_refused(uow, market, policy):
+    referred = _decide(uow, market, policy, "refer")
+    service.change_limit(uow(), referred.decision_id, new_limit="3000.00", reason="smaller",
+                         actor="user:bob", now=LATER, policy=policy, expected_version=1)
+
+    with pytest.raises(ApiError) as refused:
+        service.approve(uow(), referred.decision_id, reason="as proposed", actor="user:alice",
+                        now=LATER, policy=policy, expected_version=1)
+    assert (refused.value.status, refused.value.code) == (409, "decision_changed")
+
+
+@pytest.mark.parametrize("reason", ["", "   ", "x" * 2001])
+def test_a_blank_or_overlong_reason_is_refused_and_nothing_changes(uow, engine, market, policy,
+                                                                   reason):
+    referred = _decide(uow, market, policy, "refer")
+
+    with pytest.raises(ApiError) as refused:
+        service.approve(uow(), referred.decision_id, reason=reason, actor="user:alice",
+                        now=LATER, policy=policy)
+
+    assert refused.value.status == 422
+    assert refused.value.code in ("reason_required", "reason_too_long")
+    audit = service.get_decision(uow(), referred.decision_id)
+    assert (audit.status, audit.version, audit.actions) == ("referred", 1, ())
+    assert _rows(engine, "credit_line") == 0
+
+
+@pytest.mark.parametrize("limit", ["1999.99", "100000.01", "0", "-5", "2500.001", 2500.5])
+def test_a_limit_outside_the_policy_or_not_exact_is_refused(uow, engine, market, policy,
+                                                           limit):
+    referred = _decide(uow, market, policy, "refer")
+
+    with pytest.raises((ApiError, InvalidAmount)):
+        service.approve(uow(), referred.decision_id, limit=limit, reason="r",
+                        actor="user:alice", now=LATER, policy=policy)
+    assert service.get_decision(uow(), referred.decision_id).status == "referred"
+    assert _rows(engine, "officer_action") == 0
+
+
+def test_changing_the_limit_of_an_opened_line_changes_the_line(uow, market, policy):
+    approved = _decide(uow, market, policy, "approve")
+    draw(uow(), line_id=approved.line_id, amount="1000.00", on=NOW.date(),
+         plan=RepaymentPlan.bullet(30), supplier_id="SUP", idempotency_key="d1")
+
+    audit = service.change_limit(uow(), approved.decision_id, new_limit="4000.00",
+                                 reason="Seasonal dip; reduce exposure.", actor="user:carol",
+                                 now=LATER, policy=policy)
+
+    line = get_line(uow(), approved.line_id)
+    assert (line.limit, line.available_credit) == (Decimal("4000.00"), Decimal("3000.00"))
+    assert (audit.status, audit.limit) == ("approved", Decimal("4000.00"))
+    (action,) = audit.actions
+    assert action.before["limit"] == str(approved.limit) and action.after["limit"] == "4000.00"
+
+
+def test_changing_the_limit_of_a_referral_changes_what_an_approval_grants(uow, market, policy):
+    referred = _decide(uow, market, policy, "refer")
+    service.change_limit(uow(), referred.decision_id, new_limit="2000.00", reason="floor",
+                         actor="user:bob", now=LATER, policy=policy)
+    audit = service.approve(uow(), referred.decision_id, reason="ok at the floor",
+                            actor="user:alice", now=LATER, policy=policy)
+
+    assert get_line(uow(), audit.line_id).limit == Decimal("2000.00")
+    assert [a.action for a in audit.actions] == ["change_limit", "approve"]
+    assert [a.actor for a in audit.actions] == ["user:bob", "user:alice"]
+
+
+def test_an_unknown_decision_is_a_404(uow, policy):
+    with pytest.raises(ApiError) as missing:
+        service.approve(uow(), "DEC-nope", reason="r", actor="user:a", now=LATER,
+                        policy=policy)
+    assert (missing.value.status, missing.value.code) == (404, "unknown_decision")
+    with pytest.raises(ApiError):
+        service.get_decision(uow(), "DEC-nope")
+
+
+def test_the_audit_trail_cannot_be_updated_or_deleted(uow, engine, market, policy):
+    referred = _decide(uow, market, policy, "refer")
+    service.approve(uow(), referred.decision_id, reason="ok", actor="user:alice", now=LATER,
+                    policy=policy)
+    for statement in ("UPDATE officer_action SET reason = 'changed'",
+                      "DELETE FROM officer_action",
+                      "DELETE FROM credit_decision",
+                      "UPDATE credit_decision SET pd = 0.5",
+                      "UPDATE credit_decision SET features = '{}'",
+                      "UPDATE credit_decision SET outcome = 'approve', actor = 'x'"):
+        with pytest.raises(sa.exc.DBAPIError, match="append-only"), engine.begin() as conn:
+            conn.exec_driver_sql(statement)
+    audit = service.get_decision(uow(), referred.decision_id)
+    assert audit.actions[0].reason == "ok" and audit.decision == referred
