@@ -25,6 +25,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "api.cli.scoring",
     "api.cli.policy",
     "api.cli.demo",
+    "api.cli.keys",
     "api.cli.serve",
 )
 
