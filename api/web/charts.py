@@ -57,6 +57,11 @@ def _plain(value: float) -> str:
     return f"{value:,.2f}"
 
 
+def _signed(value: float) -> str:
+    """A contribution with its sign, one decimal; tiny ones are ``0.0``, not ``-0.0``."""
+    return "0.0" if abs(value) < 0.05 else f"{value:+.1f}"
+
+
 def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
     """Round tick values covering ``[low, high]``: steps of 1, 2 or 5 times a power of 10.
 
@@ -171,7 +176,7 @@ def waterfall_svg(baseline: float, steps: Sequence[WaterfallStep], *, chart_id: 
                   title: str = "How the score was built",
                   final_label: str = "Score", baseline_label: str = "Baseline",
                   width: float = 720, label_width: float = 210,
-                  value_format: Formatter = lambda v: f"{v:+.1f}") -> str:
+                  value_format: Formatter | None = None) -> str:
     """A horizontal SHAP waterfall: baseline, each contribution, the final score.
 
     Rows from top to bottom: the baseline (the model's average score), one bar per step
@@ -194,6 +199,7 @@ def waterfall_svg(baseline: float, steps: Sequence[WaterfallStep], *, chart_id: 
         One ``<svg>`` element.
     """
     _check_finite([baseline, *(s.points for s in steps)], "waterfall values")
+    value_format = value_format or _signed
     totals = [baseline]
     for step in steps:
         totals.append(totals[-1] + step.points)

@@ -74,7 +74,10 @@ def _pct(value: Decimal | float | None) -> str:
     """A probability or rate as a percentage with two decimals."""
     if value is None:
         return "—"
-    return f"{float(value) * 100:.2f} %"
+    percent = float(value) * 100
+    if 0 < percent < 0.005:
+        return "< 0.01 %"  # not "0.00 %": a PD is never zero
+    return f"{percent:.2f} %"
 
 
 def _when(moment: datetime | None) -> str:

@@ -8,7 +8,7 @@ lending services.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -134,7 +134,12 @@ class CreditHistoryView:
 
 @dataclass(frozen=True)
 class CaseView:
-    """Everything the case page shows about one decision."""
+    """Everything the case page shows about one decision.
+
+    ``limit`` is the case's limit now (after officer actions), ``proposed_limit`` what
+    the policy proposed; ``version`` is passed back by the action forms so that an
+    action on a page that is out of date is refused.
+    """
 
     decision_id: str
     seller_id: str
@@ -145,9 +150,11 @@ class CaseView:
     points: Decimal
     probability_of_default: Decimal
     limit: Decimal
+    proposed_limit: Decimal
     currency: str
     terms: tuple[str, ...]
     reasons: tuple[ReasonLine, ...]
+    positive_factors: tuple[ReasonLine, ...]
     policy_reasons: tuple[ReasonLine, ...]
     baseline_points: float | None
     contributions: tuple[Contribution, ...]
@@ -158,9 +165,13 @@ class CaseView:
     features_as_of: datetime | None
     min_limit: Decimal | None
     max_limit: Decimal | None
+    version: int
+    decided_by: str | None = None
+    decided_at: datetime | None = None
     actions: tuple[ActionLine, ...] = ()
     history: SellerHistoryView | None = None
     credit: CreditHistoryView | None = None
-    #: True while an officer may still approve, decline or change the limit.
-    open_for_action: bool = False
-    notes: tuple[str, ...] = field(default=())
+    #: A referred case: an officer may approve or decline it.
+    can_decide: bool = False
+    #: Not declined: an officer may change the (proposed or granted) limit.
+    can_change_limit: bool = False

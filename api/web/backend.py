@@ -1,0 +1,325 @@
+"""What the officer pages ask of the services, as view models.
+
+The pages' one layer between routes and services: each function calls the decisions
+service (:mod:`api.services.decisions`), the records history
+(:mod:`api.services.history`) or the lending store (:mod:`lending.persistence`) and turns
+their results into the frozen view models of :mod:`api.web.views`. No rule lives here:
+what an officer may do, and every check on it, is the decisions service's; this module
+only translates its refusals into sentences for the page (:class:`ActionRefused`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any, Literal, cast
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+
+from api.errors import ApiError, domain_status
+from api.principal import Principal
+from api.services import decisions as decision_service
+from api.services.decisions import DecisionAudit, DecisionSummary, OfficerAction
+from api.settings import Settings
+from api.web.views import (
+    ActionLine,
+    CaseView,
+    Contribution,
+    CreditHistoryView,
+    DecisionRow,
+    DrawLine,
+    QueueItem,
+    ReasonLine,
+    SellerHistoryView,
+)
+from features.registry import FAMILIES
+from lending.errors import LendingError
+from lending.persistence import SqlUnitOfWork, get_line, get_schedule
+from lending.persistence.errors import UnknownLine
+from lending.policy import CreditPolicy, Terms
+from scoring.reasons import REASON_CODES
+
+__all__ = ["ActionRefused", "QUEUE_LIMIT", "SEARCH_LIMIT", "referred_cases",
+           "past_decisions", "case_view", "act", "family_label", "terms_lines"]
+
+#: Most referred cases one queue page lists (oldest first, so none is starved).
+QUEUE_LIMIT = 200
+#: Most past decisions one search shows.
+SEARCH_LIMIT = 100
+
+#: Search words that name where a case stands.
+_STATUS_OF_WORD = {"approve": "approved", "approved": "approved", "refer": "referred",
+                   "referred": "referred", "decline": "declined", "declined": "declined"}
+_GRADES = {"A", "B", "C", "D", "E"}
+_FAMILY_TITLES = {code: FAMILIES[name].title_en for name, code in REASON_CODES.items()
+                  if name in FAMILIES}
+_PRODUCTS = {"purchase_line": "Interest-free purchase line", "term_loan": "Term micro-loan"}
+
+
+class ActionRefused(Exception):
+    """An officer action the service refused; ``message`` is a sentence for the page."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+# --------------------------------------------------------------------------- lists
+
+
+def _decimal(value: float) -> Decimal:
+    """A stored float figure (PD, points) as the shortest exact decimal of its repr."""
+    return Decimal(repr(float(value)))
+
+
+def _days_between(earlier: datetime, later: datetime) -> int:
+    return max(0, (later - earlier).days)
+
+
+def _queue_item(summary: DecisionSummary, now: datetime) -> QueueItem:
+    return QueueItem(decision_id=summary.decision_id, seller_id=summary.seller_id,
+                     grade=summary.grade, points=_decimal(summary.points),
+                     probability_of_default=_decimal(summary.pd),
+                     proposed_limit=summary.limit, currency=summary.currency,
+                     created_at=summary.created_at,
+                     days_waiting=_days_between(summary.created_at, now))
+
+
+def _waiting_bound(now: datetime, days: int) -> datetime:
+    """The creation time of a case that has waited exactly ``days`` whole days, nudged by
+    a microsecond so that the service's strict ``created_at < older_than`` and inclusive
+    ``created_at >= newer_than`` give whole-day ages: waiting at least N days is
+    ``older_than = bound(N)``, at most M days ``newer_than = bound(M + 1)``."""
+    return now - timedelta(days=days) + timedelta(microseconds=1)
+
+
+def referred_cases(engine: sa.Engine, *, grade: str | None, min_days: int | None,
+                   max_days: int | None, now: datetime) -> list[QueueItem]:
+    """Referred cases still waiting, oldest first, filtered by grade and days waiting.
+
+    Parameters
+    ----------
+    engine : the service's database.
+    grade : only this grade (``None``: every grade).
+    min_days, max_days : only cases waiting at least / at most this many whole days.
+    now : the moment ages are measured at.
+    """
+    page = decision_service.list_decisions(
+        SqlUnitOfWork(engine), status="referred", grade=grade,
+        older_than=None if min_days is None else _waiting_bound(now, min_days),
+        newer_than=None if max_days is None else _waiting_bound(now, max_days + 1),
+        limit=QUEUE_LIMIT, oldest_first=True)
+    return [_queue_item(summary, now) for summary in page.items]
+
+
+def _row(summary: DecisionSummary) -> DecisionRow:
+    return DecisionRow(decision_id=summary.decision_id, seller_id=summary.seller_id,
+                       outcome=summary.outcome, status=summary.status, grade=summary.grade,
+                       points=_decimal(summary.points), limit=summary.limit,
+                       currency=summary.currency, created_at=summary.created_at)
+
+
+def past_decisions(engine: sa.Engine, query: str) -> tuple[list[DecisionRow], bool]:
+    """Decisions, newest first, matching ``query``; and whether more exist than shown.
+
+    A query that is an outcome or status word (``approve``/``approved``, ``refer``/
+    ``referred``, ``decline``/``declined``) lists the cases standing there now; a grade
+    (``A`` to ``E``) the decisions of that grade; anything else is searched in seller
+    ids, decision ids and line ids (any part, any case; the decisions service's search).
+    """
+    text = query.strip()
+    folded = text.lower()
+    uow = SqlUnitOfWork(engine)
+    if folded in _STATUS_OF_WORD:
+        page = decision_service.list_decisions(uow, status=_STATUS_OF_WORD[folded],
+                                               limit=SEARCH_LIMIT)
+    elif text.upper() in _GRADES:
+        page = decision_service.list_decisions(uow, grade=text.upper(), limit=SEARCH_LIMIT)
+    else:
+        page = decision_service.list_decisions(uow, query=text or None, limit=SEARCH_LIMIT)
+    return [_row(s) for s in page.items], page.next_cursor is not None
+
+
+# --------------------------------------------------------------------------- case
+
+
+def family_label(code: str) -> str:
+    """A reason family's title (``R-QUALITY`` -> ``Order quality``); a generic model's
+    feature family (``R-FEATURE:income``) shows the feature name."""
+    if code in _FAMILY_TITLES:
+        return _FAMILY_TITLES[code]
+    if code.startswith("R-FEATURE:"):
+        return code.removeprefix("R-FEATURE:")
+    return code
+
+
+def _joined(values: Iterable[object]) -> str:
+    items = [str(v) for v in values]
+    if len(items) <= 1:
+        return "".join(items)
+    return ", ".join(items[:-1]) + " or " + items[-1]
+
+
+def terms_lines(terms: Terms | None) -> tuple[str, ...]:
+    """The offered product's terms as short sentences."""
+    if terms is None:
+        return ()
+    lines = [_PRODUCTS.get(terms.product, terms.product.replace("_", " "))]
+    if terms.interest_free_days:
+        lines.append(f"Interest-free for {_joined(terms.interest_free_days)} days")
+    if terms.instalment_months:
+        lines.append(f"Or in instalments over {_joined(terms.instalment_months)} months at "
+                     f"{terms.instalment_fee_rate_per_month * 100:.2f} % a month")
+    if terms.months:
+        methods = _joined(m.replace("_", " ") for m in terms.methods)
+        lines.append(f"Repaid over {_joined(terms.months)} months"
+                     + (f" ({methods})" if methods else "")
+                     + f" at {terms.annual_rate * 100:.2f} % a year")
+    return tuple(lines)
+
+
+def _case_state(state: Mapping[str, Any], currency: str) -> str:
+    """``{"status": "referred", "limit": "12000.00", "line_id": null}`` as a phrase."""
+    parts = [str(state.get("status", "?"))]
+    limit = state.get("limit")
+    if limit is not None:
+        parts.append(f"limit {Decimal(str(limit)):,.2f} {currency}")
+    if state.get("line_id"):
+        parts.append(f"line {state['line_id']}")
+    return ", ".join(parts)
+
+
+def _action_line(action: OfficerAction, currency: str) -> ActionLine:
+    return ActionLine(actor=action.actor, at=action.acted_at, action=action.action,
+                      before=_case_state(action.before, currency),
+                      after=_case_state(action.after, currency), reason=action.reason)
+
+
+def _business_date(settings: Settings) -> date:
+    return datetime.now(UTC).astimezone(ZoneInfo(settings.timezone)).date()
+
+
+def _credit_history(engine: sa.Engine, audit: DecisionAudit, settings: Settings
+                    ) -> CreditHistoryView | None:
+    """The seller's most recent credit line (this case's, or one an earlier decision
+    opened) with its draws, as of today; ``None`` when the seller has none."""
+    line_id = audit.line_id
+    if line_id is None:
+        earlier = decision_service.list_decisions(
+            SqlUnitOfWork(engine), seller_id=audit.decision.seller_id, limit=50)
+        line_id = next((s.line_id for s in earlier.items if s.line_id is not None), None)
+    if line_id is None:
+        return None
+    try:
+        stored = get_line(SqlUnitOfWork(engine), line_id)
+        as_of = max(_business_date(settings), stored.as_of)
+        line = get_line(SqlUnitOfWork(engine), line_id, as_of)
+        draws = get_schedule(SqlUnitOfWork(engine), line_id, as_of)
+    except UnknownLine:
+        return None
+    return CreditHistoryView(
+        line_id=line.line_id, status=line.status, limit=line.limit,
+        available=line.available_credit, outstanding=line.outstanding_principal,
+        days_past_due=line.days_past_due, bucket=line.bucket, currency=line.currency,
+        draws=tuple(DrawLine(draw_id=d.draw_id, drawn_on=d.drawn_on, amount=d.amount,
+                             outstanding=d.outstanding_principal,
+                             days_past_due=d.days_past_due, status=d.status)
+                    for d in draws))
+
+
+def _seller_history(engine: sa.Engine, seller_id: str, as_of: datetime,
+                    currency: str) -> SellerHistoryView | None:
+    """The seller's trade history as of the decision's snapshot (records service)."""
+    import importlib.util
+
+    if importlib.util.find_spec("api.services.history") is None:
+        return None  # the records helper's history service has not landed yet
+    return None
+
+
+def case_view(state: Any, decision_id: str) -> CaseView | None:
+    """Everything the case page shows; ``None`` when there is no such decision.
+
+    Parameters
+    ----------
+    state : the app's ``request.app.state`` (engine, settings, policy).
+    decision_id : the case.
+    """
+    engine: sa.Engine = state.engine
+    settings: Settings = state.settings
+    policy: CreditPolicy = state.policy
+    try:
+        audit = decision_service.get_decision(SqlUnitOfWork(engine), decision_id)
+    except ApiError as error:
+        if error.status == 404:
+            return None
+        raise
+    decision = audit.decision
+    contributions = sorted(((family_label(code), float(points))
+                            for code, points in audit.family_points.items()),
+                           key=lambda item: (-abs(item[1]), item[0]))
+    return CaseView(
+        decision_id=decision.decision_id, seller_id=decision.seller_id,
+        seller_kind=decision.seller_kind, outcome=decision.outcome, status=audit.status,
+        grade=decision.grade, points=_decimal(decision.points),
+        probability_of_default=_decimal(decision.pd), limit=audit.limit,
+        proposed_limit=decision.limit, currency=decision.currency,
+        terms=terms_lines(decision.terms),
+        reasons=tuple(ReasonLine(r.code, r.text_en, r.points) for r in decision.reasons),
+        positive_factors=tuple(ReasonLine(r.code, r.text_en, r.points)
+                               for r in audit.positive_factors),
+        policy_reasons=tuple(ReasonLine(r.code, r.message) for r in decision.policy_reasons),
+        baseline_points=audit.baseline_points,
+        contributions=tuple(Contribution(label, points) for label, points in contributions),
+        model_name=decision.model_name, model_version=decision.model_version,
+        policy_version=decision.policy_version, created_at=decision.created_at,
+        features_as_of=decision.snapshot_as_of,
+        min_limit=policy.limit.floor if policy.currency == decision.currency else None,
+        max_limit=policy.limit.cap if policy.currency == decision.currency else None,
+        version=audit.version, decided_by=audit.decided_by, decided_at=audit.decided_at,
+        actions=tuple(_action_line(a, decision.currency) for a in audit.actions),
+        history=_seller_history(engine, decision.seller_id, decision.snapshot_as_of,
+                                decision.currency),
+        credit=_credit_history(engine, audit, settings),
+        can_decide=audit.status == "referred",
+        can_change_limit=audit.status != "declined")
+
+
+# --------------------------------------------------------------------------- actions
+
+
+def _sentence(text: str) -> str:
+    text = text.strip()
+    if not text:
+        return text
+    text = text[0].upper() + text[1:]
+    return text if text.endswith((".", "!", "?")) else text + "."
+
+
+def act(state: Any, decision_id: str, *, action: str, principal: Principal, reason: str,
+        new_limit: str | None, expected_version: int | None) -> None:
+    """Apply an officer action through the decisions service, audited as ``principal``.
+
+    Raises
+    ------
+    ActionRefused
+        The service refused (blank reason, limit out of range or not an amount, case
+        already decided or changed since the page was loaded, unknown case); nothing was
+        changed.
+    """
+    settings: Settings = state.settings
+    try:
+        decision_service.act_on_decision(
+            SqlUnitOfWork(state.engine), decision_id,
+            action=cast(Literal["approve", "decline", "change_limit"], action),
+            reason=reason, actor=principal.actor, now=datetime.now(UTC), policy=state.policy,
+            limit=new_limit, expected_version=expected_version, timezone=settings.timezone)
+    except ApiError as error:
+        raise ActionRefused(error.status, error.code, _sentence(error.message)) from None
+    except LendingError as error:
+        raise ActionRefused(domain_status(error), type(error).__name__,
+                            _sentence(str(error))) from None
