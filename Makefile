@@ -7,7 +7,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test lint bench clean-data
+.PHONY: install browser run serve test lint bench clean-data
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,10 +16,21 @@ $(STAMP): pyproject.toml constraints.txt
 
 install: $(STAMP)
 
+# Debian's chromium for the officer page's browser test (Playwright drives it; browsers
+# cannot be downloaded by Playwright here). Installs only when it is missing.
+browser:
+	@sh scripts/ensure-chromium.sh
+
+# Bootstraps the demo (data, features, model, records, an officer login and an API key,
+# both printed once) when missing, then serves http://127.0.0.1:8000 until interrupted.
 run: install
 	$(BIN)/sme-credit demo
+	$(BIN)/sme-credit serve
 
-test: install
+serve: install
+	$(BIN)/sme-credit serve
+
+test: install browser
 	$(BIN)/python -m pytest
 
 lint: install
