@@ -11,16 +11,25 @@ user would run by hand, so the demo exercises exactly the documented paths:
 3. ``sme-credit train`` and ``sme-credit promote``: when the model registry has no
    ``champion`` yet, a PD model trained on those features and the marketplace's ground
    truth, registered in the embedded MLflow store and promoted through the gates;
-4. ``sme-credit models``: the registered versions.
+4. ``sme-credit models``: the registered versions;
+5. the service's store (skipped for what is already there): the marketplace's records
+   loaded into the database with every seller's feature snapshot, an officer login
+   ``officer`` and a ``marketplace`` API key (each printed once: only hashes are kept),
+   and credit decisions for a sample of sellers so that the officer queue has referred
+   cases.
 
-It ends by saying what it wrote and the commands to run each step by hand.
+``make run`` then starts ``sme-credit serve``. The marketplace is generated as of the
+start of today in the lender's time zone, so the service's "now" falls right after the
+records end.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+from datetime import UTC, datetime, time
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from api.cli import CliError
 from api.settings import Settings
@@ -45,7 +54,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--fresh", action="store_true",
                         help="generate a new marketplace even when one exists")
     parser.add_argument("--no-train", dest="train", action="store_false",
-                        help="stop after the features (no model training)")
+                        help="stop after the features (no model training, no service data)")
+    parser.add_argument("--decisions", type=int, default=300, metavar="N",
+                        help="sellers to decide on when the store has no decision yet, so "
+                        "the officer queue has cases (default 300)")
     parser.set_defaults(handler=run)
 
 
@@ -61,6 +73,13 @@ def demo_paths(settings: Settings) -> dict[str, Path]:
         "manifest": root / "market" / "manifest.json",
         "features": root / "features.parquet",
     }
+
+
+def _start_of_today(settings: Settings) -> datetime:
+    """Midnight today in the lender's time zone, in UTC."""
+    zone = ZoneInfo(settings.timezone)
+    today = datetime.now(zone).date()
+    return datetime.combine(today, time(0), zone).astimezone(UTC)
 
 
 def _step(title: str, argv: list[str]) -> None:
@@ -105,7 +124,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if args.fresh or not market_ready:
         _step("synthetic marketplace", [
             "synth", "--sellers", str(args.sellers), "--months", str(args.months),
-            "--seed", str(args.seed), "--out", str(paths["market"])])
+            "--seed", str(args.seed), "--out", str(paths["market"]),
+            "--as-of", _start_of_today(settings).isoformat()])
     else:
         print(f"using the synthetic marketplace in {paths['market']} (--fresh makes a new one)")
     manifest = json.loads(paths["manifest"].read_text(encoding="utf-8"))
@@ -115,6 +135,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         "--as-of", as_of, "--out", str(paths["features"])])
     if args.train:
         _train_champion(settings, paths)
+        from api.cli.bootstrap import bootstrap_service
+
+        bootstrap_service(settings, paths["sellers"], paths["orders"],
+                          decisions=args.decisions)
     print("\nThe demo wrote:")
     for name in ("sellers", "orders", "truth", "manifest", "features"):
         print(f"  {name:<9} {paths[name]}")

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import sqlalchemy as sa
 
 from api.cli import main
 
@@ -44,11 +45,28 @@ def test_demo_trains_and_promotes_a_champion_once(tmp_path: Path,
     from models.registry import list_versions
 
     monkeypatch.setenv("SME_CREDIT_DATA_DIR", str(tmp_path))
-    assert main(["demo", "--sellers", "1500", "--months", "12"]) == 0
+    demo = ["demo", "--sellers", "1500", "--months", "12", "--decisions", "40"]
+    assert main(demo) == 0
     versions = list_versions(f"sqlite:///{tmp_path / 'mlflow.db'}", "sme-credit-pd")
     assert versions["aliases"].tolist() == ["champion"]
-    capsys.readouterr()
+    first = capsys.readouterr().out
+    assert first.count("officer login: officer / ") == 1
+    assert first.count("marketplace API key: smc_") == 1
 
-    assert main(["demo", "--sellers", "1500", "--months", "12"]) == 0
-    assert "already has a champion" in capsys.readouterr().out
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'sme_credit.db'}")
+    with engine.connect() as connection:
+        def count(sql: str) -> int:
+            return int(connection.execute(sa.text(sql)).scalar_one())
+
+        assert count("SELECT count(*) FROM seller") == 1500
+        assert count("SELECT count(*) FROM feature_snapshot") > 1400
+        assert count("SELECT count(*) FROM credit_decision") == 40
+        assert count("SELECT count(*) FROM app_user") == 1
+        assert count("SELECT count(*) FROM api_key") == 1
+    engine.dispose()
+
+    assert main(demo) == 0
+    second = capsys.readouterr().out
+    assert "already has a champion" in second
+    assert "officer login" not in second and "API key: smc_" not in second
     assert len(list_versions(f"sqlite:///{tmp_path / 'mlflow.db'}", "sme-credit-pd")) == 1
