@@ -33,7 +33,7 @@ import math
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from types import TracebackType
 from typing import Any, Literal, cast
@@ -89,6 +89,7 @@ __all__ = [
     "ReproducedFigures",
     "Reproduction",
     "make_decision",
+    "decide_for_seller",
     "get_decision",
     "list_decisions",
     "reproduce_decision",
@@ -591,6 +592,31 @@ def make_decision(uow: SqlUnitOfWork, *, snapshot: FeatureSnapshot, scorer: Scor
     # Two requests racing with one key: the loser's insert of the key fails and its
     # second run replays (same body) or refuses (another body) what the winner stored.
     return _retry_on_conflict(work)
+
+
+def decide_for_seller(uow: SqlUnitOfWork, *, seller_id: str,
+                      requested_as_of: datetime | None, scorer: Scorer, policy: CreditPolicy,
+                      idempotency_key: str, actor: str, now: datetime, max_age: timedelta,
+                      timezone: str = DEFAULT_TIMEZONE) -> DecisionView:
+    """Decide on a registered seller from its stored feature snapshot (what the route calls).
+
+    The snapshot is read (one primary-key read; rebuilt from the seller's stored orders only
+    when older than ``max_age``) as of ``requested_as_of`` or ``now``, in its own short
+    transaction, then :func:`make_decision` decides in the policy's currency.
+
+    Raises
+    ------
+    UnknownSeller, SellerNotYetRegistered
+        From :func:`api.services.snapshot.current_snapshot` (404, 409).
+    """
+    from api.services.snapshot import current_snapshot
+
+    snapshot = current_snapshot(uow.engine, seller_id, now=requested_as_of or now,
+                                max_age=max_age, timezone=timezone)
+    return make_decision(uow, snapshot=snapshot, scorer=scorer, policy=policy,
+                         idempotency_key=idempotency_key, actor=actor, now=now,
+                         currency=policy.currency, requested_as_of=requested_as_of,
+                         timezone=timezone)
 
 
 # --------------------------------------------------------------------------- reading

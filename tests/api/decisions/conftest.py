@@ -31,6 +31,9 @@ class Market:
     table: pd.DataFrame
     as_of: datetime
     scorer: Scorer
+    #: The generated records (``features.synth``): sellers and orders frames.
+    sellers: pd.DataFrame
+    orders: pd.DataFrame
     #: A seller id for each policy outcome (``approve``, ``refer``, ``decline``).
     seller_for: dict[str, str]
 
@@ -62,7 +65,8 @@ def market(policy: CreditPolicy) -> Market:
         if len(seller_for) == 3:
             break
     assert set(seller_for) == {"approve", "refer", "decline"}
-    return Market(table, pd.Timestamp(generated.as_of).to_pydatetime(), scorer, seller_for)
+    return Market(table, pd.Timestamp(generated.as_of).to_pydatetime(), scorer,
+                  generated.sellers, generated.orders, seller_for)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,415 @@
+"""Credit decisions: ask for one, read its audit record, reproduce it, act on a referral.
+
+``POST /v1/decisions`` scores the seller's current feature snapshot with the serving model,
+applies the credit policy, opens the credit line when approved or queues a referral for
+officers, and answers with the decision, PD, points, grade, limit and terms, up to four
+reasons (English and Chinese), the model and policy versions, the snapshot's as-of time,
+the decision id and the line id. It takes an ``Idempotency-Key``: a retry with the same
+key and body replays the first answer (header ``Idempotent-Replayed: true``); the same key
+with another body is refused with 409 ``idempotency_key_reused``.
+
+Permissions: ``decisions:create`` to decide, ``decisions:read`` to read, list and
+reproduce (reproducing reads what ``GET`` already shows and changes nothing, so whoever
+may read a decision's audit record may check it; ``models:read`` would shut out the
+marketplace, which is the party that has to answer for a decision), ``cases:review`` for
+officer actions.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from importlib import resources
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Path, Query, Response
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from api.deps import (
+    IdempotencyKeyDep,
+    ModelsDep,
+    PolicyDep,
+    ScorerDep,
+    SettingsDep,
+    UowDep,
+    require,
+)
+from api.errors import ApiError
+from api.model_holder import ModelHolder
+from api.principal import Principal
+from api.services import decisions as service
+from lending.errors import LendingError
+from lending.policy import CreditPolicy, PolicyReason, Terms, load_policy
+from scoring import Scorer
+from scoring.scorer import Reason
+
+router = APIRouter(prefix="/v1", tags=["decisions"])
+
+_ID = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
+DecisionId = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,39}$",
+                                 description="Decision id (DEC-...).")]
+Money = Annotated[Decimal, Field(allow_inf_nan=False, max_digits=20,
+                                 description="Decimal string in the major unit, e.g. "
+                                 "\"5000.00\"; exact to the minor unit.")]
+
+
+# ------------------------------------------------------------------- bodies
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DecisionRequest(_Body):
+    """A credit decision for one seller."""
+
+    seller_id: str = Field(pattern=_ID, description="The seller, as registered.")
+    as_of: AwareDatetime | None = Field(
+        None, description="Decide on the seller's features as of this moment (default: now).")
+
+
+class OfficerActionRequest(_Body):
+    """An officer's action on a case, with the mandatory written reason."""
+
+    action: Literal["approve", "decline", "change_limit"]
+    limit: Money | None = Field(None, description="approve: the limit granted (default: the "
+                                "proposed one); change_limit: the new limit.")
+    reason: str = Field(max_length=10_000, description="Why (non-blank, at most 2,000 "
+                        "characters); kept in the audit trail.")
+    expected_version: int | None = Field(None, ge=1, description="The case version the "
+                                         "officer saw; a case changed since is refused (409).")
+
+
+# ------------------------------------------------------------------ answers
+class DriverPublic(BaseModel):
+    """A feature behind a reason: its value and its effect in points."""
+
+    feature: str
+    value: float | str | None
+    unit: str
+    points: float
+
+
+class ReasonPublic(BaseModel):
+    """A reason family's effect on the score, in plain language."""
+
+    code: str
+    family: str
+    direction: str
+    points: float
+    text_en: str
+    text_zh: str
+    drivers: list[DriverPublic]
+
+
+class PolicyReasonPublic(BaseModel):
+    """A policy rule that referred or declined the application (or capped the limit)."""
+
+    code: str
+    effect: str
+    message: str
+
+
+class TermsPublic(BaseModel):
+    """The product offered and its terms."""
+
+    product: str
+    interest_free_days: list[int]
+    instalment_months: list[int]
+    instalment_fee_rate_per_month: Decimal
+    methods: list[str]
+    months: list[int]
+    annual_rate: Decimal
+
+
+class DecisionPublic(BaseModel):
+    """A credit decision as the policy made it."""
+
+    decision_id: str
+    seller_id: str
+    decision: str = Field(description="approve, refer or decline.")
+    status: str = Field(description="approved, referred or declined.")
+    pd: float = Field(description="Calibrated probability of default.")
+    points: float
+    grade: str
+    limit: Decimal = Field(description="The limit granted (referred: proposed; declined: 0).")
+    currency: str
+    product: str | None
+    terms: TermsPublic | None
+    reasons: list[ReasonPublic] = Field(description="Principal adverse reasons, at most four.")
+    policy_reasons: list[PolicyReasonPublic]
+    model_name: str
+    model_version: str
+    policy_version: str
+    snapshot_as_of: datetime
+    created_at: datetime
+    line_id: str | None
+
+
+class OfficerActionPublic(BaseModel):
+    """One audited officer action."""
+
+    id: int
+    action: str
+    actor: str
+    acted_at: datetime
+    reason: str
+    before: dict[str, Any]
+    after: dict[str, Any]
+
+
+class DecisionAuditPublic(BaseModel):
+    """The full audit record of a decision and where the case stands now."""
+
+    decision: DecisionPublic
+    status: str
+    limit: Decimal
+    line_id: str | None
+    decided_by: str | None
+    decided_at: datetime | None
+    version: int
+    requested_by: str
+    raw_score: float
+    baseline_points: float
+    features: dict[str, Any] = Field(description="Every feature value scored.")
+    contributions: dict[str, float] = Field(
+        description="SHAP contribution of each model feature, in points (positive raised "
+        "the score); baseline_points plus their sum is the score.")
+    family_points: dict[str, float]
+    positive_factors: list[ReasonPublic]
+    actions: list[OfficerActionPublic]
+
+
+class DecisionSummaryPublic(BaseModel):
+    """A decision in a list."""
+
+    decision_id: str
+    seller_id: str
+    decision: str
+    status: str
+    grade: str
+    pd: float
+    points: float
+    limit: Decimal
+    proposed_limit: Decimal
+    currency: str
+    product: str | None
+    reason_codes: list[str]
+    model_name: str
+    model_version: str
+    policy_version: str
+    created_at: datetime
+    decided_by: str | None
+    decided_at: datetime | None
+    line_id: str | None
+    version: int
+
+
+class DecisionPagePublic(BaseModel):
+    """A page of decisions; pass ``next_cursor`` as ``cursor`` for the next one."""
+
+    items: list[DecisionSummaryPublic]
+    next_cursor: str | None
+
+
+class FiguresPublic(BaseModel):
+    """What a decision is made of."""
+
+    decision: str
+    pd: float
+    points: float
+    grade: str
+    limit: Decimal
+    reasons: list[ReasonPublic]
+    policy_reasons: list[PolicyReasonPublic]
+
+
+class ReproductionPublic(BaseModel):
+    """A stored decision re-scored with its own model and policy versions."""
+
+    decision_id: str
+    model_name: str
+    model_version: str
+    policy_version: str
+    exact: bool
+    differences: list[str]
+    stored: FiguresPublic
+    reproduced: FiguresPublic
+
+
+# ----------------------------------------------------------------- mapping
+def _reason(reason: Reason) -> ReasonPublic:
+    return ReasonPublic(code=reason.code, family=reason.family, direction=reason.direction,
+                        points=reason.points, text_en=reason.text_en, text_zh=reason.text_zh,
+                        drivers=[DriverPublic(feature=d.feature, value=d.value, unit=d.unit,
+                                              points=d.points) for d in reason.drivers])
+
+
+def _policy_reason(reason: PolicyReason) -> PolicyReasonPublic:
+    return PolicyReasonPublic(code=reason.code, effect=reason.effect, message=reason.message)
+
+
+def _terms(terms: Terms | None) -> TermsPublic | None:
+    if terms is None:
+        return None
+    return TermsPublic(product=terms.product, interest_free_days=list(terms.interest_free_days),
+                       instalment_months=list(terms.instalment_months),
+                       instalment_fee_rate_per_month=terms.instalment_fee_rate_per_month,
+                       methods=list(terms.methods), months=list(terms.months),
+                       annual_rate=terms.annual_rate)
+
+
+def decision_public(view: service.DecisionView) -> DecisionPublic:
+    """The public shape of a decision."""
+    return DecisionPublic(
+        decision_id=view.decision_id, seller_id=view.seller_id, decision=view.outcome,
+        status=view.status, pd=view.pd, points=view.points, grade=view.grade,
+        limit=view.limit, currency=view.currency, product=view.product,
+        terms=_terms(view.terms), reasons=[_reason(r) for r in view.reasons],
+        policy_reasons=[_policy_reason(r) for r in view.policy_reasons],
+        model_name=view.model_name, model_version=view.model_version,
+        policy_version=view.policy_version, snapshot_as_of=view.snapshot_as_of,
+        created_at=view.created_at, line_id=view.line_id)
+
+
+def audit_public(audit: service.DecisionAudit) -> DecisionAuditPublic:
+    """The public shape of an audit record."""
+    return DecisionAuditPublic(
+        decision=decision_public(audit.decision), status=audit.status, limit=audit.limit,
+        line_id=audit.line_id, decided_by=audit.decided_by, decided_at=audit.decided_at,
+        version=audit.version, requested_by=audit.actor, raw_score=audit.raw_score,
+        baseline_points=audit.baseline_points, features=audit.features,
+        contributions=audit.contributions, family_points=audit.family_points,
+        positive_factors=[_reason(r) for r in audit.positive_factors],
+        actions=[OfficerActionPublic(id=a.action_id, action=a.action, actor=a.actor,
+                                     acted_at=a.acted_at, reason=a.reason, before=a.before,
+                                     after=a.after) for a in audit.actions])
+
+
+def _figures(figures: service.ReproducedFigures) -> FiguresPublic:
+    return FiguresPublic(decision=figures.outcome, pd=figures.pd, points=figures.points,
+                         grade=figures.grade, limit=figures.limit,
+                         reasons=[_reason(r) for r in figures.reasons],
+                         policy_reasons=[_policy_reason(r) for r in figures.policy_reasons])
+
+
+def _scorer_lookup(models: ModelHolder) -> Any:
+    def scorer_for(name: str, version: str) -> Scorer:
+        current = models.current()
+        if current is not None and (current.model_name, current.model_version) == (
+                name, version):
+            return current
+        if name != models.model_name:
+            raise LookupError(f"the service serves model {models.model_name!r}, not {name!r}")
+        try:
+            return models.scorer_for(version)
+        except LookupError:
+            raise
+        except Exception as error:  # a registry failure: the version cannot be had now
+            raise LookupError(f"{type(error).__name__}: {error}") from None
+
+    return scorer_for
+
+
+def _policy_lookup(current: CreditPolicy) -> Any:
+    def policy_for(version: str) -> CreditPolicy:
+        if version == current.version:
+            return current
+        # Older versions that ship with the package (policies are versioned files).
+        for entry in resources.files("lending").joinpath("policies").iterdir():
+            if entry.name.endswith(".toml"):
+                try:
+                    with resources.as_file(entry) as path:
+                        candidate = load_policy(path)
+                except LendingError:
+                    continue
+                if candidate.version == version:
+                    return candidate
+        raise LookupError(f"no policy file of version {version!r} is installed")
+
+    return policy_for
+
+
+# ------------------------------------------------------------------- routes
+@router.post("/decisions", response_model=DecisionPublic, status_code=201)
+def create_decision(body: DecisionRequest, response: Response,
+                    principal: Annotated[Principal, require("decisions:create")],
+                    uow: UowDep, scorer: ScorerDep, policy: PolicyDep, settings: SettingsDep,
+                    idempotency_key: IdempotencyKeyDep) -> DecisionPublic:
+    """Decide on a seller's credit from its current feature snapshot."""
+    now = datetime.now(UTC)
+    if body.as_of is not None and body.as_of > now + timedelta(minutes=5):
+        raise ApiError(422, "invalid_request", "as_of must not be in the future",
+                       [{"path": "body.as_of", "message": "in the future"}])
+    view = service.decide_for_seller(
+        uow, seller_id=body.seller_id, requested_as_of=body.as_of, scorer=scorer,
+        policy=policy, idempotency_key=idempotency_key, actor=principal.actor, now=now,
+        max_age=timedelta(seconds=settings.snapshot_max_age_seconds),
+        timezone=settings.timezone)
+    if view.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return decision_public(view)
+
+
+@router.get("/decisions", response_model=DecisionPagePublic)
+def list_decisions(
+        principal: Annotated[Principal, require("decisions:read")], uow: UowDep,
+        status: Annotated[Literal["approved", "referred", "declined"] | None,
+                          Query(description="Where the case stands now.")] = None,
+        grade: Annotated[str | None, Query(max_length=10)] = None,
+        older_than: Annotated[AwareDatetime | None,
+                              Query(description="Made before this moment.")] = None,
+        newer_than: Annotated[AwareDatetime | None,
+                              Query(description="Made at or after this moment.")] = None,
+        seller_id: Annotated[str | None, Query(pattern=_ID)] = None,
+        q: Annotated[str | None, Query(max_length=128, description="Text searched in seller, "
+                                       "decision and line ids.")] = None,
+        limit: Annotated[int, Query(ge=1, le=200)] = 50,
+        cursor: Annotated[str | None, Query(max_length=400)] = None,
+        oldest_first: bool = False) -> DecisionPagePublic:
+    """Decisions, newest first; the officer queue is ``status=referred&oldest_first=true``."""
+    page = service.list_decisions(uow, status=status, grade=grade, older_than=older_than,
+                                  newer_than=newer_than, seller_id=seller_id, query=q,
+                                  limit=limit, cursor=cursor, oldest_first=oldest_first)
+    return DecisionPagePublic(
+        items=[DecisionSummaryPublic(
+            decision_id=i.decision_id, seller_id=i.seller_id, decision=i.outcome,
+            status=i.status, grade=i.grade, pd=i.pd, points=i.points, limit=i.limit,
+            proposed_limit=i.proposed_limit, currency=i.currency, product=i.product,
+            reason_codes=list(i.reason_codes), model_name=i.model_name,
+            model_version=i.model_version, policy_version=i.policy_version,
+            created_at=i.created_at, decided_by=i.decided_by, decided_at=i.decided_at,
+            line_id=i.line_id, version=i.version) for i in page.items],
+        next_cursor=page.next_cursor)
+
+
+@router.get("/decisions/{decision_id}", response_model=DecisionAuditPublic)
+def read_decision(decision_id: DecisionId,
+                  principal: Annotated[Principal, require("decisions:read")],
+                  uow: UowDep) -> DecisionAuditPublic:
+    """The full audit record: features, contributions, versions, reasons, officer actions."""
+    return audit_public(service.get_decision(uow, decision_id))
+
+
+@router.post("/decisions/{decision_id}/reproduce", response_model=ReproductionPublic)
+def reproduce_decision(decision_id: DecisionId,
+                       principal: Annotated[Principal, require("decisions:read")],
+                       uow: UowDep, models: ModelsDep, policy: PolicyDep) -> ReproductionPublic:
+    """Re-score the stored features with the stored model and policy versions."""
+    result = service.reproduce_decision(uow, decision_id, _scorer_lookup(models),
+                                        _policy_lookup(policy))
+    return ReproductionPublic(
+        decision_id=result.decision_id, model_name=result.model_name,
+        model_version=result.model_version, policy_version=result.policy_version,
+        exact=result.exact, differences=list(result.differences),
+        stored=_figures(result.stored), reproduced=_figures(result.reproduced))
+
+
+@router.post("/decisions/{decision_id}/actions", response_model=DecisionAuditPublic)
+def act_on_decision(decision_id: DecisionId, body: OfficerActionRequest,
+                    principal: Annotated[Principal, require("cases:review")], uow: UowDep,
+                    policy: PolicyDep, settings: SettingsDep) -> DecisionAuditPublic:
+    """An officer approves, declines or changes the limit of a case, with a reason."""
+    audit = service.act_on_decision(
+        uow, decision_id, action=body.action, reason=body.reason, actor=principal.actor,
+        now=datetime.now(UTC), policy=policy, limit=body.limit,
+        expected_version=body.expected_version, timezone=settings.timezone)
+    return audit_public(audit)
