@@ -870,7 +870,8 @@ def clear_session_cookie(response: Response, settings: Settings) -> None:
 
 
 def client_ip(request: Request) -> str:
-    """The caller's address as the server sees it (forwarding headers are not trusted)."""
+    """The caller's address as the server sees it (uvicorn applies X-Forwarded-For only
+    from trusted proxies, see docs/security.md)."""
     return request.client.host if request.client is not None else "unknown"
 
 
