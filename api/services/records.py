@@ -1,0 +1,572 @@
+"""The records service: register sellers, ingest orders, bulk-load a marketplace.
+
+Every row is checked by the record contract (:mod:`features.records`: the same row numbers,
+fields and reasons as the CLI and the batch builder); good rows are stored, bad ones are
+listed and nothing of them is stored. On top of the contract the store refuses what it
+cannot keep exactly: an amount finer than the currency's minor unit (money is stored in
+integer minor units), an amount of 10^15 or more, and an order that would move to another
+seller.
+
+Idempotency: sellers are keyed by ``seller_id`` and orders by ``order_id``. A row whose
+content equals the stored one is *unchanged* and writes nothing; a row with changed
+content (a refund or a dispute recorded later, a new status) replaces the stored row
+(*updated*); a new id is *accepted*. Each call is one transaction; its last step rebuilds
+the feature snapshots of the sellers whose records changed, with one
+:func:`features.build_features` call (:mod:`api.services.snapshot`), so a decision reads a
+current snapshot instead of the seller's whole history.
+
+Timestamps are kept to the microsecond (what PostgreSQL and SQLAlchemy's SQLite type
+keep); finer digits of an input are dropped.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import sqlalchemy as sa
+
+from api.errors import ApiError
+from api.services.snapshot import (
+    Source,
+    lock_sellers,
+    read_orders,
+    read_sellers,
+    rebuild_snapshots,
+    store_snapshots,
+    writing,
+)
+from features.builder import DEFAULT_TIMEZONE
+from features.records import (
+    DEFAULT_CURRENCIES,
+    SELLER_FIELDS,
+    LoadedRecords,
+    RecordValidationError,
+    ValidationReport,
+    validate_orders,
+    validate_sellers,
+)
+from lending.money import MAX_AMOUNT, MINOR_UNIT_DIGITS
+
+__all__ = [
+    "MAX_BATCH_ROWS",
+    "RejectedRow",
+    "IngestResult",
+    "LoadResult",
+    "BatchTooLarge",
+    "register_sellers",
+    "ingest_orders",
+    "load_records",
+]
+
+#: Most rows one ``register_sellers`` / ``ingest_orders`` call takes.
+MAX_BATCH_ROWS = 10_000
+
+Rows = Sequence[Mapping[str, Any]] | pd.DataFrame
+
+_SELLER_COLUMNS = tuple(spec.name for spec in SELLER_FIELDS)
+_ORDER_DB_COLUMNS = ("order_id", "seller_id", "buyer_id", "created_at", "amount_minor",
+                     "currency", "status", "refunded_amount_minor", "refunded_at", "disputed",
+                     "channel", "buyer_country", "shipped_at", "paid_out_at")
+_ORDER_TIMES = ("created_at", "refunded_at", "shipped_at", "paid_out_at")
+_LARGEST = float(MAX_AMOUNT)
+_ORDER_INDEX = "ix_seller_order_seller_id_created_at"
+
+
+@dataclass(frozen=True)
+class RejectedRow:
+    """One problem of one rejected input row.
+
+    Attributes
+    ----------
+    row : 1-based position of the record in its input (``items[row - 1]``; for a CSV
+        file, line ``row + 1``), as in :mod:`features.records`; 0 for a problem of a whole
+        column (a missing column rejects every row).
+    field : the field at fault.
+    reason : what is wrong with it.
+    """
+
+    row: int
+    field: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    """What one batch did.
+
+    Attributes
+    ----------
+    received : rows in the batch.
+    accepted : new records stored.
+    unchanged : records equal to the stored ones (nothing written).
+    updated : stored records replaced by a changed version.
+    rejected : every problem of every rejected row (a row may have several).
+    rejected_rows : how many rows were rejected
+        (``accepted + unchanged + updated + rejected_rows == received``).
+    snapshots : feature snapshots rebuilt.
+    """
+
+    received: int
+    accepted: int
+    unchanged: int
+    updated: int
+    rejected: tuple[RejectedRow, ...]
+    rejected_rows: int
+    snapshots: int = 0
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    """What :func:`load_records` did: both batches, the snapshots and the time taken."""
+
+    sellers: IngestResult
+    orders: IngestResult
+    snapshots: int
+    seconds: float
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+class BatchTooLarge(ApiError):
+    """A batch has more rows than one call takes (HTTP 413 ``batch_too_large``)."""
+
+    def __init__(self, rows: int, max_rows: int) -> None:
+        super().__init__(413, "batch_too_large", f"a batch takes at most {max_rows:,} rows; "
+                         f"got {rows:,}: split it into several requests",
+                         {"rows": rows, "max_rows": max_rows})
+
+
+# --------------------------------------------------------------------------------------------
+# Validation: the contract, then what the store adds
+# --------------------------------------------------------------------------------------------
+
+def _frame(rows: Rows) -> pd.DataFrame:
+    if isinstance(rows, pd.DataFrame):
+        return rows.reset_index(drop=True)
+    return pd.DataFrame.from_records([dict(row) for row in rows])
+
+
+def _candidate_ids(frame: pd.DataFrame, column: str) -> list[str]:
+    """The distinct trimmed ids of a raw column (what the contract will compare)."""
+    if column not in frame.columns:
+        return []
+    values = frame[column].astype("string").str.strip().dropna()
+    return sorted({str(value) for value in values.unique() if str(value)})
+
+
+def _problems(report: ValidationReport) -> list[RejectedRow]:
+    return [RejectedRow(int(row), str(name), str(reason)) for row, name, reason in
+            zip(report.problems["row"], report.problems["field"], report.problems["reason"],
+                strict=True)]
+
+
+@dataclass
+class _Checked:
+    """Rows the contract kept (with their 1-based input rows) and every problem found."""
+
+    received: int
+    kept: pd.DataFrame
+    rows: np.ndarray
+    problems: list[RejectedRow]
+    all_rejected: bool = False
+
+    def drop(self, mask: np.ndarray, field_name: str, reasons: str | Sequence[str]) -> None:
+        """Reject the kept rows of ``mask`` on ``field_name``."""
+        positions = np.flatnonzero(mask)
+        if len(positions) == 0:
+            return
+        texts = [reasons] * len(positions) if isinstance(reasons, str) else list(reasons)
+        self.problems += [RejectedRow(int(self.rows[p]), field_name, text)
+                          for p, text in zip(positions, texts, strict=True)]
+        keep = ~np.asarray(mask, dtype=bool)
+        self.kept = self.kept.loc[keep].reset_index(drop=True)
+        self.rows = self.rows[keep]
+
+    def result(self, accepted: int, unchanged: int, updated: int,
+               snapshots: int) -> IngestResult:
+        problems = tuple(sorted(self.problems, key=lambda p: (p.row, p.field)))
+        rejected_rows = (self.received if self.all_rejected
+                         else len({p.row for p in problems if p.row > 0}))
+        return IngestResult(self.received, accepted, unchanged, updated, problems,
+                            rejected_rows, snapshots)
+
+
+def _check(loader: Any, frame: pd.DataFrame, *args: Any, **kwargs: Any) -> _Checked:
+    try:
+        loaded: LoadedRecords = loader(frame, *args, **kwargs)
+    except RecordValidationError as error:  # a missing column: no row can be kept
+        return _Checked(len(frame), pd.DataFrame(), np.empty(0, dtype=np.int64),
+                        _problems(error.report), all_rejected=True)
+    rows = np.setdiff1d(np.arange(1, len(frame) + 1), loaded.report.bad_rows)
+    return _Checked(len(frame), loaded.frame, rows, _problems(loaded.report))
+
+
+def _check_money(checked: _Checked) -> None:
+    """Refuse amounts the store cannot keep exactly in integer minor units."""
+    if checked.kept.empty:
+        return
+    currency = checked.kept["currency"].astype(str)
+    unknown = currency.map(MINOR_UNIT_DIGITS).isna().to_numpy()
+    checked.drop(unknown, "currency", [f"no minor unit is known for {code}"
+                                       for code in currency[unknown]])
+    for name in ("amount", "refunded_amount"):
+        checked.drop(checked.kept[name].to_numpy(dtype=np.float64) >= _LARGEST, name,
+                     "at least 10^15: larger than any amount the store keeps")
+        codes = checked.kept["currency"].astype(str)
+        digits = codes.map(MINOR_UNIT_DIGITS).astype("int64").to_numpy()
+        scaled = checked.kept[name].to_numpy(dtype=np.float64) * np.power(10.0, digits)
+        # a float cannot hold 0.01 exactly: allow its rounding error, not a real fraction
+        finer = np.abs(scaled - np.rint(scaled)) > 1e-6 * np.maximum(1.0, np.abs(scaled))
+        checked.drop(finer, name, [f"finer than the {code} minor unit "
+                                   f"({10.0 ** -MINOR_UNIT_DIGITS[code]:g})"
+                                   for code in codes.to_numpy()[finer]])
+
+
+def _refuse(record_type: str, checked: _Checked) -> None:
+    """Raise the contract's error with every problem found (nothing is stored)."""
+    problems = pd.DataFrame([(p.row, p.field, "", p.reason) for p in
+                             sorted(checked.problems, key=lambda p: (p.row, p.field))],
+                            columns=["row", "field", "value", "reason"])
+    bad = np.array(sorted({p.row for p in checked.problems if p.row > 0}), dtype=np.int64)
+    raise RecordValidationError(ValidationReport(record_type, checked.received, problems,
+                                                 bad))
+
+
+# --------------------------------------------------------------------------------------------
+# Encoding for the database (one encoding for writes and for comparing with what is stored)
+# --------------------------------------------------------------------------------------------
+
+def _db_times(series: pd.Series, dialect: str) -> np.ndarray:
+    """UTC timestamps as the text SQLAlchemy stores on SQLite (``2025-01-02 03:04:05.123456``)
+    or, with ``+00:00``, as timestamptz input on PostgreSQL; ``None`` when missing."""
+    naive = series.dt.tz_convert("UTC").dt.tz_localize(None).astype("datetime64[us]")
+    # Arrow's strftime prints the seconds with the unit's six decimals, in C++
+    text = pc.strftime(pa.Array.from_pandas(naive), format="%Y-%m-%d %H:%M:%S")
+    if dialect != "sqlite":
+        text = pc.binary_join_element_wise(text, "+00:00", "")
+    return np.asarray(text.to_numpy(zero_copy_only=False), dtype=object)
+
+
+def _encode_orders(frame: pd.DataFrame, dialect: str) -> pd.DataFrame:
+    digits = frame["currency"].astype(str).map(MINOR_UNIT_DIGITS).fillna(2).astype("int64")
+    scale = np.power(10.0, digits.to_numpy())
+    columns: dict[str, Any] = {}
+    for name in _ORDER_DB_COLUMNS:
+        if name in _ORDER_TIMES:
+            columns[name] = _db_times(frame[name], dialect)
+        elif name in ("amount_minor", "refunded_amount_minor"):
+            source = frame[name.removesuffix("_minor")].to_numpy(dtype=np.float64)
+            columns[name] = np.rint(source * scale).astype(np.int64)
+        elif name == "disputed":
+            columns[name] = frame[name].to_numpy(dtype=bool)
+        else:
+            columns[name] = frame[name].astype(str).to_numpy(dtype=object)
+    return pd.DataFrame(columns)
+
+
+def _encode_sellers(frame: pd.DataFrame, dialect: str) -> pd.DataFrame:
+    columns: dict[str, Any] = {}
+    for name in _SELLER_COLUMNS:
+        columns[name] = (_db_times(frame[name], dialect) if name == "registered_at"
+                         else frame[name].astype(str).to_numpy(dtype=object))
+    return pd.DataFrame(columns)
+
+
+def _tuples(frame: pd.DataFrame, columns: Sequence[str]) -> list[tuple[Any, ...]]:
+    # tolist() gives Python scalars, which every driver binds; pandas may have turned a
+    # missing timestamp (None) into NaN on the way
+    values = []
+    for name in columns:
+        column = frame[name]
+        if column.dtype == object:
+            column = column.astype(object).where(column.notna(), None)
+        values.append(column.tolist())
+    return list(zip(*values, strict=True))
+
+
+def _insert(connection: sa.Connection, table: str, columns: Sequence[str],
+            rows: list[tuple[Any, ...]]) -> None:
+    """Insert many rows at once: COPY on PostgreSQL, one executemany on SQLite."""
+    if not rows:
+        return
+    names = ", ".join(columns)
+    if connection.dialect.name == "postgresql":
+        cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        with cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        return
+    marks = ", ".join("?" for _ in columns)
+    connection.exec_driver_sql(f"INSERT INTO {table} ({names}) VALUES ({marks})", rows)
+
+
+def _update(connection: sa.Connection, table: str, key: str, columns: Sequence[str],
+            rows: list[tuple[Any, ...]]) -> None:
+    """Replace the rows whose ``key`` is the last value of each tuple."""
+    if not rows:
+        return
+    mark = "?" if connection.dialect.name == "sqlite" else "%s"
+    assignments = ", ".join(f"{name} = {mark}" for name in columns)
+    connection.exec_driver_sql(f"UPDATE {table} SET {assignments} WHERE {key} = {mark}", rows)
+
+
+def _classify(new: pd.DataFrame, stored: pd.DataFrame, key: str,
+              content: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Masks over ``new``: already stored, and stored with other content."""
+    if stored.empty:
+        return np.zeros(len(new), dtype=bool), np.zeros(len(new), dtype=bool)
+    merged = new[[key]].merge(stored, on=key, how="left", indicator=True)
+    exists = (merged["_merge"] == "both").to_numpy()
+    changed = np.zeros(len(new), dtype=bool)
+    for name in content:
+        mine = new[name].to_numpy(dtype=object)
+        theirs = merged[name].to_numpy(dtype=object)
+        mine_missing, theirs_missing = pd.isna(mine), pd.isna(theirs)
+        both = ~mine_missing & ~theirs_missing
+        differs = np.zeros(len(new), dtype=bool)
+        differs[both] = mine[both] != theirs[both]
+        changed |= (mine_missing != theirs_missing) | differs
+    return exists, exists & changed
+
+
+# --------------------------------------------------------------------------------------------
+# Writing checked rows (shared by the batch services and the bulk load)
+# --------------------------------------------------------------------------------------------
+
+def _store_sellers(connection: sa.Connection, checked: _Checked, *, fresh: bool,
+                   ) -> tuple[int, int, int, list[str]]:
+    """Insert new sellers, replace changed ones; counts and the ids that changed."""
+    dialect = connection.dialect.name
+    encoded = _encode_sellers(checked.kept, dialect)
+    ids = encoded["seller_id"].tolist()
+    stored = (pd.DataFrame(columns=list(_SELLER_COLUMNS)) if fresh
+              else _encode_sellers(read_sellers(connection, ids), dialect))
+    content = _SELLER_COLUMNS[1:]
+    exists, changed = _classify(encoded, stored, "seller_id", content)
+    now = _db_times(pd.Series([pd.Timestamp.now(tz="UTC")]), dialect)[0]
+    new_rows = encoded.loc[~exists].assign(stored_at=now, updated_at=now)
+    _insert(connection, "seller", (*_SELLER_COLUMNS, "stored_at", "updated_at"),
+            _tuples(new_rows, (*_SELLER_COLUMNS, "stored_at", "updated_at")))
+    changed_rows = encoded.loc[changed].assign(updated_at=now)
+    _update(connection, "seller", "seller_id", (*content, "updated_at"),
+            _tuples(changed_rows, (*content, "updated_at", "seller_id")))
+    touched = encoded.loc[~exists | changed, "seller_id"].tolist()
+    return int((~exists).sum()), int((exists & ~changed).sum()), int(changed.sum()), touched
+
+
+def _store_orders(connection: sa.Connection, checked: _Checked, *, fresh: bool,
+                  ) -> tuple[int, int, int, list[str]]:
+    """Insert new orders, replace changed ones; counts and the sellers whose orders changed.
+
+    Orders stored for another seller are rejected on ``checked`` first.
+    """
+    dialect = connection.dialect.name
+    encoded = _encode_orders(checked.kept, dialect)
+    if not fresh and len(encoded):
+        stored = _encode_orders(read_orders(connection, order_ids=encoded["order_id"].tolist()),
+                                dialect)
+        owner = encoded[["order_id"]].merge(stored[["order_id", "seller_id"]], on="order_id",
+                                            how="left")["seller_id"].to_numpy(dtype=object)
+        moved = np.array([o is not None and not pd.isna(o) and o != s for o, s in
+                          zip(owner, encoded["seller_id"], strict=True)], dtype=bool)
+        if moved.any():
+            checked.drop(moved, "seller_id", [
+                f"order is stored for seller {o!r}; an order cannot move to another seller"
+                for o in owner[moved]])
+            encoded = encoded.loc[~moved].reset_index(drop=True)
+    else:
+        stored = pd.DataFrame(columns=list(_ORDER_DB_COLUMNS))
+    content = _ORDER_DB_COLUMNS[1:]
+    exists, changed = _classify(encoded, stored, "order_id", content)
+    now = _db_times(pd.Series([pd.Timestamp.now(tz="UTC")]), dialect)[0]
+    new_rows = encoded.loc[~exists].assign(stored_at=now, updated_at=now)
+    _insert(connection, "seller_order", (*_ORDER_DB_COLUMNS, "stored_at", "updated_at"),
+            _tuples(new_rows, (*_ORDER_DB_COLUMNS, "stored_at", "updated_at")))
+    changed_rows = encoded.loc[changed].assign(updated_at=now)
+    _update(connection, "seller_order", "order_id", (*content, "updated_at"),
+            _tuples(changed_rows, (*content, "updated_at", "order_id")))
+    touched = sorted(set(encoded.loc[~exists | changed, "seller_id"].tolist()))
+    return int((~exists).sum()), int((exists & ~changed).sum()), int(changed.sum()), touched
+
+
+def _now(now: datetime | None) -> datetime:
+    return datetime.now(UTC) if now is None else now
+
+
+def _cap(rows: Rows, max_rows: int) -> None:
+    if len(rows) > max_rows:
+        raise BatchTooLarge(len(rows), max_rows)
+
+
+# --------------------------------------------------------------------------------------------
+# Services
+# --------------------------------------------------------------------------------------------
+
+def register_sellers(source: Source, rows: Rows, *, now: datetime | None = None,
+                     timezone: str = DEFAULT_TIMEZONE,
+                     max_rows: int = MAX_BATCH_ROWS) -> IngestResult:
+    """Register sellers (new ones stored, changed ones updated), one transaction.
+
+    Parameters
+    ----------
+    source : an engine or a unit of work (:mod:`api.services.snapshot`).
+    rows : seller records, one mapping per row with the contract's field names (values
+        as text or native types), or a DataFrame.
+    now : the moment the new and changed sellers' feature snapshots describe (default:
+        the current time).
+    timezone : the lender's time zone.
+    max_rows : the batch cap.
+
+    Returns
+    -------
+    IngestResult
+
+    Raises
+    ------
+    BatchTooLarge
+        When ``rows`` has more than ``max_rows`` rows (HTTP 413).
+    """
+    _cap(rows, max_rows)
+    frame = _frame(rows)
+    if frame.empty:
+        return IngestResult(0, 0, 0, 0, (), 0)
+    checked = _check(validate_sellers, frame)
+    if checked.kept.empty:
+        return checked.result(0, 0, 0, 0)
+    with writing(source) as connection:
+        ids = checked.kept["seller_id"].astype(str).tolist()
+        lock_sellers(connection, ids)
+        accepted, unchanged, updated, touched = _store_sellers(connection, checked, fresh=False)
+        snapshots = rebuild_snapshots(connection, touched, now=_now(now), timezone=timezone)
+    return checked.result(accepted, unchanged, updated, len(snapshots))
+
+
+def ingest_orders(source: Source, rows: Rows, *, now: datetime | None = None,
+                  currencies: Iterable[str] = DEFAULT_CURRENCIES,
+                  timezone: str = DEFAULT_TIMEZONE,
+                  max_rows: int = MAX_BATCH_ROWS) -> IngestResult:
+    """Ingest a batch of orders, idempotent by ``order_id``, in one transaction.
+
+    New orders are stored, changed ones replace the stored version, repeated ones change
+    nothing; then the feature snapshots of the sellers whose orders changed are rebuilt
+    as of ``now`` with one builder call. An order of an unregistered seller is rejected
+    (``seller_id``: "order for an unknown seller").
+
+    Parameters
+    ----------
+    source : an engine or a unit of work (:mod:`api.services.snapshot`).
+    rows : order records, one mapping per row with the contract's field names (values as
+        text or native types: money as a decimal string or a number), or a DataFrame.
+    now : the moment the rebuilt snapshots describe (default: the current time).
+    currencies : the supported currencies (setting ``currencies``).
+    timezone : the lender's time zone.
+    max_rows : the batch cap.
+
+    Returns
+    -------
+    IngestResult
+
+    Raises
+    ------
+    BatchTooLarge
+        When ``rows`` has more than ``max_rows`` rows (HTTP 413).
+    """
+    _cap(rows, max_rows)
+    frame = _frame(rows)
+    if frame.empty:
+        return IngestResult(0, 0, 0, 0, (), 0)
+    with writing(source) as connection:
+        # locking the named sellers first also tells which of them exist
+        known = lock_sellers(connection, _candidate_ids(frame, "seller_id"))
+        checked = _check(validate_orders, frame, sorted(known),
+                         currencies=tuple(currencies))
+        _check_money(checked)
+        if checked.kept.empty:
+            return checked.result(0, 0, 0, 0)
+        accepted, unchanged, updated, touched = _store_orders(connection, checked, fresh=False)
+        snapshots = rebuild_snapshots(connection, touched, now=_now(now), timezone=timezone)
+    return checked.result(accepted, unchanged, updated, len(snapshots))
+
+
+def load_records(source: Source, sellers: pd.DataFrame, orders: pd.DataFrame, *,
+                 now: datetime, currencies: Iterable[str] = DEFAULT_CURRENCIES,
+                 timezone: str = DEFAULT_TIMEZONE, strict: bool = False,
+                 progress: bool = False) -> LoadResult:
+    """Bulk-load a whole marketplace (sellers and orders) and build every snapshot.
+
+    The same contract and idempotency as the batch services, without a batch cap, in one
+    transaction: rows go in with one ``executemany`` (SQLite) or ``COPY`` (PostgreSQL),
+    and the snapshots of every seller whose records changed are built with one
+    :func:`features.build_features` call (from the frames themselves when the store held
+    none of these sellers' orders before, so nothing is read back).
+
+    Parameters
+    ----------
+    source : an engine or a unit of work.
+    sellers, orders : raw or canonical record frames (``features.records.read_table``).
+    now : the moment the snapshots describe.
+    currencies : supported currencies.
+    timezone : the lender's time zone.
+    strict : reject everything (store nothing) when any row has a problem.
+    progress : show a progress bar while the snapshots are written.
+
+    Raises
+    ------
+    RecordValidationError
+        In strict mode when any row has a problem, or when a required column is missing
+        (with the contract's report).
+    """
+    started = time.perf_counter()
+    timings: dict[str, float] = {}
+    seller_check = _check(validate_sellers, sellers.reset_index(drop=True))
+    if seller_check.all_rejected or (strict and seller_check.problems):
+        _refuse("sellers", seller_check)
+    with writing(source) as connection:
+        stored_ids = {str(row[0]) for row in connection.execute(
+            sa.text("SELECT seller_id FROM seller"))}
+        known = stored_ids | set(seller_check.kept["seller_id"].astype(str))
+        order_check = _check(validate_orders, orders.reset_index(drop=True), sorted(known),
+                             currencies=tuple(currencies))
+        _check_money(order_check)
+        if order_check.all_rejected or (strict and order_check.problems):
+            _refuse("orders", order_check)
+        timings["validate"] = time.perf_counter() - started
+
+        mark = time.perf_counter()
+        fresh = not stored_ids
+        seller_counts = _store_sellers(connection, seller_check, fresh=fresh)
+        lock_sellers(connection, seller_check.kept["seller_id"].astype(str))
+        had_orders = bool(connection.execute(sa.text(
+            "SELECT 1 FROM seller_order LIMIT 1")).first())
+        if not had_orders:
+            # building the seller/time index once after the rows are in is several times
+            # faster than updating it row by row (DDL is transactional on both databases)
+            connection.execute(sa.text(f"DROP INDEX {_ORDER_INDEX}"))
+        order_counts = _store_orders(connection, order_check, fresh=not had_orders)
+        if not had_orders:
+            connection.execute(sa.text(
+                f"CREATE INDEX {_ORDER_INDEX} ON seller_order (seller_id, created_at)"))
+        timings["insert"] = time.perf_counter() - mark
+
+        mark = time.perf_counter()
+        touched = sorted(set(seller_counts[3]) | set(order_counts[3]))
+        if not had_orders and fresh:
+            # nothing was stored before: the frames are exactly the stored records
+            built = store_snapshots(connection, order_check.kept, seller_check.kept,
+                                    now=now, timezone=timezone, progress=progress)
+        else:
+            built = rebuild_snapshots(connection, touched, now=now, timezone=timezone,
+                                      progress=progress)
+        timings["snapshots"] = time.perf_counter() - mark
+        mark = time.perf_counter()
+    timings["commit"] = time.perf_counter() - mark
+    return LoadResult(seller_check.result(*seller_counts[:3], 0),
+                      order_check.result(*order_counts[:3], 0), len(built),
+                      time.perf_counter() - started, timings)
