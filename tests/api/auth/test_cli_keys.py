@@ -14,13 +14,15 @@ from api.principal import Role
 from api.security import authenticate_api_key, verify_password
 from api.settings import Settings
 from lending.persistence import make_engine
-from tests.api.auth.conftest import PASSWORD
+from tests.api.auth.conftest import FAST_HASHER, PASSWORD
 
 
 @pytest.fixture(autouse=True)
 def _cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The commands on a fresh data folder; registered even before the lead wires them."""
     monkeypatch.setenv("SME_CREDIT_DATA_DIR", str(tmp_path))
+    # Cheap argon2 parameters: the same code paths at a test machine's cost.
+    monkeypatch.setattr("api.security.DEFAULT_PASSWORD_HASHER", FAST_HASHER)
     if "api.cli.keys" not in api.cli.COMMAND_MODULES:
         monkeypatch.setattr(api.cli, "COMMAND_MODULES", (*api.cli.COMMAND_MODULES,
                                                          "api.cli.keys"))
