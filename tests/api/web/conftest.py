@@ -19,6 +19,7 @@ from typing import Any
 import pandas as pd
 import pytest
 import sqlalchemy as sa
+from argon2 import PasswordHasher
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
@@ -38,6 +39,17 @@ PASSWORD = "correct horse battery"
 USERS = {Role.OFFICER: "olga", Role.ADMIN: "ada", Role.RISK: "rick",
          Role.MARKETPLACE: "mark"}
 HOSTILE_SELLER = "<script>alert(1)</script>"
+#: argon2id with the cheapest parameters: the real hash, without 0.6 s of work per login
+#: on a shared two-core machine (the production parameters are the auth tests' concern).
+FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Logins through the pages verify with the cheap parameters (no re-hash either)."""
+    import api.security
+
+    monkeypatch.setattr(api.security, "DEFAULT_PASSWORD_HASHER", FAST_HASHER)
 
 
 @dataclass(frozen=True)
@@ -161,7 +173,7 @@ def start_site(market: Market, database_url: str, tmp_path: Path,
     with TestClient(app, raise_server_exceptions=True) as client:
         engine = app.state.engine
         for role, name in USERS.items():
-            create_user(engine, name, PASSWORD, role)
+            create_user(engine, name, PASSWORD, role, hasher=FAST_HASHER)
         yield Site(app, client, engine, market)
 
 

@@ -26,7 +26,7 @@ from api.app import create_app
 from api.principal import Role
 from api.security import create_user
 from api.settings import Settings
-from tests.api.web.conftest import HOSTILE_SELLER, PASSWORD, USERS, Market, Site
+from tests.api.web.conftest import FAST_HASHER, HOSTILE_SELLER, PASSWORD, USERS, Market, Site
 
 CHROMIUM = Path(os.environ.get("SME_CREDIT_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
@@ -79,7 +79,7 @@ def served(market: Market, tmp_path: Path) -> Iterator[Served]:
     try:
         engine = app.state.engine
         for role, name in USERS.items():
-            create_user(engine, name, PASSWORD, role)
+            create_user(engine, name, PASSWORD, role, hasher=FAST_HASHER)
         # The Site helper seeds decisions through the services; its client is unused.
         site = Site(app, TestClient(app), engine, market)
         yield Served(app, f"http://127.0.0.1:{port}", site)
