@@ -687,8 +687,15 @@ def _csrf_token(session_token: str) -> str:
                     hashlib.sha256).hexdigest()
 
 
+def _storable(text: str, limit: int) -> str:
+    """Typed text made storable: PostgreSQL refuses NUL characters and lone surrogates."""
+    text = text.encode("utf-8", "replace").decode("utf-8")
+    return "".join(ch if ch.isprintable() else "?" for ch in text)[:limit]
+
+
 def _attempt_name(username: str) -> str:
-    return username.strip().lower()[:100]
+    """The typed name as recorded in ``login_attempt`` (whether or not it exists)."""
+    return _storable(username.strip().lower(), 100)
 
 
 def _throttle_wait(engine: sa.Engine, name: str, address: str, now: datetime,
@@ -758,7 +765,7 @@ def login(engine: sa.Engine, username: str, password: str, *, client_ip: str,
     limits = AuthLimits.from_settings(settings)
     moment = now or _utc_now()
     name = _attempt_name(username)
-    address = (client_ip or "unknown")[:64]
+    address = _storable(client_ip or "unknown", 64)
     wait = _throttle_wait(engine, name, address, moment, limits)
     if wait:
         raise LoginThrottled(wait)

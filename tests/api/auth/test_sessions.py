@@ -188,3 +188,13 @@ def test_the_cookie_is_http_only_same_site_and_secure_outside_development(
     assert production.name.startswith("__Host-")
     assert production.max_age == 8 * 3600
     assert production.as_kwargs()["samesite"] == "lax"
+
+
+@pytest.mark.parametrize("username", ["ali\x00ce", "\ud800alice", "a" * 5000, "ä" * 200])
+def test_any_typed_user_name_gets_the_usual_answer_and_counts_towards_the_limit(
+        engine: sa.Engine, alice: str, username: str) -> None:
+    for _ in range(5):
+        with pytest.raises(InvalidCredentials):
+            _login(engine, username=username)
+    with pytest.raises(LoginThrottled):
+        _login(engine, username=username, ip="10.9.9.9")
