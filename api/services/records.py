@@ -285,8 +285,9 @@ def _tuples(frame: pd.DataFrame, columns: Sequence[str]) -> list[tuple[Any, ...]
     values = []
     for name in columns:
         column = frame[name]
-        if column.dtype == object:
-            column = column.astype(object).where(column.notna(), None)
+        missing = column.isna()
+        if missing.any():
+            column = column.astype(object).where(~missing, None)
         values.append(column.tolist())
     return list(zip(*values, strict=True))
 
