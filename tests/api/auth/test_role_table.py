@@ -267,13 +267,14 @@ def _unauthenticated(endpoint: Endpoint, answer) -> bool:
             and "/officer/login" in answer.headers.get("location", ""))
 
 
-def test_a_made_up_key_gets_401_on_every_api_route(service: Service) -> None:
+def test_a_made_up_key_gets_401_on_every_api_route_and_is_never_echoed(service: Service) -> None:
     endpoints, _ = _endpoints(service.app)
     made_up = "smc_k_0123456789_" + "0" * 64
     checked = 0
     for endpoint in endpoints:
         if endpoint.permission is not None and not _is_page(endpoint):
-            assert service.call(endpoint, Role.ADMIN, key=made_up).status_code == 401, (
-                str(endpoint))
+            answer = service.call(endpoint, Role.ADMIN, key=made_up)
+            assert answer.status_code == 401, str(endpoint)
+            assert made_up[-64:] not in answer.text  # never echoed
             checked += 1
     assert checked
