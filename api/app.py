@@ -17,7 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from fastapi import FastAPI
 
-from api.errors import BodySizeLimit, ErrorBody, install_error_handlers
+from api.errors import BodySizeLimit, ErrorBody, SecurityHeaders, install_error_handlers
 from api.metrics import Metrics, MetricsMiddleware
 from api.model_holder import ModelHolder
 from api.settings import Settings
@@ -105,6 +105,7 @@ def create_app(settings: Settings | None = None, *, engine: sa.Engine | None = N
             mount(app)
     # Outermost first: metrics see every answer, including the body limit's 413.
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(SecurityHeaders, hsts=settings.environment == "production")
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     return app
 

@@ -24,7 +24,7 @@ from lending import errors as lending_errors
 from lending.errors import LendingError
 from lending.persistence import errors as persistence_errors
 
-__all__ = ["ApiError", "ErrorBody", "BodySizeLimit", "install_error_handlers",
+__all__ = ["ApiError", "ErrorBody", "BodySizeLimit", "SecurityHeaders", "install_error_handlers",
            "domain_status", "error_code"]
 
 log = logging.getLogger("sme_credit.api")
@@ -222,3 +222,46 @@ class BodySizeLimit:
                            f"the request body is larger than {self.max_bytes} bytes",
                            {"max_bytes": self.max_bytes})
         await response(scope, receive, send)
+
+
+class SecurityHeaders:
+    """Headers every answer carries unless its route set its own (the officer pages set a
+    stricter policy for HTML).
+
+    ``nosniff``, no framing, no referrer, and ``Cache-Control: no-store`` on the API
+    (credit data must not sit in shared caches); the API's JSON gets a
+    Content-Security-Policy that allows nothing. The interactive docs (``/docs``,
+    ``/redoc``) are left without a policy so their page can load its assets. With
+    ``hsts`` (production, behind TLS) browsers are told to use HTTPS only.
+    """
+
+    _DOCS = ("/docs", "/redoc")
+
+    def __init__(self, app: ASGIApp, *, hsts: bool = False) -> None:
+        self.app = app
+        base = [(b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"DENY"),
+                (b"referrer-policy", b"no-referrer"),
+                (b"cross-origin-opener-policy", b"same-origin")]
+        if hsts:
+            base.append((b"strict-transport-security", b"max-age=31536000; includeSubDomains"))
+        self._base = base
+        self._api = [(b"cache-control", b"no-store"),
+                     (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'")]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = str(scope.get("path", ""))
+        extra = [] if path.startswith(self._DOCS) else self._api
+        wanted = self._base + extra
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                present = {name.lower() for name, _ in headers}
+                headers.extend((name, value) for name, value in wanted if name not in present)
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, with_headers)

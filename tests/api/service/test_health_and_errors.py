@@ -65,3 +65,13 @@ def test_metrics_count_requests_by_route_template(service, line):
             'status="200"} 1.0') in text
     assert "L-42" not in text
     assert "sme_credit_http_request_duration_seconds_bucket" in text
+
+
+def test_every_answer_carries_the_security_headers(service):
+    for answer in (service.client.get("/healthz"), service.client.get("/v1/lines/L-1"),
+                   service.client.get("/v1/nothing")):
+        assert answer.headers["x-content-type-options"] == "nosniff"
+        assert answer.headers["x-frame-options"] == "DENY"
+        assert answer.headers["referrer-policy"] == "no-referrer"
+        assert answer.headers["cache-control"] == "no-store"
+        assert "default-src 'none'" in answer.headers["content-security-policy"]
