@@ -17,6 +17,7 @@ from typing import Any, Literal, cast
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
+from sqlmodel import col
 
 from api.errors import ApiError, domain_status
 from api.principal import Principal
@@ -38,6 +39,7 @@ from features.registry import FAMILIES
 from lending.errors import LendingError
 from lending.persistence import SqlUnitOfWork, get_line, get_schedule
 from lending.persistence.errors import UnknownLine
+from lending.persistence.tables import CreditLineRecord
 from lending.policy import CreditPolicy, Terms
 from scoring.reasons import REASON_CODES
 
@@ -203,15 +205,24 @@ def _business_date(settings: Settings) -> date:
     return datetime.now(UTC).astimezone(ZoneInfo(settings.timezone)).date()
 
 
+def _latest_line_of(engine: sa.Engine, seller_id: str) -> str | None:
+    """The id of the seller's most recently opened credit line, if any (a line opened
+    from a decision or loaded by the demo; the lending store indexes lines by seller)."""
+    uow = SqlUnitOfWork(engine)
+    with uow.reading():
+        found: str | None = uow.session.execute(
+            sa.select(col(CreditLineRecord.id))
+            .where(col(CreditLineRecord.seller_id) == seller_id)
+            .order_by(col(CreditLineRecord.opened_on).desc(), col(CreditLineRecord.id).desc())
+            .limit(1)).scalar_one_or_none()
+        return found
+
+
 def _credit_history(engine: sa.Engine, audit: DecisionAudit, settings: Settings
                     ) -> CreditHistoryView | None:
-    """The seller's most recent credit line (this case's, or one an earlier decision
-    opened) with its draws, as of today; ``None`` when the seller has none."""
-    line_id = audit.line_id
-    if line_id is None:
-        earlier = decision_service.list_decisions(
-            SqlUnitOfWork(engine), seller_id=audit.decision.seller_id, limit=50)
-        line_id = next((s.line_id for s in earlier.items if s.line_id is not None), None)
+    """The case's credit line, or else the seller's latest one, with its draws as of
+    today (the lender's business date); ``None`` when the seller has no line."""
+    line_id = audit.line_id or _latest_line_of(engine, audit.decision.seller_id)
     if line_id is None:
         return None
     try:
@@ -225,6 +236,7 @@ def _credit_history(engine: sa.Engine, audit: DecisionAudit, settings: Settings
         line_id=line.line_id, status=line.status, limit=line.limit,
         available=line.available_credit, outstanding=line.outstanding_principal,
         days_past_due=line.days_past_due, bucket=line.bucket, currency=line.currency,
+        as_of=as_of,
         draws=tuple(DrawLine(draw_id=d.draw_id, drawn_on=d.drawn_on, amount=d.amount,
                              outstanding=d.outstanding_principal,
                              days_past_due=d.days_past_due, status=d.status)

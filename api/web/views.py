@@ -129,6 +129,7 @@ class CreditHistoryView:
     days_past_due: int
     bucket: str
     currency: str
+    as_of: date
     draws: tuple[DrawLine, ...]
 
 

@@ -400,3 +400,43 @@ def test_an_officer_overrides_a_case_on_sqlite_and_postgresql(
     assert status == 200 and "known seller" in page
     assert audit_of(site, case.decision_id).status == "approved"
     assert queue_sellers(site.client.get("/officer/").text) == []
+
+
+# --------------------------------------------------------------------------- credit
+
+
+def test_the_case_shows_the_sellers_credit_line_with_its_draws_and_days_past_due(
+        site: Site) -> None:
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    from lending.lines import RepaymentPlan
+    from lending.persistence import draw, open_line
+
+    today = datetime.now(ZoneInfo(site.app.state.settings.timezone)).date()
+    open_line(SqlUnitOfWork(site.engine), line_id="L-EARLIER", seller_id="S-9",
+              limit="8000.00", opened_on=today - timedelta(days=60))
+    draw(SqlUnitOfWork(site.engine), line_id="L-EARLIER", amount="1500.00",
+         on=today - timedelta(days=50), plan=RepaymentPlan.bullet(30), supplier_id="SUP-1",
+         idempotency_key="d-1", draw_id="D-1")
+    case = site.referred("S-9")
+    site.login()
+    page = site.client.get(f"/officer/cases/{case.decision_id}").text
+    credit = page.split('data-testid="credit"', 1)[1].split("</dl>", 1)[0]
+    # 50 days since the draw, due after 30: 20 days past due, and the line frozen.
+    assert "L-EARLIER (frozen)" in credit
+    assert "<dt>Limit</dt><dd>8,000.00 CNY</dd>" in credit
+    assert "<dt>Outstanding</dt><dd>1,500.00 CNY</dd>" in credit
+    assert "<dt>Days past due</dt><dd>20 (1-30)</dd>" in credit
+    draws = re.findall(r"<tr><td class=\"mono\">D-1</td><td>([^<]+)</td>"
+                       r"<td class=\"num\">([^<]+)</td><td class=\"num\">([^<]+)</td>"
+                       r"<td class=\"num\">(\d+)</td>", page)
+    assert draws == [((today - timedelta(days=50)).isoformat(), "1,500.00", "1,500.00", "20")]
+    assert 'id="chart-draws"' in page
+
+
+def test_a_seller_without_a_line_says_so(site: Site) -> None:
+    case = site.referred("S-1")
+    site.login()
+    assert "The seller has no credit line." in site.client.get(
+        f"/officer/cases/{case.decision_id}").text
