@@ -35,7 +35,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from types import TracebackType
+from types import SimpleNamespace, TracebackType
 from typing import Any, Literal, cast
 from zoneinfo import ZoneInfo
 
@@ -53,10 +53,9 @@ from api.store.decisions import (
 from lending.errors import CurrencyMismatch, InvalidIdentifier, LineClosed
 from lending.money import AmountInput, parse_amount
 from lending.persistence.codec import dumps, fingerprint
-from lending.persistence.errors import UnknownLine
+from lending.persistence.errors import IdempotencyKeyReused, UnknownLine
 from lending.persistence.services import (
     _check_key,
-    _replayed,
     _retry_on_conflict,
     advance_line,
     open_line,
@@ -112,6 +111,14 @@ OfficerActionName = Literal["approve", "decline", "change_limit"]
 _STATUS_OF: dict[str, str] = {"approve": "approved", "refer": "referred",
                               "decline": "declined"}
 _MAX_PAGE = 200
+
+_DECISION_TABLE = CreditDecisionRecord.metadata.tables["credit_decision"]
+_KEY_TABLE = IdempotencyRecord.metadata.tables["idempotency_record"]
+_INSERT_DECISION = _DECISION_TABLE.insert()
+_INSERT_KEY = _KEY_TABLE.insert()
+_FIND_KEY = (sa.select(_KEY_TABLE.c.fingerprint, _KEY_TABLE.c.response)
+             .where(_KEY_TABLE.c.scope == sa.bindparam("scope"),
+                    _KEY_TABLE.c.key == sa.bindparam("key")))
 
 
 # --------------------------------------------------------------------------- results
@@ -437,7 +444,8 @@ def dumps_list(items: list[dict[str, Any]]) -> str:
     return "[" + ",".join(dumps(item) for item in items) + "]"
 
 
-def _view(record: CreditDecisionRecord, *, replayed: bool = False) -> DecisionView:
+def _view(record: CreditDecisionRecord | SimpleNamespace, *, replayed: bool = False
+          ) -> DecisionView:
     """The decision as the policy made it, from its immutable columns only (so a replay
     answers exactly what the first request got, whatever officers did since)."""
     outcome = cast(Outcome, record.outcome)
@@ -553,41 +561,49 @@ def make_decision(uow: SqlUnitOfWork, *, snapshot: FeatureSnapshot, scorer: Scor
     line_id = f"L-{token}" if decision.outcome == "approve" else None
     limit_minor = to_minor(decision.limit, currency)
 
+    refer = decision.outcome == "refer"
+    values = dict(
+        id=decision_id, seller_id=seller_id, seller_kind=str(features["seller_kind"]),
+        outcome=decision.outcome, pd=scored.pd, points=scored.points,
+        raw_score=scored.raw_score, baseline_points=scored.baseline_points,
+        grade=scored.grade, currency=currency, proposed_limit_minor=limit_minor,
+        product=decision.product, terms=scored.terms_json, reasons=scored.reasons_json,
+        positive_factors=scored.positive_json, policy_reasons=scored.policy_reasons_json,
+        features=scored.features_json, contributions=scored.contributions_json,
+        family_points=scored.family_points_json, model_name=scored.model_name,
+        model_version=scored.model_version, policy_version=decision.policy_version,
+        snapshot_as_of=_utc(snapshot.as_of), created_at=now, actor=actor,
+        status=_STATUS_OF[decision.outcome], limit_minor=limit_minor, line_id=line_id,
+        decided_by=None if refer else actor, decided_at=None if refer else now, version=1)
+    key_values = dict(scope=DECISION_SCOPE, key=idempotency_key,
+                      fingerprint=fingerprint(body), line_id=line_id or "",
+                      response=dumps({"decision_id": decision_id}), created_at=now)
+    # The view is what a replay rebuilds from the stored row, so both answers are equal.
+    view = _view(SimpleNamespace(**values))
+
     def work() -> DecisionView:
+        # The hot path: core statements on the unit of work's connection (the ORM's
+        # per-object bookkeeping would cost more than scoring), one transaction.
         with uow:
-            stored = _replayed(uow, DECISION_SCOPE, idempotency_key, body)
+            connection = uow.session.connection()
+            stored = connection.execute(_FIND_KEY, {"scope": DECISION_SCOPE,
+                                                    "key": idempotency_key}).first()
             if stored is not None:
+                if stored.fingerprint != key_values["fingerprint"]:
+                    raise IdempotencyKeyReused(f"idempotency key {idempotency_key!r} was "
+                                               f"used for a different decision request")
                 known = uow.session.get(CreditDecisionRecord,
-                                        json.loads(stored)["decision_id"])
+                                        json.loads(stored.response)["decision_id"])
                 assert known is not None  # written in the same transaction as the key
                 return _view(known, replayed=True)
             if line_id is not None:
                 open_line_from_decision(_JoinedUnitOfWork(uow), decision, line_id=line_id,
                                         opened_on=_business_date(now, timezone),
                                         currency=currency)
-            record = CreditDecisionRecord(
-                id=decision_id, seller_id=seller_id, seller_kind=str(features["seller_kind"]),
-                outcome=decision.outcome, pd=scored.pd, points=scored.points,
-                raw_score=scored.raw_score, baseline_points=scored.baseline_points,
-                grade=scored.grade, currency=currency, proposed_limit_minor=limit_minor,
-                product=decision.product, terms=scored.terms_json,
-                reasons=scored.reasons_json, positive_factors=scored.positive_json,
-                policy_reasons=scored.policy_reasons_json, features=scored.features_json,
-                contributions=scored.contributions_json,
-                family_points=scored.family_points_json, model_name=scored.model_name,
-                model_version=scored.model_version, policy_version=decision.policy_version,
-                snapshot_as_of=_utc(snapshot.as_of), created_at=now, actor=actor,
-                status=_STATUS_OF[decision.outcome], limit_minor=limit_minor,
-                line_id=line_id,
-                decided_by=None if decision.outcome == "refer" else actor,
-                decided_at=None if decision.outcome == "refer" else now)
-            uow.session.add(record)
-            uow.idempotency.add(IdempotencyRecord(
-                scope=DECISION_SCOPE, key=idempotency_key,
-                fingerprint=fingerprint(body), line_id=line_id or "",
-                response=dumps({"decision_id": decision_id}), created_at=now))
+            connection.execute(_INSERT_DECISION, values)
+            connection.execute(_INSERT_KEY, key_values)
             uow.commit()
-            return _view(record)
+            return view
 
     # Two requests racing with one key: the loser's insert of the key fails and its
     # second run replays (same body) or refuses (another body) what the winner stored.
@@ -696,7 +712,7 @@ def list_decisions(uow: SqlUnitOfWork, *, status: str | None = None, grade: str 
     table = CreditDecisionRecord
     created = col(table.created_at)
     ident = col(table.id)
-    columns = CreditDecisionRecord.metadata.tables["credit_decision"].c
+    columns = _DECISION_TABLE.c
     statement = sa.select(*(columns[name] for name in _SUMMARY_COLUMNS))
     if status is not None:
         statement = statement.where(col(table.status) == status)
