@@ -61,6 +61,8 @@ __all__ = [
     "read_orders",
     "read_sellers",
     "feature_version",
+    "as_utc",
+    "seller_exists",
 ]
 
 #: An engine, or a unit of work (fresh or entered by the caller).
@@ -131,7 +133,7 @@ _FEATURE_VERSION = registry_version()
 # Transactions over an engine or a unit of work
 # --------------------------------------------------------------------------------------------
 
-def _utc(moment: datetime, name: str = "now") -> datetime:
+def as_utc(moment: datetime, name: str = "now") -> datetime:
     """A timezone-aware moment in UTC, truncated to what the database keeps (microseconds)."""
     if not isinstance(moment, datetime):
         raise TypeError(f"{name} must be a datetime; got {type(moment).__name__}")
@@ -195,7 +197,7 @@ def _chunks(values: Sequence[str], size: int = _CHUNK) -> Iterator[Sequence[str]
 
 def _select(connection: sa.Connection, table: sa.Table, columns: Sequence[str],
             key: str, ids: Sequence[str] | None, *, before: datetime | None = None,
-            ) -> list[tuple[Any, ...]]:
+            since: datetime | None = None) -> list[tuple[Any, ...]]:
     """Raw rows (no per-value type conversion: SQLite gives timestamps as text, fast to
     parse in bulk) of ``table`` whose ``key`` is in ``ids`` (all rows when ``None``)."""
     statement = sa.select(*(sa.type_coerce(table.c[name], sa.String) if name in _ORDER_TIMES
@@ -203,6 +205,8 @@ def _select(connection: sa.Connection, table: sa.Table, columns: Sequence[str],
                             for name in columns))
     if before is not None:
         statement = statement.where(table.c.created_at < before)
+    if since is not None:
+        statement = statement.where(table.c.created_at >= since)
     if ids is None:
         return [tuple(row) for row in connection.execute(statement)]
     rows: list[tuple[Any, ...]] = []
@@ -225,7 +229,8 @@ def _text(values: pd.Series) -> pd.Series:
 
 def read_orders(connection: sa.Connection, seller_ids: Sequence[str] | None = None, *,
                 order_ids: Sequence[str] | None = None,
-                before: datetime | None = None) -> pd.DataFrame:
+                before: datetime | None = None, since: datetime | None = None,
+                ) -> pd.DataFrame:
     """Stored orders as the contract's canonical frame (``validate_orders(...).frame``).
 
     Parameters
@@ -234,6 +239,7 @@ def read_orders(connection: sa.Connection, seller_ids: Sequence[str] | None = No
     seller_ids : only the orders of these sellers (all orders when ``None``).
     order_ids : only the orders with these ids (instead of ``seller_ids``).
     before : only orders placed before this moment.
+    since : only orders placed at or after this moment.
 
     Returns
     -------
@@ -243,10 +249,10 @@ def read_orders(connection: sa.Connection, seller_ids: Sequence[str] | None = No
     """
     if order_ids is not None:
         rows = _select(connection, _ORDER, _ORDER_COLUMNS, "order_id", order_ids,
-                       before=before)
+                       before=before, since=since)
     else:
         rows = _select(connection, _ORDER, _ORDER_COLUMNS, "seller_id", seller_ids,
-                       before=before)
+                       before=before, since=since)
     raw = pd.DataFrame.from_records(rows, columns=list(_ORDER_COLUMNS))
     digits = raw["currency"].map(MINOR_UNIT_DIGITS).fillna(2).astype("int64") \
         if len(raw) else pd.Series([], dtype="int64")
@@ -341,7 +347,7 @@ def store_snapshots(connection: sa.Connection, orders: pd.DataFrame, sellers: pd
     dict
         seller id -> the snapshot stored.
     """
-    as_of = _utc(now)
+    as_of = as_utc(now)
     table = _build(orders, sellers, as_of, timezone)
     seen = orders["seller_id"].value_counts() if len(orders) else pd.Series(dtype="int64")
     stamp = datetime.now(UTC)
@@ -379,6 +385,12 @@ def rebuild_snapshots(connection: sa.Connection, seller_ids: Iterable[str], *, n
     orders = read_orders(connection, ids)
     return store_snapshots(connection, orders, sellers, now=now, timezone=timezone,
                            progress=progress)
+
+
+def seller_exists(connection: sa.Connection, seller_id: str) -> bool:
+    """Whether the seller is registered (one primary-key read)."""
+    return connection.execute(sa.select(_SELLER.c.seller_id)
+                              .where(_SELLER.c.seller_id == seller_id)).first() is not None
 
 
 def lock_sellers(connection: sa.Connection, seller_ids: Iterable[str]) -> set[str]:
@@ -463,7 +475,7 @@ def current_snapshot(source: Source, seller_id: str, *, now: datetime, max_age: 
     SellerNotYetRegistered
         The seller registered at or after ``now`` (HTTP 409).
     """
-    moment = _utc(now)
+    moment = as_utc(now)
     with reading(source) as connection:
         row = connection.execute(_READ_SNAPSHOT, {"seller_id": seller_id}).first()
         if row is not None:
