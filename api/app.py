@@ -30,7 +30,7 @@ __all__ = ["create_app", "ROUTER_MODULES"]
 log = logging.getLogger("sme_credit.api")
 
 #: Modules whose ``router`` the app includes, in this order.
-ROUTER_MODULES = ("api.routes.health", "api.routes.models", "api.routes.records",
+ROUTER_MODULES = ("api.routes.health", "api.routes.docs", "api.routes.models", "api.routes.records",
                   "api.routes.decisions", "api.routes.lines", "api.web")
 
 _ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -82,7 +82,8 @@ def create_app(settings: Settings | None = None, *, engine: sa.Engine | None = N
                 engine.dispose()
 
     app = FastAPI(title="sme-credit", version=_version(), description=_DESCRIPTION,
-                  lifespan=lifespan, responses=_ERROR_RESPONSES)
+                  lifespan=lifespan, responses=_ERROR_RESPONSES, docs_url=None,
+                  redoc_url=None, openapi_url=None)
     app.state.settings = settings
     app.state.engine = engine
     app.state.models = holder

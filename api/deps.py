@@ -98,9 +98,9 @@ class _Requirement:
     """The dependency behind :func:`require`; ``permission`` is read by the role test."""
 
     def __init__(self, permission: str) -> None:
-        from api.permissions import is_allowed
+        from api.permissions import check_permission, is_allowed
 
-        self.permission = permission
+        self.permission = check_permission(permission)
         self._is_allowed = is_allowed
         self.__name__ = f"require_{permission.replace(':', '_')}"
 

@@ -18,6 +18,7 @@ models:read                     yes      yes   yes
 models:reload                            yes   yes
 metrics:read                             yes   yes
 cases:review                    yes            yes
+api:docs           yes          yes      yes   yes
 =================  ===========  =======  ====  =====
 """
 
@@ -43,6 +44,7 @@ PERMISSIONS: Mapping[str, str] = MappingProxyType({
     "models:reload": "make the service load the current champion",
     "metrics:read": "read the Prometheus metrics",
     "cases:review": "use the officer pages and act on referred decisions",
+    "api:docs": "read the API's OpenAPI description and interactive documentation",
 })
 
 
@@ -67,10 +69,11 @@ def _checked(names: Iterable[str]) -> frozenset[str]:
 #: later, by construction.
 ROLE_PERMISSIONS: Mapping[Role, frozenset[str]] = MappingProxyType({
     Role.MARKETPLACE: _checked({"sellers:write", "orders:write", "decisions:create",
-                                "decisions:read", "lines:read", "lines:write"}),
-    Role.OFFICER: _checked({"decisions:read", "lines:read", "models:read", "cases:review"}),
+                                "decisions:read", "lines:read", "lines:write", "api:docs"}),
+    Role.OFFICER: _checked({"decisions:read", "lines:read", "models:read", "cases:review",
+                            "api:docs"}),
     Role.RISK: _checked({"decisions:read", "lines:read", "models:read", "models:reload",
-                         "metrics:read"}),
+                         "metrics:read", "api:docs"}),
     Role.ADMIN: frozenset(PERMISSIONS),
 })
 
