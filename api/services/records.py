@@ -36,13 +36,17 @@ import sqlalchemy as sa
 from api.errors import ApiError
 from api.services.snapshot import (
     Source,
+    UnknownSeller,
+    aware_utc,
     lock_sellers,
     read_orders,
     read_sellers,
+    reading,
     rebuild_snapshots,
     store_snapshots,
     writing,
 )
+from api.store.records import FeatureSnapshotRecord, SellerRecord
 from features.builder import DEFAULT_TIMEZONE
 from features.records import (
     DEFAULT_CURRENCIES,
@@ -64,6 +68,8 @@ __all__ = [
     "register_sellers",
     "ingest_orders",
     "load_records",
+    "SellerView",
+    "get_seller",
 ]
 
 #: Most rows one ``register_sellers`` / ``ingest_orders`` call takes.
@@ -571,3 +577,50 @@ def load_records(source: Source, sellers: pd.DataFrame, orders: pd.DataFrame, *,
     return LoadResult(seller_check.result(*seller_counts[:3], 0),
                       order_check.result(*order_counts[:3], 0), len(built),
                       time.perf_counter() - started, timings)
+
+
+@dataclass(frozen=True)
+class SellerView:
+    """A registered seller and the state of its feature snapshot.
+
+    ``snapshot_as_of`` and ``snapshot_orders_seen`` are ``None`` while the seller has no
+    snapshot (registered after the last build moment).
+    """
+
+    seller_id: str
+    kind: str
+    registered_at: datetime
+    region: str
+    industry: str
+    membership_tier: str
+    stored_at: datetime
+    updated_at: datetime
+    snapshot_as_of: datetime | None
+    snapshot_orders_seen: int | None
+
+
+def get_seller(source: Source, seller_id: str) -> SellerView:
+    """The seller with its snapshot's as-of time (two primary-key reads, read only).
+
+    Raises
+    ------
+    UnknownSeller
+        No such seller (HTTP 404 ``unknown_seller``).
+    """
+    seller_table = SellerRecord.__table__  # type: ignore[attr-defined]
+    snapshot_table = FeatureSnapshotRecord.__table__  # type: ignore[attr-defined]
+    with reading(source) as connection:
+        seller = connection.execute(sa.select(seller_table).where(
+            seller_table.c.seller_id == seller_id)).mappings().first()
+        if seller is None:
+            raise UnknownSeller(seller_id)
+        snapshot = connection.execute(
+            sa.select(snapshot_table.c.as_of, snapshot_table.c.orders_seen)
+            .where(snapshot_table.c.seller_id == seller_id)).first()
+    return SellerView(
+        seller_id=seller["seller_id"], kind=seller["kind"],
+        registered_at=aware_utc(seller["registered_at"]), region=seller["region"],
+        industry=seller["industry"], membership_tier=seller["membership_tier"],
+        stored_at=aware_utc(seller["stored_at"]), updated_at=aware_utc(seller["updated_at"]),
+        snapshot_as_of=None if snapshot is None else aware_utc(snapshot[0]),
+        snapshot_orders_seen=None if snapshot is None else int(snapshot[1]))

@@ -62,6 +62,7 @@ __all__ = [
     "read_sellers",
     "feature_version",
     "as_utc",
+    "aware_utc",
     "seller_exists",
 ]
 
@@ -142,7 +143,7 @@ def as_utc(moment: datetime, name: str = "now") -> datetime:
     return moment.astimezone(UTC)
 
 
-def _aware(moment: Any) -> datetime:
+def aware_utc(moment: Any) -> datetime:
     """A stored timestamp as aware UTC (SQLite gives back naive UTC text or datetimes)."""
     if isinstance(moment, str):
         moment = datetime.fromisoformat(moment)
@@ -479,7 +480,7 @@ def current_snapshot(source: Source, seller_id: str, *, now: datetime, max_age: 
     with reading(source) as connection:
         row = connection.execute(_READ_SNAPSHOT, {"seller_id": seller_id}).first()
         if row is not None:
-            as_of = _aware(row[0])
+            as_of = aware_utc(row[0])
             if row[2] == _FEATURE_VERSION and as_of <= moment and moment - as_of <= max_age:
                 return _from_row(seller_id, as_of, row[1])
             if as_of > moment:

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
 import sqlalchemy as sa
+from fastapi.testclient import TestClient
 
 import api.store.records  # noqa: F401  (the tables are on the shared metadata)
+from api.principal import Role
+from api.settings import Settings
 from features.synth import Marketplace, generate_marketplace
 from lending.persistence import make_engine, upgrade_database
 
@@ -53,3 +58,30 @@ def as_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
                 row[name] = str(value)
         rows.append(row)
     return rows
+
+
+@dataclass
+class Service:
+    """The app on the test database, with an API key of every role."""
+
+    client: TestClient
+    engine: sa.Engine
+    keys: dict[Role, str]
+
+    def as_role(self, role: Role) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.keys[role]}"}
+
+
+@pytest.fixture
+def service(database_url: str, tmp_path: Path) -> Iterator[Service]:
+    """The app without a model (records need none), keys made by the auth service."""
+    from api.app import create_app
+    from api.security import create_api_key
+
+    settings = Settings(data_dir=tmp_path, database_url=database_url, model_poll_seconds=0)
+    app = create_app(settings)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        engine = app.state.engine
+        keys = {role: create_api_key(engine, role, name=f"records-{role.value}")[0]
+                for role in Role}
+        yield Service(client, engine, keys)

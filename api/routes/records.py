@@ -1,0 +1,166 @@
+"""Records: register sellers, ingest orders in batches, read a seller.
+
+``POST /v1/sellers`` and ``POST /v1/orders`` take ``{"items": [...]}``, one object per
+record with the field names of the record contract (``docs/records.md``). Values are
+checked row by row by the contract, so a bad value rejects its row, not the request: the
+answer (200) counts the rows ``accepted`` (new), ``unchanged`` (same content as stored:
+nothing written) and ``updated`` (changed content replaced the stored row), and lists
+every problem of every rejected row as ``{"row", "field", "reason"}`` (``row`` is the
+1-based position in ``items``; 0 names a whole field). Only the request's shape is
+checked up front: an unknown field name or a value of an impossible JSON type is a 422
+``invalid_request`` naming its path; more than 10,000 rows is a 413 ``batch_too_large``.
+Money is a decimal string (``"1250.00"``) or a number, in the major unit and exact to the
+minor unit.
+
+Permissions: ``sellers:write``, ``orders:write``; ``decisions:read`` to read a seller.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.deps import SettingsDep, UowDep, require
+from api.principal import Principal
+from api.services import records as service
+from features.records import ORDER_FIELDS, SELLER_FIELDS
+
+router = APIRouter(prefix="/v1", tags=["records"])
+
+_DESCRIPTIONS = {spec.name: spec.description for spec in (*SELLER_FIELDS, *ORDER_FIELDS)}
+
+# Loose value types on purpose: the contract checks each value and rejects only its row.
+Text = str | int | None
+Number = str | float | int | None
+Flag = bool | str | int | None
+
+
+def _field(name: str) -> Any:
+    return Field(None, description=_DESCRIPTIONS[name])
+
+
+class SellerIn(BaseModel):
+    """One seller record (``docs/records.md``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    seller_id: Text = _field("seller_id")
+    kind: Text = _field("kind")
+    registered_at: str | None = _field("registered_at")
+    region: Text = _field("region")
+    industry: Text = _field("industry")
+    membership_tier: Text = _field("membership_tier")
+
+
+class OrderIn(BaseModel):
+    """One order record (``docs/records.md``); a later version with the same ``order_id``
+    (a refund, a dispute, a new status) replaces the stored one."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    order_id: Text = _field("order_id")
+    seller_id: Text = _field("seller_id")
+    buyer_id: Text = _field("buyer_id")
+    created_at: str | None = _field("created_at")
+    amount: Number = _field("amount")
+    currency: Text = _field("currency")
+    status: Text = _field("status")
+    refunded_amount: Number = _field("refunded_amount")
+    refunded_at: str | None = _field("refunded_at")
+    disputed: Flag = _field("disputed")
+    channel: Text = _field("channel")
+    buyer_country: Text = _field("buyer_country")
+    shipped_at: str | None = _field("shipped_at")
+    paid_out_at: str | None = _field("paid_out_at")
+
+
+class SellerBatch(BaseModel):
+    """A batch of seller records."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    items: list[SellerIn] = Field(description="At most 10,000 sellers.")
+
+
+class OrderBatch(BaseModel):
+    """A batch of order records."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    items: list[OrderIn] = Field(description="At most 10,000 orders.")
+
+
+class RejectedRowPublic(BaseModel):
+    """One problem of a rejected row."""
+
+    row: int = Field(description="1-based position in `items` (0: the whole field).")
+    field: str
+    reason: str
+
+
+class IngestResultPublic(BaseModel):
+    """What a batch did; `accepted + unchanged + updated + rejected_rows == received`."""
+
+    received: int
+    accepted: int = Field(description="New records stored.")
+    unchanged: int = Field(description="Records equal to the stored ones (nothing written).")
+    updated: int = Field(description="Stored records replaced by a changed version.")
+    rejected_rows: int = Field(description="Rows rejected (nothing of them is stored).")
+    rejected: list[RejectedRowPublic] = Field(description="Every problem of every rejected "
+                                              "row.")
+
+
+class SellerPublic(BaseModel):
+    """A registered seller and the as-of time of its feature snapshot."""
+
+    seller_id: str
+    kind: str
+    registered_at: datetime
+    region: str
+    industry: str
+    membership_tier: str
+    stored_at: datetime
+    updated_at: datetime
+    snapshot_as_of: datetime | None = Field(description="The moment the stored feature "
+                                            "snapshot describes (null: none yet).")
+    snapshot_orders_seen: int | None = Field(description="Stored orders the snapshot read.")
+
+
+def _public(result: service.IngestResult) -> IngestResultPublic:
+    return IngestResultPublic(
+        received=result.received, accepted=result.accepted, unchanged=result.unchanged,
+        updated=result.updated, rejected_rows=result.rejected_rows,
+        rejected=[RejectedRowPublic(row=p.row, field=p.field, reason=p.reason)
+                  for p in result.rejected])
+
+
+@router.post("/sellers", response_model=IngestResultPublic)
+def register_sellers(batch: SellerBatch, uow: UowDep, settings: SettingsDep,
+                     principal: Annotated[Principal, require("sellers:write")],
+                     ) -> IngestResultPublic:
+    """Register sellers (idempotent by `seller_id`; a changed record is an update)."""
+    rows = [item.model_dump() for item in batch.items]
+    return _public(service.register_sellers(uow, rows, now=datetime.now(UTC),
+                                            timezone=settings.timezone))
+
+
+@router.post("/orders", response_model=IngestResultPublic)
+def ingest_orders(batch: OrderBatch, uow: UowDep, settings: SettingsDep,
+                  principal: Annotated[Principal, require("orders:write")],
+                  ) -> IngestResultPublic:
+    """Ingest orders (idempotent by `order_id`); the sellers' feature snapshots follow."""
+    rows = [item.model_dump() for item in batch.items]
+    return _public(service.ingest_orders(uow, rows, now=datetime.now(UTC),
+                                         currencies=settings.currencies,
+                                         timezone=settings.timezone))
+
+
+@router.get("/sellers/{seller_id}", response_model=SellerPublic)
+def read_seller(seller_id: Annotated[str, Path(min_length=1, max_length=128)], uow: UowDep,
+                principal: Annotated[Principal, require("decisions:read")]) -> SellerPublic:
+    """A registered seller and its snapshot's as-of time; 404 `unknown_seller`."""
+    view = service.get_seller(uow, seller_id)
+    return SellerPublic(**{name: getattr(view, name) for name in SellerPublic.model_fields})
