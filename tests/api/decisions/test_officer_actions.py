@@ -184,3 +184,33 @@ def test_the_audit_trail_cannot_be_updated_or_deleted(uow, engine, market, polic
             conn.exec_driver_sql(statement)
     audit = service.get_decision(uow(), referred.decision_id)
     assert audit.actions[0].reason == "ok" and audit.decision == referred
+
+
+def test_two_officers_deciding_at_once_one_wins_and_the_other_gets_409(uow, market, policy):
+    import threading
+
+    referred = _decide(uow, market, policy, "refer")
+    barrier = threading.Barrier(2)
+    done, refused, failures = [], [], []
+
+    def officer(name, act):
+        barrier.wait()
+        try:
+            done.append(act(uow(), referred.decision_id, reason=f"by {name}",
+                            actor=f"user:{name}", now=LATER, policy=policy))
+        except ApiError as error:
+            refused.append(error)
+        except Exception as error:  # collected and asserted below
+            failures.append(error)
+
+    workers = [threading.Thread(target=officer, args=("alice", service.approve)),
+               threading.Thread(target=officer, args=("bob", service.decline))]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=60)
+
+    assert failures == [] and len(done) == 1 and len(refused) == 1
+    assert (refused[0].status, refused[0].code) == (409, "decision_already_decided")
+    audit = service.get_decision(uow(), referred.decision_id)
+    assert len(audit.actions) == 1 and audit.status == done[0].status
