@@ -23,6 +23,8 @@ from api.errors import ApiError, domain_status
 from api.principal import Principal
 from api.services import decisions as decision_service
 from api.services.decisions import DecisionAudit, DecisionSummary, OfficerAction
+from api.services.history import seller_history
+from api.services.snapshot import UnknownSeller
 from api.settings import Settings
 from api.web.views import (
     ActionLine,
@@ -31,6 +33,7 @@ from api.web.views import (
     CreditHistoryView,
     DecisionRow,
     DrawLine,
+    MonthFigures,
     QueueItem,
     ReasonLine,
     SellerHistoryView,
@@ -244,13 +247,21 @@ def _credit_history(engine: sa.Engine, audit: DecisionAudit, settings: Settings
 
 
 def _seller_history(engine: sa.Engine, seller_id: str, as_of: datetime,
-                    currency: str) -> SellerHistoryView | None:
-    """The seller's trade history as of the decision's snapshot (records service)."""
-    import importlib.util
-
-    if importlib.util.find_spec("api.services.history") is None:
-        return None  # the records helper's history service has not landed yet
-    return None
+                    settings: Settings) -> SellerHistoryView | None:
+    """The seller's trade history as of the decision's snapshot, so the charts show
+    what the decision saw (records service); ``None`` for a seller never registered."""
+    try:
+        history = seller_history(engine, seller_id, as_of=as_of, timezone=settings.timezone)
+    except UnknownSeller:
+        return None
+    shares = tuple((f"Buyer {buyer.buyer_id}", buyer.share) for buyer in history.top_buyers)
+    if history.other_buyers_share:
+        shares += (("All other buyers", history.other_buyers_share),)
+    return SellerHistoryView(
+        months=tuple(MonthFigures(m.month, m.gmv, m.orders, m.refund_rate)
+                     for m in history.months),
+        top_buyer_shares=shares, buyer_count=history.buyer_count,
+        buyer_hhi=history.buyer_hhi, currency=history.currency)
 
 
 def case_view(state: Any, decision_id: str) -> CaseView | None:
@@ -295,7 +306,7 @@ def case_view(state: Any, decision_id: str) -> CaseView | None:
         version=audit.version, decided_by=audit.decided_by, decided_at=audit.decided_at,
         actions=tuple(_action_line(a, decision.currency) for a in audit.actions),
         history=_seller_history(engine, decision.seller_id, decision.snapshot_as_of,
-                                decision.currency),
+                                settings),
         credit=_credit_history(engine, audit, settings),
         can_decide=audit.status == "referred",
         can_change_limit=audit.status != "declined")

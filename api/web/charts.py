@@ -83,9 +83,13 @@ def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
     if low > high:
         low, high = high, low
     if low == high:
-        # A flat series still needs an axis: widen it around the value.
-        spread = abs(low) * 0.1 or 1.0
-        low, high = low - spread, high + spread
+        # A flat series still needs an axis: widen it around the value, or upwards from
+        # zero (a series of zeros is counts, amounts or rates: nothing is negative).
+        if low == 0:
+            high = 1.0
+        else:
+            spread = abs(low) * 0.1
+            low, high = low - spread, high + spread
     raw_step = (high - low) / max(1, count)
     magnitude = 10 ** math.floor(math.log10(raw_step))
     step = next(m * magnitude for m in (1, 2, 5, 10) if m * magnitude >= raw_step)
@@ -145,6 +149,14 @@ def _text(x: float, y: float, text: str, *, anchor: str = "start", css: str = "l
     return (f'<text class="{css}" x="{_number(x)}" y="{_number(y)}" '
             f'text-anchor="{anchor}" dominant-baseline="{baseline}">{escape_text(text)}'
             "</text>")
+
+
+def _y_label(text: str, top: float, bottom: float) -> str:
+    """The y axis's title, turned to read upwards along the axis."""
+    middle = _number((top + bottom) / 2)
+    return (f'<text class="axis-label" x="14" y="{middle}" text-anchor="middle" '
+            f'dominant-baseline="middle" transform="rotate(-90 14 {middle})">'
+            f"{escape_text(text)}</text>")
 
 
 def _empty_chart(chart_id: str, title: str, message: str, css_class: str,
@@ -294,7 +306,7 @@ def bar_chart_svg(points: Sequence[tuple[str, float]], *, chart_id: str, title: 
                                                                       strict=True))
     parts = _open_svg(chart_id, width, height, title, description, "bars")
     parts.extend(_y_axis(ticks, y, left, right, value_format))
-    parts.append(_text(14, (top + bottom) / 2, y_label, anchor="middle", css="axis-label"))
+    parts.append(_y_label(y_label, top, bottom))
     label_every = max(1, math.ceil(len(points) / 12))
     zero = y(0.0)
     for k, ((label, _), value) in enumerate(zip(points, values, strict=True)):
@@ -353,7 +365,7 @@ def line_chart_svg(points: Sequence[tuple[str, float | None]], *, chart_id: str,
         f"{label} {'no data' if v is None else value_format(float(v))}" for label, v in points)
     parts = _open_svg(chart_id, width, height, title, description, "line")
     parts.extend(_y_axis(ticks, y, left, right, value_format))
-    parts.append(_text(14, (top + bottom) / 2, y_label, anchor="middle", css="axis-label"))
+    parts.append(_y_label(y_label, top, bottom))
     label_every = max(1, math.ceil(len(points) / 12))
     segments: list[list[tuple[float, float]]] = [[]]
     dots = []

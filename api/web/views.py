@@ -102,6 +102,8 @@ class SellerHistoryView:
     months: tuple[MonthFigures, ...]
     top_buyer_shares: tuple[tuple[str, float], ...]
     buyer_count: int | None
+    #: Herfindahl-Hirschman index of the buyers' shares (0 to 1; 1: a single buyer).
+    buyer_hhi: float | None
     currency: str
 
 

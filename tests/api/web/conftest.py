@@ -54,11 +54,14 @@ def _fast_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @dataclass(frozen=True)
 class Market:
-    """Feature rows of a small marketplace and a model trained on them."""
+    """A small synthetic marketplace (records and feature rows) and a model trained on
+    it."""
 
     table: pd.DataFrame
     scorer: Scorer
     as_of: datetime
+    sellers: pd.DataFrame
+    orders: pd.DataFrame
 
 
 @pytest.fixture(scope="session")
@@ -70,7 +73,8 @@ def market() -> Market:
     model = train(table, label, config=FAST)
     as_of = pd.Timestamp(generated.as_of).to_pydatetime()
     return Market(table, Scorer(model, model_name="web-pd", model_version="3"),
-                  as_of if as_of.tzinfo else as_of.replace(tzinfo=UTC))
+                  as_of if as_of.tzinfo else as_of.replace(tzinfo=UTC),
+                  generated.sellers, generated.orders)
 
 
 @dataclass
@@ -98,6 +102,21 @@ class Site:
                              now=datetime.now(UTC) - timedelta(days=days_ago))
         self.made.append(made)
         return made
+
+    def load_trade(self, row: int) -> str:
+        """Register the market's seller of ``row`` and its orders through the records
+        service; returns the seller id (decide with the same ``row``)."""
+        from api.services.records import ingest_orders, register_sellers
+
+        seller_id = str(self.market.table.index[row])
+        sellers = self.market.sellers
+        orders = self.market.orders
+        register_sellers(self.engine, sellers[sellers["seller_id"] == seller_id],
+                         now=self.market.as_of)
+        result = ingest_orders(self.engine, orders[orders["seller_id"] == seller_id],
+                               now=self.market.as_of)
+        assert result.accepted > 0 and not result.rejected
+        return seller_id
 
     def referred(self, seller_id: str, *, days_ago: float = 0.0) -> DecisionView:
         """A referred case (a row whose decision comes out ``refer``)."""

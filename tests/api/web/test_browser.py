@@ -26,7 +26,15 @@ from api.app import create_app
 from api.principal import Role
 from api.security import create_user
 from api.settings import Settings
-from tests.api.web.conftest import FAST_HASHER, HOSTILE_SELLER, PASSWORD, USERS, Market, Site
+from tests.api.web.conftest import (
+    FAST_HASHER,
+    HOSTILE_SELLER,
+    PASSWORD,
+    USERS,
+    Market,
+    Site,
+    referable_rows,
+)
 
 CHROMIUM = Path(os.environ.get("SME_CREDIT_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
@@ -106,7 +114,10 @@ def test_an_officer_logs_in_reviews_a_referred_case_and_overrides_its_limit(
     _require_chromium()
     from playwright.sync_api import expect, sync_playwright
 
-    case = served.site.referred("SHOP-0042", days_ago=2)
+    row = referable_rows(served.site.market, served.app.state.policy)[0]
+    seller_id = served.site.load_trade(row)
+    case = served.site.decide(seller_id, row=row, days_ago=2)
+    assert case.outcome == "refer"
     served.site.referred(HOSTILE_SELLER, days_ago=1)
     log = BrowserLog()
     with sync_playwright() as playwright:
@@ -134,13 +145,13 @@ def test_an_officer_logs_in_reviews_a_referred_case_and_overrides_its_limit(
             # The queue lists both referred cases, oldest first; the hostile id is text.
             queue = page.get_by_test_id("queue")
             expect(queue.locator("tbody tr")).to_have_count(2)
-            expect(queue.locator("tbody tr").first).to_contain_text("SHOP-0042")
+            expect(queue.locator("tbody tr").first).to_contain_text(seller_id)
             expect(queue.locator("tbody tr").nth(1)).to_contain_text(HOSTILE_SELLER)
             queue.locator("tbody tr").first.get_by_test_id("open-case").click()
 
             # The case: score, reasons and the waterfall chart with one bar per family.
             expect(page).to_have_url(re.compile(re.escape(case.decision_id)))
-            expect(page.get_by_test_id("seller-id")).to_have_text("SHOP-0042")
+            expect(page.get_by_test_id("seller-id")).to_have_text(seller_id)
             chart = page.locator("svg#chart-waterfall")
             expect(chart).to_be_visible()
             bars = chart.locator("g.step rect.bar")
@@ -149,6 +160,10 @@ def test_an_officer_logs_in_reviews_a_referred_case_and_overrides_its_limit(
                       for k in range(bars.count())]
             assert all(width >= 0 for width in widths) and max(widths) > 0
             expect(chart.locator("title")).to_have_text("Score breakdown")
+            # The trade history charts are drawn too.
+            for chart_id in ("chart-gmv", "chart-refunds", "chart-buyers"):
+                expect(page.locator(f"svg#{chart_id}")).to_be_visible()
+            assert page.locator("svg#chart-gmv rect.bar").count() == 24
 
             # Override the limit with a written reason.
             form = page.get_by_test_id("limit-form")

@@ -58,6 +58,8 @@ def test_ticks_are_round_steps_that_cover_the_range(low: float, high: float,
 def test_a_flat_series_still_gets_an_axis_around_its_value() -> None:
     ticks = nice_ticks(50, 50)
     assert ticks[0] < 50 < ticks[-1]
+    # Zeros (no refunds at all) get an axis from zero up, never below.
+    assert nice_ticks(0, 0)[0] == 0 and nice_ticks(0, 0)[-1] == 1
 
 
 def test_ticks_refuse_infinite_ranges() -> None:
@@ -175,6 +177,9 @@ def test_monthly_bars_start_at_zero_and_are_as_tall_as_their_values() -> None:
     assert [t for t in texts(root, "tick") if t.startswith("2026")] == ["2026-01", "2026-02",
                                                                        "2026-03"]
     assert accessible_name(root)[1] == "CNY: 2026-01 1,000; 2026-02 2,500; 2026-03 0"
+    # The y axis's title reads upwards beside the axis, clear of the tick labels.
+    (y_title,) = [t for t in root.iter(f"{SVG}text") if t.get("class") == "axis-label"]
+    assert y_title.text == "CNY" and (y_title.get("transform") or "").startswith("rotate(-90")
 
 
 def test_many_months_get_thinned_labels_but_every_bar() -> None:

@@ -440,3 +440,47 @@ def test_a_seller_without_a_line_says_so(site: Site) -> None:
     site.login()
     assert "The seller has no credit line." in site.client.get(
         f"/officer/cases/{case.decision_id}").text
+
+
+# --------------------------------------------------------------------------- trade
+
+
+def test_the_case_charts_the_sellers_trade_as_the_decision_saw_it(site: Site) -> None:
+    from api.services.history import seller_history
+    from tests.api.web.conftest import referable_rows
+
+    row = referable_rows(site.market, site.app.state.policy)[0]
+    seller_id = site.load_trade(row)
+    case = site.decide(seller_id, row=row)
+    assert case.outcome == "refer"
+    history = seller_history(site.engine, seller_id, as_of=case.snapshot_as_of,
+                             timezone=site.app.state.settings.timezone)
+    site.login()
+    page = site.client.get(f"/officer/cases/{case.decision_id}").text
+
+    def chart(chart_id: str) -> str:
+        return page.split(f'id="{chart_id}"', 1)[1].split("</svg>", 1)[0]
+
+    gmv = [float(v) for v in re.findall(r'<rect class="bar"[^>]*data-value="([-\d.]+)"',
+                                        chart("chart-gmv"))]
+    assert gmv == pytest.approx([float(m.gmv) for m in history.months], abs=0.01)
+    assert len(gmv) == 24 and sum(gmv) > 0
+    rates = [float(v) for v in re.findall(r'<circle class="dot"[^>]*data-value="([-\d.]+)"',
+                                          chart("chart-refunds"))]
+    assert rates == pytest.approx([m.refund_rate for m in history.months
+                                   if m.refund_rate is not None], abs=0.01)
+    buyers = chart("chart-buyers")
+    assert f"Buyer {history.top_buyers[0].buyer_id}" in buyers
+    shares = [float(v) for v in re.findall(r'data-value="([-\d.]+)"', buyers)]
+    assert sum(shares) == pytest.approx(1.0, abs=0.02)  # top buyers and all the others
+    assert f"{history.buyer_count} buyers in all" in page
+    last = history.months[-1]
+    assert (f"<tr><td>{last.month}</td><td class=\"num\">{last.gmv:,.2f}</td>"
+            f"<td class=\"num\">{last.orders}</td>") in page
+
+
+def test_a_seller_without_stored_records_says_so(site: Site) -> None:
+    case = site.referred("S-unregistered")
+    site.login()
+    assert "No trade records of this seller are stored." in site.client.get(
+        f"/officer/cases/{case.decision_id}").text
