@@ -139,6 +139,14 @@ class LoadResult:
     seconds: float
     timings: dict[str, float] = field(default_factory=dict)
 
+    def __str__(self) -> str:
+        parts = [f"{name} {result.accepted:,} added, {result.updated:,} updated, "
+                 f"{result.unchanged:,} unchanged, {result.rejected_rows:,} set aside"
+                 for name, result in (("sellers", self.sellers), ("orders", self.orders))]
+        steps = ", ".join(f"{step} {seconds:.1f} s" for step, seconds in self.timings.items())
+        return (f"{'; '.join(parts)}; {self.snapshots:,} snapshots built in "
+                f"{self.seconds:.1f} s ({steps})")
+
 
 class BatchTooLarge(ApiError):
     """A batch has more rows than one call takes (HTTP 413 ``batch_too_large``)."""
