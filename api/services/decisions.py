@@ -30,6 +30,7 @@ import base64
 import binascii
 import json
 import math
+import sqlite3
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -40,6 +41,7 @@ from typing import Any, Literal, cast
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select
 
 from api.errors import ApiError
@@ -116,6 +118,14 @@ _DECISION_TABLE = CreditDecisionRecord.metadata.tables["credit_decision"]
 _KEY_TABLE = IdempotencyRecord.metadata.tables["idempotency_record"]
 _INSERT_DECISION = _DECISION_TABLE.insert()
 _INSERT_KEY = _KEY_TABLE.insert()
+#: ``INSERT ... ON CONFLICT DO NOTHING`` of an idempotency key, by dialect.
+_CLAIM_KEY: dict[str, sa.Executable] = {
+    "postgresql": postgresql.insert(_KEY_TABLE).on_conflict_do_nothing()
+    .returning(_KEY_TABLE.c.key),
+}
+if sqlite3.sqlite_version_info >= (3, 35):  # RETURNING
+    _CLAIM_KEY["sqlite"] = sqlite.insert(_KEY_TABLE).on_conflict_do_nothing().returning(
+        _KEY_TABLE.c.key)
 _FIND_KEY = (sa.select(_KEY_TABLE.c.fingerprint, _KEY_TABLE.c.response)
              .where(_KEY_TABLE.c.scope == sa.bindparam("scope"),
                     _KEY_TABLE.c.key == sa.bindparam("key")))
@@ -586,27 +596,36 @@ def make_decision(uow: SqlUnitOfWork, *, snapshot: FeatureSnapshot, scorer: Scor
         # per-object bookkeeping would cost more than scoring), one transaction.
         with uow:
             connection = uow.session.connection()
-            stored = connection.execute(_FIND_KEY, {"scope": DECISION_SCOPE,
-                                                    "key": idempotency_key}).first()
-            if stored is not None:
-                if stored.fingerprint != key_values["fingerprint"]:
-                    raise IdempotencyKeyReused(f"idempotency key {idempotency_key!r} was "
-                                               f"used for a different decision request")
-                known = uow.session.get(CreditDecisionRecord,
-                                        json.loads(stored.response)["decision_id"])
-                assert known is not None  # written in the same transaction as the key
-                return _view(known, replayed=True)
+            # Claiming the key first saves the read in the common case. A request racing
+            # with the same key waits on PostgreSQL until the first one ends, then finds
+            # the key taken and reads what the winner stored (SQLite's write lock already
+            # serialises the two).
+            claim = _CLAIM_KEY.get(uow.dialect)
+            claimed = (claim is not None
+                       and connection.execute(claim, key_values).first() is not None)
+            if not claimed:
+                stored = connection.execute(_FIND_KEY, {"scope": DECISION_SCOPE,
+                                                        "key": idempotency_key}).first()
+                if stored is not None:
+                    if stored.fingerprint != key_values["fingerprint"]:
+                        raise IdempotencyKeyReused(
+                            f"idempotency key {idempotency_key!r} was used for a different "
+                            f"decision request")
+                    known = uow.session.get(CreditDecisionRecord,
+                                            json.loads(stored.response)["decision_id"])
+                    assert known is not None  # written in the same transaction as the key
+                    return _view(known, replayed=True)
+                connection.execute(_INSERT_KEY, key_values)
             if line_id is not None:
                 open_line_from_decision(_JoinedUnitOfWork(uow), decision, line_id=line_id,
                                         opened_on=_business_date(now, timezone),
                                         currency=currency)
             connection.execute(_INSERT_DECISION, values)
-            connection.execute(_INSERT_KEY, key_values)
             uow.commit()
             return view
 
-    # Two requests racing with one key: the loser's insert of the key fails and its
-    # second run replays (same body) or refuses (another body) what the winner stored.
+    # A request that still loses a race on a unique key (a dialect without ON CONFLICT)
+    # runs once more and replays (same body) or refuses (another body) what won.
     return _retry_on_conflict(work)
 
 
