@@ -107,7 +107,8 @@ def current_officer(request: Request) -> Principal | None:
 
 def safe_next_path(candidate: str | None) -> str:
     """Where to go after login: only a path of the officer pages (no open redirect)."""
-    if (not candidate or not candidate.startswith("/officer/") or "//" in candidate
+    if (not candidate or len(candidate) > 500 or not candidate.startswith("/officer/")
+            or "//" in candidate
             or "\\" in candidate or any(ord(ch) < 0x20 for ch in candidate)):
         return "/officer/"
     return candidate

@@ -484,3 +484,20 @@ def test_a_seller_without_stored_records_says_so(site: Site) -> None:
     site.login()
     assert "No trade records of this seller are stored." in site.client.get(
         f"/officer/cases/{case.decision_id}").text
+
+
+def test_a_reason_longer_than_the_audit_keeps_is_refused_with_the_limit(site: Site) -> None:
+    case = site.referred("S-1")
+    token = site.login()
+    status, page = act(site, case.decision_id, token, action="decline", reason="x" * 2001,
+                       version="1")
+    assert status == 422
+    assert messages(page) == ["The reason must be at most 2000 characters; got 2001. "
+                              "Nothing was changed."]
+    assert audit_of(site, case.decision_id).actions == ()
+
+
+def test_an_overlong_search_still_answers_a_page(site: Site) -> None:
+    site.login()
+    answer = site.client.get("/officer/decisions", params={"q": "S" * 5000})
+    assert answer.status_code == 200 and "No decision matches" in answer.text
