@@ -163,3 +163,42 @@ def test_bad_requests_get_the_error_body(service, market):
     assert (unknown.status_code, unknown.json()["code"]) == (404, "unknown_decision")
     assert bad_limit.status_code == 422
     assert no_auth.status_code == 401
+
+
+def test_odd_input_gets_a_4xx_with_the_error_body_never_a_500(service, market):
+    referred = service.decide(market.seller_for["refer"], "k-1").json()["decision_id"]
+    actions = f"/v1/decisions/{referred}/actions"
+    officer = service.headers(Role.OFFICER)
+    odd = [
+        ("post", "/v1/decisions", {"seller_id": "S\u00e9\u4e2d"}, "k-a"),
+        ("post", "/v1/decisions", {"seller_id": "S1", "as_of": "9999-12-31T00:00:00Z"}, "k-b"),
+        ("post", "/v1/decisions", {"seller_id": "S1", "extra": 1}, "k-c"),
+        ("post", "/v1/decisions", {"seller_id": ["S1"]}, "k-d"),
+        ("post", "/v1/decisions", {"seller_id": "x" * 500}, "k-e"),
+        ("post", actions, {"action": "approve", "limit": "1e400", "reason": "r"}, None),
+        ("post", actions, {"action": "approve", "limit": "NaN", "reason": "r"}, None),
+        ("post", actions, {"action": "approve", "limit": 5000.555, "reason": "r"}, None),
+        ("post", actions, {"action": "approve", "limit": "-1", "reason": "r"}, None),
+        ("post", actions, {"action": "approve", "reason": 7}, None),
+        ("post", actions, {"action": "approve", "reason": "r", "expected_version": 10**30},
+         None),
+        ("post", actions, {"action": "close", "reason": "r"}, None),
+        ("post", actions, {"action": "change_limit", "reason": "r"}, None),
+        ("post", actions, {"action": "decline", "reason": "r", "limit": "3000.00"}, None),
+        ("get", "/v1/decisions?cursor=%FF%FE", None, None),
+        ("get", "/v1/decisions?cursor=" + "A" * 300, None, None),
+        ("get", "/v1/decisions?older_than=yesterday", None, None),
+        ("get", "/v1/decisions?older_than=2026-01-01T00:00:00", None, None),
+        ("get", "/v1/decisions?limit=0", None, None),
+        ("get", "/v1/decisions?status=pending", None, None),
+        ("get", "/v1/decisions/" + "D" * 300, None, None),
+        ("post", "/v1/decisions/%00/reproduce", None, None),
+    ]
+    for method, url, body, key in odd:
+        headers = {**(service.headers(Role.ADMIN, key) if key else officer)}
+        answer = service.client.request(method, url, json=body, headers=headers)
+        assert 400 <= answer.status_code < 500, (url, body, answer.status_code, answer.text)
+        assert set(answer.json()) == {"code", "message", "details"}, answer.text
+    # None of it changed the case.
+    audit = service.client.get(f"/v1/decisions/{referred}", headers=officer).json()
+    assert audit["status"] == "referred" and audit["actions"] == []
