@@ -42,7 +42,7 @@ async def _forbidden(request: Request, error: Exception) -> Response:
                        heading="Not allowed",
                        explanation=f"You are logged in as {error.principal.id} with the role "
                        f"{error.principal.role.value}, which may not review credit cases. "
-                       "Ask an administrator for the officer role.")
+                       "Ask an administrator for the officer role.", login_link=True)
 
 
 def mount(app: FastAPI) -> None:

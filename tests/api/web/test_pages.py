@@ -106,6 +106,9 @@ def test_roles_without_case_review_get_a_403_page(site: Site, role: Role) -> Non
     assert answer.status_code == 403
     assert answer.headers["content-type"].startswith("text/html")
     assert "may not review credit cases" in answer.text
+    # They can still log in as someone else.
+    assert 'href="/officer/login"' in answer.text
+    assert site.client.get("/officer/login").status_code == 200
 
 
 def test_an_admin_may_use_the_officer_pages(site: Site) -> None:
