@@ -44,9 +44,10 @@ from lending.persistence import SqlUnitOfWork, get_line, get_schedule
 from lending.persistence.errors import UnknownLine
 from lending.persistence.tables import CreditLineRecord
 from lending.policy import CreditPolicy, Terms
+from scoring.config import GradeBands
 from scoring.reasons import REASON_CODES
 
-__all__ = ["ActionRefused", "QUEUE_LIMIT", "SEARCH_LIMIT", "referred_cases",
+__all__ = ["ActionRefused", "GRADES", "QUEUE_LIMIT", "SEARCH_LIMIT", "referred_cases",
            "past_decisions", "case_view", "act", "family_label", "terms_lines"]
 
 #: Most referred cases one queue page lists (oldest first, so none is starved).
@@ -57,7 +58,8 @@ SEARCH_LIMIT = 100
 #: Search words that name where a case stands.
 _STATUS_OF_WORD = {"approve": "approved", "approved": "approved", "refer": "referred",
                    "referred": "referred", "decline": "declined", "declined": "declined"}
-_GRADES = {"A", "B", "C", "D", "E"}
+#: The grades a score can have (the scorer's default bands: A best to E worst).
+GRADES: tuple[str, ...] = tuple(GradeBands().labels)
 _FAMILY_TITLES = {code: FAMILIES[name].title_en for name, code in REASON_CODES.items()
                   if name in FAMILIES}
 _PRODUCTS = {"purchase_line": "Interest-free purchase line", "term_loan": "Term micro-loan"}
@@ -142,7 +144,7 @@ def past_decisions(engine: sa.Engine, query: str) -> tuple[list[DecisionRow], bo
     if folded in _STATUS_OF_WORD:
         page = decision_service.list_decisions(uow, status=_STATUS_OF_WORD[folded],
                                                limit=SEARCH_LIMIT)
-    elif text.upper() in _GRADES:
+    elif text.upper() in GRADES:
         page = decision_service.list_decisions(uow, grade=text.upper(), limit=SEARCH_LIMIT)
     else:
         page = decision_service.list_decisions(uow, query=text or None, limit=SEARCH_LIMIT)

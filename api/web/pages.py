@@ -48,7 +48,7 @@ __all__ = ["router", "GRADES", "ACTIONS"]
 
 router = APIRouter()
 
-GRADES = ("A", "B", "C", "D", "E")
+GRADES = backend.GRADES
 #: Form value -> what the officer does.
 ACTIONS = {"approve": "approve", "decline": "decline", "change_limit": "change the limit"}
 _DONE = {"approve": "The case is approved.", "decline": "The case is declined.",
