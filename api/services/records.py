@@ -22,7 +22,7 @@ keep); finer digits of an input are dropped.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -58,6 +58,7 @@ from features.records import (
     validate_sellers,
 )
 from lending.money import MAX_AMOUNT, MINOR_UNIT_DIGITS
+from lending.persistence import SqlUnitOfWork
 
 __all__ = [
     "MAX_BATCH_ROWS",
@@ -84,6 +85,8 @@ _ORDER_DB_COLUMNS = ("order_id", "seller_id", "buyer_id", "created_at", "amount_
 _ORDER_TIMES = ("created_at", "refunded_at", "shipped_at", "paid_out_at")
 _LARGEST = float(MAX_AMOUNT)
 _ORDER_INDEX = "ix_seller_order_seller_id_created_at"
+#: From this many rows PostgreSQL gets them through COPY (smaller batches: executemany).
+_COPY_FROM_ROWS = 2_000
 
 
 @dataclass(frozen=True)
@@ -308,17 +311,17 @@ def _tuples(frame: pd.DataFrame, columns: Sequence[str]) -> list[tuple[Any, ...]
 
 def _insert(connection: sa.Connection, table: str, columns: Sequence[str],
             rows: list[tuple[Any, ...]]) -> None:
-    """Insert many rows at once: COPY on PostgreSQL, one executemany on SQLite."""
+    """Insert many rows at once: one executemany, or COPY for many rows on PostgreSQL."""
     if not rows:
         return
     names = ", ".join(columns)
-    if connection.dialect.name == "postgresql":
+    if connection.dialect.name == "postgresql" and len(rows) >= _COPY_FROM_ROWS:
         cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
         with cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)
         return
-    marks = ", ".join("?" for _ in columns)
+    marks = ", ".join(("?" if connection.dialect.name == "sqlite" else "%s") for _ in columns)
     connection.exec_driver_sql(f"INSERT INTO {table} ({names}) VALUES ({marks})", rows)
 
 
@@ -415,6 +418,38 @@ def _now(now: datetime | None) -> datetime:
     return datetime.now(UTC) if now is None else now
 
 
+def _driver_integrity_errors() -> tuple[type[Exception], ...]:
+    """The drivers' own integrity errors (COPY runs on the driver's cursor directly)."""
+    import sqlite3
+
+    found: list[type[Exception]] = [sqlite3.IntegrityError]
+    try:
+        import psycopg
+    except ImportError:  # pragma: no cover - psycopg is a dependency
+        return tuple(found)
+    found.append(psycopg.IntegrityError)
+    return tuple(found)
+
+
+def _retry_once(source: Source, work: Callable[[], IngestResult]) -> IngestResult:
+    """Run ``work``; run it once more if a concurrent batch inserted one of its new ids.
+
+    Batches naming the same sellers take turns on the sellers' locks, but two batches can
+    still both see an id as new (a new seller, or one order id sent for two sellers); the
+    loser's insert fails, and its second run finds the winner's row and compares with it.
+    A unit of work entered by the caller cannot be retried: its transaction is lost.
+    """
+    entered = isinstance(source, SqlUnitOfWork) and "session" in vars(source)
+    conflicts: tuple[type[Exception], ...] = (sa.exc.IntegrityError,
+                                              *_driver_integrity_errors())
+    try:
+        return work()
+    except conflicts:
+        if entered:
+            raise
+        return work()
+
+
 def _cap(rows: Rows, max_rows: int) -> None:
     if len(rows) > max_rows:
         raise BatchTooLarge(len(rows), max_rows)
@@ -455,12 +490,16 @@ def register_sellers(source: Source, rows: Rows, *, now: datetime | None = None,
     checked = _check(validate_sellers, frame)
     if checked.kept.empty:
         return checked.result(0, 0, 0, 0)
-    with writing(source) as connection:
-        ids = checked.kept["seller_id"].astype(str).tolist()
-        lock_sellers(connection, ids)
-        accepted, unchanged, updated, touched = _store_sellers(connection, checked, fresh=False)
-        snapshots = rebuild_snapshots(connection, touched, now=_now(now), timezone=timezone)
-    return checked.result(accepted, unchanged, updated, len(snapshots))
+    def work() -> IngestResult:
+        with writing(source) as connection:
+            lock_sellers(connection, checked.kept["seller_id"].astype(str).tolist())
+            accepted, unchanged, updated, touched = _store_sellers(connection, checked,
+                                                                   fresh=False)
+            snapshots = rebuild_snapshots(connection, touched, now=_now(now),
+                                          timezone=timezone)
+        return checked.result(accepted, unchanged, updated, len(snapshots))
+
+    return _retry_once(source, work)
 
 
 def ingest_orders(source: Source, rows: Rows, *, now: datetime | None = None,
@@ -497,17 +536,22 @@ def ingest_orders(source: Source, rows: Rows, *, now: datetime | None = None,
     frame = _frame(rows)
     if frame.empty:
         return IngestResult(0, 0, 0, 0, (), 0)
-    with writing(source) as connection:
-        # locking the named sellers first also tells which of them exist
-        known = lock_sellers(connection, _candidate_ids(frame, "seller_id"))
-        checked = _check(validate_orders, frame, sorted(known),
-                         currencies=tuple(currencies))
-        _check_money(checked)
-        if checked.kept.empty:
-            return checked.result(0, 0, 0, 0)
-        accepted, unchanged, updated, touched = _store_orders(connection, checked, fresh=False)
-        snapshots = rebuild_snapshots(connection, touched, now=_now(now), timezone=timezone)
-    return checked.result(accepted, unchanged, updated, len(snapshots))
+    def work() -> IngestResult:
+        with writing(source) as connection:
+            # locking the named sellers first also tells which of them exist
+            known = lock_sellers(connection, _candidate_ids(frame, "seller_id"))
+            checked = _check(validate_orders, frame, sorted(known),
+                             currencies=tuple(currencies))
+            _check_money(checked)
+            if checked.kept.empty:
+                return checked.result(0, 0, 0, 0)
+            accepted, unchanged, updated, touched = _store_orders(connection, checked,
+                                                                  fresh=False)
+            snapshots = rebuild_snapshots(connection, touched, now=_now(now),
+                                          timezone=timezone)
+        return checked.result(accepted, unchanged, updated, len(snapshots))
+
+    return _retry_once(source, work)
 
 
 def load_records(source: Source, sellers: pd.DataFrame, orders: pd.DataFrame, *,

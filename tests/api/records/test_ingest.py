@@ -168,3 +168,31 @@ def test_a_strict_bulk_load_with_one_bad_row_stores_nothing(engine, market):
         load_records(engine, market.sellers, orders, now=AS_OF, strict=True)
     assert raised.value.report.problems[["row", "field"]].values.tolist() == [[5, "amount"]]
     assert stored_ids(engine, "seller", "seller_id") == set()
+
+
+def test_batches_racing_to_store_the_same_new_records_all_succeed(engine, market):
+    import threading
+
+    sellers = as_rows(market.sellers.head(4))
+    orders = as_rows(market.orders[market.orders.seller_id.isin(
+        market.sellers.seller_id.head(4))].head(40))
+    results, failures = [], []
+    barrier = threading.Barrier(3)
+
+    def send() -> None:
+        barrier.wait()
+        try:
+            results.append((register_sellers(engine, sellers, now=AS_OF),
+                            ingest_orders(engine, orders, now=AS_OF)))
+        except Exception as error:  # collected and asserted below
+            failures.append(error)
+
+    workers = [threading.Thread(target=send, daemon=True) for _ in range(3)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=120)
+    assert failures == []
+    assert sum(s.accepted for s, _ in results) == len(sellers)
+    assert sum(o.accepted for _, o in results) == len(orders)
+    assert sum(o.unchanged for _, o in results) == 2 * len(orders)
