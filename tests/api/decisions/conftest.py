@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import numpy as np
 import pandas as pd
 import pytest
 import sqlalchemy as sa
@@ -31,6 +32,8 @@ class Market:
     table: pd.DataFrame
     as_of: datetime
     scorer: Scorer
+    #: Whether each seller defaulted within 12 months (the training label).
+    label: np.ndarray
     #: The generated records (``features.synth``): sellers and orders frames.
     sellers: pd.DataFrame
     orders: pd.DataFrame
@@ -65,7 +68,7 @@ def market(policy: CreditPolicy) -> Market:
         if len(seller_for) == 3:
             break
     assert set(seller_for) == {"approve", "refer", "decline"}
-    return Market(table, pd.Timestamp(generated.as_of).to_pydatetime(), scorer,
+    return Market(table, pd.Timestamp(generated.as_of).to_pydatetime(), scorer, label,
                   generated.sellers, generated.orders, seller_for)
 
 
