@@ -25,6 +25,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "api.cli.scoring",
     "api.cli.policy",
     "api.cli.demo",
+    "api.cli.records",
     "api.cli.keys",
     "api.cli.serve",
 )
