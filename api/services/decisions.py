@@ -304,11 +304,8 @@ class _JoinedUnitOfWork(SqlUnitOfWork):
 
     def __init__(self, outer: SqlUnitOfWork) -> None:
         super().__init__(outer.engine)
-        self.session = outer.session
-        self.lines = outer.lines
-        self.events = outer.events
-        self.journal = outer.journal
-        self.idempotency = outer.idempotency
+        # The entered unit of work's session and every repository on it, whichever exist.
+        self.__dict__.update(outer.__dict__)
 
     def __enter__(self) -> _JoinedUnitOfWork:
         return self
