@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
+from api.services import records as records_service
 from api.services.records import (
     MAX_BATCH_ROWS,
     BatchTooLarge,
@@ -142,7 +143,11 @@ def test_sellers_are_idempotent_and_a_changed_tier_is_an_update(engine, market):
     assert snapshot.features["membership_tier"] == rows[1]["membership_tier"]
 
 
-def test_a_bulk_load_equals_ingesting_and_loading_again_changes_nothing(engine, market):
+@pytest.mark.parametrize("copy_from_rows", [1, MAX_BATCH_ROWS])
+def test_a_bulk_load_stores_the_records_exactly_and_loading_again_changes_nothing(
+        engine, market, monkeypatch, copy_from_rows):
+    # on PostgreSQL, through COPY (1) and through executemany (10,000)
+    monkeypatch.setattr(records_service, "_COPY_FROM_ROWS", copy_from_rows)
     result = load_records(engine, market.sellers, market.orders, now=AS_OF)
     assert (result.sellers.accepted, result.orders.accepted) == (len(market.sellers),
                                                                 len(market.orders))
