@@ -47,7 +47,7 @@ from api.services.snapshot import (
     store_snapshots,
     writing,
 )
-from api.store.records import FeatureSnapshotRecord, SellerRecord
+from api.store.records import FeatureSnapshotRecord, OrderRecord, SellerRecord
 from features.builder import DEFAULT_TIMEZONE
 from features.records import (
     DEFAULT_CURRENCIES,
@@ -245,6 +245,36 @@ def _check_money(checked: _Checked) -> None:
         checked.drop(finer, name, [f"finer than the {code} minor unit "
                                    f"({10.0 ** -MINOR_UNIT_DIGITS[code]:g})"
                                    for code in codes.to_numpy()[finer]])
+
+
+def _check_seller_currency(connection: sa.Connection, checked: _Checked) -> None:
+    """Refuse an order in another currency than its seller's other orders.
+
+    Features add a seller's amounts without conversion, so a seller trades in one currency:
+    the one of its stored orders, or else of its first order in this batch. Only needed
+    when several currencies are configured.
+    """
+    if checked.kept.empty:
+        return
+    table = OrderRecord.__table__  # type: ignore[attr-defined]
+    sellers = sorted(set(checked.kept["seller_id"].astype(str)))
+    established: dict[str, str] = {}
+    for start in range(0, len(sellers), 2_000):
+        chunk = sellers[start:start + 2_000]
+        established.update((str(seller), str(currency)) for seller, currency in
+                           connection.execute(sa.select(table.c.seller_id,
+                                                        sa.func.min(table.c.currency))
+                                              .where(table.c.seller_id.in_(chunk))
+                                              .group_by(table.c.seller_id)))
+    seller = checked.kept["seller_id"].astype(str)
+    currency = checked.kept["currency"].astype(str)
+    for seller_id, first in currency.groupby(seller, sort=False).first().items():
+        established.setdefault(str(seller_id), str(first))
+    expected = seller.map(established)
+    wrong = (currency != expected).to_numpy()
+    checked.drop(wrong, "currency", [
+        f"seller {s!r} trades in {e}: features add up one currency per seller"
+        for s, e in zip(seller[wrong], expected[wrong], strict=True)])
 
 
 def _refuse(record_type: str, checked: _Checked) -> None:
@@ -538,16 +568,19 @@ def ingest_orders(source: Source, rows: Rows, *, now: datetime | None = None,
         When ``rows`` has more than ``max_rows`` rows (HTTP 413).
     """
     _cap(rows, max_rows)
+    supported = tuple(code.upper() for code in currencies)
     frame = _frame(rows)
     if frame.empty:
         return IngestResult(0, 0, 0, 0, (), 0)
+
     def work() -> IngestResult:
         with writing(source) as connection:
             # locking the named sellers first also tells which of them exist
             known = lock_sellers(connection, _candidate_ids(frame, "seller_id"))
-            checked = _check(validate_orders, frame, sorted(known),
-                             currencies=tuple(currencies))
+            checked = _check(validate_orders, frame, sorted(known), currencies=supported)
             _check_money(checked)
+            if len(supported) > 1:
+                _check_seller_currency(connection, checked)
             if checked.kept.empty:
                 return checked.result(0, 0, 0, 0)
             accepted, unchanged, updated, touched = _store_orders(connection, checked,
@@ -589,6 +622,7 @@ def load_records(source: Source, sellers: pd.DataFrame, orders: pd.DataFrame, *,
     """
     started = time.perf_counter()
     timings: dict[str, float] = {}
+    supported = tuple(code.upper() for code in currencies)
     seller_check = _check(validate_sellers, sellers.reset_index(drop=True))
     if seller_check.all_rejected or (strict and seller_check.problems):
         _refuse("sellers", seller_check)
@@ -597,8 +631,10 @@ def load_records(source: Source, sellers: pd.DataFrame, orders: pd.DataFrame, *,
             sa.text("SELECT seller_id FROM seller"))}
         known = stored_ids | set(seller_check.kept["seller_id"].astype(str))
         order_check = _check(validate_orders, orders.reset_index(drop=True), sorted(known),
-                             currencies=tuple(currencies))
+                             currencies=supported)
         _check_money(order_check)
+        if len(supported) > 1:
+            _check_seller_currency(connection, order_check)
         if order_check.all_rejected or (strict and order_check.problems):
             _refuse("orders", order_check)
         timings["validate"] = time.perf_counter() - started

@@ -201,3 +201,16 @@ def test_batches_racing_to_store_the_same_new_records_all_succeed(engine, market
     assert sum(s.accepted for s, _ in results) == len(sellers)
     assert sum(o.accepted for _, o in results) == len(orders)
     assert sum(o.unchanged for _, o in results) == 2 * len(orders)
+
+
+def test_with_several_currencies_a_seller_keeps_trading_in_its_first_one(registered, market):
+    first, second = as_rows(market.orders[market.orders.seller_id == "S000001"].head(2))
+    third = as_rows(market.orders[market.orders.seller_id == "S000002"].head(1))[0]
+    assert ingest_orders(registered, [first], now=AS_OF, currencies=("CNY", "USD")).accepted == 1
+    second["currency"] = "USD"
+    third["currency"] = "USD"
+    result = ingest_orders(registered, [second, third], now=AS_OF, currencies=("CNY", "USD"))
+    assert result.rejected == (RejectedRow(1, "currency", "seller 'S000001' trades in CNY: "
+                                                          "features add up one currency per "
+                                                          "seller"),)
+    assert result.accepted == 1  # S000002's first order sets its currency
