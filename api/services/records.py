@@ -4,8 +4,9 @@ Every row is checked by the record contract (:mod:`features.records`: the same r
 fields and reasons as the CLI and the batch builder); good rows are stored, bad ones are
 listed and nothing of them is stored. On top of the contract the store refuses what it
 cannot keep exactly: an amount finer than the currency's minor unit (money is stored in
-integer minor units), an amount of 10^15 or more, and an order that would move to another
-seller.
+integer minor units), an amount of 10^15 or more, an order that would move to another
+seller, and (with several currencies configured) an order in another currency than its
+seller's other orders.
 
 Idempotency: sellers are keyed by ``seller_id`` and orders by ``order_id``. A row whose
 content equals the stored one is *unchanged* and writes nothing; a row with changed
@@ -658,8 +659,13 @@ def load_records(source: Source, sellers: pd.DataFrame, orders: pd.DataFrame, *,
         mark = time.perf_counter()
         touched = sorted(set(seller_counts[3]) | set(order_counts[3]))
         if not had_orders and fresh:
-            # nothing was stored before: the frames are exactly the stored records
-            built = store_snapshots(connection, order_check.kept, seller_check.kept,
+            # nothing was stored before: the frames are the stored records (once their
+            # times are cut to the microseconds the database keeps)
+            stored_orders = order_check.kept.assign(**{
+                name: order_check.kept[name].dt.floor("us") for name in _ORDER_TIMES})
+            stored_sellers = seller_check.kept.assign(
+                registered_at=seller_check.kept["registered_at"].dt.floor("us"))
+            built = store_snapshots(connection, stored_orders, stored_sellers,
                                     now=now, timezone=timezone, progress=progress)
         else:
             built = rebuild_snapshots(connection, touched, now=now, timezone=timezone,
