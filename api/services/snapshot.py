@@ -480,7 +480,7 @@ def current_snapshot(source: Source, seller_id: str, *, now: datetime, max_age: 
     row = _read_stored(source, seller_id)
     if row is not None:
         as_of = aware_utc(row[0])
-        if row[2] == _FEATURE_VERSION and as_of <= moment and moment - as_of <= max_age:
+        if _usable(row, as_of, moment, max_age):
             return _from_row(seller_id, as_of, row[1])
         if as_of > moment:
             # asked about the past: computed, never stored over the newer snapshot
@@ -489,7 +489,16 @@ def current_snapshot(source: Source, seller_id: str, *, now: datetime, max_age: 
     with writing(source) as connection:
         if not lock_sellers(connection, [seller_id]):
             raise UnknownSeller(seller_id)
+        # a concurrent decision may have refreshed it while this one waited for the lock
+        row = connection.execute(_READ_SNAPSHOT, {"seller_id": seller_id}).first()
+        if row is not None and _usable(row, aware_utc(row[0]), moment, max_age):
+            return _from_row(seller_id, aware_utc(row[0]), row[1])
         return _compute(connection, seller_id, moment, timezone, store=True)
+
+
+def _usable(row: Any, as_of: datetime, moment: datetime, max_age: timedelta) -> bool:
+    """Built with today's definitions, not after ``moment`` and at most ``max_age`` old."""
+    return bool(row[2] == _FEATURE_VERSION and as_of <= moment and moment - as_of <= max_age)
 
 
 _RAW_READ = ("SELECT as_of, features, feature_version FROM feature_snapshot "

@@ -200,3 +200,32 @@ def test_a_unit_of_work_serves_as_well_as_an_engine(engine, market):
 def test_the_builder_sees_the_sellers_as_registered(market):
     # the fixture's sellers validate as they are (guards the comparisons above)
     assert validate_sellers(market.sellers).report.ok
+
+
+def test_decisions_racing_on_a_stale_snapshot_all_get_the_same_fresh_one(engine, market):
+    import threading
+
+    register(engine, market.sellers)
+    ingest_orders(engine, as_rows(market.orders), now=AS_OF)
+    seller_id = str(market.sellers.seller_id.iloc[5])
+    later = AS_OF + 3 * DAY
+    answers, failures = [], []
+    barrier = threading.Barrier(4)
+
+    def decide() -> None:
+        barrier.wait()
+        try:
+            answers.append(current_snapshot(engine, seller_id, now=later, max_age=DAY))
+        except Exception as error:  # collected and asserted below
+            failures.append(error)
+
+    workers = [threading.Thread(target=decide, daemon=True) for _ in range(4)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=120)
+    assert failures == []
+    assert len(answers) == 4 and all(answer == answers[0] for answer in answers)
+    assert answers[0].as_of == later
+    assert_same_features(answers[0], builder_row(market.orders, market.sellers, seller_id,
+                                                 later))
