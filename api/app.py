@@ -25,7 +25,7 @@ from lending.persistence import make_engine, upgrade_database
 from lending.policy import CreditPolicy, load_policy
 from scoring import Scorer
 
-__all__ = ["create_app", "ROUTER_MODULES"]
+__all__ = ["create_app", "declare_error_answers", "ROUTER_MODULES"]
 
 log = logging.getLogger("sme_credit.api")
 
@@ -104,11 +104,77 @@ def create_app(settings: Settings | None = None, *, engine: sa.Engine | None = N
         mount = getattr(module, "mount", None)
         if mount is not None:
             mount(app)
+    declare_error_answers(app)
     # Outermost first: metrics see every answer, including the body limit's 413.
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(SecurityHeaders, hsts=settings.environment == "production")
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     return app
+
+
+def declare_error_answers(app: FastAPI) -> None:
+    """Make the OpenAPI document list the errors each API operation can answer.
+
+    Every operation already declares 401, 403, 413 and 422. One with a path parameter,
+    and a ``POST`` under ``/v1`` (a seller id in the body), may name something that does
+    not exist (404); a ``POST`` under ``/v1`` may also conflict with stored state (409:
+    an idempotency key reused with another body, a credit limit, a case changed since it
+    was read); one that needs the model answers 503 while none is loaded. Clients
+    generated from the document then know every status they can meet, and the fuzzing
+    test (tests/hardening/test_openapi_fuzz.py) holds the service to it.
+    """
+    generate = app.openapi
+    error = {"content": {"application/json": {"schema": {
+        "$ref": "#/components/schemas/ErrorBody"}}}}
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        document = generate()
+        needs_model = _paths_needing_the_model(app)
+        for path, operations in document.get("paths", {}).items():
+            for method, operation in operations.items():
+                answers = operation.setdefault("responses", {})
+                posts = method == "post" and path.startswith("/v1/")
+                if "{" in path or posts:  # an id in the path or the body may be unknown
+                    answers.setdefault("404", {"description": "No such resource", **error})
+                if posts:
+                    answers.setdefault("409", {"description": "Conflicts with the stored "
+                                               "state", **error})
+                if (method.upper(), path) in needs_model:
+                    answers.setdefault("503", {"description": "No credit model is loaded",
+                                               **error})
+        app.openapi_schema = document
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _paths_needing_the_model(app: FastAPI) -> set[tuple[str, str]]:
+    """(method, path) of every route that depends on the serving scorer."""
+    from fastapi.routing import APIRoute
+
+    from api.deps import get_scorer
+
+    found: set[tuple[str, str]] = set()
+    try:  # FastAPI >= 0.16x keeps included routers in app.routes and flattens lazily
+        from fastapi.routing import iter_route_contexts
+    except ImportError:  # pragma: no cover - older FastAPI copied the routes
+        walked = [(route, getattr(route, "path", ""), getattr(route, "methods", None),
+                   getattr(route, "dependant", None)) for route in app.routes]
+    else:
+        walked = [(context.original_route, context.path or "", context.methods,
+                   getattr(context, "dependant", None))
+                  for context in iter_route_contexts(app.routes)]
+    for route, path, methods, dependant in walked:
+        if isinstance(route, APIRoute) and dependant is not None and _depends_on(
+                dependant, get_scorer):
+            found.update((method, path or route.path) for method in methods or ())
+    return found
+
+
+def _depends_on(dependant: Any, call: Any) -> bool:
+    return any(sub.call is call or _depends_on(sub, call) for sub in dependant.dependencies)
 
 
 def _version() -> str:

@@ -68,12 +68,26 @@ def get_policy(request: Request) -> CreditPolicy:
 
 
 _KEY_MAX = 200
+#: Printable ASCII, at least one character that is not a space.
+IDEMPOTENCY_KEY_PATTERN = r"^[ -~]*[!-~][ -~]*$"
+IDEMPOTENCY_KEY_HEADER = "Idempotency-Key"
 
 
 def get_idempotency_key(
-        idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None) -> str:
-    """The ``Idempotency-Key`` header: required, 1 to 200 printable ASCII characters."""
-    if idempotency_key is None or not idempotency_key.strip():
+        idempotency_key: Annotated[str, Header(
+            alias=IDEMPOTENCY_KEY_HEADER, min_length=1, max_length=_KEY_MAX,
+            pattern=IDEMPOTENCY_KEY_PATTERN,
+            description="Any unique string (1 to 200 printable ASCII characters), reused "
+            "only to retry the same request: the retry replays the first answer.")],
+) -> str:
+    """The ``Idempotency-Key`` header: required, 1 to 200 printable ASCII characters.
+
+    Declared required so the OpenAPI document says so; a missing or malformed header is
+    answered by the validation handler with ``idempotency_key_required`` or
+    ``invalid_idempotency_key`` (:mod:`api.errors`). The checks below repeat the rule
+    for callers that use this function directly.
+    """
+    if not idempotency_key.strip():
         raise ApiError(422, "idempotency_key_required", "this request needs an "
                        "Idempotency-Key header (any unique string, reused only to retry)",
                        [{"path": "header.Idempotency-Key", "message": "missing"}])

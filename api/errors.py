@@ -102,6 +102,10 @@ _STATUS_CODES = {400: "bad_request", 401: "unauthenticated", 403: "forbidden",
                  429: "too_many_requests", 503: "unavailable"}
 
 
+#: FastAPI's HTTPException detail for a request body it could not decode.
+_UNPARSABLE_BODY = "There was an error parsing the body"
+
+
 def _path(location: tuple[Any, ...] | list[Any]) -> str:
     return ".".join(str(part) for part in location)
 
@@ -125,6 +129,22 @@ def _validation_details(error: RequestValidationError) -> list[dict[str, Any]]:
     return details
 
 
+_KEY_PATH = "header.Idempotency-Key"
+
+
+def _idempotency_key_problem(details: list[dict[str, Any]]) -> JSONResponse | None:
+    """The Idempotency-Key header's own codes when it is the request's only problem."""
+    if not details or any(entry["path"] != _KEY_PATH for entry in details):
+        return None
+    if any(entry["type"] == "missing" for entry in details):
+        return _answer(422, "idempotency_key_required", "this request needs an "
+                       "Idempotency-Key header (any unique string, reused only to retry)",
+                       [{"path": _KEY_PATH, "message": "missing"}])
+    return _answer(422, "invalid_idempotency_key", "the Idempotency-Key must be 1 to 200 "
+                   "printable ASCII characters with at least one that is not a space",
+                   [{"path": _KEY_PATH, "message": "invalid"}])
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Render every error raised in ``app`` with :class:`ErrorBody`."""
 
@@ -141,6 +161,9 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _invalid(_request: Request, error: RequestValidationError) -> JSONResponse:
         details = _validation_details(error)
+        key_problem = _idempotency_key_problem(details)
+        if key_problem is not None:
+            return key_problem
         first = details[0] if details else {"path": "", "message": "invalid request"}
         message = (f"{first['path']}: {first['message']}" if first["path"]
                    else str(first["message"]))
@@ -150,6 +173,12 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_request: Request, error: StarletteHTTPException) -> JSONResponse:
+        if error.status_code == 400 and error.detail == _UNPARSABLE_BODY:
+            # FastAPI's answer to a body it cannot decode (bytes that are not UTF-8, for
+            # instance); JSON that does not parse is already a 422: keep them alike.
+            return _answer(422, "invalid_request", "body: the body is not valid JSON in "
+                           "UTF-8", [{"path": "body", "message": "not valid JSON in UTF-8",
+                                      "type": "json_invalid"}])
         code = _STATUS_CODES.get(error.status_code, f"http_{error.status_code}")
         message = str(error.detail) if error.detail else code.replace("_", " ")
         return _answer(error.status_code, code, message, None,
