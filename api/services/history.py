@@ -28,6 +28,7 @@ from api.services.snapshot import (
     read_orders,
     reading,
     seller_exists,
+    storable_id,
 )
 from features.builder import DEFAULT_TIMEZONE
 from lending.money import MINOR_UNIT_DIGITS
@@ -130,6 +131,8 @@ def seller_history(source: Source, seller_id: str, *, as_of: datetime, months: i
         raise ValueError(f"months and top_buyers must be at least 1; got {months} and "
                          f"{top_buyers}")
     moment = as_utc(as_of, "as_of")
+    if not storable_id(seller_id):
+        raise UnknownSeller(seller_id)
     end = pd.Timestamp(moment).tz_convert(timezone)
     first_month = end.tz_localize(None).to_period("M") - (months - 1)
     start = first_month.to_timestamp().tz_localize(timezone)

@@ -40,11 +40,13 @@ from api.services.snapshot import (
     Source,
     UnknownSeller,
     aware_utc,
+    encodable,
     lock_sellers,
     read_orders,
     read_sellers,
     reading,
     rebuild_snapshots,
+    storable_id,
     store_snapshots,
     writing,
 )
@@ -166,18 +168,40 @@ class BatchTooLarge(ApiError):
 # Validation: the contract, then what the store adds
 # --------------------------------------------------------------------------------------------
 
-def _frame(rows: Rows) -> pd.DataFrame:
+#: Stands in for a text that cannot be stored; the contract rejects it in every field
+#: (a control character), and the store then names the real reason.
+_UNSTORABLE = "\x00"
+_UNSTORABLE_REASON = "not valid Unicode text (it holds a lone surrogate)"
+
+
+def _frame(rows: Rows) -> tuple[pd.DataFrame, list[RejectedRow]]:
+    """The rows as a frame, with every text that no database can store set aside.
+
+    JSON may carry lone surrogates (``"\\ud800"``): neither pandas' Arrow strings nor the
+    database drivers accept them, so they are replaced before validation and their rows
+    rejected with their own reason.
+    """
     if isinstance(rows, pd.DataFrame):
-        return rows.reset_index(drop=True)
-    return pd.DataFrame.from_records([dict(row) for row in rows])
+        return rows.reset_index(drop=True), []
+    records: list[dict[str, Any]] = []
+    unstorable: list[RejectedRow] = []
+    for number, row in enumerate(rows, start=1):
+        record = dict(row)
+        for name, value in record.items():
+            if isinstance(value, str) and not encodable(value):
+                record[name] = _UNSTORABLE
+                unstorable.append(RejectedRow(number, str(name), _UNSTORABLE_REASON))
+        records.append(record)
+    return pd.DataFrame.from_records(records), unstorable
 
 
 def _candidate_ids(frame: pd.DataFrame, column: str) -> list[str]:
-    """The distinct trimmed ids of a raw column (what the contract will compare)."""
+    """The distinct trimmed ids of a raw column that could be stored (the contract
+    rejects the others, so they need no database look-up)."""
     if column not in frame.columns:
         return []
     values = frame[column].astype("string").str.strip().dropna()
-    return sorted({str(value) for value in values.unique() if str(value)})
+    return sorted({str(value) for value in values.unique() if storable_id(str(value))})
 
 
 def _problems(report: ValidationReport) -> list[RejectedRow]:
@@ -217,14 +241,22 @@ class _Checked:
                             rejected_rows, snapshots)
 
 
-def _check(loader: Any, frame: pd.DataFrame, *args: Any, **kwargs: Any) -> _Checked:
+def _check(loader: Any, frame: pd.DataFrame, *args: Any,
+           unstorable: Sequence[RejectedRow] = (), **kwargs: Any) -> _Checked:
+    """The contract's verdict on ``frame``, with the store's reason for unstorable texts."""
+    replaced = {(p.row, p.field) for p in unstorable}
+
+    def problems(report: ValidationReport) -> list[RejectedRow]:
+        return [p for p in _problems(report) if (p.row, p.field) not in replaced] \
+            + list(unstorable)
+
     try:
         loaded: LoadedRecords = loader(frame, *args, **kwargs)
     except RecordValidationError as error:  # a missing column: no row can be kept
         return _Checked(len(frame), pd.DataFrame(), np.empty(0, dtype=np.int64),
-                        _problems(error.report), all_rejected=True)
+                        problems(error.report), all_rejected=True)
     rows = np.setdiff1d(np.arange(1, len(frame) + 1), loaded.report.bad_rows)
-    return _Checked(len(frame), loaded.frame, rows, _problems(loaded.report))
+    return _Checked(len(frame), loaded.frame, rows, problems(loaded.report))
 
 
 def _check_money(checked: _Checked) -> None:
@@ -520,10 +552,10 @@ def register_sellers(source: Source, rows: Rows, *, now: datetime | None = None,
         When ``rows`` has more than ``max_rows`` rows (HTTP 413).
     """
     _cap(rows, max_rows)
-    frame = _frame(rows)
+    frame, unstorable = _frame(rows)
     if frame.empty:
         return IngestResult(0, 0, 0, 0, (), 0)
-    checked = _check(validate_sellers, frame)
+    checked = _check(validate_sellers, frame, unstorable=unstorable)
     if checked.kept.empty:
         return checked.result(0, 0, 0, 0)
     def work() -> IngestResult:
@@ -570,7 +602,7 @@ def ingest_orders(source: Source, rows: Rows, *, now: datetime | None = None,
     """
     _cap(rows, max_rows)
     supported = tuple(code.upper() for code in currencies)
-    frame = _frame(rows)
+    frame, unstorable = _frame(rows)
     if frame.empty:
         return IngestResult(0, 0, 0, 0, (), 0)
 
@@ -578,7 +610,8 @@ def ingest_orders(source: Source, rows: Rows, *, now: datetime | None = None,
         with writing(source) as connection:
             # locking the named sellers first also tells which of them exist
             known = lock_sellers(connection, _candidate_ids(frame, "seller_id"))
-            checked = _check(validate_orders, frame, sorted(known), currencies=supported)
+            checked = _check(validate_orders, frame, sorted(known), currencies=supported,
+                             unstorable=unstorable)
             _check_money(checked)
             if len(supported) > 1:
                 _check_seller_currency(connection, checked)
@@ -706,6 +739,8 @@ def get_seller(source: Source, seller_id: str) -> SellerView:
     UnknownSeller
         No such seller (HTTP 404 ``unknown_seller``).
     """
+    if not storable_id(seller_id):
+        raise UnknownSeller(seller_id)
     seller_table = SellerRecord.__table__  # type: ignore[attr-defined]
     snapshot_table = FeatureSnapshotRecord.__table__  # type: ignore[attr-defined]
     with reading(source) as connection:

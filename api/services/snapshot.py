@@ -38,7 +38,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from tqdm import tqdm
 
 from api.errors import ApiError
-from api.store.records import FeatureSnapshotRecord, OrderRecord, SellerRecord
+from api.store.records import ID_LENGTH, FeatureSnapshotRecord, OrderRecord, SellerRecord
 from features import build_features, registry_version
 from features.builder import DEFAULT_TIMEZONE
 from features.records import ORDER_CHANNELS, ORDER_STATUSES
@@ -63,6 +63,8 @@ __all__ = [
     "feature_version",
     "as_utc",
     "aware_utc",
+    "encodable",
+    "storable_id",
     "seller_exists",
 ]
 
@@ -101,12 +103,34 @@ class FeatureSnapshot:
     features: Mapping[str, Any]
 
 
+def encodable(text: str) -> bool:
+    """Whether ``text`` is valid Unicode (JSON may carry lone surrogates; no database,
+    Arrow string or JSON answer takes them)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def storable_id(value: str) -> bool:
+    """Whether an id could be stored at all: the contract's id rules (1 to 128 characters,
+    no control character), in valid Unicode. Other ids name no record."""
+    return (0 < len(value) <= ID_LENGTH and encodable(value)
+            and not any(ord(ch) < 32 or ord(ch) == 127 for ch in value))
+
+
+def _printable(text: str) -> str:
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 class UnknownSeller(ApiError):
     """No seller with this id is registered (HTTP 404 ``unknown_seller``)."""
 
     def __init__(self, seller_id: str) -> None:
-        super().__init__(404, "unknown_seller", f"no seller {seller_id!r} is registered",
-                         {"seller_id": seller_id})
+        shown = _printable(seller_id)
+        super().__init__(404, "unknown_seller", f"no seller {shown!r} is registered",
+                         {"seller_id": shown})
         self.seller_id = seller_id
 
 
@@ -477,6 +501,8 @@ def current_snapshot(source: Source, seller_id: str, *, now: datetime, max_age: 
         The seller registered at or after ``now`` (HTTP 409).
     """
     moment = as_utc(now)
+    if not storable_id(seller_id):
+        raise UnknownSeller(seller_id)
     row = _read_stored(source, seller_id)
     if row is not None:
         as_of = aware_utc(row[0])

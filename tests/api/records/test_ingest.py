@@ -17,7 +17,7 @@ from api.services.records import (
     load_records,
     register_sellers,
 )
-from api.services.snapshot import current_snapshot, read_orders
+from api.services.snapshot import UnknownSeller, current_snapshot, read_orders
 from features.records import RecordValidationError
 
 from .conftest import AS_OF, as_rows
@@ -214,3 +214,19 @@ def test_with_several_currencies_a_seller_keeps_trading_in_its_first_one(registe
                                                           "features add up one currency per "
                                                           "seller"),)
     assert result.accepted == 1  # S000002's first order sets its currency
+
+
+def test_texts_no_database_can_store_reject_their_rows_with_their_own_reason(registered,
+                                                                             market):
+    rows = as_rows(market.orders.head(4))
+    rows[1]["buyer_id"] = "B\ud800"
+    rows[2]["seller_id"] = "S\x00"
+    rows[3]["refunded_at"] = "\udfff"
+    result = ingest_orders(registered, rows, now=AS_OF)
+    assert sorted({(p.row, p.field) for p in result.rejected}) == [
+        (2, "buyer_id"), (3, "seller_id"), (4, "refunded_at")]
+    assert [p.reason for p in result.rejected if p.row in (2, 4)] == [
+        "not valid Unicode text (it holds a lone surrogate)"] * 2
+    assert result.accepted == 1
+    with pytest.raises(UnknownSeller):
+        current_snapshot(registered, "S\ud800", now=AS_OF, max_age=DAY)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from api.principal import Role
@@ -110,3 +112,16 @@ def test_the_synthetic_marketplace_goes_through_the_api(service, market):
     orders = as_rows(market.orders.head(300))
     answer = service.client.post("/v1/orders", json={"items": orders}, headers=headers)
     assert (answer.json()["accepted"], answer.json()["rejected"]) == (300, [])
+
+
+def test_texts_no_database_can_store_never_make_the_service_fail(seller):
+    headers = seller.as_role(Role.MARKETPLACE)
+    items = [order("O1"), order("O2", buyer_id="B\ud800"), order("O3", seller_id="S\x00")]
+    # escaped in the JSON text, as a client would send them; the service's input guard
+    # may refuse the request (422), else the rows are rejected (see test_ingest)
+    answer = seller.client.post("/v1/orders", content=json.dumps({"items": items}),
+                                headers={**headers, "Content-Type": "application/json"})
+    assert answer.status_code in (200, 422), answer.text
+    for bad in ("S%00", "S%ED%A0%80", "S" * 200):
+        read = seller.client.get(f"/v1/sellers/{bad}", headers=seller.as_role(Role.OFFICER))
+        assert read.status_code in (404, 422), (bad, read.text)
