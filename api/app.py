@@ -17,7 +17,13 @@ from typing import Any
 import sqlalchemy as sa
 from fastapi import FastAPI
 
-from api.errors import BodySizeLimit, ErrorBody, SecurityHeaders, install_error_handlers
+from api.errors import (
+    BodySizeLimit,
+    ErrorBody,
+    HostileInputGuard,
+    SecurityHeaders,
+    install_error_handlers,
+)
 from api.metrics import Metrics, MetricsMiddleware
 from api.model_holder import ModelHolder
 from api.settings import Settings
@@ -106,6 +112,8 @@ def create_app(settings: Settings | None = None, *, engine: sa.Engine | None = N
             mount(app)
     declare_error_answers(app)
     # Outermost first: metrics see every answer, including the body limit's 413.
+    # Inside the body limit, which bounds what the guard reads.
+    app.add_middleware(HostileInputGuard)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(SecurityHeaders, hsts=settings.environment == "production")
     app.add_middleware(MetricsMiddleware, metrics=metrics)

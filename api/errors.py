@@ -24,8 +24,8 @@ from lending import errors as lending_errors
 from lending.errors import LendingError
 from lending.persistence import errors as persistence_errors
 
-__all__ = ["ApiError", "ErrorBody", "BodySizeLimit", "SecurityHeaders", "install_error_handlers",
-           "domain_status", "error_code"]
+__all__ = ["ApiError", "ErrorBody", "BodySizeLimit", "SecurityHeaders", "HostileInputGuard",
+           "install_error_handlers", "domain_status", "error_code"]
 
 log = logging.getLogger("sme_credit.api")
 
@@ -294,3 +294,160 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, with_headers)
+
+
+class _Refused(Exception):
+    """A JSON body the guard refuses: ``path`` and ``message`` of the answer."""
+
+    def __init__(self, message: str, problem_type: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.problem_type = problem_type
+
+
+def _refuse_constant(name: str) -> Any:
+    raise _Refused(f"{name} is not a JSON number; send amounts as decimal strings",
+                   "json_non_finite")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise _Refused(f"the number {text[:40]} is too large to be a finite number",
+                       "json_non_finite")
+    return value
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in found:
+            raise _Refused(f"the key {key[:60]!r} appears twice in one object; which one "
+                           "counts would be a guess", "json_duplicate_key")
+        found[key] = value
+    return found
+
+
+def _check_shape(document: Any, max_depth: int, check_strings: bool) -> None:
+    """Nesting depth, and (when the raw body hints at them) NUL and lone surrogates."""
+    stack: list[tuple[Any, int]] = [(document, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict):
+            children: Any = [*value.keys(), *value.values()] if check_strings else value.values()
+        elif isinstance(value, list):
+            children = value
+        else:
+            if check_strings and isinstance(value, str):
+                _check_text(value)
+            continue
+        if depth > max_depth:
+            raise _Refused(f"the body nests deeper than {max_depth} levels",
+                           "json_too_deep")
+        stack.extend((child, depth + 1) for child in children)
+
+
+def _check_text(text: str) -> None:
+    if "\x00" in text:
+        raise _Refused("a text holds a NUL character (\\u0000)", "json_nul")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise _Refused("a text holds a lone surrogate (an escape such as \\ud800 that is "
+                       "not half of a pair): it is not Unicode text", "json_surrogate"
+                       ) from None
+
+
+def _json_content_type(scope: Scope) -> bool:
+    for name, value in scope["headers"]:
+        if name == b"content-type":
+            media = value.split(b";", 1)[0].strip().lower()
+            return media == b"application/json" or media.endswith(b"+json")
+    return False
+
+
+class HostileInputGuard:
+    """Refuse, with a 422 error body, input that Python's JSON parser would take but the
+    service must not act on, before any route sees it.
+
+    * ``NaN``, ``Infinity`` and ``-Infinity`` tokens and numbers too large for a float
+      (``1e309``): not JSON numbers (RFC 8259); they would become non-finite floats;
+    * duplicate keys in one object (``{"amount": "1", "amount": "9"}``): parsers disagree
+      on which one wins, so a proxy and the service could read different requests;
+    * nesting deeper than ``max_depth`` (and any nesting deep enough to exhaust the
+      parser's recursion: ten thousand ``[``);
+    * NUL characters and lone surrogates (``\\ud800``) in strings: PostgreSQL cannot
+      store them and they are not text; a NUL (``%00``) in the path or query too;
+    * a body that is not UTF-8 (Python would guess UTF-16 or UTF-32 and act on it).
+
+    Only bodies sent as JSON (``application/json`` or ``+json``) are parsed here, once
+    more than the route does; malformed JSON is left to the route (422 naming the body).
+    The body is bounded by :class:`BodySizeLimit`, which must wrap this middleware.
+    """
+
+    def __init__(self, app: ASGIApp, *, max_depth: int = 32) -> None:
+        self.app = app
+        self.max_depth = max_depth
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        address = bytes(scope.get("raw_path") or b"") + b"?" + bytes(
+            scope.get("query_string") or b"")
+        if b"%00" in address or "\x00" in str(scope.get("path", "")):
+            await _answer(422, "invalid_request", "the address holds a NUL character "
+                          "(%00)", [{"path": "address", "message": "NUL character",
+                                     "type": "nul"}])(scope, receive, send)
+            return
+        if scope.get("method") not in ("POST", "PUT", "PATCH") or not _json_content_type(
+                scope):
+            await self.app(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":  # the client went away
+                return
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        try:
+            self._check(body)
+        except _Refused as refused:
+            await _answer(422, "invalid_request", f"body: {refused.message}",
+                          [{"path": "body", "message": refused.message,
+                            "type": refused.problem_type}])(scope, receive, send)
+            return
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    def _check(self, body: bytes) -> None:
+        if not body.strip():
+            return
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            # json.loads would guess UTF-16 or UTF-32 and act on it; JSON between systems
+            # is UTF-8 (RFC 8259, section 8.1).
+            raise _Refused("the body is not UTF-8 text (JSON is sent in UTF-8)",
+                           "json_not_utf8") from None
+        try:
+            document = json.loads(text, object_pairs_hook=_no_duplicate_keys,
+                                  parse_constant=_refuse_constant, parse_float=_finite_float)
+        except RecursionError:
+            raise _Refused("the body nests too deeply to be read", "json_too_deep") from None
+        except (ValueError, TypeError):
+            return  # not JSON at all: the route answers 422 naming the body
+        lowered = body.lower()
+        _check_shape(document, self.max_depth,
+                     check_strings=b"\\u0000" in lowered or b"\\ud" in lowered)

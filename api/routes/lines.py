@@ -7,13 +7,14 @@ time zone. Draws and repayments take an ``Idempotency-Key``.
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from api.deps import IdempotencyKeyDep, SettingsDep, UowDep, require
 from api.errors import ApiError
@@ -27,9 +28,22 @@ router = APIRouter(prefix="/v1", tags=["credit lines"])
 
 _ID = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$"
 LineId = Annotated[str, Field(pattern=_ID, description="Credit line id.")]
-Money = Annotated[Decimal, Field(allow_inf_nan=False, max_digits=20,
-                                 description="Decimal string in the major unit, e.g. "
-                                 "\"1250.00\"; exact to the minor unit.")]
+#: A plain decimal in ASCII digits. Python's Decimal also reads "1_000", "١٠٠" (other
+#: scripts' digits), " 5 " and "1e3"; money must not be read in ways a person would not.
+_PLAIN_DECIMAL = re.compile(r"-?[0-9]+(\.[0-9]+)?")
+
+
+def _plain_decimal(value: Any) -> Any:
+    if isinstance(value, str) and not _PLAIN_DECIMAL.fullmatch(value):
+        raise ValueError("an amount is a plain decimal string such as \"1250.00\" (digits "
+                         "0-9, an optional '-' and '.', no exponent, separators or spaces)")
+    return value
+
+
+Money = Annotated[Decimal, BeforeValidator(_plain_decimal),
+                  Field(allow_inf_nan=False, max_digits=20,
+                        description="Decimal string in the major unit, e.g. \"1250.00\"; "
+                        "exact to the minor unit.")]
 
 
 def _today(settings: Settings) -> date:
