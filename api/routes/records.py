@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr
 
 from api.deps import SettingsDep, UowDep, require
 from api.principal import Principal
@@ -33,9 +33,12 @@ router = APIRouter(prefix="/v1", tags=["records"])
 _DESCRIPTIONS = {spec.name: spec.description for spec in (*SELLER_FIELDS, *ORDER_FIELDS)}
 
 # Loose value types on purpose: the contract checks each value and rejects only its row.
-Text = str | int | None
-Number = str | float | int | None
-Flag = bool | str | int | None
+# Strict members, so that a JSON value of another type (a boolean id) is refused as the
+# document says instead of being coerced.
+Text = StrictStr | StrictInt | None
+Number = StrictStr | StrictFloat | StrictInt | None
+Flag = StrictBool | StrictStr | StrictInt | None
+Timestamp = StrictStr | None
 
 
 def _field(name: str) -> Any:
@@ -49,7 +52,7 @@ class SellerIn(BaseModel):
 
     seller_id: Text = _field("seller_id")
     kind: Text = _field("kind")
-    registered_at: str | None = _field("registered_at")
+    registered_at: Timestamp = _field("registered_at")
     region: Text = _field("region")
     industry: Text = _field("industry")
     membership_tier: Text = _field("membership_tier")
@@ -64,17 +67,17 @@ class OrderIn(BaseModel):
     order_id: Text = _field("order_id")
     seller_id: Text = _field("seller_id")
     buyer_id: Text = _field("buyer_id")
-    created_at: str | None = _field("created_at")
+    created_at: Timestamp = _field("created_at")
     amount: Number = _field("amount")
     currency: Text = _field("currency")
     status: Text = _field("status")
     refunded_amount: Number = _field("refunded_amount")
-    refunded_at: str | None = _field("refunded_at")
+    refunded_at: Timestamp = _field("refunded_at")
     disputed: Flag = _field("disputed")
     channel: Text = _field("channel")
     buyer_country: Text = _field("buyer_country")
-    shipped_at: str | None = _field("shipped_at")
-    paid_out_at: str | None = _field("paid_out_at")
+    shipped_at: Timestamp = _field("shipped_at")
+    paid_out_at: Timestamp = _field("paid_out_at")
 
 
 class SellerBatch(BaseModel):

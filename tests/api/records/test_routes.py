@@ -77,6 +77,11 @@ def test_an_unknown_field_or_an_impossible_type_is_refused_with_its_path(seller)
                                 headers=seller.as_role(Role.MARKETPLACE))
     assert answer.status_code == 422
     assert answer.json()["details"][0]["path"].startswith("body.items.0.amount")
+    # a JSON boolean is no id: refused as the document says, not coerced to 1
+    answer = seller.client.post("/v1/orders", json={"items": [order("O1", seller_id=True)]},
+                                headers=seller.as_role(Role.MARKETPLACE))
+    assert answer.status_code == 422
+    assert answer.json()["details"][0]["path"].startswith("body.items.0.seller_id")
 
 
 def test_a_batch_over_the_cap_is_refused(service):
