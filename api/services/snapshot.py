@@ -180,6 +180,12 @@ def _entered(uow: SqlUnitOfWork) -> bool:
     return "session" in vars(uow)
 
 
+def _forget(uow: SqlUnitOfWork) -> None:
+    """After entering and leaving a fresh unit of work here, make it fresh again (its
+    closed session would otherwise look like one the caller entered)."""
+    vars(uow).pop("session", None)
+
+
 @contextmanager
 def writing(source: Source) -> Iterator[sa.Connection]:
     """One write transaction on ``source``, committed when the block ends without error.
@@ -192,9 +198,12 @@ def writing(source: Source) -> Iterator[sa.Connection]:
     elif _entered(source):
         yield source.session.connection()
     else:
-        with source:
-            yield source.session.connection()
-            source.commit()
+        try:
+            with source:
+                yield source.session.connection()
+                source.commit()
+        finally:
+            _forget(source)
 
 
 @contextmanager
@@ -207,8 +216,11 @@ def reading(source: Source) -> Iterator[sa.Connection]:
     elif _entered(source):
         yield source.session.connection()
     else:
-        with source.reading():
-            yield source.session.connection()
+        try:
+            with source.reading():
+                yield source.session.connection()
+        finally:
+            _forget(source)
 
 
 # --------------------------------------------------------------------------------------------

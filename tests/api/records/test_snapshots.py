@@ -229,3 +229,12 @@ def test_decisions_racing_on_a_stale_snapshot_all_get_the_same_fresh_one(engine,
     assert answers[0].as_of == later
     assert_same_features(answers[0], builder_row(market.orders, market.sellers, seller_id,
                                                  later))
+
+
+def test_one_fresh_unit_of_work_serves_several_calls_and_each_commits(engine, market):
+    uow = SqlUnitOfWork(engine)
+    register_sellers(uow, as_rows(market.sellers.head(2)), now=AS_OF)
+    seller_id = str(market.sellers.seller_id.iloc[0])
+    ingest_orders(uow, as_rows(market.orders[market.orders.seller_id == seller_id]), now=AS_OF)
+    refreshed = current_snapshot(uow, seller_id, now=AS_OF + 2 * DAY, max_age=DAY)
+    assert current_snapshot(engine, seller_id, now=AS_OF + 2 * DAY, max_age=DAY) == refreshed
