@@ -102,6 +102,11 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
                         help="folder for data, stores and server logs (default: temporary)")
     parser.add_argument("--keep", action="store_true",
                         help="keep the folder and the PostgreSQL schema afterwards")
+    parser.add_argument("--profile", action="store_true",
+                        help="sample our servers' workers with py-spy (must be installed: "
+                        ".venv/bin/pip install py-spy) during their throughput phase and "
+                        "print where the time goes; profiles are written to "
+                        "<workdir>/profiles/")
     parser.add_argument("--hold", action="store_true",
                         help="after the set-up, keep the servers up until Ctrl-C (to "
                         "profile them by hand) instead of measuring")
@@ -373,6 +378,158 @@ def _mlflow_factory(port: int, sellers: list[str], bodies: dict[str, bytes]) -> 
     return request
 
 
+# ------------------------------------------------------------------ CPU time
+_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _proc_stats() -> Iterator[tuple[int, str, int, float]]:
+    """``(pid, comm, process group, CPU seconds)`` of every process /proc shows (Linux)."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            text = (entry / "stat").read_text()
+        except OSError:  # ended meanwhile
+            continue
+        comm = text[text.find("(") + 1:text.rfind(")")]
+        fields = text[text.rfind(")") + 2:].split()
+        yield int(entry.name), comm, int(fields[2]), (int(fields[11]) + int(fields[12])) / _TICK
+
+
+@dataclass
+class CpuSample:
+    """CPU seconds so far: per server process group, PostgreSQL's processes, the machine."""
+
+    groups: dict[int, float]
+    postgres: float
+    machine_busy: float
+    wall: float
+
+    @classmethod
+    def take(cls, pgids: list[int]) -> CpuSample:
+        """Read /proc now (zeros where it is not there)."""
+        groups = dict.fromkeys(pgids, 0.0)
+        postgres = 0.0
+        if Path("/proc/stat").exists():
+            for _pid, comm, pgrp, cpu in _proc_stats():
+                if pgrp in groups:
+                    groups[pgrp] += cpu
+                elif comm.startswith("postgres"):
+                    postgres += cpu
+        busy = 0.0
+        with contextlib.suppress(OSError, ValueError):
+            values = [int(v) for v in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+            # user nice system idle iowait irq softirq steal: busy is all but idle and iowait
+            busy = (sum(values[:8]) - values[3] - values[4]) / _TICK
+        return cls(groups, postgres, busy, time.perf_counter())
+
+
+def _cpu_line(before: CpuSample, after: CpuSample, pgid: int, client_cpu: float,
+              answers: int, database: str | None) -> str:
+    """Where the machine's CPU went during a phase, in ms per answer.
+
+    PostgreSQL's share counts only processes alive at both ends of the phase: a backend
+    opened and closed within it (a connection pool that overflows) is missed, and its CPU
+    shows under "everything else".
+    """
+    n = max(answers, 1)
+    server = after.groups[pgid] - before.groups[pgid]
+    postgres = after.postgres - before.postgres if database == "postgresql" else 0.0
+    busy = after.machine_busy - before.machine_busy
+    wall = after.wall - before.wall
+    other = busy - server - postgres - client_cpu
+    parts = [f"server {1e3 * server / n:.2f}"]
+    if database == "postgresql":
+        parts.append(f"postgres {1e3 * postgres / n:.2f}")
+    parts += [f"client {1e3 * client_cpu / n:.2f}",
+              f"everything else on the machine {1e3 * other / n:.2f}"]
+    return (f"    CPU ms per answer: {', '.join(parts)}; machine busy "
+            f"{100 * busy / wall / (os.cpu_count() or 1):.0f} % of {os.cpu_count()} cores")
+
+
+# -------------------------------------------------------------------- profile
+def _slug(name: str) -> str:
+    return "".join(ch if ch.isalnum() else "-" for ch in name).strip("-")
+
+
+def _start_py_spy(server: Server, output: Path, duration: float,
+                  ) -> tuple[subprocess.Popen[bytes], Path]:
+    """Sample the server and its worker processes for ``duration`` seconds (100 Hz)."""
+    spy = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or shutil.which(
+        "py-spy")
+    if spy is None:
+        raise SystemExit("--profile needs py-spy: .venv/bin/pip install py-spy")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    # --gil: only samples of a thread holding the GIL, i.e. Python code running on a CPU
+    # (waits on a socket, the disk or SQLite's lock release it and are left out);
+    # --nonblocking: the workers are not paused to be sampled (less distortion)
+    argv = [spy, "record", "--pid", str(server.process.pid), "--subprocesses", "--gil",
+            "--nonblocking", "--format", "raw", "--rate", str(_RATE), "--duration",
+            str(max(1, int(duration))), "--output", str(output)]
+    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               start_new_session=True)
+    time.sleep(0.5)  # let it attach before the load starts
+    return process, output
+
+
+def _finish_py_spy(process: subprocess.Popen[bytes], output: Path, answers: int) -> None:
+    try:
+        _out, err = process.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGINT)
+        _out, err = process.communicate(timeout=30)
+    if not output.exists():
+        print(f"  py-spy wrote no profile: {err.decode(errors='replace')[-500:]}")
+        return
+    print(_summarise_profile(output, answers))
+
+
+#: Frames worth naming in the summary: where a decision's time can go.
+_INTERESTING = ("sme-credit", "api/", "scoring/", "lending/", "features/", "sqlalchemy",
+                "sqlite3", "psycopg", "pydantic", "fastapi", "starlette", "json", "lightgbm",
+                "uvicorn", "anyio", "sqlmodel")
+
+
+_RATE = 100  # samples a second: one sample stands for 10 ms of a thread holding the GIL
+
+
+def _summarise_profile(path: Path, answers: int, top: int = 40) -> str:
+    """Inclusive and self time of the sampled stacks (py-spy ``raw``: folded stacks), in
+    ms of GIL-holding time per answer (one sample is ``1 / _RATE`` s)."""
+    from collections import Counter
+
+    inclusive: Counter[str] = Counter()
+    leaf: Counter[str] = Counter()
+    total = 0
+    for line in path.read_text(errors="replace").splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not stack or not count_text.isdigit():
+            continue
+        count = int(count_text)
+        total += count
+        frames = [f for f in stack.split(";") if not f.startswith(("process ", "thread "))]
+        for frame in set(frames):
+            inclusive[frame] += count
+        if frames:
+            leaf[frames[-1]] += count
+    if not total:
+        return f"  profile {path.name}: no samples"
+    per = 1e3 / _RATE / max(answers, 1)
+    lines = [f"  profile {path.name}: {total:,} samples holding the GIL (all workers), "
+             f"{total * per:.2f} ms per answer; inclusive (ms per answer, share):"]
+    shown = 0
+    for frame, count in inclusive.most_common():
+        if any(key in frame for key in _INTERESTING):
+            lines.append(f"    {count * per:6.2f} {100 * count / total:5.1f} %  {frame}")
+            shown += 1
+            if shown >= top:
+                break
+    lines.append("  self (leaf):")
+    for frame, count in leaf.most_common(20):
+        lines.append(f"    {count * per:6.2f} {100 * count / total:5.1f} %  {frame}")
+    return "\n".join(lines)
+
+
 # ---------------------------------------------------------------------- report
 def _percentile_ms(values: list[int], q: float) -> float:
     import numpy as np
@@ -512,10 +669,16 @@ def _measure(args: argparse.Namespace, setup: Setup, folder: Path,
     next_index = {t.name: r.next_index for t, r in zip(targets, sequential, strict=True)}
     rounds: dict[str, list[Any]] = {t.name: [] for t in targets}
     for round_no in range(args.rounds):
-        for target in targets:
+        for target, (name, server) in zip(targets, servers, strict=True):
+            spy = (_start_py_spy(server, folder / "profiles" / f"{_slug(name)}-{round_no}.txt",
+                                 args.duration)
+                   if args.profile and name.startswith("ours") else None)
+            pgids = [s.process.pid for _, s in servers]
+            before = CpuSample.take(pgids)
             result = lg.run(lg.run_concurrent(target, concurrency=args.concurrency,
                                               duration=args.duration,
                                               first_index=next_index[target.name]))
+            after = CpuSample.take(pgids)
             next_index[target.name] = result.next_index
             rounds[target.name].append(result)
             rate = result.ok / result.wall_seconds
@@ -524,6 +687,11 @@ def _measure(args: argparse.Namespace, setup: Setup, folder: Path,
                   f"{result.errors}; client CPU {result.client_cpu_seconds:.2f} s "
                   f"({100 * result.client_cpu_seconds / result.wall_seconds:.0f} % of a "
                   f"core); load average {_load()}", flush=True)
+            database = name[len("ours ("):-1] if name.startswith("ours") else None
+            print(_cpu_line(before, after, server.process.pid, result.client_cpu_seconds,
+                            result.completed, database), flush=True)
+            if spy is not None:
+                _finish_py_spy(*spy, answers=result.completed)
     load_after = _load()
 
     # -------------------------------------------------------------- checks
