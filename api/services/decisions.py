@@ -434,9 +434,9 @@ def _score(features: Mapping[str, Any], seller_id: str, scorer: Scorer,
         pd=explained.probability_of_default, points=explained.points,
         raw_score=explained.raw_score, baseline_points=explained.baseline_points,
         grade=explained.grade, decision=decision, reasons=explained.adverse_reasons,
-        reasons_json=dumps_list([r.to_dict() for r in explained.adverse_reasons]),
-        positive_json=dumps_list([r.to_dict() for r in explained.positive_factors]),
-        policy_reasons_json=dumps_list([{"code": r.code, "effect": r.effect,
+        reasons_json=_dumps_list([r.to_dict() for r in explained.adverse_reasons]),
+        positive_json=_dumps_list([r.to_dict() for r in explained.positive_factors]),
+        policy_reasons_json=_dumps_list([{"code": r.code, "effect": r.effect,
                                          "message": r.message} for r in decision.reasons]),
         terms_json=None if decision.terms is None else dumps(_terms_to_json(decision.terms)
                                                              or {}),
@@ -446,9 +446,10 @@ def _score(features: Mapping[str, Any], seller_id: str, scorer: Scorer,
         model_name=explained.model_name, model_version=explained.model_version)
 
 
-def dumps_list(items: list[dict[str, Any]]) -> str:
-    """A list of documents as compact canonical JSON (as :func:`codec.dumps` for one)."""
-    return "[" + ",".join(dumps(item) for item in items) + "]"
+def _dumps_list(items: list[dict[str, Any]]) -> str:
+    """A list of documents as compact canonical JSON (as :func:`codec.dumps` writes one),
+    in one encoder call."""
+    return json.dumps(items, sort_keys=True, separators=(",", ":"))
 
 
 def _view(record: CreditDecisionRecord | SimpleNamespace, *, replayed: bool = False
