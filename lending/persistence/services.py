@@ -450,9 +450,9 @@ def open_line(uow: SqlUnitOfWork, *, line_id: str, seller_id: str, limit: Amount
     LineAlreadyExists
         If a line with this id is stored.
     """
-    for what, value in (("line_id", line_id), ("seller_id", seller_id)):
-        if not isinstance(value, str) or not value.strip() or len(value) > 100:
-            raise InvalidIdentifier(f"{what} must be a non-empty string of at most 100 "
+    for what, value, longest in (("line_id", line_id, 100), ("seller_id", seller_id, 128)):
+        if not isinstance(value, str) or not value.strip() or len(value) > longest:
+            raise InvalidIdentifier(f"{what} must be a non-empty string of at most {longest} "
                                     f"characters; got {value!r}")
     terms = LineTerms(line_id, parse_amount(limit, currency, allow_zero=True, what="limit"),
                       opened_on, currency, revolving, delinquency or DelinquencyPolicy(),

@@ -62,7 +62,7 @@ def from_minor(units: int, currency: str) -> Decimal:
 class CreditLineBase(SQLModel):
     """Fields shared by every shape of a credit line."""
 
-    seller_id: str = Field(max_length=100, index=True)
+    seller_id: str = Field(max_length=128, index=True)
     product: str = Field(default="purchase_line", max_length=40)
     currency: str = Field(default="CNY", max_length=3)
     policy_version: str | None = Field(default=None, max_length=40)

@@ -6,6 +6,7 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
+import api.store
 from lending.persistence import (
     SqlUnitOfWork,
     current_revision,
@@ -15,8 +16,6 @@ from lending.persistence import (
     upgrade_database,
 )
 from lending.persistence.tables import SQLModel
-
-import api.store
 
 # The service's tables share the metadata and the migration history with lending's: load
 # every module that declares them so the comparison below sees them all.
@@ -85,3 +84,25 @@ def test_the_event_log_and_the_journal_refuse_updates_and_deletes(engine):
                       "DELETE FROM line_event"):
         with pytest.raises(sa.exc.DBAPIError, match="append-only"), engine.begin() as conn:
             conn.exec_driver_sql(statement)
+
+
+def test_lines_of_sellers_with_128_character_ids_open_after_the_upgrade_from_0004(
+        database_url):
+    from datetime import date
+
+    from lending.lines import RepaymentPlan
+    from lending.persistence import draw, get_line
+
+    engine = make_engine(database_url)
+    upgrade_database(engine, "0004")
+    open_line(SqlUnitOfWork(engine), line_id="L-old", seller_id="S" * 100, limit="100.00",
+              opened_on=date(2026, 1, 1))
+    draw(SqlUnitOfWork(engine), line_id="L-old", amount="10.00", on=date(2026, 1, 2),
+         plan=RepaymentPlan.bullet(30), supplier_id="SUP", idempotency_key="k")
+    upgrade_database(engine)
+    open_line(SqlUnitOfWork(engine), line_id="L-new", seller_id="S" * 128, limit="100.00",
+              opened_on=date(2026, 1, 1))
+    assert get_line(SqlUnitOfWork(engine), "L-old").outstanding_principal == 10
+    assert get_line(SqlUnitOfWork(engine), "L-new").seller_id == "S" * 128
+    assert current_revision(engine) == head_revision()
+    engine.dispose()
