@@ -5,6 +5,7 @@ The permission table that says what each role may do is :mod:`api.permissions`.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Literal
@@ -35,6 +36,15 @@ class Principal:
     kind: Literal["api_key", "user"]
     id: str
     role: Role
+
+    @property
+    def client(self) -> str:
+        """The scope of this caller's idempotency keys: the key id or the user name, or a
+        digest of a name too long to be a scope."""
+        text = self.actor
+        if len(text) <= 40:
+            return text
+        return "h:" + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
     @property
     def actor(self) -> str:

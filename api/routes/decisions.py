@@ -343,7 +343,7 @@ def create_decision(body: DecisionRequest, response: Response,
         uow, seller_id=body.seller_id, requested_as_of=body.as_of, scorer=scorer,
         policy=policy, idempotency_key=idempotency_key, actor=principal.actor, now=now,
         max_age=timedelta(seconds=settings.snapshot_max_age_seconds),
-        timezone=settings.timezone)
+        timezone=settings.timezone, client=principal.client)
     if view.replayed:
         response.headers["Idempotent-Replayed"] = "true"
     return decision_public(view)

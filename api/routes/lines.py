@@ -266,7 +266,7 @@ def create_draw(line_id: LineId, body: DrawRequest,
     receipt = services.draw(uow, line_id=line_id, amount=body.amount,
                             on=body.on or _today(settings), plan=_plan(body.plan),
                             supplier_id=body.supplier_id, currency=body.currency,
-                            idempotency_key=idempotency_key)
+                            idempotency_key=idempotency_key, client=principal.client)
     return DrawPublic(
         line_id=receipt.line_id, draw_id=receipt.draw_id, on=receipt.on,
         amount=receipt.amount, supplier_id=receipt.supplier_id,
@@ -286,6 +286,6 @@ def create_repayment(line_id: LineId, body: RepaymentRequest,
     """Post a repayment; it pays what is due first (the line's allocation order)."""
     receipt = services.repay(uow, line_id=line_id, amount=body.amount,
                              on=body.on or _today(settings), currency=body.currency,
-                             idempotency_key=idempotency_key)
+                             idempotency_key=idempotency_key, client=principal.client)
     return PaymentPublic(**{name: getattr(receipt, name)
                             for name in PaymentPublic.model_fields})

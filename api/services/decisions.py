@@ -60,6 +60,7 @@ from lending.persistence.services import (
     _check_key,
     _retry_on_conflict,
     advance_line,
+    idempotency_scope,
     open_line,
     open_line_from_decision,
 )
@@ -517,7 +518,7 @@ def _business_date(now: datetime, timezone: str) -> date:
 def make_decision(uow: SqlUnitOfWork, *, snapshot: FeatureSnapshot, scorer: Scorer,
                   policy: CreditPolicy, idempotency_key: str, actor: str, now: datetime,
                   currency: str, requested_as_of: datetime | None = None,
-                  timezone: str = DEFAULT_TIMEZONE) -> DecisionView:
+                  timezone: str = DEFAULT_TIMEZONE, client: str = "") -> DecisionView:
     """Score, explain and decide a seller's snapshot; store it and open the line if approved.
 
     Parameters
@@ -583,7 +584,8 @@ def make_decision(uow: SqlUnitOfWork, *, snapshot: FeatureSnapshot, scorer: Scor
         snapshot_as_of=_utc(snapshot.as_of), created_at=now, actor=actor,
         status=_STATUS_OF[decision.outcome], limit_minor=limit_minor, line_id=line_id,
         decided_by=None if refer else actor, decided_at=None if refer else now, version=1)
-    key_values = dict(scope=DECISION_SCOPE, key=idempotency_key,
+    scope = idempotency_scope(DECISION_SCOPE, client)
+    key_values = dict(scope=scope, key=idempotency_key,
                       fingerprint=fingerprint(body), line_id=line_id or "",
                       response=dumps({"decision_id": decision_id}), created_at=now)
     # The view is what a replay rebuilds from the stored row, so both answers are equal.
@@ -602,7 +604,7 @@ def make_decision(uow: SqlUnitOfWork, *, snapshot: FeatureSnapshot, scorer: Scor
             claimed = (claim is not None
                        and connection.execute(claim, key_values).first() is not None)
             if not claimed:
-                stored = connection.execute(_FIND_KEY, {"scope": DECISION_SCOPE,
+                stored = connection.execute(_FIND_KEY, {"scope": scope,
                                                         "key": idempotency_key}).first()
                 if stored is not None:
                     if stored.fingerprint != key_values["fingerprint"]:
@@ -630,7 +632,7 @@ def make_decision(uow: SqlUnitOfWork, *, snapshot: FeatureSnapshot, scorer: Scor
 def decide_for_seller(uow: SqlUnitOfWork, *, seller_id: str,
                       requested_as_of: datetime | None, scorer: Scorer, policy: CreditPolicy,
                       idempotency_key: str, actor: str, now: datetime, max_age: timedelta,
-                      timezone: str = DEFAULT_TIMEZONE) -> DecisionView:
+                      timezone: str = DEFAULT_TIMEZONE, client: str = "") -> DecisionView:
     """Decide on a registered seller from its stored feature snapshot (what the route calls).
 
     The snapshot is read (one primary-key read; rebuilt from the seller's stored orders only
@@ -649,7 +651,7 @@ def decide_for_seller(uow: SqlUnitOfWork, *, seller_id: str,
     return make_decision(uow, snapshot=snapshot, scorer=scorer, policy=policy,
                          idempotency_key=idempotency_key, actor=actor, now=now,
                          currency=policy.currency, requested_as_of=requested_as_of,
-                         timezone=timezone)
+                         timezone=timezone, client=client)
 
 
 # --------------------------------------------------------------------------- reading

@@ -92,6 +92,7 @@ __all__ = [
     "prepay",
     "reverse_payment",
     "advance_line",
+    "idempotency_scope",
     "get_line",
     "get_schedule",
     "get_statement",
@@ -290,6 +291,23 @@ def _check_key(key: str) -> None:
     if not isinstance(key, str) or not key.strip() or len(key) > _MAX_KEY_LENGTH:
         raise InvalidIdentifier(f"an idempotency key must be a non-empty string of at most "
                                 f"{_MAX_KEY_LENGTH} characters; got {key!r}")
+
+
+_MAX_CLIENT_LENGTH = 48
+
+
+def idempotency_scope(operation: str, client: str = "") -> str:
+    """The scope an idempotency key lives in: the operation, and the client when given.
+
+    Keys of different clients never meet: the same key sent by two API clients names two
+    requests, and neither can read the other's stored answer.
+    """
+    if not client:
+        return operation
+    if len(client) > _MAX_CLIENT_LENGTH or not client.isprintable():
+        raise InvalidIdentifier(f"client must be printable and at most {_MAX_CLIENT_LENGTH} "
+                                "characters")
+    return f"{operation}@{client}"
 
 
 def _replayed(uow: SqlUnitOfWork, scope: str, key: str, body: dict[str, Any]) -> str | None:
@@ -511,7 +529,8 @@ def open_line_from_decision(uow: SqlUnitOfWork, decision: CreditDecision, *, lin
 
 def draw(uow: SqlUnitOfWork, *, line_id: str, amount: AmountInput, on: date,
          plan: RepaymentPlan, supplier_id: str, idempotency_key: str,
-         currency: str | None = None, draw_id: str | None = None) -> DrawReceipt:
+         currency: str | None = None, draw_id: str | None = None,
+         client: str = "") -> DrawReceipt:
     """Draw on a line to pay a supplier, once per idempotency key.
 
     The line is locked for the transaction, so concurrent draws serialise and never take
@@ -526,9 +545,13 @@ def draw(uow: SqlUnitOfWork, *, line_id: str, amount: AmountInput, on: date,
     BackdatedOperation
         If ``on`` is before the line's last operation or booked date.
     IdempotencyKeyReused
-        If the key served a different request.
+        If the key served a different request of the same client.
+
+    ``client`` (the caller's id) keeps each client's keys apart
+    (:func:`idempotency_scope`).
     """
     _check_key(idempotency_key)
+    scope = idempotency_scope("draw", client)
     body = {"line_id": line_id, "amount": normalized_amount(amount), "on": on.isoformat(),
             "plan": plan_to_json(plan), "supplier_id": supplier_id, "currency": currency,
             "draw_id": draw_id}
@@ -536,7 +559,7 @@ def draw(uow: SqlUnitOfWork, *, line_id: str, amount: AmountInput, on: date,
     def work() -> DrawReceipt:
         with uow:
             record, line = _load(uow, line_id, lock=True)
-            stored = _replayed(uow, "draw", idempotency_key, body)
+            stored = _replayed(uow, scope, idempotency_key, body)
             if stored is not None:
                 return DrawReceipt.from_json(stored)
             _check_not_before_book(record, on)
@@ -548,7 +571,7 @@ def draw(uow: SqlUnitOfWork, *, line_id: str, amount: AmountInput, on: date,
                                   event.schedule, state.available_credit,
                                   state.outstanding_principal, record.version)
             uow.idempotency.add(IdempotencyRecord(
-                scope="draw", key=idempotency_key, fingerprint=fingerprint(body),
+                scope=scope, key=idempotency_key, fingerprint=fingerprint(body),
                 line_id=line_id, response=receipt.to_json(), created_at=utc_now()))
             uow.commit()
             return receipt
@@ -558,7 +581,7 @@ def draw(uow: SqlUnitOfWork, *, line_id: str, amount: AmountInput, on: date,
 
 def repay(uow: SqlUnitOfWork, *, line_id: str, amount: AmountInput, on: date,
           idempotency_key: str, currency: str | None = None,
-          payment_id: str | None = None) -> PaymentReceipt:
+          payment_id: str | None = None, client: str = "") -> PaymentReceipt:
     """Record a repayment, once per idempotency key; allocated by the line's waterfall.
 
     Raises
@@ -575,14 +598,15 @@ def repay(uow: SqlUnitOfWork, *, line_id: str, amount: AmountInput, on: date,
             "currency": currency, "payment_id": payment_id}
 
     return _record_payment(
-        uow, "repay", line_id, idempotency_key, body, on,
+        uow, idempotency_scope("repay", client), line_id, idempotency_key, body, on,
         lambda line: line.repay(payment_id or f"P-{uuid.uuid4().hex}", amount, on,
                                 currency=currency))
 
 
 def prepay(uow: SqlUnitOfWork, *, line_id: str, draw_id: str, amount: AmountInput, on: date,
            idempotency_key: str, option: PrepaymentOption = "shorten_term",
-           currency: str | None = None, payment_id: str | None = None) -> PaymentReceipt:
+           currency: str | None = None, payment_id: str | None = None,
+           client: str = "") -> PaymentReceipt:
     """Record a prepayment of one draw, once per idempotency key (scope ``prepay``).
 
     The draw's dues are paid first, then principal not yet due (its schedule re-derived
@@ -601,7 +625,7 @@ def prepay(uow: SqlUnitOfWork, *, line_id: str, draw_id: str, amount: AmountInpu
             "payment_id": payment_id}
 
     return _record_payment(
-        uow, "prepay", line_id, idempotency_key, body, on,
+        uow, idempotency_scope("prepay", client), line_id, idempotency_key, body, on,
         lambda line: line.prepay(payment_id or f"P-{uuid.uuid4().hex}", amount, on, draw_id,
                                  option, currency=currency))
 

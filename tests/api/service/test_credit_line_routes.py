@@ -128,3 +128,17 @@ def test_a_repayment_needs_the_write_permission(service, line):
         headers={**service.as_role(Role.OFFICER), "Idempotency-Key": "pay-x"})
     assert answer.status_code == 403
     assert answer.json()["code"] == "forbidden"
+
+
+def test_two_clients_using_the_same_idempotency_key_make_two_draws(service, line):
+    from api.security import create_api_key
+
+    line_id = line()
+    other, _ = create_api_key(service.engine, Role.MARKETPLACE, name="second-client")
+    first = _draw(service, line_id).json()
+    answer = service.client.post(f"/v1/lines/{line_id}/draws", json=DRAW,
+                                 headers={"Authorization": f"Bearer {other}",
+                                          "Idempotency-Key": "draw-1"})
+    assert answer.status_code == 201
+    assert answer.json()["draw_id"] != first["draw_id"]
+    assert _line(service, line_id)["outstanding_principal"] == "600.00"
