@@ -119,11 +119,29 @@ def _json_safe(value: Any) -> Any:
         return repr(value)[:200]
 
 
+def _sent_texts(value: Any, depth: int = 0) -> list[str]:
+    """The strings (4 characters or more) in a value sent by a client, longest first."""
+    found: list[str] = []
+    if isinstance(value, str):
+        found = [value] if len(value) >= 4 else []
+    elif depth < 3 and isinstance(value, dict):
+        found = [text for item in list(value.values())[:50]
+                 for text in _sent_texts(item, depth + 1)]
+    elif depth < 3 and isinstance(value, (list, tuple)):
+        found = [text for item in value[:50] for text in _sent_texts(item, depth + 1)]
+    return sorted(found, key=len, reverse=True)
+
+
 def _validation_details(error: RequestValidationError) -> list[dict[str, Any]]:
     details = []
     for problem in error.errors():
+        message = str(problem.get("msg", "invalid"))
+        # Some messages quote the value sent (a union's tag): never echo what a client put
+        # in a field, which may be a secret pasted in the wrong place.
+        for sent in _sent_texts(problem.get("input")):
+            message = message.replace(sent, "...")
         entry: dict[str, Any] = {"path": _path(problem.get("loc", ())),
-                                 "message": str(problem.get("msg", "invalid")),
+                                 "message": message,
                                  "type": str(problem.get("type", "invalid"))}
         details.append(entry)
     return details

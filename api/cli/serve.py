@@ -13,7 +13,25 @@ import logging
 from api.cli import CliError
 from api.settings import Settings
 
-__all__ = ["register", "run"]
+__all__ = ["register", "run", "HideSqlParameters"]
+
+
+class HideSqlParameters(logging.Filter):
+    """Drop the parameter values of SQLAlchemy's statement log records.
+
+    Debug logging shows each SQL statement, not the values bound to it: those carry
+    personal and business data, and whatever a person typed into the login form (a
+    password typed into the user name field is then a "user name" looked up in SQL).
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Keep the record, with its parameters replaced when it lists SQL parameters."""
+        if (record.name.startswith("sqlalchemy.engine") and isinstance(record.msg, str)
+                and record.msg.endswith("[%s] %r") and isinstance(record.args, tuple)
+                and len(record.args) == 2):
+            record.msg = record.msg[:-2] + "[parameters hidden]"
+            record.args = record.args[:1]
+        return True
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -28,12 +46,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--workers", type=int, default=1,
                         help="worker processes (default 1)")
     parser.add_argument("--log-level", default="info",
-                        choices=["critical", "error", "warning", "info", "debug"])
+                        choices=["critical", "error", "warning", "info", "debug"],
+                        help="debug also logs every SQL statement (without the values "
+                        "bound to it)")
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    """Serve until interrupted."""
+    """Serve until interrupted (no ``server`` header: the software is nobody's business)."""
     import uvicorn
 
     host = args.host or settings.host
@@ -44,14 +64,28 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         raise CliError(f"--workers must be at least 1; got {args.workers}")
     logging.basicConfig(level=args.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.log_level == "debug":
+        # SQLAlchemy keeps its loggers at WARNING unless told otherwise, and importing
+        # MLflow (which the model holder does at start-up) gives "sqlalchemy.engine" a
+        # handler of its own at WARNING: import it first, then send the SQL through the
+        # root handlers, which hide the parameters.
+        import mlflow  # noqa: F401
+
+        sql_log = logging.getLogger("sqlalchemy.engine")
+        sql_log.handlers = []
+        sql_log.propagate = True
+        sql_log.setLevel(logging.INFO)
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(HideSqlParameters())
     print(f"serving on http://{host}:{port} (API docs /docs, officer page /officer/)",
           flush=True)
     if args.workers == 1:
         from api.app import create_app
 
         uvicorn.run(create_app(settings), host=host, port=port, log_level=args.log_level,
-                    access_log=False)
+                    access_log=False, server_header=False)
     else:  # worker processes import the factory and read the same environment
         uvicorn.run("api.app:create_app", factory=True, host=host, port=port,
-                    workers=args.workers, log_level=args.log_level, access_log=False)
+                    workers=args.workers, log_level=args.log_level, access_log=False,
+                    server_header=False)
     return 0

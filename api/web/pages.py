@@ -20,11 +20,13 @@ from starlette.responses import RedirectResponse, Response
 
 from api.security import (
     InvalidCredentials,
+    InvalidInput,
     LoginThrottled,
     clear_session_cookie,
     client_ip,
     login,
     logout,
+    normalise_username,
     session_cookie_settings,
     set_session_cookie,
 )
@@ -82,6 +84,21 @@ def _login_page(request: Request, *, next_path: str, username: str = "",
     return response
 
 
+def _refillable(username: str) -> str:
+    """The typed user name if the form may show it again after a failure, else "".
+
+    Only a well-formed user name is put back: what does not fit the user-name rules (a
+    passphrase with spaces, say) may be a password typed into the wrong field, and a
+    password is never sent back (it reaches the login service all the same, which
+    answers "wrong user name or password").
+    """
+    try:
+        normalise_username(username)
+    except InvalidInput:
+        return ""
+    return username.strip()
+
+
 @router.get("/login")
 def login_form(request: Request, next: str = "/officer/") -> Response:
     """The login form (a visitor already logged in goes straight on)."""
@@ -96,18 +113,19 @@ def login_submit(request: Request, username: Annotated[str, Form(max_length=200)
                  csrf_token: Annotated[str, Form(max_length=200)] = "",
                  next: Annotated[str, Form()] = "/officer/") -> Response:
     """Check the password, open a session, set the cookie and go on."""
+    shown = _refillable(username)
     if not login_csrf_matches(request, csrf_token):
-        return _login_page(request, next_path=next, username=username, status_code=403,
+        return _login_page(request, next_path=next, username=shown, status_code=403,
                            error="The login form expired. Please log in again.")
     settings = _settings(request)
     try:
         tokens = login(_engine(request), username, password, client_ip=client_ip(request),
                        settings=settings)
     except InvalidCredentials:
-        return _login_page(request, next_path=next, username=username, status_code=401,
+        return _login_page(request, next_path=next, username=shown, status_code=401,
                            error="Wrong user name or password.")
     except LoginThrottled as throttled:
-        response = _login_page(request, next_path=next, username=username, status_code=429,
+        response = _login_page(request, next_path=next, username=shown, status_code=429,
                                error=f"Too many failed logins: {throttled}.")
         response.headers["Retry-After"] = str(throttled.retry_after_seconds)
         return response
