@@ -21,7 +21,7 @@ from typing import Any
 from tqdm import tqdm
 
 from api.cli import CliError
-from api.cli.files import write_table
+from api.cli.files import refuse_writing_over_inputs, write_table
 from api.settings import Settings
 from features import build_features, resolve_as_of
 from features.credit_history import load_credit_history
@@ -121,6 +121,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     except ValueError:
         raise CliError(f"--as-of is not a date or timestamp: {args.as_of!r}") from None
     _check_out(args.out)
+    refuse_writing_over_inputs(args.out, {"--orders": args.orders, "--sellers": args.sellers,
+                                          "--credit-history": args.credit_history})
     if args.partitions is not None and args.partitions < 1:
         raise CliError(f"--partitions must be at least 1; got {args.partitions}")
     started = time.perf_counter()

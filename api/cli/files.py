@@ -10,7 +10,33 @@ import pandas as pd
 
 from api.cli import CliError
 
-__all__ = ["write_table"]
+__all__ = ["write_table", "refuse_writing_over_inputs"]
+
+
+def refuse_writing_over_inputs(out: Path, inputs: dict[str, Path | None], *,
+                               option: str = "--out") -> None:
+    """Refuse an output path that is one of the command's inputs, however it is spelt.
+
+    ``../in/orders.parquet``, a symbolic link or a hard link to an input all name the
+    same file: writing there would destroy the input the output is computed from.
+
+    Raises
+    ------
+    CliError
+        Naming ``option``, the path and the input option it would overwrite.
+    """
+    if not out.exists():
+        return
+    for input_option, path in inputs.items():
+        if path is None or not path.exists():
+            continue
+        try:
+            same = os.path.samefile(out, path)
+        except OSError:
+            continue
+        if same:
+            raise CliError(f"{option} {out} is the input {input_option} {path}; write the "
+                           "output to another file")
 
 
 def write_table(frame: pd.DataFrame, out: Path, *, index: bool = True,

@@ -21,7 +21,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from api.cli import CliError
-from api.cli.files import write_table
+from api.cli.files import refuse_writing_over_inputs, write_table
 from api.settings import Settings
 
 __all__ = ["register", "score_command", "monitor_command"]
@@ -103,6 +103,8 @@ def _load_scorer(args: argparse.Namespace, settings: Settings, n_threads: int = 
 def _read(path: Path, option: str, id_column: str | None = None) -> pd.DataFrame:
     if not path.exists():
         raise CliError(f"{option} {path}: no such file")
+    if not path.is_file():  # a folder, a device, a FIFO (reading one would block)
+        raise CliError(f"{option} {path}: not a regular file")
     name = path.name.lower()
     try:
         if name.endswith((".parquet", ".pq")):
@@ -137,6 +139,7 @@ def score_command(args: argparse.Namespace, settings: Settings) -> int:
     if args.out.suffix.lower() not in (".parquet", ".pq"):
         raise CliError(f"--out {args.out}: scores are written as Parquet; use a .parquet "
                        "file name")
+    refuse_writing_over_inputs(args.out, {"--features": args.features})
     table = _read(args.features, "--features", args.id_column)
     scorer = _load_scorer(args, settings, n_threads=args.threads)
     _check_contract(table, args.features, scorer)
@@ -169,6 +172,11 @@ def monitor_command(args: argparse.Namespace, settings: Settings) -> int:
     """Print the stability report; draw and write it when asked."""
     from scoring.monitor import plot_score_distributions, stability_report
 
+    for out_option, out in (("--out-png", args.out_png), ("--out-json", args.out_json)):
+        if out is not None:
+            refuse_writing_over_inputs(out, {"--current": args.current,
+                                             "--reference": args.reference},
+                                       option=out_option)
     current = _read(args.current, "--current")
     reference = None if args.reference is None else _read(args.reference, "--reference")
     scorer = _load_scorer(args, settings)
