@@ -45,13 +45,7 @@ OPERATIONS = [(method.upper(), path) for path, methods in DOCUMENT["paths"].item
               for method in methods]
 
 #: Operations whose failure is known and belongs to another area (see the reason).
-KNOWN_FAILURES = {
-    ("POST", "/v1/orders"): "api/routes/records.py: OrderIn's loose types (str | int | "
-    "None) are validated in pydantic's lax mode, so a JSON boolean seller_id (true) is "
-    "coerced to 1 and the batch answers 200 with the row rejected, though the document "
-    "says a boolean is invalid; fix: StrictStr | StrictInt (and StrictFloat) in Text and "
-    "Number, or declare booleans in the schema",
-}
+KNOWN_FAILURES: dict[tuple[str, str], str] = {}
 
 
 def _param(method: str, path: str) -> Any:
