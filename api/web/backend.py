@@ -10,6 +10,7 @@ only translates its refusals into sentences for the page (:class:`ActionRefused`
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -336,6 +337,11 @@ def act(state: Any, decision_id: str, *, action: str, principal: Principal, reas
         already decided or changed since the page was loaded, unknown case); nothing was
         changed.
     """
+    if any(unicodedata.category(ch) == "Cc" and ch not in "\n\r\t" for ch in reason):
+        # A NUL cannot be stored by PostgreSQL and no control character belongs in an
+        # audit trail read by people; the API refuses them as well (api.errors).
+        raise ActionRefused(422, "invalid_reason", "The reason may contain line breaks but "
+                            "no other control characters.")
     settings: Settings = state.settings
     try:
         decision_service.act_on_decision(

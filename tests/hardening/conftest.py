@@ -8,6 +8,8 @@ request changed nothing.
 
 from __future__ import annotations
 
+import re
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -17,6 +19,7 @@ from typing import Any
 import pandas as pd
 import pytest
 import sqlalchemy as sa
+from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 from sqlmodel import SQLModel
 
@@ -36,6 +39,30 @@ from tests.models.conftest import FAST
 
 #: The credit line every stack opens directly (besides any a decision opens).
 LINE_ID = "L-HARD-1"
+#: Cheap argon2id for creating people in tests; the service re-hashes at the first login.
+FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+PASSWORD = "a long officer passphrase 42"
+CSRF_IN_FORM = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def login_officer(client: Any, username: str, password: str = PASSWORD) -> tuple[Any, Any]:
+    """(login page, answer to the form) through the officer login page."""
+    page = client.get("/officer/login")
+    found = CSRF_IN_FORM.search(page.text)
+    assert found, page.text[:500]
+    answer = client.post("/officer/login", data={
+        "username": username, "password": password, "csrf_token": found.group(1),
+        "next": "/officer/"}, follow_redirects=False)
+    return page, answer
+
+
+def new_officer(engine: sa.Engine) -> str:
+    """A fresh officer account with :data:`PASSWORD`; returns its user name."""
+    from api.security import create_user
+
+    name = f"officer-{uuid.uuid4().hex[:12]}"
+    create_user(engine, name, PASSWORD, Role.OFFICER, hasher=FAST_HASHER)
+    return name
 
 
 @dataclass

@@ -19,9 +19,10 @@ from urllib.parse import quote
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 
 from api.principal import Role
-from tests.hardening.conftest import Stack, counts
+from tests.hardening.conftest import CSRF_IN_FORM, Stack, counts, login_officer, new_officer
 
 SQL = "'; DROP TABLE credit_line; --"
 #: Odd ids: right-to-left override, emoji, control characters, SQL, very long.
@@ -452,3 +453,42 @@ def test_an_officer_limit_within_range_but_in_an_odd_notation_is_refused(
                        json={"action": "change_limit", "limit": limit,
                              "reason": "hostile notation"})
     assert_error_body(answer, 422)
+
+
+# ------------------------------------------------------------------- officer pages
+@pytest.mark.parametrize("reason", ["a\x00b", "\x1b[31mred", "bell\x07", "del\x7f"],
+                         ids=["nul", "escape", "bell", "delete"])
+def test_an_officer_form_with_control_characters_changes_nothing(module_stack: Stack,
+                                                                 reason: str):
+    # The API refuses them in JSON (the guard); the page's form must too: PostgreSQL
+    # cannot store a NUL, and no control character belongs in an audit trail.
+    stack = module_stack
+    case = _referred_decision(stack)
+    with TestClient(stack.app, client=("192.0.2.10", 4000)) as browser:
+        assert login_officer(browser, new_officer(stack.engine))[1].status_code == 303
+        csrf = CSRF_IN_FORM.search(browser.get("/officer/").text)
+        assert csrf
+        encoded = quote(reason).encode()
+        with changes_nothing(stack):
+            answer = browser.post(
+                f"/officer/cases/{case['decision_id']}/actions",
+                content=b"action=decline&reason=" + encoded + b"&csrf_token=" +
+                csrf.group(1).encode(),
+                headers={"Content-Type": "application/x-www-form-urlencoded"},
+                follow_redirects=False)
+    assert answer.status_code == 422, answer.text[:300]
+    assert "control characters" in answer.text
+
+
+@pytest.mark.parametrize("value", ["a%00b", "%ED%A0%80", "%E9", "%3Cscript%3E", "x" * 5000])
+def test_odd_text_in_officer_page_addresses_never_fails(module_stack: Stack, value: str):
+    stack = module_stack
+    with TestClient(stack.app, client=("192.0.2.11", 4000)) as browser:
+        assert login_officer(browser, new_officer(stack.engine))[1].status_code == 303
+        with changes_nothing(stack):
+            answers = [browser.get(path, follow_redirects=False) for path in (
+                f"/officer/decisions?q={value}", f"/officer/?grade={value}&min_days={value}",
+                f"/officer/cases/{value}", f"/officer/login?next=/officer/{value}")]
+    for answer in answers:
+        assert 200 <= answer.status_code < 500, (answer.request.url, answer.status_code)
+        assert "<script>" not in answer.text

@@ -13,14 +13,12 @@ import re
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import sqlalchemy as sa
-from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 
 from api.principal import Role
@@ -28,13 +26,17 @@ from api.security import create_api_key, create_user, revoke_api_key
 from api.store.decisions import AUDIT_COLUMNS
 from lending.persistence import make_engine, upgrade_database
 from tests.hardening._server import ServerProcess
-from tests.hardening.conftest import Stack, counts
+from tests.hardening.conftest import (
+    CSRF_IN_FORM,
+    FAST_HASHER,
+    PASSWORD,
+    Stack,
+    counts,
+    login_officer,
+    new_officer,
+)
 
-#: Cheap argon2id for creating users in tests; the service re-hashes at the first login.
-FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
-PASSWORD = "a long officer passphrase 42"
 WRONG_PASSWORD = "a long officer passphrase 43"
-CSRF_IN_FORM = re.compile(r'name="csrf_token" value="([^"]+)"')
 #: Headers on every answer of the app (API and pages).
 BASE_HEADERS = {"x-content-type-options": "nosniff", "x-frame-options": "DENY"}
 
@@ -62,16 +64,9 @@ class DebugServer(ServerProcess):
         raise RuntimeError(f"the server did not answer in {timeout} s")
 
 
-def _login(client: httpx.Client | TestClient, username: str, password: str
-           ) -> tuple[httpx.Response, httpx.Response]:
-    """(login page, answer to the form) through the officer login page."""
-    page = client.get("/officer/login")
-    found = CSRF_IN_FORM.search(page.text)
-    assert found, page.text[:500]
-    answer = client.post("/officer/login", data={
-        "username": username, "password": password, "csrf_token": found.group(1),
-        "next": "/officer/"}, follow_redirects=False)
-    return page, answer
+def _login(client: Any, username: str, password: str) -> tuple[httpx.Response,
+                                                               httpx.Response]:
+    return login_officer(client, username, password)
 
 
 # ---------------------------------------------------------------------- no secret leaks
@@ -168,9 +163,7 @@ def test_keys_passwords_and_tokens_never_reach_the_log_or_an_answer(database_url
 @pytest.fixture
 def officer(module_stack: Stack) -> str:
     """A fresh officer account (unique per test) with PASSWORD."""
-    name = f"officer-{uuid.uuid4().hex[:12]}"
-    create_user(module_stack.engine, name, PASSWORD, Role.OFFICER, hasher=FAST_HASHER)
-    return name
+    return new_officer(module_stack.engine)
 
 
 def test_failed_logins_for_one_name_lock_it_even_for_the_right_password(
