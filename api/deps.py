@@ -1,5 +1,9 @@
 """FastAPI dependencies shared by every route (``Annotated`` shortcuts).
 
+They are ``async`` and do no I/O (the permission check reads the database only when a
+key is not in the cache, and then in a worker thread), so a request costs one hop to the
+thread pool, for the route itself, not one per dependency.
+
 Routes declare what they need and the permission they require::
 
     @router.post("/decisions")
@@ -13,6 +17,7 @@ from typing import Annotated, Any
 
 import sqlalchemy as sa
 from fastapi import Depends, Header, Request
+from starlette.concurrency import run_in_threadpool
 
 from api.errors import ApiError
 from api.model_holder import ModelHolder
@@ -29,30 +34,30 @@ __all__ = ["SettingsDep", "EngineDep", "UowDep", "ScorerDep", "PolicyDep", "Mode
 PUBLIC_PATHS = frozenset({"/healthz", "/readyz"})
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     """The service's settings."""
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_engine(request: Request) -> sa.Engine:
+async def get_engine(request: Request) -> sa.Engine:
     """The database engine."""
     engine: sa.Engine = request.app.state.engine
     return engine
 
 
-def get_uow(request: Request) -> SqlUnitOfWork:
+async def get_uow(request: Request) -> SqlUnitOfWork:
     """A fresh unit of work, not yet entered (``with uow: ... uow.commit()``)."""
     return SqlUnitOfWork(request.app.state.engine)
 
 
-def get_models(request: Request) -> ModelHolder:
+async def get_models(request: Request) -> ModelHolder:
     """The model holder."""
     holder: ModelHolder = request.app.state.models
     return holder
 
 
-def get_scorer(request: Request) -> Scorer:
+async def get_scorer(request: Request) -> Scorer:
     """The scorer serving now; 503 ``model_unavailable`` when no model is loaded."""
     scorer = request.app.state.models.current()
     if scorer is None:
@@ -61,7 +66,7 @@ def get_scorer(request: Request) -> Scorer:
     return scorer
 
 
-def get_policy(request: Request) -> CreditPolicy:
+async def get_policy(request: Request) -> CreditPolicy:
     """The credit policy in force."""
     policy: CreditPolicy = request.app.state.policy
     return policy
@@ -73,7 +78,7 @@ IDEMPOTENCY_KEY_PATTERN = r"^[ -~]*[!-~][ -~]*$"
 IDEMPOTENCY_KEY_HEADER = "Idempotency-Key"
 
 
-def get_idempotency_key(
+async def get_idempotency_key(
         idempotency_key: Annotated[str, Header(
             alias=IDEMPOTENCY_KEY_HEADER, min_length=1, max_length=_KEY_MAX,
             pattern=IDEMPOTENCY_KEY_PATTERN,
@@ -118,10 +123,14 @@ class _Requirement:
         self._is_allowed = is_allowed
         self.__name__ = f"require_{permission.replace(':', '_')}"
 
-    def __call__(self, request: Request) -> Principal:
-        from api.security import authenticate_request
+    async def __call__(self, request: Request) -> Principal:
+        from api.security import authenticate_request, cached_key_principal
 
-        principal = authenticate_request(request)
+        # A key verified moments ago answers from memory on the event loop; anything
+        # else reads the database in a worker thread, never on the loop.
+        principal = cached_key_principal(request)
+        if principal is None:
+            principal = await run_in_threadpool(authenticate_request, request)
         if principal is None:
             raise ApiError(401, "unauthenticated", "this route needs credentials: an API "
                            "key as 'Authorization: Bearer <key>' or an officer session")

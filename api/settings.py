@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     timezone: str = Field("Asia/Shanghai", description="Lender's time zone for business dates.")
 
     # --- the HTTP service
+    database_pool_size: int = Field(
+        20, ge=1, le=500, description="Database connections each service process keeps "
+        "open (requests run in up to 40 threads per process; more wait for a connection).")
     host: str = Field("127.0.0.1", description="Address the service listens on.")
     port: int = Field(8000, ge=1, le=65535, description="Port the service listens on.")
     max_body_bytes: int = Field(2 * 1024 * 1024, ge=1024, description="Largest request body "
