@@ -388,3 +388,26 @@ def test_synth_refuses_impossible_arguments_and_writes_nothing(
     out = tmp_path / "market"
     refused(capsys, ["synth", *argv, "--out", str(out), "--no-progress"], option)
     assert not out.exists()
+
+
+@pytest.mark.parametrize("text", ["B-\x00-1", "B-\ud800", "'; DROP TABLE seller; --"],
+                         ids=["nul", "surrogate", "sql"])
+def test_records_load_survives_odd_text_in_a_field(
+        tmp_path: Path, good_files: Files, capsys: pytest.CaptureFixture[str],
+        store: sa.Engine, text: str):
+    # PostgreSQL cannot store a NUL; a lone surrogate is not text; SQL stays data.
+    frame = pd.read_csv(good_files.orders_csv, dtype=str)
+    frame.loc[0, "buyer_id"] = "__ODD__"
+    odd = tmp_path / "odd-orders.csv"
+    odd.write_bytes(frame.to_csv(index=False).replace("__ODD__", f'"{text}"', 1)
+                    .encode("utf-8", "surrogatepass"))
+    before = counts(store)
+    status = main(["records", "load", "--sellers", str(good_files.sellers_csv), "--orders",
+                   str(odd), "--strict"])
+    out, err = capsys.readouterr()
+    assert "Traceback" not in err, err
+    assert status in (0, 2), (status, err)
+    if status == 2:
+        assert odd.name in err and counts(store) == before, err
+    elif text != "'; DROP TABLE seller; --":
+        pytest.fail(f"odd text was stored: {out}")
