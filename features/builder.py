@@ -31,8 +31,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.compute as pc
 
+from features import _kernels
 from features.coding import arrow_strings, pair_codes, positions
 from features.definitions import (
     ALL_FEATURES,
@@ -87,6 +89,8 @@ class _Params:
     shipping_sla_days: int
     home_country: str
     threads: int = 1
+    #: threads of the compiled single-pass path (see :mod:`features._kernels`)
+    kernel_threads: int = 1
 
 
 #: Below this many orders, threads cost more than they save.
@@ -139,7 +143,7 @@ def build_features(
     home_country: str = "CN",
     timezone: str = DEFAULT_TIMEZONE,
     features: Iterable[str] | None = None,
-    threads: int = 1,
+    threads: int | None = None,
 ) -> pd.DataFrame:
     """Point-in-time features of every seller, one row per seller, as of ``as_of``.
 
@@ -161,11 +165,14 @@ def build_features(
     timezone : the lender's time zone, for a naive ``as_of``.
     features : compute only these features (names from the registry); default all.
         Blocks of work no requested feature needs are skipped.
-    threads : how many blocks of work run at the same time in one process (numpy, pandas
-        and Arrow release the GIL). Default 1: on the shared 2-CPU benchmark machine two
-        threads cost more than they saved; try more on an idle machine. On Dask each
-        partition uses one thread (the workers already run partitions in parallel). The
-        result does not depend on it.
+    threads : how many threads work at the same time in one process. When every requested
+        order feature is one the compiled single-pass path computes (the scale, growth,
+        monthly, refund and buyer features but the HHI; :mod:`features._kernels`, needs
+        numba), its passes are split across ``threads`` (default: the CPUs this process may
+        use). Otherwise the numpy blocks of work run ``threads`` at a time (default 1: on
+        the shared 2-CPU benchmark machine two threads cost more than they saved there).
+        On Dask each partition uses one thread (the workers already run partitions in
+        parallel). The result does not depend on it.
 
     Returns
     -------
@@ -184,10 +191,12 @@ def build_features(
     if status_known_after_days < 0 or shipping_sla_days < 0:
         raise ValueError("status_known_after_days and shipping_sla_days must be >= 0; got "
                          f"{status_known_after_days} and {shipping_sla_days}")
-    if threads < 1:
+    if threads is not None and threads < 1:
         raise ValueError(f"threads must be at least 1; got {threads}")
     params = _Params(int(as_of_ts.value), int(status_known_after_days),
-                     int(shipping_sla_days), home_country.upper(), int(threads))
+                     int(shipping_sla_days), home_country.upper(),
+                     1 if threads is None else int(threads),
+                     _kernels.default_threads() if threads is None else int(threads))
     wanted = _wanted_features(features, with_credit=credit_history is not None)
 
     sellers_frame = _to_pandas(sellers)
@@ -203,7 +212,8 @@ def build_features(
         _check_columns(orders._meta, "orders", ORDER_COLUMNS, _ORDER_TIMESTAMPS, _ORDER_NUMBERS)
         from features.dask_backend import build_on_dask
 
-        table = build_on_dask(orders, sellers_frame, replace(params, threads=1), order_wanted)
+        table = build_on_dask(orders, sellers_frame,
+                              replace(params, threads=1, kernel_threads=1), order_wanted)
     else:
         if not isinstance(orders, pd.DataFrame):
             raise ValueError(f"orders must be a pandas or dask DataFrame; got {type(orders)}")
@@ -358,11 +368,20 @@ def _seller_positions(rows: pd.DataFrame, sellers: pd.DataFrame, what: str,
     position = positions(rows["seller_id"], sellers["seller_id"])
     unknown = position < 0
     if unknown.any():
-        example = rows["seller_id"].iloc[int(np.flatnonzero(unknown)[0])]
-        raise ValueError(
-            f"{int(unknown.sum())} {what} belong to sellers missing from `sellers` (for "
-            f"example {example!r}); validate them against the sellers ({validator})")
+        _refuse_unknown_sellers(rows, what, validator, int(unknown.sum()),
+                                int(np.flatnonzero(unknown)[0]))
     return position
+
+
+def _refuse_unknown_sellers(rows: pd.DataFrame, what: str, validator: str, count: int,
+                            first: int) -> None:
+    example = rows["seller_id"].iloc[first]
+    raise ValueError(
+        f"{count} {what} belong to sellers missing from `sellers` (for "
+        f"example {example!r}); validate them against the sellers ({validator})")
+
+
+_ORDERS_VALIDATOR = "features.records.validate_orders(orders, sellers['seller_id'])"
 
 
 def build_partition(orders: pd.DataFrame, sellers: pd.DataFrame, params: _Params,
@@ -380,21 +399,96 @@ def build_partition(orders: pd.DataFrame, sellers: pd.DataFrame, params: _Params
     index = pd.Index(sellers["seller_id"].iloc[kept_positions], name="seller_id")
     tenure_ns = as_of_ns - registered[kept_positions]
 
-    position = _seller_positions(
-        orders, sellers, "orders",
-        "features.records.validate_orders(orders, sellers['seller_id'])")
+    if "currency" in orders.columns and len(orders):
+        _check_one_currency(orders["currency"])
     remap = np.full(len(sellers) + 1, -1, dtype=np.int64)
     remap[kept_positions] = np.arange(n)
+    out: dict[str, np.ndarray | pd.Categorical] = {}
+    if not _compiled_features(orders, sellers, remap, n, tenure_ns, params, wanted, out):
+        _numpy_features(orders, sellers, remap, n, tenure_ns, params, wanted, out)
+    if any(name in wanted for name in PROFILE_FEATURES):
+        chosen = sellers.iloc[kept_positions]
+        out["seller_kind"] = pd.Categorical(chosen["kind"].to_numpy(dtype=object),
+                                            categories=SELLER_KINDS)
+        out["membership_tier"] = pd.Categorical(
+            chosen["membership_tier"].to_numpy(dtype=object), categories=MEMBERSHIP_TIERS)
+    return pd.DataFrame({name: out[name] for name in wanted}, index=index)
+
+
+#: Order features the compiled single-pass path computes (:func:`_compiled_features`).
+_COMPILED_FEATURES = frozenset((
+    "gmv_30d", "gmv_90d", "gmv_180d", "gmv_365d", "gmv_all_time", "order_count_30d",
+    "order_count_90d", "order_count_180d", "order_count_365d", "order_count_all_time",
+    "avg_order_value_90d", "avg_order_value_365d", "gmv_growth_90d", "order_growth_90d",
+    "gmv_growth_yoy_90d", "gmv_growth_yoy_365d",
+    "gmv_monthly_cv_12m", "active_month_share_12m", "gmv_trend_slope_12m",
+    "gmv_trend_slope_relative_12m",
+    "refund_rate_90d", "refund_rate_365d", "refund_amount_rate_365d",
+    "distinct_buyers_90d", "distinct_buyers_365d", "orders_per_buyer_365d",
+    "repeat_buyer_share_365d", "new_buyer_share_90d", "top_buyer_share_365d",
+))
+_BUYER_FEATURES = frozenset((
+    "distinct_buyers_90d", "distinct_buyers_365d", "orders_per_buyer_365d",
+    "repeat_buyer_share_365d", "new_buyer_share_90d", "top_buyer_share_365d",
+))
+
+
+def _compiled_features(orders: pd.DataFrame, sellers: pd.DataFrame, remap: np.ndarray,
+                       n: int, tenure_ns: np.ndarray, params: _Params,
+                       wanted: tuple[str, ...], out: dict[str, Any]) -> bool:
+    """The order features by the compiled kernels, into ``out``; False when they cannot
+    (numba missing, a feature they do not compute, ids that are not plain strings)."""
+    order_wanted = [name for name in wanted if name not in PROFILE_FEATURES]
+    if not _kernels.available() or not order_wanted \
+            or not set(order_wanted) <= _COMPILED_FEATURES:
+        return False
+    with_buyers = bool(_BUYER_FEATURES.intersection(order_wanted))
+    as_of_ns = params.as_of_ns
+    edges = np.asarray(_BAND_EDGES_DAYS, dtype=np.int64) * DAY_NS
+    found = _kernels.order_aggregates(
+        arrow_strings(orders["seller_id"]),
+        arrow_strings(orders["buyer_id"]) if with_buyers else pa.array([], pa.large_string()),
+        arrow_strings(sellers["seller_id"]), remap[:len(sellers)], n,
+        np.ascontiguousarray(_ns(orders["created_at"])),
+        np.ascontiguousarray(orders["amount"].to_numpy(dtype=np.float64)),
+        np.ascontiguousarray(_ns(orders["refunded_at"])),
+        np.ascontiguousarray(orders["refunded_amount"].to_numpy(dtype=np.float64)),
+        as_of_ns, edges, MONTH_DAYS * DAY_NS, WINDOW_DAYS * DAY_NS, 90 * DAY_NS,
+        params.kernel_threads, with_buyers)
+    if found is None:
+        return False
+    if isinstance(found, tuple):
+        _refuse_unknown_sellers(orders, "orders", _ORDERS_VALIDATOR, *found)
+        return False  # not reached
+    counts, cents = found.band_counts, found.band_cents
+    _scale_from_bands(counts, cents, out)
+    _monthly_from_sums(found.month_cents, lambda: found.month_counts, tenure_ns, wanted, out)
+    _refunds_from_bands(counts, found.band_refunds, cents, lambda: found.band_refund_cents,
+                        wanted, out)
+    if with_buyers:
+        buyers_365 = found.buyers_365d
+        out["distinct_buyers_365d"] = buyers_365
+        out["orders_per_buyer_365d"] = _ratio(counts[:, :4].sum(axis=1), buyers_365)
+        out["repeat_buyer_share_365d"] = _ratio(found.repeat_buyers_365d, buyers_365)
+        out["distinct_buyers_90d"] = found.buyers_90d
+        out["new_buyer_share_90d"] = _ratio(found.new_buyers_90d, found.buyers_90d)
+        out["top_buyer_share_365d"] = _ratio(found.top_buyer_cents_365d, found.window_cents)
+    return True
+
+
+def _numpy_features(orders: pd.DataFrame, sellers: pd.DataFrame, remap: np.ndarray,
+                    n: int, tenure_ns: np.ndarray, params: _Params,
+                    wanted: tuple[str, ...], out: dict[str, Any]) -> None:
+    """The order features by blocks of numpy work, into ``out``."""
+    as_of_ns = params.as_of_ns
+    position = _seller_positions(orders, sellers, "orders", _ORDERS_VALIDATOR)
     code_all = remap[position]
     created_all = _ns(orders["created_at"])
     valid = (code_all >= 0) & (created_all < as_of_ns)
-    if "currency" in orders.columns and len(orders):
-        _check_one_currency(orders["currency"])
     rows = None if valid.all() else np.flatnonzero(valid)
     data = _Orders(orders, rows, code_all if rows is None else code_all[rows],
                    created_all if rows is None else created_all[rows], as_of_ns, n)
 
-    out: dict[str, np.ndarray | pd.Categorical] = {}
     blocks = [block for names, block in _BLOCKS if any(name in wanted for name in names)]
     if params.threads > 1 and len(blocks) > 1 and len(data.code) >= _PARALLEL_MIN_ROWS:
         # numpy, pandas and Arrow release the GIL in the heavy loops: blocks run side by
@@ -409,13 +503,6 @@ def build_partition(orders: pd.DataFrame, sellers: pd.DataFrame, params: _Params
     else:
         for block in blocks:
             block(data, tenure_ns, params, wanted, out)
-    if any(name in wanted for name in PROFILE_FEATURES):
-        chosen = sellers.iloc[kept_positions]
-        out["seller_kind"] = pd.Categorical(chosen["kind"].to_numpy(dtype=object),
-                                            categories=SELLER_KINDS)
-        out["membership_tier"] = pd.Categorical(
-            chosen["membership_tier"].to_numpy(dtype=object), categories=MEMBERSHIP_TIERS)
-    return pd.DataFrame({name: out[name] for name in wanted}, index=index)
 
 
 def _check_one_currency(currency: pd.Series) -> None:
@@ -431,8 +518,11 @@ def _check_one_currency(currency: pd.Series) -> None:
 
 def _scale_and_growth(data: _Orders, tenure_ns: np.ndarray, params: _Params,
                       wanted: tuple[str, ...], out: dict[str, Any]) -> None:
-    counts = data.band_counts
-    cents = data.band_cents
+    _scale_from_bands(data.band_counts, data.band_cents, out)
+
+
+def _scale_from_bands(counts: np.ndarray, cents: np.ndarray, out: dict[str, Any]) -> None:
+    """Scale and growth features from (sellers, bands) order counts and GMV in minor units."""
     count_cum = np.cumsum(counts, axis=1)
     cents_cum = np.cumsum(cents, axis=1)
     for column, days in enumerate(_BAND_EDGES_DAYS[:4]):
@@ -459,7 +549,18 @@ def _monthly(data: _Orders, tenure_ns: np.ndarray, params: _Params,
     keys = data.code * (N_MONTHS + 1) + month
     size = n * (N_MONTHS + 1)
     gmv_cents = np.bincount(keys, weights=data.cents, minlength=size)
-    gmv = gmv_cents.reshape(n, N_MONTHS + 1)[:, :N_MONTHS] / 100.0
+    _monthly_from_sums(gmv_cents.reshape(n, N_MONTHS + 1),
+                       lambda: np.bincount(keys, minlength=size).reshape(n, N_MONTHS + 1),
+                       tenure_ns, wanted, out)
+
+
+def _monthly_from_sums(gmv_cents: np.ndarray, month_counts: Callable[[], np.ndarray],
+                       tenure_ns: np.ndarray, wanted: tuple[str, ...],
+                       out: dict[str, Any]) -> None:
+    """Monthly features from (sellers, months + 1) GMV in minor units; ``month_counts``
+    gives the order counts of the same cells (called only when needed)."""
+    month_ns = MONTH_DAYS * DAY_NS
+    gmv = gmv_cents[:, :N_MONTHS] / 100.0
     observed = np.minimum(N_MONTHS, tenure_ns // month_ns)
     counted = np.arange(N_MONTHS)[None, :] < observed[:, None]
     gmv = np.where(counted, gmv, 0.0)
@@ -470,7 +571,7 @@ def _monthly(data: _Orders, tenure_ns: np.ndarray, params: _Params,
     cv[observed < 2] = np.nan
     out["gmv_monthly_cv_12m"] = cv
     if "active_month_share_12m" in wanted:
-        active = np.bincount(keys, minlength=size).reshape(n, N_MONTHS + 1)[:, :N_MONTHS] > 0
+        active = month_counts()[:, :N_MONTHS] > 0
         out["active_month_share_12m"] = _ratio((active & counted).sum(axis=1), observed)
     # x runs from 0 (oldest observed month) to observed - 1 (the month just before as_of)
     centred_x = np.where(counted, (observed[:, None] - 1) / 2.0 - np.arange(N_MONTHS), 0.0)
@@ -537,14 +638,21 @@ def _refund_cents(data: _Orders) -> np.ndarray:
 
 def _refunds(data: _Orders, tenure_ns: np.ndarray, params: _Params,
              wanted: tuple[str, ...], out: dict[str, Any]) -> None:
-    counts = data.band_counts
-    refunds = data.per_band(_refunded(data).astype(np.float64))
+    _refunds_from_bands(data.band_counts, data.per_band(_refunded(data).astype(np.float64)),
+                        data.band_cents, lambda: data.per_band(_refund_cents(data)), wanted,
+                        out)
+
+
+def _refunds_from_bands(counts: np.ndarray, refunds: np.ndarray, cents: np.ndarray,
+                        refund_cents: Callable[[], np.ndarray], wanted: tuple[str, ...],
+                        out: dict[str, Any]) -> None:
+    """Refund features from (sellers, bands) counts of orders and of refunded orders and
+    GMV in minor units; ``refund_cents`` gives the refunded minor units (when needed)."""
     out["refund_rate_90d"] = _ratio(refunds[:, :2].sum(axis=1), counts[:, :2].sum(axis=1))
     out["refund_rate_365d"] = _ratio(refunds[:, :4].sum(axis=1), counts[:, :4].sum(axis=1))
     if "refund_amount_rate_365d" in wanted:
-        refund_sum = data.per_band(_refund_cents(data))[:, :4].sum(axis=1)
-        out["refund_amount_rate_365d"] = _ratio(refund_sum,
-                                                data.band_cents[:, :4].sum(axis=1))
+        refund_sum = refund_cents()[:, :4].sum(axis=1)
+        out["refund_amount_rate_365d"] = _ratio(refund_sum, cents[:, :4].sum(axis=1))
 
 
 def _status(data: _Orders, tenure_ns: np.ndarray, params: _Params,

@@ -1,0 +1,568 @@
+"""Compiled single-pass kernels for the order features most builds need (numba).
+
+:func:`order_aggregates` turns the orders into per-seller sums in three passes over the
+rows, each split across threads (the kernels release the GIL):
+
+1. in row order: each order's seller id is hashed straight from the Arrow string buffer
+   and looked up in a hash table of the sellers (exact: the bytes are compared); orders of
+   kept sellers placed before as_of are added to their seller's sums by age band (order
+   count, GMV in minor units, refunds) and by 30-day month (GMV, order count), and the
+   orders of the last 365 days are counted per seller;
+2. the orders of the last 365 days are laid out seller after seller (a counting sort),
+   each with its buyer id's 64-bit hash, its amount in minor units and its row;
+3. seller by seller, a small hash table (it stays in the cache) groups the seller's orders
+   by buyer: a row joins a buyer when the hashes are equal *and* the id bytes are equal,
+   so a hash collision can never merge two buyers. It gives distinct buyers (365 and 90
+   days), the largest buyer's GMV, buyers with two or more orders, and buyers new in the
+   last 90 days.
+
+Every sum holds whole numbers (counts, minor units) in float64, exact below 2**53, so the
+result does not depend on the order of the rows or on how they are split across threads:
+it equals the numpy path's exactly. Compiled code is cached on disk (``cache=True``): the
+first call on a machine compiles for a few seconds, later processes load it.
+
+numba is optional: :func:`available` says whether it can be imported; the builder falls
+back to its numpy path otherwise.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+__all__ = ["available", "order_aggregates", "OrderAggregates", "default_threads",
+           "N_BANDS", "N_MONTH_COLUMNS"]
+
+_NJIT: Any = None
+try:  # numba is optional: without it the builder uses its numpy path
+    from numba import njit as _numba_njit
+
+    _NJIT = _numba_njit
+except ImportError:  # pragma: no cover - exercised only without numba
+    pass
+
+N_BANDS = 7  # must equal features.builder._N_BANDS
+N_MONTH_COLUMNS = 13  # 12 months and an overflow column, as in features.builder._monthly
+# column layout of the per-seller accumulator
+_COUNT, _CENTS, _MONTH_CENTS = 0, N_BANDS, 2 * N_BANDS
+_REFUNDS = _MONTH_CENTS + N_MONTH_COLUMNS
+_REFUND_CENTS = _REFUNDS + N_BANDS
+_MONTH_COUNT = _REFUND_CENTS + N_BANDS
+_N_COLUMNS = _MONTH_COUNT + N_MONTH_COLUMNS
+_NAT = np.iinfo(np.int64).min
+#: Below this many orders one thread is used (threads cost more than they save).
+_PARALLEL_MIN_ROWS = 200_000
+
+
+def available() -> bool:
+    """Whether the compiled kernels can run (numba importable)."""
+    return _NJIT is not None
+
+
+def default_threads() -> int:
+    """Threads used when the caller does not say: the CPUs this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+@dataclass(frozen=True)
+class OrderAggregates:
+    """Per-seller sums (rows: kept sellers, in code order), whole numbers held in float64.
+
+    ``band_*`` have :data:`N_BANDS` columns (age bands of ``features.builder``), ``month_*``
+    :data:`N_MONTH_COLUMNS` (month 0 = the 30 days before as_of, the last one: older).
+    """
+
+    band_counts: np.ndarray
+    band_cents: np.ndarray
+    band_refunds: np.ndarray
+    band_refund_cents: np.ndarray
+    month_cents: np.ndarray
+    month_counts: np.ndarray
+    buyers_365d: np.ndarray
+    buyers_90d: np.ndarray
+    repeat_buyers_365d: np.ndarray
+    new_buyers_90d: np.ndarray
+    top_buyer_cents_365d: np.ndarray
+    window_cents: np.ndarray
+
+
+@dataclass(frozen=True)
+class _Strings:
+    """The buffers of an Arrow (large_)string array without nulls, for the kernels."""
+
+    offsets: np.ndarray  # int64, len + 1 entries, into ``data``
+    data: np.ndarray  # uint8
+    words: np.ndarray  # uint64 view starting at every byte with 8 bytes after it
+
+
+def _strings(values: pa.Array) -> _Strings | None:
+    if values.null_count or not (pa.types.is_large_string(values.type)
+                                 or pa.types.is_string(values.type)):
+        return None
+    offset_type = np.int64 if pa.types.is_large_string(values.type) else np.int32
+    buffers = values.buffers()
+    n = len(values)
+    offsets = np.frombuffer(buffers[1], dtype=offset_type)[values.offset:values.offset + n + 1]
+    offsets = offsets.astype(np.int64, copy=False)
+    data = np.frombuffer(buffers[2], dtype=np.uint8) if buffers[2] is not None \
+        else np.zeros(0, dtype=np.uint8)
+    if len(data) < 8:  # too short for one word: a zero-padded copy
+        padded = np.zeros(8, dtype=np.uint8)
+        padded[:len(data)] = data
+        data = padded
+    words = np.ndarray((len(data) - 7,), dtype="<u8", buffer=data, strides=(1,))
+    return _Strings(offsets, data, words)
+
+
+def _split(n: int, parts: int) -> list[tuple[int, int]]:
+    bounds = np.linspace(0, n, parts + 1).astype(np.int64)
+    return [(int(lo), int(hi)) for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)]
+
+
+def _run(threads: int, jobs: list[Any]) -> list[Any]:
+    """Run zero-argument callables, on threads when there are several."""
+    if threads <= 1 or len(jobs) <= 1:
+        return [job() for job in jobs]
+    with ThreadPoolExecutor(min(threads, len(jobs)), thread_name_prefix="features") as pool:
+        return [future.result() for future in [pool.submit(job) for job in jobs]]
+
+
+def order_aggregates(seller_ids: pa.Array, buyer_ids: pa.Array, known_sellers: pa.Array,
+                     code_of_position: np.ndarray, n_sellers: int, created: np.ndarray,
+                     amount: np.ndarray, refunded_at: np.ndarray,
+                     refunded_amount: np.ndarray, as_of_ns: int, band_edges: np.ndarray,
+                     month_ns: int, window_ns: int, recent_ns: int, threads: int,
+                     with_buyers: bool = True) -> OrderAggregates | tuple[int, int] | None:
+    """Per-seller sums of the orders (see the module docstring).
+
+    Parameters
+    ----------
+    seller_ids, buyer_ids : each order's ids (Arrow strings, one row per order).
+    known_sellers : the sellers' ids (Arrow strings); ``code_of_position[i]`` is the code
+        of the seller at position ``i`` (-1: not kept, its orders are skipped).
+    n_sellers : number of seller codes.
+    created, refunded_at : int64 nanoseconds (NaT = int64 minimum); amount and
+        refunded_amount float64; one entry per order.
+    band_edges : inclusive upper edges of the age bands, in ns.
+    month_ns, window_ns, recent_ns : a month, the buyer window (365 days) and the recent
+        window (90 days), in ns.
+    threads : threads to split the passes across.
+    with_buyers : whether to group the orders by buyer (else the buyer figures are 0).
+
+    Returns
+    -------
+    OrderAggregates, or ``(count, first_row)`` of orders whose seller is not among
+    ``known_sellers``, or None when an id column cannot be read by the kernels (nulls, not
+    strings): the caller then uses its numpy path.
+    """
+    orders_s = _strings(seller_ids)
+    sellers_s = _strings(known_sellers)
+    buyers_s = _strings(buyer_ids) if with_buyers else orders_s
+    if orders_s is None or sellers_s is None or buyers_s is None:
+        return None
+    n_rows = len(seller_ids)
+    threads = max(1, threads if n_rows >= _PARALLEL_MIN_ROWS else 1)
+    chunks = _split(n_rows, threads)
+    code_of_position = np.ascontiguousarray(code_of_position, dtype=np.int64)
+
+    size = 1 << max(4, (2 * len(known_sellers)).bit_length())
+    table = np.zeros((size, 4), dtype=np.uint64)
+    _build_table(sellers_s.offsets, sellers_s.data, sellers_s.words, table)
+
+    # buckets are ranges of 2**shift seller codes holding some 2**_BUCKET_LOG2 orders:
+    # laying the orders out bucket by bucket writes to few places at once, and a bucket's
+    # sums and hash table of (seller, buyer) pairs stay in the cache
+    wanted_buckets = max(1, min(n_rows >> _BUCKET_LOG2, 1 << 16))
+    shift = max(0, (max(n_sellers, 1) - 1).bit_length() - (wanted_buckets - 1).bit_length())
+    n_buckets = ((max(n_sellers, 1) - 1) >> shift) + 1
+
+    # pass 1: each order's seller code (-1: skipped), orders counted per bucket
+    code = np.empty(n_rows, dtype=np.int32)
+    counts = np.zeros((len(chunks), n_buckets), dtype=np.int64)
+
+    def lookup_job(index: int) -> Any:
+        lo, hi = chunks[index]
+        return lambda: _lookup(lo, hi, orders_s.offsets, orders_s.data, orders_s.words,
+                               sellers_s.offsets, sellers_s.data, sellers_s.words, table,
+                               code_of_position, created, as_of_ns, shift, code,
+                               counts[index])
+
+    unknown = _run(threads, [lookup_job(index) for index in range(len(chunks))])
+    n_unknown = sum(int(count) for count, _ in unknown)
+    if n_unknown:
+        return n_unknown, min(int(first) for count, first in unknown if count)
+
+    # pass 2: the orders laid out bucket after bucket; each chunk of rows writes its
+    # orders of a bucket after the previous chunks'
+    starts = np.zeros(n_buckets + 1, dtype=np.int64)
+    np.cumsum(counts.sum(axis=0), out=starts[1:])
+    cursors = starts[:-1] + np.cumsum(counts, axis=0) - counts
+    records = np.empty((int(starts[-1]), _RECORD), dtype=np.uint64)
+    floats = records.view(np.float64)  # the amounts' columns
+
+    def scatter_job(index: int) -> Any:
+        lo, hi = chunks[index]
+        return lambda: _scatter(lo, hi, code, shift, cursors[index], buyers_s.offsets,
+                                buyers_s.data, buyers_s.words, created, amount, refunded_at,
+                                refunded_amount, as_of_ns, band_edges, month_ns, window_ns,
+                                recent_ns, with_buyers, records, floats)
+
+    _run(threads, [scatter_job(index) for index in range(len(chunks))])
+
+
+    # pass 3: bucket by bucket, the sums; threads take ranges of buckets (so of sellers)
+    # holding about the same number of orders
+    acc = np.zeros((n_sellers, _N_COLUMNS), dtype=np.float64)
+    buyers_365 = np.zeros(n_sellers, dtype=np.int64)
+    buyers_90 = np.zeros(n_sellers, dtype=np.int64)
+    repeat = np.zeros(n_sellers, dtype=np.int64)
+    new_90 = np.zeros(n_sellers, dtype=np.int64)
+    top = np.zeros(n_sellers, dtype=np.float64)
+    window_cents = np.zeros(n_sellers, dtype=np.float64)
+    cuts = np.searchsorted(starts, np.linspace(0, starts[-1], threads + 1)[1:-1])
+    bounds = [0, *(int(cut) for cut in cuts), n_buckets]
+    largest = int(np.diff(starts).max()) if n_buckets else 0
+    table_size = 1 << max(4, (2 * largest).bit_length())
+
+    def sums_job(lo: int, hi: int) -> Any:
+        return lambda: _bucket_sums(
+            lo, hi, starts, records, floats, buyers_s.offsets, buyers_s.data, buyers_s.words,
+            with_buyers, table_size, acc, buyers_365, buyers_90, repeat, new_90, top,
+            window_cents)
+
+    _run(threads, [sums_job(lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)
+                   if hi > lo])
+
+    def columns(start: int, width: int) -> np.ndarray:
+        return acc[:, start:start + width]
+
+    return OrderAggregates(
+        band_counts=columns(_COUNT, N_BANDS).astype(np.int64),
+        band_cents=np.ascontiguousarray(columns(_CENTS, N_BANDS)),
+        band_refunds=np.ascontiguousarray(columns(_REFUNDS, N_BANDS)),
+        band_refund_cents=np.ascontiguousarray(columns(_REFUND_CENTS, N_BANDS)),
+        month_cents=np.ascontiguousarray(columns(_MONTH_CENTS, N_MONTH_COLUMNS)),
+        month_counts=columns(_MONTH_COUNT, N_MONTH_COLUMNS).astype(np.int64),
+        buyers_365d=buyers_365, buyers_90d=buyers_90, repeat_buyers_365d=repeat,
+        new_buyers_90d=new_90, top_buyer_cents_365d=top, window_cents=window_cents,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# The kernels (plain Python when numba is missing: never called then)
+# --------------------------------------------------------------------------------------------
+
+def _jit(function: Any) -> Any:
+    return function if _NJIT is None else _NJIT(cache=True, nogil=True)(function)
+
+
+_U8 = np.uint64(8)
+_M_LEN = np.uint64(0xC2B2AE3D27D4EB4F)
+_M_WORD = np.uint64(0x9E3779B97F4A7C15)
+_F1 = np.uint64(0xFF51AFD7ED558CCD)
+_F2 = np.uint64(0xC4CEB9FE1A85EC53)
+
+
+_SHORT = 16  # ids of at most this many bytes are held whole in two words
+_BLOCK = 256  # rows per block: hash a block, then probe it (the probes overlap in memory)
+
+
+@_jit
+def _word(data: np.ndarray, words: np.ndarray, at: int, end: int) -> np.uint64:
+    """The bytes ``at:min(at + 8, end)`` as a little-endian word, zero past ``end``."""
+    if at + 8 <= end:
+        return words[at]
+    if at < len(words):  # a whole word can be read: keep the string's bytes of it
+        return words[at] & ((np.uint64(1) << (np.uint64(end - at) * _U8)) - np.uint64(1))
+    value = np.uint64(0)
+    shift = np.uint64(0)
+    while at < end:
+        value |= np.uint64(data[at]) << shift
+        shift += _U8
+        at += 1
+    return value
+
+
+@_jit
+def _mix(h: np.uint64, word: np.uint64) -> np.uint64:
+    h = (h ^ word) * _M_WORD
+    return h ^ (h >> np.uint64(32))
+
+
+@_jit
+def _finish(h: np.uint64) -> np.uint64:
+    """The finaliser of MurmurHash3: every input bit moves every output bit."""
+    h ^= h >> np.uint64(33)
+    h *= _F1
+    h ^= h >> np.uint64(33)
+    h *= _F2
+    h ^= h >> np.uint64(33)
+    return h
+
+
+@_jit
+def _key(offsets: np.ndarray, data: np.ndarray, words: np.ndarray,
+         row: int) -> tuple[np.uint64, np.uint64, np.uint64, int]:
+    """Hash, first two words (zero-padded) and length of string ``row``.
+
+    Two strings of at most :data:`_SHORT` bytes are equal exactly when their lengths and
+    words are; longer ones must be compared byte by byte when the rest matches.
+    """
+    start = offsets[row]
+    end = offsets[row + 1]
+    length = end - start
+    w0 = _word(data, words, start, end)
+    w1 = _word(data, words, start + 8, end) if length > 8 else np.uint64(0)
+    h = _mix(_mix(np.uint64(length) * _M_LEN, w0), w1)
+    at = start + 16
+    while at < end:
+        h = _mix(h, _word(data, words, at, end))
+        at += 8
+    return _finish(h), w0, w1, length
+
+
+@_jit
+def _equal(offsets_a: np.ndarray, data_a: np.ndarray, words_a: np.ndarray, row_a: int,
+           offsets_b: np.ndarray, data_b: np.ndarray, words_b: np.ndarray,
+           row_b: int) -> bool:
+    a = offsets_a[row_a]
+    b = offsets_b[row_b]
+    length = offsets_a[row_a + 1] - a
+    if offsets_b[row_b + 1] - b != length:
+        return False
+    done = 0
+    while done + 8 <= length:
+        if words_a[a + done] != words_b[b + done]:
+            return False
+        done += 8
+    while done < length:
+        if data_a[a + done] != data_b[b + done]:
+            return False
+        done += 1
+    return True
+
+
+@_jit
+def _build_table(offsets: np.ndarray, data: np.ndarray, words: np.ndarray,
+                 table: np.ndarray) -> None:
+    """Open addressing of the sellers' ids; a repeated id keeps its first position.
+
+    Each slot holds hash, two words, and ``position << 8 | min(length, 17) << 1 | 1``
+    (0: empty).
+    """
+    mask = len(table) - 1
+    for row in range(len(offsets) - 1):
+        h, w0, w1, length = _key(offsets, data, words, row)
+        meta = np.uint64((row << 8) | (min(length, _SHORT + 1) << 1) | 1)
+        slot = np.int64(h & np.uint64(mask))
+        while True:
+            other = table[slot, 3]
+            if other == 0:
+                table[slot, 0] = h
+                table[slot, 1] = w0
+                table[slot, 2] = w1
+                table[slot, 3] = meta
+                break
+            if table[slot, 0] == h and table[slot, 1] == w0 and table[slot, 2] == w1 \
+                    and (other & np.uint64(255)) == (meta & np.uint64(255)) \
+                    and (length <= _SHORT or _equal(offsets, data, words,
+                                                    np.int64(other >> np.uint64(8)),
+                                                    offsets, data, words, row)):
+                break
+            slot = (slot + 1) & mask
+
+
+#: Orders per bucket, as a power of two (see :func:`order_aggregates`).
+_BUCKET_LOG2 = 13
+#: Words per order in the bucketed layout: buyer hash, buyer words 0 and 1,
+#: ``row << 8 | min(length, 17) << 1 | recent``, ``seller << 16 | flags``, minor units and
+#: refunded minor units (float64).
+_RECORD = 7
+_IN_WINDOW = 1 << 8
+_REFUNDED = 1 << 9
+
+
+@_jit
+def _lookup(lo: int, hi: int, offsets: np.ndarray, data: np.ndarray, words: np.ndarray,
+            s_offsets: np.ndarray, s_data: np.ndarray, s_words: np.ndarray,
+            table: np.ndarray, code_of_position: np.ndarray, created: np.ndarray,
+            as_of: int, shift: int, code: np.ndarray, counts: np.ndarray) -> tuple[int, int]:
+    """Pass 1 over rows ``lo:hi``: each order's seller code, -1 for orders of sellers not
+    kept or placed at or after as_of; orders counted per bucket. Returns the number of
+    orders of unknown sellers and the first of them."""
+    mask = len(table) - 1
+    n_unknown = 0
+    first_unknown = -1
+    keys = np.empty((_BLOCK, 4), dtype=np.uint64)
+    for block in range(lo, hi, _BLOCK):
+        size = min(_BLOCK, hi - block)
+        for k in range(size):  # the ids, read in order
+            h, w0, w1, length = _key(offsets, data, words, block + k)
+            keys[k, 0] = h
+            keys[k, 1] = w0
+            keys[k, 2] = w1
+            keys[k, 3] = np.uint64((min(length, _SHORT + 1) << 1) | 1)
+        for k in range(size):  # the lookups, independent of each other
+            row = block + k
+            h = keys[k, 0]
+            slot = np.int64(h & np.uint64(mask))
+            position = -1
+            while True:
+                meta = table[slot, 3]
+                if meta == 0:
+                    break
+                if table[slot, 0] == h and table[slot, 1] == keys[k, 1] \
+                        and table[slot, 2] == keys[k, 2] \
+                        and (meta & np.uint64(255)) == keys[k, 3]:
+                    candidate = np.int64(meta >> np.uint64(8))
+                    if keys[k, 3] <= np.uint64(2 * _SHORT + 1) or _equal(
+                            offsets, data, words, row, s_offsets, s_data, s_words,
+                            candidate):
+                        position = candidate
+                        break
+                slot = (slot + 1) & mask
+            seller = -1
+            if position < 0:
+                if n_unknown == 0:
+                    first_unknown = row
+                n_unknown += 1
+            elif created[row] < as_of:
+                seller = code_of_position[position]
+                if seller >= 0:
+                    counts[seller >> shift] += 1
+            code[row] = seller
+    return n_unknown, first_unknown
+
+
+@_jit
+def _scatter(lo: int, hi: int, code: np.ndarray, shift: int, cursor: np.ndarray,
+             offsets: np.ndarray, data: np.ndarray, words: np.ndarray, created: np.ndarray,
+             amount: np.ndarray, refunded_at: np.ndarray, refunded_amount: np.ndarray,
+             as_of: int, band_edges: np.ndarray, month_ns: int, window_ns: int,
+             recent_ns: int, with_buyers: bool, records: np.ndarray,
+             floats: np.ndarray) -> None:
+    """Pass 2 over rows ``lo:hi``: lay the orders out bucket after bucket (see
+    :data:`_RECORD`); the buyer's id is read for orders of the last 365 days only."""
+    n_edges = len(band_edges)
+    for row in range(lo, hi):
+        seller = code[row]
+        if seller < 0:
+            continue
+        bucket = seller >> shift
+        at = cursor[bucket]
+        cursor[bucket] = at + 1
+        age = as_of - created[row]
+        band = 0
+        while band < n_edges and band_edges[band] < age:
+            band += 1
+        month = 0 if age <= 0 else min(12, (age - 1) // month_ns)
+        flags = (np.int64(seller) << 16) | (month << 4) | band
+        floats[at, 5] = np.rint(amount[row] * 100.0)
+        when = refunded_at[row]
+        refund = refunded_amount[row]
+        if when != _NAT and when < as_of and refund > 0:
+            flags |= _REFUNDED
+            floats[at, 6] = np.rint(refund * 100.0)
+        if age <= window_ns:
+            flags |= _IN_WINDOW
+            if with_buyers:
+                h, w0, w1, length = _key(offsets, data, words, row)
+                records[at, 0] = h
+                records[at, 1] = w0
+                records[at, 2] = w1
+                records[at, 3] = np.uint64((row << 8) | (min(length, _SHORT + 1) << 1)
+                                           | (1 if age <= recent_ns else 0))
+        records[at, 4] = np.uint64(flags)
+
+
+@_jit
+def _bucket_sums(lo: int, hi: int, starts: np.ndarray, records: np.ndarray,
+                 floats: np.ndarray, offsets: np.ndarray, data: np.ndarray,
+                 words: np.ndarray, with_buyers: bool, size: int, acc: np.ndarray,
+                 buyers_365: np.ndarray, buyers_90: np.ndarray, repeat: np.ndarray,
+                 new_90: np.ndarray, top: np.ndarray, window_cents: np.ndarray) -> None:
+    """Pass 3 over buckets ``lo:hi``: each order added to its seller's sums; the orders of
+    the last 365 days grouped by (seller, buyer), exactly, and each pair added to its
+    seller's buyer figures."""
+    slot_key = np.zeros((size, 5), dtype=np.uint64)  # as in ``records``; [3] 0: empty
+    slot_cents = np.zeros(size, dtype=np.float64)
+    slot_orders = np.zeros(size, dtype=np.int64)
+    slot_recent = np.zeros(size, dtype=np.int64)
+    used = np.empty(size, dtype=np.int64)
+    shape = np.uint64(254)  # the length bits of the meta word
+    for bucket in range(lo, hi):
+        first = starts[bucket]
+        last = starts[bucket + 1]
+        width = 16  # a table at least twice the bucket's orders, a power of two
+        while width < 2 * (last - first):
+            width *= 2
+        mask = width - 1
+        n_used = 0
+        for at in range(first, last):
+            flags = np.int64(records[at, 4])
+            seller = flags >> 16
+            band = flags & 15
+            month = (flags >> 4) & 15
+            cents = floats[at, 5]
+            acc[seller, _COUNT + band] += 1.0
+            acc[seller, _CENTS + band] += cents
+            acc[seller, _MONTH_CENTS + month] += cents
+            acc[seller, _MONTH_COUNT + month] += 1.0
+            if flags & _REFUNDED:
+                acc[seller, _REFUNDS + band] += 1.0
+                acc[seller, _REFUND_CENTS + band] += floats[at, 6]
+            if not with_buyers or not flags & _IN_WINDOW:
+                continue
+            h = records[at, 0]
+            meta = records[at, 3]
+            useller = np.uint64(seller)
+            slot = np.int64((h ^ (useller * _M_WORD)) & np.uint64(mask))
+            while True:
+                other = slot_key[slot, 3]
+                if other == 0:
+                    slot_key[slot, 0] = h
+                    slot_key[slot, 1] = records[at, 1]
+                    slot_key[slot, 2] = records[at, 2]
+                    slot_key[slot, 3] = meta | np.uint64(1)  # never 0 once used
+                    slot_key[slot, 4] = useller
+                    slot_cents[slot] = 0.0
+                    slot_orders[slot] = 0
+                    slot_recent[slot] = 0
+                    used[n_used] = slot
+                    n_used += 1
+                    break
+                if slot_key[slot, 0] == h and slot_key[slot, 4] == useller \
+                        and slot_key[slot, 1] == records[at, 1] \
+                        and slot_key[slot, 2] == records[at, 2] \
+                        and (other & shape) == (meta & shape) \
+                        and ((meta & shape) <= np.uint64(2 * _SHORT) or _equal(
+                            offsets, data, words, np.int64(other >> np.uint64(8)), offsets,
+                            data, words, np.int64(meta >> np.uint64(8)))):
+                    break
+                slot = (slot + 1) & mask
+            slot_cents[slot] += cents
+            slot_orders[slot] += 1
+            slot_recent[slot] += np.int64(meta & np.uint64(1))
+        for index in range(n_used):
+            slot = used[index]
+            seller = np.int64(slot_key[slot, 4])
+            value = slot_cents[slot]
+            window_cents[seller] += value
+            if value > top[seller]:
+                top[seller] = value
+            buyers_365[seller] += 1
+            if slot_orders[slot] >= 2:
+                repeat[seller] += 1
+            if slot_recent[slot] > 0:
+                buyers_90[seller] += 1
+                if slot_recent[slot] == slot_orders[slot]:
+                    new_90[seller] += 1
+            slot_key[slot, 3] = 0
