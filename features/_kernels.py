@@ -414,7 +414,7 @@ def _lookup(lo: int, hi: int, offsets: np.ndarray, data: np.ndarray, words: np.n
             row = block + k
             h = keys[k, 0]
             slot = np.int64(h & np.uint64(mask))
-            position = -1
+            position = np.int64(-1)
             while True:
                 meta = table[slot, 3]
                 if meta == 0:
