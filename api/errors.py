@@ -337,32 +337,42 @@ def _finite_float(text: str) -> float:
 
 
 def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    found: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in found:
+    found = dict(pairs)
+    if len(found) == len(pairs):  # the common case, at C speed
+        return found
+    seen: set[str] = set()
+    for key, _ in pairs:
+        if key in seen:
             raise _Refused(f"the key {key[:60]!r} appears twice in one object; which one "
                            "counts would be a guess", "json_duplicate_key")
-        found[key] = value
-    return found
+        seen.add(key)
+    return found  # pragma: no cover - a shorter dict always has a repeated key
 
 
 def _check_shape(document: Any, max_depth: int, check_strings: bool) -> None:
     """Nesting depth, and (when the raw body hints at them) NUL and lone surrogates."""
+    if check_strings and isinstance(document, str):
+        _check_text(document)
     stack: list[tuple[Any, int]] = [(document, 1)]
     while stack:
         value, depth = stack.pop()
         if isinstance(value, dict):
-            children: Any = [*value.keys(), *value.values()] if check_strings else value.values()
+            if check_strings:
+                for key in value:
+                    _check_text(key)
+            children: Any = value.values()
         elif isinstance(value, list):
             children = value
         else:
-            if check_strings and isinstance(value, str):
-                _check_text(value)
             continue
         if depth > max_depth:
             raise _Refused(f"the body nests deeper than {max_depth} levels",
                            "json_too_deep")
-        stack.extend((child, depth + 1) for child in children)
+        for child in children:
+            if isinstance(child, (dict, list)):
+                stack.append((child, depth + 1))
+            elif check_strings and isinstance(child, str):
+                _check_text(child)
 
 
 def _check_text(text: str) -> None:
