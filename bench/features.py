@@ -5,10 +5,14 @@ and GMV over 30/90/180/365 days, refund rate, distinct buyers, top-buyer share, 
 coefficient of variation of GMV) from the same in-memory orders and sellers, in the same
 process, and the script checks that they agree before it prints anything.
 
-- The builder side is :func:`features.build_features` (the public entry point, the same
-  code path as the full build) with ``features=CORE_FEATURES``, which skips the blocks of
-  work no core feature needs, with ``threads=1`` (its default; ``--threads`` changes it).
-  It is given the pandas DataFrames.
+- The builder side is :func:`features.build_features` (the public entry point) with
+  ``features=CORE_FEATURES`` and its default ``threads`` (the CPUs this process may use,
+  as DuckDB; ``--threads`` changes it). It is given the pandas DataFrames. With numba
+  installed, these features go through the builder's compiled single-pass path
+  (:mod:`features._kernels`); the kernels are compiled once per machine and cached on
+  disk: the script reports the first call's time with an empty cache (compiling) and with
+  the cache filled (loading), each in a fresh process, and makes one small untimed call
+  before timing, so that the timed runs compare steady states.
 - The DuckDB side runs one SQL query with DuckDB's default settings (all its threads). It
   is timed twice: scanning the same pandas DataFrames, and scanning Arrow tables made from
   them beforehand (not timed); the faster of the two is DuckDB's figure.
@@ -26,10 +30,10 @@ buffers are not traced). Both are reported relative to the orders' in-memory siz
 The marketplace is generated with :mod:`features.synth` on first use and cached as Parquet
 under ``bench/out/`` (git-ignored).
 
-The synthetic ids are fixed-width numbers (``S000123``), which the builder reads as
-integers; ``--free-form-ids`` appends a letter to every id so that it takes its general
-path instead (sellers looked up with Arrow's ``index_in``, buyers hashed from the Arrow
-buffers and checked exactly), hashing strings like DuckDB.
+The synthetic ids are fixed-width numbers (``S000123``); ``--free-form-ids`` appends a
+letter to every id. The compiled path treats both alike (every id is hashed from the Arrow
+buffers and compared exactly); the numpy path (without numba, or for other features)
+reads fixed-width ids as integers and hashes the others.
 
 Run: ``.venv/bin/python bench/features.py`` (100,000 sellers, 24 months: about 10 million
 orders), or smaller with ``--sellers 2000 --months 12``.
@@ -41,7 +45,9 @@ import argparse
 import gc
 import os
 import statistics
+import subprocess
 import sys
+import tempfile
 import threading
 import time
 import tracemalloc
@@ -207,6 +213,37 @@ def timed_in_turn(functions: list[Callable[[], Any]],
             for runs, result in zip(times, results, strict=True)]
 
 
+_FIRST_CALL = """
+import sys, time
+sys.path.insert(0, {root!r})
+from features import CORE_FEATURES, build_features
+from features.synth import generate_marketplace
+market = generate_marketplace(20, 3, seed=1)
+start = time.perf_counter()
+build_features(market.orders, market.sellers, market.as_of, features=CORE_FEATURES)
+print(time.perf_counter() - start)
+"""
+
+
+def first_call_seconds() -> tuple[float, float] | None:
+    """Seconds of the builder's first call in a fresh process, with an empty compiled-code
+    cache (compiling the kernels) and then with that cache filled (loading them); None
+    without numba."""
+    from features import _kernels
+
+    if not _kernels.available():
+        return None
+    code = _FIRST_CALL.format(root=str(ROOT))
+    times = []
+    with tempfile.TemporaryDirectory() as cache:
+        for _ in range(2):
+            done = subprocess.run([sys.executable, "-c", code], check=True, text=True,
+                                  capture_output=True,
+                                  env={**os.environ, "NUMBA_CACHE_DIR": cache})
+            times.append(float(done.stdout.strip().splitlines()[-1]))
+    return times[0], times[1]
+
+
 def _load() -> str:
     return " ".join(f"{value:.1f}" for value in os.getloadavg())
 
@@ -275,8 +312,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--full", action="store_true",
                         help="also time the full build (every feature), for information")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="threads of the builder (default 1, its own default)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="threads of the builder (default: its own default, the CPUs "
+                        "this process may use)")
     parser.add_argument("--free-form-ids", action="store_true",
                         help="append a letter to every seller and buyer id, so that the "
                         "builder cannot read them as numbers and takes its general path")
@@ -293,18 +331,31 @@ def main(argv: list[str] | None = None) -> int:
           f"orders in memory {orders_bytes / 1e9:.2f} GB (memory_usage(deep=True))")
     numeric = [name for name in ("seller_id", "buyer_id")
                if fixed_width_numbers(arrow_strings(orders[name])) is not None]
-    print("ids: " + (f"{' and '.join(numeric)} are fixed-width numeric ids, read as integers by "
-                     "the builder (its fast path)" if numeric else
-                     "free-form strings (the builder's general path: ids hashed, groups checked)"))
+    print("ids: " + (f"{' and '.join(numeric)} are fixed-width numeric ids (the builder's "
+                     "numpy path reads them as integers; its compiled path hashes every id "
+                     "alike)" if numeric else
+                     "free-form strings (ids hashed from the Arrow buffers, compared exactly)"))
     threads = duckdb.connect().execute("SELECT current_setting('threads')").fetchone()
+    from features import _kernels
+
+    builder_threads = args.threads or _kernels.default_threads()
+    path = (f"its compiled single-pass path (numba {_numba_version()}) in {builder_threads} "
+            "thread(s)" if _kernels.available() else
+            f"its numpy path (numba missing) in {args.threads or 1} thread(s)")
     print(f"machine: {os.cpu_count()} CPUs, load average {_load()} at start; DuckDB "
           f"{duckdb.__version__} with its default threads ({threads[0] if threads else '?'}); "
-          f"the builder runs its blocks of numpy work in "
-          f"{args.threads} thread(s)")
+          f"the builder runs {path}")
+    first = first_call_seconds()
+    if first is not None:
+        print(f"compiled kernels, first call in a fresh process (not in the timings): "
+              f"{first[0]:.2f} s with an empty cache (compiling), {first[1]:.2f} s with the "
+              "cache filled (loading)")
 
     def ours() -> pd.DataFrame:
         return build_features(orders, sellers, as_of, features=CORE_FEATURES,
                               threads=args.threads)
+
+    build_features(orders.iloc[:1000], sellers, as_of, features=CORE_FEATURES)  # warm-up
 
     import pyarrow as pa
 
@@ -354,6 +405,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"load average at the end: {_load()} (other processes share the CPUs; timings "
           "are wall-clock medians)")
     return 0
+
+
+def _numba_version() -> str:
+    import numba
+
+    return str(numba.__version__)
 
 
 if __name__ == "__main__":
