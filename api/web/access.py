@@ -17,7 +17,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from typing import Annotated
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from fastapi import Depends, Request
 from starlette.responses import Response
@@ -110,6 +110,10 @@ def safe_next_path(candidate: str | None) -> str:
     if (not candidate or len(candidate) > 500 or not candidate.startswith("/officer/")
             or "//" in candidate
             or "\\" in candidate or any(ord(ch) < 0x20 for ch in candidate)):
+        return "/officer/"
+    # "/officer/../../x" (also spelt %2e%2e) is resolved by the browser to "/x".
+    segments = unquote(candidate.split("?", 1)[0]).split("/")
+    if any(segment in (".", "..") for segment in segments):
         return "/officer/"
     return candidate
 

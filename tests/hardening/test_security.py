@@ -354,3 +354,76 @@ def test_production_answers_tell_browsers_to_use_https_only(tmp_path: Path,
                    client.get("/v1/decisions")]
     for answer in answers:
         assert "max-age=" in answer.headers["strict-transport-security"]
+
+
+# ----------------------------------------------------------- cross-site and redirects
+def test_a_live_session_cannot_act_through_the_api_without_its_csrf_header(
+        module_stack: Stack, officer: str):
+    # Another site can make a browser send the cookie, not the header.
+    stack = module_stack
+    decision = stack.decision_ids[0]
+    with TestClient(stack.app, client=("198.51.100.4", 5000)) as browser:
+        assert _login(browser, officer, PASSWORD)[1].status_code == 303
+        before = counts(stack.engine)
+        answers = [browser.post(f"/v1/decisions/{decision}/actions",
+                                json={"action": "decline", "reason": "cross-site"},
+                                headers=headers)
+                   for headers in ({}, {"X-CSRF-Token": "0" * 64},
+                                   {"Origin": "https://evil.example"})]
+        assert counts(stack.engine) == before
+    assert [answer.status_code for answer in answers] == [401, 401, 401]
+
+
+def test_a_session_chosen_by_someone_else_is_never_adopted(module_stack: Stack,
+                                                           officer: str):
+    planted = "attacker-chosen-session-value-0123456789abcdef"
+    with TestClient(module_stack.app, client=("198.51.100.5", 5000),
+                    cookies={"sme_session": planted}) as browser:
+        _, answer = _login(browser, officer, PASSWORD)
+        assert answer.status_code == 303
+        issued = answer.cookies["sme_session"]
+    assert issued != planted and len(issued) >= 40
+    with TestClient(module_stack.app, cookies={"sme_session": planted}) as attacker:
+        assert attacker.get("/officer/", follow_redirects=False).status_code == 303
+
+
+@pytest.mark.parametrize("target", ["//evil.example/officer/", "https://evil.example/",
+                                    "/officer/../../evil", "/\\evil.example",
+                                    "/officer/%0d%0aSet-Cookie:x=1", "javascript:alert(1)"])
+def test_the_login_never_redirects_off_the_officer_pages(module_stack: Stack, officer: str,
+                                                         target: str):
+    with TestClient(module_stack.app, client=("198.51.100.6", 5000)) as browser:
+        page = browser.get("/officer/login", params={"next": target})
+        token = CSRF_IN_FORM.search(page.text)
+        assert token
+        answer = browser.post("/officer/login", data={
+            "username": officer, "password": PASSWORD, "csrf_token": token.group(1),
+            "next": target}, follow_redirects=False)
+    assert answer.status_code == 303
+    location = answer.headers["location"]
+    assert location.startswith("/officer/") and "//" not in location, location
+    assert "evil" not in location and "\r" not in location and "\n" not in location
+
+
+def test_answers_name_no_foreign_host_and_allow_no_cross_origin_reads(module_stack: Stack):
+    stack = module_stack
+    hostile = {"Host": "evil.example", "Origin": "https://evil.example",
+               "X-Forwarded-Host": "evil.example"}
+    answers = [stack.client.get("/officer/", headers=hostile, follow_redirects=False),
+               stack.client.get("/v1/decisions", headers={**hostile, **stack.headers()}),
+               stack.client.options("/v1/decisions", headers={
+                   **hostile, "Access-Control-Request-Method": "POST"})]
+    for answer in answers:
+        assert "access-control-allow-origin" not in answer.headers
+        assert "evil.example" not in answer.headers.get("location", "")
+
+
+def test_a_method_override_header_does_not_turn_a_post_into_a_delete(module_stack: Stack):
+    stack = module_stack
+    decision = stack.decision_ids[0]
+    before = counts(stack.engine)
+    answer = stack.client.post(f"/v1/decisions/{decision}", headers={
+        **stack.headers(key="override-1"), "X-HTTP-Method-Override": "DELETE",
+        "X-Method-Override": "DELETE"})
+    assert answer.status_code == 405
+    assert counts(stack.engine) == before
