@@ -411,3 +411,18 @@ def test_records_load_survives_odd_text_in_a_field(
         assert odd.name in err and counts(store) == before, err
     elif text != "'; DROP TABLE seller; --":
         pytest.fail(f"odd text was stored: {out}")
+
+
+def test_a_utf8_byte_order_mark_is_read_like_plain_utf8(tmp_path: Path, good_files: Files,
+                                                        capsys: pytest.CaptureFixture[str]):
+    # Spreadsheet programs write CSV with a BOM; it must not hide the first column.
+    bom = tmp_path / "bom-orders.csv"
+    bom.write_bytes(b"\xef\xbb\xbf" + good_files.orders_csv.read_bytes())
+    outs = []
+    for name, orders in (("plain", good_files.orders_csv), ("bom", bom)):
+        out = tmp_path / f"{name}.parquet"
+        assert main(["features", "--orders", str(orders), "--sellers",
+                     str(good_files.sellers_csv), "--as-of", AS_OF, "--out", str(out),
+                     "--strict"]) == 0, capsys.readouterr()
+        outs.append(pd.read_parquet(out))
+    pd.testing.assert_frame_equal(outs[0], outs[1])
