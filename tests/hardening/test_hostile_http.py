@@ -194,10 +194,11 @@ def test_non_finite_json_number_tokens_are_refused_in_every_money_field(
         answers = [_post(stack, path, content=_raw_json(body, token),
                          headers={"Content-Type": "application/json"})
                    for path, body in _money_requests(stack, "__TOKEN__")]
-        orders = _post(stack, "/v1/orders", content=_raw_json(
-            {"items": [_order(stack, amount="__TOKEN__")]}, token),
+        orders = [_post(stack, "/v1/orders", content=_raw_json(
+            {"items": [_order(stack, **{field: "__TOKEN__"})]}, token),
             headers={"Content-Type": "application/json"})
-    for answer in [*answers, orders]:
+            for field in ("amount", "refunded_amount")]
+    for answer in [*answers, *orders]:
         assert_error_body(answer, 422)
 
 
@@ -219,12 +220,16 @@ def test_non_finite_negative_zero_and_sub_cent_amounts_are_refused(module_stack:
 
 
 @pytest.mark.parametrize("amount", ["NaN", "Infinity", "1e309", "-5.00", "0.001", SQL])
+@pytest.mark.parametrize("field", ["amount", "refunded_amount"])
 def test_an_order_with_an_impossible_amount_is_rejected_and_not_stored(module_stack: Stack,
-                                                                       amount: str):
+                                                                       amount: str,
+                                                                       field: str):
     stack = module_stack
     with changes_nothing(stack):
-        answer = _post(stack, "/v1/orders", json={"items": [_order(stack, amount=amount)]})
-    _assert_every_row_rejected(answer, "amount")
+        answer = _post(stack, "/v1/orders", json={"items": [_order(stack, **{
+            field: amount, "order_id": "O-AMOUNT-1"})]})
+    # A positive refund also needs refunded_at: either problem rejects the row.
+    _assert_every_row_rejected(answer, field, "refunded_at")
 
 
 @pytest.mark.parametrize("currency", ["cny", "Cny", "USD", "XXX", "CNYY", "", "元", SQL,
@@ -264,15 +269,15 @@ def _order(stack: Stack, **fields: Any) -> dict[str, Any]:
     return order
 
 
-def _assert_every_row_rejected(answer: httpx.Response, field: str) -> None:
-    """A batch answers 422, or 200 with every row rejected naming ``field``."""
+def _assert_every_row_rejected(answer: httpx.Response, *fields: str) -> None:
+    """A batch answers 422, or 200 with every row rejected naming one of ``fields``."""
     if answer.status_code != 200:
         assert_error_body(answer, 422)
         return
     body = answer.json()
     assert body["accepted"] == body["updated"] == body["unchanged"] == 0, body
     assert body["rejected_rows"] == body["received"] >= 1, body
-    assert any(problem["field"] == field for problem in body["rejected"]), body
+    assert any(problem["field"] in fields for problem in body["rejected"]), body
 
 
 def test_a_valid_order_is_accepted_so_the_refusals_above_mean_something(stack: Stack):
