@@ -35,7 +35,8 @@ MAX_EXAMPLES = 25
 
 def _document() -> dict[str, Any]:
     """The OpenAPI document (it does not depend on the database or the model)."""
-    settings = Settings(data_dir=Path(tempfile.gettempdir()), database_url="sqlite://")
+    folder = Path(tempfile.gettempdir())  # nothing is written: the app is not started
+    settings = Settings(data_dir=folder, database_url=f"sqlite:///{folder / 'openapi.db'}")
     document: dict[str, Any] = create_app(settings).openapi()
     return document
 
