@@ -51,9 +51,11 @@ N_MONTH_COLUMNS = 13  # 12 months and an overflow column, as in features.builder
 # column layout of the per-seller accumulator
 _COUNT, _CENTS, _MONTH_CENTS = 0, N_BANDS, 2 * N_BANDS
 _REFUNDS = _MONTH_CENTS + N_MONTH_COLUMNS
-_REFUND_CENTS = _REFUNDS + N_BANDS
+_N_COLUMNS = _REFUNDS + N_BANDS
+# the extra columns, kept only when asked for
+_REFUND_CENTS = _N_COLUMNS
 _MONTH_COUNT = _REFUND_CENTS + N_BANDS
-_N_COLUMNS = _MONTH_COUNT + N_MONTH_COLUMNS
+_N_COLUMNS_EXTRA = _MONTH_COUNT + N_MONTH_COLUMNS
 _NAT = np.iinfo(np.int64).min
 #: Below this many orders one thread is used (threads cost more than they save).
 _PARALLEL_MIN_ROWS = 200_000
@@ -83,9 +85,9 @@ class OrderAggregates:
     band_counts: np.ndarray
     band_cents: np.ndarray
     band_refunds: np.ndarray
-    band_refund_cents: np.ndarray
+    band_refund_cents: np.ndarray | None  # None unless asked for (``with_extras``)
     month_cents: np.ndarray
-    month_counts: np.ndarray
+    month_counts: np.ndarray | None  # None unless asked for (``with_extras``)
     buyers_365d: np.ndarray
     buyers_90d: np.ndarray
     repeat_buyers_365d: np.ndarray
@@ -140,7 +142,8 @@ def order_aggregates(seller_ids: pa.Array, buyer_ids: pa.Array, known_sellers: p
                      amount: np.ndarray, refunded_at: np.ndarray,
                      refunded_amount: np.ndarray, as_of_ns: int, band_edges: np.ndarray,
                      month_ns: int, window_ns: int, recent_ns: int, threads: int,
-                     with_buyers: bool = True) -> OrderAggregates | tuple[int, int] | None:
+                     with_buyers: bool = True,
+                     with_extras: bool = True) -> OrderAggregates | tuple[int, int] | None:
     """Per-seller sums of the orders (see the module docstring).
 
     Parameters
@@ -156,6 +159,7 @@ def order_aggregates(seller_ids: pa.Array, buyer_ids: pa.Array, known_sellers: p
         window (90 days), in ns.
     threads : threads to split the passes across.
     with_buyers : whether to group the orders by buyer (else the buyer figures are 0).
+    with_extras : whether to sum refunded minor units by band and orders by month.
 
     Returns
     -------
@@ -177,80 +181,87 @@ def order_aggregates(seller_ids: pa.Array, buyer_ids: pa.Array, known_sellers: p
     table = np.zeros((size, 4), dtype=np.uint64)
     _build_table(sellers_s.offsets, sellers_s.data, sellers_s.words, table)
 
-    # buckets are ranges of 2**shift seller codes holding some 2**_BUCKET_LOG2 orders:
-    # laying the orders out bucket by bucket writes to few places at once, and a bucket's
-    # sums and hash table of (seller, buyer) pairs stay in the cache
-    wanted_buckets = max(1, min(n_rows >> _BUCKET_LOG2, 1 << 16))
+    # buckets are ranges of 2**shift seller codes holding some 2**_BUCKET_LOG2 orders of
+    # the last 365 days: laying those out bucket by bucket writes to few places at once,
+    # and a bucket's hash table of (seller, buyer) pairs stays in the cache
+    wanted_buckets = max(1, min((n_rows >> _BUCKET_LOG2) // 2, 1 << 16))
     shift = max(0, (max(n_sellers, 1) - 1).bit_length() - (wanted_buckets - 1).bit_length())
     n_buckets = ((max(n_sellers, 1) - 1) >> shift) + 1
 
-    # pass 1: each order's seller code (-1: skipped), orders counted per bucket
-    code = np.empty(n_rows, dtype=np.int32)
+    # pass 1: seller lookup, per-seller sums (one table per chunk of rows, added up after)
+    code = np.empty(n_rows if with_buyers else 0, dtype=np.int32)
     counts = np.zeros((len(chunks), n_buckets), dtype=np.int64)
+    width = _N_COLUMNS_EXTRA if with_extras else _N_COLUMNS
+    accs = [np.zeros((n_sellers, width), dtype=np.float64) for _ in chunks]
 
-    def lookup_job(index: int) -> Any:
+    def rows_job(index: int) -> Any:
         lo, hi = chunks[index]
-        return lambda: _lookup(lo, hi, orders_s.offsets, orders_s.data, orders_s.words,
-                               sellers_s.offsets, sellers_s.data, sellers_s.words, table,
-                               code_of_position, created, as_of_ns, shift, code,
-                               counts[index])
+        return lambda: _pass_rows(
+            lo, hi, orders_s.offsets, orders_s.data, orders_s.words, sellers_s.offsets,
+            sellers_s.data, sellers_s.words, table, code_of_position, created, amount,
+            refunded_at, refunded_amount, as_of_ns, band_edges, month_ns, window_ns,
+            with_buyers, with_extras, shift, accs[index], code, counts[index])
 
-    unknown = _run(threads, [lookup_job(index) for index in range(len(chunks))])
+    unknown = _run(threads, [rows_job(index) for index in range(len(chunks))])
     n_unknown = sum(int(count) for count, _ in unknown)
     if n_unknown:
         return n_unknown, min(int(first) for count, first in unknown if count)
+    acc = accs[0]
+    for other in accs[1:]:
+        acc += other
+    accs.clear()
 
-    # pass 2: the orders laid out bucket after bucket; each chunk of rows writes its
-    # orders of a bucket after the previous chunks'
-    starts = np.zeros(n_buckets + 1, dtype=np.int64)
-    np.cumsum(counts.sum(axis=0), out=starts[1:])
-    cursors = starts[:-1] + np.cumsum(counts, axis=0) - counts
-    records = np.empty((int(starts[-1]), _RECORD), dtype=np.uint64)
-    floats = records.view(np.float64)  # the amounts' columns
-
-    def scatter_job(index: int) -> Any:
-        lo, hi = chunks[index]
-        return lambda: _scatter(lo, hi, code, shift, cursors[index], buyers_s.offsets,
-                                buyers_s.data, buyers_s.words, created, amount, refunded_at,
-                                refunded_amount, as_of_ns, band_edges, month_ns, window_ns,
-                                recent_ns, with_buyers, records, floats)
-
-    _run(threads, [scatter_job(index) for index in range(len(chunks))])
-
-
-    # pass 3: bucket by bucket, the sums; threads take ranges of buckets (so of sellers)
-    # holding about the same number of orders
-    acc = np.zeros((n_sellers, _N_COLUMNS), dtype=np.float64)
     buyers_365 = np.zeros(n_sellers, dtype=np.int64)
     buyers_90 = np.zeros(n_sellers, dtype=np.int64)
     repeat = np.zeros(n_sellers, dtype=np.int64)
     new_90 = np.zeros(n_sellers, dtype=np.int64)
     top = np.zeros(n_sellers, dtype=np.float64)
     window_cents = np.zeros(n_sellers, dtype=np.float64)
-    cuts = np.searchsorted(starts, np.linspace(0, starts[-1], threads + 1)[1:-1])
-    bounds = [0, *(int(cut) for cut in cuts), n_buckets]
-    largest = int(np.diff(starts).max()) if n_buckets else 0
-    table_size = 1 << max(4, (2 * largest).bit_length())
+    if with_buyers:
+        # pass 2: the orders of the last 365 days laid out bucket after bucket; each
+        # chunk of rows writes its orders of a bucket after the previous chunks'
+        starts = np.zeros(n_buckets + 1, dtype=np.int64)
+        np.cumsum(counts.sum(axis=0), out=starts[1:])
+        cursors = starts[:-1] + np.cumsum(counts, axis=0) - counts
+        records = np.empty((int(starts[-1]), _RECORD), dtype=np.uint64)
+        floats = records.view(np.float64)  # the minor units' column
 
-    def sums_job(lo: int, hi: int) -> Any:
-        return lambda: _bucket_sums(
-            lo, hi, starts, records, floats, buyers_s.offsets, buyers_s.data, buyers_s.words,
-            with_buyers, table_size, acc, buyers_365, buyers_90, repeat, new_90, top,
-            window_cents)
+        def scatter_job(index: int) -> Any:
+            lo, hi = chunks[index]
+            return lambda: _scatter(lo, hi, code, shift, cursors[index], buyers_s.offsets,
+                                    buyers_s.data, buyers_s.words, created, amount, as_of_ns,
+                                    recent_ns, records, floats)
 
-    _run(threads, [sums_job(lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)
-                   if hi > lo])
+        _run(threads, [scatter_job(index) for index in range(len(chunks))])
+        code = code[:0]
+
+        # pass 3: bucket by bucket, the (seller, buyer) pairs; threads take ranges of
+        # buckets (so of sellers) holding about the same number of orders
+        cuts = np.searchsorted(starts, np.linspace(0, starts[-1], threads + 1)[1:-1])
+        bounds = [0, *(int(cut) for cut in cuts), n_buckets]
+        largest = int(np.diff(starts).max()) if n_buckets else 0
+        table_size = 1 << max(4, (2 * largest).bit_length())
+
+        def pairs_job(lo: int, hi: int) -> Any:
+            return lambda: _group_pairs(
+                lo, hi, starts, records, floats, buyers_s.offsets, buyers_s.data,
+                buyers_s.words, table_size, buyers_365, buyers_90, repeat, new_90, top,
+                window_cents)
+
+        _run(threads, [pairs_job(lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:],
+                                                            strict=True) if hi > lo])
 
     def columns(start: int, width: int) -> np.ndarray:
-        return acc[:, start:start + width]
+        return np.ascontiguousarray(acc[:, start:start + width])
 
     return OrderAggregates(
         band_counts=columns(_COUNT, N_BANDS).astype(np.int64),
-        band_cents=np.ascontiguousarray(columns(_CENTS, N_BANDS)),
-        band_refunds=np.ascontiguousarray(columns(_REFUNDS, N_BANDS)),
-        band_refund_cents=np.ascontiguousarray(columns(_REFUND_CENTS, N_BANDS)),
-        month_cents=np.ascontiguousarray(columns(_MONTH_CENTS, N_MONTH_COLUMNS)),
-        month_counts=columns(_MONTH_COUNT, N_MONTH_COLUMNS).astype(np.int64),
+        band_cents=columns(_CENTS, N_BANDS),
+        band_refunds=columns(_REFUNDS, N_BANDS),
+        band_refund_cents=columns(_REFUND_CENTS, N_BANDS) if with_extras else None,
+        month_cents=columns(_MONTH_CENTS, N_MONTH_COLUMNS),
+        month_counts=columns(_MONTH_COUNT, N_MONTH_COLUMNS).astype(np.int64)
+        if with_extras else None,
         buyers_365d=buyers_365, buyers_90d=buyers_90, repeat_buyers_365d=repeat,
         new_buyers_90d=new_90, top_buyer_cents_365d=top, window_cents=window_cents,
     )
@@ -380,28 +391,32 @@ def _build_table(offsets: np.ndarray, data: np.ndarray, words: np.ndarray,
             slot = (slot + 1) & mask
 
 
-#: Orders per bucket, as a power of two (see :func:`order_aggregates`).
+#: Orders of the last 365 days per bucket, as a power of two (see order_aggregates).
 _BUCKET_LOG2 = 13
-#: Words per order in the bucketed layout: buyer hash, buyer words 0 and 1,
-#: ``row << 8 | min(length, 17) << 1 | recent``, ``seller << 16 | flags``, minor units and
-#: refunded minor units (float64).
-_RECORD = 7
-_IN_WINDOW = 1 << 8
-_REFUNDED = 1 << 9
+#: Words per order in the bucketed layout: the buyer id's first word, its second word
+#: (ids of at most 16 bytes) or its hash (longer ids), ``row << 8 | min(length, 17) << 1 |
+#: recent``, the seller code, the minor units (float64).
+_RECORD = 5
 
 
 @_jit
-def _lookup(lo: int, hi: int, offsets: np.ndarray, data: np.ndarray, words: np.ndarray,
-            s_offsets: np.ndarray, s_data: np.ndarray, s_words: np.ndarray,
-            table: np.ndarray, code_of_position: np.ndarray, created: np.ndarray,
-            as_of: int, shift: int, code: np.ndarray, counts: np.ndarray) -> tuple[int, int]:
-    """Pass 1 over rows ``lo:hi``: each order's seller code, -1 for orders of sellers not
-    kept or placed at or after as_of; orders counted per bucket. Returns the number of
-    orders of unknown sellers and the first of them."""
+def _pass_rows(lo: int, hi: int, offsets: np.ndarray, data: np.ndarray, words: np.ndarray,
+               s_offsets: np.ndarray, s_data: np.ndarray, s_words: np.ndarray,
+               table: np.ndarray, code_of_position: np.ndarray, created: np.ndarray,
+               amount: np.ndarray, refunded_at: np.ndarray, refunded_amount: np.ndarray,
+               as_of: int, band_edges: np.ndarray, month_ns: int, window_ns: int,
+               with_buyers: bool, with_extras: bool, shift: int, acc: np.ndarray,
+               code: np.ndarray, counts: np.ndarray) -> tuple[int, int]:
+    """Pass 1 over rows ``lo:hi``: each order's seller looked up, its sums added; with
+    buyers, ``code`` gets the seller of each order of the last 365 days (else -1) and
+    those orders are counted per bucket. Returns the number of orders of unknown sellers
+    and the first of them."""
     mask = len(table) - 1
+    n_edges = len(band_edges)
     n_unknown = 0
     first_unknown = -1
     keys = np.empty((_BLOCK, 4), dtype=np.uint64)
+    found = np.empty(_BLOCK, dtype=np.int64)
     for block in range(lo, hi, _BLOCK):
         size = min(_BLOCK, hi - block)
         for k in range(size):  # the ids, read in order
@@ -411,7 +426,6 @@ def _lookup(lo: int, hi: int, offsets: np.ndarray, data: np.ndarray, words: np.n
             keys[k, 2] = w1
             keys[k, 3] = np.uint64((min(length, _SHORT + 1) << 1) | 1)
         for k in range(size):  # the lookups, independent of each other
-            row = block + k
             h = keys[k, 0]
             slot = np.int64(h & np.uint64(mask))
             position = np.int64(-1)
@@ -424,34 +438,57 @@ def _lookup(lo: int, hi: int, offsets: np.ndarray, data: np.ndarray, words: np.n
                         and (meta & np.uint64(255)) == keys[k, 3]:
                     candidate = np.int64(meta >> np.uint64(8))
                     if keys[k, 3] <= np.uint64(2 * _SHORT + 1) or _equal(
-                            offsets, data, words, row, s_offsets, s_data, s_words,
+                            offsets, data, words, block + k, s_offsets, s_data, s_words,
                             candidate):
                         position = candidate
                         break
                 slot = (slot + 1) & mask
-            seller = -1
+            found[k] = position
+        for k in range(size):  # the sums
+            row = block + k
+            position = found[k]
+            if with_buyers:
+                code[row] = -1
             if position < 0:
                 if n_unknown == 0:
                     first_unknown = row
                 n_unknown += 1
-            elif created[row] < as_of:
-                seller = code_of_position[position]
-                if seller >= 0:
-                    counts[seller >> shift] += 1
-            code[row] = seller
+                continue
+            seller = code_of_position[position]
+            stamp = created[row]
+            if seller < 0 or stamp >= as_of:
+                continue
+            age = as_of - stamp
+            band = 0
+            while band < n_edges and band_edges[band] < age:
+                band += 1
+            month = 0 if age <= 0 else min(12, (age - 1) // month_ns)
+            cents = np.rint(amount[row] * 100.0)
+            acc[seller, _COUNT + band] += 1.0
+            acc[seller, _CENTS + band] += cents
+            acc[seller, _MONTH_CENTS + month] += cents
+            when = refunded_at[row]
+            refund = refunded_amount[row]
+            refunded = when != _NAT and when < as_of and refund > 0
+            if refunded:
+                acc[seller, _REFUNDS + band] += 1.0
+            if with_extras:
+                acc[seller, _MONTH_COUNT + month] += 1.0
+                if refunded:
+                    acc[seller, _REFUND_CENTS + band] += np.rint(refund * 100.0)
+            if with_buyers and age <= window_ns:
+                code[row] = seller
+                counts[seller >> shift] += 1
     return n_unknown, first_unknown
 
 
 @_jit
 def _scatter(lo: int, hi: int, code: np.ndarray, shift: int, cursor: np.ndarray,
              offsets: np.ndarray, data: np.ndarray, words: np.ndarray, created: np.ndarray,
-             amount: np.ndarray, refunded_at: np.ndarray, refunded_amount: np.ndarray,
-             as_of: int, band_edges: np.ndarray, month_ns: int, window_ns: int,
-             recent_ns: int, with_buyers: bool, records: np.ndarray,
+             amount: np.ndarray, as_of: int, recent_ns: int, records: np.ndarray,
              floats: np.ndarray) -> None:
-    """Pass 2 over rows ``lo:hi``: lay the orders out bucket after bucket (see
-    :data:`_RECORD`); the buyer's id is read for orders of the last 365 days only."""
-    n_edges = len(band_edges)
+    """Pass 2 over rows ``lo:hi``: lay the orders of the last 365 days out bucket after
+    bucket (see :data:`_RECORD`)."""
     for row in range(lo, hi):
         seller = code[row]
         if seller < 0:
@@ -459,40 +496,25 @@ def _scatter(lo: int, hi: int, code: np.ndarray, shift: int, cursor: np.ndarray,
         bucket = seller >> shift
         at = cursor[bucket]
         cursor[bucket] = at + 1
-        age = as_of - created[row]
-        band = 0
-        while band < n_edges and band_edges[band] < age:
-            band += 1
-        month = 0 if age <= 0 else min(12, (age - 1) // month_ns)
-        flags = (np.int64(seller) << 16) | (month << 4) | band
-        floats[at, 5] = np.rint(amount[row] * 100.0)
-        when = refunded_at[row]
-        refund = refunded_amount[row]
-        if when != _NAT and when < as_of and refund > 0:
-            flags |= _REFUNDED
-            floats[at, 6] = np.rint(refund * 100.0)
-        if age <= window_ns:
-            flags |= _IN_WINDOW
-            if with_buyers:
-                h, w0, w1, length = _key(offsets, data, words, row)
-                records[at, 0] = h
-                records[at, 1] = w0
-                records[at, 2] = w1
-                records[at, 3] = np.uint64((row << 8) | (min(length, _SHORT + 1) << 1)
-                                           | (1 if age <= recent_ns else 0))
-        records[at, 4] = np.uint64(flags)
+        h, w0, w1, length = _key(offsets, data, words, row)
+        records[at, 0] = w0
+        records[at, 1] = w1 if length <= _SHORT else h
+        records[at, 2] = np.uint64((row << 8) | (min(length, _SHORT + 1) << 1)
+                                   | (1 if as_of - created[row] <= recent_ns else 0))
+        records[at, 3] = np.uint64(seller)
+        floats[at, 4] = np.rint(amount[row] * 100.0)
 
 
 @_jit
-def _bucket_sums(lo: int, hi: int, starts: np.ndarray, records: np.ndarray,
+def _group_pairs(lo: int, hi: int, starts: np.ndarray, records: np.ndarray,
                  floats: np.ndarray, offsets: np.ndarray, data: np.ndarray,
-                 words: np.ndarray, with_buyers: bool, size: int, acc: np.ndarray,
-                 buyers_365: np.ndarray, buyers_90: np.ndarray, repeat: np.ndarray,
-                 new_90: np.ndarray, top: np.ndarray, window_cents: np.ndarray) -> None:
-    """Pass 3 over buckets ``lo:hi``: each order added to its seller's sums; the orders of
-    the last 365 days grouped by (seller, buyer), exactly, and each pair added to its
-    seller's buyer figures."""
-    slot_key = np.zeros((size, 5), dtype=np.uint64)  # as in ``records``; [3] 0: empty
+                 words: np.ndarray, size: int, buyers_365: np.ndarray,
+                 buyers_90: np.ndarray, repeat: np.ndarray, new_90: np.ndarray,
+                 top: np.ndarray, window_cents: np.ndarray) -> None:
+    """Pass 3 over buckets ``lo:hi``: each bucket's orders grouped by (seller, buyer),
+    exactly (equal words and lengths; ids longer than 16 bytes compared byte by byte),
+    then each pair added to its seller's buyer figures."""
+    slot_key = np.zeros((size, 4), dtype=np.uint64)  # as in ``records``; [2] 0: empty
     slot_cents = np.zeros(size, dtype=np.float64)
     slot_orders = np.zeros(size, dtype=np.int64)
     slot_recent = np.zeros(size, dtype=np.int64)
@@ -507,62 +529,48 @@ def _bucket_sums(lo: int, hi: int, starts: np.ndarray, records: np.ndarray,
         mask = width - 1
         n_used = 0
         for at in range(first, last):
-            flags = np.int64(records[at, 4])
-            seller = flags >> 16
-            band = flags & 15
-            month = (flags >> 4) & 15
-            cents = floats[at, 5]
-            acc[seller, _COUNT + band] += 1.0
-            acc[seller, _CENTS + band] += cents
-            acc[seller, _MONTH_CENTS + month] += cents
-            acc[seller, _MONTH_COUNT + month] += 1.0
-            if flags & _REFUNDED:
-                acc[seller, _REFUNDS + band] += 1.0
-                acc[seller, _REFUND_CENTS + band] += floats[at, 6]
-            if not with_buyers or not flags & _IN_WINDOW:
-                continue
-            h = records[at, 0]
-            meta = records[at, 3]
-            useller = np.uint64(seller)
-            slot = np.int64((h ^ (useller * _M_WORD)) & np.uint64(mask))
+            w0 = records[at, 0]
+            w1 = records[at, 1]
+            meta = records[at, 2]
+            seller = records[at, 3]
+            h = _finish(_mix(_mix((meta & shape) * _M_LEN ^ seller, w0), w1))
+            slot = np.int64(h & np.uint64(mask))
             while True:
-                other = slot_key[slot, 3]
+                other = slot_key[slot, 2]
                 if other == 0:
-                    slot_key[slot, 0] = h
-                    slot_key[slot, 1] = records[at, 1]
-                    slot_key[slot, 2] = records[at, 2]
-                    slot_key[slot, 3] = meta | np.uint64(1)  # never 0 once used
-                    slot_key[slot, 4] = useller
+                    slot_key[slot, 0] = w0
+                    slot_key[slot, 1] = w1
+                    slot_key[slot, 2] = meta | np.uint64(1)  # never 0 once used
+                    slot_key[slot, 3] = seller
                     slot_cents[slot] = 0.0
                     slot_orders[slot] = 0
                     slot_recent[slot] = 0
                     used[n_used] = slot
                     n_used += 1
                     break
-                if slot_key[slot, 0] == h and slot_key[slot, 4] == useller \
-                        and slot_key[slot, 1] == records[at, 1] \
-                        and slot_key[slot, 2] == records[at, 2] \
+                if slot_key[slot, 0] == w0 and slot_key[slot, 1] == w1 \
+                        and slot_key[slot, 3] == seller \
                         and (other & shape) == (meta & shape) \
                         and ((meta & shape) <= np.uint64(2 * _SHORT) or _equal(
                             offsets, data, words, np.int64(other >> np.uint64(8)), offsets,
                             data, words, np.int64(meta >> np.uint64(8)))):
                     break
                 slot = (slot + 1) & mask
-            slot_cents[slot] += cents
+            slot_cents[slot] += floats[at, 4]
             slot_orders[slot] += 1
             slot_recent[slot] += np.int64(meta & np.uint64(1))
         for index in range(n_used):
             slot = used[index]
-            seller = np.int64(slot_key[slot, 4])
+            owner = np.int64(slot_key[slot, 3])
             value = slot_cents[slot]
-            window_cents[seller] += value
-            if value > top[seller]:
-                top[seller] = value
-            buyers_365[seller] += 1
+            window_cents[owner] += value
+            if value > top[owner]:
+                top[owner] = value
+            buyers_365[owner] += 1
             if slot_orders[slot] >= 2:
-                repeat[seller] += 1
+                repeat[owner] += 1
             if slot_recent[slot] > 0:
-                buyers_90[seller] += 1
+                buyers_90[owner] += 1
                 if slot_recent[slot] == slot_orders[slot]:
-                    new_90[seller] += 1
-            slot_key[slot, 3] = 0
+                    new_90[owner] += 1
+            slot_key[slot, 2] = 0

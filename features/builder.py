@@ -454,7 +454,8 @@ def _compiled_features(orders: pd.DataFrame, sellers: pd.DataFrame, remap: np.nd
         np.ascontiguousarray(_ns(orders["refunded_at"])),
         np.ascontiguousarray(orders["refunded_amount"].to_numpy(dtype=np.float64)),
         as_of_ns, edges, MONTH_DAYS * DAY_NS, WINDOW_DAYS * DAY_NS, 90 * DAY_NS,
-        params.kernel_threads, with_buyers)
+        params.kernel_threads, with_buyers,
+        "active_month_share_12m" in wanted or "refund_amount_rate_365d" in wanted)
     if found is None:
         return False
     if isinstance(found, tuple):
@@ -462,9 +463,10 @@ def _compiled_features(orders: pd.DataFrame, sellers: pd.DataFrame, remap: np.nd
         return False  # not reached
     counts, cents = found.band_counts, found.band_cents
     _scale_from_bands(counts, cents, out)
-    _monthly_from_sums(found.month_cents, lambda: found.month_counts, tenure_ns, wanted, out)
-    _refunds_from_bands(counts, found.band_refunds, cents, lambda: found.band_refund_cents,
-                        wanted, out)
+    _monthly_from_sums(found.month_cents, lambda: _given(found.month_counts), tenure_ns,
+                       wanted, out)
+    _refunds_from_bands(counts, found.band_refunds, cents,
+                        lambda: _given(found.band_refund_cents), wanted, out)
     if with_buyers:
         buyers_365 = found.buyers_365d
         out["distinct_buyers_365d"] = buyers_365
@@ -474,6 +476,12 @@ def _compiled_features(orders: pd.DataFrame, sellers: pd.DataFrame, remap: np.nd
         out["new_buyer_share_90d"] = _ratio(found.new_buyers_90d, found.buyers_90d)
         out["top_buyer_share_365d"] = _ratio(found.top_buyer_cents_365d, found.window_cents)
     return True
+
+
+def _given(values: np.ndarray | None) -> np.ndarray:
+    if values is None:
+        raise AssertionError("the kernels were not asked for these sums")
+    return values
 
 
 def _numpy_features(orders: pd.DataFrame, sellers: pd.DataFrame, remap: np.ndarray,
