@@ -163,6 +163,27 @@ def _idempotency_key_problem(details: list[dict[str, Any]]) -> JSONResponse | No
                    [{"path": _KEY_PATH, "message": "invalid"}])
 
 
+def _allowed_methods(app: Any, path: str) -> set[str]:
+    """Every method some route of ``app`` answers at ``path``."""
+    table: list[tuple[re.Pattern[str], frozenset[str]]] | None = getattr(
+        app.state, "route_methods", None)
+    if table is None:
+        from starlette.routing import compile_path
+
+        try:  # FastAPI >= 0.16x keeps included routers in app.routes and flattens lazily
+            from fastapi.routing import iter_route_contexts
+
+            pairs = [(context.path or getattr(context.original_route, "path", ""),
+                      context.methods) for context in iter_route_contexts(app.routes)]
+        except ImportError:  # pragma: no cover - older FastAPI copied the routes
+            pairs = [(getattr(route, "path", ""), getattr(route, "methods", None))
+                     for route in app.routes]
+        table = [(compile_path(template)[0], frozenset(methods)) for template, methods in pairs
+                 if template and methods]
+        app.state.route_methods = table
+    return {method for pattern, methods in table if pattern.match(path) for method in methods}
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Render every error raised in ``app`` with :class:`ErrorBody`."""
 
@@ -199,8 +220,14 @@ def install_error_handlers(app: FastAPI) -> None:
                                       "type": "json_invalid"}])
         code = _STATUS_CODES.get(error.status_code, f"http_{error.status_code}")
         message = str(error.detail) if error.detail else code.replace("_", " ")
-        return _answer(error.status_code, code, message, None,
-                       dict(error.headers) if error.headers else None)
+        headers = dict(error.headers) if error.headers else None
+        if error.status_code == 405:
+            # Starlette names the methods of the first route that matched the path only;
+            # /v1/decisions has a GET and a POST route: list every method of the path.
+            allowed = _allowed_methods(_request.app, _request.url.path)
+            if allowed:
+                headers = {**(headers or {}), "Allow": ", ".join(sorted(allowed))}
+        return _answer(error.status_code, code, message, None, headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, error: Exception) -> JSONResponse:
