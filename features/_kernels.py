@@ -48,14 +48,16 @@ except ImportError:  # pragma: no cover - exercised only without numba
 
 N_BANDS = 7  # must equal features.builder._N_BANDS
 N_MONTH_COLUMNS = 13  # 12 months and an overflow column, as in features.builder._monthly
-# column layout of the per-seller accumulator
-_COUNT, _CENTS, _MONTH_CENTS = 0, N_BANDS, 2 * N_BANDS
+# column layout of the per-seller sums: a band's order count and GMV side by side (one
+# cache line), then GMV by month and refunds by band; rows padded to whole cache lines
+_COUNT, _CENTS = 0, 1  # column of band b: 2 * b + _COUNT, 2 * b + _CENTS
+_MONTH_CENTS = 2 * N_BANDS
 _REFUNDS = _MONTH_CENTS + N_MONTH_COLUMNS
-_N_COLUMNS = _REFUNDS + N_BANDS
+_N_COLUMNS = 40  # _REFUNDS + N_BANDS = 34, padded to 5 cache lines
 # the extra columns, kept only when asked for
 _REFUND_CENTS = _N_COLUMNS
 _MONTH_COUNT = _REFUND_CENTS + N_BANDS
-_N_COLUMNS_EXTRA = _MONTH_COUNT + N_MONTH_COLUMNS
+_N_COLUMNS_EXTRA = 64  # _MONTH_COUNT + N_MONTH_COLUMNS = 60, padded
 _NAT = np.iinfo(np.int64).min
 #: Below this many orders one thread is used (threads cost more than they save).
 _PARALLEL_MIN_ROWS = 200_000
@@ -251,12 +253,12 @@ def order_aggregates(seller_ids: pa.Array, buyer_ids: pa.Array, known_sellers: p
         _run(threads, [pairs_job(lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:],
                                                             strict=True) if hi > lo])
 
-    def columns(start: int, width: int) -> np.ndarray:
-        return np.ascontiguousarray(acc[:, start:start + width])
+    def columns(start: int, width: int, step: int = 1) -> np.ndarray:
+        return np.ascontiguousarray(acc[:, start:start + step * width:step])
 
     return OrderAggregates(
-        band_counts=columns(_COUNT, N_BANDS).astype(np.int64),
-        band_cents=columns(_CENTS, N_BANDS),
+        band_counts=columns(_COUNT, N_BANDS, 2).astype(np.int64),
+        band_cents=columns(_CENTS, N_BANDS, 2),
         band_refunds=columns(_REFUNDS, N_BANDS),
         band_refund_cents=columns(_REFUND_CENTS, N_BANDS) if with_extras else None,
         month_cents=columns(_MONTH_CENTS, N_MONTH_COLUMNS),
@@ -464,8 +466,8 @@ def _pass_rows(lo: int, hi: int, offsets: np.ndarray, data: np.ndarray, words: n
                 band += 1
             month = 0 if age <= 0 else min(12, (age - 1) // month_ns)
             cents = np.rint(amount[row] * 100.0)
-            acc[seller, _COUNT + band] += 1.0
-            acc[seller, _CENTS + band] += cents
+            acc[seller, 2 * band + _COUNT] += 1.0
+            acc[seller, 2 * band + _CENTS] += cents
             acc[seller, _MONTH_CENTS + month] += cents
             when = refunded_at[row]
             refund = refunded_amount[row]
