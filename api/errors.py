@@ -233,8 +233,14 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _unexpected(request: Request, error: Exception) -> JSONResponse:
         # A bug, not a client error: logged with its trace, never shown to the caller.
         log.exception("unhandled error on %s %s", request.method, request.url.path)
+        # Starlette answers this from its outermost layer, outside the middleware that
+        # adds the security headers: add them here.
+        settings = getattr(request.app.state, "settings", None)
+        hsts = getattr(settings, "environment", None) == "production"
+        headers = {name.decode(): value.decode() for name, value in
+                   SecurityHeaders.base_headers(hsts) + SecurityHeaders.api_headers()}
         return _answer(500, "internal_error", "the service failed to answer; the error is "
-                       "logged", None)
+                       "logged", None, headers)
 
 
 class BodySizeLimit:
@@ -313,14 +319,24 @@ class SecurityHeaders:
 
     def __init__(self, app: ASGIApp, *, hsts: bool = False) -> None:
         self.app = app
+        self._base = self.base_headers(hsts)
+        self._api = self.api_headers()
+
+    @staticmethod
+    def base_headers(hsts: bool) -> list[tuple[bytes, bytes]]:
+        """The headers of every answer (HSTS in production)."""
         base = [(b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"DENY"),
                 (b"referrer-policy", b"no-referrer"),
                 (b"cross-origin-opener-policy", b"same-origin")]
         if hsts:
             base.append((b"strict-transport-security", b"max-age=31536000; includeSubDomains"))
-        self._base = base
-        self._api = [(b"cache-control", b"no-store"),
-                     (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'")]
+        return base
+
+    @staticmethod
+    def api_headers() -> list[tuple[bytes, bytes]]:
+        """The headers of the API's JSON answers besides the base ones."""
+        return [(b"cache-control", b"no-store"),
+                (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'")]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

@@ -427,3 +427,30 @@ def test_a_method_override_header_does_not_turn_a_post_into_a_delete(module_stac
         "X-Method-Override": "DELETE"})
     assert answer.status_code == 405
     assert counts(stack.engine) == before
+
+
+# ------------------------------------------------------------------- internal failures
+def test_an_internal_failure_answers_a_bare_500_that_shows_no_internals(
+        tmp_path: Path, small_market: Any, caplog: pytest.LogCaptureFixture):
+    from api.app import create_app
+    from api.settings import Settings
+
+    database = tmp_path / "broken.db"
+    settings = Settings(data_dir=tmp_path, database_url=f"sqlite:///{database}",
+                        model_poll_seconds=0)
+    app = create_app(settings, scorer=small_market.scorer)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        key, _ = create_api_key(app.state.engine, Role.ADMIN, name="broken")
+        with app.state.engine.begin() as connection:  # a fault no request can cause
+            connection.execute(sa.text("alter table credit_line rename to credit_line_gone"))
+        with caplog.at_level("ERROR", logger="sme_credit.api"):
+            answer = client.get("/v1/lines/L-1", headers={"Authorization": f"Bearer {key}"})
+    assert answer.status_code == 500
+    assert answer.json() == {"code": "internal_error", "message": "the service failed to "
+                             "answer; the error is logged", "details": None}
+    for internal in ("credit_line", "select", "sqlite", str(tmp_path), "Traceback", key):
+        assert internal.lower() not in answer.text.lower()
+        assert internal.lower() not in str(answer.headers).lower()
+    assert BASE_HEADERS.items() <= dict(answer.headers).items()
+    assert any("unhandled error" in record.getMessage() for record in caplog.records)
+    assert key not in caplog.text
