@@ -28,6 +28,7 @@ back to its numpy path otherwise.
 from __future__ import annotations
 
 import os
+import queue
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -61,6 +62,8 @@ _N_COLUMNS_EXTRA = 64  # _MONTH_COUNT + N_MONTH_COLUMNS = 60, padded
 _NAT = np.iinfo(np.int64).min
 #: Below this many orders one thread is used (threads cost more than they save).
 _PARALLEL_MIN_ROWS = 200_000
+#: Pieces of work per thread in each pass (threads take them in turn).
+_CHUNKS_PER_THREAD = 16
 
 
 def available() -> bool:
@@ -132,7 +135,9 @@ def _split(n: int, parts: int) -> list[tuple[int, int]]:
 
 
 def _run(threads: int, jobs: list[Any]) -> list[Any]:
-    """Run zero-argument callables, on threads when there are several."""
+    """Run zero-argument callables, on threads when there are several: each thread takes
+    the next job when it is done with one, so a thread slowed down by other work on the
+    machine takes fewer."""
     if threads <= 1 or len(jobs) <= 1:
         return [job() for job in jobs]
     with ThreadPoolExecutor(min(threads, len(jobs)), thread_name_prefix="features") as pool:
@@ -176,7 +181,8 @@ def order_aggregates(seller_ids: pa.Array, buyer_ids: pa.Array, known_sellers: p
         return None
     n_rows = len(seller_ids)
     threads = max(1, threads if n_rows >= _PARALLEL_MIN_ROWS else 1)
-    chunks = _split(n_rows, threads)
+    # many more chunks than threads, taken in turn (see _run)
+    chunks = _split(n_rows, 1 if threads == 1 else threads * _CHUNKS_PER_THREAD)
     code_of_position = np.ascontiguousarray(code_of_position, dtype=np.int64)
 
     size = 1 << max(4, (2 * len(known_sellers)).bit_length())
@@ -194,15 +200,28 @@ def order_aggregates(seller_ids: pa.Array, buyer_ids: pa.Array, known_sellers: p
     code = np.empty(n_rows if with_buyers else 0, dtype=np.int32)
     counts = np.zeros((len(chunks), n_buckets), dtype=np.int64)
     width = _N_COLUMNS_EXTRA if with_extras else _N_COLUMNS
-    accs = [np.zeros((n_sellers, width), dtype=np.float64) for _ in chunks]
+    accs = [np.zeros((n_sellers, width), dtype=np.float64) for _ in range(threads)]
+    free: queue.SimpleQueue[np.ndarray] = queue.SimpleQueue()  # one per running job
+    for each in accs:
+        free.put(each)
 
     def rows_job(index: int) -> Any:
         lo, hi = chunks[index]
-        return lambda: _pass_rows(
-            lo, hi, orders_s.offsets, orders_s.data, orders_s.words, sellers_s.offsets,
-            sellers_s.data, sellers_s.words, table, code_of_position, created, amount,
-            refunded_at, refunded_amount, as_of_ns, band_edges, month_ns, window_ns,
-            with_buyers, with_extras, shift, accs[index], code, counts[index])
+
+        def job() -> tuple[int, int]:
+            acc = free.get()
+            try:
+                found: tuple[int, int] = _pass_rows(
+                    lo, hi, orders_s.offsets, orders_s.data, orders_s.words,
+                    sellers_s.offsets, sellers_s.data, sellers_s.words, table,
+                    code_of_position, created, amount, refunded_at, refunded_amount,
+                    as_of_ns, band_edges, month_ns, window_ns, with_buyers, with_extras,
+                    shift, acc, code, counts[index])
+            finally:
+                free.put(acc)
+            return found
+
+        return job
 
     unknown = _run(threads, [rows_job(index) for index in range(len(chunks))])
     n_unknown = sum(int(count) for count, _ in unknown)
@@ -239,8 +258,9 @@ def order_aggregates(seller_ids: pa.Array, buyer_ids: pa.Array, known_sellers: p
 
         # pass 3: bucket by bucket, the (seller, buyer) pairs; threads take ranges of
         # buckets (so of sellers) holding about the same number of orders
-        cuts = np.searchsorted(starts, np.linspace(0, starts[-1], threads + 1)[1:-1])
-        bounds = [0, *(int(cut) for cut in cuts), n_buckets]
+        parts = 1 if threads == 1 else threads * _CHUNKS_PER_THREAD
+        cuts = np.searchsorted(starts, np.linspace(0, starts[-1], parts + 1)[1:-1])
+        bounds = sorted({0, *(int(cut) for cut in cuts), n_buckets})
         largest = int(np.diff(starts).max()) if n_buckets else 0
         table_size = 1 << max(4, (2 * largest).bit_length())
 
