@@ -18,7 +18,8 @@ process, and the script checks that they agree before it prints anything.
   them beforehand (not timed); the faster of the two is DuckDB's figure.
 
 Each is run ``--repeat`` times, taking turns (builder, DuckDB on pandas, DuckDB on Arrow,
-then again), so that all three see the same load on a shared machine; the median wall time
+then again, the order rotating from round to round), so that all three see the same load
+on a shared machine; the median wall time
 is reported, and the ratio of the fastest runs too (the closest to an idle machine). Peak
 memory of the
 builder is measured during one extra, untimed call, in two ways: the high-water mark of
@@ -200,11 +201,16 @@ def timed(function: Callable[[], Any], repeat: int) -> tuple[float, list[float],
 def timed_in_turn(functions: list[Callable[[], Any]],
                   repeat: int) -> list[tuple[float, list[float], Any]]:
     """Like :func:`timed` for each function, but taking turns (run 1 of each, then run 2 of
-    each, ...), so that all see the same load on a shared machine."""
+    each, ...), so that all see the same load on a shared machine. The order rotates from
+    round to round (A B C, B C A, C A B, ...), so that each follows each other equally
+    often: a run can be slowed by what the one before it left (freed memory the kernel
+    must hand out again, caches)."""
     times: list[list[float]] = [[] for _ in functions]
     results: list[Any] = [None] * len(functions)
-    for _ in range(repeat):
-        for index, function in enumerate(functions):
+    for round_ in range(repeat):
+        for turn in range(len(functions)):
+            index = (round_ + turn) % len(functions)
+            function = functions[index]
             gc.collect()
             start = time.perf_counter()
             results[index] = function()

@@ -194,6 +194,7 @@ def order_aggregates(seller_ids: pa.Array, buyer_ids: pa.Array, known_sellers: p
     # and a bucket's hash table of (seller, buyer) pairs stays in the cache
     wanted_buckets = max(1, min((n_rows >> _BUCKET_LOG2) // 2, 1 << 16))
     shift = max(0, (max(n_sellers, 1) - 1).bit_length() - (wanted_buckets - 1).bit_length())
+    shift = min(shift, 16)  # a seller's place in its bucket fits in 16 bits of a record
     n_buckets = ((max(n_sellers, 1) - 1) >> shift) + 1
 
     # pass 1: seller lookup, per-seller sums (one table per chunk of rows, added up after)
@@ -266,7 +267,7 @@ def order_aggregates(seller_ids: pa.Array, buyer_ids: pa.Array, known_sellers: p
 
         def pairs_job(lo: int, hi: int) -> Any:
             return lambda: _group_pairs(
-                lo, hi, starts, records, floats, buyers_s.offsets, buyers_s.data,
+                lo, hi, shift, starts, records, floats, buyers_s.offsets, buyers_s.data,
                 buyers_s.words, table_size, buyers_365, buyers_90, repeat, new_90, top,
                 window_cents)
 
@@ -416,9 +417,10 @@ def _build_table(offsets: np.ndarray, data: np.ndarray, words: np.ndarray,
 #: Orders of the last 365 days per bucket, as a power of two (see order_aggregates).
 _BUCKET_LOG2 = 13
 #: Words per order in the bucketed layout: the buyer id's first word, its second word
-#: (ids of at most 16 bytes) or its hash (longer ids), ``row << 8 | min(length, 17) << 1 |
-#: recent``, the seller code, the minor units (float64).
-_RECORD = 5
+#: (ids of at most 16 bytes) or its hash (longer ids), ``row << 24 | (seller's place in
+#: its bucket) << 8 | min(length, 17) << 1 | recent``, the minor units (float64).
+_RECORD = 4
+_PAIR_BITS = np.uint64(0xFFFFFE)  # the seller's place and the id's length in that word
 
 
 @_jit
@@ -521,14 +523,14 @@ def _scatter(lo: int, hi: int, code: np.ndarray, shift: int, cursor: np.ndarray,
         h, w0, w1, length = _key(offsets, data, words, row)
         records[at, 0] = w0
         records[at, 1] = w1 if length <= _SHORT else h
-        records[at, 2] = np.uint64((row << 8) | (min(length, _SHORT + 1) << 1)
+        records[at, 2] = np.uint64((row << 24) | ((seller - (bucket << shift)) << 8)
+                                   | (min(length, _SHORT + 1) << 1)
                                    | (1 if as_of - created[row] <= recent_ns else 0))
-        records[at, 3] = np.uint64(seller)
-        floats[at, 4] = np.rint(amount[row] * 100.0)
+        floats[at, 3] = np.rint(amount[row] * 100.0)
 
 
 @_jit
-def _group_pairs(lo: int, hi: int, starts: np.ndarray, records: np.ndarray,
+def _group_pairs(lo: int, hi: int, shift: int, starts: np.ndarray, records: np.ndarray,
                  floats: np.ndarray, offsets: np.ndarray, data: np.ndarray,
                  words: np.ndarray, size: int, buyers_365: np.ndarray,
                  buyers_90: np.ndarray, repeat: np.ndarray, new_90: np.ndarray,
@@ -536,7 +538,7 @@ def _group_pairs(lo: int, hi: int, starts: np.ndarray, records: np.ndarray,
     """Pass 3 over buckets ``lo:hi``: each bucket's orders grouped by (seller, buyer),
     exactly (equal words and lengths; ids longer than 16 bytes compared byte by byte),
     then each pair added to its seller's buyer figures."""
-    slot_key = np.zeros((size, 4), dtype=np.uint64)  # as in ``records``; [2] 0: empty
+    slot_key = np.zeros((size, 3), dtype=np.uint64)  # as in ``records``; [2] 0: empty
     slot_cents = np.zeros(size, dtype=np.float64)
     slot_orders = np.zeros(size, dtype=np.int64)
     slot_recent = np.zeros(size, dtype=np.int64)
@@ -554,8 +556,8 @@ def _group_pairs(lo: int, hi: int, starts: np.ndarray, records: np.ndarray,
             w0 = records[at, 0]
             w1 = records[at, 1]
             meta = records[at, 2]
-            seller = records[at, 3]
-            h = _finish(_mix(_mix((meta & shape) * _M_LEN ^ seller, w0), w1))
+            pair = meta & _PAIR_BITS
+            h = _finish(_mix(_mix(pair * _M_LEN, w0), w1))
             slot = np.int64(h & np.uint64(mask))
             while True:
                 other = slot_key[slot, 2]
@@ -563,7 +565,6 @@ def _group_pairs(lo: int, hi: int, starts: np.ndarray, records: np.ndarray,
                     slot_key[slot, 0] = w0
                     slot_key[slot, 1] = w1
                     slot_key[slot, 2] = meta | np.uint64(1)  # never 0 once used
-                    slot_key[slot, 3] = seller
                     slot_cents[slot] = 0.0
                     slot_orders[slot] = 0
                     slot_recent[slot] = 0
@@ -571,19 +572,19 @@ def _group_pairs(lo: int, hi: int, starts: np.ndarray, records: np.ndarray,
                     n_used += 1
                     break
                 if slot_key[slot, 0] == w0 and slot_key[slot, 1] == w1 \
-                        and slot_key[slot, 3] == seller \
-                        and (other & shape) == (meta & shape) \
+                        and (other & _PAIR_BITS) == pair \
                         and ((meta & shape) <= np.uint64(2 * _SHORT) or _equal(
-                            offsets, data, words, np.int64(other >> np.uint64(8)), offsets,
-                            data, words, np.int64(meta >> np.uint64(8)))):
+                            offsets, data, words, np.int64(other >> np.uint64(24)), offsets,
+                            data, words, np.int64(meta >> np.uint64(24)))):
                     break
                 slot = (slot + 1) & mask
-            slot_cents[slot] += floats[at, 4]
+            slot_cents[slot] += floats[at, 3]
             slot_orders[slot] += 1
             slot_recent[slot] += np.int64(meta & np.uint64(1))
         for index in range(n_used):
             slot = used[index]
-            owner = np.int64(slot_key[slot, 3])
+            owner = (bucket << shift) + np.int64((slot_key[slot, 2] >> np.uint64(8))
+                                                 & np.uint64(0xFFFF))
             value = slot_cents[slot]
             window_cents[owner] += value
             if value > top[owner]:

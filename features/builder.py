@@ -276,8 +276,11 @@ def _check_columns(frame: pd.DataFrame, what: str, required: Iterable[str],
 
 
 def _ns(series: pd.Series) -> np.ndarray:
-    """int64 nanoseconds since the epoch (UTC); NaT is the int64 minimum."""
-    values = series.dt.as_unit("ns").array
+    """int64 nanoseconds since the epoch (UTC); NaT is the int64 minimum. A view of the
+    column's own memory when it holds nanoseconds already (no copy)."""
+    values = series.array
+    if getattr(values, "unit", "ns") != "ns":
+        values = values.as_unit("ns")
     return np.asarray(values.asi8)
 
 
