@@ -209,10 +209,10 @@ def order_aggregates(seller_ids: pa.Array, buyer_ids: pa.Array, known_sellers: p
     def rows_job(index: int) -> Any:
         lo, hi = chunks[index]
 
-        def job() -> tuple[int, int]:
+        def job() -> tuple[int, int, float]:
             acc = free.get()
             try:
-                found: tuple[int, int] = _pass_rows(
+                found: tuple[int, int, float] = _pass_rows(
                     lo, hi, orders_s.offsets, orders_s.data, orders_s.words,
                     sellers_s.offsets, sellers_s.data, sellers_s.words, table,
                     code_of_position, created, amount, refunded_at, refunded_amount,
@@ -225,9 +225,9 @@ def order_aggregates(seller_ids: pa.Array, buyer_ids: pa.Array, known_sellers: p
         return job
 
     unknown = _run(threads, [rows_job(index) for index in range(len(chunks))])
-    n_unknown = sum(int(count) for count, _ in unknown)
+    n_unknown = sum(int(count) for count, _, _ in unknown)
     if n_unknown:
-        return n_unknown, min(int(first) for count, first in unknown if count)
+        return n_unknown, min(int(first) for count, first, _ in unknown if count)
     acc = accs[0]
     for other in accs[1:]:
         acc += other
@@ -430,17 +430,22 @@ def _pass_rows(lo: int, hi: int, offsets: np.ndarray, data: np.ndarray, words: n
                amount: np.ndarray, refunded_at: np.ndarray, refunded_amount: np.ndarray,
                as_of: int, band_edges: np.ndarray, month_ns: int, window_ns: int,
                with_buyers: bool, with_extras: bool, shift: int, acc: np.ndarray,
-               code: np.ndarray, counts: np.ndarray) -> tuple[int, int]:
+               code: np.ndarray, counts: np.ndarray) -> tuple[int, int, float]:
     """Pass 1 over rows ``lo:hi``: each order's seller looked up, its sums added; with
     buyers, ``code`` gets the seller of each order of the last 365 days (else -1) and
-    those orders are counted per bucket. Returns the number of orders of unknown sellers
-    and the first of them."""
+    those orders are counted per bucket. Returns the number of orders of unknown sellers,
+    the first of them, and a sum of no meaning (it keeps the loads that warm the cache)."""
     mask = len(table) - 1
     n_edges = len(band_edges)
     n_unknown = 0
     first_unknown = -1
     keys = np.empty((_BLOCK, 4), dtype=np.uint64)
     found = np.empty(_BLOCK, dtype=np.int64)
+    sellers = np.empty(_BLOCK, dtype=np.int64)
+    bands = np.empty(_BLOCK, dtype=np.int64)
+    months = np.empty(_BLOCK, dtype=np.int64)
+    ages = np.empty(_BLOCK, dtype=np.int64)
+    sink = 0.0
     for block in range(lo, hi, _BLOCK):
         size = min(_BLOCK, hi - block)
         for k in range(size):  # the ids, read in order
@@ -468,25 +473,43 @@ def _pass_rows(lo: int, hi: int, offsets: np.ndarray, data: np.ndarray, words: n
                         break
                 slot = (slot + 1) & mask
             found[k] = position
-        for k in range(size):  # the sums
+        # each order's seller, band and month; reading the seller's sums here, in loads
+        # independent of each other, brings them into the cache for the loop after
+        warm = 0.0
+        for k in range(size):
             row = block + k
             position = found[k]
-            if with_buyers:
-                code[row] = -1
-            if position < 0:
-                if n_unknown == 0:
-                    first_unknown = row
-                n_unknown += 1
-                continue
-            seller = code_of_position[position]
+            seller = code_of_position[position] if position >= 0 else -1
             stamp = created[row]
             if seller < 0 or stamp >= as_of:
+                sellers[k] = -1
                 continue
             age = as_of - stamp
             band = 0
             while band < n_edges and band_edges[band] < age:
                 band += 1
             month = 0 if age <= 0 else min(12, (age - 1) // month_ns)
+            sellers[k] = seller
+            bands[k] = band
+            months[k] = month
+            ages[k] = age
+            warm += acc[seller, 2 * band] + acc[seller, _MONTH_CENTS + month]
+        sink += warm
+        for k in range(size):  # the sums
+            row = block + k
+            if with_buyers:
+                code[row] = -1
+            if found[k] < 0:
+                if n_unknown == 0:
+                    first_unknown = row
+                n_unknown += 1
+                continue
+            seller = sellers[k]
+            if seller < 0:
+                continue
+            band = bands[k]
+            month = months[k]
+            age = ages[k]
             cents = np.rint(amount[row] * 100.0)
             acc[seller, 2 * band + _COUNT] += 1.0
             acc[seller, 2 * band + _CENTS] += cents
@@ -503,7 +526,7 @@ def _pass_rows(lo: int, hi: int, offsets: np.ndarray, data: np.ndarray, words: n
             if with_buyers and age <= window_ns:
                 code[row] = seller
                 counts[seller >> shift] += 1
-    return n_unknown, first_unknown
+    return n_unknown, first_unknown, sink  # the sink keeps the warming loads
 
 
 @_jit
