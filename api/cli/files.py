@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
 
 from api.cli import CliError
 
-__all__ = ["write_table", "refuse_writing_over_inputs"]
+__all__ = ["write_table", "write_file", "refuse_writing_over_inputs"]
 
 
 def refuse_writing_over_inputs(out: Path, inputs: dict[str, Path | None], *,
@@ -61,6 +62,31 @@ def write_table(frame: pd.DataFrame, out: Path, *, index: bool = True,
                 frame.to_csv(temporary, index=index)
             else:
                 frame.to_parquet(temporary, index=index)
+            os.replace(temporary, out)
+        finally:
+            if os.path.exists(temporary):
+                os.unlink(temporary)
+    except OSError as exc:
+        raise CliError(f"{option} {out}: cannot write ({exc})") from None
+
+
+def write_file(out: Path, write: Callable[[Path], object], *, option: str) -> None:
+    """Write ``out`` whole or not at all: ``write`` fills a temporary file in the same
+    folder (with the same suffix, for writers that choose the format by it), which is
+    renamed over ``out`` only when complete.
+
+    Raises
+    ------
+    CliError
+        When the file cannot be written, naming ``option`` and the path.
+    """
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(prefix=f".{out.name}.", suffix=out.suffix,
+                                             dir=out.parent)
+        os.close(handle)
+        try:
+            write(Path(temporary))
             os.replace(temporary, out)
         finally:
             if os.path.exists(temporary):

@@ -21,7 +21,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from api.cli import CliError
-from api.cli.files import refuse_writing_over_inputs, write_table
+from api.cli.files import refuse_writing_over_inputs, write_file, write_table
 from api.settings import Settings
 
 __all__ = ["register", "score_command", "monitor_command"]
@@ -191,19 +191,14 @@ def monitor_command(args: argparse.Namespace, settings: Settings) -> int:
         raise CliError(str(exc)) from None
     print(report.render())
     if args.out_png is not None:
-        try:
-            plot_score_distributions(report, args.out_png)
-        except OSError as exc:
-            raise CliError(f"--out-png {args.out_png}: cannot write ({exc})") from None
+        write_file(args.out_png, lambda path: plot_score_distributions(report, path),
+                   option="--out-png")
         print(f"wrote {args.out_png}")
     if args.out_json is not None:
         import json
 
-        try:
-            args.out_json.parent.mkdir(parents=True, exist_ok=True)
-            args.out_json.write_text(json.dumps(report.to_dict(), indent=1,
-                                                ensure_ascii=False), encoding="utf-8")
-        except OSError as exc:
-            raise CliError(f"--out-json {args.out_json}: cannot write ({exc})") from None
+        text = json.dumps(report.to_dict(), indent=1, ensure_ascii=False)
+        write_file(args.out_json, lambda path: path.write_text(text, encoding="utf-8"),
+                   option="--out-json")
         print(f"wrote {args.out_json}")
     return 0

@@ -173,9 +173,14 @@ def test_an_output_is_never_written_over_an_input(tmp_path: Path, good_files: Fi
     refused(capsys, ["features", "--orders", str(orders), "--sellers",
                      str(good_files.sellers_parquet), "--as-of", AS_OF, "--out",
                      str(alias(orders))], "--out", "input")
+    features_alias = alias(features_in)
     refused(capsys, ["score", "--features", str(features_in), "--model",
-                     str(good_files.model), "--out", str(alias(features_in))],
+                     str(good_files.model), "--out", str(features_alias)],
             "--out", "input")
+    for option in ("--out-json", "--out-png"):
+        refused(capsys, ["monitor", "--current", str(features_in), "--model",
+                         str(good_files.model), option, str(features_alias)],
+                option, "input")
 
     assert _digest(tmp_path / "in") == before
 
@@ -426,3 +431,19 @@ def test_a_utf8_byte_order_mark_is_read_like_plain_utf8(tmp_path: Path, good_fil
                      "--strict"]) == 0, capsys.readouterr()
         outs.append(pd.read_parquet(out))
     pd.testing.assert_frame_equal(outs[0], outs[1])
+
+
+def test_monitor_writes_its_report_and_chart_whole_or_not_at_all(
+        tmp_path: Path, good_files: Files, capsys: pytest.CaptureFixture[str]):
+    (tmp_path / "file-as-folder").write_text("I am a file")
+    before = _digest(tmp_path)
+    for option, name in (("--out-json", "r.json"), ("--out-png", "c.png")):
+        refused(capsys, ["monitor", "--current", str(good_files.features), "--model",
+                         str(good_files.model), option,
+                         str(tmp_path / "file-as-folder" / name)], option)
+    assert _digest(tmp_path) == before
+    assert main(["monitor", "--current", str(good_files.features), "--model",
+                 str(good_files.model), "--out-json", str(tmp_path / "r.json"),
+                 "--out-png", str(tmp_path / "c.png")]) == 0, capsys.readouterr()
+    written = sorted(path.name for path in tmp_path.iterdir())
+    assert written == ["c.png", "file-as-folder", "r.json"]  # no temporary file left
