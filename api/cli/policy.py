@@ -21,7 +21,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from api.cli import CliError
-from api.cli.files import write_table
+from api.cli.files import refuse_writing_over_inputs, write_table
 from api.settings import Settings
 from lending.errors import LendingError
 from lending.policy import CreditDecision, CreditPolicy, Outcome, SellerProfile, decide
@@ -296,6 +296,11 @@ def simulate_command(args: argparse.Namespace, settings: Settings) -> int:
     if args.out is not None and not args.out.name.lower().endswith(
             (".csv", ".parquet", ".pq")):
         raise CliError(f"--out {args.out}: write .csv or .parquet")
+    if args.out is not None:
+        refuse_writing_over_inputs(args.out, {"--scores": args.scores,
+                                              "--features": args.features,
+                                              "--policy": args.policy,
+                                              "--compare": args.compare})
     lgd_option = _parse_lgd(args.lgd)
     default_lgd = lgd_option if lgd_option is not None else DEFAULT_LGD
     base = _load_policy(args.policy, "--policy")

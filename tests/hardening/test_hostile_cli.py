@@ -447,3 +447,16 @@ def test_monitor_writes_its_report_and_chart_whole_or_not_at_all(
                  "--out-png", str(tmp_path / "c.png")]) == 0, capsys.readouterr()
     written = sorted(path.name for path in tmp_path.iterdir())
     assert written == ["c.png", "file-as-folder", "r.json"]  # no temporary file left
+
+
+def test_policy_simulate_never_writes_its_table_over_an_input(
+        tmp_path: Path, good_files: Files, capsys: pytest.CaptureFixture[str]):
+    scores = tmp_path / "scores.parquet"
+    assert main(["score", "--features", str(good_files.features), "--model",
+                 str(good_files.model), "--out", str(scores)]) == 0
+    capsys.readouterr()
+    before = _digest(tmp_path)
+    for target in (scores, tmp_path / "." / "scores.parquet"):
+        refused(capsys, ["policy", "simulate", "--scores", str(scores), "--features",
+                         str(good_files.features), "--out", str(target)], "--out", "input")
+    assert _digest(tmp_path) == before
