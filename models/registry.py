@@ -40,6 +40,7 @@ import hashlib
 import json
 import subprocess
 import tempfile
+import threading
 import time
 import warnings
 from collections.abc import Iterator
@@ -84,6 +85,7 @@ __all__ = [
 ]
 
 CHAMPION = "champion"
+_TRACKING_LOCK = threading.RLock()
 CHALLENGER = "challenger"
 #: Label column of the stored hold-out sample.
 LABEL_COLUMN = "__label__"
@@ -124,7 +126,9 @@ def _tracking(tracking_uri: str) -> Iterator[MlflowClient]:
     The previous setting is restored as it was (also "not set"), so a caller's own MLflow
     configuration is untouched; the registry follows the tracking URI.
     """
-    with _use_tracking_uri(tracking_uri):
+    # The fluent URI is process-wide: threads of one process (the service's poller and
+    # its requests) take turns, so one's restore never undoes another's setting.
+    with _TRACKING_LOCK, _use_tracking_uri(tracking_uri):
         yield MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
 
 
@@ -657,13 +661,15 @@ def alias_versions(tracking_uri: str, model_name: str) -> dict[str, str]:
     LookupError
         When the registered model does not exist.
     """
-    with _tracking(tracking_uri) as client:
-        try:
-            registered = client.get_registered_model(model_name)
-        except MlflowException as exc:
-            raise LookupError(f"no registered model {model_name!r} at {tracking_uri}") from exc
-        return {str(alias): str(version)
-                for alias, version in (registered.aliases or {}).items()}
+    # An explicit client, not the fluent API's process-wide URI: the service polls this
+    # from a background thread while other threads may use MLflow.
+    client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    try:
+        registered = client.get_registered_model(model_name)
+    except MlflowException as exc:
+        raise LookupError(f"no registered model {model_name!r} at {tracking_uri}") from exc
+    return {str(alias): str(version)
+            for alias, version in (registered.aliases or {}).items()}
 
 
 def list_versions(tracking_uri: str, model_name: str) -> pd.DataFrame:
