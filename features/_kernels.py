@@ -129,6 +129,20 @@ def _strings(values: pa.Array) -> _Strings | None:
     return _Strings(offsets, data, words)
 
 
+def _pieces(values: pa.Array | pa.ChunkedArray) -> tuple[list[_Strings], np.ndarray] | None:
+    """The buffers of each chunk of a string column (no copy) and the row each starts at."""
+    chunks = values.chunks if isinstance(values, pa.ChunkedArray) else [values]
+    pieces = []
+    starts = [0]
+    for chunk in chunks:
+        piece = _strings(chunk)
+        if piece is None:
+            return None
+        pieces.append(piece)
+        starts.append(starts[-1] + len(chunk))
+    return pieces, np.asarray(starts, dtype=np.int64)
+
+
 def _split(n: int, parts: int) -> list[tuple[int, int]]:
     bounds = np.linspace(0, n, parts + 1).astype(np.int64)
     return [(int(lo), int(hi)) for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)]
@@ -144,7 +158,8 @@ def _run(threads: int, jobs: list[Any]) -> list[Any]:
         return [future.result() for future in [pool.submit(job) for job in jobs]]
 
 
-def order_aggregates(seller_ids: pa.Array, buyer_ids: pa.Array, known_sellers: pa.Array,
+def order_aggregates(seller_ids: pa.Array | pa.ChunkedArray,
+                     buyer_ids: pa.Array | pa.ChunkedArray, known_sellers: pa.Array,
                      code_of_position: np.ndarray, n_sellers: int, created: np.ndarray,
                      amount: np.ndarray, refunded_at: np.ndarray,
                      refunded_amount: np.ndarray, as_of_ns: int, band_edges: np.ndarray,
@@ -155,7 +170,8 @@ def order_aggregates(seller_ids: pa.Array, buyer_ids: pa.Array, known_sellers: p
 
     Parameters
     ----------
-    seller_ids, buyer_ids : each order's ids (Arrow strings, one row per order).
+    seller_ids, buyer_ids : each order's ids (Arrow strings, one row per order; chunked
+        arrays are read chunk by chunk, without a copy).
     known_sellers : the sellers' ids (Arrow strings); ``code_of_position[i]`` is the code
         of the seller at position ``i`` (-1: not kept, its orders are skipped).
     n_sellers : number of seller codes.
@@ -174,15 +190,24 @@ def order_aggregates(seller_ids: pa.Array, buyer_ids: pa.Array, known_sellers: p
     ``known_sellers``, or None when an id column cannot be read by the kernels (nulls, not
     strings): the caller then uses its numpy path.
     """
-    orders_s = _strings(seller_ids)
+    orders_p = _pieces(seller_ids)
     sellers_s = _strings(known_sellers)
-    buyers_s = _strings(buyer_ids) if with_buyers else orders_s
-    if orders_s is None or sellers_s is None or buyers_s is None:
+    buyers_p = _pieces(buyer_ids) if with_buyers else orders_p
+    if orders_p is None or sellers_s is None or buyers_p is None:
         return None
     n_rows = len(seller_ids)
     threads = max(1, threads if n_rows >= _PARALLEL_MIN_ROWS else 1)
-    # many more chunks than threads, taken in turn (see _run)
-    chunks = _split(n_rows, 1 if threads == 1 else threads * _CHUNKS_PER_THREAD)
+    # many more chunks than threads, taken in turn (see _run), each inside one Arrow chunk
+    # of either id column
+    cut_rows = {0, n_rows, *orders_p[1].tolist(), *buyers_p[1].tolist()}
+    for lo, _ in _split(n_rows, 1 if threads == 1 else threads * _CHUNKS_PER_THREAD):
+        cut_rows.add(lo)
+    ordered = sorted(cut_rows)
+    chunks = [(lo, hi) for lo, hi in zip(ordered[:-1], ordered[1:], strict=True) if hi > lo]
+
+    def piece(pieces: tuple[list[_Strings], np.ndarray], row: int) -> tuple[_Strings, int]:
+        index = int(np.searchsorted(pieces[1], row, side="right")) - 1
+        return pieces[0][index], int(pieces[1][index])
     code_of_position = np.ascontiguousarray(code_of_position, dtype=np.int64)
 
     size = 1 << max(4, (2 * len(known_sellers)).bit_length())
@@ -208,12 +233,13 @@ def order_aggregates(seller_ids: pa.Array, buyer_ids: pa.Array, known_sellers: p
 
     def rows_job(index: int) -> Any:
         lo, hi = chunks[index]
+        orders_s, base = piece(orders_p, lo)
 
         def job() -> tuple[int, int, float]:
             acc = free.get()
             try:
                 found: tuple[int, int, float] = _pass_rows(
-                    lo, hi, orders_s.offsets, orders_s.data, orders_s.words,
+                    lo, hi, base, orders_s.offsets, orders_s.data, orders_s.words,
                     sellers_s.offsets, sellers_s.data, sellers_s.words, table,
                     code_of_position, created, amount, refunded_at, refunded_amount,
                     as_of_ns, band_edges, month_ns, window_ns, with_buyers, with_extras,
@@ -250,7 +276,9 @@ def order_aggregates(seller_ids: pa.Array, buyer_ids: pa.Array, known_sellers: p
 
         def scatter_job(index: int) -> Any:
             lo, hi = chunks[index]
-            return lambda: _scatter(lo, hi, code, shift, cursors[index], buyers_s.offsets,
+            buyers_s, base = piece(buyers_p, lo)
+            return lambda: _scatter(lo, hi, base, code, shift, cursors[index],
+                                    buyers_s.offsets,
                                     buyers_s.data, buyers_s.words, created, amount, as_of_ns,
                                     recent_ns, records, floats)
 
@@ -263,12 +291,19 @@ def order_aggregates(seller_ids: pa.Array, buyer_ids: pa.Array, known_sellers: p
         cuts = np.searchsorted(starts, np.linspace(0, starts[-1], parts + 1)[1:-1])
         bounds = sorted({0, *(int(cut) for cut in cuts), n_buckets})
         largest = int(np.diff(starts).max()) if n_buckets else 0
+        # ids longer than 16 bytes are compared byte by byte, found by their row
+        long_ids = any(len(each.offsets) > 1 and int(np.diff(each.offsets).max()) > _SHORT
+                       for each in buyers_p[0])
+        whole = _strings(buyer_ids.combine_chunks() if long_ids
+                         and isinstance(buyer_ids, pa.ChunkedArray) else
+                         buyer_ids if long_ids else pa.array([], pa.large_string()))
+        assert whole is not None
         table_size = 1 << max(4, (2 * largest).bit_length())
 
         def pairs_job(lo: int, hi: int) -> Any:
             return lambda: _group_pairs(
-                lo, hi, shift, starts, records, floats, buyers_s.offsets, buyers_s.data,
-                buyers_s.words, table_size, buyers_365, buyers_90, repeat, new_90, top,
+                lo, hi, shift, starts, records, floats, whole.offsets, whole.data,
+                whole.words, table_size, buyers_365, buyers_90, repeat, new_90, top,
                 window_cents)
 
         _run(threads, [pairs_job(lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:],
@@ -424,7 +459,8 @@ _PAIR_BITS = np.uint64(0xFFFFFE)  # the seller's place and the id's length in th
 
 
 @_jit
-def _pass_rows(lo: int, hi: int, offsets: np.ndarray, data: np.ndarray, words: np.ndarray,
+def _pass_rows(lo: int, hi: int, base: int, offsets: np.ndarray, data: np.ndarray,
+               words: np.ndarray,
                s_offsets: np.ndarray, s_data: np.ndarray, s_words: np.ndarray,
                table: np.ndarray, code_of_position: np.ndarray, created: np.ndarray,
                amount: np.ndarray, refunded_at: np.ndarray, refunded_amount: np.ndarray,
@@ -449,7 +485,7 @@ def _pass_rows(lo: int, hi: int, offsets: np.ndarray, data: np.ndarray, words: n
     for block in range(lo, hi, _BLOCK):
         size = min(_BLOCK, hi - block)
         for k in range(size):  # the ids, read in order
-            h, w0, w1, length = _key(offsets, data, words, block + k)
+            h, w0, w1, length = _key(offsets, data, words, block + k - base)
             keys[k, 0] = h
             keys[k, 1] = w0
             keys[k, 2] = w1
@@ -467,7 +503,7 @@ def _pass_rows(lo: int, hi: int, offsets: np.ndarray, data: np.ndarray, words: n
                         and (meta & np.uint64(255)) == keys[k, 3]:
                     candidate = np.int64(meta >> np.uint64(8))
                     if keys[k, 3] <= np.uint64(2 * _SHORT + 1) or _equal(
-                            offsets, data, words, block + k, s_offsets, s_data, s_words,
+                            offsets, data, words, block + k - base, s_offsets, s_data, s_words,
                             candidate):
                         position = candidate
                         break
@@ -530,7 +566,7 @@ def _pass_rows(lo: int, hi: int, offsets: np.ndarray, data: np.ndarray, words: n
 
 
 @_jit
-def _scatter(lo: int, hi: int, code: np.ndarray, shift: int, cursor: np.ndarray,
+def _scatter(lo: int, hi: int, base: int, code: np.ndarray, shift: int, cursor: np.ndarray,
              offsets: np.ndarray, data: np.ndarray, words: np.ndarray, created: np.ndarray,
              amount: np.ndarray, as_of: int, recent_ns: int, records: np.ndarray,
              floats: np.ndarray) -> None:
@@ -543,7 +579,7 @@ def _scatter(lo: int, hi: int, code: np.ndarray, shift: int, cursor: np.ndarray,
         bucket = seller >> shift
         at = cursor[bucket]
         cursor[bucket] = at + 1
-        h, w0, w1, length = _key(offsets, data, words, row)
+        h, w0, w1, length = _key(offsets, data, words, row - base)
         records[at, 0] = w0
         records[at, 1] = w1 if length <= _SHORT else h
         records[at, 2] = np.uint64((row << 24) | ((seller - (bucket << shift)) << 8)

@@ -35,7 +35,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from features import _kernels
-from features.coding import arrow_strings, pair_codes, positions
+from features.coding import arrow_string_chunks, arrow_strings, pair_codes, positions
 from features.definitions import (
     ALL_FEATURES,
     ORDER_FEATURES,
@@ -449,8 +449,9 @@ def _compiled_features(orders: pd.DataFrame, sellers: pd.DataFrame, remap: np.nd
     as_of_ns = params.as_of_ns
     edges = np.asarray(_BAND_EDGES_DAYS, dtype=np.int64) * DAY_NS
     found = _kernels.order_aggregates(
-        arrow_strings(orders["seller_id"]),
-        arrow_strings(orders["buyer_id"]) if with_buyers else pa.array([], pa.large_string()),
+        arrow_string_chunks(orders["seller_id"]),
+        arrow_string_chunks(orders["buyer_id"]) if with_buyers
+        else pa.array([], pa.large_string()),
         arrow_strings(sellers["seller_id"]), remap[:len(sellers)], n,
         np.ascontiguousarray(_ns(orders["created_at"])),
         np.ascontiguousarray(orders["amount"].to_numpy(dtype=np.float64)),

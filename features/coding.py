@@ -29,7 +29,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-__all__ = ["arrow_strings", "positions", "fixed_width_numbers", "pair_codes", "PairCodes"]
+__all__ = ["arrow_strings", "arrow_string_chunks", "positions", "fixed_width_numbers",
+           "pair_codes", "PairCodes"]
 
 #: Target number of rows per bucket when grouping pairs (hash tables fit in the cache).
 _BUCKET_ROWS = 1 << 16
@@ -52,6 +53,18 @@ def arrow_strings(series: pd.Series) -> pa.Array:
     if pa.types.is_string(values.type) or pa.types.is_string_view(values.type):
         values = values.cast(pa.large_string())  # one type, so that lookups can compare
     return values
+
+
+def arrow_string_chunks(series: pd.Series) -> pa.Array | pa.ChunkedArray:
+    """The values of a string column as Arrow strings, chunked as the column holds them
+    (no copy for Arrow-backed columns); other columns as in :func:`arrow_strings`."""
+    if not isinstance(series.array, np.ndarray) and series.dtype != object:
+        values = pa.array(series.array)
+        if isinstance(values, pa.ChunkedArray) and all(
+                pa.types.is_large_string(chunk.type) or pa.types.is_string(chunk.type)
+                for chunk in values.chunks):
+            return values
+    return arrow_strings(series)
 
 
 @dataclass(frozen=True)

@@ -148,3 +148,34 @@ def test_kernels_decline_ids_that_are_not_plain_strings() -> None:
     assert _kernels.order_aggregates(
         ids, ids, known, np.zeros(1, dtype=np.int64), 1, stamps, amounts, stamps, amounts,
         1, np.ones(6, dtype=np.int64), 1, 1, 1, 1) is None
+
+
+def chunked(series: pd.Series, sizes: list[int]) -> pd.Series:
+    """The same strings held as an Arrow chunked array with chunks of ``sizes`` rows."""
+    values = pa.array(series.astype(object).tolist(), pa.large_string())
+    bounds = np.cumsum([0, *sizes])
+    assert bounds[-1] == len(values)
+    chunks = [values.slice(int(lo), int(hi - lo)) for lo, hi in zip(bounds[:-1], bounds[1:],
+                                                                    strict=True)]
+    return pd.Series(pd.arrays.ArrowStringArray(pa.chunked_array(chunks, pa.large_string())),
+                     index=series.index, name=series.name)
+
+
+@pytest.mark.parametrize("long_ids", [False, True])
+def test_chunked_id_columns_are_read_chunk_by_chunk(monkeypatch: pytest.MonkeyPatch,
+                                                    market: object, long_ids: bool) -> None:
+    orders, sellers, as_of = market.orders, market.sellers, market.as_of  # type: ignore[attr-defined]
+    if long_ids:
+        orders = renamed(orders, {"buyer_id": "a-buyer-id-longer-than-16-bytes-{}"})
+    n = len(orders)
+    # different chunk boundaries in the two columns, an empty chunk among them
+    orders = orders.assign(
+        seller_id=chunked(orders["seller_id"], [n // 3, 0, n // 3, n - 2 * (n // 3)]),
+        buyer_id=chunked(orders["buyer_id"], [n // 5, n // 2, n - n // 5 - n // 2]))
+    assert pa.array(orders["buyer_id"].array).num_chunks == 3
+    expected = numpy_path(monkeypatch, orders, sellers, as_of, features=COMPILED)
+    monkeypatch.setattr(_kernels, "_PARALLEL_MIN_ROWS", 0)
+    for threads in (1, 2):
+        got = compiled_path(monkeypatch, orders, sellers, as_of, features=COMPILED,
+                            threads=threads)
+        pd.testing.assert_frame_equal(got, expected, check_exact=True)
