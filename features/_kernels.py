@@ -449,7 +449,8 @@ def _build_table(offsets: np.ndarray, data: np.ndarray, words: np.ndarray,
             slot = (slot + 1) & mask
 
 
-#: Orders of the last 365 days per bucket, as a power of two (see order_aggregates).
+#: A bucket holds about 2**_BUCKET_LOG2 orders of the last 365 days, taking half of all
+#: orders to be that recent (see order_aggregates).
 _BUCKET_LOG2 = 13
 #: Words per order in the bucketed layout: the buyer id's first word, its second word
 #: (ids of at most 16 bytes) or its hash (longer ids), ``row << 24 | (seller's place in
