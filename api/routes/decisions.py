@@ -23,7 +23,7 @@ from importlib import resources
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Response
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 
 from api.deps import (
     IdempotencyKeyDep,
@@ -37,6 +37,7 @@ from api.deps import (
 from api.errors import ApiError
 from api.model_holder import ModelHolder
 from api.principal import Principal
+from api.routes.lines import plain_decimal
 from api.services import decisions as service
 from lending.errors import LendingError
 from lending.policy import CreditPolicy, PolicyReason, Terms, load_policy
@@ -48,9 +49,10 @@ router = APIRouter(prefix="/v1", tags=["decisions"])
 _ID = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
 DecisionId = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,39}$",
                                  description="Decision id (DEC-...).")]
-Money = Annotated[Decimal, Field(allow_inf_nan=False, max_digits=20,
-                                 description="Decimal string in the major unit, e.g. "
-                                 "\"5000.00\"; exact to the minor unit.")]
+Money = Annotated[Decimal, BeforeValidator(plain_decimal),
+                  Field(allow_inf_nan=False, max_digits=20,
+                        description="Decimal string in the major unit, e.g. \"5000.00\"; "
+                        "exact to the minor unit.")]
 
 
 # ------------------------------------------------------------------- bodies

@@ -33,14 +33,15 @@ LineId = Annotated[str, Field(pattern=_ID, description="Credit line id.")]
 _PLAIN_DECIMAL = re.compile(r"-?[0-9]+(\.[0-9]+)?")
 
 
-def _plain_decimal(value: Any) -> Any:
+def plain_decimal(value: Any) -> Any:
+    """Refuse a money string that is not a plain decimal (a ``BeforeValidator``)."""
     if isinstance(value, str) and not _PLAIN_DECIMAL.fullmatch(value):
         raise ValueError("an amount is a plain decimal string such as \"1250.00\" (digits "
                          "0-9, an optional '-' and '.', no exponent, separators or spaces)")
     return value
 
 
-Money = Annotated[Decimal, BeforeValidator(_plain_decimal),
+Money = Annotated[Decimal, BeforeValidator(plain_decimal),
                   Field(allow_inf_nan=False, max_digits=20,
                         description="Decimal string in the major unit, e.g. \"1250.00\"; "
                         "exact to the minor unit.")]
