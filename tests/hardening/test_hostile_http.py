@@ -438,13 +438,6 @@ def test_an_officer_limit_in_an_odd_notation_is_refused(module_stack: Stack, lim
     assert_error_body(answer, 409, 422)
 
 
-_DECISIONS_MONEY = ("api/routes/decisions.py: Money is a bare Decimal, and Python's Decimal "
-                    "reads '3_000', '3e3' and ' 3000.00 ', so an officer's change_limit with "
-                    "such a string is accepted and audited; fix: the plain-decimal "
-                    "BeforeValidator of api/routes/lines.py (_plain_decimal) on that Money")
-
-
-@pytest.mark.xfail(strict=True, reason=_DECISIONS_MONEY)
 @pytest.mark.parametrize("notation", ["underscore", "exponent", "padded"])
 def test_an_officer_limit_within_range_but_in_an_odd_notation_is_refused(
         module_stack: Stack, notation: str):
