@@ -31,6 +31,7 @@ import binascii
 import json
 import math
 import sqlite3
+import unicodedata
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -866,6 +867,12 @@ def _check_reason(reason: str) -> str:
         raise ApiError(422, "reason_required", "an officer action needs a written reason",
                        [{"path": "body.reason", "message": "must not be blank"}])
     text = reason.strip()
+    if any(unicodedata.category(ch) in ("Cc", "Cs") and ch not in "\n\r\t" for ch in text):
+        # PostgreSQL cannot store a NUL, a lone surrogate is not text, and no control
+        # character belongs in an audit trail people read.
+        raise ApiError(422, "invalid_reason", "the reason may contain line breaks and tabs "
+                       "but no other control characters",
+                       [{"path": "body.reason", "message": "control character"}])
     if len(text) > REASON_LENGTH:
         raise ApiError(422, "reason_too_long", f"the reason must be at most {REASON_LENGTH} "
                        f"characters; got {len(text)}",
@@ -958,7 +965,8 @@ def act_on_decision(uow: SqlUnitOfWork, decision_id: str, *, action: OfficerActi
         404 ``unknown_decision``; 409 ``decision_already_decided`` (the case was approved
         or declined already, by the policy or another officer), ``decision_changed``
         (``expected_version`` is not the current one), ``no_product`` (no product to open
-        a line with); 422 ``reason_required``, ``reason_too_long``, ``limit_required``,
+        a line with); 422 ``reason_required``, ``invalid_reason`` (a control character),
+        ``reason_too_long``, ``limit_required``,
         ``limit_out_of_range``, ``invalid_action``.
     InvalidAmount
         The limit is not a positive amount exact to the minor unit.
