@@ -490,3 +490,15 @@ def test_odd_text_in_officer_page_addresses_never_fails(module_stack: Stack, val
     for answer in answers:
         assert 200 <= answer.status_code < 500, (answer.request.url, answer.status_code)
         assert "<script>" not in answer.text
+
+
+@pytest.mark.parametrize("reason", ["\x1b[31mred", "bell\x07", "a\x00b", "del\x7f"],
+                         ids=["escape", "bell", "nul", "delete"])
+def test_an_officer_reason_with_control_characters_is_refused_by_the_api(
+        module_stack: Stack, reason: str):
+    stack = module_stack
+    case = _referred_decision(stack)
+    with changes_nothing(stack):
+        answer = _post(stack, f"/v1/decisions/{case['decision_id']}/actions",
+                       json={"action": "decline", "reason": reason})
+    assert assert_error_body(answer, 422)["code"] in ("invalid_reason", "invalid_request")
