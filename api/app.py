@@ -68,9 +68,11 @@ def create_app(settings: Settings | None = None, *, engine: sa.Engine | None = N
     """
     settings = settings or Settings()
     own_engine = engine is None
-    engine = engine or make_engine(settings.resolved_database_url(),
-                                   pool_size=settings.database_pool_size,
-                                   max_overflow=settings.database_pool_size)
+    url = settings.resolved_database_url()
+    in_memory = url in ("sqlite://", "sqlite:///:memory:")  # one shared connection, no pool
+    pool = {} if in_memory else {"pool_size": settings.database_pool_size,
+                                 "max_overflow": settings.database_pool_size}
+    engine = engine or make_engine(url, **pool)
     holder = ModelHolder(None if scorer is not None else settings.resolved_tracking_uri(),
                          settings.model_name, settings.model_alias, scorer=scorer)
     metrics = Metrics(engine)

@@ -42,7 +42,7 @@ class Settings(BaseSettings):
         "open (requests run in up to 40 threads per process; more wait for a connection).")
     host: str = Field("127.0.0.1", description="Address the service listens on.")
     port: int = Field(8000, ge=1, le=65535, description="Port the service listens on.")
-    max_body_bytes: int = Field(2 * 1024 * 1024, ge=1024, description="Largest request body "
+    max_body_bytes: int = Field(8 * 1024 * 1024, ge=1024, description="Largest request body "
                                 "accepted; larger ones get 413.")
     model_alias: str = Field("champion", description="Registry alias the service serves.")
     model_poll_seconds: float = Field(

@@ -90,12 +90,12 @@ def _money_requests(stack: Stack, amount: Any) -> list[tuple[str, dict[str, Any]
 # ------------------------------------------------------------------- body size and shape
 def test_a_body_over_the_limit_is_413_whether_declared_or_streamed(module_stack: Stack):
     stack = module_stack
-    big = b'{"amount": "1.00", "pad": "' + b"x" * (3 * 1024 * 1024) + b'"}'
+    big = b'{"amount": "1.00", "pad": "' + b"x" * (9 * 1024 * 1024) + b'"}'
     path = f"/v1/lines/{stack.line_ids[0]}/draws"
     with changes_nothing(stack):
         declared = _post(stack, path, content=big,
                          headers={"Content-Type": "application/json"})
-        streamed = _post(stack, path, content=iter([big[:1 << 20]] * 4),
+        streamed = _post(stack, path, content=iter([big[:1 << 20]] * 9),
                          headers={"Content-Type": "application/json"})
         orders = _post(stack, "/v1/orders", content=big,
                        headers={"Content-Type": "application/json"})

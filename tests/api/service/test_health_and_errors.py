@@ -29,7 +29,7 @@ def test_a_route_without_credentials_is_401_with_the_error_body(service):
 
 def test_a_body_over_the_limit_is_refused_before_it_is_read(service):
     answer = service.client.post(
-        "/v1/lines/L-1/draws", content=b"{" + b" " * (3 * 1024 * 1024) + b"}",
+        "/v1/lines/L-1/draws", content=b"{" + b" " * (9 * 1024 * 1024) + b"}",
         headers={**service.as_role(Role.MARKETPLACE), "Idempotency-Key": "k",
                  "Content-Type": "application/json"})
     assert answer.status_code == 413
