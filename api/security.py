@@ -694,8 +694,11 @@ def _storable(text: str, limit: int) -> str:
 
 
 def _attempt_name(username: str) -> str:
-    """The typed name as recorded in ``login_attempt`` (whether or not it exists)."""
-    return _storable(username.strip().lower(), 100)
+    """How ``login_attempt`` records the typed name: a SHA-256 digest, never the text (a
+    password typed into the name field must not be stored); the limit per name compares
+    digests."""
+    normalised = username.strip().lower().encode("utf-8", "surrogatepass")
+    return "sha256:" + hashlib.sha256(normalised).hexdigest()
 
 
 def _throttle_wait(engine: sa.Engine, name: str, address: str, now: datetime,

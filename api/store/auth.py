@@ -78,7 +78,8 @@ class LoginAttemptRecord(SQLModel, table=True):
     __tablename__ = "login_attempt"
 
     id: int | None = Field(default=None, primary_key=True, sa_type=BIG_ID)
-    #: The name as typed (normalised, cut to 100 characters), whether or not it exists.
+    #: SHA-256 digest of the name as typed (normalised), whether or not it exists: never
+    #: the text, in case a password was typed into the name field.
     username: str = Field(max_length=100, index=True)
     client_ip: str = Field(max_length=64, index=True)
     succeeded: bool
