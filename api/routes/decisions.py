@@ -74,8 +74,9 @@ class OfficerActionRequest(_Body):
     action: Literal["approve", "decline", "change_limit"]
     limit: Money | None = Field(None, description="approve: the limit granted (default: the "
                                 "proposed one); change_limit: the new limit.")
-    reason: str = Field(max_length=10_000, description="Why (non-blank, at most 2,000 "
-                        "characters); kept in the audit trail.")
+    reason: str = Field(min_length=1, max_length=10_000,
+                        description="Why (non-blank, at most 2,000 characters); kept in the "
+                        "audit trail.")
     expected_version: int | None = Field(None, ge=1, description="The case version the "
                                          "officer saw; a case changed since is refused (409).")
 
@@ -365,7 +366,7 @@ def list_decisions(
         q: Annotated[str | None, Query(max_length=128, description="Text searched in seller, "
                                        "decision and line ids.")] = None,
         limit: Annotated[int, Query(ge=1, le=200)] = 50,
-        cursor: Annotated[str | None, Query(max_length=400)] = None,
+        cursor: Annotated[str | None, Query(min_length=1, max_length=400)] = None,
         oldest_first: bool = False) -> DecisionPagePublic:
     """Decisions, newest first; the officer queue is ``status=referred&oldest_first=true``."""
     page = service.list_decisions(uow, status=status, grade=grade, older_than=older_than,
