@@ -23,10 +23,12 @@ class ServerProcess:
     """``sme-credit serve`` in its own process group, started and killed on demand."""
 
     def __init__(self, data_dir: Path, database_url: str, *, port: int | None = None,
-                 workers: int = 1, extra_env: dict[str, str] | None = None) -> None:
+                 workers: int = 1, extra_env: dict[str, str] | None = None,
+                 log_level: str = "warning") -> None:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.workers = workers
+        self.log_level = log_level
         self.log = data_dir / f"server-{self.port}.log"
         self.env = {**os.environ, "SME_CREDIT_DATA_DIR": str(data_dir),
                     "SME_CREDIT_DATABASE_URL": database_url,
@@ -36,7 +38,7 @@ class ServerProcess:
     def start(self, timeout: float = 60.0) -> None:
         command = [sys.executable, "-c", "import sys; from api.cli import main; "
                    "sys.exit(main(sys.argv[1:]))", "serve", "--port", str(self.port),
-                   "--workers", str(self.workers), "--log-level", "warning"]
+                   "--workers", str(self.workers), "--log-level", self.log_level]
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(command, env=self.env, stdout=log, stderr=log,
                                             start_new_session=True)

@@ -10,9 +10,6 @@ revoked key, a made-up key and errors, then reads the log file and every answer.
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -41,29 +38,6 @@ WRONG_PASSWORD = "a long officer passphrase 43"
 BASE_HEADERS = {"x-content-type-options": "nosniff", "x-frame-options": "DENY"}
 
 
-class DebugServer(ServerProcess):
-    """``sme-credit serve`` at log level debug (the lead's helper starts it at warning)."""
-
-    def start(self, timeout: float = 60.0) -> None:
-        command = [sys.executable, "-c", "import sys; from api.cli import main; "
-                   "sys.exit(main(sys.argv[1:]))", "serve", "--port", str(self.port),
-                   "--log-level", "debug"]
-        with self.log.open("ab") as log:
-            self.process = subprocess.Popen(command, env=self.env, stdout=log, stderr=log,
-                                            start_new_session=True)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"the server exited: {self.log.read_text()[-2000:]}")
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"the server did not answer in {timeout} s")
-
-
 def _login(client: Any, username: str, password: str) -> tuple[httpx.Response,
                                                                httpx.Response]:
     return login_officer(client, username, password)
@@ -80,7 +54,7 @@ def test_keys_passwords_and_tokens_never_reach_the_log_or_an_answer(database_url
     create_user(engine, "olga", PASSWORD, Role.OFFICER, hasher=FAST_HASHER)
     engine.dispose()
     made_up = "smc_k_0123456789_" + "ab" * 32
-    server = DebugServer(tmp_path, database_url)
+    server = ServerProcess(tmp_path, database_url, log_level="debug")
     answers: list[tuple[str, httpx.Response]] = []
     server.start()
     try:
