@@ -20,6 +20,8 @@ line serialise and each sees the draws committed before it.
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from importlib import resources
 from typing import Any
 
@@ -70,7 +72,7 @@ def make_engine(url: str, *, busy_timeout: float = 30.0, **kwargs: Any) -> sa.En
         # and one fsync of the log; synchronous=FULL keeps every acknowledged commit
         # through a crash or power loss (NORMAL could lose the last ones on power loss).
         if parsed.database not in (None, "", ":memory:"):
-            dbapi_connection.execute("PRAGMA journal_mode = WAL")
+            _use_write_ahead_log(dbapi_connection, busy_timeout)
         dbapi_connection.execute("PRAGMA synchronous = FULL")
 
     @sa.event.listens_for(engine, "begin")
@@ -79,6 +81,26 @@ def make_engine(url: str, *, busy_timeout: float = 30.0, **kwargs: Any) -> sa.En
         connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
     return engine
+
+
+def _use_write_ahead_log(dbapi_connection: Any, busy_timeout: float) -> None:
+    """Switch a SQLite file to WAL mode (once per file; the mode is stored in it).
+
+    The switch needs the file to itself and SQLite may refuse it at once ("database is
+    locked") while another connection is opening it, without waiting in the busy
+    handler: connections starting together retry until the first one has switched.
+    """
+    deadline = time.monotonic() + busy_timeout
+    while True:
+        mode = dbapi_connection.execute("PRAGMA journal_mode").fetchone()[0]
+        if str(mode).lower() == "wal":
+            return
+        try:
+            dbapi_connection.execute("PRAGMA journal_mode = WAL")
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
 
 
 def _alembic_config() -> Config:
