@@ -58,12 +58,12 @@ from lending.money import AmountInput, parse_amount
 from lending.persistence.codec import dumps, fingerprint
 from lending.persistence.errors import IdempotencyKeyReused, UnknownLine
 from lending.persistence.services import (
-    _check_key,
-    _retry_on_conflict,
     advance_line,
+    check_idempotency_key,
     idempotency_scope,
     open_line,
     open_line_from_decision,
+    retry_on_conflict,
 )
 from lending.persistence.tables import IdempotencyRecord, from_minor, to_minor
 from lending.persistence.unit_of_work import SqlUnitOfWork
@@ -551,7 +551,7 @@ def make_decision(uow: SqlUnitOfWork, *, snapshot: FeatureSnapshot, scorer: Scor
     UnknownGrade, InvalidScore
         The model's grade or the seller's figures do not fit the policy.
     """
-    _check_key(idempotency_key)
+    check_idempotency_key(idempotency_key)
     _check_actor(actor)
     if currency != policy.currency:
         raise CurrencyMismatch(f"policy {policy.version} decides in {policy.currency}; "
@@ -627,7 +627,7 @@ def make_decision(uow: SqlUnitOfWork, *, snapshot: FeatureSnapshot, scorer: Scor
 
     # A request that still loses a race on a unique key (a dialect without ON CONFLICT)
     # runs once more and replays (same body) or refuses (another body) what won.
-    return _retry_on_conflict(work)
+    return retry_on_conflict(work)
 
 
 def decide_for_seller(uow: SqlUnitOfWork, *, seller_id: str,

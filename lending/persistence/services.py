@@ -93,6 +93,8 @@ __all__ = [
     "reverse_payment",
     "advance_line",
     "idempotency_scope",
+    "check_idempotency_key",
+    "retry_on_conflict",
     "get_line",
     "get_schedule",
     "get_statement",
@@ -287,7 +289,9 @@ def _check_not_before_book(record: CreditLineRecord, on: date) -> None:
                                  f"{record.id!r} is already booked to")
 
 
-def _check_key(key: str) -> None:
+def check_idempotency_key(key: str) -> None:
+    """Refuse an idempotency key that is not a non-empty string of at most 200 characters
+    (``InvalidIdentifier``); shared by every idempotent service, decisions included."""
     if not isinstance(key, str) or not key.strip() or len(key) > _MAX_KEY_LENGTH:
         raise InvalidIdentifier(f"an idempotency key must be a non-empty string of at most "
                                 f"{_MAX_KEY_LENGTH} characters; got {key!r}")
@@ -321,7 +325,7 @@ def _replayed(uow: SqlUnitOfWork, scope: str, key: str, body: dict[str, Any]) ->
     return record.response
 
 
-def _retry_on_conflict(work: Callable[[], T]) -> T:
+def retry_on_conflict(work: Callable[[], T]) -> T:
     """Run ``work`` again once if its commit lost a race on a unique key.
 
     The second run sees what the winner committed (an idempotency record, a line) and
@@ -550,7 +554,7 @@ def draw(uow: SqlUnitOfWork, *, line_id: str, amount: AmountInput, on: date,
     ``client`` (the caller's id) keeps each client's keys apart
     (:func:`idempotency_scope`).
     """
-    _check_key(idempotency_key)
+    check_idempotency_key(idempotency_key)
     scope = idempotency_scope("draw", client)
     body = {"line_id": line_id, "amount": normalized_amount(amount), "on": on.isoformat(),
             "plan": plan_to_json(plan), "supplier_id": supplier_id, "currency": currency,
@@ -576,7 +580,7 @@ def draw(uow: SqlUnitOfWork, *, line_id: str, amount: AmountInput, on: date,
             uow.commit()
             return receipt
 
-    return _retry_on_conflict(work)
+    return retry_on_conflict(work)
 
 
 def repay(uow: SqlUnitOfWork, *, line_id: str, amount: AmountInput, on: date,
@@ -593,7 +597,7 @@ def repay(uow: SqlUnitOfWork, *, line_id: str, amount: AmountInput, on: date,
     IdempotencyKeyReused
         If the key served a different request.
     """
-    _check_key(idempotency_key)
+    check_idempotency_key(idempotency_key)
     body = {"line_id": line_id, "amount": normalized_amount(amount), "on": on.isoformat(),
             "currency": currency, "payment_id": payment_id}
 
@@ -619,7 +623,7 @@ def prepay(uow: SqlUnitOfWork, *, line_id: str, draw_id: str, amount: AmountInpu
     IdempotencyKeyReused
         If the key served a different request.
     """
-    _check_key(idempotency_key)
+    check_idempotency_key(idempotency_key)
     body = {"line_id": line_id, "draw_id": draw_id, "amount": normalized_amount(amount),
             "on": on.isoformat(), "option": option, "currency": currency,
             "payment_id": payment_id}
@@ -656,7 +660,7 @@ def _record_payment(uow: SqlUnitOfWork, scope: str, line_id: str, idempotency_ke
             uow.commit()
             return receipt
 
-    return _retry_on_conflict(work)
+    return retry_on_conflict(work)
 
 
 def reverse_payment(uow: SqlUnitOfWork, *, line_id: str, payment_id: str, on: date,
