@@ -27,7 +27,7 @@ from api.errors import (
 from api.metrics import Metrics, MetricsMiddleware
 from api.model_holder import ModelHolder
 from api.settings import Settings
-from lending.persistence import make_engine, upgrade_database
+from lending.persistence import GroupCommit, make_engine, upgrade_database
 from lending.policy import CreditPolicy, load_policy
 from scoring import Scorer
 
@@ -76,6 +76,11 @@ def create_app(settings: Settings | None = None, *, engine: sa.Engine | None = N
     holder = ModelHolder(None if scorer is not None else settings.resolved_tracking_uri(),
                          settings.model_name, settings.model_alias, scorer=scorer)
     metrics = Metrics(engine)
+    # One connection shared by every thread (in-memory SQLite) cannot have a writer of
+    # its own beside the requests: decisions then commit one by one.
+    commits = (GroupCommit(engine, max_batch=settings.decision_group_commit,
+                           name="decision-commit")
+               if settings.decision_group_commit and not in_memory else None)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -88,6 +93,8 @@ def create_app(settings: Settings | None = None, *, engine: sa.Engine | None = N
             yield
         finally:
             holder.stop()
+            if commits is not None:
+                commits.close()
             if own_engine:
                 engine.dispose()
 
@@ -99,6 +106,7 @@ def create_app(settings: Settings | None = None, *, engine: sa.Engine | None = N
     app.state.models = holder
     app.state.policy = policy or load_policy(settings.policy_path)
     app.state.metrics = metrics
+    app.state.decision_commits = commits
     install_error_handlers(app)
     for name in ROUTER_MODULES:
         try:

@@ -23,12 +23,13 @@ from api.errors import ApiError
 from api.model_holder import ModelHolder
 from api.principal import Principal
 from api.settings import Settings
-from lending.persistence import SqlUnitOfWork
+from lending.persistence import GroupCommit, SqlUnitOfWork
 from lending.policy import CreditPolicy
 from scoring import Scorer
 
 __all__ = ["SettingsDep", "EngineDep", "UowDep", "ScorerDep", "PolicyDep", "ModelsDep",
-           "IdempotencyKeyDep", "require", "required_permission", "PUBLIC_PATHS"]
+           "DecisionCommitsDep", "IdempotencyKeyDep", "require", "required_permission",
+           "PUBLIC_PATHS"]
 
 #: Routes anyone may call (health checks of load balancers and orchestrators).
 PUBLIC_PATHS = frozenset({"/healthz", "/readyz"})
@@ -49,6 +50,12 @@ async def get_engine(request: Request) -> sa.Engine:
 async def get_uow(request: Request) -> SqlUnitOfWork:
     """A fresh unit of work, not yet entered (``with uow: ... uow.commit()``)."""
     return SqlUnitOfWork(request.app.state.engine)
+
+
+async def get_decision_commits(request: Request) -> GroupCommit | None:
+    """The group commit that stores decisions (``None``: each in its own transaction)."""
+    commits: GroupCommit | None = request.app.state.decision_commits
+    return commits
 
 
 async def get_models(request: Request) -> ModelHolder:
@@ -110,6 +117,7 @@ UowDep = Annotated[SqlUnitOfWork, Depends(get_uow)]
 ScorerDep = Annotated[Scorer, Depends(get_scorer)]
 PolicyDep = Annotated[CreditPolicy, Depends(get_policy)]
 ModelsDep = Annotated[ModelHolder, Depends(get_models)]
+DecisionCommitsDep = Annotated[GroupCommit | None, Depends(get_decision_commits)]
 IdempotencyKeyDep = Annotated[str, Depends(get_idempotency_key)]
 
 

@@ -40,6 +40,10 @@ class Settings(BaseSettings):
     database_pool_size: int = Field(
         20, ge=1, le=500, description="Database connections each service process keeps "
         "open (requests run in up to 40 threads per process; more wait for a connection).")
+    decision_group_commit: int = Field(
+        64, ge=0, le=1000, description="Decisions arriving together are stored in one "
+        "transaction of at most this many, each answered once that commit is durable (one "
+        "disk flush for all, instead of one each); 0 stores each in its own transaction.")
     host: str = Field("127.0.0.1", description="Address the service listens on.")
     port: int = Field(8000, ge=1, le=65535, description="Port the service listens on.")
     max_body_bytes: int = Field(8 * 1024 * 1024, ge=1024, description="Largest request body "

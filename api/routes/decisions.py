@@ -26,6 +26,7 @@ from fastapi import APIRouter, Path, Query, Response
 from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 
 from api.deps import (
+    DecisionCommitsDep,
     IdempotencyKeyDep,
     ModelsDep,
     PolicyDep,
@@ -336,7 +337,8 @@ def _policy_lookup(current: CreditPolicy) -> Any:
 def create_decision(body: DecisionRequest, response: Response,
                     principal: Annotated[Principal, require("decisions:create")],
                     uow: UowDep, scorer: ScorerDep, policy: PolicyDep, settings: SettingsDep,
-                    idempotency_key: IdempotencyKeyDep) -> DecisionPublic:
+                    idempotency_key: IdempotencyKeyDep,
+                    commits: DecisionCommitsDep) -> DecisionPublic:
     """Decide on a seller's credit from its current feature snapshot."""
     now = datetime.now(UTC)
     if body.as_of is not None and body.as_of > now + timedelta(minutes=5):
@@ -346,7 +348,7 @@ def create_decision(body: DecisionRequest, response: Response,
         uow, seller_id=body.seller_id, requested_as_of=body.as_of, scorer=scorer,
         policy=policy, idempotency_key=idempotency_key, actor=principal.actor, now=now,
         max_age=timedelta(seconds=settings.snapshot_max_age_seconds),
-        timezone=settings.timezone, client=principal.client)
+        timezone=settings.timezone, client=principal.client, commits=commits)
     if view.replayed:
         response.headers["Idempotent-Replayed"] = "true"
     return decision_public(view)

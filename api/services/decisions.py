@@ -57,6 +57,7 @@ from lending.errors import CurrencyMismatch, InvalidIdentifier, LineClosed
 from lending.money import AmountInput, parse_amount
 from lending.persistence.codec import dumps, fingerprint
 from lending.persistence.errors import IdempotencyKeyReused, UnknownLine
+from lending.persistence.group_commit import GroupCommit
 from lending.persistence.services import (
     advance_line,
     check_idempotency_key,
@@ -519,7 +520,8 @@ def _business_date(now: datetime, timezone: str) -> date:
 def make_decision(uow: SqlUnitOfWork, *, snapshot: FeatureSnapshot, scorer: Scorer,
                   policy: CreditPolicy, idempotency_key: str, actor: str, now: datetime,
                   currency: str, requested_as_of: datetime | None = None,
-                  timezone: str = DEFAULT_TIMEZONE, client: str = "") -> DecisionView:
+                  timezone: str = DEFAULT_TIMEZONE, client: str = "",
+                  commits: GroupCommit | None = None) -> DecisionView:
     """Score, explain and decide a seller's snapshot; store it and open the line if approved.
 
     Parameters
@@ -536,6 +538,10 @@ def make_decision(uow: SqlUnitOfWork, *, snapshot: FeatureSnapshot, scorer: Scor
         id it is the body the idempotency key is bound to (not the snapshot's own as-of
         time, which moves with ``now`` between two retries).
     timezone : the lender's time zone, for the line's opening date.
+    client : the caller's id: each client's idempotency keys are its own.
+    commits : a group commit (:class:`lending.persistence.GroupCommit`) to store the
+        decision with other requests' in one transaction, or ``None`` for a transaction
+        of its own (``uow``'s). Either way it returns once the decision is durable.
 
     Returns
     -------
@@ -592,48 +598,56 @@ def make_decision(uow: SqlUnitOfWork, *, snapshot: FeatureSnapshot, scorer: Scor
     # The view is what a replay rebuilds from the stored row, so both answers are equal.
     view = _view(SimpleNamespace(**values))
 
-    def work() -> DecisionView:
+    def write(uow: SqlUnitOfWork) -> DecisionView:
         # The hot path: core statements on the unit of work's connection (the ORM's
-        # per-object bookkeeping would cost more than scoring), one transaction.
-        with uow:
-            connection = uow.session.connection()
-            # Claiming the key first saves the read in the common case. A request racing
-            # with the same key waits on PostgreSQL until the first one ends, then finds
-            # the key taken and reads what the winner stored (SQLite's write lock already
-            # serialises the two).
-            claim = _CLAIM_KEY.get(uow.dialect)
-            claimed = (claim is not None
-                       and connection.execute(claim, key_values).first() is not None)
-            if not claimed:
-                stored = connection.execute(_FIND_KEY, {"scope": scope,
-                                                        "key": idempotency_key}).first()
-                if stored is not None:
-                    if stored.fingerprint != key_values["fingerprint"]:
-                        raise IdempotencyKeyReused(
-                            f"idempotency key {idempotency_key!r} was used for a different "
-                            f"decision request")
-                    known = uow.session.get(CreditDecisionRecord,
-                                            json.loads(stored.response)["decision_id"])
-                    assert known is not None  # written in the same transaction as the key
-                    return _view(known, replayed=True)
-                connection.execute(_INSERT_KEY, key_values)
-            if line_id is not None:
-                open_line_from_decision(_JoinedUnitOfWork(uow), decision, line_id=line_id,
-                                        opened_on=_business_date(now, timezone),
-                                        currency=currency)
-            connection.execute(_INSERT_DECISION, values)
-            uow.commit()
-            return view
+        # per-object bookkeeping would cost more than scoring). ``uow`` is entered and is
+        # committed by the caller: on its own below, or with other requests' decisions
+        # by a group commit. Everything written is prepared above, so a group that is
+        # rolled back can run this again.
+        connection = uow.session.connection()
+        # Claiming the key first saves the read in the common case. A request racing
+        # with the same key waits on PostgreSQL until the first one ends, then finds
+        # the key taken and reads what the winner stored (SQLite's write lock already
+        # serialises the two).
+        claim = _CLAIM_KEY.get(uow.dialect)
+        claimed = (claim is not None
+                   and connection.execute(claim, key_values).first() is not None)
+        if not claimed:
+            stored = connection.execute(_FIND_KEY, {"scope": scope,
+                                                    "key": idempotency_key}).first()
+            if stored is not None:
+                if stored.fingerprint != key_values["fingerprint"]:
+                    raise IdempotencyKeyReused(
+                        f"idempotency key {idempotency_key!r} was used for a different "
+                        f"decision request")
+                known = uow.session.get(CreditDecisionRecord,
+                                        json.loads(stored.response)["decision_id"])
+                assert known is not None  # written in the same transaction as the key
+                return _view(known, replayed=True)
+            connection.execute(_INSERT_KEY, key_values)
+        if line_id is not None:
+            open_line_from_decision(_JoinedUnitOfWork(uow), decision, line_id=line_id,
+                                    opened_on=_business_date(now, timezone),
+                                    currency=currency)
+        connection.execute(_INSERT_DECISION, values)
+        return view
 
-    # A request that still loses a race on a unique key (a dialect without ON CONFLICT)
-    # runs once more and replays (same body) or refuses (another body) what won.
+    def work() -> DecisionView:
+        if commits is not None:
+            return commits.run(write)
+        with uow:
+            answer = write(uow)
+            uow.commit()
+            return answer
+
     return retry_on_conflict(work)
 
 
 def decide_for_seller(uow: SqlUnitOfWork, *, seller_id: str,
                       requested_as_of: datetime | None, scorer: Scorer, policy: CreditPolicy,
                       idempotency_key: str, actor: str, now: datetime, max_age: timedelta,
-                      timezone: str = DEFAULT_TIMEZONE, client: str = "") -> DecisionView:
+                      timezone: str = DEFAULT_TIMEZONE, client: str = "",
+                      commits: GroupCommit | None = None) -> DecisionView:
     """Decide on a registered seller from its stored feature snapshot (what the route calls).
 
     The snapshot is read (one primary-key read; rebuilt from the seller's stored orders only
@@ -652,7 +666,7 @@ def decide_for_seller(uow: SqlUnitOfWork, *, seller_id: str,
     return make_decision(uow, snapshot=snapshot, scorer=scorer, policy=policy,
                          idempotency_key=idempotency_key, actor=actor, now=now,
                          currency=policy.currency, requested_as_of=requested_as_of,
-                         timezone=timezone, client=client)
+                         timezone=timezone, client=client, commits=commits)
 
 
 # --------------------------------------------------------------------------- reading

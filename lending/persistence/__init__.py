@@ -28,6 +28,7 @@ from lending.persistence.errors import (
     LineAlreadyExists,
     UnknownLine,
 )
+from lending.persistence.group_commit import GroupCommit, GroupCommitStats
 from lending.persistence.services import (
     DrawReceipt,
     LineView,
@@ -59,7 +60,7 @@ from lending.persistence.unit_of_work import SqlUnitOfWork
 
 __all__ = [
     "make_engine", "upgrade_database", "current_revision", "head_revision",
-    "SqlUnitOfWork",
+    "SqlUnitOfWork", "GroupCommit", "GroupCommitStats",
     "UnknownLine", "LineAlreadyExists", "IdempotencyKeyReused", "DecisionNotApproved",
     "ConcurrentUpdate",
     "LineView", "DrawReceipt", "PaymentReceipt", "Statement",

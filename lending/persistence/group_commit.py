@@ -1,0 +1,247 @@
+"""Group commit: the writes of concurrent requests committed together, one commit for all.
+
+A commit is durable only once the database has flushed it to disk: one ``fsync`` of the
+write-ahead log (SQLite with ``synchronous=FULL``, PostgreSQL with ``synchronous_commit``
+on). On SQLite commits are also serial: the whole database has one writer. So a service
+that commits each request on its own can never answer more requests per second than its
+disk does ``fsync`` calls, however many cores it has.
+
+:class:`GroupCommit` lets each request prepare its write, then hands the write to one
+writer thread per process. The writer takes every write waiting (up to ``max_batch``),
+runs them in **one** transaction, commits once and only then wakes each request with its
+own result. While it commits, the next requests' writes queue up and make the next group,
+so groups grow with the load and no request waits for a timer.
+
+Guarantees
+----------
+* **Nothing is acknowledged before it is durable**: :meth:`GroupCommit.run` returns only
+  after the commit that holds its write.
+* **Each write stands alone**: when any write of a group raises, or the commit fails, the
+  whole transaction is rolled back and every write of the group runs again in a
+  transaction of its own, so one bad request never takes others with it and each caller
+  gets its own result or error, exactly as without grouping. (Grouping is optimistic:
+  failures are rare, so they pay, not every write.)
+* **A write must be safe to run again** after a rollback: it prepares its values
+  (ids, timestamps) *before* it is handed over, does not commit, and does nothing but
+  database work through the unit of work it is given.
+
+A write runs in the writer thread with the group's unit of work (entered, shared by the
+group: the statements of the group's writes are in one transaction, in submission
+order). Calls from the writer thread itself, and calls after :meth:`GroupCommit.close`,
+run in a transaction of their own in the calling thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from types import TracebackType
+from typing import Generic, TypeVar
+
+import sqlalchemy as sa
+
+from lending.persistence.unit_of_work import SqlUnitOfWork
+
+__all__ = ["GroupCommit", "GroupCommitStats"]
+
+T = TypeVar("T")
+Write = Callable[[SqlUnitOfWork], T]
+
+_log = logging.getLogger(__name__)
+
+
+class _Pending(Generic[T]):
+    """One submitted write and, once its group committed, its result or error."""
+
+    __slots__ = ("write", "done", "result", "error")
+
+    def __init__(self, write: Write[T]) -> None:
+        self.write = write
+        self.done = threading.Event()
+        self.result: T | None = None
+        self.error: BaseException | None = None
+
+    def succeed(self, result: T) -> None:
+        self.result = result
+        self.done.set()
+
+    def fail(self, error: BaseException) -> None:
+        self.error = error
+        self.done.set()
+
+
+class GroupCommitStats:
+    """Counters of a :class:`GroupCommit` (read them for monitoring; not locked)."""
+
+    __slots__ = ("groups", "writes", "largest", "reruns")
+
+    def __init__(self) -> None:
+        self.groups = 0
+        self.writes = 0
+        self.largest = 0
+        self.reruns = 0
+
+    @property
+    def mean_group(self) -> float:
+        """Writes per commit on average."""
+        return self.writes / self.groups if self.groups else 0.0
+
+
+class _Stop:
+    """Marks the end of the queue."""
+
+
+_STOP = _Stop()
+
+
+class GroupCommit:
+    """A writer thread that commits the writes handed to it in groups.
+
+    Parameters
+    ----------
+    engine
+        The database (an engine from :func:`~lending.persistence.database.make_engine`).
+        The writer holds one of its pooled connections while it writes a group.
+    max_batch
+        The most writes in one transaction (a bound on how long the database's write lock
+        is held, and on the work repeated when a group must be run again write by write).
+    name
+        The writer thread's name.
+
+    Examples
+    --------
+    ::
+
+        commits = GroupCommit(engine)
+        def write(uow: SqlUnitOfWork) -> str:
+            uow.session.connection().execute(insert_stmt, values)
+            return values["id"]
+        stored_id = commits.run(write)     # returns once the group's commit is durable
+        commits.close()
+    """
+
+    def __init__(self, engine: sa.Engine, *, max_batch: int = 64,
+                 name: str = "group-commit") -> None:
+        if max_batch < 1:
+            raise ValueError(f"max_batch must be at least 1; got {max_batch}")
+        self.engine = engine
+        self.max_batch = max_batch
+        self.name = name
+        self.stats = GroupCommitStats()
+        self._queue: queue.SimpleQueue[_Pending[object] | _Stop] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._closed = False
+
+    # ------------------------------------------------------------------ public
+
+    def run(self, write: Write[T]) -> T:
+        """Run ``write`` in the next group and return its result once that group committed.
+
+        Raises whatever ``write`` raised (after its transaction was rolled back), or the
+        error of a commit of its own that failed.
+        """
+        if not self._ensure_writer():
+            return self._alone(write)
+        pending: _Pending[T] = _Pending(write)
+        self._queue.put(pending)  # type: ignore[arg-type]
+        pending.done.wait()
+        if pending.error is not None:
+            raise pending.error
+        return pending.result  # type: ignore[return-value]
+
+    def close(self, timeout: float | None = 30.0) -> None:
+        """Commit what was handed over, then stop the writer (later calls run alone)."""
+        with self._lock:
+            self._closed = True
+            thread = self._thread
+        if thread is not None:
+            self._queue.put(_STOP)
+            thread.join(timeout)
+
+    def __enter__(self) -> GroupCommit:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ writer
+
+    def _ensure_writer(self) -> bool:
+        """Start the writer on first use (in this process: a forked worker starts its own);
+        ``False`` when writes must run alone (closed, or called from the writer itself)."""
+        thread = self._thread
+        if thread is not None and thread.is_alive() and not self._closed:
+            return threading.current_thread() is not thread
+        with self._lock:
+            if self._closed:
+                return False
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._loop, name=self.name,
+                                                daemon=True)
+                self._thread.start()
+            return threading.current_thread() is not self._thread
+
+    def _loop(self) -> None:
+        while True:
+            first = self._queue.get()
+            if isinstance(first, _Stop):
+                return
+            group: list[_Pending[object]] = [first]
+            stop = False
+            while len(group) < self.max_batch:
+                try:
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if isinstance(more, _Stop):
+                    stop = True
+                    break
+                group.append(more)
+            try:
+                self._commit(group)
+            except BaseException as error:  # never leave a caller waiting
+                _log.exception("group commit failed unexpectedly")
+                for pending in group:
+                    if not pending.done.is_set():
+                        pending.fail(error)
+            if stop:
+                return
+
+    def _commit(self, group: list[_Pending[object]]) -> None:
+        if len(group) == 1:
+            pending = group[0]
+            try:
+                pending.succeed(self._alone(pending.write))
+            except Exception as error:
+                pending.fail(error)
+            self._count(1)
+            return
+        try:
+            with SqlUnitOfWork(self.engine) as uow:
+                results = [pending.write(uow) for pending in group]
+                uow.commit()
+        except Exception:
+            # Some write refused, or the commit failed: nothing of the group is stored.
+            # Each write runs again on its own, so each caller gets its own answer.
+            self.stats.reruns += 1
+            for pending in group:
+                self._commit([pending])
+            return
+        self._count(len(group))
+        for pending, result in zip(group, results, strict=True):
+            pending.succeed(result)
+
+    def _count(self, writes: int) -> None:
+        self.stats.groups += 1
+        self.stats.writes += writes
+        self.stats.largest = max(self.stats.largest, writes)
+
+    def _alone(self, write: Write[T]) -> T:
+        with SqlUnitOfWork(self.engine) as uow:
+            result = write(uow)
+            uow.commit()
+            return result
