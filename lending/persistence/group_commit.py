@@ -27,8 +27,8 @@ Guarantees
 
 A write runs in the writer thread with the group's unit of work (entered, shared by the
 group: the statements of the group's writes are in one transaction, in submission
-order). Calls from the writer thread itself, and calls after :meth:`GroupCommit.close`,
-run in a transaction of their own in the calling thread.
+order). It must not call :meth:`GroupCommit.run` itself. Calls after
+:meth:`GroupCommit.close` run in a transaction of their own in the calling thread.
 """
 
 from __future__ import annotations
@@ -152,6 +152,11 @@ class GroupCommit:
             raise pending.error
         return pending.result  # type: ignore[return-value]
 
+    @property
+    def waiting(self) -> int:
+        """Writes handed over and not yet taken into a group."""
+        return self._queue.qsize()
+
     def close(self, timeout: float | None = 30.0) -> None:
         """Commit what was handed over, then stop the writer (later calls run alone)."""
         with self._lock:
@@ -172,18 +177,21 @@ class GroupCommit:
 
     def _ensure_writer(self) -> bool:
         """Start the writer on first use (in this process: a forked worker starts its own);
-        ``False`` when writes must run alone (closed, or called from the writer itself)."""
+        ``False`` once closed (writes then run alone)."""
         thread = self._thread
-        if thread is not None and thread.is_alive() and not self._closed:
-            return threading.current_thread() is not thread
-        with self._lock:
-            if self._closed:
-                return False
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._loop, name=self.name,
-                                                daemon=True)
-                self._thread.start()
-            return threading.current_thread() is not self._thread
+        if thread is None or not thread.is_alive() or self._closed:
+            with self._lock:
+                if self._closed:
+                    return False
+                if self._thread is None or not self._thread.is_alive():
+                    self._thread = threading.Thread(target=self._loop, name=self.name,
+                                                    daemon=True)
+                    self._thread.start()
+                thread = self._thread
+        if threading.current_thread() is thread:
+            # it would wait for its own group: a deadlock
+            raise RuntimeError("a write handed to a group commit must not hand over another")
+        return True
 
     def _loop(self) -> None:
         while True:

@@ -10,8 +10,9 @@ import pytest
 import sqlalchemy as sa
 
 from api.services import decisions as service
-from lending.persistence import IdempotencyKeyReused, get_line
+from lending.persistence import GroupCommit, IdempotencyKeyReused, get_line
 from tests.api.decisions.conftest import NOW
+from tests.lending.persistence.parking import Calls, wait_for, writer_parked
 
 
 def _decide(uow, market, policy, outcome, key="k-1", **extra):
@@ -126,3 +127,53 @@ def test_requests_racing_with_one_key_make_one_decision(uow, market, policy):
     assert sum(not a.replayed for a in answers) == 1
     with uow() as unit:
         assert unit.session.execute(sa.text("select count(*) from credit_line")).scalar() == 1
+
+
+def test_decisions_committed_together_are_each_stored_once_with_their_own_answer(
+        engine, uow, market, policy):
+    """A group commit stores concurrent decisions in one transaction: a key used twice in
+    the group makes one decision (the second replays it), a key reused for another seller
+    is refused without taking the group's other decisions with it."""
+    calls: dict[str, object]
+    with GroupCommit(engine) as commits:
+        group = Calls(commits)
+        with writer_parked(commits):
+            for name, outcome, key in (("a1", "approve", "k-a"), ("a2", "approve", "k-a"),
+                                       ("r", "refer", "k-r"), ("d", "decline", "k-d"),
+                                       ("clash", "refer", "k-a")):
+                group.spawn(name, lambda outcome=outcome, key=key: _decide(
+                    uow, market, policy, outcome, key=key, commits=commits))
+            wait_for(lambda: commits.waiting == 5, "five decisions waiting")
+        calls = group.join()
+        assert commits.stats.reruns == 1  # the five were one group, then ran one by one
+
+    assert isinstance(calls["clash"], IdempotencyKeyReused)
+    first, second = calls["a1"], calls["a2"]
+    assert isinstance(first, service.DecisionView) and isinstance(second, service.DecisionView)
+    assert first.decision_id == second.decision_id and first.replayed != second.replayed
+    assert [calls[name].outcome for name in ("r", "d")] == ["refer", "decline"]  # type: ignore[union-attr]
+    with uow() as unit:
+        count = unit.session.execute(sa.text(
+            "select (select count(*) from credit_line), (select count(*) from credit_decision)"
+        )).one()
+    assert tuple(count) == (1, 3)
+    assert get_line(uow(), first.line_id).limit == first.limit
+
+
+def test_a_key_used_twice_in_one_group_makes_one_decision_and_one_commit(
+        engine, uow, market, policy):
+    with GroupCommit(engine) as commits:
+        group = Calls(commits)
+        with writer_parked(commits):
+            for name, outcome, key in (("a1", "approve", "k-a"), ("a2", "approve", "k-a"),
+                                       ("r", "refer", "k-r"), ("d", "decline", "k-d")):
+                group.spawn(name, lambda outcome=outcome, key=key: _decide(
+                    uow, market, policy, outcome, key=key, commits=commits))
+            wait_for(lambda: commits.waiting == 4, "four decisions waiting")
+        calls = group.join()
+        assert (commits.stats.largest, commits.stats.reruns) == (4, 0)
+
+    assert calls["a1"].decision_id == calls["a2"].decision_id  # type: ignore[attr-defined]
+    assert sorted(calls[n].replayed for n in ("a1", "a2")) == [False, True]  # type: ignore[attr-defined]
+    assert {view.decision_id for view in service.list_decisions(uow()).items} == {
+        calls[name].decision_id for name in ("a1", "r", "d")}  # type: ignore[attr-defined]
