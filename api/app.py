@@ -75,12 +75,12 @@ def create_app(settings: Settings | None = None, *, engine: sa.Engine | None = N
     engine = engine or make_engine(url, **pool)
     holder = ModelHolder(None if scorer is not None else settings.resolved_tracking_uri(),
                          settings.model_name, settings.model_alias, scorer=scorer)
-    metrics = Metrics(engine)
     # One connection shared by every thread (in-memory SQLite) cannot have a writer of
     # its own beside the requests: decisions then commit one by one.
     commits = (GroupCommit(engine, max_batch=settings.decision_group_commit,
                            name="decision-commit")
                if settings.decision_group_commit and not in_memory else None)
+    metrics = Metrics(engine, commits=commits)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -3,7 +3,9 @@
 Each app has its own registry (several apps in one test process do not share counts).
 Requests are labelled by route template (``/v1/lines/{line_id}``), never by raw path, so
 ids do not explode the label space. Decisions by outcome are counted from the database
-when scraped, so the figure is true across processes and restarts.
+when scraped, so the figure is true across processes and restarts. The group commit's
+counters (``sme_credit_decision_commit*``: commits, decisions per commit) are those of the
+process that answers the scrape.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from lending.persistence import GroupCommit
 
 __all__ = ["Metrics", "MetricsMiddleware", "CONTENT_TYPE"]
 
@@ -51,10 +55,34 @@ class _DecisionCollector(Collector):
         yield statuses
 
 
+class _GroupCommitCollector(Collector):
+    """How decisions were committed by this process's group commit."""
+
+    def __init__(self, commits: GroupCommit) -> None:
+        self.commits = commits
+
+    def collect(self) -> Iterator[Any]:
+        stats = self.commits.stats
+        for name, text, value in (
+                ("sme_credit_decision_commits", "Commits of decisions by this process "
+                 "(one per group of decisions stored together)", stats.groups),
+                ("sme_credit_decision_commit_writes", "Decisions stored by those commits",
+                 stats.writes),
+                ("sme_credit_decision_commit_reruns", "Groups rolled back and stored one "
+                 "decision at a time because one of them was refused", stats.reruns)):
+            yield CounterMetricFamily(name, text, value=float(value))
+        yield GaugeMetricFamily("sme_credit_decision_commit_largest", "Most decisions "
+                                "committed together by this process", value=stats.largest)
+        yield GaugeMetricFamily("sme_credit_decision_commit_waiting", "Decisions waiting "
+                                "for the next commit in this process",
+                                value=self.commits.waiting)
+
+
 class Metrics:
     """The app's metrics registry."""
 
-    def __init__(self, engine: sa.Engine | None = None) -> None:
+    def __init__(self, engine: sa.Engine | None = None, *,
+                 commits: GroupCommit | None = None) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self.requests = Counter("sme_credit_http_requests", "HTTP requests answered",
                                 ["method", "route", "status"], registry=self.registry)
@@ -63,6 +91,8 @@ class Metrics:
                                  buckets=_BUCKETS, registry=self.registry)
         if engine is not None:
             self.registry.register(_DecisionCollector(engine))
+        if commits is not None:
+            self.registry.register(_GroupCommitCollector(commits))
 
     def render(self) -> bytes:
         """The Prometheus text exposition."""

@@ -202,3 +202,42 @@ def test_odd_input_gets_a_4xx_with_the_error_body_never_a_500(service, market):
     # None of it changed the case.
     audit = service.client.get(f"/v1/decisions/{referred}", headers=officer).json()
     assert audit["status"] == "referred" and audit["actions"] == []
+
+
+def test_decisions_are_stored_by_the_group_commit_and_metrics_show_it(service, market):
+    for number, seller in enumerate(sorted(market.seller_for.values())):
+        assert service.decide(seller, f"k-{number}").status_code == 201
+    assert service.decide(market.seller_for["approve"], "k-0").status_code == 201  # replay
+
+    text = service.client.get("/metrics", headers=service.headers(Role.RISK)).text
+    assert "sme_credit_decision_commit_writes_total 4.0" in text
+    assert "sme_credit_decision_commit_reruns_total 0.0" in text
+    assert "sme_credit_decision_commit_waiting 0.0" in text
+    assert 'sme_credit_decisions_total{outcome="approve"} 1.0' in text
+
+
+def test_without_group_commit_each_decision_commits_on_its_own(
+        database_url: str, tmp_path: Path, market) -> None:
+    settings = Settings(data_dir=tmp_path, database_url=database_url, model_poll_seconds=0,
+                        decision_group_commit=0)
+    app = create_app(settings, scorer=market.scorer)
+    assert app.state.decision_commits is None
+    with TestClient(app, raise_server_exceptions=False) as client:
+        from api.security import create_api_key
+        from api.services.records import ingest_orders, register_sellers
+
+        engine = app.state.engine
+        seller = market.seller_for["approve"]
+        register_sellers(engine, market.sellers[market.sellers["seller_id"] == seller],
+                         now=market.as_of)
+        ingest_orders(engine, market.orders[market.orders["seller_id"] == seller],
+                      now=market.as_of)
+        key = create_api_key(engine, Role.ADMIN, name="admin")[0]
+        answer = client.post("/v1/decisions", json={"seller_id": seller,
+                                                    "as_of": market.as_of.isoformat()},
+                             headers={"Authorization": f"Bearer {key}",
+                                      "Idempotency-Key": "k-1"})
+        assert answer.status_code == 201, answer.text
+        assert answer.json()["line_id"]
+        text = client.get("/metrics", headers={"Authorization": f"Bearer {key}"}).text
+        assert "sme_credit_decision_commit" not in text
