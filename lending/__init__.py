@@ -55,6 +55,7 @@ from lending.lines import (
     DrawMade,
     DrawStatus,
     InstalmentStatus,
+    LimitChanged,
     LineEvent,
     LineState,
     LineTerms,
@@ -108,7 +109,8 @@ __all__ = [
     # ledger
     "Account", "EntryKind", "Journal", "JournalEntry", "Posting",
     # lines
-    "CreditLine", "DrawMade", "DrawStatus", "InstalmentStatus", "LineEvent", "LineState",
+    "CreditLine", "DrawMade", "DrawStatus", "InstalmentStatus", "LimitChanged", "LineEvent",
+    "LineState",
     "LineTerms", "PaymentReceived", "PaymentReversed", "PrepaymentReceived", "RepaymentPlan",
     "fold_line", "open_term_loan",
     # credit policy

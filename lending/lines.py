@@ -2,10 +2,10 @@
 
 A :class:`CreditLine` records what happened to it as a list of events: draws
 (:class:`DrawMade`), payments (:class:`PaymentReceived`), prepayments
-(:class:`PrepaymentReceived`) and reversals of bounced payments
-(:class:`PaymentReversed`). Everything else (balances, amounts due, days past due,
-penalties, freezes, write-off and the double-entry journal) is *derived*:
-:func:`fold_line` replays the events day by day up to a date and returns a frozen
+(:class:`PrepaymentReceived`), reversals of bounced payments (:class:`PaymentReversed`)
+and changes of its limit (:class:`LimitChanged`). Everything else (balances, amounts
+due, days past due, penalties, freezes, write-off and the double-entry journal) is
+*derived*: :func:`fold_line` replays the events day by day up to a date and returns a frozen
 :class:`LineState`. Commands (:meth:`CreditLine.draw`, :meth:`~CreditLine.repay`, ...)
 check the rules against the state on their date, raise a named domain error when a rule
 is broken, and otherwise append one event.
@@ -26,6 +26,17 @@ balance and is applied automatically when the next instalment falls due. A prepa
 names a draw: it pays what that draw has due, then repays principal not yet due and
 re-derives the draw's schedule (shorten the term or lower the instalment), and keeps any
 excess as a credit balance.
+
+Limit changes
+-------------
+The limit a line was opened with is one of its terms; a :class:`LimitChanged` event sets
+another from its date on, and :attr:`LineState.limit` is the limit in force on the
+state's date. Available credit follows it at once. A limit may be lowered below what is
+owed, as lenders do when a borrower's risk rises: nothing is called in (the schedules
+stand), available credit is zero and draws are refused until repayments bring the
+outstanding principal (everything ever drawn, for a term loan) below the new limit; the
+excess shows as ``over_limit``. A limit change moves no money, so it posts nothing to
+the journal.
 
 Reversal of a bounced payment
 -----------------------------
@@ -88,6 +99,7 @@ __all__ = [
     "PaymentReceived",
     "PrepaymentReceived",
     "PaymentReversed",
+    "LimitChanged",
     "LineEvent",
     "InstalmentStatus",
     "DrawStatus",
@@ -229,7 +241,23 @@ class PaymentReversed:
     reason: str = "bounced"
 
 
-LineEvent = DrawMade | PaymentReceived | PrepaymentReceived | PaymentReversed
+@dataclass(frozen=True)
+class LimitChanged:
+    """The line's limit went from ``previous_limit`` to ``new_limit`` on ``on``.
+
+    ``reason`` and ``actor`` say why and who (an officer's written reason, the policy's
+    periodic review); neither changes the fold.
+    """
+
+    change_id: str
+    on: date
+    previous_limit: Decimal
+    new_limit: Decimal
+    reason: str = ""
+    actor: str = ""
+
+
+LineEvent = DrawMade | PaymentReceived | PrepaymentReceived | PaymentReversed | LimitChanged
 
 
 @dataclass(frozen=True)
@@ -295,9 +323,13 @@ class LineState:
 
     terms: LineTerms
     as_of: date
+    #: The limit in force at the end of ``as_of``: the opening limit (``terms.limit``) or
+    #: the latest :class:`LimitChanged` on or before that date.
+    limit: Decimal
     outstanding_principal: Decimal
     available_credit: Decimal
-    #: Principal above the limit; only a reversed payment can cause it (draws cannot).
+    #: Principal above the limit: a limit lowered below what is owed, or a reversed
+    #: payment (a draw never goes above it).
     over_limit: Decimal
     interest_due: Decimal
     fee_due: Decimal
@@ -442,6 +474,7 @@ class _Fold:
         # proportional to the live draws rather than to the line's whole history.
         self.active: dict[str, _Draw] = {}
         self.credit = quantize(ZERO, terms.currency)
+        self.limit = terms.limit
         self.events: list[DelinquencyEvent] = []
         self.bucket: Bucket = "current"
         self.frozen = False
@@ -488,6 +521,8 @@ class _Fold:
             self._draw(event)
         elif isinstance(event, PaymentReceived | PrepaymentReceived):
             self._receive(event)
+        elif isinstance(event, LimitChanged):
+            self.limit = event.new_limit
         else:
             self._transfer(event.on, EntryKind.PAYMENT_REVERSAL, Account.CREDIT_BALANCE,
                            Account.SETTLEMENT_CASH, self._payment_amounts[event.payment_id],
@@ -651,7 +686,7 @@ class _Fold:
         journal = Journal(tuple(self.entries), self.currency)
         balances = journal.balances()
         outstanding = balances[Account.LOANS_RECEIVABLE]
-        limit = self.terms.limit
+        limit = self.limit
         used = outstanding if self.terms.revolving else sum(
             (d.event.amount for d in self.draws.values()), ZERO)
         zero = quantize(ZERO, self.currency)
@@ -659,6 +694,7 @@ class _Fold:
         return LineState(
             terms=self.terms,
             as_of=as_of,
+            limit=limit,
             outstanding_principal=outstanding,
             available_credit=max(zero, limit - used) if not self.closed else zero,
             over_limit=max(zero, outstanding - limit),
@@ -797,9 +833,8 @@ class CreditLine:
         if self._events and on < self._events[-1].on:
             raise BackdatedOperation(f"{on} is before the last recorded operation on "
                                      f"{self._events[-1].on}")
-        used = {e.draw_id if isinstance(e, DrawMade) else e.payment_id for e in self._events
-                if not isinstance(e, PaymentReversed)}
-        if operation_id in used:
+        if operation_id in {_operation_id(e) for e in self._events
+                            if not isinstance(e, PaymentReversed)}:
             raise DuplicateOperation(f"id {operation_id!r} is already used on line "
                                      f"{self.terms.line_id!r}")
 
@@ -913,6 +948,61 @@ class CreditLine:
         event = PaymentReversed(payment_id, on, reason)
         self._record(event)
         return event
+
+
+    def change_limit(self, change_id: str, new_limit: AmountInput, on: date, *,
+                     reason: str = "", actor: str = "",
+                     currency: str | None = None) -> LimitChanged:
+        """Set the line's limit to ``new_limit`` from ``on`` on; available credit follows.
+
+        The new limit may be below the outstanding principal: nothing is called in, the
+        line has no available credit (draws are refused) until repayments bring what is
+        owed below the limit. Zero stops new draws without closing the line.
+
+        Parameters
+        ----------
+        change_id
+            Identifier of the change, unique among the line's operation ids.
+        new_limit
+            The limit from ``on``: an exact, non-negative amount in the line's currency.
+        on
+            Business date from which the new limit holds (not before the last operation).
+        reason, actor
+            Why, and who decided (kept in the event for the audit trail).
+        currency
+            The currency ``new_limit`` is in, when the caller states it.
+
+        Raises
+        ------
+        InvalidAmount
+            If the limit is not an exact non-negative amount below 10^15.
+        InvalidIdentifier, DuplicateOperation
+            If the change id is empty or already used on the line.
+        CurrencyMismatch
+            If ``currency`` is not the line's.
+        BackdatedOperation
+            If ``on`` is before the last recorded operation or the opening date.
+        LineClosed
+            If the line was written off.
+        """
+        self._check_operation(change_id, on, currency)
+        value = parse_amount(new_limit, self.terms.currency, allow_zero=True, what="limit")
+        state = self.state(on)
+        if state.closed:
+            raise LineClosed(f"credit line {self.terms.line_id!r} is closed; its limit cannot "
+                             f"change")
+        event = LimitChanged(change_id, on, state.limit, value, reason, actor)
+        self._record(event)
+        return event
+
+
+def _operation_id(event: LineEvent) -> str:
+    """The draw, payment or limit-change id an event is about."""
+    if isinstance(event, DrawMade):
+        return event.draw_id
+    if isinstance(event, LimitChanged):
+        return event.change_id
+    return event.payment_id
 
 
 def open_term_loan(loan_id: str, principal: AmountInput, on: date, plan: RepaymentPlan, *,

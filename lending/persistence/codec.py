@@ -16,6 +16,7 @@ from typing import Any, cast
 
 from lending.lines import (
     DrawMade,
+    LimitChanged,
     LineEvent,
     PaymentReceived,
     PaymentReversed,
@@ -40,7 +41,8 @@ __all__ = [
 
 EVENT_KINDS: dict[type, str] = {DrawMade: "draw", PaymentReceived: "payment",
                                 PrepaymentReceived: "prepayment",
-                                PaymentReversed: "payment_reversal"}
+                                PaymentReversed: "payment_reversal",
+                                LimitChanged: "limit_change"}
 
 
 def dumps(document: Mapping[str, Any]) -> str:
@@ -116,12 +118,20 @@ def event_kind(event: LineEvent) -> str:
 
 
 def event_operation_id(event: LineEvent) -> str:
-    """The draw or payment id an event is about."""
-    return event.draw_id if isinstance(event, DrawMade) else event.payment_id
+    """The draw, payment or limit-change id an event is about."""
+    if isinstance(event, DrawMade):
+        return event.draw_id
+    if isinstance(event, LimitChanged):
+        return event.change_id
+    return event.payment_id
 
 
 def event_payload(event: LineEvent) -> str:
-    """Everything of an event but its kind, date, operation id and amount, as JSON."""
+    """Everything of an event but its kind, date, operation id and amount, as JSON.
+
+    A limit change has no amount of money moved: both limits travel in the payload, as
+    decimal strings.
+    """
     if isinstance(event, DrawMade):
         return dumps({"supplier_id": event.supplier_id,
                       "schedule": schedule_to_json(event.schedule)})
@@ -129,6 +139,9 @@ def event_payload(event: LineEvent) -> str:
         return dumps({"draw_id": event.draw_id, "option": event.option})
     if isinstance(event, PaymentReversed):
         return dumps({"reason": event.reason})
+    if isinstance(event, LimitChanged):
+        return dumps({"previous_limit": event.previous_limit, "new_limit": event.new_limit,
+                      "reason": event.reason, "actor": event.actor})
     return dumps({})
 
 
@@ -144,6 +157,10 @@ def event_from_row(kind: str, on: date, operation_id: str, amount: Decimal | Non
     document = json.loads(payload)
     if kind == "payment_reversal":
         return PaymentReversed(operation_id, on, document["reason"])
+    if kind == "limit_change":
+        return LimitChanged(operation_id, on, Decimal(document["previous_limit"]),
+                            Decimal(document["new_limit"]), document["reason"],
+                            document["actor"])
     if amount is None:
         raise ValueError(f"stored {kind} event {operation_id!r} has no amount")
     if kind == "draw":

@@ -14,9 +14,18 @@ date, **books** the journal up to that date (:func:`book_journal`) and refreshes
 line's cached summary and ``version``. The line's ``as_of`` is the date its book is
 closed to: operations dated before it are refused (``BackdatedOperation``).
 
+Limit changes
+-------------
+:func:`change_limit` records a :class:`lending.LimitChanged` event like any other write,
+so the line's log holds its limit history and a fold from scratch reproduces every limit
+it had. ``credit_line.limit_minor`` caches the limit in force as of the line's ``as_of``;
+the limit the line was opened with (its terms) is the ``previous_limit`` of its first
+limit change, or ``limit_minor`` while it has none.
+
 Idempotency
 -----------
-Draws and repayments take an idempotency key. The first request stores its result under
+Draws and repayments take an idempotency key (a limit change may: an officer's change is
+already guarded by the decision it belongs to). The first request stores its result under
 ``(scope, key)`` with a fingerprint of its body, in the same transaction as the effect.
 A later request with the same key and the same body gets that stored result back and has
 no effect; with another body it is refused (:class:`IdempotencyKeyReused`). Refused
@@ -38,6 +47,7 @@ from decimal import Decimal
 from typing import Any, TypeVar, cast
 
 import sqlalchemy.exc
+from sqlmodel import col, select
 
 from lending.allocation import AllocationPolicy, Component
 from lending.delinquency import DelinquencyPolicy
@@ -47,6 +57,8 @@ from lending.lines import (
     CreditLine,
     DrawMade,
     DrawStatus,
+    LimitChanged,
+    LineEvent,
     LineState,
     LineTerms,
     PaymentReceived,
@@ -84,6 +96,7 @@ __all__ = [
     "LineView",
     "DrawReceipt",
     "PaymentReceipt",
+    "LimitChangeReceipt",
     "Statement",
     "open_line",
     "open_line_from_decision",
@@ -91,11 +104,13 @@ __all__ = [
     "repay",
     "prepay",
     "reverse_payment",
+    "change_limit",
     "advance_line",
     "idempotency_scope",
     "check_idempotency_key",
     "retry_on_conflict",
     "get_line",
+    "lines_of_seller",
     "get_schedule",
     "get_statement",
     "book_journal",
@@ -208,6 +223,42 @@ class PaymentReceipt:
 
 
 @dataclass(frozen=True)
+class LimitChangeReceipt:
+    """The result of a limit change (replayed as is to a repeated idempotent request).
+
+    ``over_limit`` is the outstanding principal above the new limit (a limit lowered below
+    what is owed); ``available_credit`` is then zero.
+    """
+
+    line_id: str
+    change_id: str
+    on: date
+    previous_limit: Decimal
+    new_limit: Decimal
+    available_credit: Decimal
+    outstanding_principal: Decimal
+    over_limit: Decimal
+    line_version: int
+
+    def to_json(self) -> str:
+        """The receipt as stored in an idempotency record."""
+        return dumps({"line_id": self.line_id, "change_id": self.change_id, "on": self.on,
+                      "previous_limit": self.previous_limit, "new_limit": self.new_limit,
+                      "available_credit": self.available_credit,
+                      "outstanding_principal": self.outstanding_principal,
+                      "over_limit": self.over_limit, "line_version": self.line_version})
+
+    @classmethod
+    def from_json(cls, text: str) -> LimitChangeReceipt:
+        """The receipt :meth:`to_json` stored."""
+        doc = json.loads(text)
+        return cls(doc["line_id"], doc["change_id"], date.fromisoformat(doc["on"]),
+                   Decimal(doc["previous_limit"]), Decimal(doc["new_limit"]),
+                   Decimal(doc["available_credit"]), Decimal(doc["outstanding_principal"]),
+                   Decimal(doc["over_limit"]), doc["line_version"])
+
+
+@dataclass(frozen=True)
 class Statement:
     """A line's statement as of a date.
 
@@ -247,9 +298,14 @@ def _status(state: LineState) -> str:
     return "closed" if state.closed else "frozen" if state.frozen else "open"
 
 
-def _terms(record: CreditLineRecord) -> LineTerms:
+def _terms(record: CreditLineRecord, events: Iterable[LineEvent]) -> LineTerms:
+    """The terms the line was opened with; its limit then is the limit before its first
+    change (the stored ``limit_minor`` is the limit in force now)."""
+    first_change = next((e for e in events if isinstance(e, LimitChanged)), None)
+    opening_limit = (from_minor(record.limit_minor, record.currency) if first_change is None
+                     else first_change.previous_limit)
     return LineTerms(
-        line_id=record.id, limit=from_minor(record.limit_minor, record.currency),
+        line_id=record.id, limit=opening_limit,
         opened_on=record.opened_on, currency=record.currency, revolving=record.revolving,
         delinquency=DelinquencyPolicy(record.grace_days, Decimal(record.penalty_daily_rate),
                                       record.freeze_after_days, record.write_off_after_days),
@@ -269,7 +325,7 @@ def _view(record: CreditLineRecord) -> LineView:
 
 def _state_view(record: CreditLineRecord, state: LineState) -> LineView:
     return LineView(record.id, record.seller_id, record.product, record.currency,
-                    record.policy_version, state.terms.limit, state.available_credit,
+                    record.policy_version, state.limit, state.available_credit,
                     state.outstanding_principal, state.days_past_due, state.bucket,
                     _status(state), state.as_of, record.version, record.opened_on,
                     record.revolving)
@@ -280,7 +336,8 @@ def _load(uow: SqlUnitOfWork, line_id: str, *, lock: bool
     record = uow.lines.get_for_update(line_id) if lock else uow.lines.get(line_id)
     if record is None:
         raise UnknownLine(f"no credit line {line_id!r}")
-    return record, CreditLine(_terms(record), uow.events.list(record))
+    events = uow.events.list(record)
+    return record, CreditLine(_terms(record, events), events)
 
 
 def _check_not_before_book(record: CreditLineRecord, on: date) -> None:
@@ -420,6 +477,7 @@ def _apply(uow: SqlUnitOfWork, record: CreditLineRecord, line: CreditLine,
     if len(line.events) > events_before:
         record.last_operation_on = on
     record.status = _status(state)
+    record.limit_minor = to_minor(state.limit, currency)
     record.outstanding_minor = to_minor(state.outstanding_principal, currency)
     record.available_minor = to_minor(state.available_credit, currency)
     record.days_past_due = state.days_past_due
@@ -682,6 +740,92 @@ def reverse_payment(uow: SqlUnitOfWork, *, line_id: str, payment_id: str, on: da
         return view
 
 
+def change_limit(uow: SqlUnitOfWork, *, line_id: str, new_limit: AmountInput, on: date,
+                 reason: str = "", actor: str = "", change_id: str | None = None,
+                 idempotency_key: str | None = None, currency: str | None = None,
+                 client: str = "") -> LimitChangeReceipt:
+    """Give a line a new limit from ``on`` on, recorded as a :class:`lending.LimitChanged`.
+
+    The line is locked, the change checked by :meth:`lending.CreditLine.change_limit` and
+    appended to the line's events, and the line is folded and booked to ``on`` (a limit
+    change moves no money; accruals up to ``on`` are booked as by any write). Available
+    credit follows the new limit at once. A limit below the outstanding principal is
+    allowed: nothing is called in, available credit is zero and draws are refused until
+    repayments bring what is owed below the limit (``over_limit`` says by how much it is
+    above).
+
+    Parameters
+    ----------
+    uow
+        A unit of work, not yet entered.
+    line_id
+        The line.
+    new_limit
+        The limit from ``on``: an exact, non-negative amount in the line's currency.
+    on
+        Business date of the change; not before the line's booked date.
+    reason, actor
+        Why, and who decided; kept in the event.
+    change_id
+        Identifier of the change among the line's operations (default: a new
+        ``C-<uuid>``).
+    idempotency_key
+        Optional: with a key, the change is made once per key (scope ``change_limit``,
+        per ``client``), as a draw is; without one, each call is a change of its own.
+    currency
+        The currency ``new_limit`` is in, when the caller states it.
+    client
+        The caller's id, which keeps each client's keys apart (:func:`idempotency_scope`).
+
+    Returns
+    -------
+    LimitChangeReceipt
+        The limits before and after, and the line's figures on ``on``.
+
+    Raises
+    ------
+    UnknownLine
+        If the line does not exist.
+    InvalidAmount, InvalidIdentifier, DuplicateOperation, CurrencyMismatch, LineClosed
+        As :meth:`lending.CreditLine.change_limit`.
+    BackdatedOperation
+        If ``on`` is before the line's last operation or booked date.
+    IdempotencyKeyReused
+        If the key served a different request.
+    """
+    if idempotency_key is not None:
+        check_idempotency_key(idempotency_key)
+    scope = idempotency_scope("change_limit", client)
+    body = {"line_id": line_id, "new_limit": normalized_amount(new_limit),
+            "on": on.isoformat(), "reason": reason, "actor": actor, "change_id": change_id,
+            "currency": currency}
+
+    def work() -> LimitChangeReceipt:
+        with uow:
+            record, line = _load(uow, line_id, lock=True)
+            if idempotency_key is not None:
+                stored = _replayed(uow, scope, idempotency_key, body)
+                if stored is not None:
+                    return LimitChangeReceipt.from_json(stored)
+            _check_not_before_book(record, on)
+            before = len(line.events)
+            event = line.change_limit(change_id or f"C-{uuid.uuid4().hex}", new_limit, on,
+                                      reason=reason, actor=actor, currency=currency)
+            state = _apply(uow, record, line, before, on)
+            receipt = LimitChangeReceipt(line_id, event.change_id, on, event.previous_limit,
+                                         event.new_limit, state.available_credit,
+                                         state.outstanding_principal, state.over_limit,
+                                         record.version)
+            if idempotency_key is not None:
+                uow.idempotency.add(IdempotencyRecord(
+                    scope=scope, key=idempotency_key, fingerprint=fingerprint(body),
+                    line_id=line_id, response=receipt.to_json(), created_at=utc_now()))
+            uow.commit()
+            return receipt
+
+    return retry_on_conflict(work)
+
+
 def advance_line(uow: SqlUnitOfWork, *, line_id: str, to: date) -> LineView:
     """Bring a line to the end of ``to``: book accruals, penalties, write-off; refresh its
     days past due, bucket and status (run daily by a scheduler, or before a report).
@@ -715,6 +859,32 @@ def get_line(uow: SqlUnitOfWork, line_id: str, as_of: date | None = None) -> Lin
         return _state_view(record, line.state(as_of))
 
 
+def lines_of_seller(uow: SqlUnitOfWork, seller_id: str, *, limit: int | None = None
+                    ) -> list[LineView]:
+    """A seller's credit lines, most recently opened first, from their stored summaries.
+
+    Lines opened on one date come in descending id order. Each view is as of its line's
+    own ``as_of`` (no fold), as :func:`get_line` without a date answers.
+
+    Parameters
+    ----------
+    uow
+        A unit of work, not yet entered (entered for reading only).
+    seller_id
+        The seller.
+    limit
+        At most this many lines (``None``: every one).
+    """
+    if limit is not None and limit < 1:
+        raise ValueError(f"limit must be at least 1; got {limit}")
+    statement = (select(CreditLineRecord).where(CreditLineRecord.seller_id == seller_id)
+                 .order_by(col(CreditLineRecord.opened_on).desc(),
+                           col(CreditLineRecord.id).desc())
+                 .limit(limit))
+    with uow.reading():
+        return [_view(record) for record in uow.session.exec(statement).all()]
+
+
 def get_schedule(uow: SqlUnitOfWork, line_id: str, as_of: date) -> tuple[DrawStatus, ...]:
     """Every draw of the line with its current schedule and unpaid amounts as of a date."""
     with uow.reading():
@@ -737,7 +907,7 @@ def get_statement(uow: SqlUnitOfWork, line_id: str, as_of: date,
     entries = tuple(e for e in state.journal if since is None or e.on > since)
     return Statement(
         line_id=line_id, currency=currency, as_of=as_of, since=since,
-        limit=state.terms.limit, available_credit=state.available_credit,
+        limit=state.limit, available_credit=state.available_credit,
         over_limit=state.over_limit, outstanding_principal=state.outstanding_principal,
         principal_due=state.principal_due, interest_due=state.interest_due,
         fee_due=state.fee_due, penalty_due=state.penalty_due, total_due=state.total_due,

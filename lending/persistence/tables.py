@@ -83,6 +83,9 @@ class CreditLineRecord(CreditLineBase, table=True):
     ``status``, ``outstanding_minor``, ``available_minor``, ``days_past_due``, ``bucket``
     and ``as_of`` are a cache of the fold as of ``as_of`` (the date of the last write),
     refreshed by every service that changes the line; the events stay the truth.
+    ``limit_minor`` is the limit in force as of ``as_of`` too: the opening limit until a
+    limit change, whose event keeps the limit before it (so the first one's
+    ``previous_limit`` is the limit the line was opened with).
     """
 
     __tablename__ = "credit_line"
@@ -129,7 +132,8 @@ class CreditLinePublic(CreditLineBase):
 class LineEventRecord(SQLModel, table=True):
     """One event of a line's append-only log, in recording order (``sequence``).
 
-    ``amount_minor`` is the event's money (draws and payments; ``None`` for reversals);
+    ``amount_minor`` is the event's money (draws and payments; ``None`` for reversals and
+    limit changes, whose limits are in the payload);
     ``payload`` is the rest of the event as JSON with amounts as strings (a draw's whole
     schedule, so replay never depends on schedule code that may change later).
     """

@@ -20,6 +20,7 @@ from lending import (
     CreditLine,
     DelinquencyPolicy,
     DrawMade,
+    LimitChanged,
     LineClosed,
     LineFrozen,
     LineTerms,
@@ -34,6 +35,7 @@ from lending import (
 LIMIT = Decimal("10000.00")
 OPENED = date(2025, 1, 31)
 
+limits = st.decimals(min_value=Decimal("0.00"), max_value=Decimal("20000.00"), places=2)
 amounts = st.decimals(min_value=Decimal("0.01"), max_value=Decimal("6000.00"), places=2)
 small_amounts = st.decimals(min_value=Decimal("0.01"), max_value=Decimal("300.00"), places=2)
 plans = st.one_of(
@@ -118,6 +120,17 @@ class LineMachine(RuleBasedStateMachine):
         else:
             self.payment_ids.append(payment_id)
 
+    @rule(limit=limits)
+    def change_limit(self, limit: Decimal) -> None:
+        before = self.line.state(self.today)
+        try:
+            event = self.line.change_limit(self._next_id("C"), limit, self.today)
+        except LineClosed:
+            assert before.closed
+        else:
+            assert not before.closed
+            assert (event.previous_limit, event.new_limit) == (before.limit, limit)
+
     @precondition(lambda self: bool(self.payment_ids))
     @rule(data=st.data())
     def reverse(self, data: st.DataObject) -> None:
@@ -144,10 +157,15 @@ class LineMachine(RuleBasedStateMachine):
                 draw.status == "written_off")
             assert draw.schedule.total_principal + draw.schedule.prepaid_principal == draw.amount
 
-        # Available credit is never negative and follows the limit.
+        # The limit in force is the latest change's, and available credit follows it:
+        # never negative, zero while the line owes more than its limit.
+        changes = [e for e in events if isinstance(e, LimitChanged)]
+        assert state.limit == (changes[-1].new_limit if changes else LIMIT)
         assert state.available_credit >= 0
+        assert state.over_limit == max(Decimal(0), state.outstanding_principal - state.limit)
         if not state.closed:
-            assert state.available_credit == max(Decimal(0), LIMIT - state.outstanding_principal)
+            assert state.available_credit == max(Decimal(0),
+                                                 state.limit - state.outstanding_principal)
 
         # No cent created or lost: the settlement account is cash in minus cash out.
         cash_in = sum((e.amount for e in events

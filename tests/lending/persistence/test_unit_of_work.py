@@ -5,6 +5,7 @@ import pytest
 
 from lending import (
     DrawMade,
+    LimitChanged,
     LineEvent,
     PaymentReceived,
     PaymentReversed,
@@ -75,8 +76,12 @@ def test_every_event_kind_reads_back_equal_to_what_was_stored():
               PaymentReceived("P1", date(2026, 2, 28), Decimal("100.10")),
               PrepaymentReceived("P2", date(2026, 3, 1), Decimal("5.00"), "D1",
                                  "shorten_term"),
-              PaymentReversed("P1", date(2026, 3, 2), "bounced: insufficient funds")]
-    kinds = ["draw", "draw", "payment", "prepayment", "payment_reversal"]
+              PaymentReversed("P1", date(2026, 3, 2), "bounced: insufficient funds"),
+              LimitChanged("C1", date(2026, 3, 3), Decimal("10000.00"), Decimal("0.00"),
+                           "Review: \u98ce\u9669 up.", "user:carol"),
+              LimitChanged("C2", date(2026, 3, 4), Decimal("0.00"), Decimal("2500.50"))]
+    kinds = ["draw", "draw", "payment", "prepayment", "payment_reversal", "limit_change",
+             "limit_change"]
     for event, kind in zip(events, kinds, strict=True):
         amount = getattr(event, "amount", None)
         operation = event_operation_id(event)
