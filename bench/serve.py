@@ -345,12 +345,12 @@ def _log_booster(model: Any, table: Any, tracking_uri: str, run_id: str,
     import mlflow.lightgbm
     import pandas as pd
 
-    from models.registry import _tracking
+    from models.registry import tracking
 
     booster = model.booster_
     names = [str(n) for n in booster.feature_name()]
     matrix = pd.DataFrame(model.to_matrix(table), columns=names, index=table.index)
-    with _tracking(tracking_uri), mlflow.start_run(run_id=run_id), warnings.catch_warnings():
+    with tracking(tracking_uri), mlflow.start_run(run_id=run_id), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         info = mlflow.lightgbm.log_model(booster, name="booster",
                                          input_example=matrix.head(3),

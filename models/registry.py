@@ -82,6 +82,7 @@ __all__ = [
     "load_holdout",
     "log_and_register",
     "promote",
+    "tracking",
 ]
 
 CHAMPION = "champion"
@@ -120,8 +121,9 @@ def code_version() -> str:
 
 
 @contextlib.contextmanager
-def _tracking(tracking_uri: str) -> Iterator[MlflowClient]:
-    """Point MLflow's fluent API at ``tracking_uri`` for the block, then restore it.
+def tracking(tracking_uri: str) -> Iterator[MlflowClient]:
+    """Point MLflow's fluent API at ``tracking_uri`` for the block, then restore it; yields
+    a client of that store (``with tracking(uri) as client, mlflow.start_run(): ...``).
 
     The previous setting is restored as it was (also "not set"), so a caller's own MLflow
     configuration is untouched; the registry follows the tracking URI.
@@ -313,7 +315,7 @@ def log_and_register(model: CreditModel, features: pd.DataFrame, label: object, 
                 if np.isfinite(float(row["auc"])):
                     metrics[f"holdout_auc_{_metric_key(str(row['segment']))}"] = float(
                         row["auc"])
-        with _tracking(tracking_uri) as client:
+        with tracking(tracking_uri) as client:
             experiment_id = _experiment_id(client, experiment, artifact_location)
             with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as run:
                 mlflow.log_params(_flat_params(model, extra_params or {}))
@@ -405,7 +407,7 @@ def load_credit_model(tracking_uri: str, model_name: str, *, version: str | None
     LookupError
         When the model, version or alias does not exist.
     """
-    with _tracking(tracking_uri) as client:
+    with tracking(tracking_uri) as client:
         found = _resolve(client, model_name, version, alias)
         with tempfile.TemporaryDirectory(prefix="sme-credit-model-") as tmp:
             local = mlflow.artifacts.download_artifacts(
@@ -418,7 +420,7 @@ def load_credit_model(tracking_uri: str, model_name: str, *, version: str | None
 def load_holdout(tracking_uri: str, model_name: str, version: str,
                  ) -> tuple[pd.DataFrame, np.ndarray]:
     """The hold-out sample stored with a version: ``(features, label)``."""
-    with _tracking(tracking_uri) as client:
+    with tracking(tracking_uri) as client:
         found = _resolve(client, model_name, version, None)
         if not found.run_id:
             raise LookupError(f"{model_name} v{version} has no run; no hold-out sample")
@@ -539,7 +541,7 @@ def promote(tracking_uri: str, model_name: str, *, version: str | None = None,
     if force and not (reason and reason.strip()):
         raise ValueError("--force needs a written reason (--reason TEXT)")
     actor = actor or _user()
-    with _tracking(tracking_uri) as client:
+    with tracking(tracking_uri) as client:
         challenger_mv = _resolve(client, model_name, version,
                                  CHALLENGER if version is None else None)
         champion_mv: ModelVersion | None
@@ -591,7 +593,7 @@ def promote(tracking_uri: str, model_name: str, *, version: str | None = None,
         champion_version=str(champion_mv.version) if champion_mv is not None else None,
         gates=result_gates, verdict=verdict, actor=actor, at=at,
         reason=reason.strip() if reason else None, figures=figures, sample=sample)
-    with _tracking(tracking_uri) as client:
+    with tracking(tracking_uri) as client:
         _record(client, result, gates)
         if result.promoted:
             client.set_registered_model_alias(model_name, CHAMPION, result.challenger_version)
@@ -683,7 +685,7 @@ def list_versions(tracking_uri: str, model_name: str) -> pd.DataFrame:
     LookupError
         When the registered model does not exist.
     """
-    with _tracking(tracking_uri) as client:
+    with tracking(tracking_uri) as client:
         try:
             registered = client.get_registered_model(model_name)
         except MlflowException as exc:
