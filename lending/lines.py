@@ -174,7 +174,8 @@ class LineTerms:
     line_id
         Identifier of the line.
     limit
-        Credit limit; available credit is ``limit - outstanding principal`` (revolving) or
+        Credit limit the line is opened with (a :class:`LimitChanged` sets another from its
+        date); available credit is ``limit - outstanding principal`` (revolving) or
         ``limit - everything ever drawn`` (not revolving: a term loan).
     opened_on
         First business date of the line.

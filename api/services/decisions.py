@@ -53,14 +53,17 @@ from api.store.decisions import (
     CreditDecisionRecord,
     OfficerActionRecord,
 )
-from lending.errors import CurrencyMismatch, InvalidIdentifier, LineClosed
+from lending.errors import CurrencyMismatch, InvalidIdentifier
 from lending.money import AmountInput, parse_amount
 from lending.persistence.codec import dumps, fingerprint
-from lending.persistence.errors import IdempotencyKeyReused, UnknownLine
+from lending.persistence.errors import IdempotencyKeyReused
 from lending.persistence.group_commit import GroupCommit
 from lending.persistence.services import (
-    advance_line,
+    change_limit as change_line_limit,
+)
+from lending.persistence.services import (
     check_idempotency_key,
+    get_line,
     idempotency_scope,
     open_line,
     open_line_from_decision,
@@ -930,23 +933,6 @@ def _lock_decision(uow: SqlUnitOfWork, decision_id: str) -> CreditDecisionRecord
     return record
 
 
-def _change_line_limit(uow: SqlUnitOfWork, line_id: str, limit: Decimal, on: date) -> None:
-    """Give an opened line a new limit (available credit follows at once).
-
-    The lending store has no limit-change service: the line is locked, its stored limit
-    changed, and :func:`lending.persistence.advance_line` (in this transaction) re-folds
-    it with the new limit, refreshing its available credit and version. The limit is one
-    of the line's terms, not an event; its history is the decision's officer actions.
-    """
-    line = uow.lines.get_for_update(line_id)
-    if line is None:
-        raise UnknownLine(f"no credit line {line_id!r}")
-    if line.status == "closed":
-        raise LineClosed(f"credit line {line_id!r} is closed; its limit cannot change")
-    line.limit_minor = to_minor(limit, line.currency)
-    advance_line(_JoinedUnitOfWork(uow), line_id=line_id, to=max(on, line.as_of))
-
-
 def act_on_decision(uow: SqlUnitOfWork, decision_id: str, *, action: OfficerActionName,
                     reason: str, actor: str, now: datetime, policy: CreditPolicy,
                     limit: AmountInput | None = None, expected_version: int | None = None,
@@ -1044,7 +1030,13 @@ def act_on_decision(uow: SqlUnitOfWork, decision_id: str, *, action: OfficerActi
             if record.status == "declined":
                 raise _already_decided(record, action)
             if record.line_id is not None:
-                _change_line_limit(uow, record.line_id, amount, today)
+                # The lending store's service records the change as a line event, in this
+                # transaction; from today, or from the line's booked date if a write
+                # already booked it further.
+                booked = get_line(_JoinedUnitOfWork(uow), record.line_id).as_of
+                change_line_limit(_JoinedUnitOfWork(uow), line_id=record.line_id,
+                                  new_limit=amount, on=max(today, booked), reason=text,
+                                  actor=actor, change_id=f"{record.id}/v{record.version + 1}")
             record.limit_minor = to_minor(amount, record.currency)
         record.version += 1
         uow.session.add(record)

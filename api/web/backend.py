@@ -18,7 +18,6 @@ from typing import Any, Literal, cast
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from sqlmodel import col
 
 from api.errors import ApiError, domain_status
 from api.principal import Principal
@@ -41,9 +40,8 @@ from api.web.views import (
 )
 from features.registry import FAMILIES
 from lending.errors import LendingError
-from lending.persistence import SqlUnitOfWork, get_line, get_schedule
+from lending.persistence import SqlUnitOfWork, get_line, get_schedule, lines_of_seller
 from lending.persistence.errors import UnknownLine
-from lending.persistence.tables import CreditLineRecord
 from lending.policy import CreditPolicy, Terms
 from scoring.config import GradeBands
 from scoring.reasons import REASON_CODES
@@ -213,15 +211,9 @@ def _business_date(settings: Settings) -> date:
 
 def _latest_line_of(engine: sa.Engine, seller_id: str) -> str | None:
     """The id of the seller's most recently opened credit line, if any (a line opened
-    from a decision or loaded by the demo; the lending store indexes lines by seller)."""
-    uow = SqlUnitOfWork(engine)
-    with uow.reading():
-        found: str | None = uow.session.execute(
-            sa.select(col(CreditLineRecord.id))
-            .where(col(CreditLineRecord.seller_id) == seller_id)
-            .order_by(col(CreditLineRecord.opened_on).desc(), col(CreditLineRecord.id).desc())
-            .limit(1)).scalar_one_or_none()
-        return found
+    from a decision or loaded by the demo), as the lending store lists them."""
+    lines = lines_of_seller(SqlUnitOfWork(engine), seller_id, limit=1)
+    return lines[0].line_id if lines else None
 
 
 def _credit_history(engine: sa.Engine, audit: DecisionAudit, settings: Settings
