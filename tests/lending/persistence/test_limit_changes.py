@@ -3,6 +3,7 @@
 Every test runs on SQLite and on PostgreSQL (the ``engine`` fixture).
 """
 
+import threading
 from datetime import date
 from decimal import Decimal
 
@@ -200,3 +201,43 @@ def test_a_seller_s_lines_are_listed_newest_first(uow):
     assert lines_of_seller(uow(), "S-none") == []
     with pytest.raises(ValueError):
         lines_of_seller(uow(), "S1", limit=0)
+
+
+def test_a_limit_cut_racing_with_draws_lets_through_only_what_each_limit_allowed(uow):
+    # 3,000.00 holds ten draws of 300.00, 1,500.00 five: whichever order the database
+    # lets them through in, no draw after the cut may take the line over 1,500.00.
+    _open(uow, limit="3000.00")
+    barrier = threading.Barrier(11)
+    drawn, refused, failures = [], [], []
+
+    def draw_one(number):
+        barrier.wait()
+        try:
+            drawn.append(_draw(uow, "300.00", OPENED, f"k{number}"))
+        except CreditLimitExceeded:
+            refused.append(number)
+        except Exception as error:  # collected and asserted below
+            failures.append(error)
+
+    def cut():
+        barrier.wait()
+        try:
+            change_limit(uow(), line_id="L1", new_limit="1500.00", on=OPENED)
+        except Exception as error:  # collected and asserted below
+            failures.append(error)
+
+    workers = [threading.Thread(target=draw_one, args=(n,)) for n in range(10)]
+    workers.append(threading.Thread(target=cut))
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+
+    assert failures == [] and len(drawn) + len(refused) == 10
+    events = _events(uow)
+    (cut_at,) = [i for i, e in enumerate(events) if isinstance(e, LimitChanged)]
+    assert 5 <= len(drawn) == cut_at + max(0, 5 - cut_at)
+    view = get_line(uow(), "L1")
+    assert (view.limit, view.outstanding_principal, view.version) == (
+        Decimal("1500.00"), len(drawn) * Decimal("300.00"), 2 + len(drawn))
+    assert view.available_credit == max(Decimal("0.00"), 1500 - view.outstanding_principal)
