@@ -310,12 +310,12 @@ class SecurityHeaders:
 
     ``nosniff``, no framing, no referrer, and ``Cache-Control: no-store`` on the API
     (credit data must not sit in shared caches); the API's JSON gets a
-    Content-Security-Policy that allows nothing. The interactive docs (``/docs``,
-    ``/redoc``) are left without a policy so their page can load its assets. With
+    Content-Security-Policy that allows nothing. Only the interactive docs set a wider
+    policy, on their two pages (``/docs``, ``/redoc``: their own scripts and styles, see
+    :mod:`api.routes.docs`), and a long ``Cache-Control`` on their versioned static files;
+    their error answers, like every other, get the policy that allows nothing. With
     ``hsts`` (production, behind TLS) browsers are told to use HTTPS only.
     """
-
-    _DOCS = ("/docs", "/redoc")
 
     def __init__(self, app: ASGIApp, *, hsts: bool = False) -> None:
         self.app = app
@@ -342,9 +342,7 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        path = str(scope.get("path", ""))
-        extra = [] if path.startswith(self._DOCS) else self._api
-        wanted = self._base + extra
+        wanted = self._base + self._api
 
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
