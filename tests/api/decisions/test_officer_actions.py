@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from api.errors import ApiError
 from api.services import decisions as service
-from lending import RepaymentPlan
+from lending import LimitChanged, RepaymentPlan
 from lending.errors import InvalidAmount
 from lending.persistence import draw, get_line
 from tests.api.decisions.conftest import NOW
@@ -152,6 +152,13 @@ def test_changing_the_limit_of_an_opened_line_changes_the_line(uow, market, poli
     assert (audit.status, audit.limit) == ("approved", Decimal("4000.00"))
     (action,) = audit.actions
     assert action.before["limit"] == str(approved.limit) and action.after["limit"] == "4000.00"
+    # The line's own log says so: a LimitChanged event with the officer's reason and name.
+    with uow() as unit:
+        record = unit.lines.get(approved.line_id)
+        assert record is not None
+        changes = [e for e in unit.events.list(record) if isinstance(e, LimitChanged)]
+    assert [(c.previous_limit, c.new_limit, c.reason, c.actor) for c in changes] == [
+        (approved.limit, Decimal("4000.00"), "Seasonal dip; reduce exposure.", "user:carol")]
 
 
 def test_changing_the_limit_of_a_referral_changes_what_an_approval_grants(uow, market, policy):
