@@ -420,6 +420,17 @@ class Scorer:
 
     def score(self, features: Mapping[Any, Any] | pd.Series) -> ExplainedScore:
         """Score and explain one applicant given as a mapping of feature values."""
+        return self.score_with_contributions(features)[0]
+
+    def score_with_contributions(self, features: Mapping[Any, Any] | pd.Series
+                                 ) -> tuple[ExplainedScore, np.ndarray]:
+        """:meth:`score`, with the exact TreeSHAP contributions it was explained from.
+
+        The contributions are in log-odds, one per model feature in ``feature_names``
+        order and the expected value last (they add up to ``raw_score``); points are
+        ``-contribution * config.scale.factor``. One encoding and one tree walk serve both,
+        where :meth:`score` then ``engine.row`` would do each twice.
+        """
         values: Mapping[Any, Any] = (features.to_dict() if isinstance(features, pd.Series)
                                      else features)
         row = self.encode(values)
@@ -431,7 +442,7 @@ class Scorer:
         pd_ = self._probability(raw)
         grade = self._label_list[bisect_left(self._band_list, pd_)]
         family = -self._factor * (contributions[:-1] @ self._membership)
-        return self._explained(row, contributions, raw, pd_, grade, family)
+        return self._explained(row, contributions, raw, pd_, grade, family), contributions
 
     # -------------------------------------------------------------------- batch
     def score_batch(self, features: pd.DataFrame) -> BatchScores:

@@ -428,8 +428,7 @@ def _score(features: Mapping[str, Any], seller_id: str, scorer: Scorer,
            policy: CreditPolicy) -> _Scored:
     """Score, explain and decide JSON-plain ``features`` (shared by deciding and
     reproducing, so that a reproduction runs exactly the code a decision ran)."""
-    explained = scorer.score(features)
-    contributions, _raw = scorer.engine.row(scorer.encode(features))
+    explained, contributions = scorer.score_with_contributions(features)
     factor = scorer.config.scale.factor
     feature_points = (contributions[:-1] * -factor).tolist()
     decision = decide(_Score(explained.probability_of_default, explained.points,

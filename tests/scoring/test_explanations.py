@@ -91,3 +91,18 @@ def test_batch_explanations_match_the_models_own_explain(market: Market,
     own = market.model.explain(market.table)
     np.testing.assert_allclose(batch.contributions, own.to_numpy(), rtol=0, atol=1e-12)
     pd.testing.assert_index_equal(batch.index, market.table.index)
+
+
+def test_a_score_with_its_contributions_is_the_score_and_shap_tree_explainer_values(
+        generic: CreditTable, generic_model: CreditModel, generic_scorer: Scorer) -> None:
+    table = generic.features.head(10)
+    values, expected = _shap_values(generic_model, generic_model.to_matrix(table))
+    factor = generic_scorer.config.scale.factor
+    for position, record in enumerate(table.to_dict(orient="records")):
+        explained, contributions = generic_scorer.score_with_contributions(record)
+        assert explained == generic_scorer.score(record)
+        np.testing.assert_allclose(contributions[:-1], values[position], atol=1e-9)
+        assert contributions[-1] == pytest.approx(expected, abs=1e-9)
+        assert contributions.sum() == pytest.approx(explained.raw_score, abs=1e-9)
+        assert explained.baseline_points == pytest.approx(
+            generic_scorer.config.scale.offset - factor * contributions[-1], abs=1e-9)
