@@ -1,7 +1,9 @@
+import threading
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
+import sqlalchemy as sa
 
 from lending import (
     DrawMade,
@@ -13,7 +15,7 @@ from lending import (
     RepaymentPlan,
     reschedule_after_prepayment,
 )
-from lending.persistence import CreditLineRecord, SqlUnitOfWork, make_engine
+from lending.persistence import CreditLineRecord, SqlUnitOfWork, make_engine, upgrade_database
 from lending.persistence.codec import event_from_row, event_operation_id, event_payload
 from lending.persistence.tables import from_minor, to_minor
 
@@ -101,3 +103,59 @@ def test_reading_a_line_does_not_wait_for_a_draw_in_progress(database_url, engin
             assert get_line(SqlUnitOfWork(impatient), "L1").limit == Decimal("1000.00")
     finally:
         impatient.dispose()
+
+
+def _sqlite_engines(tmp_path, busy_timeout: float):
+    url = f"sqlite:///{tmp_path / 'lock.db'}"
+    holder = make_engine(url)
+    upgrade_database(holder)
+    return holder, make_engine(url, busy_timeout=busy_timeout)
+
+
+def test_a_sqlite_writer_waits_for_the_write_lock_then_writes(tmp_path):
+    holder, waiter = _sqlite_engines(tmp_path, busy_timeout=30)
+    released = threading.Event()
+    outcome: list[object] = []
+
+    def write() -> None:
+        try:
+            with SqlUnitOfWork(waiter) as unit:
+                unit.session.execute(sa.text(
+                    "INSERT INTO idempotency_record (scope, key, fingerprint, line_id, "
+                    "response, created_at) VALUES ('t', 'after', 'f', '', '{}', "
+                    "'2026-01-01 00:00:00')"))
+                outcome.append(released.is_set())  # it got the lock only once released
+                unit.commit()
+        except Exception as error:  # asserted below
+            outcome.append(error)
+
+    try:
+        with SqlUnitOfWork(holder) as unit:  # BEGIN IMMEDIATE: holds the write lock
+            unit.session.execute(sa.text("SELECT 1"))
+            thread = threading.Thread(target=write)
+            thread.start()
+            thread.join(timeout=0.3)
+            assert thread.is_alive() and outcome == []  # waiting, not failed
+            released.set()
+        thread.join(timeout=30)
+        assert outcome == [True]
+        with waiter.connect() as connection:  # the connection's own timeout is back
+            assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30_000
+    finally:
+        holder.dispose()
+        waiter.dispose()
+
+
+def test_a_sqlite_writer_gives_up_after_its_busy_timeout(tmp_path):
+    holder, waiter = _sqlite_engines(tmp_path, busy_timeout=0.2)
+    try:
+        with SqlUnitOfWork(holder) as unit:
+            unit.session.execute(sa.text("SELECT 1"))
+            with pytest.raises(sa.exc.OperationalError, match="locked"), \
+                    SqlUnitOfWork(waiter) as blocked:
+                blocked.session.execute(sa.text("SELECT 1"))
+        with waiter.connect() as connection:
+            assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() == 200
+    finally:
+        holder.dispose()
+        waiter.dispose()
