@@ -100,9 +100,11 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
                         "(default 10)")
     parser.add_argument("--rounds", type=int, default=1,
                         help="throughput rounds, servers taking turns (default 1)")
-    parser.add_argument("--workers", type=int, default=2,
-                        help="worker processes of every server (default 2: the machine's "
-                        "cores)")
+    parser.add_argument("--workers", type=int, default=2 * (os.cpu_count() or 1),
+                        help="worker processes of every server (default: twice the "
+                        "machine's CPUs, as `sme-credit serve` is advised to run: one "
+                        "process, one GIL, cannot keep a core busy while its requests "
+                        "wait on the database)")
     parser.add_argument("--databases", default="sqlite,postgresql",
                         help="comma-separated: sqlite, postgresql (default both)")
     parser.add_argument("--mlflow", default="pyfunc,lightgbm",

@@ -44,7 +44,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--host", help="listen address (default: settings, 127.0.0.1)")
     parser.add_argument("--port", type=int, help="listen port (default: settings, 8000)")
     parser.add_argument("--workers", type=int, default=1,
-                        help="worker processes (default 1)")
+                        help="worker processes (default 1; under load about twice the "
+                        "CPUs: one process cannot keep a core busy while its requests "
+                        "wait on the database)")
     parser.add_argument("--log-level", default="info",
                         choices=["critical", "error", "warning", "info", "debug"],
                         help="debug also logs every SQL statement (without the values "
