@@ -17,6 +17,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 import uvicorn
@@ -108,6 +109,17 @@ class BrowserLog:
     def problems(self) -> list[str]:
         return [*self.console, *self.page_errors, *self.failed_requests, *self.dialogs]
 
+    def watch(self, page: Any) -> None:
+        """Record what ``page`` reports from now on (and dismiss any dialog)."""
+        page.on("console", lambda m: self.console.append(f"console {m.type}: {m.text}"))
+        page.on("pageerror", lambda e: self.page_errors.append(f"page error: {e}"))
+        page.on("requestfailed", lambda r: self.failed_requests.append(
+            f"request failed: {r.url} {r.failure}"))
+        page.on("response", lambda r: self.failed_requests.append(
+            f"HTTP {r.status}: {r.url}") if r.status >= 400 else None)
+        page.on("dialog", lambda d: (self.dialogs.append(f"dialog: {d.message}"),
+                                     d.dismiss()))
+
 
 def test_an_officer_logs_in_reviews_a_referred_case_and_overrides_its_limit(
         served: Served) -> None:
@@ -126,14 +138,7 @@ def test_an_officer_logs_in_reviews_a_referred_case_and_overrides_its_limit(
         try:
             page = browser.new_page()
             page.set_default_timeout(10_000)
-            page.on("console", lambda m: log.console.append(f"console {m.type}: {m.text}"))
-            page.on("pageerror", lambda e: log.page_errors.append(f"page error: {e}"))
-            page.on("requestfailed", lambda r: log.failed_requests.append(
-                f"request failed: {r.url} {r.failure}"))
-            page.on("response", lambda r: log.failed_requests.append(
-                f"HTTP {r.status}: {r.url}") if r.status >= 400 else None)
-            page.on("dialog", lambda d: (log.dialogs.append(f"dialog: {d.message}"),
-                                         d.dismiss()))
+            log.watch(page)
 
             # Not logged in: the queue sends the officer to the login form.
             page.goto(f"{served.base_url}/officer/")

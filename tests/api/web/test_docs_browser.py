@@ -84,14 +84,7 @@ def officer(served: Served) -> Iterator[Browsing]:
             context.route("**/*", only_the_service)
             page = context.new_page()
             page.set_default_timeout(20_000)
-            page.on("console", lambda m: log.console.append(f"console {m.type}: {m.text}"))
-            page.on("pageerror", lambda e: log.page_errors.append(f"page error: {e}"))
-            page.on("requestfailed", lambda r: log.failed_requests.append(
-                f"request failed: {r.url} {r.failure}"))
-            page.on("response", lambda r: log.failed_requests.append(
-                f"HTTP {r.status}: {r.url}") if r.status >= 400 else None)
-            page.on("dialog", lambda d: (log.dialogs.append(f"dialog: {d.message}"),
-                                         d.dismiss()))
+            log.watch(page)
 
             page.goto(f"{served.base_url}/officer/login")
             page.get_by_label("User name").fill(USERS[Role.OFFICER])
