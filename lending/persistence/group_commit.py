@@ -143,10 +143,22 @@ class GroupCommit:
         Raises whatever ``write`` raised (after its transaction was rolled back), or the
         error of a commit of its own that failed.
         """
-        if not self._ensure_writer():
-            return self._alone(write)
         pending: _Pending[T] = _Pending(write)
-        self._queue.put(pending)  # type: ignore[arg-type]
+        # Handed over under the lock that close() takes to queue the stop, so every write
+        # handed over is queued before the stop and committed before the writer ends.
+        with self._lock:
+            if self._closed:
+                handed = False
+            else:
+                writer = self._writer()
+                if threading.current_thread() is writer:
+                    # it would wait for its own group: a deadlock
+                    raise RuntimeError("a write handed to a group commit must not hand "
+                                       "over another")
+                self._queue.put(pending)  # type: ignore[arg-type]
+                handed = True
+        if not handed:
+            return self._alone(write)
         pending.done.wait()
         if pending.error is not None:
             raise pending.error
@@ -160,10 +172,13 @@ class GroupCommit:
     def close(self, timeout: float | None = 30.0) -> None:
         """Commit what was handed over, then stop the writer (later calls run alone)."""
         with self._lock:
+            if self._closed:
+                return
             self._closed = True
             thread = self._thread
+            if thread is not None:
+                self._queue.put(_STOP)
         if thread is not None:
-            self._queue.put(_STOP)
             thread.join(timeout)
 
     def __enter__(self) -> GroupCommit:
@@ -175,23 +190,13 @@ class GroupCommit:
 
     # ------------------------------------------------------------------ writer
 
-    def _ensure_writer(self) -> bool:
-        """Start the writer on first use (in this process: a forked worker starts its own);
-        ``False`` once closed (writes then run alone)."""
-        thread = self._thread
-        if thread is None or not thread.is_alive() or self._closed:
-            with self._lock:
-                if self._closed:
-                    return False
-                if self._thread is None or not self._thread.is_alive():
-                    self._thread = threading.Thread(target=self._loop, name=self.name,
-                                                    daemon=True)
-                    self._thread.start()
-                thread = self._thread
-        if threading.current_thread() is thread:
-            # it would wait for its own group: a deadlock
-            raise RuntimeError("a write handed to a group commit must not hand over another")
-        return True
+    def _writer(self) -> threading.Thread:
+        """The writer thread, started on first use (in this process: a forked worker
+        starts its own) and again should it ever have ended. Called under the lock."""
+        if self._thread is None or not self._thread.is_alive():
+            self._thread = threading.Thread(target=self._loop, name=self.name, daemon=True)
+            self._thread.start()
+        return self._thread
 
     def _loop(self) -> None:
         while True:

@@ -153,3 +153,32 @@ def test_many_threads_each_get_their_own_answer(engine, commits):
 def test_max_batch_must_be_positive(engine):
     with pytest.raises(ValueError, match="max_batch"):
         GroupCommit(engine, max_batch=0)
+
+
+def test_writes_handed_over_while_closing_are_all_committed(engine):
+    """close() racing with callers: each call returns (in a group before the stop, or on
+    its own after it) and every answered write is stored; none waits forever."""
+    commits = GroupCommit(engine, max_batch=4)
+    answered: list[str] = []
+    lock = threading.Lock()
+    go = threading.Barrier(9)
+
+    def caller(number: int) -> None:
+        go.wait()
+        for step in range(15):
+            key = f"c{number}-{step}"
+            assert commits.run(_insert(key)) == f"stored {key}"
+            with lock:
+                answered.append(key)
+
+    threads = [threading.Thread(target=caller, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    go.wait()
+    wait_for(lambda: len(answered) >= 10, "some writes answered")
+    commits.close()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not any(thread.is_alive() for thread in threads)
+    assert len(answered) == 8 * 15
+    assert _stored(engine) == set(answered)
