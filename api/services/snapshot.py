@@ -547,8 +547,9 @@ def _read_stored(source: Source, seller_id: str) -> Any:
     """The stored snapshot row ``(as_of, features, feature_version)`` or ``None``.
 
     On an engine this is one statement on a pooled DBAPI connection, without SQLAlchemy's
-    transaction bookkeeping (a single SELECT is consistent on its own): about a fifth of
-    the cost of a Core query, and every decision pays it.
+    transaction bookkeeping (a single SELECT is consistent on its own) and without a
+    transaction to roll back afterwards: about a fifth of the cost of a Core query, and
+    every decision pays it.
     """
     if isinstance(source, SqlUnitOfWork):
         if _entered(source):
@@ -558,12 +559,22 @@ def _read_stored(source: Source, seller_id: str) -> Any:
     mark = "?" if source.dialect.paramstyle == "qmark" else "%s"
     raw = source.raw_connection()
     try:
+        # psycopg would open a transaction for the SELECT, and the pool would then roll it
+        # back when the connection returns: one more round trip. Read in autocommit (as
+        # the pool's own ping does); SQLite's connections are in autocommit already.
+        driver: Any = raw.driver_connection
+        toggle = source.dialect.name == "postgresql" and getattr(driver, "autocommit",
+                                                                   True) is False
+        if toggle:
+            driver.autocommit = True
         cursor = raw.cursor()
         try:
             cursor.execute(_RAW_READ.format(mark), (seller_id,))
             return cursor.fetchone()
         finally:
             cursor.close()
+            if toggle and not driver.closed:
+                driver.autocommit = False
     finally:
         raw.close()
 
