@@ -46,6 +46,11 @@ class Settings(BaseSettings):
         64, ge=0, le=1000, description="Decisions arriving together are stored in one "
         "transaction of at most this many, each answered once that commit is durable (one "
         "disk flush for all, instead of one each); 0 stores each in its own transaction.")
+    forwarded_allow_ips: str = Field(
+        "", description="Comma-separated addresses of the reverse proxies whose "
+        "X-Forwarded-For and X-Forwarded-Proto are believed (`*`: any). Empty (the "
+        "default): none, the client address is the TCP peer, so no client can choose the "
+        "address the per-address login limit counts.")
     host: str = Field("127.0.0.1", description="Address the service listens on.")
     port: int = Field(8000, ge=1, le=65535, description="Port the service listens on.")
     max_body_bytes: int = Field(8 * 1024 * 1024, ge=1024, description="Largest request body "

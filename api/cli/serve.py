@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+from typing import Any
 
 from api.cli import CliError
 from api.settings import Settings
@@ -81,13 +82,18 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             handler.addFilter(HideSqlParameters())
     print(f"serving on http://{host}:{port} (API docs /docs, officer page /officer/)",
           flush=True)
+    # Forwarded headers are believed only from the proxies named in the settings (uvicorn
+    # would otherwise trust them from 127.0.0.1, or from $FORWARDED_ALLOW_IPS).
+    proxies = settings.forwarded_allow_ips.strip()
+    forwarding: dict[str, Any] = ({"proxy_headers": True, "forwarded_allow_ips": proxies}
+                                  if proxies else {"proxy_headers": False})
     if args.workers == 1:
         from api.app import create_app
 
         uvicorn.run(create_app(settings), host=host, port=port, log_level=args.log_level,
-                    access_log=False, server_header=False)
+                    access_log=False, server_header=False, **forwarding)
     else:  # worker processes import the factory and read the same environment
         uvicorn.run("api.app:create_app", factory=True, host=host, port=port,
                     workers=args.workers, log_level=args.log_level, access_log=False,
-                    server_header=False)
+                    server_header=False, **forwarding)
     return 0

@@ -428,3 +428,30 @@ def test_an_internal_failure_answers_a_bare_500_that_shows_no_internals(
     assert BASE_HEADERS.items() <= dict(answer.headers).items()
     assert any("unhandled error" in record.getMessage() for record in caplog.records)
     assert key not in caplog.text
+
+
+@pytest.mark.parametrize("trusted", [False, True], ids=["no-proxy-trusted", "proxy-trusted"])
+def test_a_client_chooses_its_address_only_through_a_trusted_proxy(tmp_path: Path,
+                                                                   trusted: bool):
+    """By default the login limit counts the TCP peer, whatever X-Forwarded-For says; the
+    header is believed only from the proxies in SME_CREDIT_FORWARDED_ALLOW_IPS."""
+    url = f"sqlite:///{tmp_path / 'sme_credit.db'}"
+    engine = make_engine(url)
+    upgrade_database(engine)
+    officer = new_officer(engine)
+    engine.dispose()
+    proxies = {"SME_CREDIT_FORWARDED_ALLOW_IPS": "127.0.0.1"} if trusted else {}
+    server = ServerProcess(tmp_path, url, extra_env={"FORWARDED_ALLOW_IPS": "*", **proxies})
+    server.start()
+    try:
+        for n in range(5):  # each failure claims another address
+            with httpx.Client(base_url=server.url, timeout=30, headers={
+                    "X-Forwarded-For": f"198.51.100.{n}"}) as client:
+                assert _login(client, f"nobody{n}", WRONG_PASSWORD)[1].status_code == 401
+        with httpx.Client(base_url=server.url, timeout=30, headers={
+                "X-Forwarded-For": "198.51.100.99"}) as client:
+            answer = _login(client, officer, PASSWORD)[1]
+    finally:
+        server.stop()
+    # Untrusted: all five failures came from 127.0.0.1, which is now locked.
+    assert answer.status_code == (303 if trusted else 429), answer.text[:300]
