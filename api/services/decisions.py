@@ -63,7 +63,6 @@ from lending.persistence.services import (
 )
 from lending.persistence.services import (
     check_idempotency_key,
-    get_line,
     idempotency_scope,
     open_line,
     open_line_from_decision,
@@ -1031,11 +1030,11 @@ def act_on_decision(uow: SqlUnitOfWork, decision_id: str, *, action: OfficerActi
             if record.line_id is not None:
                 # The lending store's service records the change as a line event, in this
                 # transaction; from today, or from the line's booked date if a write
-                # already booked it further.
-                booked = get_line(_JoinedUnitOfWork(uow), record.line_id).as_of
+                # already booked it further (read under the line's lock).
                 change_line_limit(_JoinedUnitOfWork(uow), line_id=record.line_id,
-                                  new_limit=amount, on=max(today, booked), reason=text,
-                                  actor=actor, change_id=f"{record.id}/v{record.version + 1}")
+                                  new_limit=amount, on=today, not_before_book=True,
+                                  reason=text, actor=actor,
+                                  change_id=f"{record.id}/v{record.version + 1}")
             record.limit_minor = to_minor(amount, record.currency)
         record.version += 1
         uow.session.add(record)

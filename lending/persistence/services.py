@@ -743,7 +743,7 @@ def reverse_payment(uow: SqlUnitOfWork, *, line_id: str, payment_id: str, on: da
 def change_limit(uow: SqlUnitOfWork, *, line_id: str, new_limit: AmountInput, on: date,
                  reason: str = "", actor: str = "", change_id: str | None = None,
                  idempotency_key: str | None = None, currency: str | None = None,
-                 client: str = "") -> LimitChangeReceipt:
+                 client: str = "", not_before_book: bool = False) -> LimitChangeReceipt:
     """Give a line a new limit from ``on`` on, recorded as a :class:`lending.LimitChanged`.
 
     The line is locked, the change checked by :meth:`lending.CreditLine.change_limit` and
@@ -776,11 +776,15 @@ def change_limit(uow: SqlUnitOfWork, *, line_id: str, new_limit: AmountInput, on
         The currency ``new_limit`` is in, when the caller states it.
     client
         The caller's id, which keeps each client's keys apart (:func:`idempotency_scope`).
+    not_before_book
+        When true, a line already booked past ``on`` takes the change on its booked date
+        (read under the line's lock) instead of refusing it as backdated: "from today, or
+        from where the line already stands", as an officer's change is.
 
     Returns
     -------
     LimitChangeReceipt
-        The limits before and after, and the line's figures on ``on``.
+        The limits before and after, and the line's figures on the date of the change.
 
     Raises
     ------
@@ -807,12 +811,15 @@ def change_limit(uow: SqlUnitOfWork, *, line_id: str, new_limit: AmountInput, on
                 stored = _replayed(uow, scope, idempotency_key, body)
                 if stored is not None:
                     return LimitChangeReceipt.from_json(stored)
-            _check_not_before_book(record, on)
+            effective = max(on, record.as_of) if not_before_book else on
+            _check_not_before_book(record, effective)
             before = len(line.events)
-            event = line.change_limit(change_id or f"C-{uuid.uuid4().hex}", new_limit, on,
-                                      reason=reason, actor=actor, currency=currency)
-            state = _apply(uow, record, line, before, on)
-            receipt = LimitChangeReceipt(line_id, event.change_id, on, event.previous_limit,
+            event = line.change_limit(change_id or f"C-{uuid.uuid4().hex}", new_limit,
+                                      effective, reason=reason, actor=actor,
+                                      currency=currency)
+            state = _apply(uow, record, line, before, effective)
+            receipt = LimitChangeReceipt(line_id, event.change_id, effective,
+                                         event.previous_limit,
                                          event.new_limit, state.available_credit,
                                          state.outstanding_principal, state.over_limit,
                                          record.version)

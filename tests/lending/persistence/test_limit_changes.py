@@ -143,6 +143,20 @@ def test_a_change_dated_before_the_booked_date_is_refused(uow):
     assert _events(uow) == ()
 
 
+def test_a_change_not_before_the_book_takes_the_booked_date_instead(uow):
+    _open(uow)
+    advance_line(uow(), line_id="L1", to=date(2026, 1, 20))
+    receipt = change_limit(uow(), line_id="L1", new_limit="5000.00", on=date(2026, 1, 19),
+                           not_before_book=True, change_id="C-1")
+    assert receipt.on == date(2026, 1, 20)
+    (event,) = _events(uow)
+    assert (event.on, event.new_limit) == (date(2026, 1, 20), Decimal("5000.00"))
+    # a date after the book stays as asked
+    later = change_limit(uow(), line_id="L1", new_limit="6000.00", on=date(2026, 1, 25),
+                         not_before_book=True)
+    assert later.on == date(2026, 1, 25)
+
+
 @pytest.mark.parametrize(("limit", "currency", "error"), [
     ("-1.00", None, InvalidAmount), ("5000.001", None, InvalidAmount),
     (5000.5, None, InvalidAmount), ("lots", None, InvalidAmount),
