@@ -73,7 +73,9 @@ class _Pending(Generic[T]):
 
 
 class GroupCommitStats:
-    """Counters of a :class:`GroupCommit` (read them for monitoring; not locked)."""
+    """Counters of a :class:`GroupCommit` (read them for monitoring; not locked):
+    ``groups`` committed, the ``writes`` they stored, the ``largest`` group, and the
+    groups rolled back and ``reruns`` write by write."""
 
     __slots__ = ("groups", "writes", "largest", "reruns")
 
@@ -82,11 +84,6 @@ class GroupCommitStats:
         self.writes = 0
         self.largest = 0
         self.reruns = 0
-
-    @property
-    def mean_group(self) -> float:
-        """Writes per commit on average."""
-        return self.writes / self.groups if self.groups else 0.0
 
 
 class _Stop:
@@ -225,20 +222,15 @@ class GroupCommit:
                 return
 
     def _commit(self, group: list[_Pending[object]]) -> None:
-        if len(group) == 1:
-            pending = group[0]
-            try:
-                pending.succeed(self._alone(pending.write))
-            except Exception as error:
-                pending.fail(error)
-            self._count(1)
-            return
         try:
             with SqlUnitOfWork(self.engine) as uow:
                 results = [pending.write(uow) for pending in group]
                 uow.commit()
-        except Exception:
+        except Exception as error:
             # Some write refused, or the commit failed: nothing of the group is stored.
+            if len(group) == 1:
+                group[0].fail(error)
+                return
             # Each write runs again on its own, so each caller gets its own answer.
             self.stats.reruns += 1
             for pending in group:

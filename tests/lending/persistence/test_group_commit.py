@@ -99,6 +99,7 @@ def test_a_failing_write_takes_no_other_write_with_it(engine, commits):
     # The refused write's row went with its rollback; every other write is stored once.
     assert _stored(engine) == {"gate"} | {f"ok{n}" for n in range(6)}
     assert commits.stats.reruns == 1
+    assert commits.stats.writes == 1 + 6  # the gate and the six stored, not the refused
 
 
 def test_a_group_holds_at_most_max_batch_writes(engine):
