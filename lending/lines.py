@@ -101,6 +101,7 @@ __all__ = [
     "PaymentReversed",
     "LimitChanged",
     "LineEvent",
+    "operation_id",
     "InstalmentStatus",
     "DrawStatus",
     "LineState",
@@ -821,10 +822,10 @@ class CreditLine:
         return state
 
     # -- checks shared by the commands
-    def _check_operation(self, operation_id: str, on: date, currency: str | None) -> None:
-        if not isinstance(operation_id, str) or not operation_id.strip():
+    def _check_operation(self, ident: str, on: date, currency: str | None) -> None:
+        if not isinstance(ident, str) or not ident.strip():
             raise InvalidIdentifier(f"an operation id must be a non-empty string; got "
-                                    f"{operation_id!r}")
+                                    f"{ident!r}")
         if currency is not None and currency != self.terms.currency:
             raise CurrencyMismatch(f"line {self.terms.line_id!r} is in {self.terms.currency}; "
                                    f"got {currency}")
@@ -834,9 +835,9 @@ class CreditLine:
         if self._events and on < self._events[-1].on:
             raise BackdatedOperation(f"{on} is before the last recorded operation on "
                                      f"{self._events[-1].on}")
-        if operation_id in {_operation_id(e) for e in self._events
-                            if not isinstance(e, PaymentReversed)}:
-            raise DuplicateOperation(f"id {operation_id!r} is already used on line "
+        if ident in {operation_id(e) for e in self._events
+                     if not isinstance(e, PaymentReversed)}:
+            raise DuplicateOperation(f"id {ident!r} is already used on line "
                                      f"{self.terms.line_id!r}")
 
     def _record(self, event: LineEvent) -> None:
@@ -997,8 +998,8 @@ class CreditLine:
         return event
 
 
-def _operation_id(event: LineEvent) -> str:
-    """The draw, payment or limit-change id an event is about."""
+def operation_id(event: LineEvent) -> str:
+    """The draw, payment or limit-change id an event is about (a reversal: the payment's)."""
     if isinstance(event, DrawMade):
         return event.draw_id
     if isinstance(event, LimitChanged):

@@ -22,6 +22,7 @@ from lending.lines import (
     PaymentReversed,
     PrepaymentReceived,
     RepaymentPlan,
+    operation_id,
 )
 from lending.money import to_decimal
 from lending.schedules import Instalment, PrepaymentOption, Schedule
@@ -117,13 +118,8 @@ def event_kind(event: LineEvent) -> str:
     return EVENT_KINDS[type(event)]
 
 
-def event_operation_id(event: LineEvent) -> str:
-    """The draw, payment or limit-change id an event is about."""
-    if isinstance(event, DrawMade):
-        return event.draw_id
-    if isinstance(event, LimitChanged):
-        return event.change_id
-    return event.payment_id
+#: The draw, payment or limit-change id an event is about (stored as ``operation_id``).
+event_operation_id = operation_id
 
 
 def event_payload(event: LineEvent) -> str:
