@@ -41,10 +41,10 @@ import json
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import date
 from decimal import Decimal
-from typing import Any, TypeVar, cast
+from typing import Any, Self, TypeVar, cast
 
 import sqlalchemy.exc
 from sqlmodel import col, select
@@ -156,8 +156,35 @@ class LineView:
             bucket=self.bucket)
 
 
+#: How a receipt's fields of these types are written to and read from JSON (by the name of
+#: the annotated type; every other field is stored as it is).
+_RECEIPT_ENCODERS: dict[str, Callable[[Any], Any]] = {"Schedule": schedule_to_json}
+_RECEIPT_DECODERS: dict[str, Callable[[Any], Any]] = {
+    "date": date.fromisoformat, "Decimal": Decimal, "Schedule": schedule_from_json}
+
+
+class _StoredReceipt:
+    """A receipt kept in an idempotency record: every field, as canonical JSON."""
+
+    def to_json(self) -> str:
+        """The receipt as stored in an idempotency record."""
+        return dumps({f.name: _RECEIPT_ENCODERS.get(str(f.type), _same)(getattr(self, f.name))
+                      for f in fields(cast(Any, self))})
+
+    @classmethod
+    def from_json(cls, text: str) -> Self:
+        """The receipt :meth:`to_json` stored."""
+        doc = json.loads(text)
+        return cast(Any, cls)(**{f.name: _RECEIPT_DECODERS.get(str(f.type), _same)(doc[f.name])
+                                 for f in fields(cast(Any, cls))})
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
 @dataclass(frozen=True)
-class DrawReceipt:
+class DrawReceipt(_StoredReceipt):
     """The result of a draw (replayed as is to a repeated idempotent request)."""
 
     line_id: str
@@ -170,27 +197,9 @@ class DrawReceipt:
     outstanding_principal: Decimal
     line_version: int
 
-    def to_json(self) -> str:
-        """The receipt as stored in an idempotency record."""
-        return dumps({"line_id": self.line_id, "draw_id": self.draw_id, "on": self.on,
-                      "amount": self.amount, "supplier_id": self.supplier_id,
-                      "schedule": schedule_to_json(self.schedule),
-                      "available_credit": self.available_credit,
-                      "outstanding_principal": self.outstanding_principal,
-                      "line_version": self.line_version})
-
-    @classmethod
-    def from_json(cls, text: str) -> DrawReceipt:
-        """The receipt :meth:`to_json` stored."""
-        doc = json.loads(text)
-        return cls(doc["line_id"], doc["draw_id"], date.fromisoformat(doc["on"]),
-                   Decimal(doc["amount"]), doc["supplier_id"],
-                   schedule_from_json(doc["schedule"]), Decimal(doc["available_credit"]),
-                   Decimal(doc["outstanding_principal"]), doc["line_version"])
-
 
 @dataclass(frozen=True)
-class PaymentReceipt:
+class PaymentReceipt(_StoredReceipt):
     """The result of a repayment (replayed as is to a repeated idempotent request)."""
 
     line_id: str
@@ -203,27 +212,9 @@ class PaymentReceipt:
     available_credit: Decimal
     line_version: int
 
-    def to_json(self) -> str:
-        """The receipt as stored in an idempotency record."""
-        return dumps({"line_id": self.line_id, "payment_id": self.payment_id, "on": self.on,
-                      "amount": self.amount, "total_due": self.total_due,
-                      "credit_balance": self.credit_balance,
-                      "outstanding_principal": self.outstanding_principal,
-                      "available_credit": self.available_credit,
-                      "line_version": self.line_version})
-
-    @classmethod
-    def from_json(cls, text: str) -> PaymentReceipt:
-        """The receipt :meth:`to_json` stored."""
-        doc = json.loads(text)
-        return cls(doc["line_id"], doc["payment_id"], date.fromisoformat(doc["on"]),
-                   Decimal(doc["amount"]), Decimal(doc["total_due"]),
-                   Decimal(doc["credit_balance"]), Decimal(doc["outstanding_principal"]),
-                   Decimal(doc["available_credit"]), doc["line_version"])
-
 
 @dataclass(frozen=True)
-class LimitChangeReceipt:
+class LimitChangeReceipt(_StoredReceipt):
     """The result of a limit change (replayed as is to a repeated idempotent request).
 
     ``over_limit`` is the outstanding principal above the new limit (a limit lowered below
@@ -239,23 +230,6 @@ class LimitChangeReceipt:
     outstanding_principal: Decimal
     over_limit: Decimal
     line_version: int
-
-    def to_json(self) -> str:
-        """The receipt as stored in an idempotency record."""
-        return dumps({"line_id": self.line_id, "change_id": self.change_id, "on": self.on,
-                      "previous_limit": self.previous_limit, "new_limit": self.new_limit,
-                      "available_credit": self.available_credit,
-                      "outstanding_principal": self.outstanding_principal,
-                      "over_limit": self.over_limit, "line_version": self.line_version})
-
-    @classmethod
-    def from_json(cls, text: str) -> LimitChangeReceipt:
-        """The receipt :meth:`to_json` stored."""
-        doc = json.loads(text)
-        return cls(doc["line_id"], doc["change_id"], date.fromisoformat(doc["on"]),
-                   Decimal(doc["previous_limit"]), Decimal(doc["new_limit"]),
-                   Decimal(doc["available_credit"]), Decimal(doc["outstanding_principal"]),
-                   Decimal(doc["over_limit"]), doc["line_version"])
 
 
 @dataclass(frozen=True)

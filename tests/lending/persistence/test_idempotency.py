@@ -140,3 +140,26 @@ def test_one_key_racing_on_two_lines_has_one_effect_and_the_other_is_refused(uow
                if isinstance(outcome, IdempotencyKeyReused)]
     assert len(outcomes) == 2 and len(refused) == 1
     assert len(_events(uow, "L1")) + len(_events(uow, "L2")) == 1
+
+
+def test_every_receipt_reads_back_equal_from_its_stored_json():
+    import json as _json
+    from dataclasses import fields
+
+    from lending import CreditLine, LineTerms
+    from lending.persistence.services import DrawReceipt, LimitChangeReceipt, PaymentReceipt
+
+    line = CreditLine(LineTerms("L1", Decimal("1000.00"), date(2026, 1, 1)))
+    event = line.draw("D1", "100.00", date(2026, 1, 2), RepaymentPlan.bullet(30),
+                      supplier_id="S")
+    day, cents = date(2026, 1, 3), Decimal("0.01")
+    for receipt in (
+            DrawReceipt("L1", "D1", day, Decimal("100.00"), "S", event.schedule,
+                        Decimal("900.00"), Decimal("100.00"), 3),
+            PaymentReceipt("L1", "P1", day, Decimal("5.00"), cents, Decimal("0.00"),
+                           Decimal("95.00"), Decimal("905.00"), 4),
+            LimitChangeReceipt("L1", "C1", day, Decimal("1000.00"), Decimal("50.00"),
+                               Decimal("0.00"), Decimal("95.00"), Decimal("45.00"), 5)):
+        stored = receipt.to_json()
+        assert type(receipt).from_json(stored) == receipt
+        assert sorted(_json.loads(stored)) == sorted(f.name for f in fields(receipt))
