@@ -16,17 +16,11 @@ from lending import (
     InvalidIdentifier,
     LimitChanged,
     LineClosed,
-    LineTerms,
     RepaymentPlan,
     fold_line,
     open_term_loan,
 )
-
-OPENED = date(2025, 1, 1)
-
-
-def _line(limit: str = "10000.00", **terms: object) -> CreditLine:
-    return CreditLine(LineTerms("L1", Decimal(limit), OPENED, **terms))  # type: ignore[arg-type]
+from tests.lending.builders import OPENED, new_line
 
 
 def _draw(line: CreditLine, draw_id: str, amount: str, on: date = OPENED) -> None:
@@ -34,7 +28,7 @@ def _draw(line: CreditLine, draw_id: str, amount: str, on: date = OPENED) -> Non
 
 
 def test_a_limit_change_is_recorded_as_an_event_with_the_limit_before_and_after():
-    line = _line()
+    line = new_line()
     event = line.change_limit("C1", "12000.00", date(2025, 1, 10), reason="good payer",
                               actor="user:carol")
     assert event == LimitChanged("C1", date(2025, 1, 10), Decimal("10000.00"),
@@ -43,7 +37,7 @@ def test_a_limit_change_is_recorded_as_an_event_with_the_limit_before_and_after(
 
 
 def test_raising_the_limit_raises_available_credit_from_its_date_on():
-    line = _line()
+    line = new_line()
     _draw(line, "D1", "3000.00")
     line.change_limit("C1", "15000.00", date(2025, 1, 10))
     before, after = line.state(date(2025, 1, 9)), line.state(date(2025, 1, 10))
@@ -54,7 +48,7 @@ def test_raising_the_limit_raises_available_credit_from_its_date_on():
 
 
 def test_lowering_the_limit_below_what_is_owed_leaves_no_credit_and_refuses_draws():
-    line = _line()
+    line = new_line()
     _draw(line, "D1", "6000.00")
     line.change_limit("C1", "4000.00", date(2025, 1, 10), reason="seasonal dip")
     state = line.state(date(2025, 1, 10))
@@ -67,7 +61,7 @@ def test_lowering_the_limit_below_what_is_owed_leaves_no_credit_and_refuses_draw
 
 
 def test_after_a_cut_repayments_restore_credit_only_below_the_new_limit():
-    line = _line()
+    line = new_line()
     _draw(line, "D1", "6000.00")
     line.change_limit("C1", "4000.00", date(2025, 1, 10))
     line.prepay("P1", "1500.00", date(2025, 1, 20), "D1")
@@ -78,7 +72,7 @@ def test_after_a_cut_repayments_restore_credit_only_below_the_new_limit():
 
 
 def test_a_limit_of_zero_stops_new_draws_without_closing_the_line():
-    line = _line()
+    line = new_line()
     line.change_limit("C1", "0.00", date(2025, 1, 10))
     state = line.state(date(2025, 1, 10))
     assert (state.available_credit, state.closed, state.frozen) == (0, False, False)
@@ -87,7 +81,7 @@ def test_a_limit_of_zero_stops_new_draws_without_closing_the_line():
 
 
 def test_a_limit_change_moves_no_money():
-    line = _line()
+    line = new_line()
     _draw(line, "D1", "3000.00")
     journal_before = line.state(date(2025, 1, 10)).journal
     line.change_limit("C1", "5000.00", date(2025, 1, 10))
@@ -95,7 +89,7 @@ def test_a_limit_change_moves_no_money():
 
 
 def test_every_change_is_folded_in_order_and_the_state_follows_the_latest():
-    line = _line()
+    line = new_line()
     line.change_limit("C1", "8000.00", date(2025, 1, 5))
     line.change_limit("C2", "9000.00", date(2025, 1, 5))
     second = line.change_limit("C3", "2000.00", date(2025, 2, 1))
@@ -108,7 +102,7 @@ def test_every_change_is_folded_in_order_and_the_state_follows_the_latest():
 
 
 def test_a_frozen_line_may_have_its_limit_lowered():
-    line = _line(delinquency=DelinquencyPolicy(freeze_after_days=3))
+    line = new_line(delinquency=DelinquencyPolicy(freeze_after_days=3))
     line.draw("D1", "1000.00", OPENED, RepaymentPlan.bullet(30), supplier_id="S1")
     assert line.state(date(2025, 2, 10)).frozen
     line.change_limit("C1", "500.00", date(2025, 2, 10))
@@ -116,7 +110,7 @@ def test_a_frozen_line_may_have_its_limit_lowered():
 
 
 def test_a_closed_line_keeps_its_limit():
-    line = _line(delinquency=DelinquencyPolicy(write_off_after_days=30))
+    line = new_line(delinquency=DelinquencyPolicy(write_off_after_days=30))
     line.draw("D1", "1000.00", OPENED, RepaymentPlan.bullet(30), supplier_id="S1")
     assert line.state(date(2025, 3, 15)).closed
     with pytest.raises(LineClosed, match="its limit cannot change"):
@@ -125,16 +119,16 @@ def test_a_closed_line_keeps_its_limit():
 
 
 def test_a_limit_change_cannot_be_backdated():
-    line = _line()
+    line = new_line()
     line.repay("P1", "10.00", date(2025, 2, 1))
     with pytest.raises(BackdatedOperation):
         line.change_limit("C1", "5000.00", date(2025, 1, 31))
     with pytest.raises(BackdatedOperation):
-        _line().change_limit("C1", "5000.00", date(2024, 12, 31))
+        new_line().change_limit("C1", "5000.00", date(2024, 12, 31))
 
 
 def test_an_operation_dated_before_the_last_limit_change_is_backdated_too():
-    line = _line()
+    line = new_line()
     line.change_limit("C1", "5000.00", date(2025, 2, 1))
     with pytest.raises(BackdatedOperation):
         line.repay("P1", "10.00", date(2025, 1, 31))
@@ -143,7 +137,7 @@ def test_an_operation_dated_before_the_last_limit_change_is_backdated_too():
 @pytest.mark.parametrize("limit", [5000.0, "-1.00", "5000.001", "NaN", "lots", None,
                                    "1000000000000000"])
 def test_a_new_limit_must_be_an_exact_non_negative_amount(limit):
-    line = _line()
+    line = new_line()
     with pytest.raises(InvalidAmount):
         line.change_limit("C1", limit, date(2025, 1, 10))
     assert line.events == ()
@@ -151,11 +145,11 @@ def test_a_new_limit_must_be_an_exact_non_negative_amount(limit):
 
 def test_a_new_limit_in_another_currency_is_refused():
     with pytest.raises(CurrencyMismatch):
-        _line().change_limit("C1", "5000.00", OPENED, currency="USD")
+        new_line().change_limit("C1", "5000.00", OPENED, currency="USD")
 
 
 def test_a_change_id_is_a_non_empty_string_used_once_on_the_line():
-    line = _line()
+    line = new_line()
     _draw(line, "D1", "10.00")
     with pytest.raises(InvalidIdentifier):
         line.change_limit(" ", "5000.00", OPENED)

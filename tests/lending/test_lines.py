@@ -7,14 +7,12 @@ from lending import (
     Account,
     BackdatedOperation,
     CreditLimitExceeded,
-    CreditLine,
     CurrencyMismatch,
     DelinquencyPolicy,
     DuplicateOperation,
     EntryKind,
     InvalidAmount,
     InvalidIdentifier,
-    LineTerms,
     NothingToPrepay,
     PaymentAlreadyReversed,
     RepaymentPlan,
@@ -24,16 +22,11 @@ from lending import (
     fold_line,
     open_term_loan,
 )
-
-OPENED = date(2025, 1, 1)
-
-
-def _line(limit: str = "10000.00", **terms: object) -> CreditLine:
-    return CreditLine(LineTerms("L1", Decimal(limit), OPENED, **terms))  # type: ignore[arg-type]
+from tests.lending.builders import OPENED, new_line
 
 
 def test_draw_pays_the_supplier_and_reduces_available_credit():
-    line = _line()
+    line = new_line()
     line.draw("D1", "3000.00", OPENED, RepaymentPlan.bullet(60), supplier_id="S1")
     state = line.state(OPENED)
     assert state.available_credit == Decimal("7000.00")
@@ -44,7 +37,7 @@ def test_draw_pays_the_supplier_and_reduces_available_credit():
 
 
 def test_state_tells_the_next_date_and_amount_due_across_draws():
-    line = _line()
+    line = new_line()
     line.draw("D1", "900.00", OPENED, RepaymentPlan.instalments(3, fee="9.00"),
               supplier_id="S1")
     line.draw("D2", "500.00", OPENED, RepaymentPlan.bullet(30), supplier_id="S2")
@@ -56,7 +49,7 @@ def test_state_tells_the_next_date_and_amount_due_across_draws():
 
 
 def test_instalment_fee_can_be_a_monthly_rate_of_the_draw():
-    line = _line()
+    line = new_line()
     line.draw("D1", "1000.00", OPENED, RepaymentPlan.instalments(6, fee_rate_per_month="0.005"),
               supplier_id="S1")
     schedule = line.state(OPENED).draw("D1").schedule
@@ -65,7 +58,7 @@ def test_instalment_fee_can_be_a_monthly_rate_of_the_draw():
 
 
 def test_draw_above_available_credit_is_refused():
-    line = _line()
+    line = new_line()
     line.draw("D1", "6000.00", OPENED, RepaymentPlan.bullet(30), supplier_id="S1")
     with pytest.raises(CreditLimitExceeded, match="available credit 4000.00"):
         line.draw("D2", "4000.01", OPENED, RepaymentPlan.bullet(30), supplier_id="S1")
@@ -73,20 +66,20 @@ def test_draw_above_available_credit_is_refused():
 
 
 def test_a_draw_of_exactly_the_available_credit_is_allowed():
-    line = _line()
+    line = new_line()
     line.draw("D1", "10000.00", OPENED, RepaymentPlan.bullet(30), supplier_id="S1")
     assert line.state(OPENED).available_credit == 0
 
 
 def test_repaid_principal_restores_available_credit():
-    line = _line()
+    line = new_line()
     line.draw("D1", "6000.00", OPENED, RepaymentPlan.instalments(3), supplier_id="S1")
     line.repay("P1", "2000.00", date(2025, 2, 1))
     assert line.state(date(2025, 2, 1)).available_credit == Decimal("6000.00")
 
 
 def test_a_term_loan_does_not_restore_credit_when_repaid():
-    loan = _line("5000.00", revolving=False)
+    loan = new_line("5000.00", revolving=False)
     loan.draw("D1", "5000.00", OPENED, RepaymentPlan.term_loan("annuity", 6, "0.12"),
               supplier_id="S1")
     loan.repay("P1", "900.00", date(2025, 2, 1))
@@ -106,7 +99,7 @@ def test_term_loan_is_a_non_revolving_line_drawn_in_full():
 
 
 def test_interest_and_fee_are_accrued_when_the_instalment_falls_due():
-    line = _line()
+    line = new_line()
     line.draw("D1", "10000.00", OPENED, RepaymentPlan.term_loan("annuity", 6, "0.12"),
               supplier_id="S1")
     assert line.state(date(2025, 1, 31)).interest_due == 0
@@ -116,7 +109,7 @@ def test_interest_and_fee_are_accrued_when_the_instalment_falls_due():
 
 
 def test_partial_payment_pays_penalty_then_interest_before_principal():
-    line = _line()
+    line = new_line()
     line.draw("D1", "10000.00", OPENED, RepaymentPlan.term_loan("annuity", 6, "0.12"),
               supplier_id="S1")
     line.repay("P1", "110.00", date(2025, 2, 10))  # 1,725.48 due on 1 Feb, 9 days late
@@ -130,7 +123,7 @@ def test_partial_payment_pays_penalty_then_interest_before_principal():
 
 
 def test_payment_on_the_due_date_is_on_time():
-    line = _line()
+    line = new_line()
     line.draw("D1", "1000.00", OPENED, RepaymentPlan.bullet(30), supplier_id="S1")
     line.repay("P1", "1000.00", date(2025, 1, 31))
     state = line.state(date(2025, 3, 1))
@@ -139,7 +132,7 @@ def test_payment_on_the_due_date_is_on_time():
 
 
 def test_write_off_takes_principal_not_yet_due_too():
-    line = _line()
+    line = new_line()
     line.draw("D1", "1200.00", OPENED, RepaymentPlan.instalments(12), supplier_id="S1")
     state = line.state(date(2025, 7, 31))  # first instalment (1 Feb) 180 days past due
     write_off = [e for e in state.journal if e.kind == EntryKind.WRITE_OFF]
@@ -150,7 +143,7 @@ def test_write_off_takes_principal_not_yet_due_too():
 
 
 def test_overpayment_becomes_credit_balance():
-    line = _line()
+    line = new_line()
     line.draw("D1", "1000.00", OPENED, RepaymentPlan.bullet(30), supplier_id="S1")
     line.repay("P1", "1200.00", date(2025, 1, 31))
     state = line.state(date(2025, 1, 31))
@@ -160,7 +153,7 @@ def test_overpayment_becomes_credit_balance():
 
 
 def test_early_payment_waits_as_credit_and_pays_the_instalment_on_its_due_date():
-    line = _line()
+    line = new_line()
     line.draw("D1", "900.00", OPENED, RepaymentPlan.instalments(3), supplier_id="S1")
     line.repay("P1", "300.00", date(2025, 1, 15))
     assert line.state(date(2025, 1, 15)).credit_balance == Decimal("300.00")
@@ -170,7 +163,7 @@ def test_early_payment_waits_as_credit_and_pays_the_instalment_on_its_due_date()
 
 
 def test_prepayment_shortens_the_term_and_restores_credit_at_once():
-    line = _line()
+    line = new_line()
     line.draw("D1", "1200.00", OPENED, RepaymentPlan.instalments(12), supplier_id="S1")
     line.prepay("P1", "300.00", date(2025, 1, 20), "D1", "shorten_term")
     state = line.state(date(2025, 1, 20))
@@ -181,7 +174,7 @@ def test_prepayment_shortens_the_term_and_restores_credit_at_once():
 
 
 def test_prepayment_can_lower_the_instalment_instead():
-    line = _line()
+    line = new_line()
     line.draw("D1", "1200.00", OPENED, RepaymentPlan.instalments(12), supplier_id="S1")
     line.prepay("P1", "600.00", date(2025, 1, 20), "D1", "lower_instalment")
     schedule = line.state(date(2025, 1, 20)).draw("D1").schedule
@@ -189,7 +182,7 @@ def test_prepayment_can_lower_the_instalment_instead():
 
 
 def test_prepayment_beyond_the_draw_is_kept_as_credit_balance():
-    line = _line()
+    line = new_line()
     line.draw("D1", "500.00", OPENED, RepaymentPlan.bullet(90), supplier_id="S1")
     line.prepay("P1", "650.00", date(2025, 1, 5), "D1")
     state = line.state(date(2025, 1, 5))
@@ -199,7 +192,7 @@ def test_prepayment_beyond_the_draw_is_kept_as_credit_balance():
 
 
 def test_prepaying_a_repaid_draw_is_refused():
-    line = _line()
+    line = new_line()
     line.draw("D1", "500.00", OPENED, RepaymentPlan.bullet(90), supplier_id="S1")
     line.prepay("P1", "500.00", date(2025, 1, 5), "D1")
     with pytest.raises(NothingToPrepay):
@@ -209,7 +202,7 @@ def test_prepaying_a_repaid_draw_is_refused():
 
 
 def test_borrow_and_repay_any_time_charges_interest_only_for_the_days_borrowed():
-    line = _line()
+    line = new_line()
     line.draw("D1", "10000.00", OPENED, RepaymentPlan.term_loan("daily_interest", 12, "0.0365"),
               supplier_id="S1")
     line.prepay("P1", "6000.00", date(2025, 1, 11), "D1")
@@ -222,7 +215,7 @@ def test_borrow_and_repay_any_time_charges_interest_only_for_the_days_borrowed()
 
 
 def test_reversal_of_a_bounced_payment_rederives_every_balance():
-    line = _line()
+    line = new_line()
     line.draw("D1", "1000.00", OPENED, RepaymentPlan.bullet(30), supplier_id="S1")
     never_paid = fold_line(line.terms, line.events, date(2025, 3, 20))
     line.repay("P1", "1000.00", date(2025, 1, 31))
@@ -239,7 +232,7 @@ def test_reversal_of_a_bounced_payment_rederives_every_balance():
 
 
 def test_a_payment_counts_until_its_reversal_is_recorded():
-    line = _line()
+    line = new_line()
     line.draw("D1", "1000.00", OPENED, RepaymentPlan.bullet(30), supplier_id="S1")
     line.repay("P1", "1000.00", date(2025, 1, 31))
     line.reverse_payment("P1", date(2025, 2, 20))
@@ -250,7 +243,7 @@ def test_a_payment_counts_until_its_reversal_is_recorded():
 
 
 def test_a_bounced_prepayment_can_leave_the_line_over_its_limit_but_credit_never_negative():
-    line = _line()
+    line = new_line()
     line.draw("D1", "10000.00", OPENED, RepaymentPlan.bullet(90), supplier_id="S1")
     line.prepay("P1", "4000.00", date(2025, 1, 10), "D1")
     line.draw("D2", "4000.00", date(2025, 1, 10), RepaymentPlan.bullet(30), supplier_id="S1")
@@ -264,7 +257,7 @@ def test_a_bounced_prepayment_can_leave_the_line_over_its_limit_but_credit_never
 
 def test_a_draw_made_before_a_bounce_revealed_a_write_off_is_written_off_too():
     policy = DelinquencyPolicy(write_off_after_days=30)
-    line = _line(delinquency=policy)
+    line = new_line(delinquency=policy)
     line.draw("D1", "1000.00", OPENED, RepaymentPlan.bullet(30), supplier_id="S1")
     line.repay("P1", "1000.00", date(2025, 1, 31))
     line.draw("D2", "500.00", date(2025, 3, 15), RepaymentPlan.bullet(30), supplier_id="S1")
@@ -277,7 +270,7 @@ def test_a_draw_made_before_a_bounce_revealed_a_write_off_is_written_off_too():
 
 
 def test_a_payment_can_be_reversed_once_and_only_if_it_exists():
-    line = _line()
+    line = new_line()
     line.repay("P1", "10.00", OPENED)
     with pytest.raises(UnknownPayment):
         line.reverse_payment("P9", OPENED)
@@ -287,7 +280,7 @@ def test_a_payment_can_be_reversed_once_and_only_if_it_exists():
 
 
 def test_operations_cannot_be_backdated_or_reuse_an_id():
-    line = _line()
+    line = new_line()
     line.repay("P1", "10.00", date(2025, 2, 1))
     with pytest.raises(BackdatedOperation):
         line.repay("P2", "10.00", date(2025, 1, 31))
@@ -298,21 +291,21 @@ def test_operations_cannot_be_backdated_or_reuse_an_id():
 @pytest.mark.parametrize("draw_id", ["", "   ", None])
 def test_operation_ids_must_be_non_empty_strings(draw_id):
     with pytest.raises(InvalidIdentifier):
-        _line().draw(draw_id, "10.00", OPENED, RepaymentPlan.bullet(30), supplier_id="S1")
+        new_line().draw(draw_id, "10.00", OPENED, RepaymentPlan.bullet(30), supplier_id="S1")
 
 
 def test_amounts_in_another_currency_are_refused():
     with pytest.raises(CurrencyMismatch):
-        _line().repay("P1", "10.00", OPENED, currency="USD")
+        new_line().repay("P1", "10.00", OPENED, currency="USD")
 
 
 @pytest.mark.parametrize("amount", [100.0, "0.00", "-5.00", "10.001", "NaN"])
 def test_draw_amount_must_be_a_positive_exact_decimal(amount):
     with pytest.raises(InvalidAmount):
-        _line().draw("D1", amount, OPENED, RepaymentPlan.bullet(30), supplier_id="S1")
+        new_line().draw("D1", amount, OPENED, RepaymentPlan.bullet(30), supplier_id="S1")
 
 
 def test_state_as_of_an_earlier_date_ignores_later_events():
-    line = _line()
+    line = new_line()
     line.draw("D1", "1000.00", date(2025, 1, 10), RepaymentPlan.bullet(30), supplier_id="S1")
     assert line.state(date(2025, 1, 9)).outstanding_principal == 0
