@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 import sqlalchemy as sa
 
 from api.principal import Role
@@ -152,11 +151,9 @@ def test_acknowledged_draws_and_repayments_survive_sigkill_exactly_once(
     engine.dispose()
 
 
-@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
 def test_acknowledged_decisions_survive_sigkill_of_grouped_commits_exactly_once(
-        database: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
-    url = (f"sqlite:///{tmp_path / 'sme_credit.db'}" if database == "sqlite"
-           else str(request.getfixturevalue("postgres_url")))
+        database_url: str, tmp_path: Path) -> None:
+    url = database_url  # SQLite and PostgreSQL
     token, sellers = prepare_store(tmp_path, url, sellers=240)
     server = ServerProcess(tmp_path, url, workers=2)
     server.start()

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 import sqlalchemy as sa
 
 from tests.hardening._market import prepare_store
@@ -41,11 +40,10 @@ def _burst(url: str, key: str, requests: list[tuple[str, str, dict[str, Any]]]
         return answers, time.perf_counter() - started
 
 
-@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
 def test_a_burst_of_decisions_draws_and_repayments_loses_nothing(
-        database: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
-    url = (f"sqlite:///{tmp_path / 'sme_credit.db'}" if database == "sqlite"
-           else str(request.getfixturevalue("postgres_url")))
+        database_url: str, tmp_path: Path) -> None:
+    url = database_url  # SQLite and PostgreSQL
+    database = sa.make_url(url).get_backend_name()
     key, sellers = prepare_store(tmp_path, url, sellers=300)
     server = ServerProcess(tmp_path, url, workers=2)
     server.start()
