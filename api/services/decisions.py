@@ -57,7 +57,7 @@ from lending.errors import CurrencyMismatch, InvalidIdentifier
 from lending.money import AmountInput, parse_amount
 from lending.persistence.codec import dumps, fingerprint
 from lending.persistence.errors import IdempotencyKeyReused
-from lending.persistence.group_commit import GroupCommit
+from lending.persistence.group_commit import GroupCommit, commit_alone
 from lending.persistence.services import (
     change_limit as change_line_limit,
 )
@@ -634,12 +634,7 @@ def make_decision(uow: SqlUnitOfWork, *, snapshot: FeatureSnapshot, scorer: Scor
         return view
 
     def work() -> DecisionView:
-        if commits is not None:
-            return commits.run(write)
-        with uow:
-            answer = write(uow)
-            uow.commit()
-            return answer
+        return commit_alone(uow, write) if commits is None else commits.run(write)
 
     return retry_on_conflict(work)
 

@@ -44,7 +44,7 @@ import sqlalchemy as sa
 
 from lending.persistence.unit_of_work import SqlUnitOfWork
 
-__all__ = ["GroupCommit", "GroupCommitStats"]
+__all__ = ["GroupCommit", "GroupCommitStats", "commit_alone"]
 
 T = TypeVar("T")
 Write = Callable[[SqlUnitOfWork], T]
@@ -246,7 +246,13 @@ class GroupCommit:
         self.stats.largest = max(self.stats.largest, writes)
 
     def _alone(self, write: Write[T]) -> T:
-        with SqlUnitOfWork(self.engine) as uow:
-            result = write(uow)
-            uow.commit()
-            return result
+        return commit_alone(SqlUnitOfWork(self.engine), write)
+
+
+def commit_alone(uow: SqlUnitOfWork, write: Write[T]) -> T:
+    """Run ``write`` in a transaction of its own on ``uow`` (not yet entered) and commit
+    it: what a write handed to a :class:`GroupCommit` gets when it runs alone."""
+    with uow:
+        result = write(uow)
+        uow.commit()
+        return result
