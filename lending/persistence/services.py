@@ -55,7 +55,6 @@ from lending.errors import BackdatedOperation, InvalidIdentifier
 from lending.ledger import ACCOUNT_TYPES, Account, EntryKind, Journal, JournalEntry
 from lending.lines import (
     CreditLine,
-    DrawMade,
     DrawStatus,
     LimitChanged,
     LineEvent,
@@ -592,27 +591,14 @@ def draw(uow: SqlUnitOfWork, *, line_id: str, amount: AmountInput, on: date,
             "plan": plan_to_json(plan), "supplier_id": supplier_id, "currency": currency,
             "draw_id": draw_id}
 
-    def work() -> DrawReceipt:
-        with uow:
-            record, line = _load(uow, line_id, lock=True)
-            stored = _replayed(uow, scope, idempotency_key, body)
-            if stored is not None:
-                return DrawReceipt.from_json(stored)
-            _check_not_before_book(record, on)
-            before = len(line.events)
-            event: DrawMade = line.draw(draw_id or f"D-{uuid.uuid4().hex}", amount, on, plan,
-                                        supplier_id=supplier_id, currency=currency)
-            state = _apply(uow, record, line, before, on)
-            receipt = DrawReceipt(line_id, event.draw_id, on, event.amount, supplier_id,
-                                  event.schedule, state.available_credit,
-                                  state.outstanding_principal, record.version)
-            uow.idempotency.add(IdempotencyRecord(
-                scope=scope, key=idempotency_key, fingerprint=fingerprint(body),
-                line_id=line_id, response=receipt.to_json(), created_at=utc_now()))
-            uow.commit()
-            return receipt
-
-    return retry_on_conflict(work)
+    return _line_write(
+        uow, line_id=line_id, scope=scope, idempotency_key=idempotency_key, body=body, on=on,
+        receipt_type=DrawReceipt,
+        act=lambda line, day: line.draw(draw_id or f"D-{uuid.uuid4().hex}", amount, day,
+                                        plan, supplier_id=supplier_id, currency=currency),
+        receipt=lambda event, state, version, day: DrawReceipt(
+            line_id, event.draw_id, day, event.amount, supplier_id, event.schedule,
+            state.available_credit, state.outstanding_principal, version))
 
 
 def repay(uow: SqlUnitOfWork, *, line_id: str, amount: AmountInput, on: date,
@@ -670,27 +656,55 @@ def _record_payment(uow: SqlUnitOfWork, scope: str, line_id: str, idempotency_ke
                     body: dict[str, Any], on: date,
                     act: Callable[[CreditLine], PaymentReceived | PrepaymentReceived],
                     ) -> PaymentReceipt:
-    """Lock the line, replay a known key, else apply ``act`` and store the receipt once."""
+    """A repayment or prepayment through :func:`_line_write`, answered with a
+    :class:`PaymentReceipt`."""
+    return _line_write(
+        uow, line_id=line_id, scope=scope, idempotency_key=idempotency_key, body=body, on=on,
+        receipt_type=PaymentReceipt, act=lambda line, _day: act(line),
+        receipt=lambda event, state, version, day: PaymentReceipt(
+            line_id, event.payment_id, day, event.amount, state.total_due,
+            state.credit_balance, state.outstanding_principal, state.available_credit,
+            version))
 
-    def work() -> PaymentReceipt:
+
+EventT = TypeVar("EventT")
+ReceiptT = TypeVar("ReceiptT", bound=_StoredReceipt)
+
+
+def _line_write(uow: SqlUnitOfWork, *, line_id: str, scope: str, idempotency_key: str | None,
+                body: dict[str, Any], on: date, receipt_type: type[ReceiptT],
+                act: Callable[[CreditLine, date], EventT],
+                receipt: Callable[[EventT, LineState, int, date], ReceiptT],
+                not_before_book: bool = False) -> ReceiptT:
+    """The one shape of every write that appends an event to a line.
+
+    Lock the line; with an idempotency key already used, answer the stored receipt;
+    otherwise refuse a date before the line's book (or, ``not_before_book``, move it to
+    the booked date), ``act`` on the line on that date, fold and book it, build the
+    ``receipt`` (from the event, the new state, the line's new version and the date),
+    keep it under the key, and commit, all in one transaction (run once more if it lost
+    a race on a unique key).
+    """
+
+    def work() -> ReceiptT:
         with uow:
             record, line = _load(uow, line_id, lock=True)
-            stored = _replayed(uow, scope, idempotency_key, body)
-            if stored is not None:
-                return PaymentReceipt.from_json(stored)
-            _check_not_before_book(record, on)
+            if idempotency_key is not None:
+                stored = _replayed(uow, scope, idempotency_key, body)
+                if stored is not None:
+                    return receipt_type.from_json(stored)
+            day = max(on, record.as_of) if not_before_book else on
+            _check_not_before_book(record, day)
             before = len(line.events)
-            event = act(line)
-            state = _apply(uow, record, line, before, on)
-            receipt = PaymentReceipt(line_id, event.payment_id, on, event.amount,
-                                     state.total_due, state.credit_balance,
-                                     state.outstanding_principal, state.available_credit,
-                                     record.version)
-            uow.idempotency.add(IdempotencyRecord(
-                scope=scope, key=idempotency_key, fingerprint=fingerprint(body),
-                line_id=line_id, response=receipt.to_json(), created_at=utc_now()))
+            event = act(line, day)
+            state = _apply(uow, record, line, before, day)
+            result = receipt(event, state, record.version, day)
+            if idempotency_key is not None:
+                uow.idempotency.add(IdempotencyRecord(
+                    scope=scope, key=idempotency_key, fingerprint=fingerprint(body),
+                    line_id=line_id, response=result.to_json(), created_at=utc_now()))
             uow.commit()
-            return receipt
+            return result
 
     return retry_on_conflict(work)
 
@@ -778,33 +792,15 @@ def change_limit(uow: SqlUnitOfWork, *, line_id: str, new_limit: AmountInput, on
             "on": on.isoformat(), "reason": reason, "actor": actor, "change_id": change_id,
             "currency": currency}
 
-    def work() -> LimitChangeReceipt:
-        with uow:
-            record, line = _load(uow, line_id, lock=True)
-            if idempotency_key is not None:
-                stored = _replayed(uow, scope, idempotency_key, body)
-                if stored is not None:
-                    return LimitChangeReceipt.from_json(stored)
-            effective = max(on, record.as_of) if not_before_book else on
-            _check_not_before_book(record, effective)
-            before = len(line.events)
-            event = line.change_limit(change_id or f"C-{uuid.uuid4().hex}", new_limit,
-                                      effective, reason=reason, actor=actor,
-                                      currency=currency)
-            state = _apply(uow, record, line, before, effective)
-            receipt = LimitChangeReceipt(line_id, event.change_id, effective,
-                                         event.previous_limit,
-                                         event.new_limit, state.available_credit,
-                                         state.outstanding_principal, state.over_limit,
-                                         record.version)
-            if idempotency_key is not None:
-                uow.idempotency.add(IdempotencyRecord(
-                    scope=scope, key=idempotency_key, fingerprint=fingerprint(body),
-                    line_id=line_id, response=receipt.to_json(), created_at=utc_now()))
-            uow.commit()
-            return receipt
-
-    return retry_on_conflict(work)
+    return _line_write(
+        uow, line_id=line_id, scope=scope, idempotency_key=idempotency_key, body=body, on=on,
+        receipt_type=LimitChangeReceipt, not_before_book=not_before_book,
+        act=lambda line, day: line.change_limit(change_id or f"C-{uuid.uuid4().hex}",
+                                                new_limit, day, reason=reason, actor=actor,
+                                                currency=currency),
+        receipt=lambda event, state, version, day: LimitChangeReceipt(
+            line_id, event.change_id, day, event.previous_limit, event.new_limit,
+            state.available_credit, state.outstanding_principal, state.over_limit, version))
 
 
 def advance_line(uow: SqlUnitOfWork, *, line_id: str, to: date) -> LineView:
