@@ -34,8 +34,10 @@ test: install browser
 	$(BIN)/python -m pytest
 
 lint: install
-	$(BIN)/ruff check features models scoring lending api bench tests
+	$(BIN)/ruff check features models scoring lending store records decisions access settings \
+		synth cli api bench tests
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-logo
 
 bench: install
 	$(BIN)/python bench/features.py

@@ -8,15 +8,17 @@ area's router. Routes translate HTTP to service calls; rules live in ``lending``
 
 from __future__ import annotations
 
-import importlib
 import logging
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import sqlalchemy as sa
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
+from fastapi.routing import APIRoute
 
+from api import web
 from api.errors import (
     BodySizeLimit,
     ErrorBody,
@@ -26,18 +28,24 @@ from api.errors import (
 )
 from api.metrics import Metrics, MetricsMiddleware
 from api.model_holder import ModelHolder
-from api.settings import Settings
-from lending.persistence import GroupCommit, make_engine, upgrade_database
+from api.routes import decisions, docs, health, lines, models, records
+from lending.persistence import SqlUnitOfWork
 from lending.policy import CreditPolicy, load_policy
 from scoring import Scorer
+from settings import Settings
+from store import GroupCommit, make_engine, upgrade_database
 
-__all__ = ["create_app", "declare_error_answers", "ROUTER_MODULES"]
+__all__ = ["create_app", "declare_error_answers", "ROUTERS", "operation_id",
+           "check_operation_ids"]
 
 log = logging.getLogger("sme_credit.api")
 
-#: Modules whose ``router`` the app includes, in this order.
-ROUTER_MODULES = ("api.routes.health", "api.routes.docs", "api.routes.models", "api.routes.records",
-                  "api.routes.decisions", "api.routes.lines", "api.web")
+#: The routers the app includes, in this order (imported by name: a missing module stops
+#: the service at start-up instead of leaving its routes out).
+ROUTERS: tuple[APIRouter, ...] = (health.router, docs.router, models.router, records.router,
+                                  decisions.router, lines.router, web.router)
+
+_OPERATION_ID = re.compile(r"[a-z][a-z0-9]*(?:_[a-z0-9]+)*")
 
 _ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorBody, "description": text}
@@ -77,7 +85,8 @@ def create_app(settings: Settings | None = None, *, engine: sa.Engine | None = N
                          settings.model_name, settings.model_alias, scorer=scorer)
     # One connection shared by every thread (in-memory SQLite) cannot have a writer of
     # its own beside the requests: decisions then commit one by one.
-    commits = (GroupCommit(engine, max_batch=settings.decision_group_commit,
+    commits = (GroupCommit(engine, unit_of_work=SqlUnitOfWork,
+                           max_batch=settings.decision_group_commit,
                            name="decision-commit")
                if settings.decision_group_commit and not in_memory else None)
     metrics = Metrics(engine, commits=commits)
@@ -100,7 +109,7 @@ def create_app(settings: Settings | None = None, *, engine: sa.Engine | None = N
 
     app = FastAPI(title="sme-credit", version=_version(), description=_DESCRIPTION,
                   lifespan=lifespan, responses=_ERROR_RESPONSES, docs_url=None,
-                  redoc_url=None, openapi_url=None)
+                  redoc_url=None, openapi_url=None, generate_unique_id_function=operation_id)
     app.state.settings = settings
     app.state.engine = engine
     app.state.models = holder
@@ -108,20 +117,10 @@ def create_app(settings: Settings | None = None, *, engine: sa.Engine | None = N
     app.state.metrics = metrics
     app.state.decision_commits = commits
     install_error_handlers(app)
-    for name in ROUTER_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as missing:
-            if missing.name != name:
-                raise
-            continue
-        router = getattr(module, "router", None)
-        if router is None:  # a package still being built
-            continue
+    for router in ROUTERS:
         app.include_router(router)
-        mount = getattr(module, "mount", None)
-        if mount is not None:
-            mount(app)
+    web.mount(app)
+    check_operation_ids(app)
     declare_error_answers(app)
     # Outermost first: metrics see every answer, including the body limit's 413.
     # Inside the body limit, which bounds what the guard reads.
@@ -130,6 +129,46 @@ def create_app(settings: Settings | None = None, *, engine: sa.Engine | None = N
     app.add_middleware(SecurityHeaders, hsts=settings.environment == "production")
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     return app
+
+
+def operation_id(route: APIRoute) -> str:
+    """The OpenAPI ``operationId`` of a route: its function's name (``create_decision``).
+
+    FastAPI's default adds the path and method (``create_decision_v1_decisions_post``);
+    a client generated from ``/openapi.json`` names its methods after these ids, so the
+    plain name reads naturally. :func:`create_app` refuses two operations with one name.
+    """
+    return route.name
+
+
+def check_operation_ids(app: FastAPI) -> None:
+    """Every documented operation has its own plain snake-case id.
+
+    Raises
+    ------
+    RuntimeError
+        Two operations of the OpenAPI document share an id (two route functions of one
+        name), or an id is not snake case.
+    """
+    try:  # FastAPI >= 0.16x keeps included routers in app.routes and flattens lazily
+        from fastapi.routing import iter_route_contexts
+    except ImportError:  # pragma: no cover - older FastAPI copied the routes
+        routes: list[Any] = list(app.routes)
+    else:
+        routes = list(iter_route_contexts(app.routes))
+    seen: dict[str, str] = {}
+    for route in routes:
+        if not isinstance(getattr(route, "original_route", route), APIRoute) \
+                or not route.include_in_schema:
+            continue
+        name = str(route.unique_id)
+        where = f"{' '.join(sorted(route.methods or ()))} {route.path}"
+        if not _OPERATION_ID.fullmatch(name):
+            raise RuntimeError(f"operation id {name!r} ({where}) is not snake case")
+        if name in seen:
+            raise RuntimeError(f"operation id {name!r} names two operations: {seen[name]} "
+                               f"and {where}; rename one route function")
+        seen[name] = where
 
 
 def declare_error_answers(app: FastAPI) -> None:

@@ -19,13 +19,14 @@ import sqlalchemy as sa
 from fastapi import Depends, Header, Request
 from starlette.concurrency import run_in_threadpool
 
+from access.principal import Principal
 from api.errors import ApiError
 from api.model_holder import ModelHolder
-from api.principal import Principal
-from api.settings import Settings
-from lending.persistence import GroupCommit, SqlUnitOfWork
+from lending.persistence import SqlUnitOfWork
 from lending.policy import CreditPolicy
 from scoring import Scorer
+from settings import Settings
+from store import GroupCommit
 
 __all__ = ["SettingsDep", "EngineDep", "UowDep", "ScorerDep", "PolicyDep", "ModelsDep",
            "DecisionCommitsDep", "IdempotencyKeyDep", "require", "required_permission",
@@ -125,7 +126,7 @@ class _Requirement:
     """The dependency behind :func:`require`; ``permission`` is read by the role test."""
 
     def __init__(self, permission: str) -> None:
-        from api.permissions import check_permission, is_allowed
+        from access.permissions import check_permission, is_allowed
 
         self.permission = check_permission(permission)
         self._is_allowed = is_allowed
@@ -154,7 +155,7 @@ def require(permission: str) -> Any:
 
     Use as ``principal: Annotated[Principal, require("lines:write")]``. Answers 401
     ``unauthenticated`` without valid credentials and 403 ``forbidden`` when the caller's
-    role lacks the permission (see :mod:`api.permissions`).
+    role lacks the permission (see :mod:`access.permissions`).
     """
     return Depends(_Requirement(permission))
 

@@ -20,9 +20,16 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from access import security as auth_errors
+from decisions import errors as decision_errors
+from decisions.errors import DecisionError
 from lending import errors as lending_errors
 from lending.errors import LendingError
 from lending.persistence import errors as persistence_errors
+from records import errors as records_errors
+from records.errors import RecordsError
+from store.conflicts import ConcurrentUpdate
+from store.idempotency import IdempotencyError, IdempotencyKeyReused, InvalidIdempotencyKey
 
 __all__ = ["ApiError", "ErrorBody", "BodySizeLimit", "SecurityHeaders", "HostileInputGuard",
            "install_error_handlers", "domain_status", "error_code"]
@@ -57,9 +64,12 @@ class ApiError(Exception):
         self.details = details
 
 
-# Domain errors by class: HTTP status. Anything else derived from LendingError is a 422
-# (the request asked for something the rules refuse as invalid).
-_DOMAIN_STATUS: dict[type[LendingError], int] = {
+# Every domain error by class: its HTTP status. The domain packages raise errors that
+# know nothing of HTTP, each with a stable ``code`` (or a class name that gives one); this
+# table is the one place they become statuses. A class not listed takes the status of its
+# nearest listed base; the bases are listed last, as the defaults of their families.
+_DOMAIN_STATUS: dict[type[Exception], int] = {
+    # lending rules and their persistence
     persistence_errors.UnknownLine: 404,
     lending_errors.UnknownDraw: 404,
     lending_errors.UnknownPayment: 404,
@@ -71,14 +81,54 @@ _DOMAIN_STATUS: dict[type[LendingError], int] = {
     lending_errors.PaymentAlreadyReversed: 409,
     lending_errors.NothingToPrepay: 409,
     persistence_errors.LineAlreadyExists: 409,
-    persistence_errors.IdempotencyKeyReused: 409,
     persistence_errors.DecisionNotApproved: 409,
-    persistence_errors.ConcurrentUpdate: 409,
+    # records
+    records_errors.UnknownSeller: 404,
+    records_errors.SellerNotYetRegistered: 409,
+    records_errors.BatchTooLarge: 413,
+    # credit decisions
+    decision_errors.UnknownDecision: 404,
+    decision_errors.InvalidCursor: 422,
+    decision_errors.InvalidFilter: 422,
+    decision_errors.ModelVersionUnavailable: 409,
+    decision_errors.PolicyVersionUnavailable: 409,
+    decision_errors.ReasonRequired: 422,
+    decision_errors.InvalidReason: 422,
+    decision_errors.ReasonTooLong: 422,
+    decision_errors.LimitOutOfRange: 422,
+    decision_errors.LimitRequired: 422,
+    decision_errors.InvalidAction: 422,
+    decision_errors.InvalidDecisionRequest: 422,
+    decision_errors.DecisionAlreadyDecided: 409,
+    decision_errors.DecisionChanged: 409,
+    decision_errors.NoProduct: 409,
+    # the store
+    ConcurrentUpdate: 409,
+    IdempotencyKeyReused: 409,
+    InvalidIdempotencyKey: 422,
+    # access control
+    auth_errors.InvalidInput: 422,
+    auth_errors.UserExists: 409,
+    auth_errors.UnknownUser: 404,
+    auth_errors.UnknownApiKey: 404,
+    auth_errors.InvalidCredentials: 401,
+    auth_errors.LoginThrottled: 429,
+    # the family defaults: a request the rules refuse as invalid
+    LendingError: 422,
+    RecordsError: 422,
+    DecisionError: 422,
+    IdempotencyError: 422,
+    auth_errors.AuthError: 400,
 }
 
+#: The bases whose subclasses the table above maps (each gets the one handler).
+DOMAIN_ERRORS: tuple[type[Exception], ...] = (LendingError, RecordsError, DecisionError,
+                                              IdempotencyError, auth_errors.AuthError,
+                                              ConcurrentUpdate)
 
-def domain_status(error: LendingError) -> int:
-    """The HTTP status of a domain error (most specific class wins)."""
+
+def domain_status(error: Exception) -> int:
+    """The HTTP status of a domain error (the most specific class listed wins)."""
     for cls in type(error).__mro__:
         if cls in _DOMAIN_STATUS:
             return _DOMAIN_STATUS[cls]
@@ -86,7 +136,11 @@ def domain_status(error: LendingError) -> int:
 
 
 def error_code(error: BaseException) -> str:
-    """``CreditLimitExceeded`` -> ``credit_limit_exceeded``."""
+    """The error's stable ``code``; else its class name in snake case
+    (``CreditLimitExceeded`` -> ``credit_limit_exceeded``)."""
+    code = getattr(type(error), "code", None)
+    if isinstance(code, str):
+        return code
     return re.sub(r"(?<!^)(?=[A-Z])", "_", type(error).__name__).lower()
 
 
@@ -193,9 +247,17 @@ def install_error_handlers(app: FastAPI) -> None:
         return _answer(error.status, error.code, error.message, _json_safe(error.details),
                        headers)
 
-    @app.exception_handler(LendingError)
-    async def _domain_error(_request: Request, error: LendingError) -> JSONResponse:
-        return _answer(domain_status(error), error_code(error), str(error))
+    async def _domain_error(_request: Request, error: Exception) -> JSONResponse:
+        status = domain_status(error)
+        headers = None
+        retry_after = getattr(error, "retry_after_seconds", None)
+        if status == 429 and isinstance(retry_after, int):
+            headers = {"Retry-After": str(retry_after)}
+        return _answer(status, error_code(error), str(error),
+                       _json_safe(getattr(error, "details", None)), headers)
+
+    for family in DOMAIN_ERRORS:
+        app.add_exception_handler(family, _domain_error)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_request: Request, error: RequestValidationError) -> JSONResponse:

@@ -20,7 +20,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from lending.persistence import GroupCommit
+from store import GroupCommit
 
 __all__ = ["Metrics", "MetricsMiddleware", "CONTENT_TYPE"]
 

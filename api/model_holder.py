@@ -15,10 +15,11 @@ import logging
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 from scoring import Scorer
+from store.clock import utc_now
 
 __all__ = ["ModelHolder", "ModelStatus", "ReloadResult"]
 
@@ -65,7 +66,7 @@ class ModelHolder:
         self._fixed = scorer is not None
         self._lock = threading.Lock()  # one load at a time; readers never wait on it
         self._aliases: dict[str, str] = {}
-        self._loaded_at: datetime | None = datetime.now(UTC) if scorer else None
+        self._loaded_at: datetime | None = utc_now() if scorer else None
         self._last_error: str | None = None
         self._versions: OrderedDict[str, Scorer] = OrderedDict()
         self._keep = keep_versions
@@ -144,7 +145,7 @@ class ModelHolder:
                 raise
             self._remember(scorer)
             self._scorer = scorer  # the swap: one reference assignment
-            self._loaded_at = datetime.now(UTC)
+            self._loaded_at = utc_now()
             self._last_error = None
         log.info("serving %s version %s (was %s)", self.model_name, target, previous)
         return ReloadResult(previous, target, True)

@@ -159,10 +159,10 @@ def main(argv: list[str] | None = None) -> int:
 
 def _train_and_register(args: argparse.Namespace, folder: Path) -> tuple[Any, Any]:
     import features
-    from features.synth import generate_marketplace
     from models import TrainConfig, train
     from models.registry import log_and_register
     from scoring import Scorer
+    from synth.marketplace import generate_marketplace
 
     started = time.perf_counter()
     market = generate_marketplace(args.sellers, args.months, args.seed)

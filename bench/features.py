@@ -28,7 +28,7 @@ from /proc), and tracemalloc's peak of traced allocations (numpy and Python obje
 buffers are not traced). Both are reported relative to the orders' in-memory size,
 ``orders.memory_usage(deep=True).sum()``.
 
-The marketplace is generated with :mod:`features.synth` on first use and cached as Parquet
+The marketplace is generated with :mod:`synth.marketplace` on first use and cached as Parquet
 under ``bench/out/`` (git-ignored).
 
 The synthetic ids are fixed-width numbers (``S000123``); ``--free-form-ids`` appends a
@@ -141,7 +141,7 @@ LEFT JOIN monthly ON monthly.seller_id = s.seller_id
 def load_marketplace(n_sellers: int, months: int, seed: int) -> tuple[pd.DataFrame,
                                                                    pd.DataFrame, pd.Timestamp]:
     """Orders, sellers and as_of of a synthetic marketplace, cached as Parquet in bench/out."""
-    from features.synth import generate_marketplace
+    from synth.marketplace import generate_marketplace
 
     stem = OUT / f"marketplace_{n_sellers}s_{months}m_seed{seed}"
     orders_path = stem.with_name(stem.name + "_orders.parquet")
@@ -223,7 +223,7 @@ _FIRST_CALL = """
 import sys, time
 sys.path.insert(0, {root!r})
 from features import CORE_FEATURES, build_features
-from features.synth import generate_marketplace
+from synth.marketplace import generate_marketplace
 market = generate_marketplace(20, 3, seed=1)
 start = time.perf_counter()
 build_features(market.orders, market.sellers, market.as_of, features=CORE_FEATURES)

@@ -282,9 +282,9 @@ def _prepare_model(args: argparse.Namespace, folder: Path) -> Setup:
     import numpy as np
 
     import features
-    from features.synth import generate_marketplace
     from models import TrainConfig, train
     from models.registry import log_and_register, promote
+    from synth.marketplace import generate_marketplace
 
     seconds: dict[str, float] = {}
     mark = time.perf_counter()
@@ -386,10 +386,10 @@ def _drop_postgres_schema(url: str, schema: str) -> None:
 
 def _load_store(database_url: str, setup: Setup) -> tuple[str, float]:
     """Migrate the store, load the marketplace with its snapshots, create an API key."""
-    from api.principal import Role
-    from api.security import create_api_key
-    from api.services.records import load_records
-    from lending.persistence import make_engine, upgrade_database
+    from access.principal import Role
+    from access.security import create_api_key
+    from records.ingest import load_records
+    from store import make_engine, upgrade_database
 
     mark = time.perf_counter()
     engine = make_engine(database_url)
@@ -405,7 +405,7 @@ def _load_store(database_url: str, setup: Setup) -> tuple[str, float]:
 def _count_decisions(database_url: str) -> int:
     import sqlalchemy as sa
 
-    from lending.persistence import make_engine
+    from store import make_engine
 
     engine = make_engine(database_url)
     try:

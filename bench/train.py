@@ -22,8 +22,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import features  # noqa: E402
-from features.synth import generate_marketplace  # noqa: E402
 from models import TrainConfig, train  # noqa: E402
+from synth.marketplace import generate_marketplace  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -26,6 +26,7 @@ from features.definitions import (
     feature_table_markdown,
 )
 from features.registry import FAMILIES, FEATURES, FeatureSpec, get_feature, registry_version
+from features.values import json_value
 
 __all__ = [
     "build_features",
@@ -47,4 +48,5 @@ __all__ = [
     "FeatureSpec",
     "get_feature",
     "registry_version",
+    "json_value",
 ]

@@ -54,7 +54,8 @@ __all__ = [
     "DEFAULT_TIMEZONE",
 ]
 
-#: The lender's time zone, used to read a naive ``as_of``.
+#: The lender's time zone unless configured otherwise: the one default of the project
+#: (``settings.Settings.timezone`` defaults to it); used to read a naive ``as_of``.
 DEFAULT_TIMEZONE = "Asia/Shanghai"
 #: Order columns the builder reads (``order_id`` and ``currency`` are not needed).
 ORDER_COLUMNS: tuple[str, ...] = (
@@ -79,11 +80,11 @@ WINDOW_DAYS = 365
 #: Upper edges (inclusive, in days of age) of the age bands that windowed sums are built from.
 _BAND_EDGES_DAYS = (30, 90, 180, 365, 455, 730)
 _N_BANDS = len(_BAND_EDGES_DAYS) + 1
-_NAT = np.iinfo(np.int64).min
+NAT = np.iinfo(np.int64).min
 
 
 @dataclass(frozen=True)
-class _Params:
+class BuildParams:
     as_of_ns: int
     status_known_after_days: int
     shipping_sla_days: int
@@ -193,7 +194,7 @@ def build_features(
                          f"{status_known_after_days} and {shipping_sla_days}")
     if threads is not None and threads < 1:
         raise ValueError(f"threads must be at least 1; got {threads}")
-    params = _Params(int(as_of_ts.value), int(status_known_after_days),
+    params = BuildParams(int(as_of_ts.value), int(status_known_after_days),
                      int(shipping_sla_days), home_country.upper(),
                      1 if threads is None else int(threads),
                      _kernels.default_threads() if threads is None else int(threads))
@@ -275,7 +276,7 @@ def _check_columns(frame: pd.DataFrame, what: str, required: Iterable[str],
         raise ValueError(f"{what} has columns of the wrong dtype: {'; '.join(wrong)}; {hint}")
 
 
-def _ns(series: pd.Series) -> np.ndarray:
+def as_nanoseconds(series: pd.Series) -> np.ndarray:
     """int64 nanoseconds since the epoch (UTC); NaT is the int64 minimum. A view of the
     column's own memory when it holds nanoseconds already (no copy)."""
     values = series.array
@@ -333,8 +334,8 @@ class _Orders:
 
     def timestamp(self, name: str) -> np.ndarray:
         """Nanoseconds of a timestamp column; events at or after as_of become NaT."""
-        values = self.take(_ns(self.frame[name]))
-        return np.where(values < self.as_of_ns, values, _NAT)
+        values = self.take(as_nanoseconds(self.frame[name]))
+        return np.where(values < self.as_of_ns, values, NAT)
 
     @cached_property
     def cents(self) -> np.ndarray:
@@ -387,7 +388,7 @@ def _refuse_unknown_sellers(rows: pd.DataFrame, what: str, validator: str, count
 _ORDERS_VALIDATOR = "features.records.validate_orders(orders, sellers['seller_id'])"
 
 
-def build_partition(orders: pd.DataFrame, sellers: pd.DataFrame, params: _Params,
+def build_partition(orders: pd.DataFrame, sellers: pd.DataFrame, params: BuildParams,
                     wanted: Iterable[str]) -> pd.DataFrame:
     """Order and profile features of ``sellers`` from ``orders`` (one pandas frame).
 
@@ -395,15 +396,15 @@ def build_partition(orders: pd.DataFrame, sellers: pd.DataFrame, params: _Params
     """
     wanted = tuple(wanted)
     as_of_ns = params.as_of_ns
-    registered = _ns(sellers["registered_at"])
-    kept = (registered < as_of_ns) & (registered != _NAT)
+    registered = as_nanoseconds(sellers["registered_at"])
+    kept = (registered < as_of_ns) & (registered != NAT)
     kept_positions = np.flatnonzero(kept)
     n = len(kept_positions)
     index = pd.Index(sellers["seller_id"].iloc[kept_positions], name="seller_id")
     tenure_ns = as_of_ns - registered[kept_positions]
 
     if "currency" in orders.columns and len(orders):
-        _check_one_currency(orders["currency"])
+        check_one_currency(orders["currency"])
     remap = np.full(len(sellers) + 1, -1, dtype=np.int64)
     remap[kept_positions] = np.arange(n)
     out: dict[str, np.ndarray | pd.Categorical] = {}
@@ -437,7 +438,7 @@ _BUYER_FEATURES = frozenset((
 
 
 def _compiled_features(orders: pd.DataFrame, sellers: pd.DataFrame, remap: np.ndarray,
-                       n: int, tenure_ns: np.ndarray, params: _Params,
+                       n: int, tenure_ns: np.ndarray, params: BuildParams,
                        wanted: tuple[str, ...], out: dict[str, Any]) -> bool:
     """The order features by the compiled kernels, into ``out``; False when they cannot
     (numba missing, a feature they do not compute, ids that are not plain strings)."""
@@ -453,9 +454,9 @@ def _compiled_features(orders: pd.DataFrame, sellers: pd.DataFrame, remap: np.nd
         arrow_string_chunks(orders["buyer_id"]) if with_buyers
         else pa.array([], pa.large_string()),
         arrow_strings(sellers["seller_id"]), remap[:len(sellers)], n,
-        np.ascontiguousarray(_ns(orders["created_at"])),
+        np.ascontiguousarray(as_nanoseconds(orders["created_at"])),
         np.ascontiguousarray(orders["amount"].to_numpy(dtype=np.float64)),
-        np.ascontiguousarray(_ns(orders["refunded_at"])),
+        np.ascontiguousarray(as_nanoseconds(orders["refunded_at"])),
         np.ascontiguousarray(orders["refunded_amount"].to_numpy(dtype=np.float64)),
         as_of_ns, edges, MONTH_DAYS * DAY_NS, WINDOW_DAYS * DAY_NS, 90 * DAY_NS,
         params.kernel_threads, with_buyers,
@@ -489,13 +490,13 @@ def _given(values: np.ndarray | None) -> np.ndarray:
 
 
 def _numpy_features(orders: pd.DataFrame, sellers: pd.DataFrame, remap: np.ndarray,
-                    n: int, tenure_ns: np.ndarray, params: _Params,
+                    n: int, tenure_ns: np.ndarray, params: BuildParams,
                     wanted: tuple[str, ...], out: dict[str, Any]) -> None:
     """The order features by blocks of numpy work, into ``out``."""
     as_of_ns = params.as_of_ns
     position = _seller_positions(orders, sellers, "orders", _ORDERS_VALIDATOR)
     code_all = remap[position]
-    created_all = _ns(orders["created_at"])
+    created_all = as_nanoseconds(orders["created_at"])
     valid = (code_all >= 0) & (created_all < as_of_ns)
     rows = None if valid.all() else np.flatnonzero(valid)
     data = _Orders(orders, rows, code_all if rows is None else code_all[rows],
@@ -517,7 +518,7 @@ def _numpy_features(orders: pd.DataFrame, sellers: pd.DataFrame, remap: np.ndarr
             block(data, tenure_ns, params, wanted, out)
 
 
-def _check_one_currency(currency: pd.Series) -> None:
+def check_one_currency(currency: pd.Series) -> None:
     values = arrow_strings(currency)
     if len(values) == 0:
         return
@@ -528,7 +529,7 @@ def _check_one_currency(currency: pd.Series) -> None:
                          "features add amounts up, so build them for one currency at a time")
 
 
-def _scale_and_growth(data: _Orders, tenure_ns: np.ndarray, params: _Params,
+def _scale_and_growth(data: _Orders, tenure_ns: np.ndarray, params: BuildParams,
                       wanted: tuple[str, ...], out: dict[str, Any]) -> None:
     _scale_from_bands(data.band_counts, data.band_cents, out)
 
@@ -550,7 +551,7 @@ def _scale_from_bands(counts: np.ndarray, cents: np.ndarray, out: dict[str, Any]
     out["gmv_growth_yoy_365d"] = _ratio(cents_cum[:, 3], cents[:, 4] + cents[:, 5]) - 1.0
 
 
-def _monthly(data: _Orders, tenure_ns: np.ndarray, params: _Params,
+def _monthly(data: _Orders, tenure_ns: np.ndarray, params: BuildParams,
              wanted: tuple[str, ...], out: dict[str, Any]) -> None:
     n = data.n_sellers
     month_ns = MONTH_DAYS * DAY_NS
@@ -596,7 +597,7 @@ def _monthly_from_sums(gmv_cents: np.ndarray, month_counts: Callable[[], np.ndar
     out["gmv_trend_slope_relative_12m"] = relative
 
 
-def _daily(data: _Orders, tenure_ns: np.ndarray, params: _Params,
+def _daily(data: _Orders, tenure_ns: np.ndarray, params: BuildParams,
            wanted: tuple[str, ...], out: dict[str, Any]) -> None:
     n = data.n_sellers
     window = data.in_window
@@ -622,7 +623,7 @@ def _daily(data: _Orders, tenure_ns: np.ndarray, params: _Params,
     out["longest_gap_days_365d"] = gap
 
 
-def _recency(data: _Orders, tenure_ns: np.ndarray, params: _Params,
+def _recency(data: _Orders, tenure_ns: np.ndarray, params: BuildParams,
              wanted: tuple[str, ...], out: dict[str, Any]) -> None:
     n = data.n_sellers
     newest = np.full(n, np.iinfo(np.int64).max)
@@ -637,9 +638,9 @@ def _recency(data: _Orders, tenure_ns: np.ndarray, params: _Params,
 
 def _refunded(data: _Orders) -> np.ndarray:
     """Whether each order had a refund made before as_of."""
-    refunded_at = data.take(_ns(data.frame["refunded_at"]))
+    refunded_at = data.take(as_nanoseconds(data.frame["refunded_at"]))
     amount = data.take(np.asarray(data.frame["refunded_amount"].to_numpy(dtype=np.float64)))
-    return np.asarray((refunded_at != _NAT) & (refunded_at < data.as_of_ns) & (amount > 0))
+    return np.asarray((refunded_at != NAT) & (refunded_at < data.as_of_ns) & (amount > 0))
 
 
 def _refund_cents(data: _Orders) -> np.ndarray:
@@ -648,7 +649,7 @@ def _refund_cents(data: _Orders) -> np.ndarray:
     return np.where(_refunded(data), np.rint(amount * 100.0), 0.0)
 
 
-def _refunds(data: _Orders, tenure_ns: np.ndarray, params: _Params,
+def _refunds(data: _Orders, tenure_ns: np.ndarray, params: BuildParams,
              wanted: tuple[str, ...], out: dict[str, Any]) -> None:
     _refunds_from_bands(data.band_counts, data.per_band(_refunded(data).astype(np.float64)),
                         data.band_cents, lambda: data.per_band(_refund_cents(data)), wanted,
@@ -667,7 +668,7 @@ def _refunds_from_bands(counts: np.ndarray, refunds: np.ndarray, cents: np.ndarr
         out["refund_amount_rate_365d"] = _ratio(refund_sum, cents[:, :4].sum(axis=1))
 
 
-def _status(data: _Orders, tenure_ns: np.ndarray, params: _Params,
+def _status(data: _Orders, tenure_ns: np.ndarray, params: BuildParams,
             wanted: tuple[str, ...], out: dict[str, Any]) -> None:
     n = data.n_sellers
     code = data.code
@@ -687,14 +688,14 @@ def _status(data: _Orders, tenure_ns: np.ndarray, params: _Params,
         out["net_gmv_365d"] = np.bincount(code, weights=net, minlength=n) / 100.0
 
 
-def _shipping(data: _Orders, tenure_ns: np.ndarray, params: _Params,
+def _shipping(data: _Orders, tenure_ns: np.ndarray, params: BuildParams,
               wanted: tuple[str, ...], out: dict[str, Any]) -> None:
     n = data.n_sellers
     code = data.code
     window = data.in_window
     sla_ns = params.shipping_sla_days * DAY_NS
     shipped_at = data.timestamp("shipped_at")
-    shipped = shipped_at != _NAT
+    shipped = shipped_at != NAT
     due = window & (data.age > sla_ns)  # the shipping deadline is before as_of
     on_time = shipped & (shipped_at - data.created <= sla_ns)
     out["late_shipment_rate_365d"] = _ratio(
@@ -708,7 +709,7 @@ def _shipping(data: _Orders, tenure_ns: np.ndarray, params: _Params,
         np.bincount(code, weights=shipped_window, minlength=n)) / 86_400.0
 
 
-def _channels(data: _Orders, tenure_ns: np.ndarray, params: _Params,
+def _channels(data: _Orders, tenure_ns: np.ndarray, params: BuildParams,
               wanted: tuple[str, ...], out: dict[str, Any]) -> None:
     n = data.n_sellers
     window = data.in_window
@@ -726,7 +727,7 @@ def _channels(data: _Orders, tenure_ns: np.ndarray, params: _Params,
                                                         minlength=n), count_365)
 
 
-def _customers(data: _Orders, tenure_ns: np.ndarray, params: _Params,
+def _customers(data: _Orders, tenure_ns: np.ndarray, params: BuildParams,
                wanted: tuple[str, ...], out: dict[str, Any]) -> None:
     n = data.n_sellers
     window = np.flatnonzero(data.in_window)
@@ -766,12 +767,12 @@ def _customers(data: _Orders, tenure_ns: np.ndarray, params: _Params,
         out["buyer_hhi_365d"] = np.where(gmv > 0, hhi, np.nan)
 
 
-def _cash_cycle(data: _Orders, tenure_ns: np.ndarray, params: _Params,
+def _cash_cycle(data: _Orders, tenure_ns: np.ndarray, params: BuildParams,
                 wanted: tuple[str, ...], out: dict[str, Any]) -> None:
     n = data.n_sellers
     window = data.in_window
     paid_at = data.timestamp("paid_out_at")
-    paid = window & (paid_at != _NAT)
+    paid = window & (paid_at != NAT)
     out["paid_out_share_365d"] = _ratio(np.bincount(data.code, weights=paid, minlength=n),
                                         np.bincount(data.code, weights=window, minlength=n))
     delay_s = np.maximum((paid_at[paid] - data.created[paid]) // _SECOND_NS, 0)
@@ -792,7 +793,7 @@ def _cash_cycle(data: _Orders, tenure_ns: np.ndarray, params: _Params,
     out["p90_payout_delay_days_365d"] = p90
 
 
-_Block = Callable[[_Orders, np.ndarray, _Params, tuple[str, ...], dict[str, Any]], None]
+_Block = Callable[[_Orders, np.ndarray, BuildParams, tuple[str, ...], dict[str, Any]], None]
 #: Blocks of work and the features each produces; a block runs when any of them is wanted.
 #: Blocks are independent of each other, so their order changes nothing in the result.
 _BLOCKS: tuple[tuple[tuple[str, ...], _Block], ...] = (  # the most expensive first
@@ -818,7 +819,7 @@ _BLOCKS: tuple[tuple[tuple[str, ...], _Block], ...] = (  # the most expensive fi
 
 
 def _repayment_features(credit: pd.DataFrame, sellers: pd.DataFrame, index: pd.Index,
-                        params: _Params) -> dict[str, np.ndarray]:
+                        params: BuildParams) -> dict[str, np.ndarray]:
     """Repayment features of the sellers in ``index`` from the credit history (one frame).
 
     The credit history is small (one row per draw), so the Dask backend computes these on
@@ -830,14 +831,14 @@ def _repayment_features(credit: pd.DataFrame, sellers: pd.DataFrame, index: pd.I
                                  "features.credit_history.validate_credit_history")
     code_of_id = positions(sellers["seller_id"], pd.Series(index.array))
     code = code_of_id[position]
-    drawn = _ns(credit["drawn_at"])
-    keep = (code >= 0) & (drawn != _NAT) & (drawn < as_of_ns)
+    drawn = as_nanoseconds(credit["drawn_at"])
+    keep = (code >= 0) & (drawn != NAT) & (drawn < as_of_ns)
     code, drawn = code[keep], drawn[keep]
     amount_cents = np.rint(credit["amount"].to_numpy(dtype=np.float64)[keep] * 100.0)
     limit = credit["credit_limit"].to_numpy(dtype=np.float64)[keep]
-    due = _ns(credit["due_at"])[keep]
-    repaid_at = _ns(credit["repaid_at"])[keep]
-    repaid = (repaid_at != _NAT) & (repaid_at < as_of_ns)
+    due = as_nanoseconds(credit["due_at"])[keep]
+    repaid_at = as_nanoseconds(credit["repaid_at"])[keep]
+    repaid = (repaid_at != NAT) & (repaid_at < as_of_ns)
 
     draws = np.bincount(code, minlength=n)
     outstanding = np.bincount(code, weights=np.where(repaid, 0.0, amount_cents), minlength=n)

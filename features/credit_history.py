@@ -22,12 +22,12 @@ from features.records import (
     DEFAULT_CURRENCIES,
     FieldSpec,
     LoadedRecords,
-    _check_columns,
-    _check_fields,
-    _check_known_sellers,
-    _check_unique,
-    _finish,
-    _Problems,
+    Problems,
+    check_columns,
+    check_fields,
+    check_known_sellers,
+    check_unique,
+    finish_validation,
     read_table,
 )
 
@@ -74,11 +74,11 @@ def validate_credit_history(frame: pd.DataFrame,
     RecordValidationError
         In strict mode on any problem, or when a required column is missing.
     """
-    problems = _Problems()
-    if not _check_columns(frame, CREDIT_HISTORY_FIELDS, problems):
-        return _finish("credit_history", frame, None, np.ones(len(frame), bool), problems,
+    problems = Problems()
+    if not check_columns(frame, CREDIT_HISTORY_FIELDS, problems):
+        return finish_validation("credit_history", frame, None, np.ones(len(frame), bool), problems,
                        strict)
-    parsed, bad = _check_fields(frame, CREDIT_HISTORY_FIELDS, problems, DEFAULT_CURRENCIES)
+    parsed, bad = check_fields(frame, CREDIT_HISTORY_FIELDS, problems, DEFAULT_CURRENCIES)
 
     amount = parsed["amount"].to_numpy()
     limit = parsed["credit_limit"].to_numpy()
@@ -97,11 +97,11 @@ def validate_credit_history(frame: pd.DataFrame,
         problems.add(before, name, frame[name], f"{name} before drawn_at")
         bad |= before
 
-    bad |= _check_unique(frame, parsed, "draw_id", problems)
+    bad |= check_unique(frame, parsed, "draw_id", problems)
     if seller_ids is not None:
-        bad |= _check_known_sellers(frame, parsed, seller_ids, problems,
+        bad |= check_known_sellers(frame, parsed, seller_ids, problems,
                                     "draw of an unknown seller")
-    return _finish("credit_history", frame, parsed, bad, problems, strict)
+    return finish_validation("credit_history", frame, parsed, bad, problems, strict)
 
 
 def load_credit_history(source: str | Path | pd.DataFrame,

@@ -16,22 +16,22 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from features.builder import _NAT, _check_one_currency, _ns, build_partition
+from features.builder import NAT, as_nanoseconds, build_partition, check_one_currency
 
 if TYPE_CHECKING:
-    from features.builder import _Params
+    from features.builder import BuildParams
 
 __all__ = ["build_on_dask"]
 
 
-def _build_present_sellers(orders: pd.DataFrame, sellers: pd.DataFrame, params: _Params,
+def _build_present_sellers(orders: pd.DataFrame, sellers: pd.DataFrame, params: BuildParams,
                            wanted: tuple[str, ...]) -> pd.DataFrame:
     """Features of the sellers that have order rows in this partition."""
     present = sellers[sellers["seller_id"].isin(orders["seller_id"].unique())]
     return build_partition(orders, present, params, wanted)
 
 
-def build_on_dask(orders: Any, sellers: pd.DataFrame, params: _Params,
+def build_on_dask(orders: Any, sellers: pd.DataFrame, params: BuildParams,
                   wanted: tuple[str, ...]) -> pd.DataFrame:
     """The feature table from a dask DataFrame of orders (see the module docstring).
 
@@ -52,7 +52,7 @@ def build_on_dask(orders: Any, sellers: pd.DataFrame, params: _Params,
     meta_orders = orders._meta
     if "currency" in meta_orders.columns:
         # a check across partitions: each partition alone may hold a single currency
-        _check_one_currency(orders["currency"].drop_duplicates().compute())
+        check_one_currency(orders["currency"].drop_duplicates().compute())
     empty_sellers = sellers.iloc[:0]
     meta = build_partition(meta_orders, empty_sellers, params, wanted)
     shuffled = orders.shuffle(on="seller_id")
@@ -62,8 +62,8 @@ def build_on_dask(orders: Any, sellers: pd.DataFrame, params: _Params,
     )
     computed: pd.DataFrame = per_seller.compute()
 
-    registered = _ns(sellers["registered_at"])
-    kept = sellers[(registered < params.as_of_ns) & (registered != _NAT)]
+    registered = as_nanoseconds(sellers["registered_at"])
+    kept = sellers[(registered < params.as_of_ns) & (registered != NAT)]
     without_orders = kept[~kept["seller_id"].isin(computed.index)]
     rest = build_partition(meta_orders, without_orders, params, wanted)
     parts = [part for part in (computed, rest) if len(part)]

@@ -177,7 +177,7 @@ class LoadedRecords:
     rejected: pd.DataFrame
 
 
-class _Problems:
+class Problems:
     """Collects problems as column arrays, so millions of rows stay cheap."""
 
     def __init__(self) -> None:
@@ -280,7 +280,7 @@ def _duplicates(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     return repeated, first_of_row
 
 
-def _parse_timestamp(series: pd.Series, name: str, problems: _Problems, blank: np.ndarray,
+def _parse_timestamp(series: pd.Series, name: str, problems: Problems, blank: np.ndarray,
                      text: pd.Series | None) -> tuple[pd.Series, np.ndarray]:
     """Parse to UTC; naive values and unparseable strings are problems."""
     bad = np.zeros(len(series), dtype=bool)
@@ -301,7 +301,7 @@ def _parse_timestamp(series: pd.Series, name: str, problems: _Problems, blank: n
     return parsed.astype("datetime64[ns, UTC]"), naive | unparseable
 
 
-def _parse_money(series: pd.Series, name: str, problems: _Problems, blank: np.ndarray,
+def _parse_money(series: pd.Series, name: str, problems: Problems, blank: np.ndarray,
                  text: pd.Series | None) -> tuple[pd.Series, np.ndarray]:
     if pd.api.types.is_bool_dtype(series.dtype):
         values = pd.Series(np.nan, index=series.index)
@@ -325,7 +325,7 @@ def _parse_money(series: pd.Series, name: str, problems: _Problems, blank: np.nd
     return values, wrong | non_finite | negative
 
 
-def _parse_bool(series: pd.Series, name: str, problems: _Problems, blank: np.ndarray,
+def _parse_bool(series: pd.Series, name: str, problems: Problems, blank: np.ndarray,
                 text: pd.Series | None) -> tuple[pd.Series, np.ndarray]:
     if pd.api.types.is_bool_dtype(series.dtype):
         return series.fillna(False).astype(bool), np.zeros(len(series), dtype=bool)
@@ -337,7 +337,7 @@ def _parse_bool(series: pd.Series, name: str, problems: _Problems, blank: np.nda
     return pd.Series(is_true, index=series.index), wrong
 
 
-def _check_fields(frame: pd.DataFrame, specs: Iterable[FieldSpec], problems: _Problems,
+def check_fields(frame: pd.DataFrame, specs: Iterable[FieldSpec], problems: Problems,
                   currencies: tuple[str, ...]) -> tuple[pd.DataFrame, np.ndarray]:
     """Parse every field into its canonical dtype; return the frame and the bad-row mask."""
     n = len(frame)
@@ -388,8 +388,8 @@ def _check_fields(frame: pd.DataFrame, specs: Iterable[FieldSpec], problems: _Pr
     return pd.DataFrame(out, index=frame.index), bad
 
 
-def _check_unique(frame: pd.DataFrame, parsed: pd.DataFrame, field_name: str,
-                  problems: _Problems) -> np.ndarray:
+def check_unique(frame: pd.DataFrame, parsed: pd.DataFrame, field_name: str,
+                  problems: Problems) -> np.ndarray:
     """Report every repeat of an id (naming the row of its first occurrence); the mask."""
     ids = parsed[field_name]
     dup, first_of_row = _duplicates(ids.where(~_empty(ids)))
@@ -400,8 +400,8 @@ def _check_unique(frame: pd.DataFrame, parsed: pd.DataFrame, field_name: str,
     return dup
 
 
-def _check_known_sellers(frame: pd.DataFrame, parsed: pd.DataFrame,
-                         seller_ids: Iterable[str] | pd.Series, problems: _Problems,
+def check_known_sellers(frame: pd.DataFrame, parsed: pd.DataFrame,
+                         seller_ids: Iterable[str] | pd.Series, problems: Problems,
                          reason: str) -> np.ndarray:
     """Report rows whose ``seller_id`` is not among ``seller_ids``; the mask."""
     known = pd.Index(pd.Series(list(seller_ids) if not isinstance(seller_ids, pd.Series)
@@ -412,7 +412,7 @@ def _check_known_sellers(frame: pd.DataFrame, parsed: pd.DataFrame,
     return unknown
 
 
-def _check_columns(frame: pd.DataFrame, specs: tuple[FieldSpec, ...], problems: _Problems,
+def check_columns(frame: pd.DataFrame, specs: tuple[FieldSpec, ...], problems: Problems,
                    ) -> bool:
     """Report missing and extra columns; return whether every required column is present."""
     expected = [spec.name for spec in specs]
@@ -425,8 +425,8 @@ def _check_columns(frame: pd.DataFrame, specs: tuple[FieldSpec, ...], problems: 
     return not missing
 
 
-def _finish(record_type: str, source: pd.DataFrame, parsed: pd.DataFrame | None,
-            bad: np.ndarray, problems: _Problems, strict: bool) -> LoadedRecords:
+def finish_validation(record_type: str, source: pd.DataFrame, parsed: pd.DataFrame | None,
+            bad: np.ndarray, problems: Problems, strict: bool) -> LoadedRecords:
     problem_frame = problems.frame()
     bad_rows = np.flatnonzero(bad) + 1
     report = ValidationReport(record_type, len(source), problem_frame, bad_rows)
@@ -461,12 +461,13 @@ def validate_sellers(frame: pd.DataFrame, *, strict: bool = False) -> LoadedReco
     RecordValidationError
         In strict mode on any problem, or when a required column is missing.
     """
-    problems = _Problems()
-    if not _check_columns(frame, SELLER_FIELDS, problems):
-        return _finish("sellers", frame, None, np.ones(len(frame), bool), problems, strict)
-    parsed, bad = _check_fields(frame, SELLER_FIELDS, problems, DEFAULT_CURRENCIES)
-    bad |= _check_unique(frame, parsed, "seller_id", problems)
-    return _finish("sellers", frame, parsed, bad, problems, strict)
+    problems = Problems()
+    if not check_columns(frame, SELLER_FIELDS, problems):
+        return finish_validation("sellers", frame, None, np.ones(len(frame), bool), problems,
+                                 strict)
+    parsed, bad = check_fields(frame, SELLER_FIELDS, problems, DEFAULT_CURRENCIES)
+    bad |= check_unique(frame, parsed, "seller_id", problems)
+    return finish_validation("sellers", frame, parsed, bad, problems, strict)
 
 
 def validate_orders(frame: pd.DataFrame, seller_ids: Iterable[str] | pd.Series | None = None,
@@ -482,11 +483,11 @@ def validate_orders(frame: pd.DataFrame, seller_ids: Iterable[str] | pd.Series |
     currencies : supported ISO 4217 codes.
     strict : reject the whole input on any problem.
     """
-    problems = _Problems()
+    problems = Problems()
     currency_list = tuple(code.upper() for code in currencies)
-    if not _check_columns(frame, ORDER_FIELDS, problems):
-        return _finish("orders", frame, None, np.ones(len(frame), bool), problems, strict)
-    parsed, bad = _check_fields(frame, ORDER_FIELDS, problems, currency_list)
+    if not check_columns(frame, ORDER_FIELDS, problems):
+        return finish_validation("orders", frame, None, np.ones(len(frame), bool), problems, strict)
+    parsed, bad = check_fields(frame, ORDER_FIELDS, problems, currency_list)
 
     amount = parsed["amount"].to_numpy()
     refunded = parsed["refunded_amount"].to_numpy()
@@ -512,16 +513,16 @@ def validate_orders(frame: pd.DataFrame, seller_ids: Iterable[str] | pd.Series |
                  "given while refunded_amount is 0")
     bad |= refund_without_amount
 
-    bad |= _check_unique(frame, parsed, "order_id", problems)
+    bad |= check_unique(frame, parsed, "order_id", problems)
     if seller_ids is not None:
-        bad |= _check_known_sellers(frame, parsed, seller_ids, problems,
+        bad |= check_known_sellers(frame, parsed, seller_ids, problems,
                                     "order for an unknown seller")
 
     for name, choices in (("status", ORDER_STATUSES), ("channel", ORDER_CHANNELS)):
         column = parsed[name]
         parsed[name] = pd.Categorical(column.where(column.isin(choices)), categories=choices)
     parsed["disputed"] = parsed["disputed"].astype(bool)
-    return _finish("orders", frame, parsed, bad, problems, strict)
+    return finish_validation("orders", frame, parsed, bad, problems, strict)
 
 
 def read_table(source: str | Path | pd.DataFrame) -> pd.DataFrame:

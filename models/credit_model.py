@@ -142,7 +142,7 @@ def _as_text(series: pd.Series) -> pd.Series:
     return series.astype("string")
 
 
-def _booster_names(names: Sequence[str]) -> list[str]:
+def booster_feature_names(names: Sequence[str]) -> list[str]:
     """Feature names LightGBM accepts (no JSON special characters), unique."""
     used: set[str] = set()
     out = []

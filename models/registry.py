@@ -38,11 +38,11 @@ import contextlib
 import getpass
 import hashlib
 import json
+import os
 import subprocess
 import tempfile
 import threading
 import time
-import warnings
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -56,9 +56,8 @@ import pandas as pd
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.models.signature import ModelSignature
-from mlflow.pyfunc import PythonModel
+from mlflow.pyfunc import PythonModel, PythonModelContext
 from mlflow.tracking import MlflowClient
-from mlflow.tracking._tracking_service.utils import _use_tracking_uri
 from mlflow.types.schema import ColSpec, Schema
 
 from features.registry import registry_version
@@ -87,6 +86,8 @@ __all__ = [
 
 CHAMPION = "champion"
 _TRACKING_LOCK = threading.RLock()
+#: The environment variable ``mlflow.set_tracking_uri`` mirrors the fluent URI to.
+_TRACKING_URI_VARIABLE = "MLFLOW_TRACKING_URI"
 CHALLENGER = "challenger"
 #: Label column of the stored hold-out sample.
 LABEL_COLUMN = "__label__"
@@ -125,13 +126,26 @@ def tracking(tracking_uri: str) -> Iterator[MlflowClient]:
     """Point MLflow's fluent API at ``tracking_uri`` for the block, then restore it; yields
     a client of that store (``with tracking(uri) as client, mlflow.start_run(): ...``).
 
-    The previous setting is restored as it was (also "not set"), so a caller's own MLflow
-    configuration is untouched; the registry follows the tracking URI.
+    The previous setting is restored as it was (also "not set", and the
+    ``MLFLOW_TRACKING_URI`` environment variable that ``mlflow.set_tracking_uri`` mirrors
+    it to), so a caller's own MLflow configuration is untouched; the registry follows the
+    tracking URI.
     """
     # The fluent URI is process-wide: threads of one process (the service's poller and
     # its requests) take turns, so one's restore never undoes another's setting.
-    with _TRACKING_LOCK, _use_tracking_uri(tracking_uri):
-        yield MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    with _TRACKING_LOCK:
+        previous = mlflow.get_tracking_uri() if mlflow.is_tracking_uri_set() else None
+        previous_environment = os.environ.get(_TRACKING_URI_VARIABLE)
+        mlflow.set_tracking_uri(tracking_uri)
+        try:
+            yield MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+        finally:
+            # None is how mlflow.set_tracking_uri unsets the URI (and its variable).
+            mlflow.set_tracking_uri(previous)  # type: ignore[arg-type]
+            if previous_environment is None:
+                os.environ.pop(_TRACKING_URI_VARIABLE, None)
+            else:
+                os.environ[_TRACKING_URI_VARIABLE] = previous_environment
 
 
 # --------------------------------------------------------------------- pyfunc
@@ -141,18 +155,32 @@ class CreditModelPyfunc(PythonModel):
     Loading it needs this package (``sme-credit``) importable, as the scoring service has.
     """
 
-    def load_context(self, context: Any) -> None:
+    def load_context(self, context: PythonModelContext) -> None:
+        """Load the native model from the version's ``credit_model`` artifact."""
         self.model = CreditModel.load(context.artifacts[_MODEL_ARTIFACT])
 
-    # No type hints here on purpose: MLflow reads them as the model's input schema, and the
-    # schema is the explicit signature logged with the model.
-    def predict(self, context, model_input, params=None):
-        """``probability_of_default`` and ``raw_score`` per row of ``model_input``."""
-        frame = model_input if isinstance(model_input, pd.DataFrame) else pd.DataFrame(
-            model_input)
-        raw = self.model.decision_function(frame)
+    # MLflow reads predict's type hints: a DataFrame hint is one it infers no schema from
+    # (nor validates against), so the schema stays the explicit signature logged with the
+    # model, which already turns every input into a DataFrame of the model's columns.
+    def predict(self, context: PythonModelContext | None, model_input: pd.DataFrame,
+                params: dict[str, Any] | None = None) -> pd.DataFrame:
+        """``probability_of_default`` and ``raw_score`` per row of ``model_input``.
+
+        Parameters
+        ----------
+        context : MLflow's model context (unused: the model is loaded by
+            :meth:`load_context`).
+        model_input : one row per applicant, with the model's feature columns.
+        params : MLflow inference parameters (none are used).
+
+        Returns
+        -------
+        pandas.DataFrame
+            Indexed like ``model_input``.
+        """
+        raw = self.model.decision_function(model_input)
         return pd.DataFrame({"probability_of_default": self.model.calibration_.apply(raw),
-                             "raw_score": raw}, index=frame.index)
+                             "raw_score": raw}, index=model_input.index)
 
 
 def _signature(model: CreditModel) -> ModelSignature:
@@ -325,18 +353,14 @@ def log_and_register(model: CreditModel, features: pd.DataFrame, label: object, 
                 mlflow.log_artifacts(str(tables), "evaluation")
                 mlflow.log_artifacts(str(folder / "holdout"), "holdout")
                 mlflow.log_artifact(str(folder / "model_card.md"))
-                with warnings.catch_warnings():
-                    # MLflow asks for type hints on predict; ours has none on purpose.
-                    warnings.filterwarnings("ignore", message=r".*Add type hints to the",
-                                            category=UserWarning)
-                    info = mlflow.pyfunc.log_model(
-                        name="model",
-                        python_model=CreditModelPyfunc(),
-                        artifacts={_MODEL_ARTIFACT: str(folder / _MODEL_ARTIFACT)},
-                        signature=_signature(model),
-                        input_example=input_example,
-                        pip_requirements=_requirements(),
-                    )
+                info = mlflow.pyfunc.log_model(
+                    name="model",
+                    python_model=CreditModelPyfunc(),
+                    artifacts={_MODEL_ARTIFACT: str(folder / _MODEL_ARTIFACT)},
+                    signature=_signature(model),
+                    input_example=input_example,
+                    pip_requirements=_requirements(),
+                )
                 run_id = run.info.run_id
             _ensure_registered(client, model_name)
             version = client.create_model_version(

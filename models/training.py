@@ -53,7 +53,7 @@ from models.credit_model import (
     ColumnSpec,
     CreditModel,
     FittedState,
-    _booster_names,
+    booster_feature_names,
     categorical_levels,
     column_kind,
     encode_columns,
@@ -402,7 +402,7 @@ def fit_credit_model(features: pd.DataFrame, label: object, *, time: object = No
     X, y, time_values = _split_inputs(features, label, time)
     specs = _column_specs(X, config)
     matrix = encode_columns(X, specs)
-    names = _booster_names([s.name for s in specs])
+    names = booster_feature_names([s.name for s in specs])
     categorical = [j for j, s in enumerate(specs) if s.kind == "categorical"]
     all_positions = np.arange(len(X))
 

@@ -22,6 +22,14 @@ calling LightGBM differs.
 
 The results agree with ``pred_contrib`` to floating-point rounding of the sum over trees
 (about 1e-15); the tests and ``bench/explain.py`` check it.
+
+The single-row path reaches LightGBM's C library through ``lightgbm.basic``'s private
+``_LIB`` and the booster's private ``_handle`` (pyproject.toml keeps LightGBM below its next
+major version for that reason). :meth:`ContributionEngine.verify_fast_path` compares it with
+the public ``Booster.predict(..., pred_contrib=True)`` on a few rows (a
+:class:`scoring.Scorer` does so when it loads a model); when they disagree, or the fast path
+fails, the engine explains single rows with the public call from then on, so a LightGBM
+release that changes those internals costs speed, never correctness.
 """
 
 from __future__ import annotations
@@ -34,10 +42,15 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-__all__ = ["ContributionEngine", "GROUPING_MIN_ROWS"]
+__all__ = ["ContributionEngine", "FAST_PATH_TOLERANCE", "FastPathFallbackWarning",
+           "GROUPING_MIN_ROWS"]
 
 #: Batches with fewer rows are explained by one ``pred_contrib`` call on the whole matrix.
 GROUPING_MIN_ROWS = 1000
+#: Largest gap allowed between the fast single-row path and the public ``pred_contrib``
+#: call, relative to ``max(1, largest |public value|)`` of the row (both run the same tree
+#: arithmetic, so they normally agree to the last bit).
+FAST_PATH_TOLERANCE = 1e-9
 #: LightGBM treats values this close to zero as zero (``kZeroThreshold``).
 _ZERO_THRESHOLD = 1e-35
 #: Trees whose decision patterns are computed together (bounds the temporary memory).
@@ -166,6 +179,11 @@ class _FastRow:
             self._lib.LGBM_FastConfigFree(handle)
 
 
+class FastPathFallbackWarning(UserWarning):
+    """LightGBM's fast single-row path disagreed with the public ``pred_contrib`` call (or
+    failed); single rows are explained with the public call instead (slower, as exact)."""
+
+
 class ContributionEngine:
     """Exact TreeSHAP contributions and raw scores of a binary LightGBM booster.
 
@@ -175,10 +193,15 @@ class ContributionEngine:
     num_iteration : number of iterations (trees) that make up the model.
     n_threads : LightGBM threads of the batch calls (the single-row path uses one).
 
+    Attributes
+    ----------
+    uses_fast_path : whether :meth:`row` calls LightGBM's single-row C API (``True``) or the
+        public ``Booster.predict`` (after :meth:`verify_fast_path` found a disagreement).
+
     Notes
     -----
     Safe to share between threads: the single-row predictors are per thread, everything
-    else is read-only after construction.
+    else is read-only once :meth:`verify_fast_path` has run (call it before sharing).
     """
 
     def __init__(self, booster: lgb.Booster, num_iteration: int, *, n_threads: int = 1) -> None:
@@ -193,17 +216,102 @@ class ContributionEngine:
         self.n_features = booster.num_feature()
         self._trees = _parse_trees(booster, self.num_iteration)
         self._local = threading.local()
+        self.uses_fast_path = True
 
     # ----------------------------------------------------------------- one row
     def row(self, row: np.ndarray) -> tuple[np.ndarray, float]:
         """Contributions (features then bias) and the raw score of one encoded row."""
+        if row.dtype != np.float64 or not row.flags.c_contiguous:
+            row = np.ascontiguousarray(row, dtype=np.float64)
+        if not self.uses_fast_path:
+            return self._public_row(row)
+        return self._fast_row().predict(row)
+
+    def _fast_row(self) -> _FastRow:
         fast: _FastRow | None = getattr(self._local, "fast", None)
         if fast is None:
             fast = _FastRow(self.booster, self.num_iteration, self.n_features)
             self._local.fast = fast
-        if row.dtype != np.float64 or not row.flags.c_contiguous:
-            row = np.ascontiguousarray(row, dtype=np.float64)
-        return fast.predict(row)
+        return fast
+
+    def _public_row(self, row: np.ndarray) -> tuple[np.ndarray, float]:
+        """:meth:`row` through the public ``Booster.predict`` (two calls: slower, as exact)."""
+        matrix = row.reshape(1, -1)
+        contributions = np.asarray(self.booster.predict(
+            matrix, pred_contrib=True, num_iteration=self.num_iteration, num_threads=1),
+            dtype=np.float64)[0]
+        raw = self.booster.predict(matrix, raw_score=True, num_iteration=self.num_iteration,
+                                   num_threads=1)
+        return contributions, float(np.asarray(raw, dtype=np.float64)[0])
+
+    def verify_fast_path(self, rows: np.ndarray, *,
+                         tolerance: float = FAST_PATH_TOLERANCE) -> str | None:
+        """Check the fast single-row path against the public call; fall back when it differs.
+
+        Every row is explained both ways: by LightGBM's single-row C API (reached through
+        private LightGBM internals) and by the public ``Booster.predict(...,
+        pred_contrib=True)`` and ``raw_score=True``. When a value differs by more than
+        ``tolerance * max(1, largest |public value| of the row)``, or the fast path raises,
+        :meth:`row` uses the public call from then on (``uses_fast_path`` becomes
+        ``False``).
+
+        Parameters
+        ----------
+        rows : encoded rows, shape ``(n_rows, n_features)`` (a few are enough; they should
+            reach different leaves, e.g. values spread over the training range and a row of
+            missing values).
+        tolerance : relative tolerance of the comparison.
+
+        Returns
+        -------
+        str or None
+            Why the fast path was given up, or ``None`` when it agreed on every row.
+
+        Raises
+        ------
+        ValueError
+            ``rows`` is not a matrix with ``n_features`` columns.
+        """
+        matrix = np.ascontiguousarray(rows, dtype=np.float64)
+        if matrix.ndim != 2 or matrix.shape[1] != self.n_features:
+            raise ValueError(f"expected rows with {self.n_features} columns; got shape "
+                             f"{matrix.shape}")
+        reason = self._fast_path_problem(matrix, tolerance)
+        if reason is not None:
+            self.uses_fast_path = False
+            self._local = threading.local()  # drop this thread's fast predictor
+        return reason
+
+    def _fast_path_problem(self, matrix: np.ndarray, tolerance: float) -> str | None:
+        public = np.asarray(self.booster.predict(matrix, pred_contrib=True,
+                                                 num_iteration=self.num_iteration,
+                                                 num_threads=1), dtype=np.float64)
+        public_raw = np.asarray(self.booster.predict(matrix, raw_score=True,
+                                                     num_iteration=self.num_iteration,
+                                                     num_threads=1), dtype=np.float64)
+        for position, row in enumerate(matrix):
+            try:
+                contributions, raw = self._fast_row().predict(row)
+                contributions = np.asarray(contributions, dtype=np.float64)
+            except Exception as exc:  # any failure of the private API means: do not use it
+                return (f"LightGBM's fast single-row path failed ({type(exc).__name__}: "
+                        f"{exc})")
+            expected = np.append(public[position], public_raw[position])
+            if contributions.shape != public[position].shape:
+                return (f"the fast single-row path returned {contributions.shape[0]} values "
+                        f"per row where pred_contrib returns {public.shape[1]}")
+            found = np.append(contributions, raw)
+            gap = np.abs(found - expected)
+            bound = tolerance * max(1.0, float(np.abs(expected).max()))
+            if not np.all(gap <= bound):  # NaN gaps fail too
+                column = int(np.argmax(np.where(np.isnan(gap), np.inf, gap)))
+                what = ("the raw score" if column == len(contributions)
+                        else "the bias" if column == len(contributions) - 1
+                        else f"feature column {column}")
+                return (f"LightGBM's fast single-row path disagrees with "
+                        f"predict(pred_contrib=True) on check row {position}, {what}: "
+                        f"{found[column]!r} against {expected[column]!r}")
+        return None
 
     # ------------------------------------------------------------------ batch
     def raw_scores(self, matrix: np.ndarray) -> np.ndarray:

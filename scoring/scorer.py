@@ -34,6 +34,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import warnings
 from bisect import bisect_left
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -46,7 +47,7 @@ import pandas as pd
 from features.registry import get_feature
 from models.credit_model import CreditModel
 from scoring.config import ScoringConfig
-from scoring.contributions import ContributionEngine
+from scoring.contributions import ContributionEngine, FastPathFallbackWarning
 from scoring.reasons import ReasonGroup, reason_group_for, reason_text
 
 __all__ = [
@@ -57,6 +58,7 @@ __all__ = [
     "ModelInfo",
     "Reason",
     "Scorer",
+    "fast_path_check_rows",
 ]
 
 #: The registered model a scorer loads when none is named.
@@ -64,6 +66,8 @@ DEFAULT_MODEL_URI = "models:/sme-credit-pd@champion"
 #: Largest allowed gap between the sum of the contributions and the raw score (relative to
 #: ``max(1, |raw score|)``), as in :meth:`models.CreditModel.explain`.
 ADDITIVITY_TOLERANCE = 1e-6
+#: Rows on which a new scorer checks LightGBM's fast single-row path against the public call.
+FAST_PATH_CHECK_ROWS = 8
 
 Value = float | str | None
 _T = TypeVar("_T")
@@ -284,6 +288,14 @@ class Scorer:
     source : where the model came from (URI or folder), for :attr:`info`.
     n_threads : LightGBM threads of the batch path (the single-row path uses one).
 
+    Warns
+    -----
+    FastPathFallbackWarning
+        LightGBM's fast single-row path (private LightGBM internals) disagreed with the
+        public ``pred_contrib`` call on the check rows (:func:`fast_path_check_rows`), or
+        failed: this scorer explains single applicants with the public call (slower, the
+        same values).
+
     Notes
     -----
     Safe to share between threads for scoring: nothing changes after construction but a
@@ -303,6 +315,12 @@ class Scorer:
         self.source = source
         self.engine = ContributionEngine(model.booster_, model.best_iteration_,
                                          n_threads=n_threads)
+        problem = self.engine.verify_fast_path(fast_path_check_rows(model))
+        if problem is not None:
+            warnings.warn(f"{self.model_name} v{self.model_version}: {problem}; single "
+                          "applicants are explained with LightGBM's public "
+                          "predict(pred_contrib=True) instead (slower, the same values)",
+                          FastPathFallbackWarning, stacklevel=2)
         names = [str(n) for n in model.feature_names_in_]
         self.feature_names: tuple[str, ...] = tuple(names)
         self._columns = [_Column(c.name, c.levels if c.kind == "categorical" else None)
@@ -330,8 +348,6 @@ class Scorer:
             member.append(codes.index(group.code))
         self.groups: tuple[ReasonGroup, ...] = tuple(groups)
         self.family_codes: tuple[str, ...] = tuple(g.code for g in groups)
-        self._membership = np.zeros((len(names), len(groups)), dtype=np.float64)
-        self._membership[np.arange(len(names)), member] = 1.0
         self._group_members = tuple([j for j, m in enumerate(member) if m == g]
                                     for g in range(len(groups)))
         scale = self.config.scale
@@ -441,7 +457,7 @@ class Scorer:
                 f"SHAP contributions do not add up to the raw score (gap {gap:.3g})")
         pd_ = self._probability(raw)
         grade = self._label_list[bisect_left(self._band_list, pd_)]
-        family = -self._factor * (contributions[:-1] @ self._membership)
+        family = -self._factor * self._family_sums(contributions[None, :-1])[0]
         return self._explained(row, contributions, raw, pd_, grade, family), contributions
 
     # -------------------------------------------------------------------- batch
@@ -463,7 +479,7 @@ class Scorer:
         self._check_additivity(contributions, raw)
         pd_ = np.asarray(self.model.calibration_.apply(raw), dtype=np.float64)
         grade = self._labels[np.searchsorted(self._bands, pd_, side="left")]
-        family = -self._factor * (contributions[:, :-1] @ self._membership)
+        family = -self._factor * self._family_sums(contributions[:, :-1])
         k = self.config.max_adverse_reasons
         order = np.argsort(family, axis=1, kind="stable")[:, :k]
         chosen = np.take_along_axis(family, order, axis=1)
@@ -524,6 +540,16 @@ class Scorer:
                        direction="adverse" if adverse else "positive", points=points,
                        text_en=texts[0], text_zh=texts[1], drivers=tuple(drivers))
 
+    def _family_sums(self, contributions: np.ndarray) -> np.ndarray:
+        """Each row's contributions summed per reason family, column by column in a fixed
+        order, so one applicant scored alone and in a batch get the same bits (a matrix
+        product sums in an order that depends on the matrix's shape)."""
+        sums = np.zeros((contributions.shape[0], len(self._group_members)), dtype=np.float64)
+        for family, members in enumerate(self._group_members):
+            for column in members:
+                sums[:, family] += contributions[:, column]
+        return sums
+
     def _explained(self, row: np.ndarray, contributions: np.ndarray, raw: float, pd_: float,
                    grade: str, family: np.ndarray) -> ExplainedScore:
         config = self.config
@@ -556,6 +582,49 @@ def _frozen(cls: type[_T], **fields: Any) -> _T:
     instance = object.__new__(cls)
     instance.__dict__.update(fields)
     return instance
+
+
+def fast_path_check_rows(model: CreditModel, n_rows: int = FAST_PATH_CHECK_ROWS,
+                         ) -> np.ndarray:
+    """Encoded rows, in the training range, on which a scorer checks the fast path.
+
+    Built deterministically from the training distribution the model keeps
+    (``feature_reference_``): in row ``k`` each numeric feature takes one of its training
+    decile edges and each categorical feature one of its levels, shifted by the feature's
+    position so that the rows mix low and high values and reach different leaves; the last
+    row is all missing.
+
+    Parameters
+    ----------
+    model : a fitted :class:`models.CreditModel`.
+    n_rows : number of rows (at least 1).
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``(n_rows, n_features)``, in the model's column order.
+
+    Raises
+    ------
+    ValueError
+        ``n_rows`` is below 1.
+    """
+    if n_rows < 1:
+        raise ValueError(f"n_rows must be >= 1; got {n_rows}")
+    references: Mapping[str, Any] = getattr(model, "feature_reference_", None) or {}
+    rows = np.full((n_rows, len(model.columns_)), np.nan, dtype=np.float64)
+    for j, column in enumerate(model.columns_):
+        reference = references.get(column.name) or {}
+        if column.kind == "categorical":
+            candidates = np.arange(len(column.levels), dtype=np.float64)
+        else:
+            candidates = np.asarray(reference.get("edges") or [0.0], dtype=np.float64)
+        if len(candidates) == 0:
+            continue
+        for k in range(n_rows - 1):  # the last row stays missing
+            rows[k, j] = candidates[(k * (len(candidates) - 1) // max(1, n_rows - 2) + j)
+                                    % len(candidates)]
+    return rows
 
 
 def parse_model_uri(uri: str) -> tuple[str, str | None, str | None]:

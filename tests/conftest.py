@@ -9,9 +9,14 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
 import pytest
+import sqlalchemy as sa
+
+if TYPE_CHECKING:
+    from lending.persistence import SqlUnitOfWork
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 
@@ -80,3 +85,23 @@ def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path_factory.mktemp('db') / 'sme_credit.db'}"
     return str(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[sa.Engine]:
+    """An engine on a freshly migrated database (every table of every package), with room
+    for 50 concurrent sessions."""
+    from store import make_engine, upgrade_database
+
+    engine = make_engine(database_url, pool_size=50, max_overflow=0)
+    upgrade_database(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def uow(engine: sa.Engine) -> Callable[[], SqlUnitOfWork]:
+    """A fresh unit of work (with the lending repositories) on the test database per call."""
+    from lending.persistence import SqlUnitOfWork
+
+    return lambda: SqlUnitOfWork(engine)

@@ -17,14 +17,16 @@ officer actions.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from importlib import resources
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Response
-from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AliasChoices, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
+from sqlmodel import SQLModel
 
+from access.principal import Principal
 from api.deps import (
     DecisionCommitsDep,
     IdempotencyKeyDep,
@@ -37,13 +39,14 @@ from api.deps import (
 )
 from api.errors import ApiError
 from api.model_holder import ModelHolder
-from api.principal import Principal
 from api.routes.lines import plain_decimal
-from api.services import decisions as service
+from decisions import service as service
+from decisions.case import REVIEW_PERMISSION, OfficerActionName
+from decisions.tables import CaseBase, CreditDecisionBase, DecisionScoreBase, OfficerActionBase
 from lending.errors import LendingError
-from lending.policy import CreditPolicy, PolicyReason, Terms, load_policy
+from lending.policy import CreditPolicy, load_policy
 from scoring import Scorer
-from scoring.scorer import Reason
+from store.clock import utc_now
 
 router = APIRouter(prefix="/v1", tags=["decisions"])
 
@@ -72,7 +75,7 @@ class DecisionRequest(_Body):
 class OfficerActionRequest(_Body):
     """An officer's action on a case, with the mandatory written reason."""
 
-    action: Literal["approve", "decline", "change_limit"]
+    action: OfficerActionName
     limit: Money | None = Field(None, description="approve: the limit granted (default: the "
                                 "proposed one); change_limit: the new limit.")
     reason: str = Field(min_length=1, max_length=10_000,
@@ -83,7 +86,20 @@ class OfficerActionRequest(_Body):
 
 
 # ------------------------------------------------------------------ answers
-class DriverPublic(BaseModel):
+# The decision's answers belong to its one model family (decisions.tables): each inherits
+# the fields it shares with the stored decision and the service's answers, and is built
+# from the service's answer by attribute (``model_validate``), names matching. The one
+# name that differs is the HTTP API's: the policy's ``outcome`` is answered as
+# ``decision``.
+
+
+class _Answer(BaseModel):
+    """An answer read from the service's values by attribute."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+
+class DriverPublic(_Answer):
     """A feature behind a reason: its value and its effect in points."""
 
     feature: str
@@ -92,7 +108,7 @@ class DriverPublic(BaseModel):
     points: float
 
 
-class ReasonPublic(BaseModel):
+class ReasonPublic(_Answer):
     """A reason family's effect on the score, in plain language."""
 
     code: str
@@ -104,7 +120,7 @@ class ReasonPublic(BaseModel):
     drivers: list[DriverPublic]
 
 
-class PolicyReasonPublic(BaseModel):
+class PolicyReasonPublic(_Answer):
     """A policy rule that referred or declined the application (or capped the limit)."""
 
     code: str
@@ -112,7 +128,7 @@ class PolicyReasonPublic(BaseModel):
     message: str
 
 
-class TermsPublic(BaseModel):
+class TermsPublic(_Answer):
     """The product offered and its terms."""
 
     product: str
@@ -124,52 +140,49 @@ class TermsPublic(BaseModel):
     annual_rate: Decimal
 
 
-class DecisionPublic(BaseModel):
+#: Every field of an answer is always in it (``null`` when empty): the schema says so.
+_ANSWER = SQLModel.model_config | {"json_schema_serialization_defaults_required": True}
+
+
+def _outcome() -> Any:
+    """The policy's outcome: the service's ``outcome``, answered as ``decision``."""
+    return Field(validation_alias=AliasChoices("decision", "outcome"),
+                 description="approve, refer or decline.")
+
+
+class DecisionPublic(CreditDecisionBase):
     """A credit decision as the policy made it."""
 
+    model_config = _ANSWER
+
     decision_id: str
-    seller_id: str
-    decision: str = Field(description="approve, refer or decline.")
+    decision: str = _outcome()
     status: str = Field(description="approved, referred or declined.")
-    pd: float = Field(description="Calibrated probability of default.")
-    points: float
-    grade: str
     limit: Decimal = Field(description="The limit granted (referred: proposed; declined: 0).")
-    currency: str
-    product: str | None
     terms: TermsPublic | None
     reasons: list[ReasonPublic] = Field(description="Principal adverse reasons, at most four.")
     policy_reasons: list[PolicyReasonPublic]
-    model_name: str
-    model_version: str
-    policy_version: str
     snapshot_as_of: datetime
-    created_at: datetime
     line_id: str | None
 
 
-class OfficerActionPublic(BaseModel):
+class OfficerActionPublic(OfficerActionBase):
     """One audited officer action."""
 
+    model_config = _ANSWER
+
     id: int
-    action: str
-    actor: str
-    acted_at: datetime
-    reason: str
     before: dict[str, Any]
     after: dict[str, Any]
 
 
-class DecisionAuditPublic(BaseModel):
+class DecisionAuditPublic(CaseBase):
     """The full audit record of a decision and where the case stands now."""
 
+    model_config = _ANSWER
+
     decision: DecisionPublic
-    status: str
     limit: Decimal
-    line_id: str | None
-    decided_by: str | None
-    decided_at: datetime | None
-    version: int
     requested_by: str
     raw_score: float
     baseline_points: float
@@ -182,51 +195,37 @@ class DecisionAuditPublic(BaseModel):
     actions: list[OfficerActionPublic]
 
 
-class DecisionSummaryPublic(BaseModel):
+class DecisionSummaryPublic(CreditDecisionBase, CaseBase):
     """A decision in a list."""
 
+    model_config = _ANSWER
+
     decision_id: str
-    seller_id: str
-    decision: str
-    status: str
-    grade: str
-    pd: float
-    points: float
+    decision: str = _outcome()
     limit: Decimal
     proposed_limit: Decimal
-    currency: str
-    product: str | None
     reason_codes: list[str]
-    model_name: str
-    model_version: str
-    policy_version: str
-    created_at: datetime
-    decided_by: str | None
-    decided_at: datetime | None
-    line_id: str | None
-    version: int
 
 
-class DecisionPagePublic(BaseModel):
+class DecisionPagePublic(_Answer):
     """A page of decisions; pass ``next_cursor`` as ``cursor`` for the next one."""
 
     items: list[DecisionSummaryPublic]
     next_cursor: str | None
 
 
-class FiguresPublic(BaseModel):
+class FiguresPublic(DecisionScoreBase):
     """What a decision is made of."""
 
-    decision: str
-    pd: float
-    points: float
-    grade: str
+    model_config = _ANSWER
+
+    decision: str = _outcome()
     limit: Decimal
     reasons: list[ReasonPublic]
     policy_reasons: list[PolicyReasonPublic]
 
 
-class ReproductionPublic(BaseModel):
+class ReproductionPublic(_Answer):
     """A stored decision re-scored with its own model and policy versions."""
 
     decision_id: str
@@ -240,59 +239,14 @@ class ReproductionPublic(BaseModel):
 
 
 # ----------------------------------------------------------------- mapping
-def _reason(reason: Reason) -> ReasonPublic:
-    return ReasonPublic(code=reason.code, family=reason.family, direction=reason.direction,
-                        points=reason.points, text_en=reason.text_en, text_zh=reason.text_zh,
-                        drivers=[DriverPublic(feature=d.feature, value=d.value, unit=d.unit,
-                                              points=d.points) for d in reason.drivers])
-
-
-def _policy_reason(reason: PolicyReason) -> PolicyReasonPublic:
-    return PolicyReasonPublic(code=reason.code, effect=reason.effect, message=reason.message)
-
-
-def _terms(terms: Terms | None) -> TermsPublic | None:
-    if terms is None:
-        return None
-    return TermsPublic(product=terms.product, interest_free_days=list(terms.interest_free_days),
-                       instalment_months=list(terms.instalment_months),
-                       instalment_fee_rate_per_month=terms.instalment_fee_rate_per_month,
-                       methods=list(terms.methods), months=list(terms.months),
-                       annual_rate=terms.annual_rate)
-
-
 def decision_public(view: service.DecisionView) -> DecisionPublic:
     """The public shape of a decision."""
-    return DecisionPublic(
-        decision_id=view.decision_id, seller_id=view.seller_id, decision=view.outcome,
-        status=view.status, pd=view.pd, points=view.points, grade=view.grade,
-        limit=view.limit, currency=view.currency, product=view.product,
-        terms=_terms(view.terms), reasons=[_reason(r) for r in view.reasons],
-        policy_reasons=[_policy_reason(r) for r in view.policy_reasons],
-        model_name=view.model_name, model_version=view.model_version,
-        policy_version=view.policy_version, snapshot_as_of=view.snapshot_as_of,
-        created_at=view.created_at, line_id=view.line_id)
+    return DecisionPublic.model_validate(view)
 
 
 def audit_public(audit: service.DecisionAudit) -> DecisionAuditPublic:
     """The public shape of an audit record."""
-    return DecisionAuditPublic(
-        decision=decision_public(audit.decision), status=audit.status, limit=audit.limit,
-        line_id=audit.line_id, decided_by=audit.decided_by, decided_at=audit.decided_at,
-        version=audit.version, requested_by=audit.actor, raw_score=audit.raw_score,
-        baseline_points=audit.baseline_points, features=audit.features,
-        contributions=audit.contributions, family_points=audit.family_points,
-        positive_factors=[_reason(r) for r in audit.positive_factors],
-        actions=[OfficerActionPublic(id=a.action_id, action=a.action, actor=a.actor,
-                                     acted_at=a.acted_at, reason=a.reason, before=a.before,
-                                     after=a.after) for a in audit.actions])
-
-
-def _figures(figures: service.ReproducedFigures) -> FiguresPublic:
-    return FiguresPublic(decision=figures.outcome, pd=figures.pd, points=figures.points,
-                         grade=figures.grade, limit=figures.limit,
-                         reasons=[_reason(r) for r in figures.reasons],
-                         policy_reasons=[_policy_reason(r) for r in figures.policy_reasons])
+    return DecisionAuditPublic.model_validate(audit)
 
 
 def _scorer_lookup(models: ModelHolder) -> Any:
@@ -340,7 +294,7 @@ def create_decision(body: DecisionRequest, response: Response,
                     idempotency_key: IdempotencyKeyDep,
                     commits: DecisionCommitsDep) -> DecisionPublic:
     """Decide on a seller's credit from its current feature snapshot."""
-    now = datetime.now(UTC)
+    now = utc_now()
     if body.as_of is not None and body.as_of > now + timedelta(minutes=5):
         raise ApiError(422, "invalid_request", "as_of must not be in the future",
                        [{"path": "body.as_of", "message": "in the future"}])
@@ -374,16 +328,7 @@ def list_decisions(
     page = service.list_decisions(uow, status=status, grade=grade, older_than=older_than,
                                   newer_than=newer_than, seller_id=seller_id, query=q,
                                   limit=limit, cursor=cursor, oldest_first=oldest_first)
-    return DecisionPagePublic(
-        items=[DecisionSummaryPublic(
-            decision_id=i.decision_id, seller_id=i.seller_id, decision=i.outcome,
-            status=i.status, grade=i.grade, pd=i.pd, points=i.points, limit=i.limit,
-            proposed_limit=i.proposed_limit, currency=i.currency, product=i.product,
-            reason_codes=list(i.reason_codes), model_name=i.model_name,
-            model_version=i.model_version, policy_version=i.policy_version,
-            created_at=i.created_at, decided_by=i.decided_by, decided_at=i.decided_at,
-            line_id=i.line_id, version=i.version) for i in page.items],
-        next_cursor=page.next_cursor)
+    return DecisionPagePublic.model_validate(page)
 
 
 @router.get("/decisions/{decision_id}", response_model=DecisionAuditPublic)
@@ -401,20 +346,16 @@ def reproduce_decision(decision_id: DecisionId,
     """Re-score the stored features with the stored model and policy versions."""
     result = service.reproduce_decision(uow, decision_id, _scorer_lookup(models),
                                         _policy_lookup(policy))
-    return ReproductionPublic(
-        decision_id=result.decision_id, model_name=result.model_name,
-        model_version=result.model_version, policy_version=result.policy_version,
-        exact=result.exact, differences=list(result.differences),
-        stored=_figures(result.stored), reproduced=_figures(result.reproduced))
+    return ReproductionPublic.model_validate(result)
 
 
 @router.post("/decisions/{decision_id}/actions", response_model=DecisionAuditPublic)
 def act_on_decision(decision_id: DecisionId, body: OfficerActionRequest,
-                    principal: Annotated[Principal, require("cases:review")], uow: UowDep,
+                    principal: Annotated[Principal, require(REVIEW_PERMISSION)], uow: UowDep,
                     policy: PolicyDep, settings: SettingsDep) -> DecisionAuditPublic:
     """An officer approves, declines or changes the limit of a case, with a reason."""
     audit = service.act_on_decision(
         uow, decision_id, action=body.action, reason=body.reason, actor=principal.actor,
-        now=datetime.now(UTC), policy=policy, limit=body.limit,
+        now=utc_now(), policy=policy, limit=body.limit,
         expected_version=body.expected_version, timezone=settings.timezone)
     return audit_public(audit)

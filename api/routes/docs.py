@@ -22,9 +22,9 @@ from fastapi import APIRouter, Request
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse, Response
 
+from access.principal import Principal
 from api.deps import require
 from api.errors import ApiError
-from api.principal import Principal
 
 __all__ = ["router", "ASSETS_PATH", "ASSET_TYPES", "asset_url", "SWAGGER_POLICY",
            "swagger_policy", "REDOC_POLICY"]

@@ -9,10 +9,10 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
+from access.principal import Principal
 from api.deps import EngineDep, ModelsDep, require
 from api.metrics import CONTENT_TYPE
-from api.principal import Principal
-from lending.persistence import current_revision, head_revision
+from store import current_revision, head_revision
 
 router = APIRouter(tags=["health"])
 

@@ -16,13 +16,13 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
+from access.principal import Principal
 from api.deps import IdempotencyKeyDep, SettingsDep, UowDep, require
 from api.errors import ApiError
-from api.principal import Principal
-from api.settings import Settings
 from lending.lines import DrawStatus, RepaymentPlan
 from lending.persistence import services
-from lending.persistence.tables import CreditLinePublic
+from lending.persistence.tables import CreditLineBase
+from settings import Settings
 
 router = APIRouter(prefix="/v1", tags=["credit lines"])
 
@@ -89,6 +89,35 @@ class RepaymentRequest(_Body):
 
 
 # ------------------------------------------------------------------ answers
+# The stored line's shared fields (CreditLineBase) and its state as of a date. The
+# docstring is the schema's description in the OpenAPI document.
+class CreditLinePublic(CreditLineBase):
+    """A credit line as answered to callers."""
+
+    id: str
+    limit: Decimal
+    opened_on: date
+    status: str
+    version: int
+    as_of: date
+    outstanding_principal: Decimal
+    available_credit: Decimal
+    days_past_due: int
+    bucket: str
+
+
+def line_public(view: services.LineView) -> CreditLinePublic:
+    """The answer for a line as of a date."""
+    return CreditLinePublic(
+        id=view.line_id, seller_id=view.seller_id, product=view.product,
+        currency=view.currency, policy_version=view.policy_version,
+        revolving=view.revolving, limit=view.limit, opened_on=view.opened_on,
+        status=view.status, version=view.version, as_of=view.as_of,
+        outstanding_principal=view.outstanding_principal,
+        available_credit=view.available_credit, days_past_due=view.days_past_due,
+        bucket=view.bucket)
+
+
 class InstalmentPublic(BaseModel):
     """One instalment of a draw."""
 
@@ -226,7 +255,7 @@ def _check_dates(as_of: date | None, since: date | None) -> None:
 def read_line(line_id: LineId, principal: Annotated[Principal, require("lines:read")],
               uow: UowDep, as_of: date | None = None) -> CreditLinePublic:
     """Limit, available credit, outstanding principal, days past due and bucket."""
-    return services.get_line(uow, line_id, as_of).to_public()
+    return line_public(services.get_line(uow, line_id, as_of))
 
 
 @router.get("/lines/{line_id}/schedule", response_model=SchedulePublic)

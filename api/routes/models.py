@@ -8,9 +8,9 @@ from typing import Annotated
 from fastapi import APIRouter
 from pydantic import BaseModel
 
+from access.principal import Principal
 from api.deps import ModelsDep, require
 from api.errors import ApiError
-from api.principal import Principal
 
 router = APIRouter(prefix="/v1", tags=["models"])
 

@@ -17,16 +17,17 @@ Permissions: ``sellers:write``, ``orders:write``; ``decisions:read`` to read a s
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr
 
+from access.principal import Principal
 from api.deps import SettingsDep, UowDep, require
-from api.principal import Principal
-from api.services import records as service
 from features.records import ORDER_FIELDS, SELLER_FIELDS
+from records import ingest as service
+from store.clock import utc_now
 
 router = APIRouter(prefix="/v1", tags=["records"])
 
@@ -146,7 +147,7 @@ def register_sellers(batch: SellerBatch, uow: UowDep, settings: SettingsDep,
                      ) -> IngestResultPublic:
     """Register sellers (idempotent by `seller_id`; a changed record is an update)."""
     rows = [item.model_dump() for item in batch.items]
-    return _public(service.register_sellers(uow, rows, now=datetime.now(UTC),
+    return _public(service.register_sellers(uow, rows, now=utc_now(),
                                             timezone=settings.timezone))
 
 
@@ -156,7 +157,7 @@ def ingest_orders(batch: OrderBatch, uow: UowDep, settings: SettingsDep,
                   ) -> IngestResultPublic:
     """Ingest orders (idempotent by `order_id`); the sellers' feature snapshots follow."""
     rows = [item.model_dump() for item in batch.items]
-    return _public(service.ingest_orders(uow, rows, now=datetime.now(UTC),
+    return _public(service.ingest_orders(uow, rows, now=utc_now(),
                                          currencies=settings.currencies,
                                          timezone=settings.timezone))
 

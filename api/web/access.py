@@ -22,16 +22,11 @@ from urllib.parse import quote, unquote
 from fastapi import Depends, Request
 from starlette.responses import Response
 
-from api.permissions import is_allowed
-from api.principal import Principal
-from api.security import (
-    UserSession,
-    authenticate_request,
-    session_cookie_settings,
-    session_from_request,
-    verify_csrf,
-)
-from api.settings import Settings
+from access.permissions import is_allowed
+from access.principal import Principal
+from access.security import UserSession, verify_csrf
+from api.security import authenticate_request, session_cookie_settings, session_from_request
+from settings import Settings
 
 __all__ = ["PERMISSION", "LoginRequired", "PageForbidden", "Officer", "OfficerDep",
            "current_officer", "safe_next_path", "login_redirect_target", "LOGIN_CSRF_COOKIE",

@@ -1,31 +1,28 @@
 """What the officer pages ask of the services, as view models.
 
 The pages' one layer between routes and services: each function calls the decisions
-service (:mod:`api.services.decisions`), the records history
-(:mod:`api.services.history`) or the lending store (:mod:`lending.persistence`) and turns
+service (:mod:`decisions.service`), the records history
+(:mod:`records.history`) or the lending store (:mod:`lending.persistence`) and turns
 their results into the frozen view models of :mod:`api.web.views`. No rule lives here:
-what an officer may do, and every check on it, is the decisions service's; this module
-only translates its refusals into sentences for the page (:class:`ActionRefused`).
+what an officer may do, and every check on it, is the credit case's
+(:mod:`decisions.case`), applied by the decisions service; this module only translates
+their refusals into sentences for the page (:class:`ActionRefused`), with the status and
+code of the API's one error table (:mod:`api.errors`).
 """
 
 from __future__ import annotations
 
 import unicodedata
 from collections.abc import Iterable, Mapping
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any, Literal, cast
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
-from api.errors import ApiError, domain_status
-from api.principal import Principal
-from api.services import decisions as decision_service
-from api.services.decisions import DecisionAudit, DecisionSummary, OfficerAction
-from api.services.history import seller_history
-from api.services.snapshot import UnknownSeller
-from api.settings import Settings
+from access.principal import Principal
+from api.errors import domain_status, error_code
 from api.web.views import (
     ActionLine,
     CaseView,
@@ -38,13 +35,21 @@ from api.web.views import (
     ReasonLine,
     SellerHistoryView,
 )
+from decisions import service as decision_service
+from decisions.case import CaseStatus, OfficerActionName, allowed_actions
+from decisions.errors import DecisionError, UnknownDecision
+from decisions.service import DecisionAudit, DecisionSummary, OfficerAction
 from features.registry import FAMILIES
 from lending.errors import LendingError
 from lending.persistence import SqlUnitOfWork, get_line, get_schedule, lines_of_seller
 from lending.persistence.errors import UnknownLine
 from lending.policy import CreditPolicy, Terms
+from records.history import seller_history
+from records.snapshots import UnknownSeller
 from scoring.config import GradeBands
 from scoring.reasons import REASON_CODES
+from settings import Settings
+from store.clock import utc_now
 
 __all__ = ["ActionRefused", "GRADES", "QUEUE_LIMIT", "SEARCH_LIMIT", "referred_cases",
            "past_decisions", "case_view", "act", "family_label", "terms_lines"]
@@ -206,7 +211,7 @@ def _action_line(action: OfficerAction, currency: str) -> ActionLine:
 
 
 def _business_date(settings: Settings) -> date:
-    return datetime.now(UTC).astimezone(ZoneInfo(settings.timezone)).date()
+    return utc_now().astimezone(ZoneInfo(settings.timezone)).date()
 
 
 def _latest_line_of(engine: sa.Engine, seller_id: str) -> str | None:
@@ -272,11 +277,10 @@ def case_view(state: Any, decision_id: str) -> CaseView | None:
     policy: CreditPolicy = state.policy
     try:
         audit = decision_service.get_decision(SqlUnitOfWork(engine), decision_id)
-    except ApiError as error:
-        if error.status == 404:
-            return None
-        raise
+    except UnknownDecision:
+        return None
     decision = audit.decision
+    status = cast(CaseStatus, audit.status)
     contributions = sorted(((family_label(code), float(points))
                             for code, points in audit.family_points.items()),
                            key=lambda item: (-abs(item[1]), item[0]))
@@ -303,8 +307,8 @@ def case_view(state: Any, decision_id: str) -> CaseView | None:
         history=_seller_history(engine, decision.seller_id, decision.snapshot_as_of,
                                 settings),
         credit=_credit_history(engine, audit, settings),
-        can_decide=audit.status == "referred",
-        can_change_limit=audit.status != "declined")
+        can_decide="approve" in allowed_actions(status),
+        can_change_limit="change_limit" in allowed_actions(status))
 
 
 # --------------------------------------------------------------------------- actions
@@ -338,11 +342,9 @@ def act(state: Any, decision_id: str, *, action: str, principal: Principal, reas
     try:
         decision_service.act_on_decision(
             SqlUnitOfWork(state.engine), decision_id,
-            action=cast(Literal["approve", "decline", "change_limit"], action),
-            reason=reason, actor=principal.actor, now=datetime.now(UTC), policy=state.policy,
-            limit=new_limit, expected_version=expected_version, timezone=settings.timezone)
-    except ApiError as error:
-        raise ActionRefused(error.status, error.code, _sentence(error.message)) from None
-    except LendingError as error:
-        raise ActionRefused(domain_status(error), type(error).__name__,
+            action=cast(OfficerActionName, action), reason=reason, actor=principal.actor,
+            now=utc_now(), policy=state.policy, limit=new_limit,
+            expected_version=expected_version, timezone=settings.timezone)
+    except (DecisionError, LendingError) as error:
+        raise ActionRefused(domain_status(error), error_code(error),
                             _sentence(str(error))) from None

@@ -9,7 +9,6 @@ reload does not post the form again).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated
 from urllib.parse import quote
 
@@ -18,19 +17,20 @@ from fastapi import APIRouter, Form, Request
 from markupsafe import Markup
 from starlette.responses import RedirectResponse, Response
 
-from api.security import (
+from access.security import (
     InvalidCredentials,
     InvalidInput,
     LoginThrottled,
-    clear_session_cookie,
-    client_ip,
     login,
     logout,
     normalise_username,
+)
+from api.security import (
+    clear_session_cookie,
+    client_ip,
     session_cookie_settings,
     set_session_cookie,
 )
-from api.settings import Settings
 from api.web import backend, charts
 from api.web.access import (
     Officer,
@@ -45,6 +45,8 @@ from api.web.access import (
 )
 from api.web.rendering import Message, render_page
 from api.web.views import CaseView
+from settings import Settings
+from store.clock import utc_now
 
 __all__ = ["router", "GRADES", "ACTIONS"]
 
@@ -188,7 +190,7 @@ def queue_page(request: Request, officer: OfficerDep,
         problems.append("'Waiting at least' must not be more than 'at most'.")
         low = high = None
     items = backend.referred_cases(_engine(request), grade=grade or None, min_days=low,
-                                   max_days=high, now=datetime.now(UTC))
+                                   max_days=high, now=utc_now())
     return render_page("queue.html", principal=officer.principal,
                        csrf_token=officer.csrf_token, nav="queue",
                        status_code=400 if problems else 200,

@@ -17,7 +17,7 @@ from typing import Any
 import jinja2
 from starlette.responses import HTMLResponse
 
-from api.principal import Principal
+from access.principal import Principal
 
 __all__ = ["TEMPLATES_DIR", "STATIC_DIR", "STATIC_FILES", "PAGE_HEADERS", "Message",
            "render_page", "environment"]

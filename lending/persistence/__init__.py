@@ -1,34 +1,29 @@
 """Persistence of the lending rules: SQLModel tables, Alembic migrations, a unit of work,
 repositories and the services that take plain values and a unit of work.
 
-This sub-package is the only part of :mod:`lending` that imports SQLModel, SQLAlchemy or
-Alembic; the rule modules (``lending/*.py``) stay pure. Conventions (locking, idempotency,
-booking of the journal) are documented in ``docs/lending.md``.
+This sub-package is the only part of :mod:`lending` that imports SQLModel or SQLAlchemy;
+the rule modules (``lending/*.py``) stay pure. The engine, the unit of work it builds on,
+group commit, the idempotency records shared with the decisions and the migrations of
+these tables are the store's (:mod:`store`).
+Conventions (locking, idempotency, booking of the journal) are documented in
+``docs/lending.md``.
 
 Typical use::
 
-    engine = make_engine(url)
-    upgrade_database(engine)
+    engine = store.make_engine(url)
+    store.upgrade_database(engine)
     open_line(SqlUnitOfWork(engine), line_id="L1", seller_id="S1", limit="50000.00",
               opened_on=date(2026, 1, 5))
     draw(SqlUnitOfWork(engine), line_id="L1", amount="3000.00", on=date(2026, 1, 6),
          plan=RepaymentPlan.bullet(30), supplier_id="SUP-9", idempotency_key="req-1")
 """
 
-from lending.persistence.database import (
-    current_revision,
-    head_revision,
-    make_engine,
-    upgrade_database,
-)
 from lending.persistence.errors import (
-    ConcurrentUpdate,
     DecisionNotApproved,
     IdempotencyKeyReused,
     LineAlreadyExists,
     UnknownLine,
 )
-from lending.persistence.group_commit import GroupCommit, GroupCommitStats
 from lending.persistence.services import (
     DrawReceipt,
     LimitChangeReceipt,
@@ -52,7 +47,6 @@ from lending.persistence.services import (
 )
 from lending.persistence.tables import (
     CreditLineCreate,
-    CreditLinePublic,
     CreditLineRecord,
     IdempotencyRecord,
     JournalEntryRecord,
@@ -62,15 +56,13 @@ from lending.persistence.tables import (
 from lending.persistence.unit_of_work import SqlUnitOfWork
 
 __all__ = [
-    "make_engine", "upgrade_database", "current_revision", "head_revision",
-    "SqlUnitOfWork", "GroupCommit", "GroupCommitStats",
+    "SqlUnitOfWork",
     "UnknownLine", "LineAlreadyExists", "IdempotencyKeyReused", "DecisionNotApproved",
-    "ConcurrentUpdate",
     "LineView", "DrawReceipt", "PaymentReceipt", "LimitChangeReceipt", "Statement",
     "open_line", "open_line_from_decision", "draw", "repay", "prepay", "reverse_payment",
     "change_limit", "advance_line", "get_line", "lines_of_seller", "get_schedule",
     "get_statement", "book_journal",
     "journal_totals",
-    "CreditLineCreate", "CreditLinePublic", "CreditLineRecord", "LineEventRecord",
+    "CreditLineCreate", "CreditLineRecord", "LineEventRecord",
     "JournalEntryRecord", "JournalPostingRecord", "IdempotencyRecord",
 ]

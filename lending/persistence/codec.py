@@ -6,7 +6,6 @@ money columns; dates as ISO strings. Nothing passes through a float.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import asdict
@@ -36,7 +35,6 @@ __all__ = [
     "schedule_to_json",
     "schedule_from_json",
     "plan_to_json",
-    "fingerprint",
     "dumps",
 ]
 
@@ -55,11 +53,6 @@ def _default(value: object) -> str:
     if isinstance(value, Decimal | date):
         return str(value)
     raise TypeError(f"cannot store {type(value).__name__} as JSON")
-
-
-def fingerprint(document: Mapping[str, Any]) -> str:
-    """SHA-256 of a request body's canonical JSON (what an idempotency key is bound to)."""
-    return hashlib.sha256(dumps(document).encode()).hexdigest()
 
 
 def normalized_amount(value: object) -> str:

@@ -25,14 +25,15 @@ limit change, or ``limit_minor`` while it has none.
 Idempotency
 -----------
 Draws and repayments take an idempotency key (a limit change may: an officer's change is
-already guarded by the decision it belongs to). The first request stores its result under
-``(scope, key)`` with a fingerprint of its body, in the same transaction as the effect.
-A later request with the same key and the same body gets that stored result back and has
-no effect; with another body it is refused (:class:`IdempotencyKeyReused`). Refused
-requests store nothing (their transaction rolls back), so a corrected retry may reuse
-the key. Two racing requests with one key serialise on the line's lock; if they name
-different lines, the loser hits the primary key and is retried once, which then replays
-or refuses.
+already guarded by the decision it belongs to), kept by the store's one mechanism
+(:mod:`store.idempotency`, shared with the credit decisions). The first request stores
+its receipt under ``(scope, key)`` with a fingerprint of its body, in the same
+transaction as the effect. A later request with the same key and the same body gets that
+stored receipt back and has no effect; with another body it is refused
+(:class:`~store.idempotency.IdempotencyKeyReused`). Refused requests store nothing (their
+transaction rolls back), so a corrected retry may reuse the key. Two racing requests with
+one key serialise on the line's lock; if they name different lines, the loser hits the
+primary key and is retried once, which then replays or refuses.
 """
 
 from __future__ import annotations
@@ -67,29 +68,32 @@ from lending.lines import (
 from lending.money import ZERO, AmountInput, parse_amount, quantize
 from lending.persistence.codec import (
     dumps,
-    fingerprint,
     normalized_amount,
     plan_to_json,
     schedule_from_json,
     schedule_to_json,
 )
 from lending.persistence.errors import (
-    ConcurrentUpdate,
     DecisionNotApproved,
-    IdempotencyKeyReused,
     LineAlreadyExists,
     UnknownLine,
 )
 from lending.persistence.tables import (
-    CreditLinePublic,
     CreditLineRecord,
-    IdempotencyRecord,
     from_minor,
     to_minor,
 )
-from lending.persistence.unit_of_work import SqlUnitOfWork, utc_now
+from lending.persistence.unit_of_work import SqlUnitOfWork
 from lending.policy import CreditDecision
 from lending.schedules import PrepaymentOption, Schedule
+from store.clock import utc_now
+from store.conflicts import retry_on_conflict
+from store.idempotency import (
+    IdempotencyRecord,
+    check_idempotency_key,
+    fingerprint,
+    idempotency_scope,
+)
 
 __all__ = [
     "LineView",
@@ -105,9 +109,6 @@ __all__ = [
     "reverse_payment",
     "change_limit",
     "advance_line",
-    "idempotency_scope",
-    "check_idempotency_key",
-    "retry_on_conflict",
     "get_line",
     "lines_of_seller",
     "get_schedule",
@@ -117,7 +118,6 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-_MAX_KEY_LENGTH = 200
 
 
 # --------------------------------------------------------------------------- results
@@ -143,16 +143,6 @@ class LineView:
     opened_on: date
     revolving: bool
 
-    def to_public(self) -> CreditLinePublic:
-        """The line as answered to HTTP callers."""
-        return CreditLinePublic(
-            id=self.line_id, seller_id=self.seller_id, product=self.product,
-            currency=self.currency, policy_version=self.policy_version,
-            revolving=self.revolving, limit=self.limit, opened_on=self.opened_on,
-            status=self.status, version=self.version, as_of=self.as_of,
-            outstanding_principal=self.outstanding_principal,
-            available_credit=self.available_credit, days_past_due=self.days_past_due,
-            bucket=self.bucket)
 
 
 #: How a receipt's fields of these types are written to and read from JSON (by the name of
@@ -317,58 +307,6 @@ def _check_not_before_book(record: CreditLineRecord, on: date) -> None:
     if on < record.as_of:
         raise BackdatedOperation(f"{on} is before {record.as_of}, the date line "
                                  f"{record.id!r} is already booked to")
-
-
-def check_idempotency_key(key: str) -> None:
-    """Refuse an idempotency key that is not a non-empty string of at most 200 characters
-    (``InvalidIdentifier``); shared by every idempotent service, decisions included."""
-    if not isinstance(key, str) or not key.strip() or len(key) > _MAX_KEY_LENGTH:
-        raise InvalidIdentifier(f"an idempotency key must be a non-empty string of at most "
-                                f"{_MAX_KEY_LENGTH} characters; got {key!r}")
-
-
-_MAX_CLIENT_LENGTH = 48
-
-
-def idempotency_scope(operation: str, client: str = "") -> str:
-    """The scope an idempotency key lives in: the operation, and the client when given.
-
-    Keys of different clients never meet: the same key sent by two API clients names two
-    requests, and neither can read the other's stored answer.
-    """
-    if not client:
-        return operation
-    if len(client) > _MAX_CLIENT_LENGTH or not client.isprintable():
-        raise InvalidIdentifier(f"client must be printable and at most {_MAX_CLIENT_LENGTH} "
-                                "characters")
-    return f"{operation}@{client}"
-
-
-def _replayed(uow: SqlUnitOfWork, scope: str, key: str, body: dict[str, Any]) -> str | None:
-    """The stored response for ``key`` if the body matches; refuses a different body."""
-    record = uow.idempotency.get(scope, key)
-    if record is None:
-        return None
-    if record.fingerprint != fingerprint(body):
-        raise IdempotencyKeyReused(f"idempotency key {key!r} was used for a different "
-                                   f"{scope} request")
-    return record.response
-
-
-def retry_on_conflict(work: Callable[[], T]) -> T:
-    """Run ``work`` again once if its commit lost a race on a unique key.
-
-    The second run sees what the winner committed (an idempotency record, a line) and
-    replays or refuses accordingly.
-    """
-    try:
-        return work()
-    except sqlalchemy.exc.IntegrityError:
-        try:
-            return work()
-        except sqlalchemy.exc.IntegrityError as error:
-            raise ConcurrentUpdate(f"a concurrent request conflicted twice: {error.orig}"
-                                   ) from error
 
 
 def _signature(entry: JournalEntry) -> tuple[object, ...]:
@@ -690,7 +628,7 @@ def _line_write(uow: SqlUnitOfWork, *, line_id: str, scope: str, idempotency_key
         with uow:
             record, line = _load(uow, line_id, lock=True)
             if idempotency_key is not None:
-                stored = _replayed(uow, scope, idempotency_key, body)
+                stored = uow.idempotency.replay(scope, idempotency_key, body)
                 if stored is not None:
                     return receipt_type.from_json(stored)
             day = max(on, record.as_of) if not_before_book else on

@@ -5,10 +5,12 @@ named ``*_minor``, never floats (SQLite has no exact decimal type, so ``Numeric`
 round-trip through a float there). :func:`to_minor` and :func:`from_minor` convert.
 
 The credit line follows the one-family-per-entity habit: :class:`CreditLineBase` (shared
-fields), :class:`CreditLineCreate` (input), :class:`CreditLineRecord` (the table) and
-:class:`CreditLinePublic` (output). The other tables are append-only logs written only by
-the services: line events (what :func:`lending.fold_line` folds), journal entries with
-their postings, and idempotency records.
+fields), :class:`CreditLineCreate` (input) and :class:`CreditLineRecord` (the table); its
+HTTP output, ``CreditLinePublic``, is the API's (``api/routes/lines.py``). The other
+tables are append-only logs written only by the services: line events (what
+:func:`lending.fold_line` folds), journal entries with their postings. Idempotency
+records are the store's (:class:`IdempotencyRecord`, from :mod:`store.idempotency`),
+shared with the credit decisions.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
 from lending.money import minor_unit
+from store.idempotency import IdempotencyRecord
 
 __all__ = [
     "to_minor",
@@ -27,7 +30,6 @@ __all__ = [
     "CreditLineBase",
     "CreditLineCreate",
     "CreditLineRecord",
-    "CreditLinePublic",
     "LineEventRecord",
     "JournalEntryRecord",
     "JournalPostingRecord",
@@ -114,21 +116,6 @@ class CreditLineRecord(CreditLineBase, table=True):
     created_at: datetime = Field(sa_type=sa.DateTime(timezone=True))
 
 
-class CreditLinePublic(CreditLineBase):
-    """A credit line as answered to callers."""
-
-    id: str
-    limit: Decimal
-    opened_on: date
-    status: str
-    version: int
-    as_of: date
-    outstanding_principal: Decimal
-    available_credit: Decimal
-    days_past_due: int
-    bucket: str
-
-
 class LineEventRecord(SQLModel, table=True):
     """One event of a line's append-only log, in recording order (``sequence``).
 
@@ -186,20 +173,3 @@ class JournalPostingRecord(SQLModel, table=True):
     account: str = Field(max_length=30)
     side: str = Field(max_length=6)
     amount_minor: int = Field(sa_type=sa.BigInteger)
-
-
-class IdempotencyRecord(SQLModel, table=True):
-    """The first result served for an idempotency key, written with its effect.
-
-    ``fingerprint`` is a SHA-256 of the request's canonical body; ``response`` the JSON
-    result replayed to a repeated request with the same body.
-    """
-
-    __tablename__ = "idempotency_record"
-
-    scope: str = Field(primary_key=True, max_length=60)
-    key: str = Field(primary_key=True, max_length=200)
-    fingerprint: str = Field(max_length=64)
-    line_id: str = Field(max_length=100)
-    response: str = Field(sa_type=sa.Text)
-    created_at: datetime = Field(sa_type=sa.DateTime(timezone=True))

@@ -14,8 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
-from types import TracebackType
+from datetime import date
 from typing import Literal
 
 import sqlalchemy as sa
@@ -29,16 +28,17 @@ from lending.persistence.codec import (
     event_operation_id,
     event_payload,
 )
-from lending.persistence.database import READ_ONLY_OPTION
 from lending.persistence.tables import (
     CreditLineRecord,
-    IdempotencyRecord,
     JournalEntryRecord,
     JournalPostingRecord,
     LineEventRecord,
     from_minor,
     to_minor,
 )
+from store.clock import utc_now
+from store.idempotency import IdempotencyRepository
+from store.unit_of_work import UnitOfWork
 
 __all__ = [
     "SqlUnitOfWork",
@@ -47,13 +47,7 @@ __all__ = [
     "JournalRepository",
     "BookedEntry",
     "IdempotencyRepository",
-    "utc_now",
 ]
-
-
-def utc_now() -> datetime:
-    """The current time, timezone-aware UTC."""
-    return datetime.now(UTC)
 
 
 class CreditLineRepository:
@@ -74,7 +68,7 @@ class CreditLineRepository:
         """The line, locked until the transaction ends.
 
         ``SELECT ... FOR UPDATE`` on PostgreSQL; on SQLite the whole database is already
-        write-locked by ``BEGIN IMMEDIATE`` (see :mod:`lending.persistence.database`).
+        write-locked by ``BEGIN IMMEDIATE`` (see :mod:`store.database`).
         ``populate_existing`` re-reads the row even if the session held it already.
         """
         statement = (select(CreditLineRecord).where(CreditLineRecord.id == line_id)
@@ -177,29 +171,14 @@ class JournalRepository:
                 for account, side, total in self._session.execute(statement).all()}
 
 
-class IdempotencyRepository:
-    """The first result served for each idempotency key."""
-
-    def __init__(self, session: Session) -> None:
-        self._session = session
-
-    def get(self, scope: str, key: str) -> IdempotencyRecord | None:
-        """The record of ``key`` in ``scope``, if any."""
-        return self._session.get(IdempotencyRecord, (scope, key))
-
-    def add(self, record: IdempotencyRecord) -> None:
-        """Store a record (in the same transaction as the effect it describes)."""
-        self._session.add(record)
-
-
-class SqlUnitOfWork:
-    """One transaction on the lending tables; rolled back unless :meth:`commit` is called.
+class SqlUnitOfWork(UnitOfWork):
+    """A unit of work on the lending tables, with their repositories and the store's
+    idempotency records (:class:`store.idempotency.IdempotencyRepository`).
 
     Parameters
     ----------
     engine
-        An engine from :func:`~lending.persistence.database.make_engine` (its SQLite
-        locking is what makes concurrent draws serialise there).
+        An engine from :func:`~store.database.make_engine`.
 
     Examples
     --------
@@ -211,51 +190,14 @@ class SqlUnitOfWork:
             uow.commit()
     """
 
-    session: Session
     lines: CreditLineRepository
     events: LineEventRepository
     journal: JournalRepository
     idempotency: IdempotencyRepository
 
-    def __init__(self, engine: sa.Engine) -> None:
-        self.engine = engine
-        self._read_only = False
-
-    def reading(self) -> SqlUnitOfWork:
-        """This unit of work, to be entered for reading only (``with uow.reading():``).
-
-        On SQLite its transaction starts with a deferred ``BEGIN`` instead of taking the
-        write lock, so reads do not wait for writers; nothing may be written in it.
-        """
-        self._read_only = True
-        return self
-
-    @property
-    def dialect(self) -> str:
-        """``"sqlite"`` or ``"postgresql"``."""
-        return self.engine.dialect.name
-
-    def __enter__(self) -> SqlUnitOfWork:
-        bind = (self.engine.execution_options(**{READ_ONLY_OPTION: True}) if self._read_only
-                else self.engine)
-        self.session = Session(bind, expire_on_commit=False, autoflush=True)
-        self.lines = CreditLineRepository(self.session)
-        self.events = LineEventRepository(self.session)
-        self.journal = JournalRepository(self.session)
-        self.idempotency = IdempotencyRepository(self.session)
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 traceback: TracebackType | None) -> None:
-        # After a commit there is nothing left to roll back; otherwise everything goes.
-        self.rollback()
-        self.session.close()
-        self._read_only = False
-
-    def commit(self) -> None:
-        """Commit everything done in this unit of work."""
-        self.session.commit()
-
-    def rollback(self) -> None:
-        """Undo everything not committed."""
-        self.session.rollback()
+    def open_repositories(self, session: Session) -> None:
+        """The lending repositories on the session just opened."""
+        self.lines = CreditLineRepository(session)
+        self.events = LineEventRepository(session)
+        self.journal = JournalRepository(session)
+        self.idempotency = IdempotencyRepository(session)

@@ -275,7 +275,7 @@ def test_docs_document_every_feature_and_family() -> None:
 
 
 def test_blocks_running_in_threads_give_exactly_the_sequential_table() -> None:
-    from features.synth import generate_marketplace
+    from synth.marketplace import generate_marketplace
 
     market = generate_marketplace(2200, 24, seed=4)  # over 200,000 orders: threads are used
     assert len(market.orders) > 200_000

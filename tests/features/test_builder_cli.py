@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 from distributed import LocalCluster
 
-from api.cli import CliError
-from api.cli.features import register
-from api.settings import Settings
+from cli import CliError
+from cli.features import register
 from features import build_features
+from settings import Settings
 from tests.features.test_builder_helpers import (
     AS_OF,
     example_orders,
@@ -38,7 +38,7 @@ def inputs(tmp_path: Path) -> dict[str, Path]:
 
 def main(argv: list[str]) -> int:
     """``sme-credit features ...`` through the sub-command's own parser and handler, with
-    user errors printed and exit status 2 as ``api.cli.main`` does (which also needs every
+    user errors printed and exit status 2 as ``cli.main`` does (which also needs every
     other sub-command module to exist)."""
     parser = argparse.ArgumentParser(prog="sme-credit")
     register(parser.add_subparsers(dest="command", required=True))

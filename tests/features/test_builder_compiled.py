@@ -9,7 +9,7 @@ import pytest
 
 from features import CORE_FEATURES, _kernels, build_features, builder
 from features.definitions import PROFILE_FEATURES
-from features.synth import generate_marketplace
+from synth.marketplace import generate_marketplace
 from tests.features.test_builder_helpers import (
     AS_OF,
     at,

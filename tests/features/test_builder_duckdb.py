@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from features import CORE_FEATURES, build_features
-from features.synth import generate_marketplace
+from synth.marketplace import generate_marketplace
 
 pytest.importorskip("duckdb")
 

@@ -10,7 +10,7 @@ import pytest
 from distributed import Client, LocalCluster
 
 from features import build_features
-from features.synth import generate_marketplace
+from synth.marketplace import generate_marketplace
 from tests.features.test_builder_helpers import (
     AS_OF,
     example_orders,

@@ -136,7 +136,7 @@ def test_the_next_day_sees_what_happened_in_between() -> None:
 
 
 def test_synthetic_marketplace_features_equal_those_of_the_records_known_at_as_of() -> None:
-    from features.synth import generate_marketplace
+    from synth.marketplace import generate_marketplace
 
     market = generate_marketplace(50, 15, seed=9)
     as_of = pd.Timestamp(market.as_of) - pd.Timedelta(days=75)

@@ -6,14 +6,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import features
-from api.principal import Role
-from api.security import create_api_key
-from api.services.records import load_records
-from api.settings import Settings
-from features.synth import generate_marketplace
-from lending.persistence import make_engine, upgrade_database
+from access.principal import Role
+from access.security import create_api_key
 from models import train
 from models.registry import log_and_register, promote
+from records.ingest import load_records
+from settings import Settings
+from store import make_engine, upgrade_database
+from synth.marketplace import generate_marketplace
 from tests.models.conftest import FAST
 
 

@@ -36,7 +36,7 @@ class ServerProcess:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 60.0) -> None:
-        command = [sys.executable, "-c", "import sys; from api.cli import main; "
+        command = [sys.executable, "-c", "import sys; from cli import main; "
                    "sys.exit(main(sys.argv[1:]))", "serve", "--port", str(self.port),
                    "--workers", str(self.workers), "--log-level", self.log_level]
         with self.log.open("ab") as log:

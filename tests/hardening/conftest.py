@@ -23,18 +23,18 @@ from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 from sqlmodel import SQLModel
 
-import api.store.auth
-import api.store.decisions
-import api.store.records
+import access.tables
+import decisions.tables
 import features
+import records.tables
+from access.principal import Role
 from api.app import create_app
-from api.principal import Role
-from api.settings import Settings
-from features.synth import generate_marketplace
 from lending.persistence import SqlUnitOfWork, open_line
 from lending.policy import SellerProfile, decide, load_policy
 from models import train
 from scoring import Scorer
+from settings import Settings
+from synth.marketplace import generate_marketplace
 from tests.models.conftest import FAST
 
 #: The credit line every stack opens directly (besides any a decision opens).
@@ -58,7 +58,7 @@ def login_officer(client: Any, username: str, password: str = PASSWORD) -> tuple
 
 def new_officer(engine: sa.Engine) -> str:
     """A fresh officer account with :data:`PASSWORD`; returns its user name."""
-    from api.security import create_user
+    from access.security import create_user
 
     name = f"officer-{uuid.uuid4().hex[:12]}"
     create_user(engine, name, PASSWORD, Role.OFFICER, hasher=FAST_HASHER)
@@ -137,7 +137,7 @@ def counts(engine: sa.Engine) -> dict[str, Any]:
     the service is counted (the store modules are imported above, so the metadata knows
     them all whatever a test imported before).
     """
-    assert api.store.auth and api.store.decisions and api.store.records
+    assert access.tables and decisions.tables and records.tables
     found: dict[str, Any] = {}
     with engine.connect() as connection:
         for table in SQLModel.metadata.sorted_tables:
@@ -154,8 +154,8 @@ def counts(engine: sa.Engine) -> dict[str, Any]:
 def build_stack(database_url: str, data_dir: Path, market: SmallMarket,
                 **settings_options: Any) -> Iterator[Stack]:
     """Start the app, store records, make one decision per outcome, open a line, draw."""
-    from api.security import create_api_key
-    from api.services.records import ingest_orders, register_sellers
+    from access.security import create_api_key
+    from records.ingest import ingest_orders, register_sellers
 
     settings = Settings(data_dir=data_dir, database_url=database_url, model_poll_seconds=0,
                         **settings_options)

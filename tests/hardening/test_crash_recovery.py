@@ -24,15 +24,10 @@ from typing import Any
 import httpx
 import sqlalchemy as sa
 
-from api.principal import Role
-from api.security import create_api_key
-from lending.persistence import (
-    SqlUnitOfWork,
-    get_line,
-    make_engine,
-    open_line,
-    upgrade_database,
-)
+from access.principal import Role
+from access.security import create_api_key
+from lending.persistence import SqlUnitOfWork, get_line, open_line
+from store import make_engine, upgrade_database
 from tests.hardening._market import prepare_store
 from tests.hardening._server import ServerProcess
 

@@ -22,8 +22,8 @@ import pytest
 import sqlalchemy as sa
 
 import features
-from api.cli import main
-from lending.persistence import make_engine, upgrade_database
+from cli import main
+from store import make_engine, upgrade_database
 from tests.hardening.conftest import SmallMarket, counts
 
 AS_OF = "2026-07-01T00:00:00Z"

@@ -21,7 +21,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from api.principal import Role
+from access.principal import Role
 from tests.hardening.conftest import CSRF_IN_FORM, Stack, counts, login_officer, new_officer
 
 SQL = "'; DROP TABLE credit_line; --"

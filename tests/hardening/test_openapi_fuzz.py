@@ -31,9 +31,9 @@ from schemathesis.generation.hypothesis.builder import (
     create_test,
 )
 
+from access.principal import Role
 from api.app import create_app
-from api.principal import Role
-from api.settings import Settings
+from settings import Settings
 from tests.hardening.conftest import Stack
 
 #: Examples per operation and generation mode: enough to find a 500, small enough for CI.

@@ -18,10 +18,10 @@ import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
-from api.principal import Role
-from api.security import create_api_key, create_user, revoke_api_key
-from api.store.decisions import AUDIT_COLUMNS
-from lending.persistence import make_engine, upgrade_database
+from access.principal import Role
+from access.security import create_api_key, create_user, revoke_api_key
+from decisions.tables import AUDIT_COLUMNS
+from store import make_engine, upgrade_database
 from tests.hardening._server import ServerProcess
 from tests.hardening.conftest import (
     CSRF_IN_FORM,
@@ -319,7 +319,7 @@ def test_officer_pages_carry_the_security_headers(module_stack: Stack, officer: 
 def test_production_answers_tell_browsers_to_use_https_only(tmp_path: Path,
                                                            small_market: Any):
     from api.app import create_app
-    from api.settings import Settings
+    from settings import Settings
 
     settings = Settings(data_dir=tmp_path, database_url=f"sqlite:///{tmp_path / 'p.db'}",
                         environment="production", model_poll_seconds=0)
@@ -407,7 +407,7 @@ def test_a_method_override_header_does_not_turn_a_post_into_a_delete(module_stac
 def test_an_internal_failure_answers_a_bare_500_that_shows_no_internals(
         tmp_path: Path, small_market: Any, caplog: pytest.LogCaptureFixture):
     from api.app import create_app
-    from api.settings import Settings
+    from settings import Settings
 
     database = tmp_path / "broken.db"
     settings = Settings(data_dir=tmp_path, database_url=f"sqlite:///{database}",

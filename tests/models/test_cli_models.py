@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from api.cli import CliError
-from api.cli import models as cli
-from api.settings import Settings
+from cli import CliError
+from cli import models as cli
+from settings import Settings
 from tests.models.conftest import CreditTable
 
 FAST_ARGS = ["--max-candidates", "1", "--cv-folds", "3", "--n-jobs", "1"]

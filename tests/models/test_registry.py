@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import get_type_hints
 
 import mlflow
 import numpy as np
@@ -15,6 +22,7 @@ from mlflow.tracking import MlflowClient
 from features.registry import registry_version
 from models import CreditModel, train
 from models.registry import (
+    CreditModelPyfunc,
     GateConfig,
     data_fingerprint,
     list_versions,
@@ -22,6 +30,7 @@ from models.registry import (
     load_holdout,
     log_and_register,
     promote,
+    tracking,
 )
 from tests.models.conftest import FAST, CreditTable
 
@@ -238,3 +247,68 @@ def test_embedded_store_keeps_artifacts_beside_the_database_not_in_the_working_d
     assert any((database.parent / "mlartifacts").rglob("model_card.md"))
     assert not (tmp_path / "mlruns").exists()
     assert logged.version == "1"
+
+
+@pytest.fixture
+def unset_tracking_uri(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """MLflow's fluent tracking URI not set, neither in code nor in the environment."""
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    mlflow.set_tracking_uri(None)  # type: ignore[arg-type]  # None unsets it
+    yield
+    mlflow.set_tracking_uri(None)  # type: ignore[arg-type]
+
+
+@pytest.mark.usefixtures("unset_tracking_uri")
+def test_tracking_points_mlflow_at_the_store_and_restores_the_callers_own_setting(
+        store: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with tracking(store) as client:
+        assert mlflow.get_tracking_uri() == store
+        assert client.tracking_uri == store
+    assert not mlflow.is_tracking_uri_set()  # "not set" stays not set
+    assert "MLFLOW_TRACKING_URI" not in os.environ
+
+    from_environment = f"sqlite:///{tmp_path / 'environment.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", from_environment)
+    with tracking(store):
+        assert mlflow.get_tracking_uri() == store
+    assert mlflow.get_tracking_uri() == from_environment
+    assert os.environ["MLFLOW_TRACKING_URI"] == from_environment
+
+    set_in_code = f"sqlite:///{tmp_path / 'own.db'}"
+    mlflow.set_tracking_uri(set_in_code)
+    with pytest.raises(RuntimeError), tracking(store):
+        raise RuntimeError("a failure inside the block")
+    assert mlflow.get_tracking_uri() == set_in_code
+
+
+@pytest.mark.usefixtures("unset_tracking_uri")
+def test_threads_take_turns_with_the_process_wide_tracking_uri(store: str) -> None:
+    # Two spellings of the same store: distinct URIs, no second database to create.
+    database = Path(store.removeprefix("sqlite:///"))
+    uris = [store, f"sqlite:///{database.parent}/./{database.name}"]
+    seen: list[bool] = []
+
+    def work(uri: str) -> None:
+        for _ in range(10):
+            with tracking(uri):
+                time.sleep(0.002)  # another thread would change it here without the lock
+                seen.append(mlflow.get_tracking_uri() == uri)
+
+    threads = [threading.Thread(target=work, args=(uri,)) for uri in uris]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert seen == [True] * 20
+    assert not mlflow.is_tracking_uri_set()
+
+
+def test_the_pyfunc_predict_declares_a_dataframe_which_mlflow_takes_without_a_warning(
+        ) -> None:
+    hints = get_type_hints(CreditModelPyfunc.predict)
+    assert hints["model_input"] is pd.DataFrame
+    assert hints["return"] is pd.DataFrame
+    # MLflow judges the hints when the class is defined: import it in a fresh interpreter.
+    result = subprocess.run([sys.executable, "-W", "default", "-c", "import models.registry"],
+                            capture_output=True, text=True, timeout=300, check=True)
+    assert "type hint" not in result.stderr.lower(), result.stderr

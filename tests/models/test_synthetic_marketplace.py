@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 
 import features
-from features.synth import generate_marketplace
 from models import TrainConfig, train
 from models.evaluation import auc
+from synth.marketplace import generate_marketplace
 
 
 @pytest.fixture(scope="module")

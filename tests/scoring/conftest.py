@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 
 import features
-from features.synth import generate_marketplace
 from models import CreditModel, train
 from scoring import Scorer
+from synth.marketplace import generate_marketplace
 from tests.models.conftest import FAST, CreditTable, make_credit_table
 
 

@@ -11,11 +11,11 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from api.cli import CliError
-from api.cli import scoring as cli
-from api.settings import Settings
+from cli import CliError
+from cli import scoring as cli
 from models.registry import log_and_register
 from scoring import Scorer
+from settings import Settings
 from tests.scoring.conftest import Market
 
 

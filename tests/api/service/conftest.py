@@ -11,10 +11,10 @@ import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
+from access.principal import Role
 from api.app import create_app
-from api.principal import Role
-from api.settings import Settings
 from lending.persistence import SqlUnitOfWork, open_line
+from settings import Settings
 
 
 @dataclass
@@ -31,7 +31,7 @@ class Service:
 
 
 def start_service(settings: Settings, **app_options: object) -> Iterator[Service]:
-    from api.security import create_api_key
+    from access.security import create_api_key
 
     app = create_app(settings, **app_options)  # type: ignore[arg-type]
     with TestClient(app, raise_server_exceptions=False) as client:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from api.principal import Role
+from access.principal import Role
 
 DRAW = {"amount": "300.00", "supplier_id": "SUP-1", "on": "2026-01-10",
         "plan": {"method": "interest_free_bullet", "interest_free_days": 30}}
@@ -131,7 +131,7 @@ def test_a_repayment_needs_the_write_permission(service, line):
 
 
 def test_two_clients_using_the_same_idempotency_key_make_two_draws(service, line):
-    from api.security import create_api_key
+    from access.security import create_api_key
 
     line_id = line()
     other, _ = create_api_key(service.engine, Role.MARKETPLACE, name="second-client")

@@ -16,7 +16,7 @@ from importlib import resources
 
 import pytest
 
-from api.principal import Role
+from access.principal import Role
 from api.routes.docs import ASSET_TYPES, asset_url
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -108,8 +108,9 @@ def test_an_asset_needs_credentials_like_every_route(service):
 
 
 def test_an_officers_browser_session_gets_the_assets_as_the_page_does(service):
-    from api.security import create_user, login, session_cookie_settings
-    from tests.api.auth.conftest import FAST_HASHER, PASSWORD
+    from access.security import create_user, login
+    from api.security import session_cookie_settings
+    from tests.access.conftest import FAST_HASHER, PASSWORD
 
     create_user(service.engine, "olga", PASSWORD, Role.OFFICER, hasher=FAST_HASHER)
     tokens = login(service.engine, "olga", PASSWORD, client_ip="docs-test",

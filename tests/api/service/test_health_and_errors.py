@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from api.principal import Role
+from access.principal import Role
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 

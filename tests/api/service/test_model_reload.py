@@ -8,10 +8,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from api.principal import Role
-from api.settings import Settings
+from access.principal import Role
 from models import train
 from models.registry import alias_versions, log_and_register, promote
+from settings import Settings
 from tests.api.service.conftest import Service, start_service
 from tests.models.conftest import FAST, make_credit_table
 

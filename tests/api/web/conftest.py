@@ -24,15 +24,15 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 import features
+from access.principal import Role
 from api.app import create_app
-from api.principal import Role
-from api.services.decisions import DecisionView, make_decision
-from api.services.snapshot import FeatureSnapshot
-from api.settings import Settings
-from features.synth import generate_marketplace
+from decisions.service import DecisionView, make_decision
 from lending.persistence import SqlUnitOfWork
 from models import train
+from records.snapshots import FeatureSnapshot
 from scoring import Scorer
+from settings import Settings
+from synth.marketplace import generate_marketplace
 from tests.models.conftest import FAST
 
 PASSWORD = "correct horse battery"
@@ -47,9 +47,9 @@ FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 @pytest.fixture(autouse=True)
 def _fast_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
     """Logins through the pages verify with the cheap parameters (no re-hash either)."""
-    import api.security
+    import access.security
 
-    monkeypatch.setattr(api.security, "DEFAULT_PASSWORD_HASHER", FAST_HASHER)
+    monkeypatch.setattr(access.security, "DEFAULT_PASSWORD_HASHER", FAST_HASHER)
 
 
 @dataclass(frozen=True)
@@ -106,7 +106,7 @@ class Site:
     def load_trade(self, row: int) -> str:
         """Register the market's seller of ``row`` and its orders through the records
         service; returns the seller id (decide with the same ``row``)."""
-        from api.services.records import ingest_orders, register_sellers
+        from records.ingest import ingest_orders, register_sellers
 
         seller_id = str(self.market.table.index[row])
         sellers = self.market.sellers
@@ -185,7 +185,7 @@ class _Score:
 def start_site(market: Market, database_url: str, tmp_path: Path,
                **settings: Any) -> Iterator[Site]:
     """The real app with one person of each role."""
-    from api.security import create_user
+    from access.security import create_user
 
     app = create_app(Settings(data_dir=tmp_path, database_url=database_url,
                               model_poll_seconds=0, **settings), scorer=market.scorer)

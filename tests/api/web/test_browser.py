@@ -23,10 +23,10 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 
+from access.principal import Role
+from access.security import create_user
 from api.app import create_app
-from api.principal import Role
-from api.security import create_user
-from api.settings import Settings
+from settings import Settings
 from tests.api.web.conftest import (
     FAST_HASHER,
     HOSTILE_SELLER,

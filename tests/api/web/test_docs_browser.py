@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from api.principal import Role
+from access.principal import Role
 from tests.api.web.conftest import PASSWORD, USERS
 from tests.api.web.test_browser import (
     CHROMIUM,

@@ -10,9 +10,9 @@ from decimal import Decimal
 import pytest
 from fastapi.testclient import TestClient
 
-from api.principal import Role
-from api.services.decisions import DecisionAudit, get_decision
+from access.principal import Role
 from api.web.rendering import PAGE_HEADERS
+from decisions.service import DecisionAudit, get_decision
 from lending.persistence import SqlUnitOfWork, get_line
 from tests.api.web.conftest import HOSTILE_SELLER, PASSWORD, USERS, Site, csrf_of
 
@@ -449,7 +449,7 @@ def test_a_seller_without_a_line_says_so(site: Site) -> None:
 
 
 def test_the_case_charts_the_sellers_trade_as_the_decision_saw_it(site: Site) -> None:
-    from api.services.history import seller_history
+    from records.history import seller_history
     from tests.api.web.conftest import referable_rows
 
     row = referable_rows(site.market, site.app.state.policy)[0]

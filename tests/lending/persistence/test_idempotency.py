@@ -4,7 +4,7 @@ from decimal import Decimal
 
 import pytest
 
-from lending import Account, InvalidIdentifier, LineFrozen, RepaymentPlan
+from lending import Account, LineFrozen, RepaymentPlan
 from lending.persistence import (
     IdempotencyKeyReused,
     draw,
@@ -14,6 +14,7 @@ from lending.persistence import (
     repay,
 )
 from lending.persistence.services import _load
+from store.idempotency import InvalidIdempotencyKey
 
 DAY = date(2026, 1, 6)
 
@@ -93,7 +94,7 @@ def test_a_replay_is_served_even_when_the_line_would_now_refuse_the_draw(uow, li
 
 
 def test_an_empty_key_is_refused(uow, line):
-    with pytest.raises(InvalidIdentifier):
+    with pytest.raises(InvalidIdempotencyKey):
         _draw(uow, " ")
 
 
@@ -163,3 +164,55 @@ def test_every_receipt_reads_back_equal_from_its_stored_json():
         stored = receipt.to_json()
         assert type(receipt).from_json(stored) == receipt
         assert sorted(_json.loads(stored)) == sorted(f.name for f in fields(receipt))
+
+
+# The stored record of one draw, byte for byte: what a replay answers and what a retry's
+# body is compared with (written before idempotency moved to the store, kept since).
+PINNED_FINGERPRINT = "f24c2ec54a1918aed060635e159b5d8ee4d687a70b3521cc88bf2f13e3dbe92c"
+PINNED_RECEIPT = (
+    '{"amount":"300.00","available_credit":"9700.00","draw_id":"D-7","line_id":"L1",'
+    '"line_version":2,"on":"2026-01-06","outstanding_principal":"300.00","schedule":'
+    '{"annual_rate":"0","currency":"CNY","day_count":"ACT/365","instalments":[[1,'
+    '"2026-02-05","300.00","0.00","0.00","0.00"]],"interest_basis":"monthly","method":'
+    '"interest_free_bullet","prepaid_principal":"0","principal":"300.00","regular_amount":'
+    'null,"start":"2026-01-06"},"supplier_id":"SUP-1"}')
+
+
+def test_a_draw_keeps_the_same_bytes_under_its_key_as_it_always_did(uow, line):
+    draw(uow(), line_id="L1", amount="300.00", on=DAY, plan=RepaymentPlan.bullet(30),
+         supplier_id="SUP-1", idempotency_key="order-7", draw_id="D-7")
+    with uow() as unit:
+        record = unit.idempotency.get("draw", "order-7")
+        assert record is not None
+        assert (record.fingerprint, record.response, record.line_id) == (
+            PINNED_FINGERPRINT, PINNED_RECEIPT, "L1")
+    again = draw(uow(), line_id="L1", amount="300", on=DAY, plan=RepaymentPlan.bullet(30),
+                 supplier_id="SUP-1", idempotency_key="order-7", draw_id="D-7")
+    assert again.to_json() == PINNED_RECEIPT
+
+
+def test_a_key_claimed_before_its_effect_replays_its_answer_and_refuses_another_body(uow):
+    # The decisions' way (the answer is known before the effect): one mechanism, one table.
+    from datetime import UTC, datetime
+
+    from store.idempotency import IdempotencyKeyReused, fingerprint, idempotency_scope
+
+    scope = idempotency_scope("decision", "key:mkt")
+    now = datetime(2026, 1, 6, 9, tzinfo=UTC)
+
+    def claim(body, response):
+        with uow() as unit:
+            stored = unit.idempotency.claim(
+                scope=scope, key="k-1", body_fingerprint=fingerprint(body), line_id="",
+                response=response, created_at=now, request="decision")
+            unit.commit()
+            return stored
+
+    assert claim({"seller_id": "S1"}, '{"decision_id":"DEC-1"}') is None
+    assert claim({"seller_id": "S1"}, '{"decision_id":"DEC-2"}') == '{"decision_id":"DEC-1"}'
+    with pytest.raises(IdempotencyKeyReused, match="different decision request"):
+        claim({"seller_id": "S2"}, '{"decision_id":"DEC-3"}')
+    # Each client's keys, and each operation's, are their own.
+    assert idempotency_scope("decision", "key:other") != scope
+    with uow() as unit:
+        assert unit.idempotency.get("draw@key:mkt", "k-1") is None

@@ -1,0 +1,300 @@
+"""``sme-credit train``, ``sme-credit promote`` and ``sme-credit models``.
+
+Thin translation of command-line arguments into calls of :mod:`models` and
+:mod:`models.registry`; the tracking store comes from the settings (an embedded SQLite
+store under the data directory unless ``SME_CREDIT_MLFLOW_TRACKING_URI`` names another,
+for example an ``http://`` tracking server).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from cli import CliError
+from settings import Settings
+
+__all__ = ["register", "train_command", "promote_command", "models_command"]
+
+DEFAULT_EXPERIMENT = "sme-credit"
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``train``, ``promote`` and ``models`` sub-commands."""
+    train = subparsers.add_parser(
+        "train", help="train a PD model, log it to MLflow and register it as challenger",
+        description="Train a LightGBM probability-of-default model on a feature table, log "
+        "parameters, metrics, plots, model card and model to MLflow, register a new version "
+        "and point alias 'challenger' at it.")
+    train.add_argument("--features", required=True, type=Path, metavar="PATH",
+                       help="feature table (.parquet or .csv), one row per applicant")
+    train.add_argument("--label", required=True, metavar="COLUMN",
+                       help="label column (1 or true = default), in the feature table or in "
+                       "--labels")
+    train.add_argument("--labels", type=Path, metavar="PATH",
+                       help="separate label table (.parquet or .csv) joined on --id-column "
+                       "(e.g. the synthetic marketplace's truth.parquet)")
+    train.add_argument("--id-column", default="seller_id", metavar="COLUMN",
+                       help="row identifier: made the index, never a feature; the join key "
+                       "of --labels (default: %(default)s)")
+    train.add_argument("--time-column", metavar="COLUMN",
+                       help="observation time; enables out-of-time validation (never a "
+                       "feature)")
+    train.add_argument("--segment-column", metavar="COLUMN",
+                       help="column whose segments get their own AUC (default: seller_kind "
+                       "or kind when present)")
+    train.add_argument("--drop", action="append", default=[], metavar="COLUMN",
+                       help="column that is not a feature (repeatable)")
+    train.add_argument("--experiment", default=DEFAULT_EXPERIMENT, metavar="NAME",
+                       help="MLflow experiment (default: %(default)s)")
+    train.add_argument("--model-name", metavar="NAME",
+                       help="registered model name (default: settings.model_name)")
+    train.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    train.add_argument("--max-candidates", type=int, default=4, metavar="N",
+                       help="hyper-parameter candidates to try (default: %(default)s)")
+    train.add_argument("--time-budget", type=float, default=900.0, metavar="SECONDS",
+                       help="wall-clock safety cap on the search (default: %(default)s)")
+    train.add_argument("--cv-folds", type=int, default=5, metavar="N",
+                       help="cross-validation folds without a time column "
+                       "(default: %(default)s)")
+    train.add_argument("--n-jobs", type=int, default=2, metavar="N",
+                       help="LightGBM threads (default: %(default)s)")
+    train.set_defaults(handler=train_command)
+
+    promote = subparsers.add_parser(
+        "promote", help="promote the challenger to champion when the gates pass",
+        description="Score challenger and champion on the challenger's stored hold-out "
+        "sample and move alias 'champion' when every gate passes (exit status 1 when "
+        "rejected). The verdict is recorded as tags on the version.")
+    promote.add_argument("--version", metavar="N",
+                         help="version to promote (default: the 'challenger' alias)")
+    promote.add_argument("--model-name", metavar="NAME",
+                         help="registered model name (default: settings.model_name)")
+    promote.add_argument("--auc-margin", type=float, default=0.01,
+                         help="largest allowed AUC drop against the champion "
+                         "(default: %(default)s)")
+    promote.add_argument("--max-calibration-error", type=float, default=0.05,
+                         help="bound of the decile calibration error (default: %(default)s)")
+    promote.add_argument("--max-psi", type=float, default=0.25,
+                         help="score PSI must be below this (default: %(default)s)")
+    promote.add_argument("--force", action="store_true",
+                         help="promote even when a gate fails (needs --reason)")
+    promote.add_argument("--reason", metavar="TEXT", help="written reason, recorded")
+    promote.add_argument("--by", metavar="NAME",
+                         help="who decides (default: the operating-system user)")
+    promote.set_defaults(handler=promote_command)
+
+    listing = subparsers.add_parser(
+        "models", help="list registered model versions, aliases and headline metrics")
+    listing.add_argument("--model-name", metavar="NAME",
+                         help="registered model name (default: settings.model_name)")
+    listing.set_defaults(handler=models_command)
+
+
+# ------------------------------------------------------------------ helpers
+def _tracking(settings: Settings) -> tuple[str, str | None]:
+    """Tracking URI, and the artifact root for new experiments of an embedded store."""
+    uri = settings.resolved_tracking_uri()
+    if settings.mlflow_tracking_uri is None:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        return uri, settings.artifact_location()
+    return uri, None
+
+
+def _read(path: Path, what: str) -> pd.DataFrame:
+    if not path.exists():
+        raise CliError(f"{what} file not found: {path}")
+    suffix = path.name.lower()
+    try:
+        if suffix.endswith((".parquet", ".pq")):
+            return pd.read_parquet(path)
+        if suffix.endswith((".csv", ".csv.gz")):
+            return pd.read_csv(path)
+    except (OSError, ValueError, pd.errors.ParserError) as exc:
+        raise CliError(f"{path}: cannot read the {what} table ({exc})") from exc
+    raise CliError(f"{path}: unsupported file type (use .parquet, .csv or .csv.gz)")
+
+
+def _index_by(frame: pd.DataFrame, id_column: str) -> pd.DataFrame:
+    if id_column in frame.columns:
+        frame = frame.set_index(id_column)
+    return frame
+
+
+def load_training_table(args: argparse.Namespace,
+                        ) -> tuple[pd.DataFrame, pd.Series, pd.Series | None, list[str]]:
+    """Features (id as index), label, time, and notes for the user, from the arguments."""
+    notes: list[str] = []
+    features = _index_by(_read(args.features, "features"), args.id_column)
+    time_values: pd.Series | None = None
+    if args.labels is not None:
+        labels = _index_by(_read(args.labels, "labels"), args.id_column)
+        if args.label not in labels.columns:
+            raise CliError(f"{args.labels}: no label column {args.label!r} "
+                           f"(columns: {', '.join(map(str, labels.columns))})")
+        for path, frame in ((args.features, features), (args.labels, labels)):
+            if frame.index.name != args.id_column:
+                raise CliError(f"cannot join --labels: {path} has no column "
+                               f"{args.id_column!r} (use --id-column)")
+        if labels.index.duplicated().any():
+            raise CliError(f"{args.labels}: duplicate {args.id_column} values")
+        label = labels[args.label].reindex(features.index)
+        if args.time_column and args.time_column not in features.columns \
+                and args.time_column in labels.columns:
+            time_values = labels[args.time_column].reindex(features.index)
+    else:
+        if args.label not in features.columns:
+            raise CliError(f"{args.features}: no label column {args.label!r}; give the "
+                           "label table with --labels")
+        label = features[args.label]
+        features = features.drop(columns=[args.label])
+    missing = label.isna().to_numpy()
+    if missing.all():
+        raise CliError("no row of the feature table has a label (check --id-column)")
+    if missing.any():
+        notes.append(f"{int(missing.sum())} rows without a label left out")
+        features, label = features.loc[~missing], label.loc[~missing]
+        if time_values is not None:
+            time_values = time_values.loc[~missing]
+    if args.time_column:
+        if time_values is None:
+            if args.time_column not in features.columns:
+                raise CliError(f"no time column {args.time_column!r} in the feature table")
+            time_values = features[args.time_column]
+            features = features.drop(columns=[args.time_column])
+        if not (pd.api.types.is_numeric_dtype(time_values.dtype)
+                or pd.api.types.is_datetime64_any_dtype(time_values.dtype)):
+            try:
+                time_values = pd.Series(pd.to_datetime(time_values, utc=True,
+                                                       format="ISO8601"),
+                                        index=time_values.index)
+            except (ValueError, TypeError) as exc:
+                raise CliError(f"time column {args.time_column!r} is neither numeric nor "
+                               f"ISO 8601 timestamps ({exc})") from exc
+    unknown = [c for c in args.drop if c not in features.columns]
+    if unknown:
+        raise CliError(f"--drop names columns that are not in the table: {unknown}")
+    features = features.drop(columns=args.drop)
+    if label.dtype == bool or pd.api.types.is_bool_dtype(label.dtype):
+        label = label.astype(int)
+    return features, label, time_values, notes
+
+
+def _segment(args: argparse.Namespace, features: pd.DataFrame) -> str | None:
+    if args.segment_column:
+        if args.segment_column not in features.columns:
+            raise CliError(f"no segment column {args.segment_column!r} in the feature table")
+        return str(args.segment_column)
+    for name in ("seller_kind", "kind"):
+        if name in features.columns:
+            return name
+    return None
+
+
+# ----------------------------------------------------------------- handlers
+def train_command(args: argparse.Namespace, settings: Settings) -> int:
+    """Train, log, register; print the new version and its hold-out figures."""
+    from mlflow.exceptions import MlflowException
+
+    from models import TrainConfig, train
+    from models.registry import log_and_register
+
+    features, label, time_values, notes = load_training_table(args)
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
+    segment = _segment(args, features)
+    try:
+        config = TrainConfig(seed=args.seed, max_candidates=args.max_candidates,
+                             time_budget_seconds=args.time_budget, cv_folds=args.cv_folds,
+                             n_jobs=args.n_jobs)
+        config.check()
+        model = train(features, label.to_numpy(),
+                      time=time_values.to_numpy() if time_values is not None else None,
+                      config=config)
+    except ValueError as exc:
+        raise CliError(str(exc)) from exc
+    uri, artifact_location = _tracking(settings)
+    model_name = args.model_name or settings.model_name
+    extra: dict[str, Any] = {"data.features": str(args.features), "data.label": args.label,
+                             "data.labels": str(args.labels or "-"),
+                             "data.time_column": args.time_column or "-",
+                             "data.rows": len(features)}
+    try:
+        logged = log_and_register(
+            model, features, label.to_numpy(), tracking_uri=uri, model_name=model_name,
+            experiment=args.experiment, artifact_location=artifact_location, segment=segment,
+            data_description=f"{args.features} (label {args.label}"
+            + (f" from {args.labels}" if args.labels else "") + ")",
+            extra_params=extra)
+    except (ValueError, MlflowException) as exc:
+        raise CliError(f"cannot log the model to {uri}: {exc}") from exc
+    report = model.training_report_
+    metrics = report.holdout_metrics
+    print(f"registered {model_name} v{logged.version} (alias challenger), run "
+          f"{logged.run_id}")
+    print(f"scheme {report.scheme}: {report.n_train} training, {report.n_validation} "
+          f"validation, {report.n_holdout} hold-out rows; {len(report.candidates)} "
+          f"candidates, {model.best_iteration_} rounds, calibration "
+          f"{model.calibration_.method}")
+    print(f"hold-out: AUC {metrics['auc']:.4f}  Gini {metrics['gini']:.4f}  KS "
+          f"{metrics['ks']:.4f}  Brier {metrics['brier']:.4f}  log loss "
+          f"{metrics['log_loss']:.4f}")
+    print(f"tracking: {uri}")
+    return 0
+
+
+def promote_command(args: argparse.Namespace, settings: Settings) -> int:
+    """Run the gates; exit status 0 when promoted (or forced), 1 when rejected."""
+    from mlflow.exceptions import MlflowException
+
+    from models.registry import GateConfig, promote
+
+    if args.force and not (args.reason and args.reason.strip()):
+        raise CliError("--force needs a written reason: --reason TEXT")
+    uri, _ = _tracking(settings)
+    try:
+        result = promote(uri, args.model_name or settings.model_name, version=args.version,
+                         gates=GateConfig(auc_margin=args.auc_margin,
+                                          max_calibration_error=args.max_calibration_error,
+                                          max_psi=args.max_psi),
+                         force=args.force, reason=args.reason, actor=args.by)
+    except (ValueError, LookupError, MlflowException) as exc:
+        raise CliError(str(exc)) from exc
+    print(result.render())
+    return 0 if result.promoted else 1
+
+
+def models_command(args: argparse.Namespace, settings: Settings) -> int:
+    """Print versions, aliases and headline metrics."""
+    from mlflow.exceptions import MlflowException
+
+    from models.registry import list_versions
+
+    uri, _ = _tracking(settings)
+    name = args.model_name or settings.model_name
+    try:
+        table = list_versions(uri, name)
+    except (LookupError, MlflowException) as exc:
+        raise CliError(str(exc)) from exc
+    if table.empty:
+        print(f"{name}: no versions")
+        return 0
+    print(f"{name} at {uri}")
+    header = (f"{'version':>7}  {'aliases':<20} {'created (UTC)':<17} {'AUC':>7} {'KS':>7} "
+              f"{'Brier':>7} {'cal.err':>7}  promotion")
+    print(header)
+    for row in table.to_dict(orient="records"):
+        print(f"{row['version']:>7}  {row['aliases'] or '-':<20} {row['created']:<17} "
+              f"{_num(row['holdout_auc']):>7} {_num(row['holdout_ks']):>7} "
+              f"{_num(row['holdout_brier']):>7} {_num(row['holdout_calibration_error']):>7}  "
+              f"{row['promotion'] or '-'}")
+    return 0
+
+
+def _num(value: Any) -> str:
+    return "-" if value is None or not np.isfinite(value) else f"{value:.4f}"

@@ -1,0 +1,230 @@
+"""Idempotency keys: the one mechanism behind every write a client may safely retry.
+
+A client sends a key with a request (draws, repayments and limit changes of credit lines;
+credit decisions). The first request keeps its answer under ``(scope, key)`` with a
+fingerprint of its body (:func:`fingerprint`), **in the same transaction as its effect**:
+
+* a later request with the same key and the same body gets the stored answer back and
+  has no effect;
+* the same key with another body is refused (:class:`IdempotencyKeyReused`);
+* a refused request stores nothing (its transaction rolls back), so a corrected retry may
+  use the key again.
+
+The scope is the operation and the client (:func:`idempotency_scope`): each client's keys
+are its own. Two ways to keep an answer, both through :class:`IdempotencyRepository`:
+
+* **after the effect** (credit lines): the service locks the line, asks
+  :meth:`~IdempotencyRepository.replay` for a stored answer, otherwise acts and
+  :meth:`~IdempotencyRepository.add`\\ s its answer. Two requests racing with one key
+  serialise on the line's lock; on different lines the loser hits the primary key and is
+  run once more (:func:`store.conflicts.retry_on_conflict`), which then replays or refuses;
+* **before the effect** (credit decisions, whose answer, the decision's id, is known
+  before anything is written): :meth:`~IdempotencyRepository.claim` inserts the key
+  unless it is taken, in one statement that tolerates a concurrent duplicate, and
+  otherwise replays or refuses. It is meant for the group commit's hot path: core
+  statements, no ORM bookkeeping.
+
+The table is ``idempotency_record`` (migration ``0001``). Its ``line_id`` column names
+the credit line the effect landed on (empty for a decision that opened none); it keeps
+the lending name it was created with, as renaming it would need a migration.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from collections.abc import Mapping
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Field, Session, SQLModel
+
+__all__ = [
+    "MAX_KEY_LENGTH",
+    "MAX_CLIENT_LENGTH",
+    "IdempotencyError",
+    "IdempotencyKeyReused",
+    "InvalidIdempotencyKey",
+    "IdempotencyRecord",
+    "IdempotencyRepository",
+    "check_idempotency_key",
+    "idempotency_scope",
+    "fingerprint",
+]
+
+#: Longest idempotency key, in characters.
+MAX_KEY_LENGTH = 200
+#: Longest client id a scope names.
+MAX_CLIENT_LENGTH = 48
+
+
+class IdempotencyError(Exception):
+    """Base class of the refusals of an idempotency key (each with a stable ``code``)."""
+
+    code: str = "idempotency_error"
+
+
+class IdempotencyKeyReused(IdempotencyError):
+    """An idempotency key already served a request with a different body."""
+
+    code = "idempotency_key_reused"
+
+
+class InvalidIdempotencyKey(IdempotencyError):
+    """A key that is not a non-empty string of at most :data:`MAX_KEY_LENGTH`
+    characters, or a scope whose client id is not printable or too long."""
+
+    code = "invalid_idempotency_key"
+
+
+class IdempotencyRecord(SQLModel, table=True):
+    """The first answer served for an idempotency key, written with its effect.
+
+    ``fingerprint`` is a SHA-256 of the request's canonical body (:func:`fingerprint`);
+    ``response`` the JSON answer replayed to a repeated request with the same body;
+    ``line_id`` the credit line the effect landed on (``""``: none).
+    """
+
+    __tablename__ = "idempotency_record"
+
+    scope: str = Field(primary_key=True, max_length=60)
+    key: str = Field(primary_key=True, max_length=200)
+    fingerprint: str = Field(max_length=64)
+    line_id: str = Field(max_length=100)
+    response: str = Field(sa_type=sa.Text)
+    created_at: datetime = Field(sa_type=sa.DateTime(timezone=True))
+
+
+def check_idempotency_key(key: str) -> None:
+    """Refuse a key that is not a non-empty string of at most :data:`MAX_KEY_LENGTH`
+    characters (:class:`InvalidIdempotencyKey`)."""
+    if not isinstance(key, str) or not key.strip() or len(key) > MAX_KEY_LENGTH:
+        raise InvalidIdempotencyKey(f"an idempotency key must be a non-empty string of at "
+                                    f"most {MAX_KEY_LENGTH} characters; got {key!r}")
+
+
+def idempotency_scope(operation: str, client: str = "") -> str:
+    """The scope a key lives in: the operation, and the client when given
+    (``draw@<client>``).
+
+    Keys of different clients never meet: the same key sent by two API clients names two
+    requests, and neither can read the other's stored answer.
+
+    Raises
+    ------
+    InvalidIdempotencyKey
+        The client id is not printable or longer than :data:`MAX_CLIENT_LENGTH`.
+    """
+    if not client:
+        return operation
+    if len(client) > MAX_CLIENT_LENGTH or not client.isprintable():
+        raise InvalidIdempotencyKey(f"client must be printable and at most "
+                                    f"{MAX_CLIENT_LENGTH} characters")
+    return f"{operation}@{client}"
+
+
+def _json_default(value: object) -> str:
+    if isinstance(value, Decimal | date):
+        return str(value)
+    raise TypeError(f"cannot fingerprint {type(value).__name__}")
+
+
+def fingerprint(document: Mapping[str, Any]) -> str:
+    """SHA-256 of a request body's canonical JSON (sorted keys, no spaces, decimals and
+    dates as strings): what an idempotency key is bound to."""
+    canonical = json.dumps(document, sort_keys=True, separators=(",", ":"),
+                           default=_json_default)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+_TABLE = IdempotencyRecord.metadata.tables["idempotency_record"]
+_INSERT = _TABLE.insert()
+#: ``INSERT ... ON CONFLICT DO NOTHING RETURNING key``, by dialect (SQLite from 3.35).
+_CLAIM: dict[str, sa.Executable] = {
+    "postgresql": postgresql.insert(_TABLE).on_conflict_do_nothing().returning(_TABLE.c.key),
+}
+if sqlite3.sqlite_version_info >= (3, 35):  # RETURNING
+    _CLAIM["sqlite"] = sqlite.insert(_TABLE).on_conflict_do_nothing().returning(_TABLE.c.key)
+_FIND = (sa.select(_TABLE.c.fingerprint, _TABLE.c.response)
+         .where(_TABLE.c.scope == sa.bindparam("scope"), _TABLE.c.key == sa.bindparam("key")))
+
+
+def _refused(key: str, request: str) -> IdempotencyKeyReused:
+    return IdempotencyKeyReused(f"idempotency key {key!r} was used for a different "
+                                f"{request} request")
+
+
+class IdempotencyRepository:
+    """The first answer served for each idempotency key, on a unit of work's session."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def get(self, scope: str, key: str) -> IdempotencyRecord | None:
+        """The record of ``key`` in ``scope``, if any."""
+        return self._session.get(IdempotencyRecord, (scope, key))
+
+    def add(self, record: IdempotencyRecord) -> None:
+        """Store a record (in the same transaction as the effect it describes)."""
+        self._session.add(record)
+
+    def replay(self, scope: str, key: str, body: Mapping[str, Any], *,
+               request: str | None = None) -> str | None:
+        """The answer stored under ``key`` for this ``body``; ``None`` if the key is free.
+
+        ``request`` names the request in the refusal (default: the scope).
+
+        Raises
+        ------
+        IdempotencyKeyReused
+            The key served a request with another body.
+        """
+        record = self.get(scope, key)
+        if record is None:
+            return None
+        if record.fingerprint != fingerprint(body):
+            raise _refused(key, request or scope)
+        return record.response
+
+    def claim(self, *, scope: str, key: str, body_fingerprint: str, line_id: str,
+              response: str, created_at: datetime, request: str | None = None
+              ) -> str | None:
+        """Keep ``response`` under ``key`` before the effect is written; ``None`` when the
+        key was free (and is now taken), else the answer stored under it.
+
+        One ``INSERT ... ON CONFLICT DO NOTHING`` (a plain read and insert on a SQLite
+        older than 3.35): a request racing with the same key waits on PostgreSQL until the
+        first one's transaction ends, then finds the key taken and reads what the winner
+        stored (SQLite's write lock already serialises the two).
+
+        Parameters
+        ----------
+        scope, key : where the answer is kept (:func:`idempotency_scope`).
+        body_fingerprint : :func:`fingerprint` of the request's body.
+        line_id : the credit line the effect lands on (``""``: none).
+        response : the answer, as JSON.
+        created_at : when (aware UTC).
+        request : names the request in the refusal (default: the scope).
+
+        Raises
+        ------
+        IdempotencyKeyReused
+            The key served a request with another body.
+        """
+        values = {"scope": scope, "key": key, "fingerprint": body_fingerprint,
+                  "line_id": line_id, "response": response, "created_at": created_at}
+        connection = self._session.connection()
+        statement = _CLAIM.get(connection.dialect.name)
+        if statement is not None and connection.execute(statement, values).first() is not None:
+            return None
+        stored = connection.execute(_FIND, {"scope": scope, "key": key}).first()
+        if stored is None:
+            connection.execute(_INSERT, values)
+            return None
+        if stored.fingerprint != body_fingerprint:
+            raise _refused(key, request or scope)
+        return str(stored.response)
