@@ -19,7 +19,9 @@ Who may do what is :mod:`access.permissions`; this module answers *who is callin
 * **Login limit**: after ``login_max_failures`` failed attempts for one user name, or from
   one client address, within ``login_window_minutes``, logins are refused
   (:class:`LoginThrottled`) until old failures leave the window. Attempts are rows of
-  ``login_attempt``, so the limit holds across processes.
+  ``login_attempt``, so the limit holds across processes; the count is taken and the
+  attempt recorded in one locked transaction before the password is checked, so it
+  holds for parallel attempts too.
 
 Keys, passwords and tokens never appear in a log line, an error message or a ``repr``.
 ``docs/security.md`` is the long form.
@@ -656,28 +658,51 @@ def _attempt_name(username: str) -> str:
     return "sha256:" + hashlib.sha256(normalised).hexdigest()
 
 
-def _throttle_wait(engine: sa.Engine, name: str, address: str, now: datetime,
+def _lock_key(text: str) -> int:
+    """A signed 64-bit key for ``pg_advisory_xact_lock`` from a text."""
+    return int.from_bytes(hashlib.sha256(text.encode("utf-8")).digest()[:8], "big",
+                          signed=True)
+
+
+def _lock_attempts(session: Session, name: str, address: str) -> None:
+    """Take the locks under which the attempts of ``name`` and of ``address`` are counted
+    and one more is recorded, until the session commits or rolls back.
+
+    PostgreSQL: a transaction-scoped advisory lock on a hash of the name and one on a
+    hash of the address (taken in one order, so two logins never wait on each other in a
+    cycle). SQLite: the writing session's ``BEGIN IMMEDIATE`` already holds the
+    database's write lock, which serialises every writer; the first statement takes it.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        for key in sorted({_lock_key(f"login-name:{name}"), _lock_key(f"login-ip:{address}")}):
+            session.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+
+
+def _throttle_wait(session: Session, name: str, address: str, now: datetime,
                    limits: AuthLimits) -> int:
-    """Seconds until a login for ``name`` from ``address`` is allowed again (0: now)."""
+    """Seconds until a login for ``name`` from ``address`` is allowed again (0: now).
+
+    Reads in ``session``'s transaction: under :func:`_lock_attempts` the count cannot
+    change before the caller records its own attempt.
+    """
     since = now - limits.login_window
-    with _reading(engine) as session:
-        last_success = session.exec(
-            select(sa.func.max(LoginAttemptRecord.attempted_at))
-            .where(col(LoginAttemptRecord.username) == name)
-            .where(col(LoginAttemptRecord.succeeded).is_(True))
-            .where(col(LoginAttemptRecord.attempted_at) > since)).one()
-        # A successful login clears the user name's count; an address's count is not
-        # cleared, so an attacker's own valid account cannot reset it.
-        user_since = max(since, as_utc(last_success)) if last_success is not None else since
-        failures: list[list[datetime]] = []
-        for column, value, start in ((LoginAttemptRecord.username, name, user_since),
-                                     (LoginAttemptRecord.client_ip, address, since)):
-            failures.append([as_utc(moment) for moment in session.exec(
-                select(LoginAttemptRecord.attempted_at)
-                .where(col(column) == value)
-                .where(col(LoginAttemptRecord.succeeded).is_(False))
-                .where(col(LoginAttemptRecord.attempted_at) > start)
-                .order_by(col(LoginAttemptRecord.attempted_at)))])
+    last_success = session.exec(
+        select(sa.func.max(LoginAttemptRecord.attempted_at))
+        .where(col(LoginAttemptRecord.username) == name)
+        .where(col(LoginAttemptRecord.succeeded).is_(True))
+        .where(col(LoginAttemptRecord.attempted_at) > since)).one()
+    # A successful login clears the user name's count; an address's count is not
+    # cleared, so an attacker's own valid account cannot reset it.
+    user_since = max(since, as_utc(last_success)) if last_success is not None else since
+    failures: list[list[datetime]] = []
+    for column, value, start in ((LoginAttemptRecord.username, name, user_since),
+                                 (LoginAttemptRecord.client_ip, address, since)):
+        failures.append([as_utc(moment) for moment in session.exec(
+            select(LoginAttemptRecord.attempted_at)
+            .where(col(column) == value)
+            .where(col(LoginAttemptRecord.succeeded).is_(False))
+            .where(col(LoginAttemptRecord.attempted_at) > start)
+            .order_by(col(LoginAttemptRecord.attempted_at)))])
     wait = 0.0
     for moments in failures:
         if len(moments) >= limits.login_max_failures:
@@ -687,10 +712,50 @@ def _throttle_wait(engine: sa.Engine, name: str, address: str, now: datetime,
     return max(1, int(wait + 0.999)) if wait > 0 else 0
 
 
+def _record_attempt(engine: sa.Engine, name: str, address: str, moment: datetime,
+                    limits: AuthLimits) -> int:
+    """Count the attempts and record this one as failed, atomically; its row's id.
+
+    Under :func:`_lock_attempts`, in one transaction: the count of failures of the name
+    and of the address, then (when under the limit) a row for this attempt, marked
+    failed until the password proves right. Parallel attempts therefore each see the
+    rows of all those before them: no more than ``login_max_failures`` ever reach the
+    password check. A refused attempt writes nothing (it does not prolong the lockout).
+
+    Raises
+    ------
+    LoginThrottled
+        When the limit is reached.
+    """
+    with _writing(engine) as session:
+        _lock_attempts(session, name, address)
+        wait = _throttle_wait(session, name, address, moment, limits)
+        if wait:
+            session.rollback()
+            raise LoginThrottled(wait)
+        attempt = LoginAttemptRecord(username=name, client_ip=address, succeeded=False,
+                                     attempted_at=moment)
+        session.add(attempt)
+        # Attempts older than a day serve no limit; keep the table small.
+        session.execute(sa.delete(LoginAttemptRecord).where(
+            col(LoginAttemptRecord.attempted_at) < moment - max(limits.login_window,
+                                                                timedelta(days=1))))
+        session.commit()
+        assert attempt.id is not None
+        return attempt.id
+
+
 def login(engine: sa.Engine, username: str, password: str, *, client_ip: str,
           settings: Settings | None = None, now: datetime | None = None,
           hasher: PasswordHasher | None = None) -> SessionTokens:
     """Log a person in: check the login limit and the password, open a session.
+
+    The limit is checked atomically before the password: the failures of the name and
+    of the address are counted and this attempt is recorded as failed in one locked
+    transaction (:func:`_record_attempt`), then the password is checked (outside any
+    lock: argon2 is slow on purpose), and a right password marks the attempt succeeded
+    as it opens the session. Forty simultaneous wrong passwords get at most
+    ``login_max_failures`` checks; the rest are refused unchecked.
 
     Parameters
     ----------
@@ -724,20 +789,14 @@ def login(engine: sa.Engine, username: str, password: str, *, client_ip: str,
     moment = now or utc_now()
     name = _attempt_name(username)
     address = _storable(client_ip or "unknown", 64)
-    wait = _throttle_wait(engine, name, address, moment, limits)
-    if wait:
-        raise LoginThrottled(wait)
+    attempt_id = _record_attempt(engine, name, address, moment, limits)
     principal = verify_password(engine, username, password, hasher=hasher)
+    if principal is None:
+        raise InvalidCredentials()
     with _writing(engine) as session:
-        session.add(LoginAttemptRecord(username=name, client_ip=address,
-                                       succeeded=principal is not None, attempted_at=moment))
-        # Attempts older than a day serve no limit; keep the table small.
-        session.execute(sa.delete(LoginAttemptRecord).where(
-            col(LoginAttemptRecord.attempted_at) < moment - max(limits.login_window,
-                                                                timedelta(days=1))))
-        if principal is None:
-            session.commit()
-            raise InvalidCredentials()
+        session.execute(sa.update(LoginAttemptRecord)
+                        .where(col(LoginAttemptRecord.id) == attempt_id)
+                        .values(succeeded=True))
         token = secrets.token_urlsafe(32)
         expires_at = moment + limits.session_max
         session.execute(sa.delete(UserSessionRecord)

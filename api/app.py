@@ -29,7 +29,7 @@ from api.errors import (
 from api.metrics import Metrics, MetricsMiddleware
 from api.model_holder import ModelHolder
 from api.routes import decisions, docs, health, lines, models, records
-from lending.persistence import SqlUnitOfWork
+from lending.persistence import EndOfDayScheduler, SqlUnitOfWork
 from lending.policy import CreditPolicy, load_policy
 from scoring import Scorer
 from settings import Settings
@@ -89,7 +89,14 @@ def create_app(settings: Settings | None = None, *, engine: sa.Engine | None = N
                            max_batch=settings.decision_group_commit,
                            name="decision-commit")
                if settings.decision_group_commit and not in_memory else None)
-    metrics = Metrics(engine, commits=commits)
+    metrics = Metrics(engine, commits=commits, timezone=settings.timezone)
+    # End of day at the lender's cut-off, on a real clock (a simulated store's days are
+    # closed by `sme-credit eod run`); several worker processes take turns through the
+    # runner lock, so a day is closed once.
+    end_of_day = (EndOfDayScheduler(engine, timezone=settings.timezone,
+                                    cutoff=settings.eod_cutoff_time(),
+                                    batch_size=settings.eod_batch_size)
+                  if settings.clock == "real" and not in_memory else None)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -98,9 +105,13 @@ def create_app(settings: Settings | None = None, *, engine: sa.Engine | None = N
         if scorer is None:
             holder.try_reload()
             holder.start_polling(settings.model_poll_seconds)
+        if end_of_day is not None:
+            end_of_day.start()
         try:
             yield
         finally:
+            if end_of_day is not None:
+                end_of_day.stop()
             holder.stop()
             if commits is not None:
                 commits.close()
@@ -116,6 +127,7 @@ def create_app(settings: Settings | None = None, *, engine: sa.Engine | None = N
     app.state.policy = policy or load_policy(settings.policy_path)
     app.state.metrics = metrics
     app.state.decision_commits = commits
+    app.state.end_of_day = end_of_day
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)

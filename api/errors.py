@@ -4,6 +4,13 @@ Every 4xx (and the rare 5xx) answers ``{"code": ..., "message": ..., "details": 
 ``code`` is a stable machine-readable snake-case name, ``message`` a sentence for people,
 ``details`` structured data or ``null`` (for validation errors, one entry per problem
 with the field path).
+
+Validation answers are bounded whatever the request: at most :data:`MAX_DETAILS`
+problems are listed, and when more were found one last entry ``{"path": ..., "type":
+"truncated", "message": "N more problems not listed", "count": N}`` counts the rest
+(its path is what the unlisted problems share, such as ``body.items``); the unknown
+fields of one object are one problem (``extra_forbidden``, naming the first and counting
+them all), however many were sent.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from decisions.errors import DecisionError
 from lending import errors as lending_errors
 from lending.errors import LendingError
 from lending.persistence import errors as persistence_errors
+from lending.products import PlanNotGranted
 from records import errors as records_errors
 from records.errors import RecordsError
 from store.conflicts import ConcurrentUpdate
@@ -80,8 +88,17 @@ _DOMAIN_STATUS: dict[type[Exception], int] = {
     lending_errors.DuplicateOperation: 409,
     lending_errors.PaymentAlreadyReversed: 409,
     lending_errors.NothingToPrepay: 409,
+    lending_errors.NothingToPayOff: 409,
+    lending_errors.RefundExceedsCreditBalance: 409,
+    lending_errors.InsufficientPayoff: 422,
     persistence_errors.LineAlreadyExists: 409,
     persistence_errors.DecisionNotApproved: 409,
+    persistence_errors.NotTheBusinessDate: 422,
+    persistence_errors.ValueDateOutsideWindow: 422,
+    persistence_errors.DayNotClosable: 409,
+    persistence_errors.DayAlreadyClosed: 409,
+    persistence_errors.EndOfDayRunning: 409,
+    PlanNotGranted: 422,
     # records
     records_errors.UnknownSeller: 404,
     records_errors.SellerNotYetRegistered: 409,
@@ -160,8 +177,15 @@ _STATUS_CODES = {400: "bad_request", 401: "unauthenticated", 403: "forbidden",
 _UNPARSABLE_BODY = "There was an error parsing the body"
 
 
+#: Most problems a validation answer lists; the rest are counted in one last entry.
+MAX_DETAILS = 100
+#: Longest part of a field path shown (a key name is text the client chose).
+_PATH_PART = 64
+
+
 def _path(location: tuple[Any, ...] | list[Any]) -> str:
-    return ".".join(str(part) for part in location)
+    return ".".join(text if len(text := str(part)) <= _PATH_PART
+                    else text[:_PATH_PART - 3] + "..." for part in location)
 
 
 def _json_safe(value: Any) -> Any:
@@ -186,18 +210,56 @@ def _sent_texts(value: Any, depth: int = 0) -> list[str]:
     return sorted(found, key=len, reverse=True)
 
 
+def _common_prefix(left: tuple[Any, ...] | None, right: tuple[Any, ...]) -> tuple[Any, ...]:
+    if left is None:
+        return right
+    size = 0
+    for mine, theirs in zip(left, right, strict=False):
+        if mine != theirs:
+            break
+        size += 1
+    return left[:size]
+
+
 def _validation_details(error: RequestValidationError) -> list[dict[str, Any]]:
-    details = []
+    """One entry per problem, at most :data:`MAX_DETAILS` of them and then one entry
+    counting the rest; the unknown fields of one object are one problem."""
+    details: list[dict[str, Any]] = []
+    unknown_counts: dict[tuple[Any, ...], int] = {}
+    unknown_entries: dict[tuple[Any, ...], dict[str, Any]] = {}
+    unlisted = 0
+    unlisted_at: tuple[Any, ...] | None = None
     for problem in error.errors():
+        location = tuple(problem.get("loc", ()))
+        kind = str(problem.get("type", "invalid"))
+        if kind == "extra_forbidden":
+            # 150,000 unknown keys are one mistake, reported once per object
+            parent = location[:-1]
+            if parent in unknown_counts:
+                unknown_counts[parent] += 1
+                continue
+            unknown_counts[parent] = 1
+        if len(details) >= MAX_DETAILS:
+            unlisted += 1
+            unlisted_at = _common_prefix(unlisted_at, location)
+            continue
         message = str(problem.get("msg", "invalid"))
         # Some messages quote the value sent (a union's tag): never echo what a client put
         # in a field, which may be a secret pasted in the wrong place.
         for sent in _sent_texts(problem.get("input")):
             message = message.replace(sent, "...")
-        entry: dict[str, Any] = {"path": _path(problem.get("loc", ())),
-                                 "message": message,
-                                 "type": str(problem.get("type", "invalid"))}
+        entry: dict[str, Any] = {"path": _path(location), "message": message, "type": kind}
+        if kind == "extra_forbidden":
+            unknown_entries[location[:-1]] = entry
         details.append(entry)
+    for parent, entry in unknown_entries.items():
+        if unknown_counts[parent] > 1:
+            entry["message"] = (f"{unknown_counts[parent]} unknown fields in this object "
+                                "(the first is named); extra inputs are not permitted")
+    if unlisted:
+        details.append({"path": _path(unlisted_at or ()), "type": "truncated",
+                        "message": f"{unlisted} more problems not listed",
+                        "count": unlisted})
     return details
 
 
@@ -268,8 +330,10 @@ def install_error_handlers(app: FastAPI) -> None:
         first = details[0] if details else {"path": "", "message": "invalid request"}
         message = (f"{first['path']}: {first['message']}" if first["path"]
                    else str(first["message"]))
-        if len(details) > 1:
-            message += f" (and {len(details) - 1} more problem(s))"
+        problems = sum(entry.get("count", 1) if entry["type"] == "truncated" else 1
+                       for entry in details)
+        if problems > 1:
+            message += f" (and {problems - 1} more problem(s))"
         return _answer(422, "invalid_request", message, details)
 
     @app.exception_handler(StarletteHTTPException)

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
@@ -20,6 +22,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from lending.persistence import end_of_day_status
 from store import GroupCommit
 
 __all__ = ["Metrics", "MetricsMiddleware", "CONTENT_TYPE"]
@@ -55,6 +58,33 @@ class _DecisionCollector(Collector):
         yield statuses
 
 
+class _EndOfDayCollector(Collector):
+    """The lender's business day: the last closed day and how long closing it took."""
+
+    def __init__(self, engine: sa.Engine, timezone: str) -> None:
+        self.engine = engine
+        self.zone = ZoneInfo(timezone)
+
+    def collect(self) -> Iterator[Any]:
+        try:
+            status = end_of_day_status(self.engine,
+                                       today=datetime.now(self.zone).date())
+        except sa.exc.SQLAlchemyError:
+            return  # the tables are not there yet (or the database is down): no sample
+        closed = GaugeMetricFamily(
+            "sme_credit_end_of_day_last_closed_day", "The last business day end of day "
+            "closed, as the Unix time of its midnight UTC (label: the date)", labels=["day"])
+        start = datetime.combine(status.last_closed, datetime.min.time(), tzinfo=UTC)
+        closed.add_metric([status.last_closed.isoformat()], start.timestamp())
+        yield closed
+        run = status.last_closed_run
+        if run is not None:
+            yield GaugeMetricFamily("sme_credit_end_of_day_seconds", "Time spent closing "
+                                    "the last closed day (every attempt)", value=run.seconds)
+            yield GaugeMetricFamily("sme_credit_end_of_day_lines", "Lines visited closing "
+                                    "the last closed day", value=run.lines_processed)
+
+
 class _GroupCommitCollector(Collector):
     """How decisions were committed by this process's group commit."""
 
@@ -82,7 +112,7 @@ class Metrics:
     """The app's metrics registry."""
 
     def __init__(self, engine: sa.Engine | None = None, *,
-                 commits: GroupCommit | None = None) -> None:
+                 commits: GroupCommit | None = None, timezone: str | None = None) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self.requests = Counter("sme_credit_http_requests", "HTTP requests answered",
                                 ["method", "route", "status"], registry=self.registry)
@@ -91,6 +121,8 @@ class Metrics:
                                  buckets=_BUCKETS, registry=self.registry)
         if engine is not None:
             self.registry.register(_DecisionCollector(engine))
+        if engine is not None and timezone is not None:
+            self.registry.register(_EndOfDayCollector(engine, timezone))
         if commits is not None:
             self.registry.register(_GroupCommitCollector(commits))
 

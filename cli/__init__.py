@@ -45,6 +45,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "cli.demo",
     "cli.records",
     "cli.keys",
+    "cli.eod",
+    "cli.ledger",
     "cli.serve",
 )
 

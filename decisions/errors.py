@@ -43,8 +43,30 @@ class DecisionError(Exception):
     code: str = "decision_error"
 
     def __init__(self, message: str, details: Any = None) -> None:
+        message, details = _without_unshown_ids(message, details)
         super().__init__(message)
         self.details = details
+
+
+def _without_unshown_ids(message: str, details: Any) -> tuple[str, Any]:
+    """The message and details with every id (a ``*_id`` entry of ``details``) that may
+    not be quoted back (:func:`features.records.shown_id`: not well formed, or shaped
+    like a secret) replaced by "the given id", in the details and where the message
+    quotes it."""
+    if not isinstance(details, dict):
+        return message, details
+    # Imported here: the credit case (decisions.case) stays plain code that loads no
+    # pandas, which the record contract's module does.
+    from features.records import shown_id
+
+    cleaned = dict(details)
+    for name, value in details.items():
+        if name.endswith("_id") and isinstance(value, str) and shown_id(value) is None:
+            cleaned[name] = None
+            if value:
+                message = message.replace(repr(value), "with the given id").replace(
+                    value, "the given id")
+    return message, cleaned
 
 
 class UnknownDecision(DecisionError):

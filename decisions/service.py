@@ -35,7 +35,7 @@ import binascii
 import json
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from types import SimpleNamespace, TracebackType
@@ -76,11 +76,19 @@ from features import DEFAULT_TIMEZONE, json_value
 from lending.errors import CurrencyMismatch
 from lending.money import AmountInput
 from lending.persistence.codec import dumps
+from lending.persistence.services import (
+    LineView,
+    lines_of_seller,
+    open_line,
+    open_line_from_decision,
+    regrant_line,
+)
 from lending.persistence.services import change_limit as change_line_limit
-from lending.persistence.services import open_line, open_line_from_decision
-from lending.persistence.tables import from_minor, to_minor
+from lending.persistence.tables import CreditLineRecord, from_minor, to_minor
 from lending.persistence.unit_of_work import SqlUnitOfWork
 from lending.policy import (
+    OWN_LINES_WORST_DAYS_PAST_DUE,
+    OWN_LINES_WRITTEN_OFF,
     CreditDecision,
     CreditPolicy,
     Outcome,
@@ -89,6 +97,7 @@ from lending.policy import (
     Terms,
     decide,
 )
+from lending.products import terms_from_document, terms_to_document
 from records.snapshots import FeatureSnapshot
 from scoring import Scorer
 from scoring.scorer import Driver, Reason
@@ -323,24 +332,38 @@ class _Scored:
 
 
 def _terms_to_json(terms: Terms | None) -> dict[str, Any] | None:
-    if terms is None:
-        return None
-    return {"product": terms.product, "interest_free_days": list(terms.interest_free_days),
-            "instalment_months": list(terms.instalment_months),
-            "instalment_fee_rate_per_month": str(terms.instalment_fee_rate_per_month),
-            "methods": list(terms.methods), "months": list(terms.months),
-            "annual_rate": str(terms.annual_rate)}
+    return None if terms is None else terms_to_document(terms)
 
 
 def _terms_from_json(text: str | None) -> Terms | None:
     if text is None:
         return None
     doc = json.loads(text)
-    if doc is None:
-        return None
-    return Terms(doc["product"], tuple(doc["interest_free_days"]),
-                 tuple(doc["instalment_months"]), Decimal(doc["instalment_fee_rate_per_month"]),
-                 tuple(doc["methods"]), tuple(doc["months"]), Decimal(doc["annual_rate"]))
+    return None if doc is None else terms_from_document(doc)
+
+
+#: Statuses of a line that is no longer open because it was written off ("closed" is
+#: what the lending store calls a written-off line).
+_WRITTEN_OFF = frozenset({"closed", "written_off"})
+
+
+def _credit_history(lines: list[LineView]) -> dict[str, Any]:
+    """The seller's credit history with us, as the policy reads it (see
+    :meth:`lending.policy.SellerProfile.from_feature_row`): nothing when the seller has
+    no line, else the worst days past due of its open lines and whether one was written
+    off. Stored with the feature values, so a reproduction reads the same history."""
+    if not lines:
+        return {}
+    open_lines = [line for line in lines if line.status not in _WRITTEN_OFF]
+    return {OWN_LINES_WORST_DAYS_PAST_DUE: max((line.days_past_due for line in open_lines),
+                                               default=0),
+            OWN_LINES_WRITTEN_OFF: len(open_lines) < len(lines)}
+
+
+def _open_line_of(lines: list[LineView], product: str | None) -> LineView | None:
+    """The seller's open line of ``product`` (the most recently opened), if any."""
+    return next((line for line in lines
+                 if line.product == product and line.status not in _WRITTEN_OFF), None)
 
 
 def _reasons_from_json(text: str) -> tuple[Reason, ...]:
@@ -497,6 +520,10 @@ def make_decision(uow: SqlUnitOfWork, *, snapshot: FeatureSnapshot, scorer: Scor
             "as_of": None if requested_as_of is None else as_utc(requested_as_of).isoformat()}
     features = {str(name): json_value(value) for name, value in snapshot.features.items()}
     features.setdefault("seller_kind", snapshot.seller_kind)
+    # The seller's lines with us: an input of the policy (history) and of the approval
+    # (one line per seller and product: a new approval changes the open line's limit).
+    lines = lines_of_seller(uow, seller_id)
+    features.update(_credit_history(lines))
     # Scoring is pure CPU: done before the transaction so that the write lock (SQLite
     # takes the whole database's) is held only for the few statements below.
     scored = _score(features, seller_id, scorer, policy)
@@ -505,6 +532,9 @@ def make_decision(uow: SqlUnitOfWork, *, snapshot: FeatureSnapshot, scorer: Scor
     case = CreditCase.opened(decision_id, decision.outcome, limit=decision.limit,
                              currency=currency, product=decision.product,
                              requested_by=actor, at=now)
+    existing = _open_line_of(lines, decision.product) if case.line_id else None
+    if existing is not None:
+        case = replace(case, line_id=existing.line_id)
     line_id = case.line_id
     limit_minor = to_minor(decision.limit, currency)
 
@@ -541,7 +571,15 @@ def make_decision(uow: SqlUnitOfWork, *, snapshot: FeatureSnapshot, scorer: Scor
             known = uow.session.get(CreditDecisionRecord, json.loads(stored)["decision_id"])
             assert known is not None  # written in the same transaction as the key
             return _view(known, replayed=True)
-        if line_id is not None:
+        if existing is not None:
+            assert decision.terms is not None  # an approval has its product's terms
+            regrant_line(_JoinedUnitOfWork(uow), line_id=existing.line_id,
+                         seller_id=seller_id, limit=decision.limit, terms=decision.terms,
+                         policy_version=decision.policy_version,
+                         on=_business_date(now, timezone), actor=actor,
+                         change_id=decision_id,
+                         reason=f"approved again by decision {decision_id}")
+        elif line_id is not None:
             open_line_from_decision(_JoinedUnitOfWork(uow), decision, line_id=line_id,
                                     opened_on=_business_date(now, timezone),
                                     currency=currency)
@@ -783,6 +821,23 @@ def reproduce_decision(uow: SqlUnitOfWork, decision_id: str,
 # --------------------------------------------------------------------------- officers
 
 
+def _open_line_id(uow: SqlUnitOfWork, seller_id: str, product: str) -> str | None:
+    """The seller's open line of ``product`` (the most recently opened), read in the
+    caller's transaction."""
+    table = CreditLineRecord
+    statement = (sa.select(col(table.id))
+                 .where(col(table.seller_id) == seller_id, col(table.product) == product,
+                        col(table.status).not_in(sorted(_WRITTEN_OFF)))
+                 .order_by(col(table.opened_on).desc(), col(table.id).desc()).limit(1))
+    return uow.session.execute(statement).scalar_one_or_none()
+
+
+def _granted_terms(record: CreditDecisionRecord, product: str) -> Terms:
+    """The terms a referred decision proposed (an officer's approval grants them)."""
+    terms = _terms_from_json(record.terms)
+    return terms if terms is not None else Terms(product)
+
+
 def _lock_decision(uow: SqlUnitOfWork, decision_id: str) -> CreditDecisionRecord:
     """The decision, locked until the transaction ends (as a draw locks its line)."""
     statement = (select(CreditDecisionRecord).where(CreditDecisionRecord.id == decision_id)
@@ -858,12 +913,23 @@ def act_on_decision(uow: SqlUnitOfWork, decision_id: str, *, action: OfficerActi
                                            expected_version=expected_version)
         effect = acted.line_effect
         today = _business_date(now, timezone)
-        if isinstance(effect, OpenLine):
+        existing = (_open_line_id(uow, record.seller_id, effect.product)
+                    if isinstance(effect, OpenLine) else None)
+        if isinstance(effect, OpenLine) and existing is not None:
+            # One line per seller and product: the open line takes the approved limit.
+            regrant_line(_JoinedUnitOfWork(uow), line_id=existing, seller_id=record.seller_id,
+                         limit=effect.limit, terms=_granted_terms(record, effect.product),
+                         policy_version=record.policy_version, on=today, actor=acted.actor,
+                         change_id=f"{decision_id}/v{case.version}", reason=acted.reason)
+            case = replace(case, line_id=existing)
+            acted = replace(acted, after=replace(acted.after, line_id=existing))
+        elif isinstance(effect, OpenLine):
             open_line(_JoinedUnitOfWork(uow), line_id=effect.line_id,
                       seller_id=record.seller_id, limit=effect.limit, opened_on=today,
                       currency=record.currency, product=effect.product,
                       policy_version=record.policy_version,
-                      revolving=effect.product == "purchase_line")
+                      revolving=effect.product == "purchase_line",
+                      granted_terms=_terms_from_json(record.terms))
         elif isinstance(effect, ChangeLineLimit):
             # The lending store's service records the change as a line event, in this
             # transaction; from today, or from the line's booked date if a write already

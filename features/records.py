@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
@@ -34,6 +35,15 @@ __all__ = [
     "ORDER_STATUSES",
     "ORDER_CHANNELS",
     "DEFAULT_CURRENCIES",
+    "EARLIEST_TIME",
+    "LATEST_TIME",
+    "TIME_RANGE_TEXT",
+    "ID_PATTERN",
+    "ID_RULE_TEXT",
+    "MAX_ID_LENGTH",
+    "time_in_range",
+    "valid_id",
+    "shown_id",
     "ValidationReport",
     "RecordValidationError",
     "LoadedRecords",
@@ -53,6 +63,68 @@ ORDER_CHANNELS: tuple[str, ...] = ("wholesale", "dropship", "custom", "sample")
 #: Currencies accepted when no other list is configured. Features are computed per seller
 #: in the order currency, so a marketplace that settles in one currency lists only that one.
 DEFAULT_CURRENCIES: tuple[str, ...] = ("CNY",)
+
+#: The plausible range of every date and time the service accepts (records, decision
+#: requests, list filters, lending dates), both ends included, compared in UTC. A lender
+#: has no business before the Unix epoch or after this century, and every library on
+#: the way (pandas' nanoseconds until 2262, Python's years 1 to 9999, the databases) can
+#: hold these moments and a few centuries around them, so no arithmetic overflows.
+EARLIEST_TIME = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST_TIME = datetime(2099, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
+#: How messages state the range.
+TIME_RANGE_TEXT = "1970-01-01T00:00:00Z to 2099-12-31T23:59:59.999999Z"
+
+#: Longest id of a record.
+MAX_ID_LENGTH = 128
+#: The one pattern of record ids (``seller_id``, ``order_id``, ``buyer_id``) and of the
+#: ids the API takes in paths and bodies: 1 to 128 ASCII letters, digits, ``.``, ``_``,
+#: ``:`` and ``-``, starting with a letter or a digit. ASCII only, so that two different
+#: ids never display alike (no fullwidth or Cyrillic letters, combining accents,
+#: invisible or bidirectional characters, other digits); case-sensitive, as the
+#: marketplace's own ids are (``S1`` and ``s1`` are two ids, and they look different).
+ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
+#: How messages state the id rule.
+ID_RULE_TEXT = ("not an id: 1 to 128 ASCII letters, digits, '.', '_', ':' or '-', "
+                "starting with a letter or a digit")
+#: A run of 32 or more characters of the base64url alphabet looks like a secret (a
+#: session token, the hex secret of an API key): such an id is valid but never quoted.
+_SECRET_SHAPE = re.compile(r"[A-Za-z0-9_-]{32,}")
+
+
+def time_in_range(moment: datetime) -> bool:
+    """Whether an aware ``moment`` lies in ``EARLIEST_TIME .. LATEST_TIME``.
+
+    Parameters
+    ----------
+    moment : a timezone-aware datetime (any offset; years 1 and 9999 with an offset,
+        which have no UTC equivalent in Python, are simply out of range).
+
+    Returns
+    -------
+    bool
+        ``False`` for a naive ``moment`` too.
+    """
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        return False
+    try:
+        utc = moment.astimezone(UTC)
+    except (OverflowError, ValueError):
+        return False
+    return EARLIEST_TIME <= utc <= LATEST_TIME
+
+
+def valid_id(value: object) -> bool:
+    """Whether ``value`` is a text matching :data:`ID_PATTERN`."""
+    return isinstance(value, str) and ID_PATTERN.fullmatch(value) is not None
+
+
+def shown_id(value: object) -> str | None:
+    """``value`` when it may be quoted back in a message: a valid id that does not look
+    like a secret; else ``None`` (say "the given id")."""
+    if not valid_id(value):
+        return None
+    assert isinstance(value, str)
+    return None if _SECRET_SHAPE.search(value) else value
 
 
 @dataclass(frozen=True)
@@ -280,12 +352,36 @@ def _duplicates(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     return repeated, first_of_row
 
 
+_OUT_OF_RANGE_REASON = f"out of range: a time from {TIME_RANGE_TEXT}"
+
+
+def _outside_range(parsed: pd.Series) -> np.ndarray:
+    """Parsed UTC moments outside ``EARLIEST_TIME .. LATEST_TIME`` (missing ones: no)."""
+    earliest, latest = pd.Timestamp(EARLIEST_TIME), pd.Timestamp(LATEST_TIME)
+    return ((parsed < earliest) | (parsed > latest)).to_numpy(dtype=bool, na_value=False)
+
+
+def _iso_out_of_range(text: str) -> bool:
+    """Whether ``text`` is an aware ISO 8601 time that pandas' nanoseconds cannot hold
+    (years before 1677 or after 2262): it is a time, but outside the range."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return False
+    return moment.tzinfo is not None and not time_in_range(moment)
+
+
 def _parse_timestamp(series: pd.Series, name: str, problems: Problems, blank: np.ndarray,
                      text: pd.Series | None) -> tuple[pd.Series, np.ndarray]:
-    """Parse to UTC; naive values and unparseable strings are problems."""
-    bad = np.zeros(len(series), dtype=bool)
+    """Parse to UTC; naive values, unparseable strings and times outside the range
+    (:data:`EARLIEST_TIME` .. :data:`LATEST_TIME`) are problems."""
     if isinstance(series.dtype, pd.DatetimeTZDtype):
-        return series.dt.tz_convert("UTC").astype("datetime64[ns, UTC]"), bad
+        # Parquet columns may hold any unit (seconds to nanoseconds): compare before the
+        # conversion to nanoseconds, which could not hold year 1500.
+        converted = series.dt.tz_convert("UTC")
+        outside = ~blank & _outside_range(converted)
+        problems.add(outside, name, series, _OUT_OF_RANGE_REASON)
+        return converted.where(~outside).astype("datetime64[ns, UTC]"), outside
     if pd.api.types.is_datetime64_dtype(series.dtype):
         naive = ~blank
         problems.add(naive, name, series, "naive timestamp: a time zone offset is required")
@@ -296,9 +392,17 @@ def _parse_timestamp(series: pd.Series, name: str, problems: Problems, blank: np
     problems.add(naive, name, series, "naive timestamp: a time zone offset is required")
     parsed = pd.to_datetime(text.where(~naive & ~blank), utc=True, errors="coerce",
                             format="ISO8601")
-    unparseable = ~blank & ~naive & parsed.isna().to_numpy()
+    missing = ~blank & ~naive & parsed.isna().to_numpy()
+    # pandas gives NaT for a time its unit cannot hold: name those as out of range
+    outside = ~blank & _outside_range(parsed)
+    for position in np.flatnonzero(missing):
+        if _iso_out_of_range(str(text.iloc[position])):
+            outside[position] = True
+    unparseable = missing & ~outside
     problems.add(unparseable, name, series, "not an ISO 8601 timestamp")
-    return parsed.astype("datetime64[ns, UTC]"), naive | unparseable
+    problems.add(outside, name, series, _OUT_OF_RANGE_REASON)
+    parsed = parsed.where(~outside)
+    return parsed.astype("datetime64[ns, UTC]"), naive | unparseable | outside
 
 
 def _parse_money(series: pd.Series, name: str, problems: Problems, blank: np.ndarray,
@@ -378,11 +482,18 @@ def check_fields(frame: pd.DataFrame, specs: Iterable[FieldSpec], problems: Prob
             else:  # id, text
                 control = text.str.contains(r"[\x00-\x1f\x7f]", regex=True).to_numpy(
                     dtype=bool, na_value=False)
-                too_long = (text.str.len() > 128).to_numpy(dtype=bool, na_value=False)
+                too_long = (text.str.len() > MAX_ID_LENGTH).to_numpy(dtype=bool,
+                                                                    na_value=False)
                 wrong = ~blank & (control | too_long)
                 problems.add(~blank & control, spec.name, raw, "contains control characters")
                 problems.add(~blank & too_long & ~control, spec.name, raw,
-                             "longer than 128 characters")
+                             f"longer than {MAX_ID_LENGTH} characters")
+                if spec.kind == "id":
+                    # one pattern, so that no two ids display alike (docs/records.md)
+                    malformed = ~blank & ~wrong & ~text.str.fullmatch(
+                        ID_PATTERN.pattern).to_numpy(dtype=bool, na_value=False)
+                    problems.add(malformed, spec.name, None, ID_RULE_TEXT)
+                    wrong |= malformed
             out[spec.name] = text.astype(str).where(~blank, None) if spec.nullable else text
         bad |= wrong
     return pd.DataFrame(out, index=frame.index), bad

@@ -22,8 +22,10 @@ from lending.delinquency import (
     BucketChanged,
     DelinquencyEvent,
     DelinquencyPolicy,
+    LineAccrualResumed,
     LineFreezeLifted,
     LineFreezeStarted,
+    LineNonAccrualStarted,
     LineWrittenOff,
     bucket_for,
     days_past_due,
@@ -33,6 +35,7 @@ from lending.errors import (
     CreditLimitExceeded,
     CurrencyMismatch,
     DuplicateOperation,
+    InsufficientPayoff,
     InvalidAmount,
     InvalidIdentifier,
     InvalidPolicy,
@@ -41,8 +44,10 @@ from lending.errors import (
     LendingError,
     LineClosed,
     LineFrozen,
+    NothingToPayOff,
     NothingToPrepay,
     PaymentAlreadyReversed,
+    RefundExceedsCreditBalance,
     UnbalancedEntry,
     UnknownDraw,
     UnknownGrade,
@@ -51,8 +56,10 @@ from lending.errors import (
 from lending.interest import accrued_interest
 from lending.ledger import Account, EntryKind, Journal, JournalEntry, Posting
 from lending.lines import (
+    BalanceRefunded,
     CreditLine,
     DrawMade,
+    DrawPayoff,
     DrawStatus,
     InstalmentStatus,
     LimitChanged,
@@ -61,10 +68,14 @@ from lending.lines import (
     LineTerms,
     PaymentReceived,
     PaymentReversed,
+    PayoffQuote,
+    PayoffReceived,
     PrepaymentReceived,
     RepaymentPlan,
     fold_line,
     open_term_loan,
+    operation_id,
+    payoff_quote,
 )
 from lending.money import AMOUNT_ROUNDING, minor_unit, parse_amount, quantize, split_evenly
 from lending.policy import (
@@ -95,7 +106,8 @@ __all__ = [
     "CreditLimitExceeded", "LineFrozen", "LineClosed", "BackdatedOperation",
     "DuplicateOperation", "UnknownDraw", "UnknownPayment", "PaymentAlreadyReversed",
     "NothingToPrepay", "UnbalancedEntry", "InvalidPolicy", "UnknownGrade", "InvalidScore",
-    "InvalidIdentifier",
+    "InvalidIdentifier", "RefundExceedsCreditBalance", "InsufficientPayoff",
+    "NothingToPayOff",
     # money and dates
     "AMOUNT_ROUNDING", "minor_unit", "parse_amount", "quantize", "split_evenly",
     "DayCount", "add_months", "monthly_due_dates", "year_fraction", "accrued_interest",
@@ -105,14 +117,16 @@ __all__ = [
     # allocation and delinquency
     "Allocation", "AllocationPolicy", "Component", "DueAmount", "allocate_payment",
     "BUCKETS", "Bucket", "BucketChanged", "DelinquencyEvent", "DelinquencyPolicy",
-    "LineFreezeLifted", "LineFreezeStarted", "LineWrittenOff", "bucket_for", "days_past_due",
+    "LineFreezeLifted", "LineFreezeStarted", "LineWrittenOff", "LineNonAccrualStarted",
+    "LineAccrualResumed", "bucket_for", "days_past_due",
     # ledger
     "Account", "EntryKind", "Journal", "JournalEntry", "Posting",
     # lines
     "CreditLine", "DrawMade", "DrawStatus", "InstalmentStatus", "LimitChanged", "LineEvent",
     "LineState",
     "LineTerms", "PaymentReceived", "PaymentReversed", "PrepaymentReceived", "RepaymentPlan",
-    "fold_line", "open_term_loan",
+    "fold_line", "open_term_loan", "PayoffReceived", "BalanceRefunded", "DrawPayoff",
+    "PayoffQuote", "payoff_quote", "operation_id",
     # credit policy
     "CreditDecision", "CreditPolicy", "PolicyReason", "ScoreLike", "ScoreSummary",
     "SellerProfile", "Terms", "decide", "load_policy", "parse_policy",

@@ -1,11 +1,14 @@
 """Allocation of a payment over the amounts due (the repayment waterfall).
 
-By default a payment goes to penalty, then fees, then interest, then principal; within
-each component the oldest due date is served first (ties broken by draw id and
-instalment number, so allocation is deterministic). This "component first" order clears
-the costs of being late before it touches principal, across every draw of the line.
-``AllocationPolicy(by="instalment")`` instead clears the oldest instalment completely,
-in the component order, before the next one. The component order is configurable.
+By default a payment clears the oldest instalment completely (penalty, then fee, then
+interest, then principal) before it touches the next one (ties between instalments due
+the same day broken by draw id and instalment number, so allocation is deterministic).
+Paying instalment by instalment means a shortfall always sits in the newest instalment,
+never in an old one: a borrower who pays each instalment as it falls due is never left
+in arrears by a fen short weeks ago. ``AllocationPolicy(by="component")`` instead pays
+each component across all due dates, oldest first, before the next component (it clears
+the costs of being late, across every draw, before any principal). The component order
+is configurable.
 Whatever is left once everything due is paid is *unapplied*: the caller keeps it as a
 credit balance.
 """
@@ -58,13 +61,13 @@ class AllocationPolicy:
         The four components in the order they are paid (default penalty, fee, interest,
         principal).
     by
-        ``"component"`` (default): each component across all due dates, oldest first,
-        before the next component; ``"instalment"``: each due date completely, oldest
-        first, components in ``order`` within it.
+        ``"instalment"`` (default): each due date completely, oldest first, components
+        in ``order`` within it; ``"component"``: each component across all due dates,
+        oldest first, before the next component.
     """
 
     order: tuple[Component, ...] = DEFAULT_ORDER
-    by: Literal["component", "instalment"] = "component"
+    by: Literal["component", "instalment"] = "instalment"
 
     def __post_init__(self) -> None:
         if sorted(self.order) != sorted(COMPONENTS):
@@ -106,7 +109,8 @@ def allocate_payment(amount: Decimal, dues: Sequence[DueAmount],
     dues
         Amounts currently due; zero amounts are ignored.
     policy
-        Waterfall order (default: penalty, fee, interest, principal, oldest first).
+        Waterfall order (default: oldest instalment first; penalty, fee, interest, principal
+        within it).
 
     Returns
     -------

@@ -12,6 +12,18 @@
   never drifts from the exact one by more than half a fen.
 * **Freeze**: a line refuses new draws while it is more than ``freeze_after_days`` past
   due; it thaws when it is cured.
+* **Arrears tolerance**: an instalment whose unpaid principal, interest and fee add up to
+  at most ``arrears_tolerance`` (default 1.00 in the line's currency) does not count as
+  past due (it is still owed, and paid by the next payment): a fen short is not arrears.
+* **Non-accrual**: from ``non_accrual_after_days`` (90) days past due the line is
+  non-accrual: interest, fees and penalty still accrue to the receivables (the borrower
+  owes them) but are credited to ``income_suspense`` instead of income, and recognised as
+  income only when paid. Nothing booked before is reversed. The line returns to accrual
+  once it is back below the threshold.
+* **Interest after maturity** (``post_maturity_interest``): an interest-bearing draw's
+  overdue principal earns its contractual rate for every day past due; the penalty
+  accrues on overdue interest too (``penalty_on_overdue_interest``). Defaulting never
+  costs less than paying.
 * **Write-off**: when a line reaches ``write_off_after_days`` (180) days past due, every
   receivable of every draw, including principal not yet due, is written off and the line
   is closed.
@@ -39,6 +51,8 @@ __all__ = [
     "LineFreezeStarted",
     "LineFreezeLifted",
     "LineWrittenOff",
+    "LineNonAccrualStarted",
+    "LineAccrualResumed",
     "DelinquencyEvent",
 ]
 
@@ -85,15 +99,37 @@ class DelinquencyPolicy:
         The line refuses draws while more than this many days past due (default 3).
     write_off_after_days
         Days past due at which the line is written off (default 180).
+    arrears_tolerance
+        An instalment short by at most this much (principal, interest and fee) is not
+        past due (default 1.00 in the line's currency).
+    non_accrual_after_days
+        Days past due from which income is no longer recognised (default 90).
+    post_maturity_interest
+        Whether overdue principal of an interest-bearing draw keeps earning its
+        contractual rate (default yes).
+    penalty_on_overdue_interest
+        Whether the penalty accrues on overdue interest as well as principal (default yes).
     """
 
     grace_days: int = 3
     penalty_daily_rate: Decimal = Decimal("0.0005")
     freeze_after_days: int = 3
     write_off_after_days: int = 180
+    arrears_tolerance: Decimal = Decimal("1.00")
+    non_accrual_after_days: int = 90
+    post_maturity_interest: bool = True
+    penalty_on_overdue_interest: bool = True
 
     def __post_init__(self) -> None:
-        for name in ("grace_days", "freeze_after_days", "write_off_after_days"):
+        tolerance = self.arrears_tolerance
+        if not isinstance(tolerance, Decimal) or not tolerance.is_finite() or tolerance < 0:
+            raise InvalidPolicy(f"arrears_tolerance must be a non-negative Decimal; got "
+                                f"{tolerance!r}")
+        for flag in ("post_maturity_interest", "penalty_on_overdue_interest"):
+            if not isinstance(getattr(self, flag), bool):
+                raise InvalidPolicy(f"{flag} must be a bool; got {getattr(self, flag)!r}")
+        for name in ("grace_days", "freeze_after_days", "write_off_after_days",
+                     "non_accrual_after_days"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise InvalidPolicy(f"{name} must be a non-negative int; got {value!r}")
@@ -138,4 +174,20 @@ class LineWrittenOff:
     amount: Decimal
 
 
-DelinquencyEvent = BucketChanged | LineFreezeStarted | LineFreezeLifted | LineWrittenOff
+@dataclass(frozen=True)
+class LineNonAccrualStarted:
+    """From ``on`` the line's interest, fees and penalty are no longer income (suspense)."""
+
+    on: date
+    days_past_due: int
+
+
+@dataclass(frozen=True)
+class LineAccrualResumed:
+    """The line came back below the non-accrual threshold on ``on``."""
+
+    on: date
+
+
+DelinquencyEvent = (BucketChanged | LineFreezeStarted | LineFreezeLifted | LineWrittenOff
+                    | LineNonAccrualStarted | LineAccrualResumed)

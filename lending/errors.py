@@ -7,6 +7,8 @@ attribute is that stable identifier; the message says what was refused and why.
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = [
     "LendingError",
     "InvalidAmount",
@@ -26,11 +28,22 @@ __all__ = [
     "UnknownGrade",
     "InvalidScore",
     "InvalidIdentifier",
+    "RefundExceedsCreditBalance",
+    "InsufficientPayoff",
+    "NothingToPayOff",
 ]
 
 
 class LendingError(Exception):
-    """Base class of every refusal by a lending rule."""
+    """Base class of every refusal by a lending rule.
+
+    ``details`` is optional structured data for the error body (the allowed values, a
+    range), JSON-serialisable.
+    """
+
+    def __init__(self, message: str = "", details: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.details = details
 
     code: str = "lending_error"
 
@@ -136,3 +149,21 @@ class InvalidIdentifier(LendingError):
     """A draw, payment or supplier id is empty or not a string."""
 
     code = "invalid_identifier"
+
+
+class RefundExceedsCreditBalance(LendingError):
+    """A balance refund asks for more than the borrower's credit balance."""
+
+    code = "refund_exceeds_credit_balance"
+
+
+class InsufficientPayoff(LendingError):
+    """A payoff payment is less than the payoff quote of the draws it names."""
+
+    code = "insufficient_payoff"
+
+
+class NothingToPayOff(LendingError):
+    """A payoff names a line or draw that owes nothing."""
+
+    code = "nothing_to_pay_off"

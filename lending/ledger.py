@@ -6,17 +6,27 @@ Chart of accounts
 account                     type       what its balance means
 ==========================  =========  ====================================================
 ``loans_receivable``        asset      principal the borrower still owes (due or not)
-``interest_receivable``     asset      interest fallen due and unpaid
+``interest_receivable``     asset      interest accrued day by day and unpaid (due or not)
 ``fee_receivable``          asset      service fees fallen due and unpaid
 ``penalty_receivable``      asset      penalty interest accrued and unpaid
-``settlement_cash``         asset      the lender's settlement account: repayments in,
-                                       supplier payouts out (negative = net funding)
+``funding_cash``            asset      the lender's funding account: supplier payouts out
+                                       (its balance is minus the money lent out)
+``collections_cash``        asset      the lender's collections account: repayments in,
+                                       bounced payments and balance refunds out
+``settlement_cash``         asset      legacy: the one cash account of books written
+                                       before funding and collections were split; no
+                                       rule posts to it any more
 ``supplier_payable``        liability  owed to suppliers for draws not yet paid out
 ``credit_balance``          liability  the borrower's money not (yet) applied to a debt:
                                        overpayments and payments awaiting reversal
+``income_suspense``         liability  interest, fees and penalty accrued on a
+                                       non-accrual line: owed by the borrower but not
+                                       income until paid (a contra-asset of the
+                                       receivables, credit-normal)
 ``interest_income``         income     interest earned
 ``fee_income``              income     service fees earned
 ``penalty_income``          income     penalty interest earned
+``recovery_income``         income     money recovered after a write-off
 ``write_off_expense``       expense    receivables written off
 ==========================  =========  ====================================================
 
@@ -37,7 +47,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Literal
 
-from lending.errors import UnbalancedEntry
+from lending.errors import CurrencyMismatch, UnbalancedEntry
 from lending.money import ZERO, minor_unit
 
 __all__ = [
@@ -58,12 +68,16 @@ class Account(StrEnum):
     INTEREST_RECEIVABLE = "interest_receivable"
     FEE_RECEIVABLE = "fee_receivable"
     PENALTY_RECEIVABLE = "penalty_receivable"
+    FUNDING_CASH = "funding_cash"
+    COLLECTIONS_CASH = "collections_cash"
     SETTLEMENT_CASH = "settlement_cash"
     SUPPLIER_PAYABLE = "supplier_payable"
     CREDIT_BALANCE = "credit_balance"
+    INCOME_SUSPENSE = "income_suspense"
     INTEREST_INCOME = "interest_income"
     FEE_INCOME = "fee_income"
     PENALTY_INCOME = "penalty_income"
+    RECOVERY_INCOME = "recovery_income"
     WRITE_OFF_EXPENSE = "write_off_expense"
 
 
@@ -74,12 +88,16 @@ ACCOUNT_TYPES: dict[Account, AccountType] = {
     Account.INTEREST_RECEIVABLE: "asset",
     Account.FEE_RECEIVABLE: "asset",
     Account.PENALTY_RECEIVABLE: "asset",
+    Account.FUNDING_CASH: "asset",
+    Account.COLLECTIONS_CASH: "asset",
     Account.SETTLEMENT_CASH: "asset",
     Account.SUPPLIER_PAYABLE: "liability",
     Account.CREDIT_BALANCE: "liability",
+    Account.INCOME_SUSPENSE: "liability",
     Account.INTEREST_INCOME: "income",
     Account.FEE_INCOME: "income",
     Account.PENALTY_INCOME: "income",
+    Account.RECOVERY_INCOME: "income",
     Account.WRITE_OFF_EXPENSE: "expense",
 }
 
@@ -88,14 +106,19 @@ class EntryKind(StrEnum):
     """What money movement an entry records."""
 
     DISBURSEMENT = "disbursement"              # Dr loans_receivable, Cr supplier_payable
-    SUPPLIER_PAYOUT = "supplier_payout"        # Dr supplier_payable, Cr settlement_cash
-    INTEREST_ACCRUAL = "interest_accrual"      # Dr interest_receivable, Cr interest_income
-    FEE_ACCRUAL = "fee_accrual"                # Dr fee_receivable, Cr fee_income
-    PENALTY_ACCRUAL = "penalty_accrual"        # Dr penalty_receivable, Cr penalty_income
-    REPAYMENT_RECEIVED = "repayment_received"  # Dr settlement_cash, Cr credit_balance
+    SUPPLIER_PAYOUT = "supplier_payout"        # Dr supplier_payable, Cr funding_cash
+    #: Daily, and the interest after maturity: Dr interest_receivable, Cr interest_income
+    #: (income_suspense on a non-accrual line); a lowered period interest reverses it.
+    INTEREST_ACCRUAL = "interest_accrual"
+    FEE_ACCRUAL = "fee_accrual"                # Dr fee_receivable, Cr fee_income (suspense)
+    PENALTY_ACCRUAL = "penalty_accrual"        # Dr penalty_receivable, Cr penalty_income (")
+    REPAYMENT_RECEIVED = "repayment_received"  # Dr collections_cash, Cr credit_balance
     REPAYMENT_ALLOCATION = "repayment_allocation"  # Dr credit_balance, Cr receivables
-    WRITE_OFF = "write_off"                    # Dr write_off_expense, Cr receivables
-    PAYMENT_REVERSAL = "payment_reversal"      # Dr credit_balance, Cr settlement_cash
+    INCOME_RECOGNIZED = "income_recognized"    # Dr income_suspense, Cr income (on payment)
+    WRITE_OFF = "write_off"                    # Dr write_off_expense (+ suspense), Cr receivables
+    RECOVERY = "recovery"                      # Dr credit_balance, Cr recovery_income
+    PAYMENT_REVERSAL = "payment_reversal"      # Dr credit_balance, Cr collections_cash
+    BALANCE_REFUND = "balance_refund"          # Dr credit_balance, Cr collections_cash
 
 
 @dataclass(frozen=True)
@@ -191,10 +214,22 @@ class JournalEntry:
 
 @dataclass(frozen=True)
 class Journal:
-    """An immutable, ordered collection of balanced entries in one currency."""
+    """An immutable, ordered collection of balanced entries in one currency.
+
+    Raises
+    ------
+    CurrencyMismatch
+        If an entry is in another currency: totals are never added across currencies.
+    """
 
     entries: tuple[JournalEntry, ...] = ()
     currency: str = "CNY"
+
+    def __post_init__(self) -> None:
+        for entry in self.entries:
+            if entry.currency != self.currency:
+                raise CurrencyMismatch(f"a {self.currency} journal cannot hold a "
+                                       f"{entry.currency} entry ({entry.kind} {entry.reference!r})")
 
     def __iter__(self) -> Iterator[JournalEntry]:
         return iter(self.entries)

@@ -51,19 +51,22 @@ payment had never been made.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Literal
 
 from lending.allocation import AllocationPolicy, Component, DueAmount, allocate_payment
+from lending.calendar import day_count_basis
 from lending.delinquency import (
     Bucket,
     BucketChanged,
     DelinquencyEvent,
     DelinquencyPolicy,
+    LineAccrualResumed,
     LineFreezeLifted,
     LineFreezeStarted,
+    LineNonAccrualStarted,
     LineWrittenOff,
     bucket_for,
 )
@@ -72,18 +75,22 @@ from lending.errors import (
     CreditLimitExceeded,
     CurrencyMismatch,
     DuplicateOperation,
+    InsufficientPayoff,
     InvalidAmount,
     InvalidIdentifier,
     LineClosed,
     LineFrozen,
+    NothingToPayOff,
     NothingToPrepay,
     PaymentAlreadyReversed,
+    RefundExceedsCreditBalance,
     UnknownDraw,
     UnknownPayment,
 )
 from lending.ledger import Account, EntryKind, Journal, JournalEntry
 from lending.money import ZERO, AmountInput, parse_amount, quantize, to_decimal
 from lending.schedules import (
+    Instalment,
     InterestBasis,
     PrepaymentOption,
     Schedule,
@@ -100,13 +107,18 @@ __all__ = [
     "PrepaymentReceived",
     "PaymentReversed",
     "LimitChanged",
+    "PayoffReceived",
+    "BalanceRefunded",
     "LineEvent",
     "operation_id",
     "InstalmentStatus",
     "DrawStatus",
     "LineState",
+    "DrawPayoff",
+    "PayoffQuote",
     "CreditLine",
     "fold_line",
+    "payoff_quote",
     "open_term_loan",
 ]
 
@@ -188,6 +200,9 @@ class LineTerms:
         Penalty, freeze and write-off parameters.
     allocation
         Repayment waterfall.
+    rebate_unearned_fees
+        Whether paying a draw off early drops the service fees of its periods not yet
+        begun (default yes); when not, a payoff charges every remaining fee.
     """
 
     line_id: str
@@ -197,6 +212,7 @@ class LineTerms:
     revolving: bool = True
     delinquency: DelinquencyPolicy = field(default_factory=DelinquencyPolicy)
     allocation: AllocationPolicy = field(default_factory=AllocationPolicy)
+    rebate_unearned_fees: bool = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "limit", parse_amount(self.limit, self.currency,
@@ -259,7 +275,29 @@ class LimitChanged:
     actor: str = ""
 
 
-LineEvent = DrawMade | PaymentReceived | PrepaymentReceived | PaymentReversed | LimitChanged
+@dataclass(frozen=True)
+class PayoffReceived:
+    """The borrower paid ``amount`` on ``on`` to pay off draw ``draw_id`` (every open draw
+    when ``None``): the draws it covers are settled at once and nothing falls due on them
+    afterwards; anything above the payoff is applied like any payment."""
+
+    payment_id: str
+    on: date
+    amount: Decimal
+    draw_id: str | None = None
+
+
+@dataclass(frozen=True)
+class BalanceRefunded:
+    """``amount`` of the borrower's credit balance was paid back to them on ``on``."""
+
+    refund_id: str
+    on: date
+    amount: Decimal
+
+
+LineEvent = (DrawMade | PaymentReceived | PrepaymentReceived | PaymentReversed | LimitChanged
+             | PayoffReceived | BalanceRefunded)
 
 
 @dataclass(frozen=True)
@@ -276,6 +314,11 @@ class InstalmentStatus:
     fee_unpaid: Decimal
     penalty_unpaid: Decimal
     is_due: bool
+    #: First day of the instalment's interest period (the draw date or the previous due
+    #: date).
+    period_start: date | None = None
+    #: Interest of the instalment booked so far by the daily accrual (all of it once due).
+    interest_accrued: Decimal = ZERO
 
     @property
     def unpaid(self) -> Decimal:
@@ -307,6 +350,8 @@ class DrawStatus:
     penalty_due: Decimal
     days_past_due: int
     instalments: tuple[InstalmentStatus, ...]
+    #: Interest accrued day by day and not yet due.
+    interest_accrued: Decimal = ZERO
 
     @property
     def total_due(self) -> Decimal:
@@ -318,9 +363,11 @@ class DrawStatus:
 class LineState:
     """Everything derived from a line's events as of the end of a business day.
 
-    Balances (``outstanding_principal``, the ``*_due`` amounts and ``credit_balance``) are
-    read from the journal; the draws' own figures are derived independently from their
-    instalments, so the two can be reconciled.
+    Balances (``outstanding_principal``, ``fee_due``, ``penalty_due`` and
+    ``credit_balance``) are read from the journal; ``principal_due`` and ``interest_due``
+    (interest fallen due; ``interest_accrued`` is what has accrued and is not yet due:
+    the journal's ``interest_receivable`` is their sum) from the draws, whose figures are
+    derived independently from their instalments, so the two can be reconciled.
     """
 
     terms: LineTerms
@@ -346,6 +393,19 @@ class LineState:
     draws: tuple[DrawStatus, ...]
     journal: Journal
     delinquency_events: tuple[DelinquencyEvent, ...]
+    #: Interest accrued day by day on the open draws and not yet due.
+    interest_accrued: Decimal = ZERO
+    #: Whether the line is non-accrual (income no longer recognised; see
+    #: :class:`~lending.delinquency.DelinquencyPolicy`).
+    non_accrual: bool = False
+    #: Money recovered after the write-off (booked as recovery income).
+    recovered: Decimal = ZERO
+
+    @property
+    def status(self) -> Literal["open", "frozen", "written_off"]:
+        """``written_off`` once written off (closed), ``frozen`` while past due beyond the
+        freeze threshold, ``open`` otherwise."""
+        return "written_off" if self.closed else "frozen" if self.frozen else "open"
 
     @property
     def total_due(self) -> Decimal:
@@ -376,20 +436,84 @@ class LineState:
         raise UnknownDraw(f"no draw {draw_id!r} on line {self.terms.line_id!r}")
 
 
+@dataclass(frozen=True)
+class DrawPayoff:
+    """What settles one draw on a date, by component.
+
+    ``fee`` is the fees due and those of periods begun (and, without a rebate, of the
+    later ones); ``rebated_fee`` the unearned fees dropped; ``interest`` the interest due
+    and accrued to the date.
+    """
+
+    draw_id: str
+    principal: Decimal
+    interest: Decimal
+    fee: Decimal
+    penalty: Decimal
+    rebated_fee: Decimal
+
+    @property
+    def total(self) -> Decimal:
+        """Principal, interest, fees and penalty: what settles the draw."""
+        return self.principal + self.interest + self.fee + self.penalty
+
+
+@dataclass(frozen=True)
+class PayoffQuote:
+    """What settles a line (or one draw) if paid on ``on`` (see :func:`payoff_quote`).
+
+    ``total`` is the sum of the draws' payoffs; ``amount_to_pay`` is ``total`` less the
+    borrower's credit balance, which is applied first.
+    """
+
+    line_id: str
+    on: date
+    draw_id: str | None
+    draws: tuple[DrawPayoff, ...]
+    principal: Decimal
+    interest: Decimal
+    fee: Decimal
+    penalty: Decimal
+    rebated_fee: Decimal
+    total: Decimal
+    credit_balance: Decimal
+    amount_to_pay: Decimal
+
+
 # --------------------------------------------------------------------------- the fold
+
+
+def _accrued_before(interest: Decimal, period_start: date, due_date: date, day: date,
+                    currency: str) -> Decimal:
+    """A period's interest earned on the days before ``day``.
+
+    The interest of an instalment is spread evenly over the days of its period (first day
+    in, due date out) and rounded half up *cumulatively*, so the daily amounts are never
+    negative and sum to the instalment's interest exactly on its due date.
+    """
+    days = (due_date - period_start).days
+    elapsed = (day - period_start).days
+    if elapsed <= 0 or not interest:
+        return interest * 0
+    if elapsed >= days:
+        return interest
+    return quantize(interest * elapsed / days, currency)
 
 
 class _Item:
     """Mutable state of one instalment during a fold."""
 
-    __slots__ = ("number", "due_date", "principal", "interest", "fee", "recognized",
-                 "principal_unpaid", "interest_unpaid", "fee_unpaid", "penalty_exact",
-                 "penalty_posted", "penalty_paid")
+    __slots__ = ("number", "due_date", "period_start", "principal", "interest", "fee",
+                 "recognized", "principal_unpaid", "interest_unpaid", "fee_unpaid",
+                 "interest_accrued", "penalty_exact", "penalty_posted", "penalty_paid",
+                 "late_interest_exact", "late_interest_posted", "interest_suspended",
+                 "fee_suspended", "penalty_suspended")
 
-    def __init__(self, number: int, due_date: date, principal: Decimal, interest: Decimal,
-                 fee: Decimal, zero: Decimal) -> None:
+    def __init__(self, number: int, due_date: date, period_start: date, principal: Decimal,
+                 interest: Decimal, fee: Decimal, zero: Decimal) -> None:
         self.number = number
         self.due_date = due_date
+        self.period_start = period_start
         self.principal = principal
         self.interest = interest
         self.fee = fee
@@ -397,29 +521,55 @@ class _Item:
         self.principal_unpaid = principal
         self.interest_unpaid = zero
         self.fee_unpaid = zero
+        #: Interest of this instalment booked so far by the daily accrual.
+        self.interest_accrued = zero
         self.penalty_exact = ZERO
         self.penalty_posted = zero
         self.penalty_paid = zero
+        self.late_interest_exact = ZERO
+        self.late_interest_posted = zero
+        # Parts of the receivables booked to income_suspense (non-accrual) and unpaid.
+        self.interest_suspended = zero
+        self.fee_suspended = zero
+        self.penalty_suspended = zero
 
     @property
     def penalty_unpaid(self) -> Decimal:
         return self.penalty_posted - self.penalty_paid
 
+    @property
+    def unpaid_due(self) -> Decimal:
+        return self.principal_unpaid + self.interest_unpaid + self.fee_unpaid
+
     def has_unpaid_due(self) -> bool:
         return self.recognized and bool(self.principal_unpaid or self.interest_unpaid
                                         or self.fee_unpaid)
+
+    def counts_past_due(self, day: date, tolerance: Decimal) -> bool:
+        """Past due on ``day``: fallen due before it and short by more than the tolerance."""
+        return self.recognized and self.due_date < day and self.unpaid_due > tolerance
+
+
+def _items_of(schedule: Schedule, instalments: Iterable[Instalment], zero: Decimal
+              ) -> list[_Item]:
+    starts = {i.number: start for i, start in zip(
+        schedule.instalments, (schedule.start, *(i.due_date for i in schedule.instalments)),
+        strict=False)}
+    return [_Item(i.number, i.due_date, starts[i.number], i.principal, i.interest, i.fee, zero)
+            for i in instalments]
 
 
 class _Draw:
     """Mutable state of one draw during a fold."""
 
-    def __init__(self, event: DrawMade) -> None:
+    def __init__(self, event: DrawMade, tolerance: Decimal) -> None:
         self.event = event
         self.schedule = event.schedule
+        self.tolerance = tolerance
         self.zero = quantize(ZERO, event.schedule.currency)
-        self.items = [_Item(i.number, i.due_date, i.principal, i.interest, i.fee, self.zero)
-                      for i in event.schedule]
+        self.items = _items_of(event.schedule, event.schedule.instalments, self.zero)
         self.written_off = False
+        self.interest_bearing = event.schedule.annual_rate > 0
         self.history: list[tuple[date, Decimal]] = [(event.on, event.amount)]
 
     @property
@@ -427,19 +577,24 @@ class _Draw:
         return self.event.draw_id
 
     def outstanding_principal(self) -> Decimal:
-        return sum((item.principal_unpaid for item in self.items), ZERO)
+        return sum((item.principal_unpaid for item in self.items), self.zero)
+
+    def future_items(self) -> list[_Item]:
+        return [item for item in self.items if not item.recognized]
 
     def future_principal(self) -> Decimal:
-        return sum((item.principal_unpaid for item in self.items if not item.recognized), ZERO)
+        return sum((item.principal_unpaid for item in self.future_items()), self.zero)
 
     def days_past_due(self, day: date) -> int:
-        overdue = [i.due_date for i in self.items if i.has_unpaid_due() and i.due_date < day]
+        overdue = [i.due_date for i in self.items if i.counts_past_due(day, self.tolerance)]
         return (day - min(overdue)).days if overdue else 0
 
     def is_settled(self) -> bool:
-        return all(item.recognized and not (item.principal_unpaid or item.interest_unpaid
-                                            or item.fee_unpaid or item.penalty_unpaid)
+        return all(item.recognized and not (item.unpaid_due or item.penalty_unpaid)
                    for item in self.items)
+
+    def item(self, number: int) -> _Item:
+        return next(i for i in self.items if i.number == number)
 
     def dues(self) -> list[DueAmount]:
         dues: list[DueAmount] = []
@@ -458,13 +613,15 @@ class _Draw:
 
 _RECEIVABLE = {"principal": Account.LOANS_RECEIVABLE, "interest": Account.INTEREST_RECEIVABLE,
                "fee": Account.FEE_RECEIVABLE, "penalty": Account.PENALTY_RECEIVABLE}
+_INCOME = {"interest": Account.INTEREST_INCOME, "fee": Account.FEE_INCOME,
+           "penalty": Account.PENALTY_INCOME}
 
 
 class _Fold:
     """Replays a line's events day by day; used only by :func:`fold_line`."""
 
     def __init__(self, terms: LineTerms, void_payments: set[str],
-                 payment_amounts: dict[str, Decimal]) -> None:
+                 payment_amounts: dict[str, Decimal], first_day: date) -> None:
         self.terms = terms
         self._payment_amounts = payment_amounts
         self.currency = terms.currency
@@ -475,13 +632,18 @@ class _Fold:
         # good within one fold (nothing accrues on a settled draw), which keeps a fold
         # proportional to the live draws rather than to the line's whole history.
         self.active: dict[str, _Draw] = {}
-        self.credit = quantize(ZERO, terms.currency)
+        self.zero = quantize(ZERO, terms.currency)
+        self.credit = self.zero
         self.limit = terms.limit
         self.events: list[DelinquencyEvent] = []
         self.bucket: Bucket = "current"
         self.frozen = False
         self.closed = False
+        self.non_accrual = False
         self.days_past_due = 0
+        self.accrued_through = first_day - timedelta(days=1)
+        self.written_off_total = self.zero
+        self.recovered = self.zero
 
     # -- journal helpers
     def _post(self, entry: JournalEntry | None) -> None:
@@ -492,6 +654,26 @@ class _Fold:
                   amount: Decimal, reference: str) -> None:
         self._post(JournalEntry.transfer(on, kind, debit, credit, amount,
                                          reference=reference, currency=self.currency))
+
+    def _accrue(self, day: date, kind: EntryKind, component: Component, item: _Item,
+                amount: Decimal, reference: str) -> None:
+        """Book ``amount`` of ``component`` earned on ``item``: to income, or to suspense
+        while the line is non-accrual; a negative amount takes back suspense first."""
+        receivable, income = _RECEIVABLE[component], _INCOME[component]
+        attribute = f"{component}_suspended"
+        suspended: Decimal = getattr(item, attribute)
+        if amount > 0:
+            if self.non_accrual:
+                setattr(item, attribute, suspended + amount)
+                income = Account.INCOME_SUSPENSE
+            self._transfer(day, kind, receivable, income, amount, reference)
+        elif amount < 0:
+            from_suspense = min(-amount, suspended)
+            setattr(item, attribute, suspended - from_suspense)
+            self._post(JournalEntry.compound(
+                day, kind, debits={Account.INCOME_SUSPENSE: from_suspense,
+                                   income: -amount - from_suspense},
+                credits={receivable: -amount}, reference=reference, currency=self.currency))
 
     def _open_draws(self) -> list[_Draw]:
         return list(self.active.values())
@@ -505,43 +687,79 @@ class _Fold:
     def start_of_day(self, day: date) -> None:
         if self.closed:
             return
+        self.accrue_through(day - timedelta(days=1))
         for draw in self._open_draws():
             for item in draw.items:
                 if item.due_date == day and not item.recognized:
-                    item.recognized = True
-                    item.interest_unpaid = item.interest
-                    item.fee_unpaid = item.fee
-                    self._transfer(day, EntryKind.INTEREST_ACCRUAL, Account.INTEREST_RECEIVABLE,
-                                   Account.INTEREST_INCOME, item.interest, draw.draw_id)
-                    self._transfer(day, EntryKind.FEE_ACCRUAL, Account.FEE_RECEIVABLE,
-                                   Account.FEE_INCOME, item.fee, draw.draw_id)
-        self._apply_credit(day, self._open_draws(), reference="credit_balance")
+                    self._recognize(day, draw, item)
+        self._apply_money(day, "credit_balance")
         self._retire_settled(self._open_draws())
+
+    def _recognize(self, day: date, draw: _Draw, item: _Item) -> None:
+        """The instalment falls due: its interest (accrued by now) and fee become due."""
+        item.recognized = True
+        self._accrue(day, EntryKind.INTEREST_ACCRUAL, "interest", item,
+                     item.interest - item.interest_accrued, draw.draw_id)
+        item.interest_accrued = item.interest
+        item.interest_unpaid = item.interest
+        item.fee_unpaid = item.fee
+        self._accrue(day, EntryKind.FEE_ACCRUAL, "fee", item, item.fee, draw.draw_id)
+
+    def accrue_through(self, last: date) -> None:
+        """Book each day's interest of the interest-bearing draws up to ``last``."""
+        if self.closed or last <= self.accrued_through:
+            return
+        bearing = [d for d in self.active.values() if d.interest_bearing]
+        day = self.accrued_through + timedelta(days=1)
+        self.accrued_through = last
+        if not bearing:
+            return
+        while day <= last:
+            tomorrow = day + timedelta(days=1)
+            for draw in bearing:
+                for item in draw.items:
+                    if item.recognized or not item.period_start <= day < item.due_date:
+                        continue
+                    target = _accrued_before(item.interest, item.period_start, item.due_date,
+                                             tomorrow, self.currency)
+                    delta = target - item.interest_accrued
+                    item.interest_accrued = target
+                    self._accrue(day, EntryKind.INTEREST_ACCRUAL, "interest", item, delta,
+                                 draw.draw_id)
+            day = tomorrow
 
     def apply(self, event: LineEvent) -> None:
         if isinstance(event, DrawMade):
             self._draw(event)
-        elif isinstance(event, PaymentReceived | PrepaymentReceived):
+        elif isinstance(event, PaymentReceived | PrepaymentReceived | PayoffReceived):
             self._receive(event)
         elif isinstance(event, LimitChanged):
             self.limit = event.new_limit
+        elif isinstance(event, BalanceRefunded):
+            self.credit -= event.amount
+            self._transfer(event.on, EntryKind.BALANCE_REFUND, Account.CREDIT_BALANCE,
+                           Account.COLLECTIONS_CASH, event.amount, event.refund_id)
         else:
             self._transfer(event.on, EntryKind.PAYMENT_REVERSAL, Account.CREDIT_BALANCE,
-                           Account.SETTLEMENT_CASH, self._payment_amounts[event.payment_id],
+                           Account.COLLECTIONS_CASH, self._payment_amounts[event.payment_id],
                            event.payment_id)
 
     def end_of_day(self, day: date) -> None:
         if self.closed:
             return
         policy = self.terms.delinquency
-        if policy.penalty_daily_rate:
-            for draw in self._open_draws():
-                for item in draw.items:
-                    if (item.recognized and item.principal_unpaid
-                            and (day - item.due_date).days > policy.grace_days):
-                        item.penalty_exact += item.principal_unpaid * policy.penalty_daily_rate
         days = max((d.days_past_due(day) for d in self._open_draws()), default=0)
         self.days_past_due = days
+        non_accrual = days >= policy.non_accrual_after_days
+        if non_accrual and not self.non_accrual:
+            self.events.append(LineNonAccrualStarted(day, days))
+        elif self.non_accrual and not non_accrual:
+            self.events.append(LineAccrualResumed(day))
+        self.non_accrual = non_accrual
+        self.accrue_through(day)
+        if days:
+            for draw in self._open_draws():
+                self._late_charges(day, draw)
         bucket = bucket_for(days)
         if bucket != self.bucket:
             self.events.append(BucketChanged(day, self.bucket, bucket, days))
@@ -555,43 +773,75 @@ class _Fold:
         if days >= policy.write_off_after_days:
             self._write_off(day, days)
 
+    def _late_charges(self, day: date, draw: _Draw) -> None:
+        """Today's interest after the due date and penalty on the past-due instalments.
+
+        Both accrue exactly and are booked each day rounded half up (the cumulative
+        amount, so the booked total never drifts from the exact one by half a fen).
+        """
+        policy = self.terms.delinquency
+        late_rate = ZERO
+        if policy.post_maturity_interest and draw.interest_bearing:
+            late_rate = (draw.schedule.annual_rate
+                         / day_count_basis(draw.schedule.day_count))
+        for item in draw.items:
+            if not item.counts_past_due(day, policy.arrears_tolerance):
+                continue
+            if late_rate and item.principal_unpaid:
+                item.late_interest_exact += item.principal_unpaid * late_rate
+                rounded = quantize(item.late_interest_exact, self.currency)
+                delta = rounded - item.late_interest_posted
+                item.late_interest_posted = rounded
+                item.interest_unpaid += delta
+                self._accrue(day, EntryKind.INTEREST_ACCRUAL, "interest", item, delta,
+                             draw.draw_id)
+            if policy.penalty_daily_rate and (day - item.due_date).days > policy.grace_days:
+                base = item.principal_unpaid
+                if policy.penalty_on_overdue_interest:
+                    base += item.interest_unpaid
+                item.penalty_exact += base * policy.penalty_daily_rate
+                rounded = quantize(item.penalty_exact, self.currency)
+                delta = rounded - item.penalty_posted
+                item.penalty_posted = rounded
+                self._accrue(day, EntryKind.PENALTY_ACCRUAL, "penalty", item, delta,
+                             draw.draw_id)
+
     def needs_daily_steps(self) -> bool:
-        """Whether anything changes from one day to the next without an event or due date."""
-        return not self.closed and any(item.has_unpaid_due() for draw in self._open_draws()
-                                       for item in draw.items)
+        """Whether anything changes from one day to the next without an event or due date.
+
+        Only a past-due instalment does (days past due, penalty, interest after the due
+        date); the daily interest of a current draw is booked in one go when the fold
+        skips ahead (:meth:`accrue_through`).
+        """
+        tolerance = self.terms.delinquency.arrears_tolerance
+        return not self.closed and any(item.recognized and item.unpaid_due > tolerance
+                                       for draw in self._open_draws() for item in draw.items)
 
     def next_due_date(self, after: date) -> date | None:
         dates = [item.due_date for draw in self._open_draws() for item in draw.items
                  if not item.recognized and item.due_date > after]
         return min(dates, default=None)
 
-    # -- penalties
-    def post_penalties(self, day: date) -> None:
-        for draw in self._open_draws():
-            accrued = ZERO
-            for item in draw.items:
-                rounded = quantize(item.penalty_exact, self.currency)
-                accrued += rounded - item.penalty_posted
-                item.penalty_posted = rounded
-            self._transfer(day, EntryKind.PENALTY_ACCRUAL, Account.PENALTY_RECEIVABLE,
-                           Account.PENALTY_INCOME, accrued, draw.draw_id)
-
     # -- events
     def _draw(self, event: DrawMade) -> None:
-        self.draws[event.draw_id] = self.active[event.draw_id] = _Draw(event)
+        draw = _Draw(event, self.terms.delinquency.arrears_tolerance)
+        self.draws[event.draw_id] = self.active[event.draw_id] = draw
         self._transfer(event.on, EntryKind.DISBURSEMENT, Account.LOANS_RECEIVABLE,
                        Account.SUPPLIER_PAYABLE, event.amount, event.draw_id)
         self._transfer(event.on, EntryKind.SUPPLIER_PAYOUT, Account.SUPPLIER_PAYABLE,
-                       Account.SETTLEMENT_CASH, event.amount, event.draw_id)
+                       Account.FUNDING_CASH, event.amount, event.draw_id)
         if self.closed:
             # Only in hindsight: a payment reversed later shows the line was already
             # written off when this draw was made. A closed line's receivables are
             # written off, so this one is too, on its own date.
-            self._write_off_draw(event.on, self.draws[event.draw_id])
+            self._write_off_draw(event.on, draw)
+            return
+        # A credit balance (a true overpayment) repays the new draw at once.
+        self._apply_money(event.on, "credit_balance")
 
-    def _receive(self, event: PaymentReceived | PrepaymentReceived) -> None:
+    def _receive(self, event: PaymentReceived | PrepaymentReceived | PayoffReceived) -> None:
         day = event.on
-        self._transfer(day, EntryKind.REPAYMENT_RECEIVED, Account.SETTLEMENT_CASH,
+        self._transfer(day, EntryKind.REPAYMENT_RECEIVED, Account.COLLECTIONS_CASH,
                        Account.CREDIT_BALANCE, event.amount, event.payment_id)
         if event.payment_id in self.void_payments:
             # Known to bounce by the state's date: received, never allocated, paid back
@@ -599,56 +849,238 @@ class _Fold:
             return
         self.credit += event.amount
         if self.closed:
+            self._recover(day, event.payment_id)
             return
         if isinstance(event, PrepaymentReceived):
-            draw = self.draws.get(event.draw_id)
-            if draw is not None and not draw.written_off:
+            draw = self.active.get(event.draw_id)
+            if draw is not None:
                 self._apply_credit(day, [draw], event.payment_id)
-                self._prepay(day, draw, event)
-        self._apply_credit(day, self._open_draws(), event.payment_id)
+                if self.credit >= self.draw_payoff(draw, day).total:
+                    self._settle(day, draw, event.payment_id)
+                else:
+                    principal = min(self.credit, draw.future_principal())
+                    if principal > 0:
+                        self._prepay(day, draw, principal, event.option, event.payment_id)
+        elif isinstance(event, PayoffReceived):
+            covered = (list(self.active.values()) if event.draw_id is None
+                       else [d for d in (self.active.get(event.draw_id),) if d is not None])
+            self._apply_credit(day, covered, event.payment_id)
+            for draw in covered:
+                if draw.draw_id in self.active and (
+                        self.credit >= self.draw_payoff(draw, day).total):
+                    self._settle(day, draw, event.payment_id)
+        self._apply_money(day, event.payment_id)
 
-    def _prepay(self, day: date, draw: _Draw, event: PrepaymentReceived) -> None:
-        principal = min(self.credit, draw.future_principal())
-        if principal <= 0:
+    def _recover(self, day: date, reference: str) -> None:
+        """Money received after the write-off is income, up to what was written off."""
+        amount = min(self.credit, self.written_off_total - self.recovered)
+        if amount > 0:
+            self.credit -= amount
+            self.recovered += amount
+            self._transfer(day, EntryKind.RECOVERY, Account.CREDIT_BALANCE,
+                           Account.RECOVERY_INCOME, amount, reference)
+
+    # -- applying money: dues first, then principal not yet due
+    def _apply_money(self, day: date, reference: str) -> None:
+        if not self.credit or self.closed:
             return
+        self._apply_credit(day, self._open_draws(), reference)
+        self._revolve(day, reference)
+
+    def _revolve(self, day: date, reference: str) -> None:
+        """Money left once everything due is paid repays principal not yet due at once,
+        oldest draw first; a draw it fully covers is paid off.
+
+        Of a draw it does not cover, the next instalment's interest and fee are kept back
+        (in the credit balance, paying them when they fall due), so paying the amount
+        shown due before its date always settles that instalment; the rest repays
+        principal: the next instalment's first, then (interest-bearing draws) the later
+        ones with a ``shorten_term`` reschedule that lowers future interest, or
+        (interest-free draws) the next ones in order, with no reschedule.
+        """
+        free = self.credit
+        for draw in self._open_draws():
+            if free <= 0:
+                return
+            future = draw.future_items()
+            if not future:
+                continue
+            payoff = self.draw_payoff(draw, day).total
+            if free >= payoff:
+                self._settle(day, draw, reference)
+                free -= payoff
+                continue
+            nearest = future[0]
+            free -= min(free, nearest.interest + nearest.fee)
+            principal = min(free, draw.future_principal())
+            if principal <= 0:
+                continue
+            free -= principal
+            if not draw.interest_bearing:
+                self._shrink_nearest(day, draw, principal, reference)
+                continue
+            first = min(principal, nearest.principal_unpaid)
+            if first:
+                self._shrink_nearest(day, draw, first, reference)
+            if principal - first:
+                self._prepay(day, draw, principal - first, "shorten_term", reference,
+                             after=nearest.due_date)
+
+    def _prepay(self, day: date, draw: _Draw, principal: Decimal, option: PrepaymentOption,
+                reference: str, *, after: date | None = None) -> None:
+        """Repay ``principal`` not yet due and re-derive the draw's instalments due after
+        ``after`` (default: after today)."""
         draw.history.append((day, draw.outstanding_principal() - principal))
-        schedule = reschedule_after_prepayment(draw.schedule, on=day,
+        schedule = reschedule_after_prepayment(draw.schedule, on=after or day,
                                                prepaid_principal=principal,
-                                               option=event.option,
+                                               option=option,
                                                balance_history=draw.history)
+        self._replace_future(draw, schedule, day)
+        self._book_principal(day, draw, principal, reference)
+
+    def _shrink_nearest(self, day: date, draw: _Draw, principal: Decimal,
+                        reference: str) -> None:
+        """Repay ``principal`` of an interest-free draw off its nearest instalments.
+
+        Nothing is rescheduled: the next instalments lose their principal, oldest first;
+        an instalment left with nothing to pay disappears. Once no principal is left, the
+        fees of periods not yet begun are dropped when the terms rebate unearned fees.
+        """
+        past = [i for i in draw.schedule if i.due_date <= day]
+        upcoming = [i for i in draw.schedule if i.due_date > day]
+        starts = [past[-1].due_date if past else draw.schedule.start,
+                  *(i.due_date for i in upcoming)]
+        remaining = principal
+        kept: list[tuple[Instalment, date]] = []
+        for instalment, start in zip(upcoming, starts, strict=False):
+            take = min(remaining, instalment.principal)
+            remaining -= take
+            if instalment.principal - take or instalment.interest or instalment.fee:
+                kept.append((replace(instalment, principal=instalment.principal - take), start))
+        if self.terms.rebate_unearned_fees and not any(i.principal for i, _ in kept):
+            kept = [(i, start) for i, start in kept if start <= day]
+        future = [i for i, _ in kept]
+        balance = sum((i.principal for i in future), ZERO)
+        rebuilt: list[Instalment] = []
+        for instalment in future:
+            balance -= instalment.principal
+            rebuilt.append(Instalment(instalment.number, instalment.due_date,
+                                      instalment.principal, instalment.interest,
+                                      instalment.fee, quantize(balance, self.currency)))
+        draw.history.append((day, draw.outstanding_principal() - principal))
+        schedule = replace(draw.schedule, instalments=(*past, *rebuilt),
+                           prepaid_principal=draw.schedule.prepaid_principal + principal)
+        self._replace_future(draw, schedule, day)
+        self._book_principal(day, draw, principal, reference)
+
+    def _replace_future(self, draw: _Draw, schedule: Schedule, day: date) -> None:
+        """Rebuild the draw's instalments not yet due from ``schedule``; what the current
+        period has accrued so far stays with it."""
+        old = {item.number: item for item in draw.future_items()}
         draw.schedule = schedule
-        kept = [item for item in draw.items if item.recognized]
-        draw.items = kept + [_Item(i.number, i.due_date, i.principal, i.interest, i.fee,
-                                   draw.zero) for i in schedule if i.due_date > day]
+        new = _items_of(schedule, [i for i in schedule if i.due_date > day], draw.zero)
+        for item in new:
+            previous = old.get(item.number)
+            if previous is not None:
+                item.period_start = previous.period_start
+                item.interest_accrued = previous.interest_accrued
+                item.interest_suspended = previous.interest_suspended
+        draw.items = [item for item in draw.items if item.recognized] + new
+
+    def _book_principal(self, day: date, draw: _Draw, principal: Decimal,
+                        reference: str) -> None:
         self.credit -= principal
         self._transfer(day, EntryKind.REPAYMENT_ALLOCATION, Account.CREDIT_BALANCE,
-                       Account.LOANS_RECEIVABLE, principal, event.payment_id)
+                       Account.LOANS_RECEIVABLE, principal, reference)
+        self._retire_settled([draw])
+
+    def draw_payoff(self, draw: _Draw, day: date) -> DrawPayoff:
+        """What settles ``draw`` today: everything due, principal not yet due, interest
+        accrued to date (today excluded), the fees of periods begun (and of later ones
+        unless the terms rebate unearned fees)."""
+        zero = draw.zero
+        due = [i for i in draw.items if i.recognized]
+        future = draw.future_items()
+        rebate = self.terms.rebate_unearned_fees
+        fee = sum((i.fee_unpaid for i in due), zero) + sum(
+            (i.fee for i in future if i.period_start <= day or not rebate), zero)
+        rebated = sum((i.fee for i in future if i.period_start > day and rebate), zero)
+        return DrawPayoff(
+            draw_id=draw.draw_id,
+            principal=draw.outstanding_principal(),
+            interest=sum((i.interest_unpaid for i in due), zero) + sum(
+                (_accrued_before(i.interest, i.period_start, i.due_date, day, self.currency)
+                 for i in future),
+                zero),
+            fee=fee,
+            penalty=sum((i.penalty_unpaid for i in draw.items), zero),
+            rebated_fee=rebated,
+        )
+
+    def _settle(self, day: date, draw: _Draw, reference: str) -> None:
+        """Pay ``draw`` off: its instalments not yet due become one instalment due today
+        (principal, interest accrued to date, fees earned), paid from the credit."""
+        quote = self.draw_payoff(draw, day)
+        future = draw.future_items()
+        if future:
+            principal = sum((i.principal_unpaid for i in future), draw.zero)
+            interest = sum((_accrued_before(i.interest, i.period_start, i.due_date, day,
+                                            self.currency) for i in future), draw.zero)
+            fee = quote.fee - sum((i.fee_unpaid for i in draw.items if i.recognized),
+                                  draw.zero)
+            first = future[0]
+            kept = [i for i in draw.items if i.recognized]
+            draw.schedule = replace(draw.schedule, instalments=(
+                *(i for i in draw.schedule if i.due_date <= day),
+                *((Instalment(first.number, day, principal, interest, fee, draw.zero),)
+                  if principal or interest or fee else ())))
+            if principal or interest or fee:
+                final = _Item(first.number, day, first.period_start, principal, interest, fee,
+                              draw.zero)
+                final.interest_accrued = sum((i.interest_accrued for i in future), draw.zero)
+                final.interest_suspended = sum((i.interest_suspended for i in future),
+                                               draw.zero)
+                draw.items = [*kept, final]
+                self._recognize(day, draw, final)
+            else:
+                draw.items = kept
+        self._apply_credit(day, [draw], reference)
         self._retire_settled([draw])
 
     def _apply_credit(self, day: date, draws: Sequence[_Draw], reference: str) -> None:
+        """Pay what is due on ``draws`` from the credit, in waterfall order."""
         if not self.credit or self.closed:
             return
         dues = [due for draw in draws for due in draw.dues()]
         if not dues:
             return
-        if any(due.component == "penalty" for due in dues) or any(
-                item.penalty_exact for draw in draws for item in draw.items):
-            self.post_penalties(day)
-            dues = [due for draw in draws for due in draw.dues()]
         allocation = allocate_payment(self.credit, dues, self.terms.allocation)
         credits: dict[Account, Decimal] = {}
+        recognized: dict[Account, Decimal] = {}
         for paid in allocation.paid:
-            item = next(i for i in self.draws[paid.draw_id].items if i.number == paid.instalment)
+            draw = self.draws[paid.draw_id]
+            item = draw.item(paid.instalment)
             if paid.component == "principal":
                 item.principal_unpaid -= paid.amount
-                draw = self.draws[paid.draw_id]
                 draw.history.append((day, draw.outstanding_principal()))
-            elif paid.component == "interest":
-                item.interest_unpaid -= paid.amount
-            elif paid.component == "fee":
-                item.fee_unpaid -= paid.amount
             else:
-                item.penalty_paid += paid.amount
+                # Money pays the part booked to income first, then the suspended part,
+                # which becomes income now that it is paid.
+                unpaid = {"interest": item.interest_unpaid, "fee": item.fee_unpaid,
+                          "penalty": item.penalty_unpaid}[paid.component]
+                attribute = f"{paid.component}_suspended"
+                suspended: Decimal = getattr(item, attribute)
+                from_suspense = max(ZERO, paid.amount - (unpaid - suspended))
+                if from_suspense:
+                    setattr(item, attribute, suspended - from_suspense)
+                    income = _INCOME[paid.component]
+                    recognized[income] = recognized.get(income, ZERO) + from_suspense
+                if paid.component == "interest":
+                    item.interest_unpaid -= paid.amount
+                elif paid.component == "fee":
+                    item.fee_unpaid -= paid.amount
+                else:
+                    item.penalty_paid += paid.amount
             account = _RECEIVABLE[paid.component]
             credits[account] = credits.get(account, ZERO) + paid.amount
         applied = allocation.total()
@@ -657,41 +1089,59 @@ class _Fold:
                                          debits={Account.CREDIT_BALANCE: applied},
                                          credits=credits, reference=reference,
                                          currency=self.currency))
+        if recognized:
+            self._post(JournalEntry.compound(
+                day, EntryKind.INCOME_RECOGNIZED,
+                debits={Account.INCOME_SUSPENSE: sum(recognized.values(), ZERO)},
+                credits=recognized, reference=reference, currency=self.currency))
         self._retire_settled({self.draws[paid.draw_id] for paid in allocation.paid})
 
     def _write_off_draw(self, day: date, draw: _Draw) -> Decimal:
         credits = {
             Account.LOANS_RECEIVABLE: sum((i.principal_unpaid for i in draw.items), ZERO),
-            Account.INTEREST_RECEIVABLE: sum((i.interest_unpaid for i in draw.items), ZERO),
+            Account.INTEREST_RECEIVABLE: sum(
+                (i.interest_unpaid if i.recognized else i.interest_accrued
+                 for i in draw.items), ZERO),
             Account.FEE_RECEIVABLE: sum((i.fee_unpaid for i in draw.items), ZERO),
             Account.PENALTY_RECEIVABLE: sum((i.penalty_unpaid for i in draw.items), ZERO),
         }
         amount = sum(credits.values(), ZERO)
+        # What was never income (suspense) is not an expense either.
+        suspended = sum((i.interest_suspended + i.fee_suspended + i.penalty_suspended
+                         for i in draw.items), ZERO)
         self._post(JournalEntry.compound(day, EntryKind.WRITE_OFF,
-                                         debits={Account.WRITE_OFF_EXPENSE: amount},
+                                         debits={Account.WRITE_OFF_EXPENSE: amount - suspended,
+                                                 Account.INCOME_SUSPENSE: suspended},
                                          credits=credits, reference=draw.draw_id,
                                          currency=self.currency))
+        for item in draw.items:
+            item.principal_unpaid = item.interest_unpaid = item.fee_unpaid = draw.zero
+            item.penalty_paid = item.penalty_posted
+            item.interest_suspended = item.fee_suspended = item.penalty_suspended = draw.zero
+            if not item.recognized:
+                item.interest_accrued = draw.zero
         draw.written_off = True
         self.active.pop(draw.draw_id, None)
+        self.written_off_total += amount
         return amount
 
     def _write_off(self, day: date, days: int) -> None:
-        self.post_penalties(day)
         total = sum((self._write_off_draw(day, draw) for draw in self._open_draws()), ZERO)
         self.events.append(LineWrittenOff(day, days, total))
         self.closed = True
         self.frozen = False  # superseded by closed
+        self.non_accrual = False  # nothing is left to accrue
 
     # -- the snapshot
     def snapshot(self, as_of: date) -> LineState:
-        self.post_penalties(as_of)
+        self.accrue_through(as_of)
         journal = Journal(tuple(self.entries), self.currency)
         balances = journal.balances()
         outstanding = balances[Account.LOANS_RECEIVABLE]
         limit = self.limit
         used = outstanding if self.terms.revolving else sum(
             (d.event.amount for d in self.draws.values()), ZERO)
-        zero = quantize(ZERO, self.currency)
+        zero = self.zero
         draws = tuple(self._draw_status(draw, as_of) for draw in self.draws.values())
         return LineState(
             terms=self.terms,
@@ -700,7 +1150,7 @@ class _Fold:
             outstanding_principal=outstanding,
             available_credit=max(zero, limit - used) if not self.closed else zero,
             over_limit=max(zero, outstanding - limit),
-            interest_due=balances[Account.INTEREST_RECEIVABLE],
+            interest_due=sum((d.interest_due for d in draws), zero),
             fee_due=balances[Account.FEE_RECEIVABLE],
             penalty_due=balances[Account.PENALTY_RECEIVABLE],
             principal_due=sum((d.principal_due for d in draws), zero),
@@ -712,27 +1162,67 @@ class _Fold:
             draws=draws,
             journal=journal,
             delinquency_events=tuple(self.events),
+            interest_accrued=sum((d.interest_accrued for d in draws), zero),
+            non_accrual=self.non_accrual,
+            recovered=self.recovered,
         )
 
     def _draw_status(self, draw: _Draw, as_of: date) -> DrawStatus:
-        zero = quantize(ZERO, self.currency)
+        zero = self.zero
         items = tuple(InstalmentStatus(
             i.number, i.due_date, i.principal, i.interest, i.fee, i.principal_unpaid,
-            i.interest_unpaid, i.fee_unpaid, i.penalty_unpaid, i.recognized) for i in draw.items)
+            i.interest_unpaid, i.fee_unpaid, i.penalty_unpaid, i.recognized,
+            period_start=i.period_start,
+            interest_accrued=i.interest_accrued) for i in draw.items)
         due = [i for i in items if i.is_due]
         status: Literal["open", "repaid", "written_off"] = (
             "written_off" if draw.written_off else "repaid" if draw.is_settled() else "open")
         return DrawStatus(
             draw_id=draw.draw_id, drawn_on=draw.event.on, amount=draw.event.amount,
             supplier_id=draw.event.supplier_id, schedule=draw.schedule, status=status,
-            outstanding_principal=zero if draw.written_off else draw.outstanding_principal(),
+            outstanding_principal=draw.outstanding_principal(),
             principal_due=sum((i.principal_unpaid for i in due), zero),
             interest_due=sum((i.interest_unpaid for i in due), zero),
             fee_due=sum((i.fee_unpaid for i in due), zero),
             penalty_due=sum((i.penalty_unpaid for i in due), zero),
             days_past_due=0 if draw.written_off else draw.days_past_due(as_of),
             instalments=items,
+            interest_accrued=sum((i.interest_accrued for i in items if not i.is_due), zero),
         )
+
+
+def _run_fold(terms: LineTerms, events: Iterable[LineEvent], as_of: date, *,
+              close_last_day: bool = True) -> _Fold:
+    known = [event for event in events if event.on <= as_of]
+    void = {event.payment_id for event in known if isinstance(event, PaymentReversed)}
+    amounts = {event.payment_id: event.amount for event in known
+               if isinstance(event, PaymentReceived | PrepaymentReceived | PayoffReceived)}
+    by_day: dict[date, list[LineEvent]] = {}
+    for event in known:
+        by_day.setdefault(event.on, []).append(event)
+    day = min([terms.opened_on, *by_day])
+    fold = _Fold(terms, void, amounts, day)
+    while day <= as_of:
+        fold.start_of_day(day)
+        for event in by_day.get(day, ()):
+            fold.apply(event)
+        if day == as_of and not close_last_day:
+            return fold
+        fold.end_of_day(day)
+        if fold.needs_daily_steps():
+            day += timedelta(days=1)
+            continue
+        # Nothing is past due: nothing but the daily interest changes until the next
+        # event or due date, and that is booked in one go when the fold gets there.
+        candidates = [d for d in by_day if d > day]
+        next_due = fold.next_due_date(day)
+        if next_due is not None:
+            candidates.append(next_due)
+        if not candidates:
+            break
+        day = min(candidates)
+    fold.accrue_through(as_of if close_last_day else as_of - timedelta(days=1))
+    return fold
 
 
 def fold_line(terms: LineTerms, events: Iterable[LineEvent], as_of: date) -> LineState:
@@ -753,32 +1243,52 @@ def fold_line(terms: LineTerms, events: Iterable[LineEvent], as_of: date) -> Lin
     LineState
         Balances, draws, delinquency and the journal.
     """
-    known = [event for event in events if event.on <= as_of]
-    void = {event.payment_id for event in known if isinstance(event, PaymentReversed)}
-    amounts = {event.payment_id: event.amount for event in known
-               if isinstance(event, PaymentReceived | PrepaymentReceived)}
-    fold = _Fold(terms, void, amounts)
-    by_day: dict[date, list[LineEvent]] = {}
-    for event in known:
-        by_day.setdefault(event.on, []).append(event)
-    day = min([terms.opened_on, *by_day])
-    while day <= as_of:
-        fold.start_of_day(day)
-        for event in by_day.get(day, ()):
-            fold.apply(event)
-        fold.end_of_day(day)
-        if fold.needs_daily_steps():
-            day += timedelta(days=1)
-            continue
-        # Nothing is past due: nothing changes until the next event or due date.
-        candidates = [d for d in by_day if d > day]
-        next_due = fold.next_due_date(day)
-        if next_due is not None:
-            candidates.append(next_due)
-        if not candidates:
-            break
-        day = min(candidates)
-    return fold.snapshot(as_of)
+    return _run_fold(terms, events, as_of).snapshot(as_of)
+
+
+def payoff_quote(line: CreditLine, on: date, draw_id: str | None = None) -> PayoffQuote:
+    """What settles the line (or one draw) if paid on ``on``, with its breakdown.
+
+    The quote is taken during the day, after the events already recorded on ``on`` and
+    before the day's end: interest is accrued to ``on`` (that day excluded, as a balance
+    repaid on a day earns nothing for it), penalty to the day before. Paying it with
+    :meth:`CreditLine.pay_off` on ``on`` settles the draws it covers: nothing falls due
+    on them afterwards.
+
+    Parameters
+    ----------
+    line
+        The line.
+    on
+        Business date of the payment.
+    draw_id
+        One draw to quote; every open draw when ``None``.
+
+    Raises
+    ------
+    UnknownDraw
+        If ``draw_id`` names no draw of the line.
+    """
+    fold = _run_fold(line.terms, line.events, on, close_last_day=False)
+    if draw_id is not None and draw_id not in fold.draws:
+        raise UnknownDraw(f"no draw {draw_id!r} on line {line.terms.line_id!r}")
+    draws = [d for d in fold.active.values() if draw_id is None or d.draw_id == draw_id]
+    if fold.closed:
+        draws = []
+    parts = tuple(fold.draw_payoff(draw, on) for draw in draws)
+    zero = fold.zero
+    total = sum((p.total for p in parts), zero)
+    return PayoffQuote(
+        line_id=line.terms.line_id, on=on, draw_id=draw_id, draws=parts,
+        principal=sum((p.principal for p in parts), zero),
+        interest=sum((p.interest for p in parts), zero),
+        fee=sum((p.fee for p in parts), zero),
+        penalty=sum((p.penalty for p in parts), zero),
+        rebated_fee=sum((p.rebated_fee for p in parts), zero),
+        total=total,
+        credit_balance=fold.credit,
+        amount_to_pay=max(zero, total - fold.credit),
+    )
 
 
 # --------------------------------------------------------------------------- the entity
@@ -941,7 +1451,7 @@ class CreditLine:
             raise BackdatedOperation(f"{on} is before the last recorded operation on "
                                      f"{self._events[-1].on}")
         payments = {e.payment_id for e in self._events
-                    if isinstance(e, PaymentReceived | PrepaymentReceived)}
+                    if isinstance(e, PaymentReceived | PrepaymentReceived | PayoffReceived)}
         if payment_id not in payments:
             raise UnknownPayment(f"no payment {payment_id!r} on line {self.terms.line_id!r}")
         if any(isinstance(e, PaymentReversed) and e.payment_id == payment_id
@@ -951,6 +1461,63 @@ class CreditLine:
         self._record(event)
         return event
 
+    def payoff_quote(self, on: date, draw_id: str | None = None) -> PayoffQuote:
+        """What settles the line, or draw ``draw_id``, if paid on ``on`` (see
+        :func:`payoff_quote`)."""
+        return payoff_quote(self, on, draw_id)
+
+    def pay_off(self, payment_id: str, amount: AmountInput, on: date,
+                draw_id: str | None = None, *, currency: str | None = None) -> PayoffReceived:
+        """Record a payment that pays off draw ``draw_id`` (every open draw when ``None``).
+
+        The draws covered are settled at once (interest to date, the fees earned, less
+        unearned fees when the terms rebate them); nothing falls due on them afterwards.
+        Anything paid above the quote is applied like any payment.
+
+        Raises
+        ------
+        InvalidAmount
+            If the amount is not a positive exact amount.
+        UnknownDraw
+            If ``draw_id`` names no draw of the line.
+        NothingToPayOff
+            If the line (or the draw) owes nothing, or the line was written off.
+        InsufficientPayoff
+            If ``amount`` (with the credit balance) is below the payoff quote on ``on``.
+        """
+        self._check_operation(payment_id, on, currency)
+        value = parse_amount(amount, self.terms.currency, what="payoff")
+        quote = payoff_quote(self, on, draw_id)
+        if not quote.total:
+            raise NothingToPayOff(f"{'draw ' + repr(draw_id) if draw_id else 'line'} of "
+                                  f"{self.terms.line_id!r} owes nothing to pay off")
+        if value < quote.amount_to_pay:
+            raise InsufficientPayoff(f"paying off takes {quote.amount_to_pay} on {on}; "
+                                     f"got {value}")
+        event = PayoffReceived(payment_id, on, value, draw_id)
+        self._record(event)
+        return event
+
+    def refund_balance(self, refund_id: str, amount: AmountInput, on: date, *,
+                       currency: str | None = None) -> BalanceRefunded:
+        """Pay ``amount`` of the borrower's credit balance back to them.
+
+        Raises
+        ------
+        InvalidAmount
+            If the amount is not a positive exact amount.
+        RefundExceedsCreditBalance
+            If ``amount`` is above the credit balance on ``on``.
+        """
+        self._check_operation(refund_id, on, currency)
+        value = parse_amount(amount, self.terms.currency, what="refund")
+        balance = self.state(on).credit_balance
+        if value > balance:
+            raise RefundExceedsCreditBalance(f"refund of {value} exceeds the credit balance "
+                                             f"{balance} of line {self.terms.line_id!r}")
+        event = BalanceRefunded(refund_id, on, value)
+        self._record(event)
+        return event
 
     def change_limit(self, change_id: str, new_limit: AmountInput, on: date, *,
                      reason: str = "", actor: str = "",
@@ -999,11 +1566,14 @@ class CreditLine:
 
 
 def operation_id(event: LineEvent) -> str:
-    """The draw, payment or limit-change id an event is about (a reversal: the payment's)."""
+    """The draw, payment, refund or limit-change id an event is about (a reversal: the
+    payment's)."""
     if isinstance(event, DrawMade):
         return event.draw_id
     if isinstance(event, LimitChanged):
         return event.change_id
+    if isinstance(event, BalanceRefunded):
+        return event.refund_id
     return event.payment_id
 
 

@@ -8,8 +8,11 @@ it can be reproduced exactly.
 Decision rules (each failed rule adds a :class:`PolicyReason`):
 
 * **decline** when the grade's rule says decline, PD is above ``decline_pd_above``,
-  trailing 365-day GMV is below ``min_trailing_gmv``, or the limit comes out below the
-  floor;
+  trailing 365-day GMV is below ``min_trailing_gmv``, the limit comes out below the
+  floor, or the seller's own credit history with us says so: an open line more than
+  ``decline_existing_line_days_past_due_above`` days past due (``EXISTING_LINE_DELINQUENT``)
+  or, with ``decline_after_written_off_line``, a line written off
+  (``EXISTING_LINE_WRITTEN_OFF``);
 * **refer** (to a loan officer) when the grade's rule says refer, PD is above
   ``refer_pd_above``, the cash cycle is unknown or longer than
   ``refer_cash_cycle_days_above``, or no product is configured for the seller kind;
@@ -49,6 +52,8 @@ __all__ = [
     "Terms",
     "CreditDecision",
     "DEFAULT_POLICY_PATH",
+    "OWN_LINES_WORST_DAYS_PAST_DUE",
+    "OWN_LINES_WRITTEN_OFF",
     "load_policy",
     "parse_policy",
     "decide",
@@ -57,6 +62,10 @@ __all__ = [
 Outcome = Literal["approve", "refer", "decline"]
 _OUTCOMES: tuple[str, ...] = ("approve", "refer", "decline")
 DEFAULT_POLICY_PATH = "policies/default.toml"
+#: Keys of a decision's stored inputs (beside the feature values) that carry the seller's
+#: credit history with us: :meth:`SellerProfile.from_feature_row` reads them, absent = none.
+OWN_LINES_WORST_DAYS_PAST_DUE = "own_lines_worst_days_past_due"
+OWN_LINES_WRITTEN_OFF = "own_lines_written_off"
 _DAYS_PER_YEAR = Decimal(365)
 
 
@@ -113,12 +122,19 @@ class SellerProfile:
         Days from paying for stock to being paid (median payout delay when that is all
         that is known); ``None`` when unknown (the application is then referred and the
         limit sized on the shortest cash cycle).
+    worst_open_days_past_due
+        The most days past due of the seller's open lines with us (0: none, or none
+        past due).
+    has_written_off_line
+        Whether a line of the seller's with us was written off.
     """
 
     seller_id: str
     seller_kind: str
     trailing_gmv_365d: Decimal
     cash_cycle_days: Decimal | None
+    worst_open_days_past_due: int = 0
+    has_written_off_line: bool = False
 
     def __post_init__(self) -> None:
         gmv = _analytic_decimal(self.trailing_gmv_365d, "trailing_gmv_365d")
@@ -130,10 +146,18 @@ class SellerProfile:
             if cycle < 0:
                 raise InvalidScore(f"cash_cycle_days must not be negative; got {cycle}")
             object.__setattr__(self, "cash_cycle_days", cycle)
+        days = self.worst_open_days_past_due
+        if isinstance(days, bool) or not isinstance(days, int) or days < 0:
+            raise InvalidScore(f"worst_open_days_past_due must be a non-negative integer; "
+                               f"got {days!r}")
+        if not isinstance(self.has_written_off_line, bool):
+            raise InvalidScore(f"has_written_off_line must be true or false; "
+                               f"got {self.has_written_off_line!r}")
 
     @classmethod
     def from_features(cls, seller_id: str, seller_kind: str, trailing_gmv_365d: float,
-                      cash_cycle_days: float | None) -> SellerProfile:
+                      cash_cycle_days: float | None, *, worst_open_days_past_due: int = 0,
+                      has_written_off_line: bool = False) -> SellerProfile:
         """Build from float feature values (analytics side), converted explicitly.
 
         A NaN cash cycle (a seller with no payout yet) becomes ``None`` (unknown).
@@ -141,15 +165,22 @@ class SellerProfile:
         cycle = (None if cash_cycle_days is None or cash_cycle_days != cash_cycle_days
                  else _analytic_decimal(cash_cycle_days, "cash_cycle_days"))
         return cls(seller_id, seller_kind,
-                   _analytic_decimal(trailing_gmv_365d, "trailing_gmv_365d"), cycle)
+                   _analytic_decimal(trailing_gmv_365d, "trailing_gmv_365d"), cycle,
+                   worst_open_days_past_due, has_written_off_line)
 
     @classmethod
     def from_feature_row(cls, seller_id: str, row: Mapping[str, Any]) -> SellerProfile:
         """Build from a row of the feature table (``features.build_features``): reads
-        ``seller_kind``, ``gmv_365d`` and ``median_payout_delay_days_365d``."""
+        ``seller_kind``, ``gmv_365d`` and ``median_payout_delay_days_365d``, and the
+        seller's credit history with us when the row carries it
+        (:data:`OWN_LINES_WORST_DAYS_PAST_DUE`, :data:`OWN_LINES_WRITTEN_OFF`; absent:
+        no line with us)."""
         try:
-            return cls.from_features(seller_id, str(row["seller_kind"]), row["gmv_365d"],
-                                     row["median_payout_delay_days_365d"])
+            return cls.from_features(
+                seller_id, str(row["seller_kind"]), row["gmv_365d"],
+                row["median_payout_delay_days_365d"],
+                worst_open_days_past_due=row.get(OWN_LINES_WORST_DAYS_PAST_DUE, 0),
+                has_written_off_line=row.get(OWN_LINES_WRITTEN_OFF, False))
         except KeyError as missing:
             raise InvalidScore(f"feature row of seller {seller_id!r} lacks {missing}") from None
 
@@ -177,12 +208,19 @@ class LimitRule:
 
 @dataclass(frozen=True)
 class DecisionRule:
-    """Thresholds that decline or refer whatever the grade."""
+    """Thresholds that decline or refer whatever the grade.
+
+    ``decline_existing_line_days_past_due_above`` and ``decline_after_written_off_line``
+    read the seller's credit history with us (optional in a policy file: absent, they
+    take these defaults).
+    """
 
     min_trailing_gmv: Decimal
     decline_pd_above: Decimal
     refer_pd_above: Decimal
     refer_cash_cycle_days_above: int
+    decline_existing_line_days_past_due_above: int = 30
+    decline_after_written_off_line: bool = True
 
 
 @dataclass(frozen=True)
@@ -302,6 +340,13 @@ def _int(table: Mapping[str, Any], key: str, where: str) -> int:
     return value
 
 
+def _bool(table: Mapping[str, Any], key: str, where: str) -> bool:
+    value = _field(table, key, where)
+    if not isinstance(value, bool):
+        raise InvalidPolicy(f"{where}.{key} must be true or false; got {value!r}")
+    return value
+
+
 def _ints(table: Mapping[str, Any], key: str, where: str) -> tuple[int, ...]:
     value = _field(table, key, where)
     if not isinstance(value, list) or not value or not all(
@@ -349,6 +394,12 @@ def parse_policy(document: Mapping[str, Any]) -> CreditPolicy:
         refer_pd_above=_fraction(decision_table, "refer_pd_above", "decision"),
         refer_cash_cycle_days_above=_int(decision_table, "refer_cash_cycle_days_above",
                                          "decision"),
+        decline_existing_line_days_past_due_above=_int(
+            {"decline_existing_line_days_past_due_above": 30} | dict(decision_table),
+            "decline_existing_line_days_past_due_above", "decision"),
+        decline_after_written_off_line=_bool(
+            {"decline_after_written_off_line": True} | dict(decision_table),
+            "decline_after_written_off_line", "decision"),
     )
     if not decision.refer_pd_above <= decision.decline_pd_above <= 1:
         raise InvalidPolicy("decision.refer_pd_above must be <= decision.decline_pd_above <= 1")
@@ -457,7 +508,7 @@ def decide(score: ScoreLike, seller: SellerProfile, policy: CreditPolicy) -> Cre
     score
         PD (0 to 1), points and grade from the scorer.
     seller
-        Trailing 365-day GMV, cash cycle and seller kind.
+        Trailing 365-day GMV, cash cycle, seller kind and credit history with us.
     policy
         The policy to apply (see :func:`load_policy`).
 
@@ -505,6 +556,14 @@ def decide(score: ScoreLike, seller: SellerProfile, policy: CreditPolicy) -> Cre
         reasons.append(PolicyReason("GMV_BELOW_MINIMUM", "decline",
                                     f"trailing 365-day GMV {seller.trailing_gmv_365d} is below "
                                     f"{thresholds.min_trailing_gmv}"))
+    if seller.worst_open_days_past_due > thresholds.decline_existing_line_days_past_due_above:
+        reasons.append(PolicyReason(
+            "EXISTING_LINE_DELINQUENT", "decline",
+            f"an open credit line of the seller's is {seller.worst_open_days_past_due} days "
+            f"past due, more than {thresholds.decline_existing_line_days_past_due_above}"))
+    if seller.has_written_off_line and thresholds.decline_after_written_off_line:
+        reasons.append(PolicyReason("EXISTING_LINE_WRITTEN_OFF", "decline",
+                                    "a credit line of the seller's was written off"))
     if seller.cash_cycle_days is None:
         reasons.append(PolicyReason("CASH_CYCLE_UNKNOWN", "refer",
                                     "the seller has no payout history to measure its cash "

@@ -15,12 +15,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from features.records import shown_id
+
 __all__ = ["RecordsError", "UnknownSeller", "SellerNotYetRegistered", "BatchTooLarge"]
 
 
-def _printable(text: str) -> str:
-    """``text`` with lone surrogates escaped, so that a message can be encoded."""
-    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+def _named(seller_id: str) -> str:
+    """How a message names a seller: its id quoted when the id is well formed
+    (:func:`features.records.shown_id`), else "the given id", so that a secret or a
+    look-alike pasted into an id is never sent back."""
+    shown = shown_id(seller_id)
+    return f"seller {shown!r}" if shown is not None else "the given seller id"
 
 
 class RecordsError(Exception):
@@ -45,8 +50,8 @@ class UnknownSeller(RecordsError):
     code = "unknown_seller"
 
     def __init__(self, seller_id: str) -> None:
-        shown = _printable(seller_id)
-        super().__init__(f"no seller {shown!r} is registered", {"seller_id": shown})
+        super().__init__(f"no {_named(seller_id)} is registered",
+                         {"seller_id": shown_id(seller_id)})
         self.seller_id = seller_id
 
 
@@ -56,9 +61,10 @@ class SellerNotYetRegistered(RecordsError):
     code = "seller_not_yet_registered"
 
     def __init__(self, seller_id: str, registered_at: datetime, as_of: datetime) -> None:
-        super().__init__(f"seller {seller_id!r} registered at {registered_at.isoformat()}, "
+        super().__init__(f"{_named(seller_id)} registered at {registered_at.isoformat()}, "
                          f"not before {as_of.isoformat()}: it has no features yet",
-                         {"seller_id": seller_id, "registered_at": registered_at.isoformat(),
+                         {"seller_id": shown_id(seller_id),
+                          "registered_at": registered_at.isoformat(),
                           "as_of": as_of.isoformat()})
         self.seller_id = seller_id
 

@@ -7,6 +7,7 @@ are safe for development: everything lives under ``./data`` on SQLite.
 
 from __future__ import annotations
 
+from datetime import time
 from pathlib import Path
 from typing import Literal
 
@@ -77,6 +78,26 @@ class Settings(BaseSettings):
     api_key_cache_seconds: float = Field(5.0, ge=0, description="How long a verified API key "
                                          "is trusted without a database read; a revoked "
                                          "key stops working within this time.")
+
+    # --- the business day (docs/lending.md, "Business day and end of day")
+    clock: Literal["real", "simulated"] = Field(
+        "real", description="`real`: end of day never closes today or a later day in the "
+        "lender's time zone, and the service closes each day by itself at the cut-off. "
+        "`simulated`: days are closed only by `sme-credit eod run --through`, which may "
+        "close any day (simulations and tests move time this way).")
+    eod_cutoff: str = Field(
+        "00:30", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$", description="Lender's local "
+        "time (HH:MM) from which the service closes the previous business day.")
+    eod_batch_size: int = Field(200, ge=1, le=100_000, description="Lines end of day "
+                                "advances per transaction (its resume step).")
+    repayment_value_date_window_days: int = Field(
+        5, ge=0, le=366, description="A repayment may carry a value date this many days "
+        "before the business date (a bank file that arrives late); never a later one.")
+
+    def eod_cutoff_time(self) -> time:
+        """``eod_cutoff`` as a time of day."""
+        hours, minutes = self.eod_cutoff.split(":")
+        return time(int(hours), int(minutes))
 
     def resolved_database_url(self) -> str:
         """The database URL, defaulting to the embedded SQLite file."""

@@ -23,7 +23,7 @@ from importlib import resources
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Response
-from pydantic import AliasChoices, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field
 from sqlmodel import SQLModel
 
 from access.principal import Principal
@@ -40,6 +40,7 @@ from api.deps import (
 from api.errors import ApiError
 from api.model_holder import ModelHolder
 from api.routes.lines import plain_decimal
+from api.validation import ID_REGEX, PlausibleDatetime
 from decisions import service as service
 from decisions.case import REVIEW_PERMISSION, OfficerActionName
 from decisions.tables import CaseBase, CreditDecisionBase, DecisionScoreBase, OfficerActionBase
@@ -50,7 +51,8 @@ from store.clock import utc_now
 
 router = APIRouter(prefix="/v1", tags=["decisions"])
 
-_ID = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
+#: Seller ids: the record contract's one pattern (features.records.ID_PATTERN).
+_ID = ID_REGEX
 DecisionId = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,39}$",
                                  description="Decision id (DEC-...).")]
 Money = Annotated[Decimal, BeforeValidator(plain_decimal),
@@ -68,8 +70,9 @@ class DecisionRequest(_Body):
     """A credit decision for one seller."""
 
     seller_id: str = Field(pattern=_ID, description="The seller, as registered.")
-    as_of: AwareDatetime | None = Field(
-        None, description="Decide on the seller's features as of this moment (default: now).")
+    as_of: PlausibleDatetime | None = Field(
+        None, description="Decide on the seller's features as of this moment (default: "
+        "now); from 1970-01-01T00:00:00Z to 2099-12-31T23:59:59.999999Z, not in the future.")
 
 
 class OfficerActionRequest(_Body):
@@ -314,10 +317,12 @@ def list_decisions(
         status: Annotated[Literal["approved", "referred", "declined"] | None,
                           Query(description="Where the case stands now.")] = None,
         grade: Annotated[str | None, Query(max_length=10)] = None,
-        older_than: Annotated[AwareDatetime | None,
-                              Query(description="Made before this moment.")] = None,
-        newer_than: Annotated[AwareDatetime | None,
-                              Query(description="Made at or after this moment.")] = None,
+        older_than: Annotated[PlausibleDatetime | None,
+                              Query(description="Made before this moment (1970-01-01 to "
+                                    "2099-12-31, UTC).")] = None,
+        newer_than: Annotated[PlausibleDatetime | None,
+                              Query(description="Made at or after this moment (1970-01-01 "
+                                    "to 2099-12-31, UTC).")] = None,
         seller_id: Annotated[str | None, Query(pattern=_ID)] = None,
         q: Annotated[str | None, Query(max_length=128, description="Text searched in seller, "
                                        "decision and line ids.")] = None,

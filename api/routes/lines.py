@@ -14,14 +14,20 @@ from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag
 
 from access.principal import Principal
 from api.deps import IdempotencyKeyDep, SettingsDep, UowDep, require
 from api.errors import ApiError
-from lending.lines import DrawStatus, RepaymentPlan
+from api.validation import PlausibleDate
+from lending.lines import DrawStatus
 from lending.persistence import services
+from lending.persistence.business_day import (
+    current_business_date,
+)
 from lending.persistence.tables import CreditLineBase
+from lending.persistence.unit_of_work import SqlUnitOfWork
+from lending.products import RequestedPlan
 from settings import Settings
 
 router = APIRouter(prefix="/v1", tags=["credit lines"])
@@ -51,23 +57,71 @@ def _today(settings: Settings) -> date:
     return datetime.now(ZoneInfo(settings.timezone)).date()
 
 
+def _business_date(uow: SqlUnitOfWork, settings: Settings) -> date:
+    """The lender's current business date (the last day end of day closed, plus one)."""
+    return current_business_date(uow, today=_today(settings))
+
+
 # ------------------------------------------------------------------- bodies
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class InterestFreePlan(_Body):
+    """A purchase-line draw repaid in one interest-free payment after ``days`` days: one
+    of the periods the line's decision granted."""
+
+    kind: Literal["interest_free"]
+    days: int = Field(ge=1, le=366, description="One of the granted interest-free periods.")
+
+
+class InstalmentsPlan(_Body):
+    """A purchase-line draw repaid in equal monthly interest-free instalments over
+    ``months`` months (one of the granted numbers), with the granted monthly service fee."""
+
+    kind: Literal["instalments"]
+    months: int = Field(ge=1, le=120, description="One of the granted numbers of months.")
+
+
+class TermLoanPlan(_Body):
+    """A term-loan draw repaid by a granted ``method`` over a granted number of
+    ``months``; it bears the annual rate the decision granted (never sent by the client)."""
+
+    kind: Literal["term_loan"]
+    method: Literal["annuity", "equal_principal", "interest_only", "daily_interest"]
+    months: int = Field(ge=1, le=120, description="One of the granted numbers of months.")
+
+
 class BulletPlan(_Body):
-    """One interest-free payment after 30, 60 or 90 days."""
+    """Earlier shape of an interest-free bullet (still accepted): as ``interest_free``."""
 
     method: Literal["interest_free_bullet"]
     interest_free_days: Literal[30, 60, 90]
 
 
 class InstalmentPlan(_Body):
-    """Equal monthly instalments at 0 %."""
+    """Earlier shape of interest-free instalments (still accepted): as ``instalments``."""
 
     method: Literal["interest_free_instalments"]
     months: int = Field(ge=2, le=24)
+
+
+def _plan_tag(value: Any) -> str | None:
+    """The plan's shape: its ``kind``, or the ``method`` of the earlier shapes."""
+    tag = (value.get("kind", value.get("method")) if isinstance(value, dict)
+           else getattr(value, "kind", getattr(value, "method", None)))
+    return tag if isinstance(tag, str) else None
+
+
+DrawPlan = Annotated[
+    Annotated[InterestFreePlan, Tag("interest_free")]
+    | Annotated[InstalmentsPlan, Tag("instalments")]
+    | Annotated[TermLoanPlan, Tag("term_loan")]
+    | Annotated[BulletPlan, Tag("interest_free_bullet")]
+    | Annotated[InstalmentPlan, Tag("interest_free_instalments")],
+    Discriminator(_plan_tag, custom_error_type="invalid_plan",
+                  custom_error_message="plan.kind must be interest_free, instalments or "
+                  "term_loan")]
 
 
 class DrawRequest(_Body):
@@ -75,9 +129,16 @@ class DrawRequest(_Body):
 
     amount: Money
     supplier_id: str = Field(pattern=_ID)
-    plan: BulletPlan | InstalmentPlan = Field(discriminator="method")
+    plan: DrawPlan = Field(description=(
+        "How the draw is repaid, within the terms the line's decision granted: "
+        "{\"kind\": \"interest_free\", \"days\": 30}, {\"kind\": \"instalments\", "
+        "\"months\": 3} (purchase line) or {\"kind\": \"term_loan\", \"method\": "
+        "\"annuity\", \"months\": 12} (term loan). Anything else the grant does not "
+        "allow is refused with 422 plan_not_granted naming the allowed values."))
     currency: str | None = Field(None, pattern=r"^[A-Z]{3}$")
-    on: date | None = Field(None, description="Business date (default: today).")
+    on: PlausibleDate | None = Field(None, description="The lender's business date, which the "
+                            "service gives the draw itself; any other date is refused "
+                            "(422 not_the_business_date, details.allowed).")
 
 
 class RepaymentRequest(_Body):
@@ -85,7 +146,10 @@ class RepaymentRequest(_Body):
 
     amount: Money
     currency: str | None = Field(None, pattern=r"^[A-Z]{3}$")
-    on: date | None = Field(None, description="Business date (default: today).")
+    on: PlausibleDate | None = Field(None, description="Value date (default: the business date): "
+                            "from the business date back the configured window (default 5 "
+                            "days); applied as of that date. Outside it: 422 "
+                            "value_date_outside_window, details.earliest and .latest.")
 
 
 # ------------------------------------------------------------------ answers
@@ -224,10 +288,15 @@ class StatementPublic(BaseModel):
     entries: list[EntryPublic]
 
 
-def _plan(body: BulletPlan | InstalmentPlan) -> RepaymentPlan:
+def _plan(body: InterestFreePlan | InstalmentsPlan | TermLoanPlan | BulletPlan
+          | InstalmentPlan) -> RequestedPlan:
+    if isinstance(body, InterestFreePlan):
+        return RequestedPlan.interest_free(body.days)
     if isinstance(body, BulletPlan):
-        return RepaymentPlan.bullet(body.interest_free_days)
-    return RepaymentPlan.instalments(body.months)
+        return RequestedPlan.interest_free(body.interest_free_days)
+    if isinstance(body, TermLoanPlan):
+        return RequestedPlan.term_loan(body.method, body.months)
+    return RequestedPlan.instalments(body.months)
 
 
 def _draw_status(draw: DrawStatus) -> DrawStatusPublic:
@@ -253,30 +322,36 @@ def _check_dates(as_of: date | None, since: date | None) -> None:
 # ------------------------------------------------------------------- routes
 @router.get("/lines/{line_id}", response_model=CreditLinePublic)
 def read_line(line_id: LineId, principal: Annotated[Principal, require("lines:read")],
-              uow: UowDep, as_of: date | None = None) -> CreditLinePublic:
-    """Limit, available credit, outstanding principal, days past due and bucket."""
-    return line_public(services.get_line(uow, line_id, as_of))
+              uow: UowDep, settings: SettingsDep,
+              as_of: PlausibleDate | None = None) -> CreditLinePublic:
+    """Limit, available credit, outstanding principal, days past due and bucket (without
+    ``as_of``: as end of day left the line, plus today's events)."""
+    business = None if as_of is not None else _business_date(uow, settings)
+    return line_public(services.get_line(uow, line_id, as_of, business_date=business))
 
 
 @router.get("/lines/{line_id}/schedule", response_model=SchedulePublic)
 def read_schedule(line_id: LineId, principal: Annotated[Principal, require("lines:read")],
                   uow: UowDep, settings: SettingsDep,
-                  as_of: date | None = None) -> SchedulePublic:
-    """Every draw of the line with its schedule and unpaid amounts as of a date."""
-    on = as_of or _today(settings)
+                  as_of: PlausibleDate | None = None) -> SchedulePublic:
+    """Every draw of the line with its schedule and unpaid amounts as of a date (without
+    ``as_of``: as end of day left the line, plus today's events)."""
+    on = as_of or services.get_line(uow, line_id,
+                                    business_date=_business_date(uow, settings)).as_of
     draws = services.get_schedule(uow, line_id, on)
     return SchedulePublic(line_id=line_id, as_of=on, draws=[_draw_status(d) for d in draws])
 
 
 @router.get("/lines/{line_id}/statement", response_model=StatementPublic)
 def read_statement(line_id: LineId, principal: Annotated[Principal, require("lines:read")],
-                   uow: UowDep, settings: SettingsDep, as_of: date | None = None,
-                   since: Annotated[date | None, Query(description="Entries after this "
+                   uow: UowDep, settings: SettingsDep, as_of: PlausibleDate | None = None,
+                   since: Annotated[PlausibleDate | None, Query(description="Entries after this "
                                                        "date only.")] = None,
                    ) -> StatementPublic:
     """Balances, amounts due, the next due date and the journal entries."""
     _check_dates(as_of, since)
-    statement = services.get_statement(uow, line_id, as_of or _today(settings), since)
+    business = None if as_of is not None else _business_date(uow, settings)
+    statement = services.get_statement(uow, line_id, as_of, since, business_date=business)
     fields = {name: getattr(statement, name) for name in StatementPublic.model_fields
               if name not in ("balances", "entries")}
     return StatementPublic(
@@ -293,8 +368,8 @@ def create_draw(line_id: LineId, body: DrawRequest,
                 principal: Annotated[Principal, require("lines:write")], uow: UowDep,
                 settings: SettingsDep, idempotency_key: IdempotencyKeyDep) -> DrawPublic:
     """Draw on the line to pay a supplier (the line is locked; never above the limit)."""
-    receipt = services.draw(uow, line_id=line_id, amount=body.amount,
-                            on=body.on or _today(settings), plan=_plan(body.plan),
+    receipt = services.draw(uow, line_id=line_id, amount=body.amount, on=body.on,
+                            business_today=_today(settings), plan=_plan(body.plan),
                             supplier_id=body.supplier_id, currency=body.currency,
                             idempotency_key=idempotency_key, client=principal.client)
     return DrawPublic(
@@ -314,8 +389,10 @@ def create_repayment(line_id: LineId, body: RepaymentRequest,
                      settings: SettingsDep,
                      idempotency_key: IdempotencyKeyDep) -> PaymentPublic:
     """Post a repayment; it pays what is due first (the line's allocation order)."""
-    receipt = services.repay(uow, line_id=line_id, amount=body.amount,
-                             on=body.on or _today(settings), currency=body.currency,
-                             idempotency_key=idempotency_key, client=principal.client)
+    receipt = services.repay(uow, line_id=line_id, amount=body.amount, on=body.on,
+                             business_today=_today(settings),
+                             value_date_window_days=settings.repayment_value_date_window_days,
+                             currency=body.currency, idempotency_key=idempotency_key,
+                             client=principal.client)
     return PaymentPublic(**{name: getattr(receipt, name)
                             for name in PaymentPublic.model_fields})

@@ -7,8 +7,11 @@ answer (200) counts the rows ``accepted`` (new), ``unchanged`` (same content as 
 nothing written) and ``updated`` (changed content replaced the stored row), and lists
 every problem of every rejected row as ``{"row", "field", "reason"}`` (``row`` is the
 1-based position in ``items``; 0 names a whole field). Only the request's shape is
-checked up front: an unknown field name or a value of an impossible JSON type is a 422
-``invalid_request`` naming its path; more than 10,000 rows is a 413 ``batch_too_large``.
+checked up front: more than 10,000 rows is a 413 ``batch_too_large`` (counted before any
+row is read, so a huge batch of junk gets a small answer); an unknown field name or a
+value of an impossible JSON type is a 422 ``invalid_request`` naming its path. Ids follow
+the one id pattern and times the one plausible range of the record contract
+(``docs/records.md``): a row outside them is a rejected row like any other.
 Money is a decimal string (``"1250.00"``) or a number, in the major unit and exact to the
 minor unit.
 
@@ -21,12 +24,23 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+)
 
 from access.principal import Principal
 from api.deps import SettingsDep, UowDep, require
-from features.records import ORDER_FIELDS, SELLER_FIELDS
+from api.validation import ID_REGEX
+from features.records import MAX_ID_LENGTH, ORDER_FIELDS, SELLER_FIELDS
 from records import ingest as service
+from records.errors import BatchTooLarge
 from store.clock import utc_now
 
 router = APIRouter(prefix="/v1", tags=["records"])
@@ -44,6 +58,19 @@ Timestamp = StrictStr | None
 
 def _field(name: str) -> Any:
     return Field(None, description=_DESCRIPTIONS[name])
+
+
+def _at_most_max_rows(items: Any) -> Any:
+    """Refuse a batch over the cap before any row is validated: ``BatchTooLarge`` is not
+    a ``ValueError``, so pydantic lets it through to the one error table (413) instead of
+    validating, and reporting on, every one of a million junk items first."""
+    if isinstance(items, list) and len(items) > service.MAX_BATCH_ROWS:
+        raise BatchTooLarge(len(items), service.MAX_BATCH_ROWS)
+    return items
+
+
+#: The ``items`` of a batch: at most ``MAX_BATCH_ROWS``, counted first.
+_Capped = BeforeValidator(_at_most_max_rows)
 
 
 class SellerIn(BaseModel):
@@ -86,7 +113,9 @@ class SellerBatch(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    items: list[SellerIn] = Field(description="At most 10,000 sellers.")
+    items: Annotated[list[SellerIn], _Capped] = Field(
+        max_length=service.MAX_BATCH_ROWS, description="At most 10,000 sellers (413 "
+        "`batch_too_large` above).")
 
 
 class OrderBatch(BaseModel):
@@ -94,7 +123,9 @@ class OrderBatch(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    items: list[OrderIn] = Field(description="At most 10,000 orders.")
+    items: Annotated[list[OrderIn], _Capped] = Field(
+        max_length=service.MAX_BATCH_ROWS, description="At most 10,000 orders (413 "
+        "`batch_too_large` above).")
 
 
 class RejectedRowPublic(BaseModel):
@@ -163,8 +194,11 @@ def ingest_orders(batch: OrderBatch, uow: UowDep, settings: SettingsDep,
 
 
 @router.get("/sellers/{seller_id}", response_model=SellerPublic)
-def read_seller(seller_id: Annotated[str, Path(min_length=1, max_length=128)], uow: UowDep,
+def read_seller(seller_id: Annotated[str, Path(min_length=1, max_length=MAX_ID_LENGTH,
+                                               pattern=ID_REGEX)],
+                uow: UowDep,
                 principal: Annotated[Principal, require("decisions:read")]) -> SellerPublic:
-    """A registered seller and its snapshot's as-of time; 404 `unknown_seller`."""
+    """A registered seller and its snapshot's as-of time; 404 `unknown_seller` (an id
+    outside the id pattern: 422, without quoting it)."""
     view = service.get_seller(uow, seller_id)
     return SellerPublic(**{name: getattr(view, name) for name in SellerPublic.model_fields})

@@ -30,6 +30,7 @@ from api.web.views import (
     CreditHistoryView,
     DecisionRow,
     DrawLine,
+    InstalmentLine,
     MonthFigures,
     QueueItem,
     ReasonLine,
@@ -41,6 +42,7 @@ from decisions.errors import DecisionError, UnknownDecision
 from decisions.service import DecisionAudit, DecisionSummary, OfficerAction
 from features.registry import FAMILIES
 from lending.errors import LendingError
+from lending.lines import InstalmentStatus
 from lending.persistence import SqlUnitOfWork, get_line, get_schedule, lines_of_seller
 from lending.persistence.errors import UnknownLine
 from lending.policy import CreditPolicy, Terms
@@ -242,8 +244,22 @@ def _credit_history(engine: sa.Engine, audit: DecisionAudit, settings: Settings
         as_of=as_of,
         draws=tuple(DrawLine(draw_id=d.draw_id, drawn_on=d.drawn_on, amount=d.amount,
                              outstanding=d.outstanding_principal,
-                             days_past_due=d.days_past_due, status=d.status)
+                             days_past_due=d.days_past_due, status=d.status,
+                             instalments=tuple(_instalment_line(i, as_of)
+                                               for i in d.instalments))
                     for d in draws))
+
+
+def _instalment_line(instalment: InstalmentStatus, as_of: date) -> InstalmentLine:
+    """An instalment of a draw's schedule as the case page shows it on ``as_of``."""
+    unpaid = instalment.unpaid
+    state = ("paid" if unpaid == 0 else "past due" if instalment.due_date < as_of
+             else "due" if instalment.due_date == as_of else "upcoming")
+    return InstalmentLine(
+        number=instalment.number, due_date=instalment.due_date,
+        principal=instalment.principal, interest=instalment.interest, fee=instalment.fee,
+        total=instalment.principal + instalment.interest + instalment.fee, unpaid=unpaid,
+        state=state)
 
 
 def _seller_history(engine: sa.Engine, seller_id: str, as_of: datetime,

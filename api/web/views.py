@@ -108,8 +108,27 @@ class SellerHistoryView:
 
 
 @dataclass(frozen=True)
+class InstalmentLine:
+    """One instalment of a draw's schedule as of the page's date.
+
+    ``unpaid`` is everything still owed on it (penalty included); ``state`` is ``paid``,
+    ``past due`` (its due date has passed with something unpaid), ``due`` (due today) or
+    ``upcoming``.
+    """
+
+    number: int
+    due_date: date
+    principal: Decimal
+    interest: Decimal
+    fee: Decimal
+    total: Decimal
+    unpaid: Decimal
+    state: str
+
+
+@dataclass(frozen=True)
 class DrawLine:
-    """A draw on the seller's line."""
+    """A draw on the seller's line, with its schedule."""
 
     draw_id: str
     drawn_on: date
@@ -117,6 +136,7 @@ class DrawLine:
     outstanding: Decimal
     days_past_due: int
     status: str
+    instalments: tuple[InstalmentLine, ...] = ()
 
 
 @dataclass(frozen=True)

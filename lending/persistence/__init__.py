@@ -18,11 +18,34 @@ Typical use::
          plan=RepaymentPlan.bullet(30), supplier_id="SUP-9", idempotency_key="req-1")
 """
 
+from lending.persistence.business_day import (
+    BusinessDayRecord,
+    EndOfDayRunRecord,
+    check_draw_date,
+    check_value_date,
+    current_business_date,
+)
+from lending.persistence.eod import (
+    DayClosed,
+    EndOfDayScheduler,
+    EndOfDayStatus,
+    TrialBalance,
+    TrialBalanceFailed,
+    close_day,
+    end_of_day_status,
+    run_end_of_day,
+    trial_balance,
+)
 from lending.persistence.errors import (
+    DayAlreadyClosed,
+    DayNotClosable,
     DecisionNotApproved,
+    EndOfDayRunning,
     IdempotencyKeyReused,
     LineAlreadyExists,
+    NotTheBusinessDate,
     UnknownLine,
+    ValueDateOutsideWindow,
 )
 from lending.persistence.services import (
     DrawReceipt,
@@ -65,4 +88,10 @@ __all__ = [
     "journal_totals",
     "CreditLineCreate", "CreditLineRecord", "LineEventRecord",
     "JournalEntryRecord", "JournalPostingRecord", "IdempotencyRecord",
+    # the business day and end of day (lending/persistence/business_day.py, eod.py)
+    "BusinessDayRecord", "EndOfDayRunRecord", "current_business_date", "check_draw_date",
+    "check_value_date", "close_day", "run_end_of_day", "trial_balance", "end_of_day_status",
+    "DayClosed", "EndOfDayStatus", "TrialBalance", "EndOfDayScheduler",
+    "NotTheBusinessDate", "ValueDateOutsideWindow", "DayNotClosable", "DayAlreadyClosed",
+    "TrialBalanceFailed", "EndOfDayRunning",
 ]

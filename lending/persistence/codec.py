@@ -14,11 +14,13 @@ from decimal import Decimal
 from typing import Any, cast
 
 from lending.lines import (
+    BalanceRefunded,
     DrawMade,
     LimitChanged,
     LineEvent,
     PaymentReceived,
     PaymentReversed,
+    PayoffReceived,
     PrepaymentReceived,
     RepaymentPlan,
     operation_id,
@@ -41,7 +43,8 @@ __all__ = [
 EVENT_KINDS: dict[type, str] = {DrawMade: "draw", PaymentReceived: "payment",
                                 PrepaymentReceived: "prepayment",
                                 PaymentReversed: "payment_reversal",
-                                LimitChanged: "limit_change"}
+                                LimitChanged: "limit_change", PayoffReceived: "payoff",
+                                BalanceRefunded: "balance_refund"}
 
 
 def dumps(document: Mapping[str, Any]) -> str:
@@ -128,6 +131,8 @@ def event_payload(event: LineEvent) -> str:
         return dumps({"draw_id": event.draw_id, "option": event.option})
     if isinstance(event, PaymentReversed):
         return dumps({"reason": event.reason})
+    if isinstance(event, PayoffReceived):
+        return dumps({"draw_id": event.draw_id})
     if isinstance(event, LimitChanged):
         return dumps({"previous_limit": event.previous_limit, "new_limit": event.new_limit,
                       "reason": event.reason, "actor": event.actor})
@@ -160,4 +165,8 @@ def event_from_row(kind: str, on: date, operation_id: str, amount: Decimal | Non
     if kind == "prepayment":
         return PrepaymentReceived(operation_id, on, amount, document["draw_id"],
                                   cast(PrepaymentOption, document["option"]))
+    if kind == "payoff":
+        return PayoffReceived(operation_id, on, amount, document["draw_id"])
+    if kind == "balance_refund":
+        return BalanceRefunded(operation_id, on, amount)
     raise ValueError(f"unknown line event kind {kind!r}")

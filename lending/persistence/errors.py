@@ -10,7 +10,9 @@ from __future__ import annotations
 from lending.errors import LendingError
 from store.idempotency import IdempotencyKeyReused
 
-__all__ = ["UnknownLine", "LineAlreadyExists", "IdempotencyKeyReused", "DecisionNotApproved"]
+__all__ = ["UnknownLine", "LineAlreadyExists", "IdempotencyKeyReused", "DecisionNotApproved",
+           "NotTheBusinessDate", "ValueDateOutsideWindow", "DayNotClosable",
+           "DayAlreadyClosed", "EndOfDayRunning"]
 
 
 class UnknownLine(LendingError):
@@ -29,3 +31,36 @@ class DecisionNotApproved(LendingError):
     """A line can only be opened from an approved credit decision."""
 
     code = "decision_not_approved"
+
+
+class NotTheBusinessDate(LendingError):
+    """A draw dated other than the lender's current business date (draws happen on the
+    business date; ``details["allowed"]`` names it)."""
+
+    code = "not_the_business_date"
+
+
+class ValueDateOutsideWindow(LendingError):
+    """A repayment's value date outside ``[business date - window, business date]``
+    (``details["earliest"]`` and ``details["latest"]`` give the allowed range)."""
+
+    code = "value_date_outside_window"
+
+
+class DayNotClosable(LendingError):
+    """End of day cannot close this day: it is today or later on a real clock, or an
+    earlier day is still open."""
+
+    code = "day_not_closable"
+
+
+class DayAlreadyClosed(LendingError):
+    """The day was closed by an earlier end of day (closing it again changes nothing)."""
+
+    code = "day_already_closed"
+
+
+class EndOfDayRunning(LendingError):
+    """Another process is running end of day on this store."""
+
+    code = "end_of_day_running"

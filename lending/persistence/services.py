@@ -43,7 +43,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, fields
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any, Self, TypeVar, cast
 
@@ -52,7 +52,7 @@ from sqlmodel import col, select
 
 from lending.allocation import AllocationPolicy, Component
 from lending.delinquency import DelinquencyPolicy
-from lending.errors import BackdatedOperation, InvalidIdentifier
+from lending.errors import BackdatedOperation, DuplicateOperation, InvalidIdentifier
 from lending.ledger import ACCOUNT_TYPES, Account, EntryKind, Journal, JournalEntry
 from lending.lines import (
     CreditLine,
@@ -64,8 +64,10 @@ from lending.lines import (
     PaymentReceived,
     PrepaymentReceived,
     RepaymentPlan,
+    operation_id,
 )
 from lending.money import ZERO, AmountInput, parse_amount, quantize
+from lending.persistence.business_day import business_date, check_draw_date, check_value_date
 from lending.persistence.codec import (
     dumps,
     normalized_amount,
@@ -84,7 +86,15 @@ from lending.persistence.tables import (
     to_minor,
 )
 from lending.persistence.unit_of_work import SqlUnitOfWork
-from lending.policy import CreditDecision
+from lending.policy import CreditDecision, Terms
+from lending.products import (
+    RequestedPlan,
+    check_plan_granted,
+    granted_plan,
+    plan_without_terms,
+    terms_from_document,
+    terms_to_document,
+)
 from lending.schedules import PrepaymentOption, Schedule
 from store.clock import utc_now
 from store.conflicts import retry_on_conflict
@@ -103,12 +113,16 @@ __all__ = [
     "Statement",
     "open_line",
     "open_line_from_decision",
+    "regrant_line",
+    "granted_terms_of",
     "draw",
     "repay",
     "prepay",
     "reverse_payment",
     "change_limit",
     "advance_line",
+    "advance_in",
+    "Advanced",
     "get_line",
     "lines_of_seller",
     "get_schedule",
@@ -258,7 +272,8 @@ class Statement:
 
 
 def _status(state: LineState) -> str:
-    return "closed" if state.closed else "frozen" if state.frozen else "open"
+    """``open``, ``frozen`` or ``written_off`` (:attr:`lending.LineState.status`)."""
+    return state.status
 
 
 def _terms(record: CreditLineRecord, events: Iterable[LineEvent]) -> LineTerms:
@@ -429,8 +444,13 @@ def open_line(uow: SqlUnitOfWork, *, line_id: str, seller_id: str, limit: Amount
               opened_on: date, currency: str = "CNY", product: str = "purchase_line",
               policy_version: str | None = None, revolving: bool = True,
               delinquency: DelinquencyPolicy | None = None,
-              allocation: AllocationPolicy | None = None) -> LineView:
+              allocation: AllocationPolicy | None = None,
+              granted_terms: Terms | None = None) -> LineView:
     """Open a credit line with an explicit limit.
+
+    ``granted_terms`` are the terms granted by the decision behind the line (kept on the
+    line; every draw must then fit them, see :mod:`lending.products`); without them the
+    line takes any plan the schedule rules accept.
 
     Raises
     ------
@@ -449,6 +469,7 @@ def open_line(uow: SqlUnitOfWork, *, line_id: str, seller_id: str, limit: Amount
                       opened_on, currency, revolving, delinquency or DelinquencyPolicy(),
                       allocation or AllocationPolicy())
     policy = terms.delinquency
+    granted = granted_terms
 
     def work() -> LineView:
         with uow:
@@ -465,6 +486,7 @@ def open_line(uow: SqlUnitOfWork, *, line_id: str, seller_id: str, limit: Amount
                 allocation_order=",".join(terms.allocation.order),
                 allocation_by=terms.allocation.by, as_of=opened_on,
                 available_minor=to_minor(terms.limit, currency), version=1,
+                terms=None if granted is None else dumps(terms_to_document(granted)),
                 created_at=utc_now())
             uow.lines.add(record)
             uow.commit()
@@ -479,7 +501,8 @@ def open_line(uow: SqlUnitOfWork, *, line_id: str, seller_id: str, limit: Amount
 def open_line_from_decision(uow: SqlUnitOfWork, decision: CreditDecision, *, line_id: str,
                             opened_on: date, currency: str = "CNY",
                             delinquency: DelinquencyPolicy | None = None) -> LineView:
-    """Open the line an approved credit decision grants (limit, product, policy version).
+    """Open the line an approved credit decision grants (limit, product, policy version
+    and terms: every draw on the line must fit the decision's terms).
 
     A purchase line is revolving; a term loan is not (repaid principal does not restore
     it).
@@ -497,22 +520,88 @@ def open_line_from_decision(uow: SqlUnitOfWork, decision: CreditDecision, *, lin
                      limit=decision.limit, opened_on=opened_on, currency=currency,
                      product=decision.product, policy_version=decision.policy_version,
                      revolving=decision.product == "purchase_line",
-                     delinquency=delinquency)
+                     delinquency=delinquency, granted_terms=decision.terms)
 
 
-def draw(uow: SqlUnitOfWork, *, line_id: str, amount: AmountInput, on: date,
-         plan: RepaymentPlan, supplier_id: str, idempotency_key: str,
+def regrant_line(uow: SqlUnitOfWork, *, line_id: str, seller_id: str, limit: AmountInput,
+                 terms: Terms, policy_version: str | None, on: date, actor: str,
+                 change_id: str, reason: str) -> LineView:
+    """A new approval for a seller who already has an open line of its product: that
+    line takes the approval's limit and terms instead of a second line being opened.
+
+    The line is locked; the limit change is a :class:`lending.LimitChanged` event (as by
+    :func:`change_limit`, with ``reason`` and ``actor``), dated ``on`` or the line's booked
+    date if a write already booked it further; the line's granted terms and policy
+    version become the approval's, all in one transaction.
+
+    Raises
+    ------
+    UnknownLine
+        If the line does not exist, or belongs to another seller or product.
+    LineClosed
+        If the line is written off.
+    InvalidAmount, DuplicateOperation
+        As :meth:`lending.CreditLine.change_limit`.
+    """
+
+    def work() -> LineView:
+        with uow:
+            record, line = _load(uow, line_id, lock=True)
+            if (record.seller_id, record.product) != (seller_id, terms.product):
+                raise UnknownLine(f"no {terms.product} line {line_id!r} of seller "
+                                  f"{seller_id!r}")
+            day = max(on, record.as_of)
+            before = len(line.events)
+            line.change_limit(change_id, limit, day, reason=reason, actor=actor,
+                              currency=record.currency)
+            state = _apply(uow, record, line, before, day)
+            record.terms = dumps(terms_to_document(terms))
+            record.policy_version = policy_version
+            uow.lines.add(record)
+            view = _state_view(record, state)
+            uow.commit()
+            return view
+
+    return retry_on_conflict(work)
+
+
+def granted_terms_of(record: CreditLineRecord) -> Terms | None:
+    """The terms granted by the decision that opened the line (``None``: none kept)."""
+    return None if record.terms is None else terms_from_document(json.loads(record.terms))
+
+
+def _plan_within_terms(record: CreditLineRecord, plan: RepaymentPlan | RequestedPlan
+                       ) -> RepaymentPlan:
+    """The plan a draw on the line is booked with (see :func:`draw`)."""
+    granted = granted_terms_of(record)
+    if granted is not None:
+        if isinstance(plan, RequestedPlan):
+            return granted_plan(granted, plan)
+        return check_plan_granted(granted, plan)
+    return plan if isinstance(plan, RepaymentPlan) else plan_without_terms(plan)
+
+
+def draw(uow: SqlUnitOfWork, *, line_id: str, amount: AmountInput, on: date | None,
+         plan: RepaymentPlan | RequestedPlan, supplier_id: str, idempotency_key: str,
          currency: str | None = None, draw_id: str | None = None,
-         client: str = "") -> DrawReceipt:
+         client: str = "", business_today: date | None = None) -> DrawReceipt:
     """Draw on a line to pay a supplier, once per idempotency key.
 
     The line is locked for the transaction, so concurrent draws serialise and never take
     more than the limit together.
 
+    ``plan`` is either a request (:class:`lending.products.RequestedPlan`: a kind and its
+    period), which the line's granted terms turn into the plan booked (their fee rate or
+    annual rate), or a whole :class:`RepaymentPlan`, which on a line with granted terms
+    must be exactly the one they give. A line opened without terms takes a request for an
+    interest-free period or instalments (no fee), or any whole plan.
+
     Raises
     ------
     UnknownLine
         If the line does not exist.
+    PlanNotGranted
+        If the plan does not fit the line's granted terms (the error names what does).
     InvalidAmount, CurrencyMismatch, LineClosed, LineFrozen, CreditLimitExceeded
         As :meth:`lending.CreditLine.draw`.
     BackdatedOperation
@@ -522,55 +611,113 @@ def draw(uow: SqlUnitOfWork, *, line_id: str, amount: AmountInput, on: date,
 
     ``client`` (the caller's id) keeps each client's keys apart
     (:func:`idempotency_scope`).
+
+    With ``business_today`` (the calendar date in the lender's time zone: the HTTP path)
+    the draw is dated by the store's business date, read under the line's lock after the
+    key's replay; ``on``, when given, must be that date (``NotTheBusinessDate``).
+    Without it, ``on`` is the draw's date (batch loads, simulations, tests).
     """
     check_idempotency_key(idempotency_key)
+    if on is None and business_today is None:
+        raise TypeError("draw needs on or business_today")
     scope = idempotency_scope("draw", client)
-    body = {"line_id": line_id, "amount": normalized_amount(amount), "on": on.isoformat(),
-            "plan": plan_to_json(plan), "supplier_id": supplier_id, "currency": currency,
+    body = {"line_id": line_id, "amount": normalized_amount(amount),
+            "on": None if on is None else on.isoformat(),
+            "plan": plan.to_document() if isinstance(plan, RequestedPlan)
+            else plan_to_json(plan), "supplier_id": supplier_id, "currency": currency,
             "draw_id": draw_id}
+
+    def plan_on(line: CreditLine) -> RepaymentPlan:
+        # The line is locked and in the session already (_line_write loaded it).
+        record = uow.lines.get(line.terms.line_id)
+        assert record is not None
+        return _plan_within_terms(record, plan)
 
     return _line_write(
         uow, line_id=line_id, scope=scope, idempotency_key=idempotency_key, body=body, on=on,
         receipt_type=DrawReceipt,
+        dated=None if business_today is None else business_dating(
+            today=business_today, on=on, kind="draw"),
         act=lambda line, day: line.draw(draw_id or f"D-{uuid.uuid4().hex}", amount, day,
-                                        plan, supplier_id=supplier_id, currency=currency),
+                                        plan_on(line), supplier_id=supplier_id,
+                                        currency=currency),
         receipt=lambda event, state, version, day: DrawReceipt(
             line_id, event.draw_id, day, event.amount, supplier_id, event.schedule,
             state.available_credit, state.outstanding_principal, version))
 
 
-def repay(uow: SqlUnitOfWork, *, line_id: str, amount: AmountInput, on: date,
+def repay(uow: SqlUnitOfWork, *, line_id: str, amount: AmountInput, on: date | None,
           idempotency_key: str, currency: str | None = None,
-          payment_id: str | None = None, client: str = "") -> PaymentReceipt:
+          payment_id: str | None = None, client: str = "",
+          booked_on: date | None = None, business_today: date | None = None,
+          value_date_window_days: int = 5) -> PaymentReceipt:
     """Record a repayment, once per idempotency key; allocated by the line's waterfall.
+
+    ``on`` is the payment's value date. With ``booked_on`` (the lender's business date,
+    the caller having checked ``on`` against the value-date window with
+    :func:`lending.persistence.business_day.check_value_date`) a value date before it is
+    **back-valued**: the payment is applied as of ``on`` even when end of day already
+    booked the line past it (and even when operations were recorded after ``on``), and
+    the book is brought to ``booked_on``;
+    whatever end of day booked since ``on`` that the payment changes (penalty accrued on
+    what it paid) is corrected by adjusting entries dated ``booked_on``, nothing booked is
+    rewritten. Without ``booked_on`` the payment is booked on ``on`` and a date before
+    the line's booked date is refused.
+
+    With ``business_today`` (the HTTP path) the value date is checked against the store's
+    business date under the line's lock, after the key's replay: ``on`` (default: the
+    business date) must lie from ``value_date_window_days`` before it to it
+    (``ValueDateOutsideWindow``), and the payment is booked on the business date.
 
     Raises
     ------
     UnknownLine
         If the line does not exist.
-    InvalidAmount, CurrencyMismatch, BackdatedOperation
+    InvalidAmount, CurrencyMismatch, BackdatedOperation, DuplicateOperation
         As :meth:`lending.CreditLine.repay`.
     IdempotencyKeyReused
         If the key served a different request.
     """
     check_idempotency_key(idempotency_key)
-    body = {"line_id": line_id, "amount": normalized_amount(amount), "on": on.isoformat(),
+    if on is None and business_today is None:
+        raise TypeError("repay needs on or business_today")
+    body = {"line_id": line_id, "amount": normalized_amount(amount),
+            "on": None if on is None else on.isoformat(),
             "currency": currency, "payment_id": payment_id}
 
+    def act(line: CreditLine, on: date, booked_on: date | None) -> PaymentReceived:
+        ident = payment_id or f"P-{uuid.uuid4().hex}"
+        later = [event for event in line.events if event.on > on]
+        if booked_on is None or not later:
+            return line.repay(ident, amount, on, currency=currency)
+        # Back-valued behind later operations: a payment's rule depends on nothing but
+        # the line's terms and the ids used, so it is checked on the line as it stood on
+        # its value date, and the ids recorded after that date are checked here. The fold
+        # applies each event on its own date, whatever the recording order.
+        if ident in {operation_id(event) for event in later}:
+            raise DuplicateOperation(f"id {ident!r} is already used on line {line_id!r}")
+        earlier = CreditLine(line.terms, [event for event in line.events if event.on <= on])
+        return earlier.repay(ident, amount, on, currency=currency)
+
     return _record_payment(
-        uow, idempotency_scope("repay", client), line_id, idempotency_key, body, on,
-        lambda line: line.repay(payment_id or f"P-{uuid.uuid4().hex}", amount, on,
-                                currency=currency))
+        uow, idempotency_scope("repay", client), line_id, idempotency_key, body, on, act,
+        booked_on=booked_on,
+        dated=None if business_today is None else business_dating(
+            today=business_today, on=on, kind="payment",
+            window_days=value_date_window_days))
 
 
 def prepay(uow: SqlUnitOfWork, *, line_id: str, draw_id: str, amount: AmountInput, on: date,
            idempotency_key: str, option: PrepaymentOption = "shorten_term",
            currency: str | None = None, payment_id: str | None = None,
-           client: str = "") -> PaymentReceipt:
+           client: str = "", booked_on: date | None = None) -> PaymentReceipt:
     """Record a prepayment of one draw, once per idempotency key (scope ``prepay``).
 
     The draw's dues are paid first, then principal not yet due (its schedule re-derived
     by ``option``), restoring available credit at once; any excess stays as credit.
+    ``booked_on`` back-values it as :func:`repay` does, except behind operations recorded
+    after ``on`` (a prepayment's rule depends on the draw's state then): those refuse it
+    (``BackdatedOperation``).
 
     Raises
     ------
@@ -586,19 +733,30 @@ def prepay(uow: SqlUnitOfWork, *, line_id: str, draw_id: str, amount: AmountInpu
 
     return _record_payment(
         uow, idempotency_scope("prepay", client), line_id, idempotency_key, body, on,
-        lambda line: line.prepay(payment_id or f"P-{uuid.uuid4().hex}", amount, on, draw_id,
-                                 option, currency=currency))
+        lambda line, day, _booked: line.prepay(payment_id or f"P-{uuid.uuid4().hex}", amount,
+                                               day, draw_id, option, currency=currency),
+        booked_on=booked_on)
 
 
 def _record_payment(uow: SqlUnitOfWork, scope: str, line_id: str, idempotency_key: str,
-                    body: dict[str, Any], on: date,
-                    act: Callable[[CreditLine], PaymentReceived | PrepaymentReceived],
-                    ) -> PaymentReceipt:
+                    body: dict[str, Any], on: date | None,
+                    act: Callable[[CreditLine, date, date | None],
+                                  PaymentReceived | PrepaymentReceived],
+                    *, booked_on: date | None = None,
+                    dated: tuple[date, Dating] | None = None) -> PaymentReceipt:
     """A repayment or prepayment through :func:`_line_write`, answered with a
-    :class:`PaymentReceipt`."""
+    :class:`PaymentReceipt`; ``act`` gets the line, the value date and the booked date."""
+    booked: list[date | None] = [booked_on]
+
+    def dating_kept(business: date) -> tuple[date, date | None]:
+        assert dated is not None
+        value, booked[0] = dated[1](business)
+        return value, booked[0]
+
     return _line_write(
         uow, line_id=line_id, scope=scope, idempotency_key=idempotency_key, body=body, on=on,
-        receipt_type=PaymentReceipt, act=lambda line, _day: act(line),
+        receipt_type=PaymentReceipt, act=lambda line, day: act(line, day, booked[0]),
+        booked_on=booked_on, dated=None if dated is None else (dated[0], dating_kept),
         receipt=lambda event, state, version, day: PaymentReceipt(
             line_id, event.payment_id, day, event.amount, state.total_due,
             state.credit_balance, state.outstanding_principal, state.available_credit,
@@ -609,16 +767,40 @@ EventT = TypeVar("EventT")
 ReceiptT = TypeVar("ReceiptT", bound=_StoredReceipt)
 
 
+#: Dates a write from the lender's business date, read under the line's lock after the
+#: idempotency replay: (the operation's date, the date its book is brought to or None).
+Dating = Callable[[date], tuple[date, "date | None"]]
+
+
+def business_dating(*, today: date, on: date | None, kind: str,
+                    window_days: int = 0) -> tuple[date, Dating]:
+    """How a client's write is dated by the business date (``today`` is the calendar date
+    in the lender's time zone, used only by a store that never ran end of day).
+
+    A draw (``kind="draw"``) happens on the business date (a client's other date is
+    refused); a repayment (``kind="payment"``) takes a value date from the business date
+    back ``window_days`` (default: the business date) and is booked on the business date.
+    """
+    def dating(business: date) -> tuple[date, date | None]:
+        if kind == "draw":
+            return check_draw_date(on, business), None
+        return check_value_date(on, business, window_days), business
+
+    return today, dating
+
+
 def _line_write(uow: SqlUnitOfWork, *, line_id: str, scope: str, idempotency_key: str | None,
-                body: dict[str, Any], on: date, receipt_type: type[ReceiptT],
+                body: dict[str, Any], on: date | None, receipt_type: type[ReceiptT],
                 act: Callable[[CreditLine, date], EventT],
                 receipt: Callable[[EventT, LineState, int, date], ReceiptT],
-                not_before_book: bool = False) -> ReceiptT:
+                not_before_book: bool = False, booked_on: date | None = None,
+                dated: tuple[date, Dating] | None = None) -> ReceiptT:
     """The one shape of every write that appends an event to a line.
 
     Lock the line; with an idempotency key already used, answer the stored receipt;
     otherwise refuse a date before the line's book (or, ``not_before_book``, move it to
-    the booked date), ``act`` on the line on that date, fold and book it, build the
+    the booked date; with ``booked_on``, a value date before it is booked on ``booked_on``,
+    see :func:`repay`), ``act`` on the line on that date, fold and book it, build the
     ``receipt`` (from the event, the new state, the line's new version and the date),
     keep it under the key, and commit, all in one transaction (run once more if it lost
     a race on a unique key).
@@ -631,11 +813,22 @@ def _line_write(uow: SqlUnitOfWork, *, line_id: str, scope: str, idempotency_key
                 stored = uow.idempotency.replay(scope, idempotency_key, body)
                 if stored is not None:
                     return receipt_type.from_json(stored)
-            day = max(on, record.as_of) if not_before_book else on
-            _check_not_before_book(record, day)
+            value_date, book_to = on, booked_on
+            if dated is not None:
+                # the business date is read here, under the line's lock and after the
+                # replay: a retry answered from its key never depends on the day it
+                # arrives, and end of day cannot close the day between read and write
+                today, dating = dated
+                value_date, book_to = dating(business_date(uow.session, today=today))
+            assert value_date is not None
+            day = max(value_date, record.as_of) if not_before_book else value_date
+            booked = day if book_to is None else max(book_to, day)
+            _check_not_before_book(record, booked)
             before = len(line.events)
             event = act(line, day)
-            state = _apply(uow, record, line, before, day)
+            if len(line.events) == before:  # recorded on the line as of its value date
+                line = CreditLine(line.terms, [*line.events, cast(LineEvent, event)])
+            state = _apply(uow, record, line, before, booked)
             result = receipt(event, state, record.version, day)
             if idempotency_key is not None:
                 uow.idempotency.add(IdempotencyRecord(
@@ -743,7 +936,8 @@ def change_limit(uow: SqlUnitOfWork, *, line_id: str, new_limit: AmountInput, on
 
 def advance_line(uow: SqlUnitOfWork, *, line_id: str, to: date) -> LineView:
     """Bring a line to the end of ``to``: book accruals, penalties, write-off; refresh its
-    days past due, bucket and status (run daily by a scheduler, or before a report).
+    days past due, bucket and status (end of day does this for every open line, see
+    :mod:`lending.persistence.eod`).
 
     Raises
     ------
@@ -758,17 +952,71 @@ def advance_line(uow: SqlUnitOfWork, *, line_id: str, to: date) -> LineView:
         return view
 
 
-def get_line(uow: SqlUnitOfWork, line_id: str, as_of: date | None = None) -> LineView:
+@dataclass(frozen=True)
+class Advanced:
+    """What :func:`advance_in` did to one line.
+
+    ``moved`` is false when the line was already booked to the date (a write of that
+    day did it); ``history_changed`` when its credit history changed on the way (days
+    past due bucket, or status: frozen, written off), which makes the seller's feature
+    snapshot stale.
+    """
+
+    line_id: str
+    seller_id: str
+    currency: str
+    moved: bool
+    history_changed: bool
+
+
+def advance_in(uow: SqlUnitOfWork, line_id: str, to: date) -> Advanced:
+    """:func:`advance_line` inside a unit of work the caller entered and commits (end of
+    day advances a batch of lines in one transaction); a line already booked to ``to``
+    or later is left as it is.
+
+    Raises
+    ------
+    UnknownLine
+    """
+    record, line = _load(uow, line_id, lock=True)
+    if record.as_of >= to:
+        return Advanced(record.id, record.seller_id, record.currency, False, False)
+    before = (record.bucket, record.status)
+    _apply(uow, record, line, len(line.events), to)
+    return Advanced(record.id, record.seller_id, record.currency, True,
+                    (record.bucket, record.status) != before)
+
+
+def _reading_date(record: CreditLineRecord, as_of: date | None,
+                  business_date: date | None) -> date:
+    """The date a read answers for: the one asked; else, given the business date, the
+    last closed day (the day before it) or the line's booked date if later (a write of
+    today books the line to today: the last closed day plus today's events); else the
+    line's booked date."""
+    if as_of is not None:
+        return as_of
+    if business_date is not None:
+        return max(business_date - timedelta(days=1), record.as_of)
+    return record.as_of
+
+
+def get_line(uow: SqlUnitOfWork, line_id: str, as_of: date | None = None, *,
+             business_date: date | None = None) -> LineView:
     """A line's limit, available credit, outstanding principal, days past due and bucket.
 
-    Without ``as_of`` (or with the line's own ``as_of``) the stored summary answers with
-    no fold; another date folds the line's events as of that date.
+    Without ``as_of``, given ``business_date`` (the lender's current business date), the
+    line is read as end of day left it plus today's events: as of the last closed day, or
+    as of today when a write of today booked it there; a line nobody touched is never
+    stale, even if end of day has not reached it. Without either date, as of its own
+    booked date. When the date read is the line's booked date the stored summary answers
+    with no fold; another date folds the line's events as of that date.
     """
     with uow.reading():
         record = uow.lines.get(line_id)
         if record is None:
             raise UnknownLine(f"no credit line {line_id!r}")
-        if as_of is None or as_of == record.as_of:
+        as_of = _reading_date(record, as_of, business_date)
+        if as_of == record.as_of:
             return _view(record)
         _, line = _load(uow, line_id, lock=False)
         return _state_view(record, line.state(as_of))
@@ -800,16 +1048,20 @@ def lines_of_seller(uow: SqlUnitOfWork, seller_id: str, *, limit: int | None = N
         return [_view(record) for record in uow.session.exec(statement).all()]
 
 
-def get_schedule(uow: SqlUnitOfWork, line_id: str, as_of: date) -> tuple[DrawStatus, ...]:
-    """Every draw of the line with its current schedule and unpaid amounts as of a date."""
+def get_schedule(uow: SqlUnitOfWork, line_id: str, as_of: date | None = None, *,
+                 business_date: date | None = None) -> tuple[DrawStatus, ...]:
+    """Every draw of the line with its current schedule and unpaid amounts as of a date
+    (without ``as_of``: as :func:`get_line` chooses it)."""
     with uow.reading():
-        _, line = _load(uow, line_id, lock=False)
-        return line.state(as_of).draws
+        record, line = _load(uow, line_id, lock=False)
+        return line.state(_reading_date(record, as_of, business_date)).draws
 
 
-def get_statement(uow: SqlUnitOfWork, line_id: str, as_of: date,
-                  since: date | None = None) -> Statement:
-    """The line's statement as of a date: entries, balances and next amounts due.
+def get_statement(uow: SqlUnitOfWork, line_id: str, as_of: date | None = None,
+                  since: date | None = None, *,
+                  business_date: date | None = None) -> Statement:
+    """The line's statement as of a date: entries, balances and next amounts due
+    (without ``as_of``: as :func:`get_line` chooses it).
 
     Derived from the events (the book holds the same balances up to the line's booked
     date, see :func:`book_journal`).
@@ -817,6 +1069,7 @@ def get_statement(uow: SqlUnitOfWork, line_id: str, as_of: date,
     with uow.reading():
         record, line = _load(uow, line_id, lock=False)
         currency = record.currency
+        as_of = _reading_date(record, as_of, business_date)
     state = line.state(as_of)
     zero = quantize(ZERO, currency)
     entries = tuple(e for e in state.journal if since is None or e.on > since)

@@ -102,6 +102,9 @@ class CreditLineRecord(CreditLineBase, table=True):
     write_off_after_days: int = 180
     allocation_order: str = Field(default="penalty,fee,interest,principal", max_length=60)
     allocation_by: str = Field(default="component", max_length=20)
+    #: The terms granted by the decision that opened the line (``lending.policy.Terms``
+    #: as JSON, see :mod:`lending.products`); ``None`` for a line opened without one.
+    terms: str | None = Field(default=None, sa_type=sa.Text)
     status: str = Field(default="open", max_length=20)
     #: Incremented by every change; a cheap ETag and a guard for optimistic checks.
     version: int = 0

@@ -17,9 +17,10 @@ from decisions.errors import (
     LimitOutOfRange,
     UnknownDecision,
 )
-from lending import LimitChanged, RepaymentPlan
+from lending import LimitChanged
 from lending.errors import InvalidAmount
 from lending.persistence import draw, get_line
+from lending.products import RequestedPlan
 from tests.decisions.conftest import NOW
 
 LATER = NOW + timedelta(hours=2)
@@ -152,7 +153,8 @@ def test_a_limit_outside_the_policy_or_not_exact_is_refused(uow, engine, market,
 def test_changing_the_limit_of_an_opened_line_changes_the_line(uow, market, policy):
     approved = _decide(uow, market, policy, "approve")
     draw(uow(), line_id=approved.line_id, amount="1000.00", on=NOW.date(),
-         plan=RepaymentPlan.bullet(30), supplier_id="SUP", idempotency_key="d1")
+         plan=RequestedPlan.term_loan("annuity", 6), supplier_id="SUP",
+         idempotency_key="d1")
 
     audit = service.change_limit(uow(), approved.decision_id, new_limit="4000.00",
                                  reason="Seasonal dip; reduce exposure.", actor="user:carol",

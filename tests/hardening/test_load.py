@@ -56,13 +56,18 @@ def test_a_burst_of_decisions_draws_and_repayments_loses_nothing(
             [a.text for a in decisions if a.status_code >= 300][:3]
         print(f"\n{database}: {len(sellers) / seconds:.0f} decisions/s "
               f"({len(sellers)} in {seconds:.2f} s, {CONCURRENCY} clients)")
-        lines = [a.json()["line_id"] for a in decisions if a.json()["line_id"]]
+        lines = [(a.json()["line_id"], a.json()["terms"]) for a in decisions
+                 if a.json()["line_id"]]
         assert lines, "the policy approved nobody"
         money: list[tuple[str, str, dict[str, Any]]] = []
-        for n, line_id in enumerate(lines * 3):
+        for n, (line_id, terms) in enumerate(lines * 3):
+            # a draw within what the decision granted: a purchase line's first interest-free
+            # period, a term loan's first method and term
+            plan = ({"kind": "term_loan", "method": terms["methods"][0],
+                     "months": terms["months"][0]} if terms["product"] == "term_loan"
+                    else {"kind": "interest_free", "days": terms["interest_free_days"][0]})
             money.append((f"draw-{n}", f"/v1/lines/{line_id}/draws", {
-                "amount": "10.00", "supplier_id": "SUP-1",
-                "plan": {"method": "interest_free_bullet", "interest_free_days": 30}}))
+                "amount": "10.00", "supplier_id": "SUP-1", "plan": plan}))
             money.append((f"repay-{n}", f"/v1/lines/{line_id}/repayments",
                           {"amount": "4.00"}))
         answers, seconds = _burst(server.url, key, money)

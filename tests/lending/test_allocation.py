@@ -23,8 +23,20 @@ def _paid(allocation):
     return [(p.instalment, p.component, p.amount) for p in allocation.paid]
 
 
-def test_payment_goes_to_penalty_fee_interest_then_principal_oldest_first():
+def test_by_default_the_oldest_instalment_is_paid_in_full_before_the_next():
     allocation = allocate_payment(Decimal("130.00"), DUES)
+    assert [(p.draw_id, p.instalment, p.component, p.amount) for p in allocation.paid] == [
+        ("D1", 1, "penalty", Decimal("2.00")),
+        ("D1", 1, "interest", Decimal("10.00")),
+        ("D1", 1, "principal", Decimal("100.00")),
+        ("D1", 2, "interest", Decimal("9.00")),
+        ("D1", 2, "principal", Decimal("9.00")),
+    ]
+    assert AllocationPolicy().by == "instalment"
+
+
+def test_component_order_across_draws_stays_a_policy_option():
+    allocation = allocate_payment(Decimal("130.00"), DUES, AllocationPolicy(by="component"))
     assert [(p.draw_id, p.instalment, p.component, p.amount) for p in allocation.paid] == [
         ("D1", 1, "penalty", Decimal("2.00")),
         ("D2", 1, "fee", Decimal("5.00")),
@@ -37,7 +49,7 @@ def test_payment_goes_to_penalty_fee_interest_then_principal_oldest_first():
 
 
 def test_partial_payment_stops_where_the_money_runs_out():
-    allocation = allocate_payment(Decimal("8.00"), DUES)
+    allocation = allocate_payment(Decimal("8.00"), DUES, AllocationPolicy(by="component"))
     assert _paid(allocation) == [(1, "penalty", Decimal("2.00")), (1, "fee", Decimal("5.00")),
                                  (1, "interest", Decimal("1.00"))]
 
@@ -57,7 +69,7 @@ def test_instalment_first_order_clears_the_oldest_instalment_completely():
 
 
 def test_component_order_is_configurable():
-    policy = AllocationPolicy(order=("principal", "interest", "fee", "penalty"))
+    policy = AllocationPolicy(order=("principal", "interest", "fee", "penalty"), by="component")
     assert _paid(allocate_payment(Decimal("50.00"), DUES, policy)) == [
         (1, "principal", Decimal("50.00"))]
 

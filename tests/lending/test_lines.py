@@ -33,7 +33,8 @@ def test_draw_pays_the_supplier_and_reduces_available_credit():
     assert state.outstanding_principal == Decimal("3000.00")
     assert [e.kind for e in state.journal] == [EntryKind.DISBURSEMENT,
                                               EntryKind.SUPPLIER_PAYOUT]
-    assert state.journal.balance(Account.SETTLEMENT_CASH) == Decimal("-3000.00")
+    assert state.journal.balance(Account.FUNDING_CASH) == Decimal("-3000.00")
+    assert state.journal.balance(Account.COLLECTIONS_CASH) == 0
 
 
 def test_state_tells_the_next_date_and_amount_due_across_draws():
@@ -98,18 +99,23 @@ def test_term_loan_is_a_non_revolving_line_drawn_in_full():
         loan.draw("D2", "0.01", OPENED, RepaymentPlan.bullet(30), supplier_id="S1")
 
 
-def test_interest_and_fee_are_accrued_when_the_instalment_falls_due():
+def test_interest_accrues_daily_and_falls_due_in_full_with_its_instalment():
     line = new_line()
     line.draw("D1", "10000.00", OPENED, RepaymentPlan.term_loan("annuity", 6, "0.12"),
               supplier_id="S1")
-    assert line.state(date(2025, 1, 31)).interest_due == 0
+    before = line.state(date(2025, 1, 31))
+    assert before.interest_due == 0 and before.interest_accrued == Decimal("100.00")
     state = line.state(date(2025, 2, 1))
     assert state.interest_due == Decimal("100.00")
-    assert state.journal.balance(Account.INTEREST_INCOME) == Decimal("100.00")
+    assert state.journal.balance(Account.INTEREST_INCOME,
+                                 as_of=date(2025, 1, 31)) == Decimal("100.00")
+    assert state.journal.balance(Account.INTEREST_RECEIVABLE) == (
+        state.interest_due + state.interest_accrued)
 
 
 def test_partial_payment_pays_penalty_then_interest_before_principal():
-    line = new_line()
+    line = new_line(delinquency=DelinquencyPolicy(post_maturity_interest=False,
+                                                  penalty_on_overdue_interest=False))
     line.draw("D1", "10000.00", OPENED, RepaymentPlan.term_loan("annuity", 6, "0.12"),
               supplier_id="S1")
     line.repay("P1", "110.00", date(2025, 2, 10))  # 1,725.48 due on 1 Feb, 9 days late
@@ -152,14 +158,18 @@ def test_overpayment_becomes_credit_balance():
     assert state.draw("D1").status == "repaid"
 
 
-def test_early_payment_waits_as_credit_and_pays_the_instalment_on_its_due_date():
+def test_early_payment_repays_the_nearest_instalment_at_once():
     line = new_line()
     line.draw("D1", "900.00", OPENED, RepaymentPlan.instalments(3), supplier_id="S1")
     line.repay("P1", "300.00", date(2025, 1, 15))
-    assert line.state(date(2025, 1, 15)).credit_balance == Decimal("300.00")
+    early = line.state(date(2025, 1, 15))
+    assert early.credit_balance == 0 and early.outstanding_principal == Decimal("600.00")
+    assert early.available_credit == Decimal("9400.00")
+    # No reschedule: the first instalment is gone, the others stand.
+    assert [(i.due_date, i.principal) for i in early.draw("D1").schedule] == [
+        (date(2025, 3, 1), Decimal("300.00")), (date(2025, 4, 1), Decimal("300.00"))]
     state = line.state(date(2025, 2, 1))
-    assert state.credit_balance == 0 and state.total_due == 0
-    assert state.outstanding_principal == Decimal("600.00")
+    assert state.total_due == 0 and state.days_past_due == 0
 
 
 def test_prepayment_shortens_the_term_and_restores_credit_at_once():
@@ -228,7 +238,8 @@ def test_reversal_of_a_bounced_payment_rederives_every_balance():
     assert state.penalty_due > 0  # penalty since February, as if the payment never came
     assert [e.kind for e in state.journal if e.reference == "P1"] == [
         EntryKind.REPAYMENT_RECEIVED, EntryKind.PAYMENT_REVERSAL]
-    assert state.journal.balance(Account.SETTLEMENT_CASH) == Decimal("-1000.00")
+    assert state.journal.balance(Account.FUNDING_CASH) == Decimal("-1000.00")
+    assert state.journal.balance(Account.COLLECTIONS_CASH) == 0
 
 
 def test_a_payment_counts_until_its_reversal_is_recorded():

@@ -237,3 +237,56 @@ def test_seller_profile_reads_numpy_scalars_from_a_feature_table_row():
     seller = SellerProfile.from_feature_row("S1", row)
     assert (seller.trailing_gmv_365d, seller.cash_cycle_days) == (Decimal("600000.0"),
                                                                   Decimal("20.0"))
+
+
+# ------------------------------------------------------- credit history with us
+
+
+def _with_history(days_past_due: int = 0, written_off: bool = False) -> SellerProfile:
+    return SellerProfile("S1", "shop", Decimal("600000"), Decimal("20"),
+                         worst_open_days_past_due=days_past_due,
+                         has_written_off_line=written_off)
+
+
+def test_a_seller_with_a_line_more_than_30_days_past_due_is_declined():
+    decision = decide(_score("A", "0.01"), _with_history(days_past_due=31), POLICY)
+    assert decision.outcome == "decline" and decision.limit == 0
+    assert [r.code for r in decision.reasons] == ["EXISTING_LINE_DELINQUENT"]
+    assert "31 days past due" in decision.reasons[0].message
+
+
+def test_a_seller_up_to_30_days_past_due_is_not_declined_for_it():
+    decision = decide(_score("B"), _with_history(days_past_due=30), POLICY)
+    assert decision.outcome == "approve" and decision.reasons == ()
+
+
+def test_a_seller_whose_line_was_written_off_is_declined():
+    decision = decide(_score("A", "0.01"), _with_history(written_off=True), POLICY)
+    assert decision.outcome == "decline"
+    assert [r.code for r in decision.reasons] == ["EXISTING_LINE_WRITTEN_OFF"]
+
+
+def test_the_history_thresholds_are_policy_and_optional_in_a_policy_file():
+    document = _document()
+    assert POLICY.decision.decline_existing_line_days_past_due_above == 30
+    assert POLICY.decision.decline_after_written_off_line is True
+    del document["decision"]["decline_existing_line_days_past_due_above"]
+    del document["decision"]["decline_after_written_off_line"]
+    assert parse_policy(document).decision == POLICY.decision
+    document["decision"]["decline_existing_line_days_past_due_above"] = 60
+    document["decision"]["decline_after_written_off_line"] = False
+    lenient = parse_policy(document)
+    assert decide(_score("B"), _with_history(45, written_off=True), lenient).outcome \
+        == "approve"
+    document["decision"]["decline_after_written_off_line"] = "yes"
+    with pytest.raises(InvalidPolicy, match="decline_after_written_off_line"):
+        parse_policy(document)
+
+
+def test_the_history_is_read_from_a_decisions_stored_inputs_absent_meaning_none():
+    row = {"seller_kind": "shop", "gmv_365d": 600000.0, "median_payout_delay_days_365d": 20.0}
+    assert SellerProfile.from_feature_row("S1", row) == _with_history()
+    row |= {"own_lines_worst_days_past_due": 45, "own_lines_written_off": True}
+    assert SellerProfile.from_feature_row("S1", row) == _with_history(45, written_off=True)
+    with pytest.raises(InvalidScore):
+        _with_history(days_past_due=-1)

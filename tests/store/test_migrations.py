@@ -76,18 +76,29 @@ def test_the_event_log_and_the_journal_refuse_updates_and_deletes(engine):
 
 def test_lines_of_sellers_with_128_character_ids_open_after_the_upgrade_from_0004(
         database_url):
-    from datetime import date
+    from datetime import UTC, date, datetime
 
     from lending.lines import RepaymentPlan
     from lending.persistence import draw, get_line
 
     engine = make_engine(database_url)
     upgrade_database(engine, "0004")
-    open_line(SqlUnitOfWork(engine), line_id="L-old", seller_id="S" * 100, limit="100.00",
-              opened_on=date(2026, 1, 1))
+    # Written as the 0004 schema has it (the models carry columns added since).
+    with engine.begin() as connection:
+        connection.execute(sa.text(
+            "INSERT INTO credit_line (id, seller_id, product, currency, revolving, "
+            "limit_minor, opened_on, grace_days, penalty_daily_rate, freeze_after_days, "
+            "write_off_after_days, allocation_order, allocation_by, status, version, "
+            "event_count, as_of, outstanding_minor, available_minor, days_past_due, "
+            "bucket, created_at) VALUES ('L-old', :seller, 'purchase_line', 'CNY', "
+            "TRUE, 10000, :opened, 3, '0.0005', 3, 180, "
+            "'penalty,fee,interest,principal', 'component', 'open', 0, 0, :opened, 0, "
+            "10000, 0, 'current', :created)"),
+            {"seller": "S" * 100, "opened": date(2026, 1, 1),
+             "created": datetime(2026, 1, 1, tzinfo=UTC)})
+    upgrade_database(engine)
     draw(SqlUnitOfWork(engine), line_id="L-old", amount="10.00", on=date(2026, 1, 2),
          plan=RepaymentPlan.bullet(30), supplier_id="SUP", idempotency_key="k")
-    upgrade_database(engine)
     open_line(SqlUnitOfWork(engine), line_id="L-new", seller_id="S" * 128, limit="100.00",
               opened_on=date(2026, 1, 1))
     assert get_line(SqlUnitOfWork(engine), "L-old").outstanding_principal == 10

@@ -6,11 +6,13 @@ import pytest
 import sqlalchemy as sa
 
 from lending import (
+    BalanceRefunded,
     DrawMade,
     LimitChanged,
     LineEvent,
     PaymentReceived,
     PaymentReversed,
+    PayoffReceived,
     PrepaymentReceived,
     RepaymentPlan,
     reschedule_after_prepayment,
@@ -82,9 +84,12 @@ def test_every_event_kind_reads_back_equal_to_what_was_stored():
               PaymentReversed("P1", date(2026, 3, 2), "bounced: insufficient funds"),
               LimitChanged("C1", date(2026, 3, 3), Decimal("10000.00"), Decimal("0.00"),
                            "Review: \u98ce\u9669 up.", "user:carol"),
-              LimitChanged("C2", date(2026, 3, 4), Decimal("0.00"), Decimal("2500.50"))]
+              LimitChanged("C2", date(2026, 3, 4), Decimal("0.00"), Decimal("2500.50")),
+              PayoffReceived("P3", date(2026, 3, 5), Decimal("901.23"), "D2"),
+              PayoffReceived("P4", date(2026, 3, 6), Decimal("12.00")),
+              BalanceRefunded("R1", date(2026, 3, 7), Decimal("3.50"))]
     kinds = ["draw", "draw", "payment", "prepayment", "payment_reversal", "limit_change",
-             "limit_change"]
+             "limit_change", "payoff", "payoff", "balance_refund"]
     for event, kind in zip(events, kinds, strict=True):
         amount = getattr(event, "amount", None)
         operation = event_operation_id(event)

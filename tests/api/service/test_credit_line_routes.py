@@ -4,10 +4,14 @@ nothing."""
 from __future__ import annotations
 
 import json
+from datetime import date
 
 from access.principal import Role
+from lending.persistence import run_end_of_day
 
-DRAW = {"amount": "300.00", "supplier_id": "SUP-1", "on": "2026-01-10",
+#: The lines open on 2026-01-05, the store's first business date; a draw happens on the
+#: business date, so it names none.
+DRAW = {"amount": "300.00", "supplier_id": "SUP-1",
         "plan": {"method": "interest_free_bullet", "interest_free_days": 30}}
 
 
@@ -30,7 +34,8 @@ def test_a_draw_pays_the_supplier_and_lowers_available_credit(service, line):
     receipt = answer.json()
     assert receipt["amount"] == "300.00"
     assert receipt["available_credit"] == "700.00"
-    assert [i["due_date"] for i in receipt["schedule"]] == ["2026-02-09"]
+    assert receipt["on"] == "2026-01-05"
+    assert [i["due_date"] for i in receipt["schedule"]] == ["2026-02-04"]
     assert _line(service, line_id)["available_credit"] == "700.00"
 
 
@@ -103,8 +108,13 @@ def test_an_unknown_line_is_a_404_with_the_error_body(service):
 def test_a_repayment_pays_the_due_draw_and_the_statement_balances(service, line):
     line_id = line()
     _draw(service, line_id)
+    # end of day closes every day through 2026-02-08: the business date is 2026-02-09,
+    # and the bank's payment of the due date (2026-02-04) arrives five days late,
+    # value-dated within the window
+    run_end_of_day(service.engine, through=date(2026, 2, 8), today=date(2026, 12, 6),
+                   clock="simulated")
     answer = service.client.post(
-        f"/v1/lines/{line_id}/repayments", json={"amount": "300.00", "on": "2026-02-09"},
+        f"/v1/lines/{line_id}/repayments", json={"amount": "300.00", "on": "2026-02-04"},
         headers={**service.as_role(Role.MARKETPLACE), "Idempotency-Key": "pay-1"})
     assert answer.status_code == 201, answer.text
     assert answer.json()["outstanding_principal"] == "0.00"
@@ -142,3 +152,25 @@ def test_two_clients_using_the_same_idempotency_key_make_two_draws(service, line
     assert answer.status_code == 201
     assert answer.json()["draw_id"] != first["draw_id"]
     assert _line(service, line_id)["outstanding_principal"] == "600.00"
+
+
+def test_dates_outside_the_plausible_range_are_refused_naming_the_field(service, line):
+    line_id = line()
+    headers = service.as_role(Role.OFFICER)
+    for path in ("", "/schedule", "/statement"):
+        answer = service.client.get(f"/v1/lines/{line_id}{path}?as_of=9999-12-31",
+                                    headers=headers)
+        assert answer.status_code == 422, answer.text
+        assert answer.json()["details"][0]["path"] == "query.as_of"
+    answer = service.client.get(f"/v1/lines/{line_id}/statement?since=1500-01-01",
+                                headers=headers)
+    assert answer.status_code == 422 and answer.json()["details"][0]["path"] == "query.since"
+    for body, field in (({**DRAW, "on": "9999-10-01"}, "body.on"),):
+        answer = _draw(service, line_id, body, key="far")
+        assert answer.status_code == 422, answer.text
+        assert answer.json()["details"][0]["path"] == field
+    answer = service.client.post(
+        f"/v1/lines/{line_id}/repayments", json={"amount": "1.00", "on": "2100-01-01"},
+        headers={**service.as_role(Role.MARKETPLACE), "Idempotency-Key": "far-pay"})
+    assert answer.status_code == 422 and answer.json()["details"][0]["path"] == "body.on"
+    assert _line(service, line_id)["version"] == 1

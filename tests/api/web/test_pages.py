@@ -438,6 +438,43 @@ def test_the_case_shows_the_sellers_credit_line_with_its_draws_and_days_past_due
     assert 'id="chart-draws"' in page
 
 
+def test_the_case_shows_each_draws_schedule_with_what_is_unpaid_and_past_due(
+        site: Site) -> None:
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    from lending import add_months
+    from lending.lines import RepaymentPlan
+    from lending.persistence import draw, open_line
+
+    today = datetime.now(ZoneInfo(site.app.state.settings.timezone)).date()
+    drawn = today - timedelta(days=45)
+    open_line(SqlUnitOfWork(site.engine), line_id="L-SCHED", seller_id="S-8",
+              limit="8000.00", opened_on=drawn)
+    draw(SqlUnitOfWork(site.engine), line_id="L-SCHED", amount="300.00", on=drawn,
+         plan=RepaymentPlan.instalments(3), supplier_id="SUP-1", idempotency_key="d-1",
+         draw_id="D-7")
+    case = site.referred("S-8")
+    site.login()
+    page = site.client.get(f"/officer/cases/{case.decision_id}").text
+
+    first_due = add_months(drawn, 1)
+    credit = page.split('data-testid="credit"', 1)[1].split("</dl>", 1)[0]
+    assert f"<dt>Days past due</dt><dd>{(today - first_due).days} (1-30)</dd>" in credit
+    schedule = page.split('data-testid="schedule"', 1)[1].split("</table>", 1)[0]
+    rows = re.findall(r'<tr data-testid="instalment"><td class="mono">D-7</td>'
+                      r'<td class="num">(\d)</td><td>([^<]+)</td>'
+                      + r'<td class="num">([^<]+)</td>' * 5 + r"<td>([^<]+)</td>", schedule)
+    assert [(number, due, principal, total, state)
+            for number, due, principal, _, _, total, _, state in rows] == [
+        ("1", first_due.isoformat(), "100.00", "100.00", "past due"),
+        ("2", add_months(drawn, 2).isoformat(), "100.00", "100.00", "upcoming"),
+        ("3", add_months(drawn, 3).isoformat(), "100.00", "100.00", "upcoming")]
+    # The past-due instalment is unpaid with its penalty; the others owe their principal.
+    assert Decimal(rows[0][6].replace(",", "")) > Decimal("100.00")
+    assert [row[6] for row in rows[1:]] == ["100.00", "100.00"]
+
+
 def test_a_seller_without_a_line_says_so(site: Site) -> None:
     case = site.referred("S-1")
     site.login()

@@ -149,7 +149,7 @@ def test_a_written_off_line_is_closed_to_draws(uow):
     _open(uow, delinquency=DelinquencyPolicy(write_off_after_days=10))
     _draw(uow, "1000.00", OPENED, "k1")
     view = advance_line(uow(), line_id="L1", to=date(2026, 2, 20))
-    assert (view.status, view.outstanding_principal) == ("closed", Decimal("0.00"))
+    assert (view.status, view.outstanding_principal) == ("written_off", Decimal("0.00"))
     with pytest.raises(LineClosed):
         _draw(uow, "10.00", date(2026, 2, 21), "k2")
     assert journal_totals_for(uow)[Account.WRITE_OFF_EXPENSE] > Decimal("1000.00")
@@ -214,7 +214,12 @@ def test_a_reversal_is_booked_as_adjusting_entries_on_its_date_and_history_is_ke
     assert after[:len(before)] == before
     added = after[len(before):]
     assert {item.posted_on for item in added} == {date(2026, 2, 10)}
-    assert {item.entry.on for item in added} == {date(2026, 2, 10)}
+    # what the reversal re-derived is adjusted on its date; the penalty the unpaid draw
+    # now owes from the end of its grace (8 February) is booked daily, on its own dates
+    assert {item.entry.on for item in added if item.adjustment} == {date(2026, 2, 10)}
+    assert {(item.entry.on, str(item.entry.kind)) for item in added if not item.adjustment
+            } <= {(date(2026, 2, day), "penalty_accrual") for day in (8, 9, 10)} | {
+                (date(2026, 2, 10), "payment_reversal")}
     assert any(item.adjustment for item in added)
     view = get_line(uow(), "L1")
     assert (view.outstanding_principal, view.days_past_due, view.status) == (
@@ -227,15 +232,17 @@ def test_a_statement_lists_entries_balances_and_the_next_amount_due(uow):
     _draw(uow, "3000.00", date(2026, 1, 6), "k1", plan=RepaymentPlan.instalments(3, "30.00"))
     repay(uow(), line_id="L1", amount="1200.00", on=date(2026, 2, 6), idempotency_key="p1")
     statement = get_statement(uow(), "L1", date(2026, 2, 10))
-    assert statement.outstanding_principal == Decimal("2000.00")
-    assert statement.credit_balance == Decimal("190.00")
+    # 1010 paid the first instalment; of the 190 beyond it, 180 repaid principal at once
+    # (the line revolves) and 10 is held for the next instalment's fee
+    assert statement.outstanding_principal == Decimal("1820.00")
+    assert statement.credit_balance == Decimal("10.00")
     assert statement.total_due == Decimal("0.00")
     assert (statement.next_due_date, statement.next_due_amount) == (
-        date(2026, 3, 6), Decimal("1010.00"))
-    assert statement.balances[Account.LOANS_RECEIVABLE] == Decimal("2000.00")
+        date(2026, 3, 6), Decimal("830.00"))
+    assert statement.balances[Account.LOANS_RECEIVABLE] == Decimal("1820.00")
     assert [entry.kind for entry in statement.entries] == [
         "disbursement", "supplier_payout", "fee_accrual", "repayment_received",
-        "repayment_allocation"]
+        "repayment_allocation", "repayment_allocation"]
     later = get_statement(uow(), "L1", date(2026, 3, 6), since=date(2026, 2, 10))
     assert [entry.kind for entry in later.entries] == ["fee_accrual", "repayment_allocation"]
     assert later.credit_balance == Decimal("0.00")

@@ -1,0 +1,290 @@
+"""Benchmark: close one business day for a whole book, against one set-based SQL statement.
+
+    .venv/bin/python bench/eod.py                                   # 100,000 lines, both databases
+    .venv/bin/python bench/eod.py --lines 2000 --databases sqlite   # a quick look
+    .venv/bin/python bench/eod.py --lines 10000 100000              # memory at two sizes
+
+One run per database and book size:
+
+1. **Set-up** (not timed): a fresh store (a SQLite file in a temporary folder, or a schema
+   of its own on the PostgreSQL of ``--postgres-url``, dropped at the end), migrated. Ten
+   *template* lines are built through the real services (``open_line``, ``draw``,
+   ``repay``, ``advance_line``): purchase lines with three draws each (interest-free
+   bullets and instalments), paid on time, paid in part, paid late or not at all, so that
+   on the closed day some lines are current, some past due, some frozen. Every line is
+   booked to the day before the closed day. The templates are then copied with SQL
+   (``INSERT ... SELECT`` over a numbers table) into ``--lines`` lines with their events,
+   journal entries and postings (each copy a line of its own: ids suffixed), and the
+   store's last closed day is set to the day before.
+2. **End of day, timed as a whole process**: ``sme-credit eod run --through DAY`` with a
+   simulated clock (``SME_CREDIT_CLOCK=simulated``), as an operator runs it: interpreter
+   start, imports, reading every open line in batches, folding, booking, the summary rows,
+   the trial balance. Its exit status must be 0 (a failed trial balance fails the bench).
+   Wall time, lines per second and the process's peak resident memory are printed.
+3. **The floor**: one set-based SQL statement that computes every line's days past due on
+   that day from the stored events (each draw's instalments from its JSON schedule,
+   cumulated by due date, against the line's payments: the oldest due date not covered)
+   and writes it into ``credit_line.days_past_due``, inside a transaction rolled back
+   afterwards. It computes much less than end of day (no penalties, fees, accruals,
+   journal or trial balance), so it is the floor any end of day stands on; the ratio
+   of end of day to it is printed.
+
+The figures go to BENCHMARKS.md with the command that produced them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import date, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import psycopg
+import sqlalchemy as sa
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from lending import RepaymentPlan  # noqa: E402
+from lending.persistence import (  # noqa: E402
+    SqlUnitOfWork,
+    advance_line,
+    draw,
+    open_line,
+    repay,
+)
+from store import make_engine, upgrade_database  # noqa: E402
+
+TEMPLATES = 10
+#: The closed day; every template is built relative to it.
+DAY = date(2026, 6, 30)
+
+#: The set-based statement, per dialect: every line's days past due on :day, FIFO.
+DPD_SQL = {
+    "postgresql": """
+WITH inst AS (
+  SELECT e.line_id, (i->>1)::date AS due,
+         (i->>2)::numeric + (i->>3)::numeric + (i->>4)::numeric AS amount
+  FROM line_event e
+  CROSS JOIN LATERAL jsonb_array_elements((e.payload::jsonb)->'schedule'->'instalments') AS i
+  WHERE e.kind = 'draw' AND (i->>1)::date <= :day
+), due AS (
+  SELECT line_id, due,
+         SUM(amount) OVER (PARTITION BY line_id ORDER BY due ROWS UNBOUNDED PRECEDING) AS cum
+  FROM inst
+), paid AS (
+  SELECT line_id, SUM(amount_minor) / 100.0 AS paid FROM line_event
+  WHERE kind IN ('payment', 'prepayment') AND "on" <= :day GROUP BY line_id
+), dpd AS (
+  SELECT d.line_id,
+         COALESCE(:day - MIN(d.due) FILTER (WHERE d.cum > COALESCE(p.paid, 0)), 0) AS dpd
+  FROM due d LEFT JOIN paid p USING (line_id) GROUP BY d.line_id
+)
+UPDATE credit_line SET days_past_due = dpd.dpd FROM dpd WHERE credit_line.id = dpd.line_id
+""",
+    "sqlite": """
+WITH inst AS (
+  SELECT e.line_id, json_extract(i.value, '$[1]') AS due,
+         CAST(json_extract(i.value, '$[2]') AS REAL) + CAST(json_extract(i.value, '$[3]') AS REAL)
+         + CAST(json_extract(i.value, '$[4]') AS REAL) AS amount
+  FROM line_event e, json_each(e.payload, '$.schedule.instalments') AS i
+  WHERE e.kind = 'draw' AND json_extract(i.value, '$[1]') <= :day
+), due AS (
+  SELECT line_id, due,
+         SUM(amount) OVER (PARTITION BY line_id ORDER BY due ROWS UNBOUNDED PRECEDING) AS cum
+  FROM inst
+), paid AS (
+  SELECT line_id, SUM(amount_minor) / 100.0 AS paid FROM line_event
+  WHERE kind IN ('payment', 'prepayment') AND "on" <= :day GROUP BY line_id
+), dpd AS (
+  SELECT d.line_id,
+         COALESCE(CAST(julianday(:day) - julianday(MIN(CASE WHEN d.cum > COALESCE(p.paid, 0)
+                                                         THEN d.due END)) AS INTEGER), 0) AS dpd
+  FROM due d LEFT JOIN paid p USING (line_id) GROUP BY d.line_id
+)
+UPDATE credit_line SET days_past_due = dpd.dpd FROM dpd WHERE credit_line.id = dpd.line_id
+""",
+}
+
+
+def _templates(engine: sa.Engine) -> list[str]:
+    """Ten lines built through the services, booked to the day before :data:`DAY`."""
+    uow = lambda: SqlUnitOfWork(engine)  # noqa: E731
+    opened = DAY - timedelta(days=150)
+    ids = []
+    plans = [RepaymentPlan.bullet(30), RepaymentPlan.bullet(60),
+             RepaymentPlan.instalments(3, fee_rate_per_month="0.005")]
+    for k in range(TEMPLATES):
+        line_id = f"T{k:02d}"
+        open_line(uow(), line_id=line_id, seller_id=f"S{k:02d}", limit="50000.00",
+                  opened_on=opened)
+        for j in range(3):
+            on = opened + timedelta(days=10 + 2 * j + k)
+            draw(uow(), line_id=line_id, amount=Decimal(3000 + 500 * j + 100 * k), on=on,
+                 plan=plans[(j + k) % 3], supplier_id=f"SUP-{j}",
+                 idempotency_key=f"{line_id}-d{j}")
+        # repayment behaviour: 0-3 on time in full, 4-6 in part, 7-9 nothing
+        if k < 7:
+            share = Decimal("1") if k < 4 else Decimal("0.5")
+            pay_on = opened + timedelta(days=60 + k)
+            repay(uow(), line_id=line_id, amount=(Decimal(4000) * share).quantize(
+                Decimal("0.01")), on=pay_on, idempotency_key=f"{line_id}-p")
+        advance_line(uow(), line_id=line_id, to=DAY - timedelta(days=1))
+        ids.append(line_id)
+    return ids
+
+
+def _replicate(engine: sa.Engine, copies: int) -> None:
+    """Copy the template lines ``copies`` times (rows of every table a line has)."""
+    with engine.begin() as connection:
+        max_entry = connection.execute(sa.text("SELECT MAX(id) FROM journal_entry")).scalar()
+        stride = int(max_entry or 0) + 1
+        line_cols = [c["name"] for c in sa.inspect(connection).get_columns("credit_line")]
+        numbers = ("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n "
+                   "WHERE i < :copies) ")
+
+        def names(columns: list[str]) -> str:
+            return ", ".join(f'"{c}"' for c in columns)
+
+        select_cols = ", ".join(
+            "t.id || '-' || n.i" if c == "id" else
+            "t.seller_id || '-' || n.i" if c == "seller_id" else f't."{c}"' for c in line_cols)
+        connection.execute(sa.text(
+            f"{numbers}INSERT INTO credit_line ({names(line_cols)}) "
+            f"SELECT {select_cols} FROM credit_line t CROSS JOIN n"), {"copies": copies})
+        event_cols = [c["name"] for c in sa.inspect(connection).get_columns("line_event")
+                      if c["name"] != "id"]
+        connection.execute(sa.text(
+            f"{numbers}INSERT INTO line_event ({names(event_cols)}) SELECT "
+            + ", ".join("e.line_id || '-' || n.i" if c == "line_id" else f'e."{c}"'
+                        for c in event_cols)
+            + " FROM line_event e CROSS JOIN n WHERE e.line_id NOT LIKE '%-%'"),
+            {"copies": copies})
+        entry_cols = [c["name"] for c in sa.inspect(connection).get_columns("journal_entry")]
+        connection.execute(sa.text(
+            f"{numbers}INSERT INTO journal_entry ({names(entry_cols)}) SELECT "
+            + ", ".join("j.id + n.i * :stride" if c == "id" else
+                        "j.line_id || '-' || n.i" if c == "line_id" else f'j."{c}"'
+                        for c in entry_cols)
+            + " FROM journal_entry j CROSS JOIN n WHERE j.line_id NOT LIKE '%-%'"),
+            {"copies": copies, "stride": stride})
+        posting_cols = [c["name"] for c in sa.inspect(connection).get_columns("journal_posting")
+                        if c["name"] != "id"]
+        connection.execute(sa.text(
+            f"{numbers}INSERT INTO journal_posting ({names(posting_cols)}) SELECT "
+            + ", ".join("p.entry_id + n.i * :stride" if c == "entry_id" else f'p."{c}"'
+                        for c in posting_cols)
+            + " FROM journal_posting p CROSS JOIN n WHERE p.entry_id < :stride"),
+            {"copies": copies, "stride": stride})
+        if connection.dialect.name == "postgresql":
+            connection.execute(sa.text(
+                "SELECT setval(pg_get_serial_sequence('journal_entry', 'id'), "
+                "(SELECT MAX(id) FROM journal_entry))"))
+        connection.execute(sa.text(
+            "INSERT INTO business_day (id, last_closed, updated_at) "
+            "VALUES (1, :day, CURRENT_TIMESTAMP)"), {"day": DAY - timedelta(days=1)})
+    with engine.connect() as connection:
+        connection.execute(sa.text("ANALYZE"))
+
+
+def _eod_process(url: str, workdir: Path) -> tuple[float, float, str]:
+    """``sme-credit eod run --through DAY`` as a process: seconds, peak RSS (MiB), output."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SME_CREDIT_")}
+    env.update(SME_CREDIT_DATABASE_URL=url, SME_CREDIT_CLOCK="simulated",
+               SME_CREDIT_DATA_DIR=str(workdir / "data"))
+    command = [str(ROOT / ".venv" / "bin" / "sme-credit"), "eod", "run", "--through",
+               DAY.isoformat()]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    started = time.perf_counter()
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    seconds = time.perf_counter() - started
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    if done.returncode != 0:
+        raise SystemExit(f"eod run failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+    return seconds, max(peak, before) / 1024, done.stdout.strip().splitlines()[-1:][0]
+
+
+def _floor(engine: sa.Engine) -> tuple[float, int]:
+    """The set-based statement's seconds (rolled back) and the lines it set past due."""
+    dialect = engine.dialect.name
+    with engine.connect() as connection:
+        transaction = connection.begin()
+        started = time.perf_counter()
+        connection.execute(sa.text(DPD_SQL[dialect]), {"day": DAY})
+        seconds = time.perf_counter() - started
+        past_due = connection.execute(sa.text(
+            "SELECT COUNT(*) FROM credit_line WHERE days_past_due > 0")).scalar()
+        transaction.rollback()
+    return seconds, int(past_due or 0)
+
+
+def _bench(database: str, lines: int, args: argparse.Namespace) -> None:
+    workdir = Path(tempfile.mkdtemp(prefix="bench-eod-"))
+    schema = f"bench_eod_{uuid.uuid4().hex[:8]}"
+    if database == "sqlite":
+        url = f"sqlite:///{workdir / 'book.db'}"
+    else:
+        dsn = args.postgres_url.replace("postgresql+psycopg://", "postgresql://")
+        with psycopg.connect(dsn, autocommit=True) as connection:
+            connection.execute(f'create schema "{schema}"')
+        separator = "&" if "?" in args.postgres_url else "?"
+        url = f"{args.postgres_url}{separator}options=-csearch_path%3D{schema}"
+    try:
+        engine = make_engine(url)
+        upgrade_database(engine)
+        started = time.perf_counter()
+        _templates(engine)
+        copies = max(1, lines // TEMPLATES)
+        if copies > 1:
+            _replicate(engine, copies - 1)
+        with engine.connect() as connection:
+            total = connection.execute(sa.text("SELECT COUNT(*) FROM credit_line")).scalar()
+            draws = connection.execute(sa.text(
+                "SELECT COUNT(*) FROM line_event WHERE kind = 'draw'")).scalar()
+        print(f"[{database}] book: {total:,} lines, {draws:,} draws "
+              f"(set-up {time.perf_counter() - started:.1f} s, not timed)", flush=True)
+        engine.dispose()
+        seconds, peak, last = _eod_process(url, workdir)
+        print(f"[{database}] end of day {DAY} (whole process): {seconds:.1f} s, "
+              f"{total / seconds:,.0f} lines/s, peak RSS {peak:,.0f} MiB; {last}", flush=True)
+        engine = make_engine(url)
+        floor, past_due = _floor(engine)
+        engine.dispose()
+        print(f"[{database}] set-based SQL days past due (one statement): {floor:.2f} s "
+              f"({past_due:,} lines past due); end of day / floor = {seconds / floor:.0f}x",
+              flush=True)
+    finally:
+        if database == "postgresql" and not args.keep:
+            dsn = args.postgres_url.replace("postgresql+psycopg://", "postgresql://")
+            with psycopg.connect(dsn, autocommit=True) as connection:
+                connection.execute(f'drop schema "{schema}" cascade')
+        if not args.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--lines", type=int, nargs="+", default=[100_000],
+                        help="book sizes in lines (three draws each); several sizes show "
+                             "whether memory stays flat")
+    parser.add_argument("--databases", nargs="+", default=["postgresql", "sqlite"],
+                        choices=["postgresql", "sqlite"])
+    parser.add_argument("--postgres-url",
+                        default="postgresql+psycopg://postgres@127.0.0.1:5432/test")
+    parser.add_argument("--keep", action="store_true", help="keep the folder and schema")
+    args = parser.parse_args()
+    for database in args.databases:
+        for lines in args.lines:
+            _bench(database, lines, args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,153 @@
+"""The lender's business date: its tables, how it is read, and the dates clients may use.
+
+The business date belongs to the lender and advances only by end of day
+(:mod:`lending.persistence.eod`): the **current business date** is the last closed day
+plus one. A store that never ran end of day has no ``business_day`` row yet; its last
+closed day is then the day before its first line opened (so the first end of day books
+every day of the book from its start), or, with no line at all, the day before ``today``
+(the calendar date in the lender's time zone, passed in by the caller).
+
+Tables
+------
+``business_day``
+    One row per store (``id`` 1): the last closed day, and the claim of the end-of-day
+    runner on SQLite (``runner``, ``runner_until``; PostgreSQL uses an advisory lock).
+``end_of_day_run``
+    One row per day end of day started to close: status (``running``, ``closed``,
+    ``failed``), start and finish, lines processed, the resume cursor (the last line id
+    whose batch committed), attempts, the trial balance it ended with (JSON) and the
+    sellers whose credit history changed that day.
+
+Dates from clients
+------------------
+:func:`check_draw_date`: a draw happens on the business date (a client may repeat it,
+nothing else). :func:`check_value_date`: a repayment's value date may go back
+``window_days`` from the business date, never forward.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+import sqlalchemy as sa
+from sqlmodel import Field, Session, SQLModel, select
+
+from lending.persistence.errors import NotTheBusinessDate, ValueDateOutsideWindow
+from lending.persistence.tables import BIG_ID, CreditLineRecord
+from lending.persistence.unit_of_work import SqlUnitOfWork
+
+__all__ = ["BusinessDayRecord", "EndOfDayRunRecord", "STORE_ROW", "last_closed_day",
+           "business_date", "current_business_date", "check_draw_date", "check_value_date"]
+
+#: The id of the store's one ``business_day`` row.
+STORE_ROW = 1
+
+
+def _timestamp() -> sa.DateTime:
+    return sa.DateTime(timezone=True)
+
+
+class BusinessDayRecord(SQLModel, table=True):
+    """The store's business day: the last day end of day closed."""
+
+    __tablename__ = "business_day"
+
+    id: int = Field(default=STORE_ROW, primary_key=True)
+    last_closed: date
+    #: SQLite's end-of-day claim: who runs it (``host:pid:token``) and until when the
+    #: claim holds unless renewed (each batch renews it).
+    runner: str | None = Field(default=None, max_length=200)
+    runner_until: datetime | None = Field(default=None, sa_type=_timestamp())
+    updated_at: datetime = Field(sa_type=_timestamp())
+
+
+class EndOfDayRunRecord(SQLModel, table=True):
+    """End of day of one business day: progress, resume cursor and outcome."""
+
+    __tablename__ = "end_of_day_run"
+    __table_args__ = (sa.UniqueConstraint("day", name="uq_end_of_day_run_day"),)
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=BIG_ID)
+    day: date
+    status: str = Field(default="running", max_length=20)
+    started_at: datetime = Field(sa_type=_timestamp())
+    finished_at: datetime | None = Field(default=None, sa_type=_timestamp())
+    #: Seconds spent over every attempt (a resumed run adds its own).
+    seconds: float = 0.0
+    lines_processed: int = 0
+    #: The last line id of the last committed batch: a resumed run goes on after it.
+    cursor: str | None = Field(default=None, max_length=100)
+    attempts: int = 1
+    trial_balance: str | None = Field(default=None, sa_type=sa.Text)
+    #: JSON list of the sellers whose credit history changed on the day.
+    sellers_changed: str = Field(default="[]", sa_type=sa.Text)
+    error: str | None = Field(default=None, sa_type=sa.Text)
+
+
+def last_closed_day(session: Session, *, today: date) -> date:
+    """The last day end of day closed (see the module for a store that never ran it)."""
+    row = session.get(BusinessDayRecord, STORE_ROW)
+    if row is not None:
+        return row.last_closed
+    first = session.exec(select(sa.func.min(CreditLineRecord.opened_on))).first()
+    if first is not None:
+        return first - timedelta(days=1)
+    return today - timedelta(days=1)
+
+
+def business_date(session: Session, *, today: date) -> date:
+    """The current business date: the last closed day plus one."""
+    return last_closed_day(session, today=today) + timedelta(days=1)
+
+
+def current_business_date(uow: SqlUnitOfWork, *, today: date) -> date:
+    """:func:`business_date` read in its own (read-only) unit of work.
+
+    Parameters
+    ----------
+    uow
+        A unit of work, not yet entered.
+    today
+        The calendar date in the lender's time zone (used only by a store that never
+        ran end of day and has no line).
+    """
+    with uow.reading():
+        return business_date(uow.session, today=today)
+
+
+def check_draw_date(on: date | None, business: date) -> date:
+    """The date of a draw: the business date, whether the client gave it or not.
+
+    Raises
+    ------
+    NotTheBusinessDate
+        If ``on`` is another date (``details["allowed"]`` is the business date).
+    """
+    if on is not None and on != business:
+        raise NotTheBusinessDate(
+            f"draws happen on the business date {business}; got {on}",
+            {"allowed": business.isoformat()})
+    return business
+
+
+def check_value_date(on: date | None, business: date, window_days: int) -> date:
+    """A repayment's value date: ``on`` if it lies within ``window_days`` before the
+    business date (inclusive) and not after it; the business date when ``on`` is
+    ``None``.
+
+    Raises
+    ------
+    ValueDateOutsideWindow
+        Outside the window (``details`` give ``earliest`` and ``latest``).
+    """
+    if window_days < 0:
+        raise ValueError(f"window_days must be >= 0; got {window_days}")
+    if on is None:
+        return business
+    earliest = business - timedelta(days=window_days)
+    if not earliest <= on <= business:
+        raise ValueDateOutsideWindow(
+            f"a repayment's value date must be from {earliest} to {business} (the business "
+            f"date and {window_days} days before it); got {on}",
+            {"earliest": earliest.isoformat(), "latest": business.isoformat()})
+    return on

@@ -1,0 +1,702 @@
+"""End of day: close the lender's business day for every open line, in batches.
+
+:func:`close_day` closes one day: every line not written off (or closed) and opened by
+then is advanced to the end of that day (:func:`lending.persistence.services.advance_in`:
+the fold books accruals, penalties, days past due, bucket, freeze and write-off, and
+refreshes the line's summary row). Lines go in batches of ``batch_size`` ordered by id,
+each batch in one transaction that also moves the run's **resume cursor** (the last line
+id done), so a process killed mid-run resumes after the last committed batch and books
+nothing twice (a line already booked to the day is left as it is anyway). Memory stays
+flat in the book's size: one batch's lines are loaded at a time.
+
+The day ends with a **trial balance** per currency (:func:`trial_balance`): debits equal
+credits, and the booked ``loans_receivable`` equals the sum of the lines' outstanding
+principal. It is stored on the run; if it fails, the run stops with
+:class:`~lending.persistence.errors.TrialBalanceFailed` and the day stays open. Only then
+does the store's last closed day move, in the same transaction.
+
+Closing a closed day again changes nothing; :func:`run_end_of_day` closes every open day
+up to ``through`` in order (catch-up). On a ``real`` clock a day on or after ``today``
+(the calendar date in the lender's time zone) is never closed; a ``simulated`` clock may
+close any day (simulations and tests move time this way).
+
+One runner per store: :func:`runner_lock` takes a PostgreSQL advisory lock
+(``pg_try_advisory_lock``) or, on SQLite, a claim on the store's ``business_day`` row
+(with a lease renewed by every batch; a claim of a process that died on this host is
+taken over at once). Even without it two runners could not book twice: each batch reads
+the cursor under the run row's lock.
+
+Sellers whose credit history changed (bucket, freeze, write-off) are listed on the run
+(``sellers_changed``): their feature snapshots are stale (``records`` sits above
+``lending`` and rebuilds them; this package cannot reach its tables).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import threading
+import time as clock_time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, select
+
+from lending.errors import LendingError
+from lending.ledger import ACCOUNT_TYPES, Account
+from lending.persistence.business_day import (
+    STORE_ROW,
+    BusinessDayRecord,
+    EndOfDayRunRecord,
+    last_closed_day,
+)
+from lending.persistence.errors import (
+    DayNotClosable,
+    EndOfDayRunning,
+)
+from lending.persistence.services import advance_in
+from lending.persistence.tables import (
+    CreditLineRecord,
+    JournalEntryRecord,
+    JournalPostingRecord,
+    from_minor,
+)
+from lending.persistence.unit_of_work import SqlUnitOfWork
+from store.clock import as_utc, utc_now
+
+__all__ = ["TrialBalanceFailed", "Clock", "AccountBalance", "CurrencyBalance", "TrialBalance",
+           "DayClosed",
+           "RunSummary", "EndOfDayStatus", "trial_balance", "close_day", "run_end_of_day",
+           "runner_lock", "end_of_day_status", "EndOfDayScheduler", "days_to_close",
+           "DEFAULT_BATCH_SIZE"]
+
+log = logging.getLogger("sme_credit.eod")
+
+Clock = Literal["real", "simulated"]
+#: Lines advanced per transaction.
+DEFAULT_BATCH_SIZE = 200
+#: Statuses of a line end of day no longer visits.
+_FINISHED = ("closed", "written_off")
+#: First key of the PostgreSQL advisory lock of the end-of-day runner ("eod!" in ASCII);
+#: the second is the store's schema, so stores sharing one database do not exclude each
+#: other (advisory locks are per database, not per schema).
+_RUNNER_LOCK = 0x656F6421
+_LOCK_KEYS = ":key, hashtext(current_schema())"
+#: How long a SQLite claim holds without renewal (each batch renews it).
+_LEASE = timedelta(minutes=5)
+
+#: ``progress(day, lines done so far, lines to do)``.
+Progress = Callable[[date, int, int], None]
+
+
+# --------------------------------------------------------------------------- trial balance
+
+
+class TrialBalanceFailed(RuntimeError):
+    """A closed day's trial balance does not hold (debits differ from credits in a
+    currency, or the receivables differ from the sum of the lines' balances); the run
+    stops and the day stays open.
+
+    Not a refusal of a request but a broken invariant of the book: an operator's alarm,
+    never an HTTP answer.
+    """
+
+    code = "trial_balance_failed"
+
+    def __init__(self, message: str, details: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.details = details
+
+
+@dataclass(frozen=True)
+class AccountBalance:
+    """One account's posted debits and credits in one currency."""
+
+    account: str
+    debit: Decimal
+    credit: Decimal
+
+
+@dataclass(frozen=True)
+class CurrencyBalance:
+    """The trial balance of one currency (never added across currencies).
+
+    ``loans_receivable`` is the booked balance of the account over the lines checked
+    (every line booked to the day or before), ``lines_outstanding`` the sum of those
+    lines' own outstanding principal (their summary rows).
+    """
+
+    currency: str
+    accounts: tuple[AccountBalance, ...]
+    total_debit: Decimal
+    total_credit: Decimal
+    loans_receivable: Decimal
+    lines_outstanding: Decimal
+    lines_checked: int
+
+    @property
+    def balanced(self) -> bool:
+        """Debits equal credits."""
+        return self.total_debit == self.total_credit
+
+    @property
+    def receivables_agree(self) -> bool:
+        """The receivable account equals the sum of the lines' balances."""
+        return self.loans_receivable == self.lines_outstanding
+
+
+@dataclass(frozen=True)
+class TrialBalance:
+    """The book as closed on ``on``: entries posted on or before it, per currency.
+
+    ``lines_not_checked`` counts lines booked past ``on`` (written since): their
+    balances then are not stored, so they are left out of the receivables check.
+    """
+
+    on: date
+    currencies: tuple[CurrencyBalance, ...]
+    lines_not_checked: int
+
+    @property
+    def ok(self) -> bool:
+        """Every currency balances and its receivables agree with the lines."""
+        return all(c.balanced and c.receivables_agree for c in self.currencies)
+
+    def problems(self) -> list[str]:
+        """What does not hold, one sentence each."""
+        found = []
+        for c in self.currencies:
+            if not c.balanced:
+                found.append(f"{c.currency}: debits {c.total_debit} differ from credits "
+                             f"{c.total_credit}")
+            if not c.receivables_agree:
+                found.append(f"{c.currency}: loans_receivable {c.loans_receivable} differs "
+                             f"from the lines' outstanding principal {c.lines_outstanding}")
+        return found
+
+    def to_json(self) -> str:
+        """The trial balance as stored on the run."""
+        return json.dumps(asdict(self), default=str, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> TrialBalance:
+        """The trial balance :meth:`to_json` stored."""
+        doc = json.loads(text)
+        return cls(date.fromisoformat(doc["on"]), tuple(
+            CurrencyBalance(
+                c["currency"],
+                tuple(AccountBalance(a["account"], Decimal(a["debit"]), Decimal(a["credit"]))
+                      for a in c["accounts"]),
+                Decimal(c["total_debit"]), Decimal(c["total_credit"]),
+                Decimal(c["loans_receivable"]), Decimal(c["lines_outstanding"]),
+                int(c["lines_checked"]))
+            for c in doc["currencies"]), int(doc["lines_not_checked"]))
+
+
+def trial_balance(session: Session, on: date) -> TrialBalance:
+    """The trial balance of the book as closed on ``on`` (entries posted on or before it).
+
+    Three aggregates in SQL, whatever the book's size: postings by currency, account and
+    side; the booked ``loans_receivable`` of the lines booked to ``on`` or before; those
+    lines' outstanding principal from their summary rows.
+    """
+    entry, posting, line = JournalEntryRecord, JournalPostingRecord, CreditLineRecord
+    joined = (sa.select(col(entry.currency), col(posting.account), col(posting.side),
+                        sa.func.sum(col(posting.amount_minor)))
+              .join(entry, col(posting.entry_id) == col(entry.id)))
+    totals: dict[str, dict[tuple[str, str], int]] = {}
+    for currency, account, side, amount in session.execute(
+            joined.where(col(entry.posted_on) <= on)
+            .group_by(col(entry.currency), col(posting.account), col(posting.side))):
+        totals.setdefault(currency, {})[(account, side)] = int(amount)
+    receivable: dict[str, int] = {}
+    for currency, side, amount in session.execute(
+            sa.select(col(entry.currency), col(posting.side),
+                      sa.func.sum(col(posting.amount_minor)))
+            .join(entry, col(posting.entry_id) == col(entry.id))
+            .join(line, col(line.id) == col(entry.line_id))
+            .where(col(posting.account) == Account.LOANS_RECEIVABLE.value,
+                   col(line.as_of) <= on)
+            .group_by(col(entry.currency), col(posting.side))):
+        signed = int(amount) if side == "debit" else -int(amount)
+        receivable[currency] = receivable.get(currency, 0) + signed
+    outstanding: dict[str, tuple[int, int]] = {}
+    for currency, amount, count in session.execute(
+            sa.select(col(line.currency), sa.func.sum(col(line.outstanding_minor)),
+                      sa.func.count()).where(col(line.as_of) <= on,
+                                             col(line.opened_on) <= on)
+            .group_by(col(line.currency))):
+        outstanding[currency] = (int(amount or 0), int(count))
+    not_checked = session.execute(sa.select(sa.func.count()).select_from(line)
+                                  .where(col(line.as_of) > on)).scalar_one()
+    currencies = []
+    for currency in sorted(set(totals) | set(outstanding)):
+        by_account = totals.get(currency, {})
+        accounts = tuple(
+            AccountBalance(str(account), from_minor(by_account.get((account, "debit"), 0),
+                                                    currency),
+                           from_minor(by_account.get((account, "credit"), 0), currency))
+            for account in sorted({a for a, _ in by_account}, key=_account_order))
+        lines_amount, lines_count = outstanding.get(currency, (0, 0))
+        currencies.append(CurrencyBalance(
+            currency, accounts, sum((a.debit for a in accounts), from_minor(0, currency)),
+            sum((a.credit for a in accounts), from_minor(0, currency)),
+            from_minor(receivable.get(currency, 0), currency),
+            from_minor(lines_amount, currency), lines_count))
+    return TrialBalance(on, tuple(currencies), int(not_checked))
+
+
+def _account_order(name: str) -> tuple[int, str]:
+    kinds = ("asset", "liability", "income", "expense")
+    try:
+        return kinds.index(ACCOUNT_TYPES[Account(name)]), name
+    except (ValueError, KeyError):
+        return len(kinds), name
+
+
+# --------------------------------------------------------------------------- closing days
+
+
+@dataclass(frozen=True)
+class DayClosed:
+    """What end of day did to one day.
+
+    ``already_closed``: the day was closed before this call, which changed nothing (the
+    other figures are the stored run's). ``lines_processed`` counts the lines visited
+    over every attempt, ``seconds`` the time spent over every attempt.
+    """
+
+    day: date
+    already_closed: bool
+    lines_processed: int
+    seconds: float
+    attempts: int
+    trial_balance: TrialBalance | None
+    sellers_changed: tuple[str, ...]
+
+
+def _check_closable(day: date, last: date, *, today: date, clock: Clock) -> None:
+    if day != last + timedelta(days=1):
+        raise DayNotClosable(f"{day} cannot be closed before {last + timedelta(days=1)}: "
+                             f"days close in order (last closed: {last})",
+                             {"next": (last + timedelta(days=1)).isoformat()})
+    if clock == "real" and day >= today:
+        raise DayNotClosable(f"{day} is not over yet: on a real clock end of day closes "
+                             f"days before today ({today}) in the lender's time zone",
+                             {"latest": (today - timedelta(days=1)).isoformat()})
+
+
+def _store_row(session: Session, *, today: date) -> BusinessDayRecord:
+    """The store's business-day row, locked; created (not yet committed) if missing."""
+    row = session.exec(select(BusinessDayRecord).where(BusinessDayRecord.id == STORE_ROW)
+                       .with_for_update()).first()
+    if row is None:
+        row = BusinessDayRecord(id=STORE_ROW, last_closed=last_closed_day(session, today=today),
+                                updated_at=utc_now())
+        session.add(row)
+        session.flush()
+    return row
+
+
+def _run_row(session: Session, day: date) -> EndOfDayRunRecord | None:
+    return session.exec(select(EndOfDayRunRecord).where(EndOfDayRunRecord.day == day)
+                        .with_for_update().execution_options(populate_existing=True)
+                        ).first()
+
+
+def _open_lines(day: date) -> Any:
+    return (select(CreditLineRecord.id)
+            .where(col(CreditLineRecord.status).not_in(_FINISHED),
+                   col(CreditLineRecord.opened_on) <= day))
+
+
+def _closed_result(run: EndOfDayRunRecord | None, day: date) -> DayClosed:
+    if run is None:  # closed before runs were recorded (or by the store's default)
+        return DayClosed(day, True, 0, 0.0, 0, None, ())
+    return DayClosed(day, True, run.lines_processed, run.seconds, run.attempts,
+                     TrialBalance.from_json(run.trial_balance) if run.trial_balance else None,
+                     tuple(json.loads(run.sellers_changed)))
+
+
+def close_day(engine: sa.Engine, day: date, *, today: date, clock: Clock = "real",
+              batch_size: int = DEFAULT_BATCH_SIZE, progress: Progress | None = None,
+              runner: str | None = None) -> DayClosed:
+    """Close business day ``day`` for every open line (see the module).
+
+    Parameters
+    ----------
+    engine
+        The store.
+    day
+        The day to close: the day after the last closed one (a closed day is a no-op).
+    today
+        The calendar date in the lender's time zone.
+    clock
+        ``"real"`` refuses to close ``today`` or later; ``"simulated"`` does not.
+    batch_size
+        Lines advanced per transaction.
+    progress
+        Called after each batch with the day, the lines done and the lines to do.
+    runner
+        The SQLite claim of :func:`runner_lock`, renewed by each batch.
+
+    Raises
+    ------
+    DayNotClosable
+        An earlier day is open, or the day is not over on a real clock.
+    TrialBalanceFailed
+        The day's trial balance does not hold; the day stays open, the run is marked
+        ``failed`` with the problems.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1; got {batch_size}")
+    started = clock_time.monotonic()
+    with SqlUnitOfWork(engine) as uow:
+        store = _store_row(uow.session, today=today)
+        if day <= store.last_closed:
+            return _closed_result(_run_row(uow.session, day), day)
+        _check_closable(day, store.last_closed, today=today, clock=clock)
+        run = _run_row(uow.session, day)
+        if run is None:
+            run = EndOfDayRunRecord(day=day, started_at=utc_now())
+        else:
+            run.attempts += 1
+            run.status, run.error = "running", None
+        uow.session.add(run)
+        done = run.lines_processed
+        uow.commit()
+    total = done + _remaining(engine, day, run.cursor)
+    if progress is not None:
+        progress(day, done, total)
+    batch_started = clock_time.monotonic()
+    while True:
+        with SqlUnitOfWork(engine) as uow:
+            run = _run_row(uow.session, day)
+            assert run is not None
+            if run.status == "closed":
+                break
+            batch = _open_lines(day).order_by(col(CreditLineRecord.id)).limit(batch_size)
+            if run.cursor is not None:
+                batch = batch.where(col(CreditLineRecord.id) > run.cursor)
+            ids = list(uow.session.exec(batch).all())
+            if not ids:
+                break
+            changed = {advanced.seller_id for advanced in
+                       (advance_in(uow, line_id, day) for line_id in ids)
+                       if advanced.history_changed}
+            run.cursor = ids[-1]
+            run.lines_processed += len(ids)
+            if changed:
+                run.sellers_changed = json.dumps(sorted(
+                    set(json.loads(run.sellers_changed)) | changed))
+            now = clock_time.monotonic()
+            run.seconds += now - batch_started
+            batch_started = now
+            uow.session.add(run)
+            if runner is not None:
+                _renew(uow.session, runner)
+            uow.commit()
+            done = run.lines_processed
+        if progress is not None:
+            progress(day, done, max(total, done))
+    with SqlUnitOfWork(engine) as uow:
+        store = _store_row(uow.session, today=today)
+        run = _run_row(uow.session, day)
+        assert run is not None
+        if day <= store.last_closed:  # another runner finished it meanwhile
+            return _closed_result(run, day)
+        balance = trial_balance(uow.session, day)
+        run.seconds += clock_time.monotonic() - batch_started
+        run.trial_balance = balance.to_json()
+        if not balance.ok:
+            run.status, run.error = "failed", "; ".join(balance.problems())
+            uow.session.add(run)
+            uow.commit()
+            raise TrialBalanceFailed(f"the trial balance of {day} does not hold: "
+                                     f"{run.error}; the day stays open",
+                                     {"day": day.isoformat(), "problems": balance.problems()})
+        run.status, run.finished_at = "closed", utc_now()
+        store.last_closed, store.updated_at = day, utc_now()
+        uow.session.add_all([run, store])
+        uow.commit()
+        log.info("closed %s: %d lines in %.1f s", day, run.lines_processed,
+                 clock_time.monotonic() - started)
+        return DayClosed(day, False, run.lines_processed, run.seconds, run.attempts,
+                         balance, tuple(json.loads(run.sellers_changed)))
+
+
+def _remaining(engine: sa.Engine, day: date, cursor: str | None) -> int:
+    query = _open_lines(day)
+    if cursor is not None:
+        query = query.where(col(CreditLineRecord.id) > cursor)
+    with SqlUnitOfWork(engine).reading() as uow:
+        return int(uow.session.execute(
+            sa.select(sa.func.count()).select_from(query.subquery())).scalar_one())
+
+
+def days_to_close(engine: sa.Engine, *, through: date, today: date,
+                  clock: Clock = "real") -> list[date]:
+    """The open days up to ``through``, in order (none when it is closed already).
+
+    Raises
+    ------
+    DayNotClosable
+        ``through`` is today or later on a real clock.
+    """
+    if clock == "real" and through >= today:
+        raise DayNotClosable(f"{through} is not over yet: on a real clock end of day closes "
+                             f"days before today ({today}) in the lender's time zone",
+                             {"latest": (today - timedelta(days=1)).isoformat()})
+    with SqlUnitOfWork(engine).reading() as uow:
+        last = last_closed_day(uow.session, today=today)
+    return [last + timedelta(days=n) for n in range(1, (through - last).days + 1)]
+
+
+def run_end_of_day(engine: sa.Engine, *, through: date, today: date, clock: Clock = "real",
+                   batch_size: int = DEFAULT_BATCH_SIZE, progress: Progress | None = None
+                   ) -> list[DayClosed]:
+    """Close every open day up to ``through`` in order, as the store's one runner.
+
+    Raises
+    ------
+    EndOfDayRunning
+        Another process runs end of day on this store.
+    DayNotClosable, TrialBalanceFailed
+        As :func:`close_day` (days closed before the failure stay closed).
+    """
+    days = days_to_close(engine, through=through, today=today, clock=clock)
+    if not days:
+        return []
+    with runner_lock(engine, today=today) as runner:
+        return [close_day(engine, day, today=today, clock=clock, batch_size=batch_size,
+                          progress=progress, runner=runner)
+                for day in days_to_close(engine, through=through, today=today, clock=clock)]
+
+
+# --------------------------------------------------------------------------- one runner
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _claim_lapsed(row: BusinessDayRecord, now: datetime) -> bool:
+    if row.runner is None or row.runner_until is None or as_utc(row.runner_until) < now:
+        return True
+    host, _, rest = row.runner.partition(":")
+    pid = rest.partition(":")[0]
+    return host == socket.gethostname() and pid.isdigit() and not _pid_alive(int(pid))
+
+
+def _renew(session: Session, runner: str) -> None:
+    row = session.get(BusinessDayRecord, STORE_ROW)
+    if row is not None and row.runner == runner:
+        row.runner_until = utc_now() + _LEASE
+        session.add(row)
+
+
+@contextmanager
+def runner_lock(engine: sa.Engine, *, today: date) -> Iterator[str | None]:
+    """Be the store's one end-of-day runner for the block.
+
+    PostgreSQL: a session advisory lock (``pg_try_advisory_lock``, keyed by the store's
+    schema) on a connection held for the block (released if the process dies). SQLite: a
+    claim on the store's ``business_day`` row, with a lease each batch renews; yields the
+    claim's token (``None`` on PostgreSQL).
+
+    Raises
+    ------
+    EndOfDayRunning
+        Another runner holds the lock or a live claim.
+    """
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as connection:
+            held = connection.execute(sa.text(f"SELECT pg_try_advisory_lock({_LOCK_KEYS})"),
+                                      {"key": _RUNNER_LOCK}).scalar_one()
+            connection.commit()
+            if not held:
+                raise EndOfDayRunning("another process is running end of day on this store")
+            try:
+                yield None
+            finally:
+                connection.execute(sa.text(f"SELECT pg_advisory_unlock({_LOCK_KEYS})"),
+                                   {"key": _RUNNER_LOCK})
+                connection.commit()
+        return
+    token = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+    with SqlUnitOfWork(engine) as uow:
+        row = _store_row(uow.session, today=today)
+        now = utc_now()
+        if not _claim_lapsed(row, now):
+            raise EndOfDayRunning(f"end of day is running on this store ({row.runner}, "
+                                  f"claimed until {row.runner_until})",
+                                  {"runner": row.runner})
+        row.runner, row.runner_until = token, now + _LEASE
+        uow.session.add(row)
+        uow.commit()
+    try:
+        yield token
+    finally:
+        with SqlUnitOfWork(engine) as uow:
+            held = uow.session.get(BusinessDayRecord, STORE_ROW)
+            if held is not None and held.runner == token:
+                held.runner, held.runner_until = None, None
+                uow.session.add(held)
+                uow.commit()
+
+
+# --------------------------------------------------------------------------- status
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """One day's end-of-day run as stored."""
+
+    day: date
+    status: str
+    started_at: datetime
+    finished_at: datetime | None
+    seconds: float
+    lines_processed: int
+    attempts: int
+    cursor: str | None
+    error: str | None
+
+
+@dataclass(frozen=True)
+class EndOfDayStatus:
+    """The store's business day: last closed day, business date, the latest run."""
+
+    last_closed: date
+    business_date: date
+    last_run: RunSummary | None
+    last_closed_run: RunSummary | None
+
+
+def _summary(run: EndOfDayRunRecord | None) -> RunSummary | None:
+    if run is None:
+        return None
+    return RunSummary(run.day, run.status, as_utc(run.started_at),
+                      None if run.finished_at is None else as_utc(run.finished_at),
+                      run.seconds, run.lines_processed, run.attempts, run.cursor, run.error)
+
+
+def end_of_day_status(engine: sa.Engine, *, today: date) -> EndOfDayStatus:
+    """The last closed day, the business date and the latest runs (read only)."""
+    with SqlUnitOfWork(engine).reading() as uow:
+        last = last_closed_day(uow.session, today=today)
+        latest = uow.session.exec(select(EndOfDayRunRecord)
+                                  .order_by(col(EndOfDayRunRecord.day).desc())).first()
+        closed = uow.session.exec(select(EndOfDayRunRecord)
+                                  .where(EndOfDayRunRecord.day == last)).first()
+        return EndOfDayStatus(last, last + timedelta(days=1), _summary(latest),
+                              _summary(closed))
+
+
+# --------------------------------------------------------------------------- the service's runner
+
+
+class _Stopped(Exception):
+    """The service is stopping: leave the run after the batch just committed."""
+
+
+class EndOfDayScheduler:
+    """Runs end of day in a background thread at the lender's cut-off.
+
+    At start, and then at each cut-off (``cutoff`` local time in ``timezone``), it closes
+    every day before today (before the cut-off: every day before yesterday) as the
+    store's one runner; when another process holds the runner lock or the run fails, it
+    tries again ``retry_seconds`` later. Only a ``real`` clock is run this way: a
+    simulated store's days are closed by ``sme-credit eod run``.
+
+    Parameters
+    ----------
+    engine, timezone, cutoff, batch_size
+        The store, the lender's time zone, its cut-off and the batch size.
+    retry_seconds
+        Pause before trying again after a busy lock or a failure.
+    now
+        The clock (aware datetimes; tests pass their own).
+    """
+
+    def __init__(self, engine: sa.Engine, *, timezone: str, cutoff: time,
+                 batch_size: int = DEFAULT_BATCH_SIZE, retry_seconds: float = 300.0,
+                 now: Callable[[], datetime] = utc_now) -> None:
+        self.engine = engine
+        self.zone = ZoneInfo(timezone)
+        self.cutoff = cutoff
+        self.batch_size = batch_size
+        self.retry_seconds = retry_seconds
+        self.now = now
+        self.last_error: str | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def target(self) -> tuple[date, date]:
+        """(today, the last day to close now) in the lender's time zone."""
+        local = self.now().astimezone(self.zone)
+        today = local.date()
+        days_back = 1 if local.time() >= self.cutoff else 2
+        return today, today - timedelta(days=days_back)
+
+    def run_once(self) -> bool:
+        """Close what is due now; true when nothing is left to close."""
+        today, through = self.target()
+        try:
+            run_end_of_day(self.engine, through=through, today=today, clock="real",
+                           batch_size=self.batch_size, progress=self._check_stop)
+        except (EndOfDayRunning, _Stopped):
+            return False
+        except (LendingError, sa.exc.SQLAlchemyError) as error:
+            self.last_error = f"{type(error).__name__}: {error}"
+            log.error("end of day through %s failed: %s", through, self.last_error)
+            return False
+        self.last_error = None
+        return True
+
+    def _check_stop(self, _day: date, _done: int, _total: int) -> None:
+        if self._stop.is_set():  # between batches: what is committed stays, resumed later
+            raise _Stopped
+
+    def seconds_to_next_cutoff(self) -> float:
+        """Seconds from now to the next cut-off."""
+        local = self.now().astimezone(self.zone)
+        moment = datetime.combine(local.date(), self.cutoff, tzinfo=self.zone)
+        if moment <= local:
+            moment = datetime.combine(local.date() + timedelta(days=1), self.cutoff,
+                                      tzinfo=self.zone)
+        return max(1.0, (moment - local).total_seconds())
+
+    def start(self) -> None:
+        """Start the thread (once)."""
+        if self._thread is not None:
+            return
+        self._thread = threading.Thread(target=self._loop, name="end-of-day", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Ask the thread to stop (after its current batch) and wait for it."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            finished = self.run_once()
+            pause = self.seconds_to_next_cutoff() if finished else self.retry_seconds
+            self._stop.wait(pause)

@@ -1,0 +1,110 @@
+"""One line per seller and product, and the seller's credit history with us as an input
+of the policy."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from decimal import Decimal
+
+from decisions import service as service
+from lending import LimitChanged, RepaymentPlan
+from lending.persistence import advance_line, change_limit, draw, lines_of_seller, open_line
+from tests.decisions.conftest import NOW
+
+
+def _decide(uow, market, policy, outcome, key, now=NOW):
+    return service.make_decision(uow(), snapshot=market.snapshot(market.seller_for[outcome]),
+                                 scorer=market.scorer, policy=policy, idempotency_key=key,
+                                 actor="key:mkt", now=now, currency="CNY")
+
+
+def _past_due_line(uow, seller_id: str, product: str, days_past_due: int) -> str:
+    """A line of the seller's with a 30-day bullet drawn and unpaid ``days_past_due`` days
+    after its due date (its stored summary brought to that day)."""
+    drawn = date(2026, 1, 5)
+    open_line(uow(), line_id="L-old", seller_id=seller_id, limit="5000.00", opened_on=drawn,
+              product=product)
+    draw(uow(), line_id="L-old", amount="1000.00", on=drawn, plan=RepaymentPlan.bullet(30),
+         supplier_id="SUP", idempotency_key="d-old")
+    advance_line(uow(), line_id="L-old", to=drawn + timedelta(days=30 + days_past_due))
+    return "L-old"
+
+
+def test_approving_a_seller_twice_changes_the_open_lines_limit_instead_of_a_second(
+        uow, market, policy):
+    first = _decide(uow, market, policy, "approve", "k-1")
+    change_limit(uow(), line_id=first.line_id, new_limit="1000.00", on=NOW.date(),
+                 reason="test", actor="user:carol")
+
+    again = _decide(uow, market, policy, "approve", "k-2", now=NOW + timedelta(days=1))
+
+    assert again.outcome == "approve" and again.decision_id != first.decision_id
+    assert again.line_id == first.line_id
+    (line,) = lines_of_seller(uow(), first.seller_id)
+    assert (line.line_id, line.limit) == (first.line_id, again.limit)
+    assert service.get_decision(uow(), again.decision_id).line_id == first.line_id
+    with uow() as unit:
+        record = unit.lines.get(first.line_id)
+        assert record is not None
+        changes = [e for e in unit.events.list(record) if isinstance(e, LimitChanged)]
+    assert [(c.change_id, c.previous_limit, c.new_limit, c.actor) for c in changes][-1] == (
+        again.decision_id, Decimal("1000.00"), again.limit, "key:mkt")
+    # The history it was decided with is stored beside the features: one line, current.
+    audit = service.get_decision(uow(), again.decision_id)
+    assert audit.features["own_lines_worst_days_past_due"] == 0
+    assert audit.features["own_lines_written_off"] is False
+
+
+def test_a_seller_with_a_line_31_days_past_due_is_declined_with_its_own_reason(
+        uow, market, policy):
+    seller_id = market.seller_for["approve"]
+    product = policy.product_by_seller_kind[str(market.table.loc[seller_id, "seller_kind"])]
+    _past_due_line(uow, seller_id, product, 31)
+
+    view = _decide(uow, market, policy, "approve", "k-1")
+
+    assert (view.outcome, view.line_id, view.limit) == ("decline", None, Decimal("0.00"))
+    assert [r.code for r in view.policy_reasons if r.effect == "decline"] == [
+        "EXISTING_LINE_DELINQUENT"]
+    assert len(lines_of_seller(uow(), seller_id)) == 1
+    # The stored inputs reproduce it exactly (the history is one of them).
+    again = service.reproduce_decision(uow(), view.decision_id, lambda n, v: market.scorer,
+                                       lambda version: policy)
+    assert again.exact, again.differences
+
+
+def test_a_seller_30_days_past_due_is_approved_on_its_existing_line(uow, market, policy):
+    seller_id = market.seller_for["approve"]
+    product = policy.product_by_seller_kind[str(market.table.loc[seller_id, "seller_kind"])]
+    line_id = _past_due_line(uow, seller_id, product, 30)
+
+    view = _decide(uow, market, policy, "approve", "k-1")
+
+    assert (view.outcome, view.line_id) == ("approve", line_id)
+
+
+def test_a_seller_whose_line_was_written_off_is_declined(uow, market, policy):
+    seller_id = market.seller_for["approve"]
+    product = policy.product_by_seller_kind[str(market.table.loc[seller_id, "seller_kind"])]
+    _past_due_line(uow, seller_id, product, 200)
+    (written_off,) = lines_of_seller(uow(), seller_id)
+    assert written_off.status != "open"
+
+    view = _decide(uow, market, policy, "approve", "k-1")
+
+    assert view.outcome == "decline"
+    assert "EXISTING_LINE_WRITTEN_OFF" in [r.code for r in view.policy_reasons]
+
+
+def test_an_officer_approval_for_a_seller_with_an_open_line_changes_that_line(
+        uow, market, policy):
+    referred = _decide(uow, market, policy, "refer", "k-1")
+    open_line(uow(), line_id="L-old", seller_id=referred.seller_id, limit="2000.00",
+              opened_on=date(2026, 6, 1), product=referred.product)
+
+    audit = service.approve(uow(), referred.decision_id, limit="5000.00", reason="ok",
+                            actor="user:alice", now=NOW + timedelta(hours=1), policy=policy)
+
+    assert audit.line_id == "L-old" and audit.actions[-1].after["line_id"] == "L-old"
+    (line,) = lines_of_seller(uow(), referred.seller_id)
+    assert (line.line_id, line.limit) == ("L-old", Decimal("5000.00"))
