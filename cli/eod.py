@@ -10,22 +10,19 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-import sqlalchemy as sa
 from tqdm import tqdm
 
 from cli import CliError
+from cli.database import store_engine
 from lending.persistence import end_of_day_status, run_end_of_day
 from lending.persistence.eod import TrialBalanceFailed
 from lending.persistence.errors import DayNotClosable, EndOfDayRunning
 from settings import Settings
-from store import make_engine, upgrade_database
 
-__all__ = ["register", "parse_day", "lender_today", "store_engine"]
+__all__ = ["register", "parse_day", "lender_today"]
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -52,18 +49,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                 "and the latest end-of-day run (duration, lines).")
     status.set_defaults(handler=show_status)
 
-
-@contextmanager
-def store_engine(settings: Settings) -> Iterator[sa.Engine]:
-    """An engine on the settings' database, migrated, disposed of afterwards."""
-    if not settings.database_url:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-    engine = make_engine(settings.resolved_database_url())
-    try:
-        upgrade_database(engine)
-        yield engine
-    finally:
-        engine.dispose()
 
 
 def lender_today(settings: Settings) -> date:

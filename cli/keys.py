@@ -36,8 +36,8 @@ from access.security import (
     set_password,
 )
 from cli import CliError
+from cli.database import store_engine
 from settings import Settings
-from store import make_engine, upgrade_database
 
 __all__ = ["register"]
 
@@ -110,16 +110,12 @@ def _password_source(parser: argparse.ArgumentParser) -> None:
 
 @contextmanager
 def _engine(settings: Settings) -> Iterator[sa.Engine]:
-    if not settings.database_url:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-    engine = make_engine(settings.resolved_database_url())
-    try:
-        upgrade_database(engine)
-        yield engine
-    except AuthError as exc:
-        raise CliError(str(exc)) from None
-    finally:
-        engine.dispose()
+    """The store, with access-control refusals turned into the command's error."""
+    with store_engine(settings) as engine:
+        try:
+            yield engine
+        except AuthError as exc:
+            raise CliError(str(exc)) from None
 
 
 def _when(moment: datetime | None) -> str:

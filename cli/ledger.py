@@ -12,7 +12,8 @@ from __future__ import annotations
 import argparse
 from datetime import timedelta
 
-from cli.eod import lender_today, parse_day, store_engine
+from cli.database import store_engine
+from cli.eod import lender_today, parse_day
 from lending.persistence import SqlUnitOfWork, TrialBalance, trial_balance
 from settings import Settings
 

@@ -10,22 +10,19 @@ move even when no order arrives).
 from __future__ import annotations
 
 import argparse
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
-import sqlalchemy as sa
 
 from cli import CliError
+from cli.database import store_engine
 from features import resolve_as_of
 from features.records import RecordValidationError, read_table
 from records.errors import RecordsError
 from records.ingest import IngestResult, load_records
 from records.snapshots import refresh_snapshots
 from settings import Settings
-from store import make_engine, upgrade_database
 from store.clock import utc_now
 
 __all__ = ["register"]
@@ -70,17 +67,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     refresh.set_defaults(handler=run_refresh)
 
 
-@contextmanager
-def _engine(settings: Settings) -> Iterator[sa.Engine]:
-    if not settings.database_url:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-    engine = make_engine(settings.resolved_database_url())
-    try:
-        upgrade_database(engine)
-        yield engine
-    finally:
-        engine.dispose()
-
 
 def _moment(value: str | None, settings: Settings) -> datetime:
     if value is None:
@@ -117,7 +103,7 @@ def run_load(args: argparse.Namespace, settings: Settings) -> int:
     now = _moment(args.as_of, settings)
     sellers = _read("--sellers", args.sellers)
     orders = _read("--orders", args.orders)
-    with _engine(settings) as engine:
+    with store_engine(settings) as engine:
         try:
             result = load_records(engine, sellers, orders, now=now,
                                   currencies=settings.currencies, timezone=settings.timezone,
@@ -139,7 +125,7 @@ def run_load(args: argparse.Namespace, settings: Settings) -> int:
 def run_refresh(args: argparse.Namespace, settings: Settings) -> int:
     """Rebuild the snapshots; exit 2 for an unknown seller."""
     now = _moment(args.as_of, settings)
-    with _engine(settings) as engine:
+    with store_engine(settings) as engine:
         try:
             count = refresh_snapshots(engine, now=now, seller_ids=args.sellers,
                                       timezone=settings.timezone, progress=True)
