@@ -16,16 +16,18 @@ import random
 import threading
 import time
 from collections import Counter
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import sqlalchemy as sa
 
 from access.principal import Role
 from access.security import create_api_key
+from features import DEFAULT_TIMEZONE
 from lending.persistence import SqlUnitOfWork, get_line, open_line
 from store import make_engine, upgrade_database
 from tests.hardening._market import prepare_store
@@ -72,13 +74,20 @@ def _send_until_answered(server: ServerProcess, token: str, key: str, path: str,
     raise AssertionError(f"{key} was never answered")
 
 
+def _lender_today() -> date:
+    """Today in the lender's time zone: lines opened today leave the service's end of day
+    nothing to catch up while the server is killed (catching up a long-closed store under
+    SIGKILL is end of day's own crash test, tests/cli/test_eod.py)."""
+    return datetime.now(ZoneInfo(DEFAULT_TIMEZONE)).date()
+
+
 def test_acknowledged_draws_and_repayments_survive_sigkill_exactly_once(
         postgres_url: str, tmp_path: Path) -> None:
     engine = make_engine(postgres_url)
     upgrade_database(engine)
     for line_id in LINES:
         open_line(SqlUnitOfWork(engine), line_id=line_id, seller_id=f"S-{line_id}",
-                  limit=LIMIT, opened_on=date(2026, 1, 1))
+                  limit=LIMIT, opened_on=_lender_today())
     token, _ = create_api_key(engine, Role.MARKETPLACE, name="crash-test")
     server = ServerProcess(tmp_path, postgres_url)
     server.start()
