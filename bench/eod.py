@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -67,6 +66,16 @@ TEMPLATES = 10
 #: The closed day; every template is built relative to it.
 DAY = date(2026, 6, 30)
 
+#: Instalments cumulated by due date, and payments, per line (after the dialect's ``inst``).
+_DUE_AND_PAID = """), due AS (
+  SELECT line_id, due,
+         SUM(amount) OVER (PARTITION BY line_id ORDER BY due ROWS UNBOUNDED PRECEDING) AS cum
+  FROM inst
+), paid AS (
+  SELECT line_id, SUM(amount_minor) / 100.0 AS paid FROM line_event
+  WHERE kind IN ('payment', 'prepayment') AND "on" <= :day GROUP BY line_id
+), dpd AS ("""
+
 #: The set-based statement, per dialect: every line's days past due on :day, FIFO.
 DPD_SQL = {
     "postgresql": """
@@ -76,14 +85,7 @@ WITH inst AS (
   FROM line_event e
   CROSS JOIN LATERAL jsonb_array_elements((e.payload::jsonb)->'schedule'->'instalments') AS i
   WHERE e.kind = 'draw' AND (i->>1)::date <= :day
-), due AS (
-  SELECT line_id, due,
-         SUM(amount) OVER (PARTITION BY line_id ORDER BY due ROWS UNBOUNDED PRECEDING) AS cum
-  FROM inst
-), paid AS (
-  SELECT line_id, SUM(amount_minor) / 100.0 AS paid FROM line_event
-  WHERE kind IN ('payment', 'prepayment') AND "on" <= :day GROUP BY line_id
-), dpd AS (
+""" + _DUE_AND_PAID + """
   SELECT d.line_id,
          COALESCE(:day - MIN(d.due) FILTER (WHERE d.cum > COALESCE(p.paid, 0)), 0) AS dpd
   FROM due d LEFT JOIN paid p USING (line_id) GROUP BY d.line_id
@@ -97,14 +99,7 @@ WITH inst AS (
          + CAST(json_extract(i.value, '$[4]') AS REAL) AS amount
   FROM line_event e, json_each(e.payload, '$.schedule.instalments') AS i
   WHERE e.kind = 'draw' AND json_extract(i.value, '$[1]') <= :day
-), due AS (
-  SELECT line_id, due,
-         SUM(amount) OVER (PARTITION BY line_id ORDER BY due ROWS UNBOUNDED PRECEDING) AS cum
-  FROM inst
-), paid AS (
-  SELECT line_id, SUM(amount_minor) / 100.0 AS paid FROM line_event
-  WHERE kind IN ('payment', 'prepayment') AND "on" <= :day GROUP BY line_id
-), dpd AS (
+""" + _DUE_AND_PAID + """
   SELECT d.line_id,
          COALESCE(CAST(julianday(:day) - julianday(MIN(CASE WHEN d.cum > COALESCE(p.paid, 0)
                                                          THEN d.due END)) AS INTEGER), 0) AS dpd
@@ -202,14 +197,20 @@ def _eod_process(url: str, workdir: Path) -> tuple[float, float, str]:
                SME_CREDIT_DATA_DIR=str(workdir / "data"))
     command = [str(ROOT / ".venv" / "bin" / "sme-credit"), "eod", "run", "--through",
                DAY.isoformat()]
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    out, err = workdir / "eod.out", workdir / "eod.err"
     started = time.perf_counter()
-    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    with out.open("w") as stdout, err.open("w") as stderr:
+        process = subprocess.Popen(command, env=env, stdout=stdout, stderr=stderr)
+        # wait4 reaps the child and gives its own peak memory (RUSAGE_CHILDREN would
+        # keep the largest of every child so far, the first database's for the second)
+        _, status, usage = os.wait4(process.pid, 0)
+        process.returncode = os.waitstatus_to_exitcode(status)
     seconds = time.perf_counter() - started
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    if done.returncode != 0:
-        raise SystemExit(f"eod run failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
-    return seconds, max(peak, before) / 1024, done.stdout.strip().splitlines()[-1:][0]
+    if process.returncode != 0:
+        raise SystemExit(f"eod run failed ({process.returncode}):\n{out.read_text()}\n"
+                         f"{err.read_text()}")
+    peak = usage.ru_maxrss
+    return seconds, peak / 1024, out.read_text().strip().splitlines()[-1:][0]
 
 
 def _floor(engine: sa.Engine) -> tuple[float, int]:
