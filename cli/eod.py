@@ -20,7 +20,9 @@ from cli.database import store_engine
 from lending.persistence import end_of_day_status, run_end_of_day
 from lending.persistence.eod import TrialBalanceFailed
 from lending.persistence.errors import DayNotClosable, EndOfDayRunning
+from records.snapshots import refresh_changed_sellers
 from settings import Settings
+from store.clock import utc_now
 
 __all__ = ["register", "parse_day", "lender_today"]
 
@@ -104,9 +106,12 @@ def run_eod(args: argparse.Namespace, settings: Settings) -> int:
           f"visits in {seconds:.1f} s; trial balance holds on every day")
     changed = sorted({seller for day in days for seller in day.sellers_changed})
     if changed:
+        with store_engine(settings) as engine:
+            refreshed = refresh_changed_sellers(engine, changed, now=utc_now(),
+                                                timezone=settings.timezone)
         shown = ", ".join(changed[:10]) + (" ..." if len(changed) > 10 else "")
-        print(f"credit history changed for {len(changed):,} seller(s) (their feature "
-              f"snapshots are stale): {shown}")
+        print(f"credit history changed for {len(changed):,} seller(s): {shown}; feature "
+              f"snapshots rebuilt for the {refreshed:,} registered with the records service")
     print(f"business date is now {status.business_date}")
     return 0
 

@@ -75,6 +75,7 @@ from decisions.tables import (
 from features import DEFAULT_TIMEZONE, json_value
 from lending.errors import CurrencyMismatch
 from lending.money import AmountInput
+from lending.persistence.business_day import business_date
 from lending.persistence.codec import dumps
 from lending.persistence.services import (
     LineView,
@@ -460,8 +461,11 @@ def _unknown(decision_id: str) -> UnknownDecision:
     return UnknownDecision(f"no credit decision {decision_id!r}", {"decision_id": decision_id})
 
 
-def _business_date(now: datetime, timezone: str) -> date:
-    return now.astimezone(ZoneInfo(timezone)).date()
+def _business_date(uow: SqlUnitOfWork, now: datetime, timezone: str) -> date:
+    """The lender's business date, read in the caller's transaction: a line opened by a
+    decision opens on it, so that it can be drawn at once (draws happen on the business
+    date, which stays on yesterday until end of day closes it, e.g. before the cut-off)."""
+    return business_date(uow.session, today=now.astimezone(ZoneInfo(timezone)).date())
 
 
 # --------------------------------------------------------------------------- deciding
@@ -571,17 +575,19 @@ def make_decision(uow: SqlUnitOfWork, *, snapshot: FeatureSnapshot, scorer: Scor
             known = uow.session.get(CreditDecisionRecord, json.loads(stored)["decision_id"])
             assert known is not None  # written in the same transaction as the key
             return _view(known, replayed=True)
+        if existing is not None or line_id is not None:
+            today = _business_date(uow, now, timezone)
         if existing is not None:
             assert decision.terms is not None  # an approval has its product's terms
             regrant_line(_JoinedUnitOfWork(uow), line_id=existing.line_id,
                          seller_id=seller_id, limit=decision.limit, terms=decision.terms,
                          policy_version=decision.policy_version,
-                         on=_business_date(now, timezone), actor=actor,
+                         on=today, actor=actor,
                          change_id=decision_id,
                          reason=f"approved again by decision {decision_id}")
         elif line_id is not None:
             open_line_from_decision(_JoinedUnitOfWork(uow), decision, line_id=line_id,
-                                    opened_on=_business_date(now, timezone),
+                                    opened_on=today,
                                     currency=currency)
         uow.session.connection().execute(_INSERT_DECISION, values)
         return view
@@ -912,7 +918,7 @@ def act_on_decision(uow: SqlUnitOfWork, decision_id: str, *, action: OfficerActi
         case, acted = _case_of(record).act(request, at=now, policy=policy,
                                            expected_version=expected_version)
         effect = acted.line_effect
-        today = _business_date(now, timezone)
+        today = _business_date(uow, now, timezone)
         existing = (_open_line_id(uow, record.seller_id, effect.product)
                     if isinstance(effect, OpenLine) else None)
         if isinstance(effect, OpenLine) and existing is not None:

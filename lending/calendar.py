@@ -6,6 +6,11 @@ shorter: a loan started on 31 January falls due on 28 February (29 in a leap yea
 31 March, 30 April, 31 May. The anchor is always the *start* day, never the previous due
 date, so one short month does not pull every later due date earlier.
 
+Dates from clients (the business date is the lender's, see
+:mod:`lending.persistence.business_day`): :func:`check_draw_date` (a draw happens on the
+business date) and :func:`check_value_date` (a repayment's value date lies from
+``window_days`` before the business date to it).
+
 Day counts turn a number of days into a fraction of a year: ``ACT/365`` (the default,
 "Actual/365 Fixed": actual days / 365, also in leap years) and ``ACT/360``.
 """
@@ -13,11 +18,11 @@ Day counts turn a number of days into a fraction of a year: ``ACT/365`` (the def
 from __future__ import annotations
 
 import calendar as _calendar
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Literal, get_args
 
-from lending.errors import InvalidScheduleTerms
+from lending.errors import InvalidScheduleTerms, NotTheBusinessDate, ValueDateOutsideWindow
 
 __all__ = [
     "DayCount",
@@ -26,6 +31,8 @@ __all__ = [
     "add_months",
     "monthly_due_dates",
     "year_fraction",
+    "check_draw_date",
+    "check_value_date",
 ]
 
 DayCount = Literal["ACT/365", "ACT/360"]
@@ -71,3 +78,41 @@ def monthly_due_dates(start: date, count: int) -> tuple[date, ...]:
 def year_fraction(start: date, end: date, day_count: str = "ACT/365") -> Decimal:
     """Actual days from ``start`` to ``end`` divided by the convention's year basis."""
     return Decimal((end - start).days) / Decimal(day_count_basis(day_count))
+
+
+def check_draw_date(on: date | None, business: date) -> date:
+    """The date of a draw: the business date, whether the client gave it or not.
+
+    Raises
+    ------
+    NotTheBusinessDate
+        If ``on`` is another date (``details["allowed"]`` is the business date).
+    """
+    if on is not None and on != business:
+        raise NotTheBusinessDate(
+            f"draws happen on the business date {business}; got {on}",
+            {"allowed": business.isoformat()})
+    return business
+
+
+def check_value_date(on: date | None, business: date, window_days: int) -> date:
+    """A repayment's value date: ``on`` if it lies within ``window_days`` before the
+    business date (inclusive) and not after it; the business date when ``on`` is
+    ``None``.
+
+    Raises
+    ------
+    ValueDateOutsideWindow
+        Outside the window (``details`` give ``earliest`` and ``latest``).
+    """
+    if window_days < 0:
+        raise ValueError(f"window_days must be >= 0; got {window_days}")
+    if on is None:
+        return business
+    earliest = business - timedelta(days=window_days)
+    if not earliest <= on <= business:
+        raise ValueDateOutsideWindow(
+            f"a repayment's value date must be from {earliest} to {business} (the business "
+            f"date and {window_days} days before it); got {on}",
+            {"earliest": earliest.isoformat(), "latest": business.isoformat()})
+    return on

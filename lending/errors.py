@@ -31,6 +31,8 @@ __all__ = [
     "RefundExceedsCreditBalance",
     "InsufficientPayoff",
     "NothingToPayOff",
+    "NotTheBusinessDate",
+    "ValueDateOutsideWindow",
 ]
 
 
@@ -167,3 +169,17 @@ class NothingToPayOff(LendingError):
     """A payoff names a line or draw that owes nothing."""
 
     code = "nothing_to_pay_off"
+
+
+class NotTheBusinessDate(LendingError):
+    """A draw dated other than the lender's current business date (draws happen on the
+    business date; ``details["allowed"]`` names it)."""
+
+    code = "not_the_business_date"
+
+
+class ValueDateOutsideWindow(LendingError):
+    """A repayment's value date outside ``[business date - window, business date]``
+    (``details["earliest"]`` and ``details["latest"]`` give the allowed range)."""
+
+    code = "value_date_outside_window"

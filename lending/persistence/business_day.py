@@ -20,6 +20,7 @@ Tables
 
 Dates from clients
 ------------------
+The rules are pure (:mod:`lending.calendar`, re-exported here):
 :func:`check_draw_date`: a draw happens on the business date (a client may repeat it,
 nothing else). :func:`check_value_date`: a repayment's value date may go back
 ``window_days`` from the business date, never forward.
@@ -32,7 +33,7 @@ from datetime import date, datetime, timedelta
 import sqlalchemy as sa
 from sqlmodel import Field, Session, SQLModel, select
 
-from lending.persistence.errors import NotTheBusinessDate, ValueDateOutsideWindow
+from lending.calendar import check_draw_date, check_value_date
 from lending.persistence.tables import BIG_ID, CreditLineRecord
 from lending.persistence.unit_of_work import SqlUnitOfWork
 
@@ -113,41 +114,3 @@ def current_business_date(uow: SqlUnitOfWork, *, today: date) -> date:
     """
     with uow.reading():
         return business_date(uow.session, today=today)
-
-
-def check_draw_date(on: date | None, business: date) -> date:
-    """The date of a draw: the business date, whether the client gave it or not.
-
-    Raises
-    ------
-    NotTheBusinessDate
-        If ``on`` is another date (``details["allowed"]`` is the business date).
-    """
-    if on is not None and on != business:
-        raise NotTheBusinessDate(
-            f"draws happen on the business date {business}; got {on}",
-            {"allowed": business.isoformat()})
-    return business
-
-
-def check_value_date(on: date | None, business: date, window_days: int) -> date:
-    """A repayment's value date: ``on`` if it lies within ``window_days`` before the
-    business date (inclusive) and not after it; the business date when ``on`` is
-    ``None``.
-
-    Raises
-    ------
-    ValueDateOutsideWindow
-        Outside the window (``details`` give ``earliest`` and ``latest``).
-    """
-    if window_days < 0:
-        raise ValueError(f"window_days must be >= 0; got {window_days}")
-    if on is None:
-        return business
-    earliest = business - timedelta(days=window_days)
-    if not earliest <= on <= business:
-        raise ValueDateOutsideWindow(
-            f"a repayment's value date must be from {earliest} to {business} (the business "
-            f"date and {window_days} days before it); got {on}",
-            {"earliest": earliest.isoformat(), "latest": business.isoformat()})
-    return on

@@ -7,7 +7,7 @@ the store's (:mod:`store.idempotency`, shared with the decisions), named here to
 
 from __future__ import annotations
 
-from lending.errors import LendingError
+from lending.errors import LendingError, NotTheBusinessDate, ValueDateOutsideWindow
 from store.idempotency import IdempotencyKeyReused
 
 __all__ = ["UnknownLine", "LineAlreadyExists", "IdempotencyKeyReused", "DecisionNotApproved",
@@ -31,20 +31,6 @@ class DecisionNotApproved(LendingError):
     """A line can only be opened from an approved credit decision."""
 
     code = "decision_not_approved"
-
-
-class NotTheBusinessDate(LendingError):
-    """A draw dated other than the lender's current business date (draws happen on the
-    business date; ``details["allowed"]`` names it)."""
-
-    code = "not_the_business_date"
-
-
-class ValueDateOutsideWindow(LendingError):
-    """A repayment's value date outside ``[business date - window, business date]``
-    (``details["earliest"]`` and ``details["latest"]`` give the allowed range)."""
-
-    code = "value_date_outside_window"
 
 
 class DayNotClosable(LendingError):

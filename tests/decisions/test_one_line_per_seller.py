@@ -9,6 +9,7 @@ from decimal import Decimal
 from decisions import service as service
 from lending import LimitChanged, RepaymentPlan
 from lending.persistence import advance_line, change_limit, draw, lines_of_seller, open_line
+from lending.products import RequestedPlan
 from tests.decisions.conftest import NOW
 
 
@@ -108,3 +109,26 @@ def test_an_officer_approval_for_a_seller_with_an_open_line_changes_that_line(
     assert audit.line_id == "L-old" and audit.actions[-1].after["line_id"] == "L-old"
     (line,) = lines_of_seller(uow(), referred.seller_id)
     assert (line.line_id, line.limit) == ("L-old", Decimal("5000.00"))
+
+
+def test_a_line_opens_on_the_business_date_and_can_be_drawn_at_once(uow, market, policy):
+    """Before end of day has closed yesterday (e.g. before the cut-off) the business date
+    lags the calendar: the approved line opens on the business date, where draws happen."""
+    from lending.persistence.business_day import STORE_ROW, BusinessDayRecord
+    from store.clock import utc_now
+
+    lagging = NOW.date() - timedelta(days=3)
+    with uow() as unit:
+        unit.session.add(BusinessDayRecord(id=STORE_ROW, last_closed=lagging,
+                                           updated_at=utc_now()))
+        unit.commit()
+    approved = _decide(uow, market, policy, "approve", "k-lag")
+    (line,) = lines_of_seller(uow(), approved.seller_id)
+    with uow() as unit:
+        record = unit.lines.get(approved.line_id)
+        assert record is not None and record.opened_on == lagging + timedelta(days=1)
+    receipt = draw(uow(), line_id=line.line_id, amount="100.00", on=None,
+                   plan=RequestedPlan.term_loan("annuity", 6), supplier_id="SUP",
+                   idempotency_key="d-lag",
+                   business_today=NOW.date())
+    assert receipt.on == lagging + timedelta(days=1)

@@ -35,7 +35,13 @@ class ServerProcess:
                     "SME_CREDIT_MODEL_POLL_SECONDS": "0", **(extra_env or {})}
         self.process: subprocess.Popen[bytes] | None = None
 
-    def start(self, timeout: float = 60.0) -> None:
+    def start(self, timeout: float = 180.0) -> None:
+        """Start the server and wait for ``/healthz``.
+
+        Two workers import the whole stack and load the model before they answer: about
+        10 s on an idle two-core machine, several times that when CI shares the machine,
+        hence the generous default; the log's tail is in the error when it does not come
+        up."""
         command = [sys.executable, "-c", "import sys; from cli import main; "
                    "sys.exit(main(sys.argv[1:]))", "serve", "--port", str(self.port),
                    "--workers", str(self.workers), "--log-level", self.log_level]
@@ -52,7 +58,8 @@ class ServerProcess:
             except httpx.HTTPError:
                 pass
             time.sleep(0.1)
-        raise RuntimeError(f"the server did not answer in {timeout} s")
+        raise RuntimeError(f"the server did not answer in {timeout} s; its log ends: "
+                           f"{self.log.read_text(errors='replace')[-2000:]}")
 
     def kill(self) -> None:
         """SIGKILL the whole process group: no shutdown handler runs."""

@@ -94,7 +94,7 @@ def test_acknowledged_draws_and_repayments_survive_sigkill_exactly_once(
 
     answers: dict[str, tuple[str, dict[str, Any], int, Any]] = {}
     lock = threading.Lock()
-    deadline = time.monotonic() + 240
+    deadline = time.monotonic() + 600
 
     def client(number: int) -> None:
         for key, path, body in _operations(number):
@@ -164,7 +164,7 @@ def test_acknowledged_decisions_survive_sigkill_of_grouped_commits_exactly_once(
     clients = 8
     answers: dict[str, tuple[str, int, Any]] = {}
     lock = threading.Lock()
-    deadline = time.monotonic() + 240
+    deadline = time.monotonic() + 600
 
     def client(number: int) -> None:
         for seller in sellers[number::clients]:

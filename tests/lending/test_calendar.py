@@ -1,12 +1,18 @@
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lending.calendar import add_months, monthly_due_dates, year_fraction
-from lending.errors import InvalidScheduleTerms
+from lending.calendar import (
+    add_months,
+    check_draw_date,
+    check_value_date,
+    monthly_due_dates,
+    year_fraction,
+)
+from lending.errors import InvalidScheduleTerms, NotTheBusinessDate, ValueDateOutsideWindow
 
 
 def test_february_due_date_clamps_to_month_end():
@@ -45,3 +51,36 @@ def test_monthly_due_date_is_the_anchor_day_or_the_month_end(start, months):
     assert (due.year * 12 + due.month) - (start.year * 12 + start.month) == months
     next_day_month = date.fromordinal(due.toordinal() + 1).month
     assert due.day == start.day or (due.day < start.day and next_day_month != due.month)
+
+
+# --------------------------------------------------------------------------- client dates
+
+
+def test_a_draw_happens_on_the_business_date_only():
+    business = date(2026, 3, 10)
+    assert check_draw_date(None, business) == business
+    assert check_draw_date(business, business) == business
+    with pytest.raises(NotTheBusinessDate) as refused:
+        check_draw_date(business + timedelta(days=1), business)
+    assert refused.value.details == {"allowed": "2026-03-10"}
+
+
+@given(business=st.dates(date(2000, 1, 1), date(2100, 12, 31)),
+       window=st.integers(0, 60), offset=st.integers(-90, 90))
+def test_a_value_date_is_accepted_exactly_within_the_window(business, window, offset):
+    on = business + timedelta(days=offset)
+    inside = -window <= offset <= 0
+    if inside:
+        assert check_value_date(on, business, window) == on
+    else:
+        with pytest.raises(ValueDateOutsideWindow) as refused:
+            check_value_date(on, business, window)
+        assert refused.value.details == {
+            "earliest": (business - timedelta(days=window)).isoformat(),
+            "latest": business.isoformat()}
+    assert check_value_date(None, business, window) == business
+
+
+def test_a_negative_window_is_a_programming_error():
+    with pytest.raises(ValueError, match="window_days"):
+        check_value_date(None, date(2026, 3, 10), -1)
