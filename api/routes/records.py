@@ -4,10 +4,11 @@
 record with the field names of the record contract (``docs/records.md``). Values are
 checked row by row by the contract, so a bad value rejects its row, not the request: the
 answer (200) counts the rows ``accepted`` (new), ``unchanged`` (same content as stored:
-nothing written) and ``updated`` (changed content replaced the stored row), and lists
-every problem of every rejected row as ``{"row", "field", "reason"}`` (``row`` is the
-1-based position in ``items``; 0 names a whole field). Only the request's shape is
-checked up front: more than 10,000 rows is a 413 ``batch_too_large`` (counted before any
+nothing written) and ``updated`` (changed content replaced the stored row), names every
+rejected row (``rejected_row_numbers``) and lists their problems as ``{"row", "field",
+"reason"}`` in row order, at most :data:`MAX_PROBLEMS_SHOWN` of them (``problems``
+counts them all; ``row`` is the 1-based position in ``items``; 0 names a whole field).
+Only the request's shape is checked up front: more than 10,000 rows is a 413 ``batch_too_large`` (counted before any
 row is read, so a huge batch of junk gets a small answer); an unknown field name or a
 value of an impossible JSON type is a 422 ``invalid_request`` naming its path. Ids follow
 the one id pattern and times the one plausible range of the record contract
@@ -128,6 +129,12 @@ class OrderBatch(BaseModel):
         "`batch_too_large` above).")
 
 
+#: Problems listed in a batch's answer: a batch of 10,000 rows with every field wrong
+#: would otherwise answer with 140,000 entries. Every rejected row is still named in
+#: ``rejected_row_numbers``, and ``problems`` counts them all.
+MAX_PROBLEMS_SHOWN = 1_000
+
+
 class RejectedRowPublic(BaseModel):
     """One problem of a rejected row."""
 
@@ -144,8 +151,13 @@ class IngestResultPublic(BaseModel):
     unchanged: int = Field(description="Records equal to the stored ones (nothing written).")
     updated: int = Field(description="Stored records replaced by a changed version.")
     rejected_rows: int = Field(description="Rows rejected (nothing of them is stored).")
-    rejected: list[RejectedRowPublic] = Field(description="Every problem of every rejected "
-                                              "row.")
+    rejected: list[RejectedRowPublic] = Field(description=(
+        f"The problems of the rejected rows in row order: every one, up to "
+        f"{MAX_PROBLEMS_SHOWN:,}; `problems` counts them all."))
+    problems: int = Field(description="How many problems the rejected rows have in all.")
+    rejected_row_numbers: list[int] = Field(description=(
+        "Every rejected row's 1-based position, in order (0: a whole field), whether or "
+        "not its problems fit in `rejected`."))
 
 
 class SellerPublic(BaseModel):
@@ -165,11 +177,14 @@ class SellerPublic(BaseModel):
 
 
 def _public(result: service.IngestResult) -> IngestResultPublic:
+    problems = sorted(result.rejected, key=lambda p: p.row)  # stable: fields keep order
     return IngestResultPublic(
         received=result.received, accepted=result.accepted, unchanged=result.unchanged,
         updated=result.updated, rejected_rows=result.rejected_rows,
         rejected=[RejectedRowPublic(row=p.row, field=p.field, reason=p.reason)
-                  for p in result.rejected])
+                  for p in problems[:MAX_PROBLEMS_SHOWN]],
+        problems=len(problems),
+        rejected_row_numbers=sorted({p.row for p in problems}))
 
 
 @router.post("/sellers", response_model=IngestResultPublic)

@@ -46,7 +46,8 @@ def test_a_batch_keeps_its_good_rows_and_lists_every_problem_of_the_others(selle
             {"row": 2, "field": "buyer_country",
              "reason": "not an ISO 3166-1 alpha-2 country code"},
             {"row": 3, "field": "seller_id", "reason": "order for an unknown seller"},
-        ]}
+        ],
+        "problems": 3, "rejected_row_numbers": [2, 3]}
     again = seller.client.post("/v1/orders", json={"items": [
         order("O1"), order("O4", amount="99.50", refunded_amount="99.50",
                            refunded_at="2026-06-03T10:00:00+08:00")]},
@@ -136,3 +137,17 @@ def test_texts_no_database_can_store_never_make_the_service_fail(seller):
     for bad in ("S%00", "S%ED%A0%80", "S" * 200):
         read = seller.client.get(f"/v1/sellers/{bad}", headers=seller.as_role(Role.OFFICER))
         assert read.status_code in (404, 422), (bad, read.text)
+
+
+def test_a_batch_of_bad_rows_gets_a_bounded_answer_that_still_names_every_row(seller):
+    items = [order(f"O{n}", amount="ten", buyer_country="China") for n in range(3_000)]
+    answer = seller.client.post("/v1/orders", json={"items": items},
+                                headers=seller.as_role(Role.MARKETPLACE))
+    assert answer.status_code == 200
+    body = answer.json()
+    assert (body["received"], body["rejected_rows"], body["problems"]) == (3_000, 3_000, 6_000)
+    assert body["rejected_row_numbers"] == list(range(1, 3_001))
+    assert len(body["rejected"]) == 1_000  # the first problems, in row order
+    assert [p["row"] for p in body["rejected"][:4]] == [1, 1, 2, 2]
+    assert body["rejected"][-1]["row"] == 500
+    assert len(answer.content) < len(json.dumps({"items": items}))
