@@ -8,8 +8,9 @@ nothing written) and ``updated`` (changed content replaced the stored row), name
 rejected row (``rejected_row_numbers``) and lists their problems as ``{"row", "field",
 "reason"}`` in row order, at most :data:`MAX_PROBLEMS_SHOWN` of them (``problems``
 counts them all; ``row`` is the 1-based position in ``items``; 0 names a whole field).
-Only the request's shape is checked up front: more than 10,000 rows is a 413 ``batch_too_large`` (counted before any
-row is read, so a huge batch of junk gets a small answer); an unknown field name or a
+Only the request's shape is checked up front: more than 10,000 rows is a 413
+``batch_too_large`` (counted before any row is read, so a huge batch of junk gets a small
+answer); an unknown field name or a
 value of an impossible JSON type is a 422 ``invalid_request`` naming its path. Ids follow
 the one id pattern and times the one plausible range of the record contract
 (``docs/records.md``): a row outside them is a rejected row like any other.
