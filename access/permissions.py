@@ -14,6 +14,7 @@ decisions:create   yes                         yes
 decisions:read     yes          yes      yes   yes
 lines:read         yes          yes      yes   yes
 lines:write        yes                         yes
+lines:refund                    yes            yes
 models:read                     yes      yes   yes
 models:reload                            yes   yes
 metrics:read                             yes   yes
@@ -39,7 +40,8 @@ PERMISSIONS: Mapping[str, str] = MappingProxyType({
     "decisions:create": "ask for a credit decision",
     "decisions:read": "read decisions and their audit records",
     "lines:read": "read credit lines, schedules and statements",
-    "lines:write": "draw on a credit line and post repayments",
+    "lines:write": "draw on a credit line, post repayments and pay a line off",
+    "lines:refund": "pay a borrower's credit balance back to them",
     "models:read": "see which model versions are champion and challenger",
     "models:reload": "make the service load the current champion",
     "metrics:read": "read the Prometheus metrics",
@@ -70,8 +72,8 @@ def _checked(names: Iterable[str]) -> frozenset[str]:
 ROLE_PERMISSIONS: Mapping[Role, frozenset[str]] = MappingProxyType({
     Role.MARKETPLACE: _checked({"sellers:write", "orders:write", "decisions:create",
                                 "decisions:read", "lines:read", "lines:write", "api:docs"}),
-    Role.OFFICER: _checked({"decisions:read", "lines:read", "models:read", "cases:review",
-                            "api:docs"}),
+    Role.OFFICER: _checked({"decisions:read", "lines:read", "lines:refund", "models:read",
+                            "cases:review", "api:docs"}),
     Role.RISK: _checked({"decisions:read", "lines:read", "models:read", "models:reload",
                          "metrics:read", "api:docs"}),
     Role.ADMIN: frozenset(PERMISSIONS),

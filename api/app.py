@@ -30,10 +30,13 @@ from api.metrics import Metrics, MetricsMiddleware
 from api.model_holder import ModelHolder
 from api.routes import decisions, docs, health, lines, models, records
 from lending.persistence import EndOfDayScheduler, SqlUnitOfWork
+from lending.persistence.eod import DayClosed
 from lending.policy import CreditPolicy, load_policy
+from records.snapshots import refresh_changed_sellers
 from scoring import Scorer
 from settings import Settings
 from store import GroupCommit, make_engine, upgrade_database
+from store.clock import utc_now
 
 __all__ = ["create_app", "declare_error_answers", "ROUTERS", "operation_id",
            "check_operation_ids"]
@@ -93,9 +96,16 @@ def create_app(settings: Settings | None = None, *, engine: sa.Engine | None = N
     # End of day at the lender's cut-off, on a real clock (a simulated store's days are
     # closed by `sme-credit eod run`); several worker processes take turns through the
     # runner lock, so a day is closed once.
+    def refresh_changed(days: list[DayClosed]) -> None:
+        # the sellers whose credit history changed get fresh feature snapshots
+        changed = {seller for day in days for seller in day.sellers_changed}
+        if changed:
+            refresh_changed_sellers(engine, changed, now=utc_now(), timezone=settings.timezone)
+
     end_of_day = (EndOfDayScheduler(engine, timezone=settings.timezone,
                                     cutoff=settings.eod_cutoff_time(),
-                                    batch_size=settings.eod_batch_size)
+                                    batch_size=settings.eod_batch_size,
+                                    on_closed=refresh_changed)
                   if settings.clock == "real" and not in_memory else None)
 
     @asynccontextmanager

@@ -87,6 +87,7 @@ _DOMAIN_STATUS: dict[type[Exception], int] = {
     lending_errors.BackdatedOperation: 409,
     lending_errors.DuplicateOperation: 409,
     lending_errors.PaymentAlreadyReversed: 409,
+    lending_errors.PaymentAlreadyRefunded: 409,
     lending_errors.NothingToPrepay: 409,
     lending_errors.NothingToPayOff: 409,
     lending_errors.RefundExceedsCreditBalance: 409,

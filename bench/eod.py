@@ -2,25 +2,31 @@
 
     .venv/bin/python bench/eod.py                                   # 100,000 lines, both databases
     .venv/bin/python bench/eod.py --lines 2000 --databases sqlite   # a quick look
+    .venv/bin/python bench/eod.py --lines 10000 --batch-size 500    # another batch size
     .venv/bin/python bench/eod.py --lines 10000 100000              # memory at two sizes
 
 One run per database and book size:
 
 1. **Set-up** (not timed): a fresh store (a SQLite file in a temporary folder, or a schema
-   of its own on the PostgreSQL of ``--postgres-url``, dropped at the end), migrated. Ten
-   *template* lines are built through the real services (``open_line``, ``draw``,
-   ``repay``, ``advance_line``): purchase lines with three draws each (interest-free
-   bullets and instalments), paid on time, paid in part, paid late or not at all, so that
-   on the closed day some lines are current, some past due, some frozen. Every line is
-   booked to the day before the closed day. The templates are then copied with SQL
+   of its own on the PostgreSQL of ``--postgres-url``, dropped at the end), migrated.
+   Twenty *template* lines (:data:`MIX`, three draws each) are built through the real
+   services (``open_line``, ``draw``, ``repay``, ``advance_line``): four in ten purchase
+   lines drawn in the last weeks (interest-free bullets, nothing due yet), two in ten
+   instalment lines paid on time, a quarter term loans paid on time (annuity, daily
+   interest, equal principal: interest accruing every day) and three past due (never
+   paid, paid by half). End of day then closes the day before :data:`DAY` for them, so
+   each has its fold checkpoint as in steady state. The templates are copied with SQL
    (``INSERT ... SELECT`` over a numbers table) into ``--lines`` lines with their events,
-   journal entries and postings (each copy a line of its own: ids suffixed), and the
-   store's last closed day is set to the day before.
+   journal entries, postings and checkpoints (each copy a line of its own: ids
+   suffixed): a book is prepared in bulk, not by hundreds of thousands of service calls.
 2. **End of day, timed as a whole process**: ``sme-credit eod run --through DAY`` with a
    simulated clock (``SME_CREDIT_CLOCK=simulated``), as an operator runs it: interpreter
    start, imports, reading every open line in batches, folding, booking, the summary rows,
    the trial balance. Its exit status must be 0 (a failed trial balance fails the bench).
-   Wall time, lines per second and the process's peak resident memory are printed.
+   Wall time, lines per second and the process's peak resident memory are printed, with
+   the part spent in the run itself (batches and trial balance, as the run records it)
+   and the time of the trial balance alone (read once more afterwards). Several sizes
+   (``--lines 10000 100000``) show whether memory stays flat.
 3. **The floor**: one set-based SQL statement that computes every line's days past due on
    that day from the stored events (each draw's instalments from its JSON schedule,
    cumulated by due date, against the line's payments: the oldest due date not covered)
@@ -56,9 +62,12 @@ from lending import RepaymentPlan  # noqa: E402
 from lending.persistence import (  # noqa: E402
     SqlUnitOfWork,
     advance_line,
+    close_day,
     draw,
+    get_statement,
     open_line,
     repay,
+    trial_balance,
 )
 from store import make_engine, upgrade_database  # noqa: E402
 
@@ -110,30 +119,68 @@ UPDATE credit_line SET days_past_due = dpd.dpd FROM dpd WHERE credit_line.id = d
 }
 
 
+#: The book's mix, one template line each (three draws a line): (plan of each draw, days
+#: before DAY of each draw, repayment behaviour). Four in ten are purchase lines drawn in
+#: the last weeks (nothing due yet), two in ten instalment lines paid on time, a quarter
+#: term loans paid on time (interest accruing daily), the rest past due.
+_BULLETS = [RepaymentPlan.bullet(30), RepaymentPlan.bullet(60), RepaymentPlan.bullet(90)]
+_INSTALMENTS = RepaymentPlan.instalments(3, fee_rate_per_month="0.005")
+_TERM_LOANS = [RepaymentPlan.term_loan("annuity", 12, "0.18"),
+               RepaymentPlan.term_loan("daily_interest", 6, "0.12"),
+               RepaymentPlan.term_loan("equal_principal", 6, "0.15")]
+MIX: list[tuple[list[RepaymentPlan], list[int], str]] = [
+    *[(_BULLETS, [24 - k, 15 - k, 6 - (k % 4)], "on_time") for k in range(6)],
+    *[([_INSTALMENTS, _BULLETS[k % 3], _INSTALMENTS], [25 - k, 18 - k, 3 + k], "on_time")
+      for k in range(2)],
+    *[([_INSTALMENTS] * 3, [95 - 5 * k, 70 - 5 * k, 40 - 5 * k], "on_time") for k in range(4)],
+    *[(_TERM_LOANS, [80 - 9 * k, 50 - 7 * k, 20 - 3 * k], "on_time") for k in range(5)],
+    (_BULLETS, [75, 60, 50], "never"),
+    ([_INSTALMENTS] * 3, [100, 80, 70], "half"),
+    (_TERM_LOANS, [110, 90, 85], "never"),
+]
+TEMPLATES = len(MIX)
+
+
 def _templates(engine: sa.Engine) -> list[str]:
-    """Ten lines built through the services, booked to the day before :data:`DAY`."""
+    """The template lines built through the services and closed to the day before
+    :data:`DAY` by end of day (which keeps each line's checkpoint, as in steady state)."""
     uow = lambda: SqlUnitOfWork(engine)  # noqa: E731
-    opened = DAY - timedelta(days=150)
     ids = []
-    plans = [RepaymentPlan.bullet(30), RepaymentPlan.bullet(60),
-             RepaymentPlan.instalments(3, fee_rate_per_month="0.005")]
-    for k in range(TEMPLATES):
+    for k, (plans, ago, behaviour) in enumerate(MIX):
         line_id = f"T{k:02d}"
-        open_line(uow(), line_id=line_id, seller_id=f"S{k:02d}", limit="50000.00",
-                  opened_on=opened)
-        for j in range(3):
-            on = opened + timedelta(days=10 + 2 * j + k)
-            draw(uow(), line_id=line_id, amount=Decimal(3000 + 500 * j + 100 * k), on=on,
-                 plan=plans[(j + k) % 3], supplier_id=f"SUP-{j}",
-                 idempotency_key=f"{line_id}-d{j}")
-        # repayment behaviour: 0-3 on time in full, 4-6 in part, 7-9 nothing
-        if k < 7:
-            share = Decimal("1") if k < 4 else Decimal("0.5")
-            pay_on = opened + timedelta(days=60 + k)
-            repay(uow(), line_id=line_id, amount=(Decimal(4000) * share).quantize(
-                Decimal("0.01")), on=pay_on, idempotency_key=f"{line_id}-p")
-        advance_line(uow(), line_id=line_id, to=DAY - timedelta(days=1))
+        opened = DAY - timedelta(days=max(ago) + 5)
+        open_line(uow(), line_id=line_id, seller_id=f"S{k:02d}", limit="200000.00",
+                  opened_on=opened, revolving=plans is not _TERM_LOANS)
+        draws: list[tuple[date, str, Decimal, RepaymentPlan]] = []
+        dues: set[date] = set()
+        for j, (plan, days) in enumerate(zip(plans, ago, strict=True)):
+            on = DAY - timedelta(days=days)
+            amount = Decimal(3000 + 1500 * j + 250 * k)
+            draws.append((on, f"{line_id}-d{j}", amount, plan))
+            dues.update(i.due_date for i in plan.schedule_for(amount, on, "CNY")
+                        if i.due_date < DAY - timedelta(days=1))
+        paid = 0
+        for on in sorted({d[0] for d in draws} | dues):
+            for drawn_on, key, amount, plan in draws:
+                if drawn_on == on:
+                    draw(uow(), line_id=line_id, amount=amount, on=on, plan=plan,
+                         supplier_id="SUP", idempotency_key=key)
+            if on not in dues or behaviour == "never":
+                continue
+            due = get_statement(uow(), line_id, as_of=on).total_due
+            if behaviour == "half":
+                due = (due / 2).quantize(Decimal("0.01"))
+            if due > 0:
+                paid += 1
+                repay(uow(), line_id=line_id, amount=due, on=on,
+                      idempotency_key=f"{line_id}-p{paid}")
+        advance_line(uow(), line_id=line_id, to=DAY - timedelta(days=2))
         ids.append(line_id)
+    with engine.begin() as connection:
+        connection.execute(sa.text(
+            "INSERT INTO business_day (id, last_closed, updated_at) "
+            "VALUES (1, :day, CURRENT_TIMESTAMP)"), {"day": DAY - timedelta(days=2)})
+    close_day(engine, DAY - timedelta(days=1), today=DAY, clock="simulated")
     return ids
 
 
@@ -183,18 +230,28 @@ def _replicate(engine: sa.Engine, copies: int) -> None:
             connection.execute(sa.text(
                 "SELECT setval(pg_get_serial_sequence('journal_entry', 'id'), "
                 "(SELECT MAX(id) FROM journal_entry))"))
+        checkpoint_cols = [c["name"] for c in
+                           sa.inspect(connection).get_columns("line_checkpoint")]
         connection.execute(sa.text(
-            "INSERT INTO business_day (id, last_closed, updated_at) "
-            "VALUES (1, :day, CURRENT_TIMESTAMP)"), {"day": DAY - timedelta(days=1)})
+            f"{numbers}INSERT INTO line_checkpoint ({names(checkpoint_cols)}) SELECT "
+            + ", ".join("c.line_id || '-' || n.i" if c == "line_id" else f'c."{c}"'
+                        for c in checkpoint_cols)
+            + " FROM line_checkpoint c CROSS JOIN n WHERE c.line_id NOT LIKE '%-%'"),
+            {"copies": copies})
     with engine.connect() as connection:
+        # as autovacuum would in a live store: without statistics PostgreSQL plans the
+        # trial balance's aggregates as if each posting were a group of its own (an
+        # ANALYZE left uncommitted is rolled back with its statistics)
         connection.execute(sa.text("ANALYZE"))
+        connection.commit()
 
 
-def _eod_process(url: str, workdir: Path) -> tuple[float, float, str]:
+def _eod_process(url: str, workdir: Path, batch_size: int) -> tuple[float, float, str]:
     """``sme-credit eod run --through DAY`` as a process: seconds, peak RSS (MiB), output."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SME_CREDIT_")}
     env.update(SME_CREDIT_DATABASE_URL=url, SME_CREDIT_CLOCK="simulated",
-               SME_CREDIT_DATA_DIR=str(workdir / "data"))
+               SME_CREDIT_DATA_DIR=str(workdir / "data"),
+               SME_CREDIT_EOD_BATCH_SIZE=str(batch_size))
     command = [str(ROOT / ".venv" / "bin" / "sme-credit"), "eod", "run", "--through",
                DAY.isoformat()]
     out, err = workdir / "eod.out", workdir / "eod.err"
@@ -247,16 +304,28 @@ def _bench(database: str, lines: int, args: argparse.Namespace) -> None:
         if copies > 1:
             _replicate(engine, copies - 1)
         with engine.connect() as connection:
-            total = connection.execute(sa.text("SELECT COUNT(*) FROM credit_line")).scalar()
-            draws = connection.execute(sa.text(
-                "SELECT COUNT(*) FROM line_event WHERE kind = 'draw'")).scalar()
-        print(f"[{database}] book: {total:,} lines, {draws:,} draws "
+            total = int(connection.execute(sa.text("SELECT COUNT(*) FROM credit_line"))
+                        .scalar_one())
+            draws = int(connection.execute(sa.text(
+                "SELECT COUNT(*) FROM line_event WHERE kind = 'draw'")).scalar_one())
+            entries = int(connection.execute(sa.text("SELECT COUNT(*) FROM journal_entry"))
+                          .scalar_one())
+        print(f"[{database}] book: {total:,} lines, {draws:,} draws, {entries:,} journal "
+              f"entries "
               f"(set-up {time.perf_counter() - started:.1f} s, not timed)", flush=True)
         engine.dispose()
-        seconds, peak, last = _eod_process(url, workdir)
+        seconds, peak, last = _eod_process(url, workdir, args.batch_size)
         print(f"[{database}] end of day {DAY} (whole process): {seconds:.1f} s, "
               f"{total / seconds:,.0f} lines/s, peak RSS {peak:,.0f} MiB; {last}", flush=True)
         engine = make_engine(url)
+        with SqlUnitOfWork(engine) as uow:
+            batches = uow.session.execute(sa.text(
+                "SELECT seconds FROM end_of_day_run WHERE day = :day"), {"day": DAY}).scalar()
+            started = time.perf_counter()
+            trial_balance(uow.session, DAY)
+            balance = time.perf_counter() - started
+        print(f"[{database}]   of which the batches {batches or 0:.1f} s; the trial balance "
+              f"alone (read again) {balance:.1f} s", flush=True)
         floor, past_due = _floor(engine)
         engine.dispose()
         print(f"[{database}] set-based SQL days past due (one statement): {floor:.2f} s "
@@ -280,6 +349,8 @@ def main() -> None:
                         choices=["postgresql", "sqlite"])
     parser.add_argument("--postgres-url",
                         default="postgresql+psycopg://postgres@127.0.0.1:5432/test")
+    parser.add_argument("--batch-size", type=int, default=1000,
+                        help="lines per end-of-day transaction (default: %(default)s)")
     parser.add_argument("--keep", action="store_true", help="keep the folder and schema")
     args = parser.parse_args()
     for database in args.databases:

@@ -40,6 +40,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "cli.synth",
     "cli.features",
     "cli.models",
+    "cli.backtest",
     "cli.scoring",
     "cli.policy",
     "cli.demo",
@@ -47,6 +48,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "cli.keys",
     "cli.eod",
     "cli.ledger",
+    "cli.export",
+    "cli.labels",
     "cli.serve",
 )
 

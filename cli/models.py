@@ -4,12 +4,20 @@ Thin translation of command-line arguments into calls of :mod:`models` and
 :mod:`models.registry`; the tracking store comes from the settings (an embedded SQLite
 store under the data directory unless ``SME_CREDIT_MLFLOW_TRACKING_URI`` names another,
 for example an ``http://`` tracking server).
+
+``train`` recognises a labels table written by ``sme-credit labels`` (by the sidecar JSON
+beside it, else by its decision columns): the decision's own columns are not features and
+are dropped, rows are grouped by seller (no seller on both sides of a split), and with a
+time column the out-of-time cuts keep an embargo at least the label window long.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import math
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +27,24 @@ import pandas as pd
 from cli import CliError
 from settings import Settings
 
-__all__ = ["register", "train_command", "promote_command", "models_command"]
+__all__ = ["register", "train_command", "promote_command", "models_command",
+           "LabelsTable", "TrainingTable", "describe_labels_table", "load_training_table"]
 
 DEFAULT_EXPERIMENT = "sme-credit"
+#: Columns of a labels table (``sme-credit labels``) that describe the decision, not the
+#: seller: never features (the id column and the time column are handled on their own).
+DECISION_COLUMNS: tuple[str, ...] = ("decision_id", "outcome", "grade", "pd", "points",
+                                     "model_version", "line_id")
+#: Columns by which a labels table is known when its sidecar JSON is absent.
+LABELS_TABLE_SIGNATURE: tuple[str, ...] = ("decision_id", "decided_at", "model_version")
+#: Time column of a labels table.
+DECISION_TIME_COLUMN = "decided_at"
+#: Label window assumed for a labels table without its sidecar (``sme-credit labels``'s
+#: default ``--window-months``).
+DEFAULT_LABEL_WINDOW_MONTHS = 12
+#: Days per month of label window in the embargo: the longest month, so the embargo is
+#: never shorter than the window (12 months: 372 days).
+EMBARGO_DAYS_PER_MONTH = 31
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -49,7 +72,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        help="column whose segments get their own AUC (default: seller_kind "
                        "or kind when present)")
     train.add_argument("--drop", action="append", default=[], metavar="COLUMN",
-                       help="column that is not a feature (repeatable)")
+                       help="column that is not a feature (repeatable); the decision "
+                       "columns of a labels table are dropped without it")
+    train.add_argument("--embargo-days", type=float, metavar="DAYS",
+                       help="with --time-column, least gap in days between the training "
+                       "rows and the validation rows (and between those and the hold-out), "
+                       "at least the label window. Default: for a labels table, its window "
+                       f"from the sidecar JSON x {EMBARGO_DAYS_PER_MONTH} days (without "
+                       f"the sidecar, {DEFAULT_LABEL_WINDOW_MONTHS} months: "
+                       f"{DEFAULT_LABEL_WINDOW_MONTHS * EMBARGO_DAYS_PER_MONTH} days); for "
+                       "any other table 0")
     train.add_argument("--experiment", default=DEFAULT_EXPERIMENT, metavar="NAME",
                        help="MLflow experiment (default: %(default)s)")
     train.add_argument("--model-name", metavar="NAME",
@@ -126,11 +158,108 @@ def _index_by(frame: pd.DataFrame, id_column: str) -> pd.DataFrame:
     return frame
 
 
-def load_training_table(args: argparse.Namespace,
-                        ) -> tuple[pd.DataFrame, pd.Series, pd.Series | None, list[str]]:
-    """Features (id as index), label, time, and notes for the user, from the arguments."""
+@dataclass(frozen=True)
+class LabelsTable:
+    """What is known of a labels table written by ``sme-credit labels``.
+
+    Attributes
+    ----------
+    sidecar : the JSON beside the table (``PATH.with_suffix('.json')``), when present.
+    window_months : the label window: from the sidecar, else the labels command's default.
+    definition : the label definition named in the sidecar (``None`` without it).
+    """
+
+    sidecar: Path | None
+    window_months: float
+    definition: str | None
+
+    @property
+    def embargo_days(self) -> float:
+        """The embargo the window needs: never shorter than the window."""
+        return float(math.ceil(self.window_months * EMBARGO_DAYS_PER_MONTH))
+
+    def describe(self) -> str:
+        if self.sidecar is None:
+            return (f"labels table (no sidecar JSON; label window assumed "
+                    f"{self.window_months:g} months)")
+        definition = f"definition {self.definition}, " if self.definition else ""
+        return (f"labels table ({definition}window {self.window_months:g} months, from "
+                f"{self.sidecar.name})")
+
+
+def describe_labels_table(path: Path, columns: pd.Index) -> LabelsTable | None:
+    """A :class:`LabelsTable` when ``path`` holds one (its sidecar JSON says so, or it has
+    the decision columns), else ``None``.
+
+    Raises
+    ------
+    CliError
+        When the sidecar cannot be read or names no usable window.
+    """
+    sidecar = path.with_suffix(".json")
+    if sidecar.is_file() and sidecar != path:
+        try:
+            meta = json.loads(sidecar.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise CliError(f"{sidecar}: cannot read the labels table's sidecar ({exc})") \
+                from None
+        if isinstance(meta, dict) and "window_months" in meta:
+            window = meta["window_months"]
+            if isinstance(window, bool) or not isinstance(window, int | float) \
+                    or not window > 0:
+                raise CliError(f"{sidecar}: window_months must be a number of months > 0; "
+                               f"got {window!r}")
+            definition = meta.get("definition")
+            return LabelsTable(sidecar, float(window),
+                               None if definition is None else str(definition))
+    if all(name in columns for name in LABELS_TABLE_SIGNATURE):
+        return LabelsTable(None, float(DEFAULT_LABEL_WINDOW_MONTHS), None)
+    return None
+
+
+@dataclass
+class TrainingTable:
+    """The training inputs the arguments name.
+
+    Attributes
+    ----------
+    features : feature columns only, indexed by the id column when the table has it.
+    label, time : aligned with ``features`` (``time`` ``None`` without ``--time-column``).
+    groups : the id of each row when one id has several rows (a seller decided several
+        times): no group on both sides of a split. ``None`` otherwise.
+    labels_table : set when ``--features`` is a labels table.
+    dropped : columns left out as not features (decision columns, ``--drop``).
+    notes : what the user should know.
+    """
+
+    features: pd.DataFrame
+    label: pd.Series
+    time: pd.Series | None
+    groups: pd.Index | None = None
+    labels_table: LabelsTable | None = None
+    dropped: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def load_training_table(args: argparse.Namespace) -> TrainingTable:
+    """Features (id as index), label, time, groups and notes for the user, from the
+    arguments."""
     notes: list[str] = []
-    features = _index_by(_read(args.features, "features"), args.id_column)
+    raw = _read(args.features, "features")
+    unknown = [c for c in args.drop if c not in raw.columns]
+    if unknown:
+        raise CliError(f"--drop names columns that are not in the table: {unknown}")
+    labels_table = describe_labels_table(args.features, raw.columns)
+    drop = list(args.drop)
+    if labels_table is not None:
+        drop += [c for c in DECISION_COLUMNS if c in raw.columns and c not in drop]
+        if args.time_column != DECISION_TIME_COLUMN and DECISION_TIME_COLUMN in raw.columns \
+                and DECISION_TIME_COLUMN not in drop:
+            drop.append(DECISION_TIME_COLUMN)
+    if args.label in drop or args.time_column in drop or args.id_column in drop:
+        raise CliError("--drop names the label, the time or the id column, which are never "
+                       "features anyway")
+    features = _index_by(raw.drop(columns=drop), args.id_column)
     time_values: pd.Series | None = None
     if args.labels is not None:
         labels = _index_by(_read(args.labels, "labels"), args.id_column)
@@ -176,13 +305,39 @@ def load_training_table(args: argparse.Namespace,
             except (ValueError, TypeError) as exc:
                 raise CliError(f"time column {args.time_column!r} is neither numeric nor "
                                f"ISO 8601 timestamps ({exc})") from exc
-    unknown = [c for c in args.drop if c not in features.columns]
-    if unknown:
-        raise CliError(f"--drop names columns that are not in the table: {unknown}")
-    features = features.drop(columns=args.drop)
     if label.dtype == bool or pd.api.types.is_bool_dtype(label.dtype):
         label = label.astype(int)
-    return features, label, time_values, notes
+    groups: pd.Index | None = None
+    if features.index.name == args.id_column and features.index.has_duplicates:
+        groups = pd.Index(features.index.to_numpy())
+        repeated = int((features.index.value_counts() > 1).sum())
+        notes.append(f"rows grouped by {args.id_column} ({repeated} with several rows): no "
+                     f"{args.id_column} sits on both sides of a split")
+    return TrainingTable(features, label, time_values, groups, labels_table,
+                         [c for c in drop if c not in args.drop] + list(args.drop), notes)
+
+
+def _embargo_days(args: argparse.Namespace, table: TrainingTable) -> tuple[float, str | None]:
+    """The embargo in days and, when there is one, the sentence that explains it."""
+    window = table.labels_table
+    if args.embargo_days is not None:
+        if not (math.isfinite(args.embargo_days) and args.embargo_days >= 0):
+            raise CliError(f"--embargo-days must be a number of days >= 0; got "
+                           f"{args.embargo_days:g}")
+        if table.time is None:
+            raise CliError("--embargo-days needs --time-column (the embargo separates the "
+                           "out-of-time parts)")
+        if window is not None and args.embargo_days < window.embargo_days:
+            table.notes.append(
+                f"--embargo-days {args.embargo_days:g} is shorter than the label window "
+                f"({window.window_months:g} months, {window.embargo_days:g} days): the last "
+                "training labels are outcomes seen during the validation window")
+        return float(args.embargo_days), f"embargo {args.embargo_days:g} days (--embargo-days)"
+    if table.time is None or window is None:
+        return 0.0, None
+    return window.embargo_days, (f"embargo {window.embargo_days:g} days (label window "
+                                 f"{window.window_months:g} months x "
+                                 f"{EMBARGO_DAYS_PER_MONTH} days)")
 
 
 def _segment(args: argparse.Namespace, features: pd.DataFrame) -> str | None:
@@ -204,8 +359,12 @@ def train_command(args: argparse.Namespace, settings: Settings) -> int:
     from models import TrainConfig, train
     from models.registry import log_and_register
 
-    features, label, time_values, notes = load_training_table(args)
-    for note in notes:
+    table = load_training_table(args)
+    features, label, time_values = table.features, table.label, table.time
+    embargo_days, embargo_text = _embargo_days(args, table)
+    if table.labels_table is not None:
+        print(f"{table.labels_table.describe()}: not features: {', '.join(table.dropped)}")
+    for note in table.notes:
         print(f"note: {note}", file=sys.stderr)
     segment = _segment(args, features)
     try:
@@ -215,7 +374,8 @@ def train_command(args: argparse.Namespace, settings: Settings) -> int:
         config.check()
         model = train(features, label.to_numpy(),
                       time=time_values.to_numpy() if time_values is not None else None,
-                      config=config)
+                      groups=None if table.groups is None else table.groups.to_numpy(),
+                      embargo_days=embargo_days, config=config)
     except ValueError as exc:
         raise CliError(str(exc)) from exc
     uri, artifact_location = _tracking(settings)
@@ -223,7 +383,11 @@ def train_command(args: argparse.Namespace, settings: Settings) -> int:
     extra: dict[str, Any] = {"data.features": str(args.features), "data.label": args.label,
                              "data.labels": str(args.labels or "-"),
                              "data.time_column": args.time_column or "-",
-                             "data.rows": len(features)}
+                             "data.rows": len(features),
+                             "data.embargo_days": embargo_days,
+                             "data.grouped_by": args.id_column if table.groups is not None
+                             else "-",
+                             "data.not_features": ",".join(table.dropped) or "-"}
     try:
         logged = log_and_register(
             model, features, label.to_numpy(), tracking_uri=uri, model_name=model_name,
@@ -244,6 +408,11 @@ def train_command(args: argparse.Namespace, settings: Settings) -> int:
     print(f"hold-out: AUC {metrics['auc']:.4f}  Gini {metrics['gini']:.4f}  KS "
           f"{metrics['ks']:.4f}  Brier {metrics['brier']:.4f}  log loss "
           f"{metrics['log_loss']:.4f}")
+    if embargo_text:
+        print(f"{embargo_text}: {report.rows_embargoed} rows in the gaps left out")
+    if report.rows_dropped_for_groups:
+        print(f"{report.rows_dropped_for_groups} earlier rows of sellers also in a later part "
+              "left out")
     print(f"tracking: {uri}")
     return 0
 

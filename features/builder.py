@@ -36,6 +36,7 @@ import pyarrow.compute as pc
 
 from features import _kernels
 from features.coding import arrow_string_chunks, arrow_strings, pair_codes, positions
+from features.credit_history import instalment_frame
 from features.definitions import (
     ALL_FEATURES,
     ORDER_FEATURES,
@@ -822,15 +823,29 @@ def _repayment_features(credit: pd.DataFrame, sellers: pd.DataFrame, index: pd.I
                         params: BuildParams) -> dict[str, np.ndarray]:
     """Repayment features of the sellers in ``index`` from the credit history (one frame).
 
-    The credit history is small (one row per draw), so the Dask backend computes these on
-    the client too.
+    The credit history is small (one row per draw, or per instalment for a lender's own
+    ledger), so the Dask backend computes these on the client too.
     """
-    as_of_ns = params.as_of_ns
-    n = len(index)
     position = _seller_positions(credit, sellers, "credit-history rows",
                                  "features.credit_history.validate_credit_history")
     code_of_id = positions(sellers["seller_id"], pd.Series(index.array))
     code = code_of_id[position]
+    features = _draw_features(credit, code, len(index), params.as_of_ns)
+    earlier = _draw_features(credit, code, len(index), params.as_of_ns - 90 * DAY_NS)
+    features["credit_utilisation_change_90d"] = (features["credit_utilisation"]
+                                                 - earlier["credit_utilisation"])
+    features.update(_instalment_features(instalment_frame(credit), code, len(index),
+                                         params.as_of_ns))
+    return features
+
+
+def _draw_features(credit: pd.DataFrame, code: np.ndarray, n: int,
+                   as_of_ns: int) -> dict[str, np.ndarray]:
+    """The six draw-level features at ``as_of_ns`` (an instalment-level file is read one
+    row per draw: the draw's own fields repeat on each of its instalments)."""
+    if "instalment_id" in credit.columns:
+        first = ~credit["draw_id"].duplicated().to_numpy()
+        credit, code = credit[first], code[first]
     drawn = as_nanoseconds(credit["drawn_at"])
     keep = (code >= 0) & (drawn != NAT) & (drawn < as_of_ns)
     code, drawn = code[keep], drawn[keep]
@@ -865,3 +880,88 @@ def _repayment_features(credit: pd.DataFrame, sellers: pd.DataFrame, index: pd.I
         "credit_worst_days_past_due": np.where(n_due > 0, worst, np.nan),
         "credit_current_days_past_due": current,
     }
+
+
+_NEVER = np.iinfo(np.int64).max
+
+
+def _instalment_features(instalments: pd.DataFrame, code: np.ndarray, n: int,
+                         as_of_ns: int) -> dict[str, np.ndarray]:
+    """Features of the seller's days past due through time, from its instalments.
+
+    An instalment counts as past due at a moment ``t`` when ``due < t`` and it was not
+    paid in full before ``t``; its days past due are then ``(min(t, write-off) - due)``
+    in whole days. The seller's days past due are the worst of its instalments'. Only
+    the instalments of draws made before ``as_of`` are read.
+    """
+    drawn = as_nanoseconds(instalments["drawn_at"])
+    keep = (code >= 0) & (drawn != NAT) & (drawn < as_of_ns)
+    code = code[keep]
+    due = as_nanoseconds(instalments["due_at"])[keep]
+    paid = as_nanoseconds(instalments["paid_at"])[keep]
+    paid = np.where((paid == NAT) | (paid >= as_of_ns), _NEVER, paid)
+    written_off = as_nanoseconds(instalments["written_off_at"])[keep]
+    # The write-off is known from its time on; days stop counting then.
+    cap = np.where((written_off == NAT) | (written_off >= as_of_ns), _NEVER, written_off)
+    opened = as_nanoseconds(instalments["opened_at"])[keep]
+    opened = np.where(opened == NAT, drawn[keep], opened)
+    has_draw = np.bincount(code, minlength=n) > 0
+
+    out: dict[str, np.ndarray] = {}
+    # Worst days past due in a window: an instalment's days grow until it is paid (or
+    # until as_of), so its worst moment in the window is the latest one it counts.
+    last_counting = np.minimum(paid, as_of_ns)
+    for days, name in ((90, "credit_worst_days_past_due_90d"),
+                       (360, "credit_worst_days_past_due_360d")):
+        start = as_of_ns - days * DAY_NS
+        counts = (due < as_of_ns) & (last_counting > due) & (last_counting >= start)
+        late = (np.minimum(last_counting, cap) - due) // DAY_NS
+        worst = _segment_max(code[counts], late[counts].astype(np.float64), n, 0.0)
+        out[name] = np.where(has_draw, worst, np.nan)
+
+    start_360 = as_of_ns - 360 * DAY_NS
+    # More than 30 days past due: from due + 31 days (if reached before a write-off)
+    # until paid; spells of one seller that overlap are one time.
+    over_30 = due + 31 * DAY_NS
+    reached = (over_30 <= as_of_ns) & (over_30 <= paid) & (over_30 <= cap)
+    spell_starts, _ = _merged_spells(code[reached], over_30[reached], paid[reached])
+    in_window = spell_starts[1] >= start_360
+    out["credit_times_30_plus_360d"] = np.bincount(spell_starts[0][in_window],
+                                                   minlength=n).astype(np.int64)
+    # Past due at all: from due + 1 day until paid; a spell that ended before as_of (and
+    # within the window) is a cure.
+    one_day = due + DAY_NS
+    late_at_all = (one_day <= as_of_ns) & (one_day <= paid)
+    _, spell_ends = _merged_spells(code[late_at_all], one_day[late_at_all],
+                                   paid[late_at_all])
+    cured = (spell_ends[1] < as_of_ns) & (spell_ends[1] >= start_360)
+    out["credit_cures_360d"] = np.bincount(spell_ends[0][cured], minlength=n).astype(np.int64)
+
+    first_opened = np.full(n, _NEVER, dtype=np.int64)
+    np.minimum.at(first_opened, code, opened)
+    months = (as_of_ns - first_opened) // (MONTH_DAYS * DAY_NS)
+    out["credit_months_on_book"] = np.where(has_draw, months.astype(np.float64), np.nan)
+    return out
+
+
+def _merged_spells(code: np.ndarray, start: np.ndarray, end: np.ndarray
+                   ) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """Merge the intervals ``[start, end]`` of each seller into disjoint spells.
+
+    Returns ``((seller, spell start), (seller, spell end))`` of each merged spell.
+    """
+    if not len(code):
+        empty = np.array([], dtype=np.int64)
+        return (empty, empty), (empty, empty)
+    order = np.lexsort((start, code))
+    code, start, end = code[order], start[order], end[order]
+    # The furthest end of the spells before each one, within its seller.
+    frame = pd.DataFrame({"code": code, "end": end})
+    reach = frame.groupby("code")["end"].cummax().to_numpy()
+    previous_reach = np.r_[np.iinfo(np.int64).min, reach[:-1]]
+    new_seller = np.r_[True, code[1:] != code[:-1]]
+    begins = new_seller | (start > previous_reach)
+    begin_at = np.flatnonzero(begins)
+    finish_at = np.r_[begin_at[1:] - 1, len(code) - 1]
+    spell_end = np.maximum.reduceat(end, begin_at)
+    return (code[begin_at], start[begin_at]), (code[finish_at], spell_end)

@@ -8,6 +8,20 @@ bad rows set aside, good rows kept, counts of each; strict mode rejects the whol
 
 Partial repayments are not part of the contract: a draw counts as outstanding until
 ``repaid_at``, the time it was repaid in full.
+
+The ledger's extension
+----------------------
+A lender's own ledger knows more than a draw's due and repaid times: the instalments each
+draw is repaid in, when each was paid in full, when a line was opened and when a draw was
+written off. A history exported from the lending store
+(``lending.persistence.history.credit_history_frame``) has one row per *instalment* and the
+optional columns of :data:`CREDIT_HISTORY_LEDGER_FIELDS`; the draw's own fields repeat on
+each of its rows. A file with ``instalment_id`` is instalment-level (``instalment_id`` is
+then the unique key and ``draw_id`` may repeat); without it each row is one draw, which is
+its own single instalment (due at ``due_at``, paid at ``repaid_at``). The days past due of
+a seller at any moment are reconstructed from the instalments (:func:`instalment_frame`):
+an instalment is past due from its due time until it is paid in full, by whole days, and a
+written-off draw stops counting days at its write-off.
 """
 
 from __future__ import annotations
@@ -33,6 +47,8 @@ from features.records import (
 
 __all__ = [
     "CREDIT_HISTORY_FIELDS",
+    "CREDIT_HISTORY_LEDGER_FIELDS",
+    "instalment_frame",
     "validate_credit_history",
     "load_credit_history",
 ]
@@ -48,6 +64,22 @@ CREDIT_HISTORY_FIELDS: tuple[FieldSpec, ...] = (
     FieldSpec("due_at", "timestamp", "When the draw is due in full; not before `drawn_at`."),
     FieldSpec("repaid_at", "timestamp", "When the draw was repaid in full; empty while (partly) "
               "unpaid; not before `drawn_at`.", nullable=True),
+)
+
+
+#: Optional columns of a history exported from the lending store (see the module notes).
+CREDIT_HISTORY_LEDGER_FIELDS: tuple[FieldSpec, ...] = (
+    FieldSpec("line_id", "id", "The credit line the draw was made on.", nullable=True),
+    FieldSpec("line_opened_at", "timestamp", "When that line was opened.", nullable=True),
+    FieldSpec("instalment_id", "id", "Unique identifier of the instalment (``draw_id.n``); "
+              "present in an instalment-level file."),
+    FieldSpec("instalment_due_at", "timestamp", "When the instalment falls due; not before "
+              "`drawn_at`."),
+    FieldSpec("instalment_paid_at", "timestamp", "When the instalment was paid in full "
+              "(principal, interest and fee); empty while not.", nullable=True),
+    FieldSpec("instalment_principal", "money", "Principal of the instalment."),
+    FieldSpec("written_off_at", "timestamp", "When the draw was written off; empty if not.",
+              nullable=True),
 )
 
 
@@ -75,10 +107,14 @@ def validate_credit_history(frame: pd.DataFrame,
         In strict mode on any problem, or when a required column is missing.
     """
     problems = Problems()
-    if not check_columns(frame, CREDIT_HISTORY_FIELDS, problems):
+    instalments = "instalment_id" in frame.columns
+    specs = CREDIT_HISTORY_FIELDS + tuple(
+        spec for spec in CREDIT_HISTORY_LEDGER_FIELDS
+        if spec.name in frame.columns or (instalments and spec.name.startswith("instalment_")))
+    if not check_columns(frame, specs, problems):
         return finish_validation("credit_history", frame, None, np.ones(len(frame), bool), problems,
                        strict)
-    parsed, bad = check_fields(frame, CREDIT_HISTORY_FIELDS, problems, DEFAULT_CURRENCIES)
+    parsed, bad = check_fields(frame, specs, problems, DEFAULT_CURRENCIES)
 
     amount = parsed["amount"].to_numpy()
     limit = parsed["credit_limit"].to_numpy()
@@ -92,12 +128,15 @@ def validate_credit_history(frame: pd.DataFrame,
     bad |= zero_amount | zero_limit | over
 
     drawn = parsed["drawn_at"]
-    for name in ("due_at", "repaid_at"):
+    for name in ("due_at", "repaid_at", "instalment_due_at"):
+        if name not in parsed.columns:
+            continue
         before = (parsed[name] < drawn).to_numpy(dtype=bool, na_value=False)
         problems.add(before, name, frame[name], f"{name} before drawn_at")
         bad |= before
 
-    bad |= check_unique(frame, parsed, "draw_id", problems)
+    key = "instalment_id" if "instalment_id" in parsed.columns else "draw_id"
+    bad |= check_unique(frame, parsed, key, problems)
     if seller_ids is not None:
         bad |= check_known_sellers(frame, parsed, seller_ids, problems,
                                     "draw of an unknown seller")
@@ -118,3 +157,42 @@ def load_credit_history(source: str | Path | pd.DataFrame,
     """
     seller_ids = sellers["seller_id"] if isinstance(sellers, pd.DataFrame) else sellers
     return validate_credit_history(read_table(source), seller_ids, strict=strict)
+
+
+def instalment_frame(credit: pd.DataFrame) -> pd.DataFrame:
+    """The instalments of a validated credit history, one row each.
+
+    An instalment-level file (with ``instalment_id``) gives its rows; a draw-level file
+    gives each draw as its own single instalment: due at ``due_at``, paid at
+    ``repaid_at``, its principal the draw's ``amount``, never written off.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``seller_id``, ``line_id`` (``draw_id`` when the file has no line), ``draw_id``,
+        ``drawn_at``, ``opened_at`` (the line's opening, else ``drawn_at``), ``due_at``,
+        ``paid_at``, ``written_off_at`` (UTC timestamps, NaT where empty) and
+        ``principal`` (float64), in the rows' order.
+    """
+    def column(name: str, fallback: str | None) -> pd.Series:
+        if name in credit.columns:
+            values = credit[name]
+            return values if fallback is None else values.fillna(credit[fallback])
+        if fallback is not None:
+            return credit[fallback]
+        return pd.Series(pd.NaT, index=credit.index, dtype="datetime64[ns, UTC]")
+
+    return pd.DataFrame({
+        "seller_id": credit["seller_id"].astype("string"),
+        "line_id": column("line_id", "draw_id").astype("string"),
+        "draw_id": credit["draw_id"].astype("string"),
+        "drawn_at": credit["drawn_at"],
+        "opened_at": column("line_opened_at", "drawn_at"),
+        "due_at": column("instalment_due_at", "due_at") if "instalment_id" in credit.columns
+        else credit["due_at"],
+        "paid_at": credit["instalment_paid_at"] if "instalment_id" in credit.columns
+        else credit["repaid_at"],
+        "written_off_at": column("written_off_at", None),
+        "principal": (credit["instalment_principal"] if "instalment_id" in credit.columns
+                      else credit["amount"]).astype("float64"),
+    }).reset_index(drop=True)

@@ -181,6 +181,29 @@ _SPECS: tuple[FeatureSpec, ...] = (
                 "NaN when no draw was due yet.", 1),
     FeatureSpec("credit_current_days_past_due", "repayment", "days", "Whole days past due, at "
                 "as_of, of the oldest draw due and not repaid before as_of; 0 when none.", 1),
+    # -- repayment, from the instalments (a lender's own ledger; a draw-level file is one
+    #    instalment per draw): days past due at every past moment ----------------------------
+    FeatureSpec("credit_worst_days_past_due_90d", "repayment", "days", "Worst whole days past "
+                "due of the seller at any moment of the last 90 days (3 months), over the "
+                "instalments of the draws made before as_of (an instalment is past due from "
+                "its due time until paid in full; a written-off draw stops counting at its "
+                "write-off); 0 when never past due in the window; NaN when no draw.", 1),
+    FeatureSpec("credit_worst_days_past_due_360d", "repayment", "days", "As "
+                "credit_worst_days_past_due_90d, over the last 360 days (12 months).", 1),
+    FeatureSpec("credit_times_30_plus_360d", "repayment", "count", "Times the seller went "
+                "more than 30 days past due (into the 31-60 bucket or worse) in the last 360 "
+                "days; 0 when none or no draw.", 1),
+    FeatureSpec("credit_cures_360d", "repayment", "count", "Times the seller came back to "
+                "current (nothing past due) after being past due, in the last 360 days; 0 "
+                "when none or no draw.", 0),
+    FeatureSpec("credit_utilisation_change_90d", "repayment", "share", "credit_utilisation "
+                "at as_of minus the same figure 90 days earlier (draws made and not repaid "
+                "before then, over the limit at the latest draw before then); NaN when either "
+                "is NaN.", 1),
+    FeatureSpec("credit_months_on_book", "repayment", "months", "Whole 30-day months from "
+                "the opening of the seller's first credit line (its first draw when the "
+                "history has no line) to as_of, over the lines drawn on before as_of; NaN "
+                "when no draw.", -1),
 )
 
 register(*_SPECS)

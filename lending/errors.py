@@ -22,6 +22,7 @@ __all__ = [
     "UnknownDraw",
     "UnknownPayment",
     "PaymentAlreadyReversed",
+    "PaymentAlreadyRefunded",
     "NothingToPrepay",
     "UnbalancedEntry",
     "InvalidPolicy",
@@ -115,6 +116,13 @@ class PaymentAlreadyReversed(LendingError):
     """The payment was already reversed."""
 
     code = "payment_already_reversed"
+
+
+class PaymentAlreadyRefunded(LendingError):
+    """A payment cannot be reversed: the credit balance it left was already paid back to
+    the borrower, so reversing it would leave the borrower a negative credit balance."""
+
+    code = "payment_already_refunded"
 
 
 class NothingToPrepay(LendingError):

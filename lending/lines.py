@@ -54,6 +54,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from decimal import Decimal
+from operator import attrgetter
 from typing import Literal
 
 from lending.allocation import AllocationPolicy, Component, DueAmount, allocate_payment
@@ -82,6 +83,7 @@ from lending.errors import (
     LineFrozen,
     NothingToPayOff,
     NothingToPrepay,
+    PaymentAlreadyRefunded,
     PaymentAlreadyReversed,
     RefundExceedsCreditBalance,
     UnknownDraw,
@@ -118,6 +120,10 @@ __all__ = [
     "PayoffQuote",
     "CreditLine",
     "fold_line",
+    "FoldCheckpoint",
+    "FoldAdvance",
+    "fold_with_checkpoint",
+    "resume_fold",
     "payoff_quote",
     "open_term_loan",
 ]
@@ -569,6 +575,9 @@ class _Draw:
         self.zero = quantize(ZERO, event.schedule.currency)
         self.items = _items_of(event.schedule, event.schedule.instalments, self.zero)
         self.written_off = False
+        #: Days past due when written off: what the draw keeps showing afterwards, as the
+        #: line does (a written-off draw is not cured by being taken off the book).
+        self.written_off_days = 0
         self.interest_bearing = event.schedule.annual_rate > 0
         self.history: list[tuple[date, Decimal]] = [(event.on, event.amount)]
 
@@ -644,6 +653,9 @@ class _Fold:
         self.accrued_through = first_day - timedelta(days=1)
         self.written_off_total = self.zero
         self.recovered = self.zero
+        #: The next day the fold visits after the last one it closed (``None``: none, as
+        #: nothing is due any more); set by :func:`_run_fold`, kept in a checkpoint.
+        self.next_visit: date | None = None
 
     # -- journal helpers
     def _post(self, entry: JournalEntry | None) -> None:
@@ -1114,6 +1126,7 @@ class _Fold:
                                                  Account.INCOME_SUSPENSE: suspended},
                                          credits=credits, reference=draw.draw_id,
                                          currency=self.currency))
+        draw.written_off_days = draw.days_past_due(day)
         for item in draw.items:
             item.principal_unpaid = item.interest_unpaid = item.fee_unpaid = draw.zero
             item.penalty_paid = item.penalty_posted
@@ -1185,7 +1198,8 @@ class _Fold:
             interest_due=sum((i.interest_unpaid for i in due), zero),
             fee_due=sum((i.fee_unpaid for i in due), zero),
             penalty_due=sum((i.penalty_unpaid for i in due), zero),
-            days_past_due=0 if draw.written_off else draw.days_past_due(as_of),
+            days_past_due=(draw.written_off_days if draw.written_off
+                           else draw.days_past_due(as_of)),
             instalments=items,
             interest_accrued=sum((i.interest_accrued for i in items if not i.is_due), zero),
         )
@@ -1219,8 +1233,11 @@ def _run_fold(terms: LineTerms, events: Iterable[LineEvent], as_of: date, *,
         if next_due is not None:
             candidates.append(next_due)
         if not candidates:
+            fold.next_visit = None
             break
         day = min(candidates)
+    else:
+        fold.next_visit = day
     fold.accrue_through(as_of if close_last_day else as_of - timedelta(days=1))
     return fold
 
@@ -1244,6 +1261,225 @@ def fold_line(terms: LineTerms, events: Iterable[LineEvent], as_of: date) -> Lin
         Balances, draws, delinquency and the journal.
     """
     return _run_fold(terms, events, as_of).snapshot(as_of)
+
+
+# --------------------------------------------------------------------------- resuming the fold
+
+#: The amounts of an instalment's fold state, in the order a checkpoint stores them.
+_ITEM_AMOUNTS = ("principal", "interest", "fee", "principal_unpaid", "interest_unpaid",
+                 "fee_unpaid", "interest_accrued", "penalty_exact", "penalty_posted",
+                 "penalty_paid", "late_interest_exact", "late_interest_posted",
+                 "interest_suspended", "fee_suspended", "penalty_suspended")
+_item_amounts = attrgetter(*_ITEM_AMOUNTS)
+#: Version of the checkpoint document; a checkpoint of another version is not resumed.
+CHECKPOINT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class FoldCheckpoint:
+    """A line's fold as of the end of ``as_of``, to be resumed instead of refolded.
+
+    Only valid for the events it was folded from: :func:`resume_fold` advances it through
+    days **without new events** (an event, above all a reversal, may re-derive history;
+    fold the line again then). ``document`` is its state as JSON-ready values (amounts as
+    exact decimal strings), the open draws with their instalments and the line's flags,
+    never its journal: a resumed fold books only what happens after ``as_of``.
+
+    ``next_visit`` is the next day the fold visits (a due date, or the next day while
+    something is past due; ``None``: none): before it, advancing only accrues the daily
+    interest, so the checkpoint may be resumed to any earlier day and still books those
+    days' interest. ``quiet_through`` is the last day through which advancing it changes
+    nothing but the date: no day to visit and no interest accruing; ``None`` when the
+    next day books something.
+    """
+
+    as_of: date
+    next_visit: date | None
+    quiet_through: date | None
+    document: dict[str, object]
+
+
+@dataclass(frozen=True)
+class FoldAdvance:
+    """What advancing a line's fold to ``as_of`` derived: the journal entries dated after
+    the previous checkpoint's date, the summary figures as of ``as_of`` and the new
+    checkpoint (see :func:`resume_fold`)."""
+
+    as_of: date
+    entries: tuple[JournalEntry, ...]
+    limit: Decimal
+    outstanding_principal: Decimal
+    available_credit: Decimal
+    days_past_due: int
+    bucket: Bucket
+    status: Literal["open", "frozen", "written_off"]
+    delinquency_events: tuple[DelinquencyEvent, ...]
+    checkpoint: FoldCheckpoint
+
+
+def _schedule_document(schedule: Schedule) -> list[object]:
+    return [schedule.method, str(schedule.principal), str(schedule.annual_rate),
+            schedule.start.isoformat(), schedule.day_count, schedule.interest_basis,
+            schedule.currency, None if schedule.regular_amount is None
+            else str(schedule.regular_amount), str(schedule.prepaid_principal),
+            [[i.number, i.due_date.isoformat(), str(i.principal), str(i.interest), str(i.fee),
+              str(i.balance_after)] for i in schedule.instalments]]
+
+
+def _schedule_of(document: list) -> Schedule:
+    (method, principal, rate, start, day_count, basis, currency, regular, prepaid,
+     instalments) = document
+    return Schedule(method, Decimal(principal), Decimal(rate), date.fromisoformat(start),
+                    day_count, basis, currency, tuple(
+                        Instalment(number, date.fromisoformat(due), Decimal(p), Decimal(i),
+                                   Decimal(f), Decimal(b))
+                        for number, due, p, i, f, b in instalments),
+                    None if regular is None else Decimal(regular), Decimal(prepaid))
+
+
+def _fold_document(fold: _Fold, as_of: date, outstanding: Decimal, drawn: Decimal
+                   ) -> dict[str, object]:
+    draws = []
+    for draw in fold.active.values():
+        event = draw.event
+        draws.append([
+            event.draw_id, event.on.isoformat(), str(event.amount), event.supplier_id,
+            _schedule_document(draw.schedule), draw.interest_bearing,
+            [[on.isoformat(), str(amount)] for on, amount in draw.history],
+            [[item.number, item.due_date.isoformat(), item.period_start.isoformat(),
+              item.recognized, *map(str, _item_amounts(item))] for item in draw.items]])
+    return {
+        "version": CHECKPOINT_VERSION, "as_of": as_of.isoformat(),
+        "credit": str(fold.credit), "limit": str(fold.limit), "bucket": fold.bucket,
+        "frozen": fold.frozen, "closed": fold.closed, "non_accrual": fold.non_accrual,
+        "days_past_due": fold.days_past_due,
+        "accrued_through": fold.accrued_through.isoformat(),
+        "written_off_total": str(fold.written_off_total), "recovered": str(fold.recovered),
+        "outstanding": str(outstanding),
+        "drawn": str(drawn),
+        "draws": draws}
+
+
+def _restore_fold(terms: LineTerms, document: dict[str, object]) -> _Fold:
+    if document.get("version") != CHECKPOINT_VERSION:
+        raise ValueError(f"checkpoint version {document.get('version')!r} is not "
+                         f"{CHECKPOINT_VERSION}")
+    doc: dict = document
+    fold = _Fold(terms, set(), {}, date.fromisoformat(doc["accrued_through"])
+                 + timedelta(days=1))
+    fold.credit = Decimal(doc["credit"])
+    fold.limit = Decimal(doc["limit"])
+    fold.bucket = doc["bucket"]
+    fold.frozen, fold.closed = doc["frozen"], doc["closed"]
+    fold.non_accrual, fold.days_past_due = doc["non_accrual"], doc["days_past_due"]
+    fold.written_off_total = Decimal(doc["written_off_total"])
+    fold.recovered = Decimal(doc["recovered"])
+    tolerance = terms.delinquency.arrears_tolerance
+    for (draw_id, on, amount, supplier, schedule_doc, bearing, history,
+         items) in doc["draws"]:
+        schedule = _schedule_of(schedule_doc)
+        draw = _Draw.__new__(_Draw)
+        draw.event = DrawMade(draw_id, date.fromisoformat(on), Decimal(amount), supplier,
+                              schedule)
+        draw.schedule = schedule
+        draw.tolerance = tolerance
+        draw.zero = quantize(ZERO, schedule.currency)
+        draw.written_off = False
+        draw.written_off_days = 0
+        draw.interest_bearing = bearing
+        draw.history = [(date.fromisoformat(d), Decimal(a)) for d, a in history]
+        draw.items = []
+        for number, due, start, recognized, *amounts in items:
+            item = _Item.__new__(_Item)
+            item.number, item.recognized = number, recognized
+            item.due_date, item.period_start = date.fromisoformat(due), date.fromisoformat(start)
+            (item.principal, item.interest, item.fee, item.principal_unpaid,
+             item.interest_unpaid, item.fee_unpaid, item.interest_accrued, item.penalty_exact,
+             item.penalty_posted, item.penalty_paid, item.late_interest_exact,
+             item.late_interest_posted, item.interest_suspended, item.fee_suspended,
+             item.penalty_suspended) = map(Decimal, amounts)
+            draw.items.append(item)
+        fold.draws[draw_id] = fold.active[draw_id] = draw
+    return fold
+
+
+def _checkpoint(fold: _Fold, as_of: date, outstanding: Decimal, drawn: Decimal
+                ) -> FoldCheckpoint:
+    accruing = not fold.closed and any(
+        draw.interest_bearing and any(not item.recognized for item in draw.items)
+        for draw in fold.active.values())
+    if accruing:
+        quiet: date | None = None
+    elif fold.next_visit is None:
+        quiet = date.max
+    else:
+        quiet = fold.next_visit - timedelta(days=1)
+    return FoldCheckpoint(as_of, fold.next_visit, None if quiet is None or quiet <= as_of
+                          else quiet, _fold_document(fold, as_of, outstanding, drawn))
+
+
+def _advance(fold: _Fold, as_of: date, outstanding: Decimal, drawn: Decimal,
+             entries: Sequence[JournalEntry]) -> FoldAdvance:
+    zero = fold.zero
+    used = outstanding if fold.terms.revolving else drawn
+    return FoldAdvance(
+        as_of=as_of, entries=tuple(entries), limit=fold.limit,
+        outstanding_principal=outstanding,
+        available_credit=max(zero, fold.limit - used) if not fold.closed else zero,
+        days_past_due=fold.days_past_due, bucket=fold.bucket,
+        status="written_off" if fold.closed else "frozen" if fold.frozen else "open",
+        delinquency_events=tuple(fold.events),
+        checkpoint=_checkpoint(fold, as_of, outstanding, drawn))
+
+
+def fold_with_checkpoint(terms: LineTerms, events: Iterable[LineEvent], as_of: date
+                         ) -> tuple[LineState, FoldCheckpoint]:
+    """:func:`fold_line`, and the checkpoint :func:`resume_fold` continues from.
+
+    The checkpoint is only for advancing through days without new events: every event
+    it was folded from must be dated on or before ``as_of``.
+    """
+    fold = _run_fold(terms, events, as_of)
+    state = fold.snapshot(as_of)
+    drawn = sum((draw.event.amount for draw in fold.draws.values()), fold.zero)
+    return state, _checkpoint(fold, as_of, state.outstanding_principal, drawn)
+
+
+def resume_fold(terms: LineTerms, checkpoint: FoldCheckpoint, as_of: date) -> FoldAdvance:
+    """Advance a line's fold from ``checkpoint`` to the end of ``as_of``, no event between.
+
+    Equal to folding the line's events from scratch to ``as_of``: the same figures, and
+    as its journal entries exactly those of the full fold dated after
+    ``checkpoint.as_of`` (property-tested, ``tests/lending/persistence/test_fold_checkpoint.py``).
+    ``terms`` are the line's terms (their limit is not used: the checkpoint holds the
+    limit in force).
+
+    Raises
+    ------
+    ValueError
+        If ``as_of`` is before the checkpoint, or the checkpoint is of another version.
+    """
+    if as_of < checkpoint.as_of:
+        raise ValueError(f"cannot resume a fold of {checkpoint.as_of} to an earlier "
+                         f"{as_of}")
+    doc: dict = checkpoint.document
+    fold = _restore_fold(terms, doc)
+    day = checkpoint.next_visit
+    while day is not None and day <= as_of:
+        fold.start_of_day(day)
+        fold.end_of_day(day)
+        if fold.needs_daily_steps():
+            day += timedelta(days=1)
+        else:
+            day = fold.next_due_date(day)
+    fold.next_visit = day
+    fold.accrue_through(as_of)
+    outstanding = Decimal(doc["outstanding"])
+    for entry in fold.entries:
+        for posting in entry.postings:
+            if posting.account is Account.LOANS_RECEIVABLE:
+                outstanding += posting.amount if posting.side == "debit" else -posting.amount
+    return _advance(fold, as_of, outstanding, Decimal(doc["drawn"]), fold.entries)
 
 
 def payoff_quote(line: CreditLine, on: date, draw_id: str | None = None) -> PayoffQuote:
@@ -1446,6 +1682,10 @@ class CreditLine:
             If no such payment exists.
         PaymentAlreadyReversed
             If it was reversed before.
+        PaymentAlreadyRefunded
+            If the credit balance the payment left was refunded since: the lender paid out
+            money it never received, which a reversal cannot express (the refund is not
+            undone here).
         """
         if self._events and on < self._events[-1].on:
             raise BackdatedOperation(f"{on} is before the last recorded operation on "
@@ -1458,6 +1698,13 @@ class CreditLine:
                for e in self._events):
             raise PaymentAlreadyReversed(f"payment {payment_id!r} was already reversed")
         event = PaymentReversed(payment_id, on, reason)
+        if any(isinstance(e, BalanceRefunded) for e in self._events):
+            balance = CreditLine(self.terms, [*self._events, event]).state(on).credit_balance
+            if balance < 0:
+                raise PaymentAlreadyRefunded(
+                    f"payment {payment_id!r} cannot be reversed: {-balance} of the credit "
+                    f"balance it left was already refunded to the borrower",
+                    {"refunded": str(-balance)})
         self._record(event)
         return event
 

@@ -25,6 +25,23 @@ The procedure (:func:`train`, also :meth:`models.CreditModel.fit`):
    best one is kept only when it beats the raw probability; it is then refitted on all
    validation scores.
 
+Two options guard against leaks between the parts when one applicant has several rows
+(a labels table from the ledger holds one row per decision, and a seller can be decided
+several times):
+
+- ``groups`` (for example ``seller_id``): no group sits on both sides of any split. The
+  hash hold-out hashes the group instead of the index label; the cross-validation folds are
+  :class:`~sklearn.model_selection.StratifiedGroupKFold` folds; out of time, the earlier
+  rows of a group that also has a row in the later part are left out of the earlier part
+  (the later part is the one being judged); the cross-fitted calibration folds are grouped
+  too.
+- ``embargo_days`` (with a datetime time column): a gap of at least that many days between
+  the last row of the earlier part and the first row of the later part, at both out-of-time
+  cuts (training | validation, and the rest | hold-out). A label observed over a window
+  after its row (default within 12 months) is not known before the window ends, so without
+  the gap the last training labels would be made of outcomes that happen during the
+  validation window. Rows in the gap train nothing and are counted in the report.
+
 Monotone constraints come from the feature registry (``risk_direction``) for numeric
 columns it knows, overridden by ``config.monotone_overrides``; categorical columns are
 never constrained. Everything random is seeded by ``config.seed`` and LightGBM runs in
@@ -44,7 +61,7 @@ import pandas as pd
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import brier_score_loss, roc_auc_score
-from sklearn.model_selection import StratifiedKFold
+from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
 from features.registry import registry_version, risk_direction
 from models.config import TrainConfig
@@ -61,7 +78,8 @@ from models.credit_model import (
 )
 from models.evaluation import ScoreReference, classification_metrics
 
-__all__ = ["train", "TrainingReport", "CandidateResult", "fit_credit_model"]
+__all__ = ["train", "TrainingReport", "CandidateResult", "fit_credit_model",
+           "cross_validation_folds"]
 
 #: Key of the hold-out hash (16 bytes); changing it changes every hold-out.
 _HOLDOUT_HASH_KEY = "sme-credit-hold!"
@@ -97,6 +115,15 @@ class TrainingReport:
     validation_metrics, holdout_metrics : see :func:`models.evaluation.classification_metrics`.
     windows : with a time column, the first and last time of each part.
     seconds : wall-clock time of the whole fit.
+    grouped : whether rows were grouped (``groups``): no group on both sides of a split.
+    embargo_days : the gap in days between the earlier and the later part of each
+        out-of-time cut (0: none).
+    rows_embargoed : rows left out because they fell in an embargo gap.
+    rows_dropped_for_groups : earlier rows left out because their group also has a row in
+        the later part of an out-of-time cut.
+    train_positions, validation_positions : 0-based row positions of the training and
+        validation parts out of time (empty in cross-validation, where every non-hold-out
+        row is in both, fold by fold).
     """
 
     scheme: str
@@ -113,6 +140,13 @@ class TrainingReport:
     holdout_metrics: dict[str, float]
     windows: dict[str, list[str]] = field(default_factory=dict)
     seconds: float = 0.0
+    grouped: bool = False
+    embargo_days: float = 0.0
+    rows_embargoed: int = 0
+    rows_dropped_for_groups: int = 0
+    train_positions: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    validation_positions: np.ndarray = field(
+        default_factory=lambda: np.empty(0, dtype=np.int64))
 
     def summary(self) -> dict[str, Any]:
         """JSON-friendly summary (without the hold-out positions)."""
@@ -130,10 +164,15 @@ class TrainingReport:
             "holdout_metrics": self.holdout_metrics,
             "windows": self.windows,
             "seconds": self.seconds,
+            "grouped": self.grouped,
+            "embargo_days": self.embargo_days,
+            "rows_embargoed": self.rows_embargoed,
+            "rows_dropped_for_groups": self.rows_dropped_for_groups,
         }
 
 
 def train(features: pd.DataFrame, label: object, *, time: object = None,
+          groups: object = None, embargo_days: float = 0.0,
           config: TrainConfig | None = None) -> CreditModel:
     """Train a LightGBM probability-of-default model; see the module notes for the steps.
 
@@ -145,6 +184,13 @@ def train(features: pd.DataFrame, label: object, *, time: object = None,
         or the name of a column of ``features`` (then not a feature).
     time : observation time per row (name of a column of ``features``, or values aligned by
         position); enables out-of-time validation. Never a feature.
+    groups : who each row belongs to (name of a column of ``features`` or of its index, or
+        values aligned by position), e.g. ``seller_id`` when a seller has several rows: no
+        group sits on both sides of any split. Never a feature. ``None``: every row is its
+        own group.
+    embargo_days : with a datetime ``time``, the least gap in days between the earlier and
+        the later part of each out-of-time cut; at least the label window (a 12-month label
+        needs about 366 days). 0: no gap.
     config : :class:`TrainConfig`; defaults when ``None``.
 
     Returns
@@ -155,14 +201,24 @@ def train(features: pd.DataFrame, label: object, *, time: object = None,
     Raises
     ------
     ValueError
-        On an unusable table, label, time column or configuration, with the reason.
+        On an unusable table, label, time column, groups, embargo or configuration, with
+        the reason.
     """
-    return CreditModel(config).fit(features, label, time=time)
+    if groups is None and not embargo_days:
+        return CreditModel(config).fit(features, label, time=time)
+    model = CreditModel(config)
+    booster, state, report = fit_credit_model(features, label, time=time, groups=groups,
+                                              embargo_days=embargo_days,
+                                              config=config or TrainConfig())
+    # What CreditModel.fit does, with the two options its scikit-learn signature lacks.
+    model._set_fitted(booster, state)
+    model.training_report_ = report
+    return model
 
 
 # --------------------------------------------------------------------------- inputs
-def _split_inputs(features: pd.DataFrame, label: object, time: object,
-                  ) -> tuple[pd.DataFrame, np.ndarray, pd.Series | None]:
+def _split_inputs(features: pd.DataFrame, label: object, time: object, groups: object = None,
+                  ) -> tuple[pd.DataFrame, np.ndarray, pd.Series | None, pd.Index | None]:
     if not isinstance(features, pd.DataFrame):
         raise ValueError(f"features must be a pandas DataFrame; got {type(features).__name__}")
     if features.columns.duplicated().any():
@@ -186,6 +242,18 @@ def _split_inputs(features: pd.DataFrame, label: object, time: object,
     elif time is not None:
         time_values = pd.Series(np.asarray(time) if not isinstance(time, pd.Series)
                                 else time.to_numpy())
+    group_values: pd.Index | None = None
+    if isinstance(groups, str) and groups not in features.columns \
+            and groups == features.index.name:
+        group_values = pd.Index(features.index.to_numpy())
+    elif isinstance(groups, str):
+        if groups not in features.columns:
+            raise ValueError(f"groups column {groups!r} is not in the feature table")
+        group_values = pd.Index(features[groups].to_numpy())
+        drop.append(groups)
+    elif groups is not None:
+        group_values = pd.Index(groups.to_numpy() if isinstance(groups, pd.Series | pd.Index)
+                                else np.asarray(groups))
     X = features.drop(columns=drop)
     if X.shape[1] == 0:
         raise ValueError("the feature table has no feature column")
@@ -217,7 +285,13 @@ def _split_inputs(features: pd.DataFrame, label: object, time: object,
         if time_values.nunique() < 3:
             raise ValueError("time needs at least three distinct values for out-of-time "
                              "validation")
-    return X, y, time_values
+    if group_values is not None:
+        if len(group_values) != len(X):
+            raise ValueError(f"groups has {len(group_values)} values for {len(X)} rows")
+        missing_groups = int(np.asarray(group_values.isna()).sum())
+        if missing_groups:
+            raise ValueError(f"groups has {missing_groups} missing values")
+    return X, y, time_values, group_values
 
 
 def _column_specs(X: pd.DataFrame, config: TrainConfig) -> list[ColumnSpec]:
@@ -256,6 +330,63 @@ def _time_cut(time_values: pd.Series, positions: np.ndarray, fraction: float,
     if late.all() or not late.any():
         raise ValueError(f"cannot cut an out-of-time {what}: too few distinct times")
     return positions[~late], positions[late]
+
+
+def _as_datetimes(time_values: pd.Series) -> pd.Series:
+    """The time column as pandas datetimes, for an embargo in days."""
+    if pd.api.types.is_datetime64_any_dtype(time_values.dtype):
+        return time_values
+    if pd.api.types.is_numeric_dtype(time_values.dtype):
+        raise ValueError("an embargo in days needs a datetime time column; the time column "
+                         "is numeric")
+    try:  # Timestamps with a time zone arrive as objects from Series.to_numpy()
+        return pd.Series(pd.to_datetime(time_values, utc=True), index=time_values.index)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"an embargo in days needs a datetime time column ({exc})") from None
+
+
+def _embargo(times: pd.Series | None, earlier: np.ndarray, later: np.ndarray,
+             embargo_days: float) -> tuple[np.ndarray, int]:
+    """``earlier`` without the rows less than ``embargo_days`` before the first later row."""
+    if times is None or embargo_days <= 0 or len(later) == 0:
+        return earlier, 0
+    bound = times.iloc[later].min() - pd.Timedelta(days=embargo_days)
+    keep = (times.iloc[earlier] <= bound).to_numpy()
+    return earlier[keep], int((~keep).sum())
+
+
+def _without_shared_groups(groups: pd.Index | None, earlier: np.ndarray, later: np.ndarray,
+                           ) -> tuple[np.ndarray, int]:
+    """``earlier`` without the rows whose group also has a row in ``later``."""
+    if groups is None:
+        return earlier, 0
+    shared = groups[earlier].isin(groups[later])
+    return earlier[~shared], int(shared.sum())
+
+
+def cross_validation_folds(y: np.ndarray, n_folds: int, seed: int,
+                           groups: pd.Index | None = None,
+                           ) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Stratified folds ``(fit, valid)`` of positions ``0 .. len(y) - 1``.
+
+    With ``groups``, :class:`~sklearn.model_selection.StratifiedGroupKFold`: every row of a
+    group falls in the same fold, so no group is on both sides of any fold's split.
+
+    Raises
+    ------
+    ValueError
+        When there are fewer groups than folds.
+    """
+    positions = np.arange(len(y))
+    if groups is None:
+        splitter = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed)
+        return list(splitter.split(positions, y))
+    n_groups = groups.nunique()
+    if n_groups < n_folds:
+        raise ValueError(f"{n_groups} groups cannot make {n_folds} grouped cross-validation "
+                         "folds")
+    grouped = StratifiedGroupKFold(n_splits=n_folds, shuffle=True, random_state=seed)
+    return list(grouped.split(positions, y, groups.to_numpy()))
 
 
 def _hash_holdout(index: pd.Index, fraction: float) -> np.ndarray:
@@ -354,6 +485,7 @@ def _fit_calibration(method: str, raw: np.ndarray, y: np.ndarray) -> Calibration
 
 
 def _choose_calibration(raw: np.ndarray, y: np.ndarray, config: TrainConfig,
+                        groups: pd.Index | None = None,
                         ) -> tuple[Calibration, dict[str, float]]:
     sigmoid = 1.0 / (1.0 + np.exp(-raw))
     briers = {"raw": float(brier_score_loss(y, sigmoid))}
@@ -361,12 +493,14 @@ def _choose_calibration(raw: np.ndarray, y: np.ndarray, config: TrainConfig,
                "isotonic": ["isotonic"], "none": []}[config.calibration]
     n_minority = int(min(y.sum(), len(y) - y.sum()))
     n_splits = min(5, n_minority)
+    if groups is not None:
+        n_splits = min(n_splits, groups.nunique())
     if not methods or n_splits < 2:
         return Calibration(), briers
-    folds = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=config.seed)
+    folds = _calibration_folds(y, n_splits, config.seed, groups)
     for method in methods:
         crossfit = np.empty_like(raw)
-        for fit_idx, test_idx in folds.split(raw.reshape(-1, 1), y):
+        for fit_idx, test_idx in folds:
             crossfit[test_idx] = _fit_calibration(method, raw[fit_idx], y[fit_idx]).apply(
                 raw[test_idx])
         briers[method] = float(brier_score_loss(y, crossfit))
@@ -374,6 +508,17 @@ def _choose_calibration(raw: np.ndarray, y: np.ndarray, config: TrainConfig,
     if briers[best] < briers["raw"]:
         return _fit_calibration(best, raw, y), briers
     return Calibration(), briers
+
+
+def _calibration_folds(y: np.ndarray, n_splits: int, seed: int, groups: pd.Index | None,
+                       ) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Cross-fitting folds (grouped when ``groups``) whose fitting parts hold both classes."""
+    if groups is not None:
+        folds = cross_validation_folds(y, n_splits, seed, groups)
+        if all(y[fit].min() != y[fit].max() for fit, _ in folds):
+            return folds
+        # A few large groups can leave one class out of a fitting part; rows then.
+    return cross_validation_folds(y, n_splits, seed)
 
 
 # ----------------------------------------------------------------- references
@@ -395,11 +540,22 @@ def _feature_reference(matrix: np.ndarray, specs: list[ColumnSpec]) -> dict[str,
 
 # ------------------------------------------------------------------------- fit
 def fit_credit_model(features: pd.DataFrame, label: object, *, time: object = None,
+                     groups: object = None, embargo_days: float = 0.0,
                      config: TrainConfig) -> tuple[lgb.Booster, FittedState, TrainingReport]:
     """The training procedure behind :func:`train` (see the module notes)."""
     started = time_module.perf_counter()
     config.check()
-    X, y, time_values = _split_inputs(features, label, time)
+    X, y, time_values, group_values = _split_inputs(features, label, time, groups)
+    embargo_days = float(embargo_days)
+    if not (np.isfinite(embargo_days) and embargo_days >= 0):
+        raise ValueError(f"embargo_days must be a number >= 0; got {embargo_days}")
+    times: pd.Series | None = None
+    if embargo_days > 0:
+        if time_values is None:
+            raise ValueError("an embargo needs a time column (it separates the out-of-time "
+                             "parts)")
+        times = _as_datetimes(time_values)
+    embargoed = dropped_for_groups = 0
     specs = _column_specs(X, config)
     matrix = encode_columns(X, specs)
     names = booster_feature_names([s.name for s in specs])
@@ -410,8 +566,15 @@ def fit_credit_model(features: pd.DataFrame, label: object, *, time: object = No
     if time_values is not None:
         rest, holdout = _time_cut(time_values, all_positions, config.holdout_fraction,
                                   "hold-out")
+        rest, embargoed = _embargo(times, rest, holdout, embargo_days)
+        rest, dropped_for_groups = _without_shared_groups(group_values, rest, holdout)
+        if len(rest) == 0:
+            raise ValueError(f"no row is left before the hold-out once the embargo of "
+                             f"{embargo_days:g} days and the sellers it holds are taken out; "
+                             "more history (or a shorter embargo) is needed")
     else:
-        in_holdout = _hash_holdout(X.index, config.holdout_fraction)
+        in_holdout = _hash_holdout(X.index if group_values is None else group_values,
+                                   config.holdout_fraction)
         rest, holdout = all_positions[~in_holdout], all_positions[in_holdout]
         if min(y[rest].sum(), len(rest) - y[rest].sum()) < config.cv_folds:
             raise ValueError("too few defaults or non-defaults for "
@@ -431,6 +594,14 @@ def fit_credit_model(features: pd.DataFrame, label: object, *, time: object = No
         scheme = "out-of-time"
         fit_pos, valid_pos = _time_cut(time_values, rest, config.validation_fraction,
                                        "validation")
+        fit_pos, gap_rows = _embargo(times, fit_pos, valid_pos, embargo_days)
+        fit_pos, shared_rows = _without_shared_groups(group_values, fit_pos, valid_pos)
+        embargoed += gap_rows
+        dropped_for_groups += shared_rows
+        if len(fit_pos) == 0:
+            raise ValueError(f"no training row is left before the validation window once the "
+                             f"embargo of {embargo_days:g} days and the sellers it holds are "
+                             "taken out; more history (or a shorter embargo) is needed")
         if y[valid_pos].min() == y[valid_pos].max() or y[fit_pos].min() == y[fit_pos].max():
             raise ValueError("the out-of-time training or validation part holds only one "
                              "class; more data (or more defaults) is needed")
@@ -459,12 +630,15 @@ def fit_credit_model(features: pd.DataFrame, label: object, *, time: object = No
         booster = lgb.Booster(model_str=boosters[chosen].model_to_string(
             num_iteration=best_iteration))
         valid_y = y[valid_pos]
+        valid_groups = None if group_values is None else group_values[valid_pos]
         reference_rows = fit_pos
         n_train, n_validation = len(fit_pos), len(valid_pos)
+        train_positions, validation_positions = fit_pos, valid_pos
     else:
         scheme = "cross-validation"
-        folds = list(StratifiedKFold(n_splits=config.cv_folds, shuffle=True,
-                                     random_state=config.seed).split(rest, y[rest]))
+        folds = cross_validation_folds(
+            y[rest], config.cv_folds, config.seed,
+            None if group_values is None else group_values[rest])
         for index, candidate in enumerate(candidates):
             if index > 0 and time_module.perf_counter() - started > config.time_budget_seconds:
                 cut_by_budget = True
@@ -496,11 +670,14 @@ def fit_credit_model(features: pd.DataFrame, label: object, *, time: object = No
         full_set = _dataset(matrix[rest], y[rest], names, categorical)
         booster = _fit_booster(results[chosen].params, full_set, None, best_iteration, config)
         valid_y = y[rest]
+        valid_groups = None if group_values is None else group_values[rest]
         reference_rows = rest
         n_train, n_validation = len(rest), len(rest)
+        train_positions = validation_positions = np.empty(0, dtype=np.int64)
 
     # 5. calibration on validation raw scores
-    calibration, briers = _choose_calibration(validation_raw[chosen], valid_y, config)
+    calibration, briers = _choose_calibration(validation_raw[chosen], valid_y, config,
+                                              valid_groups)
     validation_metrics = classification_metrics(valid_y,
                                                 calibration.apply(validation_raw[chosen]))
     holdout_raw = _raw(booster, matrix[holdout], best_iteration)
@@ -511,7 +688,10 @@ def fit_credit_model(features: pd.DataFrame, label: object, *, time: object = No
         n_holdout=len(holdout), holdout_positions=holdout, candidates=results, chosen=chosen,
         search_cut_by_budget=cut_by_budget, calibration_brier=briers,
         validation_metrics=validation_metrics, holdout_metrics=holdout_metrics,
-        windows=windows, seconds=time_module.perf_counter() - started)
+        windows=windows, seconds=time_module.perf_counter() - started,
+        grouped=group_values is not None, embargo_days=embargo_days,
+        rows_embargoed=embargoed, rows_dropped_for_groups=dropped_for_groups,
+        train_positions=train_positions, validation_positions=validation_positions)
     state = FittedState(
         columns=specs,
         calibration=calibration,

@@ -9,6 +9,12 @@ rebuilds it from that one seller's stored orders only when it is missing, older 
 ``max_age`` (windows such as ``gmv_30d`` move with time even when no order arrives) or
 built with other feature definitions.
 
+Every snapshot includes the seller's credit history with us as of the snapshot time
+(:func:`read_credit_history`: the seller's lines read from the lending store and folded
+through the last business date ended by then), so the ``repayment`` features are the
+builder's on the history ``sme-credit export credit-history`` writes; a seller without a
+line gets their no-history values.
+
 This module also reads the stored records back into the builder's canonical frames
 (:func:`read_orders`, :func:`read_sellers`); the records and history services use them.
 
@@ -40,6 +46,7 @@ from features import DEFAULT_TIMEZONE, build_features, json_value, registry_vers
 from features.records import ORDER_CHANNELS, ORDER_STATUSES
 from lending.money import MINOR_UNIT_DIGITS
 from lending.persistence import SqlUnitOfWork
+from lending.persistence.history import credit_history_frame
 from records.errors import SellerNotYetRegistered, UnknownSeller
 from records.tables import ID_LENGTH, FeatureSnapshotRecord, OrderRecord, SellerRecord
 from store.clock import as_utc, utc_now
@@ -60,6 +67,7 @@ __all__ = [
     "writing",
     "read_orders",
     "read_sellers",
+    "read_credit_history",
     "feature_version",
     "require_utc",
     "stored_utc",
@@ -320,12 +328,23 @@ def _feature_rows(table: pd.DataFrame) -> Iterator[tuple[str, dict[str, Any]]]:
                                for name, column in zip(names, columns, strict=True)}
 
 
+def read_credit_history(connection: sa.Connection, seller_ids: Sequence[str], *,
+                        as_of: datetime, timezone: str = DEFAULT_TIMEZONE) -> pd.DataFrame:
+    """The sellers' credit history with us as known at ``as_of``, in the credit-history
+    contract (:func:`lending.persistence.history.credit_history_frame`): every line of
+    theirs folded through the last business date ended by then. Empty for sellers with
+    no line, who then get the repayment features' no-history values."""
+    return credit_history_frame(connection, seller_ids=seller_ids, as_of=as_of,
+                                timezone=timezone)
+
+
 def _build(orders: pd.DataFrame, sellers: pd.DataFrame, as_of: datetime,
-           timezone: str) -> pd.DataFrame:
-    """The batch builder on these records (currency left out: features add amounts per
-    seller, and the contract asks for one settlement currency)."""
+           timezone: str, credit_history: pd.DataFrame) -> pd.DataFrame:
+    """The batch builder on these records and the sellers' credit history with us
+    (currency left out: features add amounts per seller, and the contract asks for one
+    settlement currency)."""
     return build_features(orders.drop(columns=["currency"], errors="ignore"), sellers,
-                          pd.Timestamp(as_of), timezone=timezone)
+                          pd.Timestamp(as_of), credit_history, timezone=timezone)
 
 
 def _upsert(connection: sa.Connection, rows: list[dict[str, Any]]) -> None:
@@ -343,12 +362,14 @@ def _upsert(connection: sa.Connection, rows: list[dict[str, Any]]) -> None:
 
 def store_snapshots(connection: sa.Connection, orders: pd.DataFrame, sellers: pd.DataFrame,
                     *, now: datetime, timezone: str = DEFAULT_TIMEZONE,
-                    progress: bool = False) -> dict[str, FeatureSnapshot]:
+                    progress: bool = False, credit_history: pd.DataFrame | None = None,
+                    ) -> dict[str, FeatureSnapshot]:
     """Build the features of ``sellers`` from ``orders`` (one builder call) and store them.
 
     ``orders`` must hold every stored order of these sellers (the snapshot is the builder's
     row on them). Sellers registered at or after ``now`` get no row (the builder leaves
-    them out) and lose any snapshot they had.
+    them out) and lose any snapshot they had. The sellers' credit history with us as of
+    ``now`` (:func:`read_credit_history`) is read in the same transaction unless given.
 
     Returns
     -------
@@ -356,7 +377,11 @@ def store_snapshots(connection: sa.Connection, orders: pd.DataFrame, sellers: pd
         seller id -> the snapshot stored.
     """
     as_of = require_utc(now)
-    table = _build(orders, sellers, as_of, timezone)
+    if credit_history is None:
+        credit_history = read_credit_history(
+            connection, [str(s) for s in sellers["seller_id"]], as_of=as_of,
+            timezone=timezone)
+    table = _build(orders, sellers, as_of, timezone, credit_history)
     seen = orders["seller_id"].value_counts() if len(orders) else pd.Series(dtype="int64")
     stamp = utc_now()
     rows: list[dict[str, Any]] = []
@@ -443,7 +468,9 @@ def _compute(connection: sa.Connection, seller_id: str, as_of: datetime, timezon
     if store:
         built = store_snapshots(connection, orders, sellers, now=as_of, timezone=timezone)
     else:
-        table = _build(orders, sellers, as_of, timezone)
+        table = _build(orders, sellers, as_of, timezone,
+                       read_credit_history(connection, [seller_id], as_of=as_of,
+                                           timezone=timezone))
         built = {sid: FeatureSnapshot(sid, str(values.get("seller_kind")), as_of, values)
                  for sid, values in _feature_rows(table)}
     if seller_id not in built:

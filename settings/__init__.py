@@ -88,7 +88,7 @@ class Settings(BaseSettings):
     eod_cutoff: str = Field(
         "00:30", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$", description="Lender's local "
         "time (HH:MM) from which the service closes the previous business day.")
-    eod_batch_size: int = Field(200, ge=1, le=100_000, description="Lines end of day "
+    eod_batch_size: int = Field(1_000, ge=1, le=100_000, description="Lines end of day "
                                 "advances per transaction (its resume step).")
     repayment_value_date_window_days: int = Field(
         5, ge=0, le=366, description="A repayment may carry a value date this many days "

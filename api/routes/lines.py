@@ -1,8 +1,10 @@
-"""Credit lines: read a line, its schedule and statement; draw on it; repay it.
+"""Credit lines: read a line, its schedule and statement; draw on it; repay it; quote
+and pay off what it owes; pay a credit balance back.
 
 Amounts are decimal strings in the line's currency's major unit (``"1250.00"``) and must
 be exact to its minor unit. ``on`` (a business date) defaults to today in the lender's
-time zone. Draws and repayments take an ``Idempotency-Key``.
+time zone. Draws, repayments, payoffs and balance refunds take an ``Idempotency-Key``;
+payoffs and balance refunds happen on the business date.
 """
 
 from __future__ import annotations
@@ -18,10 +20,10 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Fiel
 
 from access.principal import Principal
 from api.deps import IdempotencyKeyDep, SettingsDep, UowDep, require
-from api.errors import ApiError
+from api.errors import ApiError, ErrorBody
 from api.validation import PlausibleDate
-from lending.lines import DrawStatus
-from lending.persistence import services
+from lending.lines import DrawStatus, PayoffQuote
+from lending.persistence import payoff, services
 from lending.persistence.business_day import (
     current_business_date,
 )
@@ -34,6 +36,7 @@ router = APIRouter(prefix="/v1", tags=["credit lines"])
 
 _ID = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$"
 LineId = Annotated[str, Field(pattern=_ID, description="Credit line id.")]
+OperationId = Annotated[str, Field(pattern=_ID)]
 #: A plain decimal in ASCII digits. Python's Decimal also reads "1_000", "١٠٠" (other
 #: scripts' digits), " 5 " and "1e3"; money must not be read in ways a person would not.
 _PLAIN_DECIMAL = re.compile(r"-?[0-9]+(\.[0-9]+)?")
@@ -152,6 +155,29 @@ class RepaymentRequest(_Body):
                             "value_date_outside_window, details.earliest and .latest.")
 
 
+class PayoffRequest(_Body):
+    """A payment that pays off the line (every open draw) or one draw, on the business
+    date. It must cover the payoff quote of the day (``GET .../payoff``); anything above
+    it stays on the line as the borrower's credit balance."""
+
+    amount: Money
+    draw_id: OperationId | None = Field(None, description="The one draw to pay off "
+                                        "(default: every open draw of the line).")
+    payment_id: OperationId | None = Field(None, description="The payment's id among the "
+                                           "line's operations (default: a new one).")
+    currency: str | None = Field(None, pattern=r"^[A-Z]{3}$")
+
+
+class BalanceRefundRequest(_Body):
+    """Pay part or all of the borrower's credit balance back to them, on the business
+    date."""
+
+    amount: Money
+    refund_id: OperationId | None = Field(None, description="The refund's id among the "
+                                          "line's operations (default: a new one).")
+    currency: str | None = Field(None, pattern=r"^[A-Z]{3}$")
+
+
 # ------------------------------------------------------------------ answers
 # The stored line's shared fields (CreditLineBase) and its state as of a date. The
 # docstring is the schema's description in the OpenAPI document.
@@ -218,6 +244,51 @@ class PaymentPublic(BaseModel):
     credit_balance: Decimal
     outstanding_principal: Decimal
     available_credit: Decimal
+    line_version: int
+
+
+class DrawPayoffPublic(BaseModel):
+    """What settles one draw: principal, interest accrued to the date, fees due and
+    earned, penalty, and the unearned fee rebated (already left out of ``total``)."""
+
+    draw_id: str
+    principal: Decimal
+    interest: Decimal
+    fee: Decimal
+    penalty: Decimal
+    rebated_fee: Decimal
+    total: Decimal
+
+
+class PayoffQuotePublic(BaseModel):
+    """What settles the line (or one draw) if paid on ``on``, the business date.
+
+    ``total`` is the sum of the draws' payoffs; the borrower's ``credit_balance`` is
+    applied first, so ``amount_to_pay`` is what a payoff must bring.
+    """
+
+    line_id: str
+    on: date
+    draw_id: str | None
+    draws: list[DrawPayoffPublic]
+    principal: Decimal
+    interest: Decimal
+    fee: Decimal
+    penalty: Decimal
+    rebated_fee: Decimal
+    total: Decimal
+    credit_balance: Decimal
+    amount_to_pay: Decimal
+
+
+class BalanceRefundPublic(BaseModel):
+    """A balance refund's receipt: what was paid back and the credit balance left."""
+
+    line_id: str
+    refund_id: str
+    on: date
+    amount: Decimal
+    credit_balance: Decimal
     line_version: int
 
 
@@ -313,6 +384,18 @@ def _draw_status(draw: DrawStatus) -> DrawStatusPublic:
             for i in draw.instalments])
 
 
+def _payoff_quote(quote: PayoffQuote) -> PayoffQuotePublic:
+    return PayoffQuotePublic(
+        line_id=quote.line_id, on=quote.on, draw_id=quote.draw_id,
+        draws=[DrawPayoffPublic(draw_id=d.draw_id, principal=d.principal,
+                                interest=d.interest, fee=d.fee, penalty=d.penalty,
+                                rebated_fee=d.rebated_fee, total=d.total)
+               for d in quote.draws],
+        principal=quote.principal, interest=quote.interest, fee=quote.fee,
+        penalty=quote.penalty, rebated_fee=quote.rebated_fee, total=quote.total,
+        credit_balance=quote.credit_balance, amount_to_pay=quote.amount_to_pay)
+
+
 def _check_dates(as_of: date | None, since: date | None) -> None:
     if as_of is not None and since is not None and since > as_of:
         raise ApiError(422, "invalid_request", "since must not be after as_of",
@@ -396,3 +479,54 @@ def create_repayment(line_id: LineId, body: RepaymentRequest,
                              client=principal.client)
     return PaymentPublic(**{name: getattr(receipt, name)
                             for name in PaymentPublic.model_fields})
+
+
+_NOTHING_TO_PAY_OFF: dict[int | str, dict[str, Any]] = {409: {
+    "model": ErrorBody, "description": "The line (or the draw) owes nothing: "
+    "nothing_to_pay_off"}}
+
+
+@router.get("/lines/{line_id}/payoff", response_model=PayoffQuotePublic,
+            responses=_NOTHING_TO_PAY_OFF)
+def read_payoff_quote(line_id: LineId, principal: Annotated[Principal, require("lines:read")],
+                      uow: UowDep, settings: SettingsDep,
+                      draw_id: Annotated[str | None, Query(
+                          pattern=_ID, description="One draw to quote (default: every "
+                          "open draw of the line).")] = None) -> PayoffQuotePublic:
+    """What pays off the line (or one draw) today, the business date: per draw the
+    principal, interest accrued to date, fees, penalty and unearned fee rebated; the
+    credit balance applied; the amount to pay."""
+    quote = payoff.get_payoff_quote(uow, line_id, draw_id=draw_id,
+                                    business_date=_business_date(uow, settings))
+    return _payoff_quote(quote)
+
+
+@router.post("/lines/{line_id}/payoff", response_model=PaymentPublic, status_code=201)
+def create_payoff(line_id: LineId, body: PayoffRequest,
+                  principal: Annotated[Principal, require("lines:write")], uow: UowDep,
+                  settings: SettingsDep, idempotency_key: IdempotencyKeyDep) -> PaymentPublic:
+    """Pay off the line (or one draw) on the business date; nothing falls due on what it
+    settles afterwards. Below the day's quote: 422 insufficient_payoff; nothing owed: 409
+    nothing_to_pay_off."""
+    receipt = payoff.pay_off(uow, line_id=line_id, amount=body.amount,
+                             business_today=_today(settings), draw_id=body.draw_id,
+                             payment_id=body.payment_id, currency=body.currency,
+                             idempotency_key=idempotency_key, client=principal.client)
+    return PaymentPublic(**{name: getattr(receipt, name)
+                            for name in PaymentPublic.model_fields})
+
+
+@router.post("/lines/{line_id}/balance-refunds", response_model=BalanceRefundPublic,
+             status_code=201)
+def create_balance_refund(line_id: LineId, body: BalanceRefundRequest,
+                          principal: Annotated[Principal, require("lines:refund")],
+                          uow: UowDep, settings: SettingsDep,
+                          idempotency_key: IdempotencyKeyDep) -> BalanceRefundPublic:
+    """Pay the borrower's credit balance (an overpayment) back to them, on the business
+    date. Above the balance: 409 refund_exceeds_credit_balance."""
+    receipt = payoff.refund_balance(uow, line_id=line_id, amount=body.amount,
+                                    business_today=_today(settings),
+                                    refund_id=body.refund_id, currency=body.currency,
+                                    idempotency_key=idempotency_key, client=principal.client)
+    return BalanceRefundPublic(**{name: getattr(receipt, name)
+                                  for name in BalanceRefundPublic.model_fields})

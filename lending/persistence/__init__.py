@@ -47,6 +47,12 @@ from lending.persistence.errors import (
     UnknownLine,
     ValueDateOutsideWindow,
 )
+from lending.persistence.payoff import (
+    BalanceRefundReceipt,
+    get_payoff_quote,
+    pay_off,
+    refund_balance,
+)
 from lending.persistence.services import (
     DrawReceipt,
     LimitChangeReceipt,
@@ -86,6 +92,8 @@ __all__ = [
     "change_limit", "advance_line", "get_line", "lines_of_seller", "get_schedule",
     "get_statement", "book_journal",
     "journal_totals",
+    # paying a line off, paying a credit balance back (lending/persistence/payoff.py)
+    "BalanceRefundReceipt", "get_payoff_quote", "pay_off", "refund_balance",
     "CreditLineCreate", "CreditLineRecord", "LineEventRecord",
     "JournalEntryRecord", "JournalPostingRecord", "IdempotencyRecord",
     # the business day and end of day (lending/persistence/business_day.py, eod.py)

@@ -9,6 +9,18 @@ id done), so a process killed mid-run resumes after the last committed batch and
 nothing twice (a line already booked to the day is left as it is anyway). Memory stays
 flat in the book's size: one batch's lines are loaded at a time.
 
+A day's work is proportional to what changes, not to the lines' histories. Each line
+keeps a **checkpoint** of its fold (``line_checkpoint``, :func:`lending.lines.resume_fold`)
+as of a day end of day closed; the next day resumes it instead of folding the line from
+its first event, and books only the entries dated after the line's booked date (the
+entries up to it are already in the book; advancing without new events cannot change
+them). A line whose checkpoint says nothing happens that day (no due date, nothing past
+due, no interest accruing) only has its booked date moved. A line written to since its
+checkpoint (a new event, a back-valued payment, a reversal) is folded from its events
+once and gets a new checkpoint. Each batch is read and written set-based: its lines and
+checkpoints in two statements; its entries and postings by ``COPY`` on PostgreSQL (one
+``executemany`` each on SQLite), its summaries and checkpoints in one statement each.
+
 The day ends with a **trial balance** per currency (:func:`trial_balance`): debits equal
 credits, and the booked ``loans_receivable`` equals the sum of the lines' outstanding
 principal. It is stored on the run; if it fails, the run stops with
@@ -40,35 +52,39 @@ import socket
 import threading
 import time as clock_time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Literal, cast
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from sqlmodel import Session, col, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session, SQLModel, col, select
 
 from lending.errors import LendingError
-from lending.ledger import ACCOUNT_TYPES, Account
+from lending.ledger import ACCOUNT_TYPES, Account, JournalEntry
+from lending.lines import FoldCheckpoint, LineEvent, fold_with_checkpoint, resume_fold
 from lending.persistence.business_day import (
     STORE_ROW,
     BusinessDayRecord,
     EndOfDayRunRecord,
     last_closed_day,
 )
+from lending.persistence.codec import event_from_row
 from lending.persistence.errors import (
     DayNotClosable,
     EndOfDayRunning,
 )
-from lending.persistence.services import advance_in
+from lending.persistence.services import advance_in, terms_of
 from lending.persistence.tables import (
     CreditLineRecord,
     JournalEntryRecord,
     JournalPostingRecord,
     from_minor,
+    to_minor,
 )
 from lending.persistence.unit_of_work import SqlUnitOfWork
 from store.clock import as_utc, utc_now
@@ -83,7 +99,7 @@ log = logging.getLogger("sme_credit.eod")
 
 Clock = Literal["real", "simulated"]
 #: Lines advanced per transaction.
-DEFAULT_BATCH_SIZE = 200
+DEFAULT_BATCH_SIZE = 1000
 #: Statuses of a line end of day no longer visits.
 _FINISHED = ("closed", "written_off")
 #: First key of the PostgreSQL advisory lock of the end-of-day runner ("eod!" in ASCII);
@@ -263,6 +279,259 @@ def _account_order(name: str) -> tuple[int, str]:
         return len(kinds), name
 
 
+# --------------------------------------------------------------------------- one batch
+
+
+@dataclass
+class _BatchWork:
+    """What one batch books and stores, written set-based at the end of the batch."""
+
+    day: date
+    recorded_at: datetime
+    entries: list[dict[str, Any]]
+    postings: list[list[dict[str, Any]]]
+    summaries: list[dict[str, Any]]
+    quiet: list[str]
+    checkpoints: list[dict[str, Any]]
+    changed: set[str]
+    visited: int = 0
+
+    def book(self, line_id: str, currency: str, entries: Iterable[JournalEntry]) -> None:
+        for entry in entries:
+            self.entries.append({
+                "line_id": line_id, "on": entry.on, "posted_on": self.day,
+                "kind": str(entry.kind), "reference": entry.reference,
+                "currency": entry.currency, "adjustment": False,
+                "amount_minor": to_minor(entry.amount, currency),
+                "recorded_at": self.recorded_at})
+            self.postings.append([{"account": str(p.account), "side": p.side,
+                                   "amount_minor": to_minor(p.amount, currency)}
+                                  for p in entry.postings])
+
+    def summary(self, row: Any, *, limit: Decimal, outstanding: Decimal, available: Decimal,
+                days_past_due: int, bucket: str, status: str) -> None:
+        currency = row.currency
+        self.summaries.append({
+            "line_id": row.id, "as_of": self.day, "status": status,
+            "limit_minor": to_minor(limit, currency),
+            "outstanding_minor": to_minor(outstanding, currency),
+            "available_minor": to_minor(available, currency),
+            "days_past_due": days_past_due, "bucket": bucket})
+        if (bucket, status) != (row.bucket, row.status):
+            self.changed.add(row.seller_id)
+
+    def keep(self, row: Any, checkpoint: FoldCheckpoint) -> None:
+        self.checkpoints.append({
+            "line_id": row.id, "as_of": checkpoint.as_of, "event_count": row.event_count,
+            "next_visit": checkpoint.next_visit, "quiet_through": checkpoint.quiet_through,
+            "state": json.dumps(checkpoint.document, separators=(",", ":"))})
+
+
+def _table(name: str) -> sa.Table:
+    return SQLModel.metadata.tables[name]
+
+
+def _usable(row: Any, stored: Any) -> bool:
+    """Whether the line's stored checkpoint still folds the line as booked: the same
+    events, and the line booked to the checkpoint's date or to a day before the fold's
+    next visit (days on which nothing but interest accrues, booked from it)."""
+    if stored.event_count != row.event_count or stored.as_of > row.as_of:
+        return False
+    return (stored.as_of == row.as_of or stored.next_visit is None
+            or row.as_of < stored.next_visit)
+
+
+def _advance_batch(uow: SqlUnitOfWork, ids: list[str], day: date) -> tuple[int, set[str]]:
+    """Advance the batch's lines to the end of ``day``, set-based; returns the lines
+    visited and the sellers whose credit history changed.
+
+    A line goes one of three ways. **Quiet** (its checkpoint says nothing happens through
+    ``day``): only its booked date moves. **Resumed**: its checkpoint is advanced to
+    ``day`` (:func:`lending.lines.resume_fold`) and the entries dated after the line's
+    booked date are booked; a new checkpoint is kept when the fold visited a day (a due
+    date, a day past due), not when only interest accrued. **Refolded** (no usable
+    checkpoint: the line was written to since, or never closed): folded from its events,
+    booking likewise the entries dated after its booked date, with a new checkpoint; a
+    line with an event dated after it (not written by the services) goes through
+    :func:`advance_in`'s full comparison of the journal instead.
+    """
+    session = uow.session
+    line_table = _table("credit_line")
+    checkpoint_table = _table("line_checkpoint")
+    # The batch is a run of consecutive ids: read by range, one statement whatever its
+    # size (a list of ids would make every batch's statement a new one to parse).
+    first, last = ids[0], ids[-1]
+    rows = session.execute(sa.select(line_table)
+                           .where(line_table.c.id >= first, line_table.c.id <= last)
+                           .order_by(line_table.c.id).with_for_update()).all()
+    stored = {row.line_id: row for row in session.execute(
+        sa.select(checkpoint_table).where(checkpoint_table.c.line_id >= first,
+                                          checkpoint_table.c.line_id <= last)).all()}
+    work = _BatchWork(day, utc_now(), [], [], [], [], [], set())
+    refold = []
+    for row in rows:
+        if row.as_of >= day or row.status in _FINISHED or row.opened_on > day:
+            continue  # booked to the day by a write of the day, or closed meanwhile
+        work.visited += 1
+        kept = stored.get(row.id)
+        if kept is None or not _usable(row, kept):
+            refold.append(row)
+        elif kept.quiet_through is not None and day <= kept.quiet_through:
+            work.quiet.append(row.id)
+        else:
+            # a day the fold visits changes its state: keep a new checkpoint; before
+            # it, only interest accrues, which the one kept books again as well
+            visited = kept.next_visit is not None and day >= kept.next_visit
+            _resume(work, row, FoldCheckpoint(kept.as_of, kept.next_visit,
+                                              kept.quiet_through, json.loads(kept.state)),
+                    keep=visited)
+    if refold:
+        _refold(uow, work, refold)
+    _write_batch(session, work)
+    return work.visited, work.changed
+
+
+def _resume(work: _BatchWork, row: Any, checkpoint: FoldCheckpoint, *, keep: bool) -> None:
+    advance = resume_fold(terms_of(cast(CreditLineRecord, row), ()), checkpoint, work.day)
+    # entries dated up to the booked date were booked by the days before
+    work.book(row.id, row.currency, (e for e in advance.entries if e.on > row.as_of))
+    work.summary(row, limit=advance.limit, outstanding=advance.outstanding_principal,
+                 available=advance.available_credit, days_past_due=advance.days_past_due,
+                 bucket=advance.bucket, status=advance.status)
+    if keep:
+        work.keep(row, advance.checkpoint)
+
+
+def _refold(uow: SqlUnitOfWork, work: _BatchWork, rows: list[Any]) -> None:
+    event_table = _table("line_event")
+    events: dict[str, list[LineEvent]] = {row.id: [] for row in rows}
+    currency = {row.id: row.currency for row in rows}
+    for event in uow.session.execute(
+            sa.select(event_table.c.line_id, event_table.c.kind, event_table.c.on,
+                      event_table.c.operation_id, event_table.c.amount_minor,
+                      event_table.c.payload)
+            .where(event_table.c.line_id.in_(list(events)))
+            .order_by(event_table.c.line_id, event_table.c.sequence)).all():
+        events[event.line_id].append(event_from_row(
+            event.kind, event.on, event.operation_id,
+            None if event.amount_minor is None
+            else from_minor(event.amount_minor, currency[event.line_id]), event.payload))
+    for row in rows:
+        line_events = events[row.id]
+        if any(event.on > row.as_of for event in line_events):
+            # Not booked as the services book (an event after the booked date): compare
+            # the whole journal, one line at a time, with no checkpoint kept.
+            advanced = advance_in(uow, row.id, work.day)
+            if advanced.history_changed:
+                work.changed.add(advanced.seller_id)
+            continue
+        state, checkpoint = fold_with_checkpoint(
+            terms_of(cast(CreditLineRecord, row), line_events), line_events, work.day)
+        work.book(row.id, row.currency,
+                  (entry for entry in state.journal if entry.on > row.as_of))
+        work.summary(row, limit=state.limit, outstanding=state.outstanding_principal,
+                     available=state.available_credit, days_past_due=state.days_past_due,
+                     bucket=state.bucket, status=state.status)
+        work.keep(row, checkpoint)
+
+
+def _entry_ids(session: Session, count: int) -> list[int]:
+    """``count`` new journal entry ids, taken before inserting, so that the postings can
+    name their entries without reading them back (``COPY`` returns nothing).
+    PostgreSQL: from the table's sequence, as its default does; SQLite: after the
+    largest, under the write lock the transaction holds."""
+    if session.get_bind().dialect.name == "postgresql":
+        return list(session.execute(sa.text(
+            "SELECT nextval(pg_get_serial_sequence('journal_entry', 'id')) "
+            "FROM generate_series(1, :count)"), {"count": count}).scalars())
+    largest = session.execute(sa.text("SELECT MAX(id) FROM journal_entry")).scalar()
+    start = int(largest or 0) + 1
+    return list(range(start, start + count))
+
+
+_ENTRY_COLUMNS = ("id", "line_id", "on", "posted_on", "kind", "reference", "currency",
+                  "adjustment", "amount_minor", "recorded_at")
+_SUMMARY_COLUMNS = (("line_id", "text"), ("as_of", "date"), ("status", "text"),
+                    ("limit_minor", "int8"), ("outstanding_minor", "int8"),
+                    ("available_minor", "int8"), ("days_past_due", "int4"),
+                    ("bucket", "text"))
+
+
+def _write_batch_postgresql(session: Session, work: _BatchWork) -> None:
+    """:func:`_write_batch` on PostgreSQL: entries and postings by ``COPY``, summaries in
+    one statement over arrays (``unnest``), whatever the batch's size; checkpoints as
+    everywhere (a JSON text in an array literal would be escaped character by
+    character)."""
+    if work.entries:
+        ids = _entry_ids(session, len(work.entries))
+        driver = session.connection().connection.driver_connection
+        assert driver is not None
+        columns = ", ".join(f'"{name}"' for name in _ENTRY_COLUMNS)
+        with driver.cursor() as cursor:
+            with cursor.copy(f"COPY journal_entry ({columns}) FROM STDIN") as copy:
+                for entry_id, entry in zip(ids, work.entries, strict=True):
+                    copy.write_row((entry_id, *(entry[name] for name in _ENTRY_COLUMNS[1:])))
+            with cursor.copy("COPY journal_posting (entry_id, account, side, amount_minor) "
+                             "FROM STDIN") as copy:
+                for entry_id, postings in zip(ids, work.postings, strict=True):
+                    for posting in postings:
+                        copy.write_row((entry_id, posting["account"], posting["side"],
+                                        posting["amount_minor"]))
+    if work.summaries:
+        names = [name for name, _ in _SUMMARY_COLUMNS]
+        session.execute(sa.text(
+            "UPDATE credit_line SET " + ", ".join(f"{name} = v.{name}" for name in names[1:])
+            + ", version = credit_line.version + 1 FROM unnest("
+            + ", ".join(f"CAST(:{name} AS {kind}[])" for name, kind in _SUMMARY_COLUMNS)
+            + ") AS v(" + ", ".join(names) + ") WHERE credit_line.id = v.line_id"),
+            {name: [summary[name] for summary in work.summaries] for name in names})
+    if work.quiet:
+        session.execute(sa.text(
+            "UPDATE credit_line SET as_of = :day, version = version + 1 "
+            "WHERE id = ANY(CAST(:ids AS text[]))"), {"day": work.day, "ids": work.quiet})
+    _write_checkpoints(session, work)
+
+
+def _write_batch(session: Session, work: _BatchWork) -> None:
+    """The batch's entries, postings, summaries and checkpoints, a few statements each."""
+    if session.get_bind().dialect.name == "postgresql":
+        _write_batch_postgresql(session, work)
+        return
+    line_table = _table("credit_line")
+    entry_table = _table("journal_entry")
+    posting_table = _table("journal_posting")
+    if work.entries:
+        ids = _entry_ids(session, len(work.entries))
+        session.execute(sa.insert(entry_table), [
+            {"id": entry_id, **entry} for entry_id, entry in zip(ids, work.entries, strict=True)])
+        session.execute(sa.insert(posting_table), [
+            {"entry_id": entry_id, **posting}
+            for entry_id, postings in zip(ids, work.postings, strict=True)
+            for posting in postings])
+    if work.summaries:
+        # the SET clause is every key of the parameters but the one the WHERE binds
+        session.execute(
+            sa.update(line_table).where(line_table.c.id == sa.bindparam("line_id"))
+            .values(version=line_table.c.version + 1), work.summaries)
+    if work.quiet:
+        session.execute(sa.update(line_table).where(line_table.c.id == sa.bindparam("line_id"))
+                        .values(as_of=work.day, version=line_table.c.version + 1),
+                        [{"line_id": line_id} for line_id in work.quiet])
+    _write_checkpoints(session, work)
+
+
+def _write_checkpoints(session: Session, work: _BatchWork) -> None:
+    if work.checkpoints:
+        table = _table("line_checkpoint")
+        insert = (postgresql.insert(table) if session.get_bind().dialect.name == "postgresql"
+                  else sqlite.insert(table))
+        session.execute(insert.on_conflict_do_update(
+            index_elements=[table.c.line_id],
+            set_={name: insert.excluded[name] for name in
+                  ("as_of", "event_count", "next_visit", "quiet_through", "state")}),
+            work.checkpoints)
+
+
 # --------------------------------------------------------------------------- closing days
 
 
@@ -390,9 +659,7 @@ def close_day(engine: sa.Engine, day: date, *, today: date, clock: Clock = "real
             ids = list(uow.session.exec(batch).all())
             if not ids:
                 break
-            changed = {advanced.seller_id for advanced in
-                       (advance_in(uow, line_id, day) for line_id in ids)
-                       if advanced.history_changed}
+            _, changed = _advance_batch(uow, ids, day)
             run.cursor = ids[-1]
             run.lines_processed += len(ids)
             if changed:
@@ -632,12 +899,18 @@ class EndOfDayScheduler:
         Pause before trying again after a busy lock or a failure.
     now
         The clock (aware datetimes; tests pass their own).
+    on_closed
+        Called after a successful run with the days it closed (never with none), e.g.
+        to refresh the feature snapshots of the sellers they list; its errors are
+        logged, the days stay closed.
     """
 
     def __init__(self, engine: sa.Engine, *, timezone: str, cutoff: time,
                  batch_size: int = DEFAULT_BATCH_SIZE, retry_seconds: float = 300.0,
-                 now: Callable[[], datetime] = utc_now) -> None:
+                 now: Callable[[], datetime] = utc_now,
+                 on_closed: Callable[[list[DayClosed]], None] | None = None) -> None:
         self.engine = engine
+        self.on_closed = on_closed
         self.zone = ZoneInfo(timezone)
         self.cutoff = cutoff
         self.batch_size = batch_size
@@ -658,8 +931,8 @@ class EndOfDayScheduler:
         """Close what is due now; true when nothing is left to close."""
         today, through = self.target()
         try:
-            run_end_of_day(self.engine, through=through, today=today, clock="real",
-                           batch_size=self.batch_size, progress=self._check_stop)
+            closed = run_end_of_day(self.engine, through=through, today=today, clock="real",
+                                    batch_size=self.batch_size, progress=self._check_stop)
         except (EndOfDayRunning, _Stopped):
             return False
         except (LendingError, sa.exc.SQLAlchemyError) as error:
@@ -667,6 +940,11 @@ class EndOfDayScheduler:
             log.error("end of day through %s failed: %s", through, self.last_error)
             return False
         self.last_error = None
+        if closed and self.on_closed is not None:
+            try:
+                self.on_closed(closed)
+            except Exception:  # the days are closed; a failing listener must not undo that
+                log.exception("on_closed failed after closing %s", closed[-1].day)
         return True
 
     def _check_stop(self, _day: date, _done: int, _total: int) -> None:

@@ -10,9 +10,13 @@ Writes
 ------
 A writing service locks the line (:meth:`CreditLineRepository.get_for_update`), loads its
 events, runs the command, appends the new event, folds the line as of the operation's
-date, **books** the journal up to that date (:func:`book_journal`) and refreshes the
-line's cached summary and ``version``. The line's ``as_of`` is the date its book is
-closed to: operations dated before it are refused (``BackdatedOperation``).
+date, **books** the journal up to that date and refreshes the line's cached summary and
+``version``. The line's ``as_of`` is the date its book is closed to: operations dated
+before it are refused (``BackdatedOperation``). Booking compares the whole derived
+journal with the booked one (:func:`book_journal`) only when the write may re-derive
+history (a back-valued payment, a reversal, a second write of the booked date);
+otherwise only the entries dated after the booked date are new and are booked without
+reading the book (:func:`books_forward`).
 
 Limit changes
 -------------
@@ -41,7 +45,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, fields
 from datetime import date, timedelta
 from decimal import Decimal
@@ -62,6 +66,7 @@ from lending.lines import (
     LineState,
     LineTerms,
     PaymentReceived,
+    PaymentReversed,
     PrepaymentReceived,
     RepaymentPlan,
     operation_id,
@@ -85,7 +90,7 @@ from lending.persistence.tables import (
     from_minor,
     to_minor,
 )
-from lending.persistence.unit_of_work import SqlUnitOfWork
+from lending.persistence.unit_of_work import BookedEntry, SqlUnitOfWork
 from lending.policy import CreditDecision, Terms
 from lending.products import (
     RequestedPlan,
@@ -106,6 +111,10 @@ from store.idempotency import (
 )
 
 __all__ = [
+    "StoredReceipt",
+    "terms_of",
+    "load_line",
+    "line_write",
     "LineView",
     "DrawReceipt",
     "PaymentReceipt",
@@ -128,6 +137,8 @@ __all__ = [
     "get_schedule",
     "get_statement",
     "book_journal",
+    "journal_plan",
+    "books_forward",
     "journal_totals",
 ]
 
@@ -166,7 +177,7 @@ _RECEIPT_DECODERS: dict[str, Callable[[Any], Any]] = {
     "date": date.fromisoformat, "Decimal": Decimal, "Schedule": schedule_from_json}
 
 
-class _StoredReceipt:
+class StoredReceipt:
     """A receipt kept in an idempotency record: every field, as canonical JSON."""
 
     def to_json(self) -> str:
@@ -187,7 +198,7 @@ def _same(value: Any) -> Any:
 
 
 @dataclass(frozen=True)
-class DrawReceipt(_StoredReceipt):
+class DrawReceipt(StoredReceipt):
     """The result of a draw (replayed as is to a repeated idempotent request)."""
 
     line_id: str
@@ -202,7 +213,7 @@ class DrawReceipt(_StoredReceipt):
 
 
 @dataclass(frozen=True)
-class PaymentReceipt(_StoredReceipt):
+class PaymentReceipt(StoredReceipt):
     """The result of a repayment (replayed as is to a repeated idempotent request)."""
 
     line_id: str
@@ -217,7 +228,7 @@ class PaymentReceipt(_StoredReceipt):
 
 
 @dataclass(frozen=True)
-class LimitChangeReceipt(_StoredReceipt):
+class LimitChangeReceipt(StoredReceipt):
     """The result of a limit change (replayed as is to a repeated idempotent request).
 
     ``over_limit`` is the outstanding principal above the new limit (a limit lowered below
@@ -276,7 +287,7 @@ def _status(state: LineState) -> str:
     return state.status
 
 
-def _terms(record: CreditLineRecord, events: Iterable[LineEvent]) -> LineTerms:
+def terms_of(record: CreditLineRecord, events: Iterable[LineEvent]) -> LineTerms:
     """The terms the line was opened with; its limit then is the limit before its first
     change (the stored ``limit_minor`` is the limit in force now)."""
     first_change = next((e for e in events if isinstance(e, LimitChanged)), None)
@@ -309,13 +320,20 @@ def _state_view(record: CreditLineRecord, state: LineState) -> LineView:
                     record.revolving)
 
 
-def _load(uow: SqlUnitOfWork, line_id: str, *, lock: bool
-          ) -> tuple[CreditLineRecord, CreditLine]:
+def load_line(uow: SqlUnitOfWork, line_id: str, *, lock: bool
+              ) -> tuple[CreditLineRecord, CreditLine]:
+    """The line's stored record and its events as a :class:`~lending.CreditLine`, in the
+    caller's unit of work; ``lock`` takes the line's row lock first (every write does).
+
+    Raises
+    ------
+    UnknownLine
+    """
     record = uow.lines.get_for_update(line_id) if lock else uow.lines.get(line_id)
     if record is None:
         raise UnknownLine(f"no credit line {line_id!r}")
     events = uow.events.list(record)
-    return record, CreditLine(_terms(record, events), events)
+    return record, CreditLine(terms_of(record, events), events)
 
 
 def _check_not_before_book(record: CreditLineRecord, on: date) -> None:
@@ -354,14 +372,23 @@ def book_journal(uow: SqlUnitOfWork, record: CreditLineRecord, state: LineState)
     Afterwards every account's booked balance equals the derived one as of
     ``state.as_of``. Returns the number of entries booked.
     """
-    booked = uow.journal.list(record)
+    planned = journal_plan(uow.journal.list(record), state, record.currency)
+    for entry, adjustment in planned:
+        uow.journal.add(record, entry, posted_on=state.as_of, adjustment=adjustment)
+    return len(planned)
+
+
+def journal_plan(booked: Iterable[BookedEntry], state: LineState, currency: str
+                 ) -> list[tuple[JournalEntry, bool]]:
+    """What :func:`book_journal` books given the line's booked entries: each entry with
+    whether it is an adjusting one."""
     derived: dict[tuple[EntryKind, str], list[JournalEntry]] = {}
     for entry in state.journal:
         derived.setdefault((entry.kind, entry.reference), []).append(entry)
     posted: dict[tuple[EntryKind, str], list[JournalEntry]] = {}
     for item in booked:
         posted.setdefault((item.entry.kind, item.entry.reference), []).append(item.entry)
-    count = 0
+    planned: list[tuple[JournalEntry, bool]] = []
     adjust: list[tuple[EntryKind, str]] = []
     for group, entries in derived.items():
         have = Counter(_signature(entry) for entry in posted.get(group, ()))
@@ -373,8 +400,7 @@ def book_journal(uow: SqlUnitOfWork, record: CreditLineRecord, state: LineState)
             if have[signature]:
                 have[signature] -= 1
                 continue
-            uow.journal.add(record, entry, posted_on=state.as_of)
-            count += 1
+            planned.append((entry, False))
     adjust.extend(group for group in posted if group not in derived)
     for kind, reference in adjust:
         target = _net(derived.get((kind, reference), ()))
@@ -385,9 +411,38 @@ def book_journal(uow: SqlUnitOfWork, record: CreditLineRecord, state: LineState)
             state.as_of, kind,
             debits={a: v for a, v in difference.items() if v > 0},
             credits={a: -v for a, v in difference.items() if v < 0},
-            reference=reference, currency=record.currency)
+            reference=reference, currency=currency)
         if adjusting is not None:
-            uow.journal.add(record, adjusting, posted_on=state.as_of, adjustment=True)
+            planned.append((adjusting, True))
+    return planned
+
+
+def books_forward(record: CreditLineRecord, events: Sequence[LineEvent],
+                  new_events: int, on: date) -> bool:
+    """Whether bringing the line to ``on`` with its last ``new_events`` events leaves every
+    entry dated on or before its booked date (``record.as_of``) as the fold derived it.
+
+    So it does when every event before them is dated on or before the booked date (as
+    the services keep it) and each new one after it and no reversal (which voids a
+    payment from its start): the fold then derives the same entries up to the booked
+    date, which the book already holds (per ``(kind, reference)`` group), and only the
+    entries dated after it are new (property-tested against :func:`book_journal` in
+    ``tests/lending/persistence/test_booking_properties.py``).
+    """
+    booked_to = record.as_of
+    old, new = events[:len(events) - new_events], events[len(events) - new_events:]
+    return (on >= booked_to and all(event.on <= booked_to for event in old)
+            and all(event.on > booked_to and not isinstance(event, PaymentReversed)
+                    for event in new))
+
+
+def _book_forward(uow: SqlUnitOfWork, record: CreditLineRecord, state: LineState) -> int:
+    """Book the derived entries dated after the line's booked date (see
+    :func:`books_forward`), without reading the book."""
+    count = 0
+    for entry in state.journal:
+        if entry.on > record.as_of:
+            uow.journal.add(record, entry, posted_on=state.as_of)
             count += 1
     return count
 
@@ -397,7 +452,10 @@ def _apply(uow: SqlUnitOfWork, record: CreditLineRecord, line: CreditLine,
     """Store the new events, book the journal to ``on`` and refresh the line's summary."""
     uow.events.append(record, line.events[events_before:])
     state = line.state(on)
-    book_journal(uow, record, state)
+    if books_forward(record, line.events, len(line.events) - events_before, on):
+        _book_forward(uow, record, state)
+    else:
+        book_journal(uow, record, state)
     currency = record.currency
     record.as_of = on
     if len(line.events) > events_before:
@@ -546,7 +604,7 @@ def regrant_line(uow: SqlUnitOfWork, *, line_id: str, seller_id: str, limit: Amo
 
     def work() -> LineView:
         with uow:
-            record, line = _load(uow, line_id, lock=True)
+            record, line = load_line(uow, line_id, lock=True)
             if (record.seller_id, record.product) != (seller_id, terms.product):
                 raise UnknownLine(f"no {terms.product} line {line_id!r} of seller "
                                   f"{seller_id!r}")
@@ -628,12 +686,12 @@ def draw(uow: SqlUnitOfWork, *, line_id: str, amount: AmountInput, on: date | No
             "draw_id": draw_id}
 
     def plan_on(line: CreditLine) -> RepaymentPlan:
-        # The line is locked and in the session already (_line_write loaded it).
+        # The line is locked and in the session already (line_write loaded it).
         record = uow.lines.get(line.terms.line_id)
         assert record is not None
         return _plan_within_terms(record, plan)
 
-    return _line_write(
+    return line_write(
         uow, line_id=line_id, scope=scope, idempotency_key=idempotency_key, body=body, on=on,
         receipt_type=DrawReceipt,
         dated=None if business_today is None else business_dating(
@@ -744,7 +802,7 @@ def _record_payment(uow: SqlUnitOfWork, scope: str, line_id: str, idempotency_ke
                                   PaymentReceived | PrepaymentReceived],
                     *, booked_on: date | None = None,
                     dated: tuple[date, Dating] | None = None) -> PaymentReceipt:
-    """A repayment or prepayment through :func:`_line_write`, answered with a
+    """A repayment or prepayment through :func:`line_write`, answered with a
     :class:`PaymentReceipt`; ``act`` gets the line, the value date and the booked date."""
     booked: list[date | None] = [booked_on]
 
@@ -753,7 +811,7 @@ def _record_payment(uow: SqlUnitOfWork, scope: str, line_id: str, idempotency_ke
         value, booked[0] = dated[1](business)
         return value, booked[0]
 
-    return _line_write(
+    return line_write(
         uow, line_id=line_id, scope=scope, idempotency_key=idempotency_key, body=body, on=on,
         receipt_type=PaymentReceipt, act=lambda line, day: act(line, day, booked[0]),
         booked_on=booked_on, dated=None if dated is None else (dated[0], dating_kept),
@@ -764,7 +822,7 @@ def _record_payment(uow: SqlUnitOfWork, scope: str, line_id: str, idempotency_ke
 
 
 EventT = TypeVar("EventT")
-ReceiptT = TypeVar("ReceiptT", bound=_StoredReceipt)
+ReceiptT = TypeVar("ReceiptT", bound=StoredReceipt)
 
 
 #: Dates a write from the lender's business date, read under the line's lock after the
@@ -789,7 +847,7 @@ def business_dating(*, today: date, on: date | None, kind: str,
     return today, dating
 
 
-def _line_write(uow: SqlUnitOfWork, *, line_id: str, scope: str, idempotency_key: str | None,
+def line_write(uow: SqlUnitOfWork, *, line_id: str, scope: str, idempotency_key: str | None,
                 body: dict[str, Any], on: date | None, receipt_type: type[ReceiptT],
                 act: Callable[[CreditLine, date], EventT],
                 receipt: Callable[[EventT, LineState, int, date], ReceiptT],
@@ -808,7 +866,7 @@ def _line_write(uow: SqlUnitOfWork, *, line_id: str, scope: str, idempotency_key
 
     def work() -> ReceiptT:
         with uow:
-            record, line = _load(uow, line_id, lock=True)
+            record, line = load_line(uow, line_id, lock=True)
             if idempotency_key is not None:
                 stored = uow.idempotency.replay(scope, idempotency_key, body)
                 if stored is not None:
@@ -849,7 +907,7 @@ def reverse_payment(uow: SqlUnitOfWork, *, line_id: str, payment_id: str, on: da
     UnknownLine, UnknownPayment, PaymentAlreadyReversed, BackdatedOperation
     """
     with uow:
-        record, line = _load(uow, line_id, lock=True)
+        record, line = load_line(uow, line_id, lock=True)
         _check_not_before_book(record, on)
         before = len(line.events)
         line.reverse_payment(payment_id, on, reason)
@@ -923,7 +981,7 @@ def change_limit(uow: SqlUnitOfWork, *, line_id: str, new_limit: AmountInput, on
             "on": on.isoformat(), "reason": reason, "actor": actor, "change_id": change_id,
             "currency": currency}
 
-    return _line_write(
+    return line_write(
         uow, line_id=line_id, scope=scope, idempotency_key=idempotency_key, body=body, on=on,
         receipt_type=LimitChangeReceipt, not_before_book=not_before_book,
         act=lambda line, day: line.change_limit(change_id or f"C-{uuid.uuid4().hex}",
@@ -944,7 +1002,7 @@ def advance_line(uow: SqlUnitOfWork, *, line_id: str, to: date) -> LineView:
     UnknownLine, BackdatedOperation
     """
     with uow:
-        record, line = _load(uow, line_id, lock=True)
+        record, line = load_line(uow, line_id, lock=True)
         _check_not_before_book(record, to)
         state = _apply(uow, record, line, len(line.events), to)
         view = _state_view(record, state)
@@ -978,7 +1036,7 @@ def advance_in(uow: SqlUnitOfWork, line_id: str, to: date) -> Advanced:
     ------
     UnknownLine
     """
-    record, line = _load(uow, line_id, lock=True)
+    record, line = load_line(uow, line_id, lock=True)
     if record.as_of >= to:
         return Advanced(record.id, record.seller_id, record.currency, False, False)
     before = (record.bucket, record.status)
@@ -1018,7 +1076,7 @@ def get_line(uow: SqlUnitOfWork, line_id: str, as_of: date | None = None, *,
         as_of = _reading_date(record, as_of, business_date)
         if as_of == record.as_of:
             return _view(record)
-        _, line = _load(uow, line_id, lock=False)
+        _, line = load_line(uow, line_id, lock=False)
         return _state_view(record, line.state(as_of))
 
 
@@ -1053,7 +1111,7 @@ def get_schedule(uow: SqlUnitOfWork, line_id: str, as_of: date | None = None, *,
     """Every draw of the line with its current schedule and unpaid amounts as of a date
     (without ``as_of``: as :func:`get_line` chooses it)."""
     with uow.reading():
-        record, line = _load(uow, line_id, lock=False)
+        record, line = load_line(uow, line_id, lock=False)
         return line.state(_reading_date(record, as_of, business_date)).draws
 
 
@@ -1067,7 +1125,7 @@ def get_statement(uow: SqlUnitOfWork, line_id: str, as_of: date | None = None,
     date, see :func:`book_journal`).
     """
     with uow.reading():
-        record, line = _load(uow, line_id, lock=False)
+        record, line = load_line(uow, line_id, lock=False)
         currency = record.currency
         as_of = _reading_date(record, as_of, business_date)
     state = line.state(as_of)

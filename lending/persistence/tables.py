@@ -33,6 +33,7 @@ __all__ = [
     "LineEventRecord",
     "JournalEntryRecord",
     "JournalPostingRecord",
+    "LineCheckpointRecord",
     "IdempotencyRecord",
 ]
 
@@ -176,3 +177,25 @@ class JournalPostingRecord(SQLModel, table=True):
     account: str = Field(max_length=30)
     side: str = Field(max_length=6)
     amount_minor: int = Field(sa_type=sa.BigInteger)
+
+
+class LineCheckpointRecord(SQLModel, table=True):
+    """A line's fold as end of day left it: resumed the next day instead of refolding.
+
+    ``state`` is the :class:`lending.lines.FoldCheckpoint` document as JSON, the fold as
+    of ``as_of`` folded from the line's first ``event_count`` events. It is a cache, never
+    the truth: end of day uses it only while the line still has that many events and is
+    booked no further than ``quiet_through`` (the last day through which advancing it
+    changes nothing but the date) or ``as_of``; any write to the line (a new event, a
+    booking to another date) makes it stale, and end of day then folds the line from its
+    events and stores a new one.
+    """
+
+    __tablename__ = "line_checkpoint"
+
+    line_id: str = Field(primary_key=True, foreign_key="credit_line.id", max_length=100)
+    as_of: date
+    event_count: int
+    next_visit: date | None = None
+    quiet_through: date | None = None
+    state: str = Field(sa_type=sa.Text)

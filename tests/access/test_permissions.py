@@ -18,7 +18,8 @@ from access.principal import Role
 WRITTEN_TABLE = {
     Role.MARKETPLACE: {"sellers:write", "orders:write", "decisions:create", "decisions:read",
                        "lines:read", "lines:write", "api:docs"},
-    Role.OFFICER: {"decisions:read", "lines:read", "models:read", "cases:review", "api:docs"},
+    Role.OFFICER: {"decisions:read", "lines:read", "lines:refund", "models:read",
+                   "cases:review", "api:docs"},
     Role.RISK: {"decisions:read", "lines:read", "models:read", "models:reload",
                 "metrics:read", "api:docs"},
 }

@@ -66,7 +66,7 @@ def test_cli_writes_the_feature_table_as_parquet(inputs: dict[str, Path], tmp_pa
     assert status == 0
     printed = capsys.readouterr().out
     assert "orders: 6 rows read, 6 kept, 0 set aside" in printed
-    assert f"wrote 3 sellers x 55 features as of 2025-06-30T16:00:00+00:00 to {out}" in printed
+    assert f"wrote 3 sellers x 61 features as of 2025-06-30T16:00:00+00:00 to {out}" in printed
     pd.testing.assert_frame_equal(pd.read_parquet(out), expected_table(with_credit=True),
                                   check_exact=True, check_index_type=False)
 

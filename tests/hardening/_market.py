@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
+import shutil
+import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -13,8 +16,32 @@ from models.registry import log_and_register, promote
 from records.ingest import load_records
 from settings import Settings
 from store import make_engine, upgrade_database
-from synth.marketplace import generate_marketplace
+from synth.marketplace import Marketplace, generate_marketplace
 from tests.models.conftest import FAST
+
+#: (sellers, months, seed) -> a data directory holding a registered champion. Training and
+#: registering take about 10 s (mostly creating the MLflow store); the model store is made
+#: once per test session and its database copied into each test's data directory (the
+#: artifacts stay in the template, read only, by their absolute location).
+_MODEL_STORES: dict[tuple[int, int, int], Path] = {}
+
+
+def _model_store(market: Marketplace, key: tuple[int, int, int]) -> Path:
+    if key not in _MODEL_STORES:
+        template = Path(tempfile.mkdtemp(prefix="sme-credit-model-"))
+        atexit.register(shutil.rmtree, template, ignore_errors=True)
+        settings = Settings(data_dir=template)
+        table = features.build_features(market.orders, market.sellers, market.as_of)
+        label = (market.truth.set_index("seller_id").reindex(table.index)["defaulted_12m"]
+                 .astype(int).to_numpy())
+        model = train(table, label, config=FAST)
+        log_and_register(model, table, label, tracking_uri=settings.resolved_tracking_uri(),
+                         model_name=settings.model_name,
+                         artifact_location=settings.artifact_location())
+        promote(settings.resolved_tracking_uri(), settings.model_name, version="1",
+                force=True, reason="test store")
+        _MODEL_STORES[key] = template
+    return _MODEL_STORES[key]
 
 
 def prepare_store(data_dir: Path, database_url: str, *, sellers: int = 400,
@@ -23,17 +50,10 @@ def prepare_store(data_dir: Path, database_url: str, *, sellers: int = 400,
     marketplace as of now into the database; returns a marketplace API key and the seller
     ids."""
     now = datetime.now(UTC)
-    settings = Settings(data_dir=data_dir, database_url=database_url)
     market = generate_marketplace(sellers, months, seed=seed, as_of=now)
-    table = features.build_features(market.orders, market.sellers, market.as_of)
-    label = (market.truth.set_index("seller_id").reindex(table.index)["defaulted_12m"]
-             .astype(int).to_numpy())
-    model = train(table, label, config=FAST)
-    log_and_register(model, table, label, tracking_uri=settings.resolved_tracking_uri(),
-                     model_name=settings.model_name,
-                     artifact_location=settings.artifact_location())
-    promote(settings.resolved_tracking_uri(), settings.model_name, version="1", force=True,
-            reason="test store")
+    template = _model_store(market, (sellers, months, seed))
+    data_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(template / "mlflow.db", data_dir / "mlflow.db")
     engine = make_engine(database_url)
     upgrade_database(engine)
     load_records(engine, market.sellers, market.orders, now=now)

@@ -158,4 +158,6 @@ def test_no_operation_fails_or_answers_outside_its_documented_schema(
 def test_every_operation_of_the_document_is_fuzzed() -> None:
     # The parametrisation comes from the document itself: a new route is fuzzed too.
     assert ("POST", "/v1/lines/{line_id}/draws") in OPERATIONS
+    assert {("GET", "/v1/lines/{line_id}/payoff"), ("POST", "/v1/lines/{line_id}/payoff"),
+            ("POST", "/v1/lines/{line_id}/balance-refunds")} <= set(OPERATIONS)
     assert len(OPERATIONS) >= 15

@@ -7,6 +7,7 @@ import pytest
 
 from lending import (
     Account,
+    CreditLine,
     CurrencyMismatch,
     DelinquencyPolicy,
     EntryKind,
@@ -14,12 +15,14 @@ from lending import (
     Journal,
     JournalEntry,
     LineNonAccrualStarted,
+    LineTerms,
     LineWrittenOff,
     NothingToPayOff,
     RefundExceedsCreditBalance,
     RepaymentPlan,
     open_term_loan,
 )
+from lending.errors import PaymentAlreadyRefunded
 from tests.lending.builders import OPENED, new_line
 
 ANNUITY = RepaymentPlan.term_loan("annuity", 12, "0.12")
@@ -324,3 +327,27 @@ def test_a_journal_never_mixes_currencies():
         Journal((entry,), "CNY")
     with pytest.raises(CurrencyMismatch):
         Journal((), "CNY").extended([entry])
+
+
+def test_a_written_off_draw_keeps_the_days_past_due_it_was_written_off_at():
+    line = CreditLine(LineTerms("L1", Decimal("1000.00"), OPENED))
+    line.draw("D1", "1000.00", OPENED, RepaymentPlan.bullet(30), supplier_id="S")
+    state = line.state(OPENED + timedelta(days=30 + 200))
+    assert (state.status, state.days_past_due, state.bucket) == ("written_off", 180, "90+")
+    (drawn,) = state.draws
+    assert (drawn.status, drawn.days_past_due, drawn.outstanding_principal) == (
+        "written_off", 180, Decimal("0.00"))
+
+
+def test_a_payment_whose_excess_was_refunded_cannot_be_reversed():
+    line = CreditLine(LineTerms("L1", Decimal("1000.00"), OPENED))
+    line.draw("D1", "1000.00", OPENED, RepaymentPlan.bullet(30), supplier_id="S")
+    line.repay("P1", "1100.00", OPENED + timedelta(days=5))
+    line.refund_balance("R1", "100.00", OPENED + timedelta(days=5))
+    with pytest.raises(PaymentAlreadyRefunded) as refused:
+        line.reverse_payment("P1", OPENED + timedelta(days=6))
+    assert refused.value.details == {"refunded": "100.00"}
+    assert line.state(OPENED + timedelta(days=40)).credit_balance == Decimal("0.00")
+    # a payment whose excess is still held can be reversed
+    line.repay("P2", "50.00", OPENED + timedelta(days=7))
+    line.reverse_payment("P2", OPENED + timedelta(days=8))

@@ -14,6 +14,7 @@ from api.errors import domain_status
 from features import build_features
 from features.records import validate_orders, validate_sellers
 from lending.persistence import SqlUnitOfWork
+from lending.persistence.history import empty_credit_history
 from records.ingest import ingest_orders, register_sellers
 from records.snapshots import (
     FeatureSnapshot,
@@ -30,8 +31,9 @@ DAY = timedelta(days=1)
 
 def builder_rows(orders: pd.DataFrame, sellers: pd.DataFrame, as_of: Any,
                  ) -> dict[str, dict[str, Any]]:
-    """The batch builder's rows, values as plain Python (None for NaN), by seller."""
-    table = build_features(orders, sellers, pd.Timestamp(as_of))
+    """The batch builder's rows, values as plain Python (None for NaN), by seller; these
+    sellers have no credit line, so the builder reads an empty credit history."""
+    table = build_features(orders, sellers, pd.Timestamp(as_of), empty_credit_history())
     rows: dict[str, dict[str, Any]] = {}
     for seller_id, row in table.iterrows():
         out: dict[str, Any] = {}

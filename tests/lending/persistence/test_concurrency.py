@@ -4,7 +4,7 @@ from decimal import Decimal
 
 from lending import Account, CreditLimitExceeded, DrawMade, RepaymentPlan
 from lending.persistence import draw, get_line, journal_totals, open_line
-from lending.persistence.services import _load
+from lending.persistence.services import load_line
 
 THREADS = 50
 
@@ -41,7 +41,7 @@ def test_fifty_concurrent_draws_never_take_more_than_the_limit_and_none_is_lost(
     assert view.available_credit == Decimal("100.00")
     assert view.version == 1 + len(receipts)
     with uow() as unit:
-        _, line = _load(unit, "L1", lock=False)
+        _, line = load_line(unit, "L1", lock=False)
         totals = unit.journal.totals("L1")
         booked = journal_totals(unit, "L1")
     drawn = sorted(e.draw_id for e in line.events if isinstance(e, DrawMade))

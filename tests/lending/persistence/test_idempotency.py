@@ -13,7 +13,7 @@ from lending.persistence import (
     open_line,
     repay,
 )
-from lending.persistence.services import _load
+from lending.persistence.services import load_line
 from store.idempotency import InvalidIdempotencyKey
 
 DAY = date(2026, 1, 6)
@@ -33,7 +33,7 @@ def _draw(uow, key, amount="300.00", line_id="L1", on=DAY):
 
 def _events(uow, line_id="L1"):
     with uow() as unit:
-        return _load(unit, line_id, lock=False)[1].events
+        return load_line(unit, line_id, lock=False)[1].events
 
 
 def test_a_repeated_draw_replays_the_first_receipt_with_no_second_effect(uow, line):

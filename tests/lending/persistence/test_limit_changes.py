@@ -34,7 +34,7 @@ from lending.persistence import (
     open_line,
     repay,
 )
-from lending.persistence.services import _load
+from lending.persistence.services import load_line
 
 OPENED = date(2026, 1, 5)
 
@@ -51,7 +51,7 @@ def _draw(uow, amount, on, key, line_id="L1"):
 
 def _events(uow, line_id="L1"):
     with uow() as unit:
-        return _load(unit, line_id, lock=False)[1].events
+        return load_line(unit, line_id, lock=False)[1].events
 
 
 def test_a_limit_change_is_a_stored_line_event_with_its_reason_and_actor(uow):
@@ -78,7 +78,7 @@ def test_the_stored_limit_history_is_what_the_events_fold_to(uow, engine):
             for day in (OPENED, date(2026, 1, 10), date(2026, 1, 20))] == [
         Decimal("10000.00"), Decimal("5000.00"), Decimal("8000.00")]
     with uow() as unit:
-        record, line = _load(unit, "L1", lock=False)
+        record, line = load_line(unit, "L1", lock=False)
         assert line.terms.limit == Decimal("10000.00")  # the opening limit
         state = fold_line(line.terms, line.events, record.as_of)
     cached = get_line(uow(), "L1")

@@ -37,7 +37,7 @@ from lending.persistence import (
     repay,
     reverse_payment,
 )
-from lending.persistence.services import _load
+from lending.persistence.services import load_line
 
 OPENED = date(2026, 1, 5)
 
@@ -55,13 +55,13 @@ def _draw(uow, amount, on, key, plan=None, line_id="L1", **kwargs):
 
 def _event_count(uow, line_id="L1"):
     with uow() as unit:
-        _, line = _load(unit, line_id, lock=False)
+        _, line = load_line(unit, line_id, lock=False)
         return len(line.events)
 
 
 def _assert_book_matches_fold(uow, line_id="L1"):
     with uow() as unit:
-        record, line = _load(unit, line_id, lock=False)
+        record, line = load_line(unit, line_id, lock=False)
         booked = journal_totals(unit, line_id)
         derived = line.state(record.as_of).journal.balances()
         debits = sum(v for (_, side), v in unit.journal.totals(line_id).items()
@@ -254,7 +254,7 @@ def test_reading_a_line_at_its_booked_date_needs_no_fold_and_agrees_with_one(uow
     _draw(uow, "400.00", date(2026, 1, 6), "k1")
     stored = get_line(uow(), "L1")
     with uow() as unit:
-        _, line = _load(unit, "L1", lock=False)
+        _, line = load_line(unit, "L1", lock=False)
     state = fold_line(line.terms, line.events, stored.as_of)
     assert (stored.available_credit, stored.outstanding_principal, stored.bucket) == (
         state.available_credit, state.outstanding_principal, state.bucket)
