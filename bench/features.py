@@ -250,7 +250,7 @@ def first_call_seconds() -> tuple[float, float] | None:
     return times[0], times[1]
 
 
-def load_line() -> str:
+def _load() -> str:
     return " ".join(f"{value:.1f}" for value in os.getloadavg())
 
 
@@ -348,7 +348,7 @@ def main(argv: list[str] | None = None) -> int:
     path = (f"its compiled single-pass path (numba {_numba_version()}) in {builder_threads} "
             "thread(s)" if _kernels.available() else
             f"its numpy path (numba missing) in {args.threads or 1} thread(s)")
-    print(f"machine: {os.cpu_count()} CPUs, load average {load_line()} at start; DuckDB "
+    print(f"machine: {os.cpu_count()} CPUs, load average {_load()} at start; DuckDB "
           f"{duckdb.__version__} with its default threads ({threads[0] if threads else '?'}); "
           f"the builder runs {path}")
     first = first_call_seconds()
@@ -408,7 +408,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"builder peak memory: RSS high-water above baseline {rss / 1e9:.2f} GB = "
           f"{rss / orders_bytes:.2f}x the orders; tracemalloc peak {traced / 1e9:.2f} GB = "
           f"{traced / orders_bytes:.2f}x (target <= 3x)")
-    print(f"load average at the end: {load_line()} (other processes share the CPUs; timings "
+    print(f"load average at the end: {_load()} (other processes share the CPUs; timings "
           "are wall-clock medians)")
     return 0
 

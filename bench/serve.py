@@ -605,7 +605,7 @@ def _percentile_ms(values: list[int], q: float) -> float:
         else float("nan")
 
 
-def load_line() -> str:
+def _load() -> str:
     return " ".join(f"{v:.1f}" for v in os.getloadavg())
 
 
@@ -621,7 +621,7 @@ def main(argv: list[str] | None = None) -> int:
                           *(sys.argv[1:] if argv is None else argv)])
     started_at = datetime.now(UTC)
     print(f"bench/serve.py at {started_at:%Y-%m-%d %H:%M} UTC; {os.cpu_count()} CPUs; "
-          f"load average {load_line()}", flush=True)
+          f"load average {_load()}", flush=True)
     own_folder = args.workdir is None
     folder = Path(tempfile.mkdtemp(prefix="bench-serve-")) if own_folder \
         else args.workdir.resolve()
@@ -724,7 +724,7 @@ def _measure(args: argparse.Namespace, setup: Setup, folder: Path,
         return 1
 
     # ------------------------------------------------------------- latency
-    load_before = load_line()
+    load_before = _load()
     sequential = lg.run(lg.run_interleaved(targets, requests=args.requests,
                                            warmup=args.warmup))
     seq_wall = sequential[0].wall_seconds
@@ -733,7 +733,7 @@ def _measure(args: argparse.Namespace, setup: Setup, folder: Path,
     print(f"latency phase: {args.warmup} + {args.requests} sequential requests per server "
           f"in turns, {seq_wall:.1f} s; client CPU {seq_cpu:.2f} s "
           f"({1e6 * seq_cpu / max(seq_count, 1):.0f} us a request); load average "
-          f"{load_line()}", flush=True)
+          f"{_load()}", flush=True)
 
     # ---------------------------------------------------------- throughput
     next_index = {t.name: r.next_index for t, r in zip(targets, sequential, strict=True)}
@@ -759,13 +759,13 @@ def _measure(args: argparse.Namespace, setup: Setup, folder: Path,
                   f"answers in {result.wall_seconds:.1f} s, {rate:,.0f} 2xx/s, errors "
                   f"{result.errors}; client CPU {result.client_cpu_seconds:.2f} s "
                   f"({100 * result.client_cpu_seconds / result.wall_seconds:.0f} % of a "
-                  f"core); load average {load_line()}", flush=True)
+                  f"core); load average {_load()}", flush=True)
             database = name[len("ours ("):-1] if name.startswith("ours") else None
             print(_cpu_line(before, after, server.process.pid, result.client_cpu_seconds,
                             result.completed, database), flush=True)
             if spy is not None:
                 _finish_py_spy(*spy, answers=result.completed)
-    load_after = load_line()
+    load_after = _load()
 
     # -------------------------------------------------------------- checks
     failures: list[str] = []

@@ -72,7 +72,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=run)
 
 
-def load_line(what: str, path: Path, loader: Any, *args: Any, strict: bool) -> LoadedRecords:
+def _load(what: str, path: Path, loader: Any, *args: Any, strict: bool) -> LoadedRecords:
     """Load one input through the contract; problems the user can fix become CliError."""
     if not path.exists():
         raise CliError(f"--{what.replace('_', '-')} {path}: no such file")
@@ -134,16 +134,16 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             bar.set_postfix_str(name)
 
         step("load sellers")
-        sellers = load_line("sellers", args.sellers, load_sellers, strict=args.strict).frame
+        sellers = _load("sellers", args.sellers, load_sellers, strict=args.strict).frame
         bar.update()
         step("load orders")
-        orders = load_line("orders", args.orders, partial(load_orders, currencies=settings.currencies),
+        orders = _load("orders", args.orders, partial(load_orders, currencies=settings.currencies),
                        sellers, strict=args.strict).frame
         bar.update()
         credit = None
         if args.credit_history:
             step("load credit history")
-            credit = load_line("credit_history", args.credit_history, load_credit_history,
+            credit = _load("credit_history", args.credit_history, load_credit_history,
                            sellers, strict=args.strict).frame
             bar.update()
 
