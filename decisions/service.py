@@ -575,22 +575,36 @@ def make_decision(uow: SqlUnitOfWork, *, snapshot: FeatureSnapshot, scorer: Scor
             known = uow.session.get(CreditDecisionRecord, json.loads(stored)["decision_id"])
             assert known is not None  # written in the same transaction as the key
             return _view(known, replayed=True)
-        if existing is not None or line_id is not None:
-            today = _business_date(uow, now, timezone)
-        if existing is not None:
+        if existing is None and line_id is None:
+            uow.session.connection().execute(_INSERT_DECISION, values)
+            return view
+        today = _business_date(uow, now, timezone)
+        regranted = existing.line_id if existing is not None else None
+        if regranted is None:
+            # One line per seller and product, even when two approvals race: the
+            # seller's approvals take turns from here to commit, and the loser finds
+            # the winner's line and changes its limit instead of opening a second.
+            assert decision.product is not None  # an approval has a product
+            regranted = _lock_open_line(uow, seller_id, decision.product)
+        row, answer = values, view
+        if regranted is not None:
             assert decision.terms is not None  # an approval has its product's terms
-            regrant_line(_JoinedUnitOfWork(uow), line_id=existing.line_id,
+            regrant_line(_JoinedUnitOfWork(uow), line_id=regranted,
                          seller_id=seller_id, limit=decision.limit, terms=decision.terms,
                          policy_version=decision.policy_version,
                          on=today, actor=actor,
                          change_id=decision_id,
                          reason=f"approved again by decision {decision_id}")
-        elif line_id is not None:
+            if regranted != line_id:
+                row = {**values, "line_id": regranted}
+                answer = _view(SimpleNamespace(**row))
+        else:
+            assert line_id is not None
             open_line_from_decision(_JoinedUnitOfWork(uow), decision, line_id=line_id,
                                     opened_on=today,
                                     currency=currency)
-        uow.session.connection().execute(_INSERT_DECISION, values)
-        return view
+        uow.session.connection().execute(_INSERT_DECISION, row)
+        return answer
 
     def work() -> DecisionView:
         return commit_alone(uow, write) if commits is None else commits.run(write)
@@ -827,6 +841,26 @@ def reproduce_decision(uow: SqlUnitOfWork, decision_id: str,
 # --------------------------------------------------------------------------- officers
 
 
+#: First key of the PostgreSQL advisory lock that serialises the opening of a seller's
+#: line of a product ("line" in ASCII); the second is a hash of the seller and product.
+_OPENING_LOCK = 0x6C696E65
+
+
+def _lock_open_line(uow: SqlUnitOfWork, seller_id: str, product: str) -> str | None:
+    """Take the seller's line-opening turn for ``product`` until the transaction ends, then
+    read the seller's open line of it (``None``: none, open one).
+
+    PostgreSQL: a transaction advisory lock on (seller, product), so two approvals racing
+    for one seller take turns and the second sees the first's line. SQLite's writers
+    already take turns (``BEGIN IMMEDIATE``): the read alone is enough.
+    """
+    connection = uow.session.connection()
+    if connection.dialect.name == "postgresql":
+        connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key, hashtext(:name))"),
+                           {"key": _OPENING_LOCK, "name": f"{seller_id}\x1f{product}"})
+    return _open_line_id(uow, seller_id, product)
+
+
 def _open_line_id(uow: SqlUnitOfWork, seller_id: str, product: str) -> str | None:
     """The seller's open line of ``product`` (the most recently opened), read in the
     caller's transaction."""
@@ -919,7 +953,7 @@ def act_on_decision(uow: SqlUnitOfWork, decision_id: str, *, action: OfficerActi
                                            expected_version=expected_version)
         effect = acted.line_effect
         today = _business_date(uow, now, timezone)
-        existing = (_open_line_id(uow, record.seller_id, effect.product)
+        existing = (_lock_open_line(uow, record.seller_id, effect.product)
                     if isinstance(effect, OpenLine) else None)
         if isinstance(effect, OpenLine) and existing is not None:
             # One line per seller and product: the open line takes the approved limit.

@@ -132,3 +132,32 @@ def test_a_line_opens_on_the_business_date_and_can_be_drawn_at_once(uow, market,
                    idempotency_key="d-lag",
                    business_today=NOW.date())
     assert receipt.on == lagging + timedelta(days=1)
+
+
+def test_approvals_racing_for_one_seller_open_one_line(uow, market, policy):
+    """Eight approvals of one seller at once (eight keys, as a marketplace retrying with
+    new keys would send): one line is opened, every decision names it."""
+    import threading
+
+    barrier = threading.Barrier(8)
+    views: list = []
+    errors: list[BaseException] = []
+
+    def approve(n: int) -> None:
+        try:
+            barrier.wait()
+            views.append(_decide(uow, market, policy, "approve", f"race-{n}"))
+        except BaseException as error:  # reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=approve, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert not errors, errors
+    (line,) = lines_of_seller(uow(), market.seller_for["approve"])
+    assert {view.line_id for view in views} == {line.line_id}
+    assert len({view.decision_id for view in views}) == 8
+    for view in views:
+        assert service.get_decision(uow(), view.decision_id).line_id == line.line_id
