@@ -221,30 +221,29 @@ class TrialBalance:
 def trial_balance(session: Session, on: date) -> TrialBalance:
     """The trial balance of the book as closed on ``on`` (entries posted on or before it).
 
-    Three aggregates in SQL, whatever the book's size: postings by currency, account and
-    side; the booked ``loans_receivable`` of the lines booked to ``on`` or before; those
-    lines' outstanding principal from their summary rows.
+    Two aggregates in SQL, whatever the book's size: one pass over the postings by
+    currency, account, side and whether the entry's line is booked to ``on`` or before
+    (giving the totals and those lines' booked ``loans_receivable``), and those lines'
+    outstanding principal from their summary rows.
     """
     entry, posting, line = JournalEntryRecord, JournalPostingRecord, CreditLineRecord
-    joined = (sa.select(col(entry.currency), col(posting.account), col(posting.side),
-                        sa.func.sum(col(posting.amount_minor)))
-              .join(entry, col(posting.entry_id) == col(entry.id)))
+    # One pass over the postings: by currency, account and side, and whether the entry's
+    # line is booked to ``on`` or before (those lines' receivables are checked).
+    checked = sa.case((col(line.as_of) <= on, 1), else_=0)
     totals: dict[str, dict[tuple[str, str], int]] = {}
-    for currency, account, side, amount in session.execute(
-            joined.where(col(entry.posted_on) <= on)
-            .group_by(col(entry.currency), col(posting.account), col(posting.side))):
-        totals.setdefault(currency, {})[(account, side)] = int(amount)
     receivable: dict[str, int] = {}
-    for currency, side, amount in session.execute(
-            sa.select(col(entry.currency), col(posting.side),
+    for currency, account, side, in_check, amount in session.execute(
+            sa.select(col(entry.currency), col(posting.account), col(posting.side), checked,
                       sa.func.sum(col(posting.amount_minor)))
             .join(entry, col(posting.entry_id) == col(entry.id))
-            .join(line, col(line.id) == col(entry.line_id))
-            .where(col(posting.account) == Account.LOANS_RECEIVABLE.value,
-                   col(line.as_of) <= on)
-            .group_by(col(entry.currency), col(posting.side))):
-        signed = int(amount) if side == "debit" else -int(amount)
-        receivable[currency] = receivable.get(currency, 0) + signed
+            .outerjoin(line, col(line.id) == col(entry.line_id))
+            .where(col(entry.posted_on) <= on)
+            .group_by(col(entry.currency), col(posting.account), col(posting.side), checked)):
+        by_account = totals.setdefault(currency, {})
+        by_account[(account, side)] = by_account.get((account, side), 0) + int(amount)
+        if account == Account.LOANS_RECEIVABLE.value and in_check:
+            signed = int(amount) if side == "debit" else -int(amount)
+            receivable[currency] = receivable.get(currency, 0) + signed
     outstanding: dict[str, tuple[int, int]] = {}
     for currency, amount, count in session.execute(
             sa.select(col(line.currency), sa.func.sum(col(line.outstanding_minor)),

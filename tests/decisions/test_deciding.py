@@ -139,12 +139,13 @@ def test_decisions_committed_together_are_each_stored_once_with_their_own_answer
     with GroupCommit(engine, unit_of_work=SqlUnitOfWork) as commits:
         group = Calls(commits)
         with writer_parked(commits):
-            for name, outcome, key in (("a1", "approve", "k-a"), ("a2", "approve", "k-a"),
-                                       ("r", "refer", "k-r"), ("d", "decline", "k-d"),
-                                       ("clash", "refer", "k-a")):
+            for n, (name, outcome, key) in enumerate((
+                    ("a1", "approve", "k-a"), ("a2", "approve", "k-a"), ("r", "refer", "k-r"),
+                    ("d", "decline", "k-d"), ("clash", "refer", "k-a")), start=1):
                 group.spawn(name, lambda outcome=outcome, key=key: _decide(
                     uow, market, policy, outcome, key=key, commits=commits))
-            wait_for(lambda: commits.waiting == 5, "five decisions waiting")
+                # queued in this order: the clash comes after the key's first use
+                wait_for(lambda n=n: commits.waiting == n, f"{n} decisions waiting")
         calls = group.join()
         assert commits.stats.reruns == 1  # the five were one group, then ran one by one
 
