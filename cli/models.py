@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from cli import CliError
+from decisions.labels import LABEL_COLUMNS
 from settings import Settings
 
 __all__ = ["register", "train_command", "promote_command", "models_command",
@@ -32,9 +33,9 @@ __all__ = ["register", "train_command", "promote_command", "models_command",
 
 DEFAULT_EXPERIMENT = "sme-credit"
 #: Columns of a labels table (``sme-credit labels``) that describe the decision, not the
-#: seller: never features (the id column and the time column are handled on their own).
-DECISION_COLUMNS: tuple[str, ...] = ("decision_id", "outcome", "grade", "pd", "points",
-                                     "model_version", "line_id")
+#: seller: never features (the id, time and label columns are handled on their own).
+DECISION_COLUMNS: tuple[str, ...] = tuple(
+    name for name in LABEL_COLUMNS if name not in ("seller_id", "decided_at", "label"))
 #: Columns by which a labels table is known when its sidecar JSON is absent.
 LABELS_TABLE_SIGNATURE: tuple[str, ...] = ("decision_id", "decided_at", "model_version")
 #: Time column of a labels table.
