@@ -284,7 +284,7 @@ def _floor(engine: sa.Engine) -> tuple[float, int]:
     return seconds, int(past_due or 0)
 
 
-def _bench(database: str, lines: int, args: argparse.Namespace) -> None:
+def _bench(database: str, lines: int, args: argparse.Namespace) -> tuple[int, float]:
     workdir = Path(tempfile.mkdtemp(prefix="bench-eod-"))
     schema = f"bench_eod_{uuid.uuid4().hex[:8]}"
     if database == "sqlite":
@@ -331,6 +331,7 @@ def _bench(database: str, lines: int, args: argparse.Namespace) -> None:
         print(f"[{database}] set-based SQL days past due (one statement): {floor:.2f} s "
               f"({past_due:,} lines past due); end of day / floor = {seconds / floor:.0f}x",
               flush=True)
+        return total, peak
     finally:
         if database == "postgresql" and not args.keep:
             dsn = args.postgres_url.replace("postgresql+psycopg://", "postgresql://")
@@ -354,8 +355,13 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the folder and schema")
     args = parser.parse_args()
     for database in args.databases:
-        for lines in args.lines:
-            _bench(database, lines, args)
+        peaks = [_bench(database, lines, args) for lines in sorted(args.lines)]
+        if len(peaks) > 1:  # memory flat in the book's size: compared, not only printed
+            (small, low), (large, high) = peaks[0], peaks[-1]
+            verdict = "flat" if high <= low * 1.25 else "NOT flat"
+            print(f"[{database}] peak RSS {low:,.0f} MiB at {small:,} lines, {high:,.0f} MiB "
+                  f"at {large:,} ({large / small:.0f}x the book, {high / low:.2f}x the "
+                  f"memory): {verdict} (flat: at most 1.25x)", flush=True)
 
 
 if __name__ == "__main__":

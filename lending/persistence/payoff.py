@@ -31,11 +31,13 @@ from lending.persistence.services import (
     PaymentReceipt,
     StoredReceipt,
     business_dating,
+    check_write_dating,
     line_write,
     load_line,
+    payment_receipt,
 )
 from lending.persistence.unit_of_work import SqlUnitOfWork
-from store.idempotency import check_idempotency_key, idempotency_scope
+from store.idempotency import idempotency_scope
 
 __all__ = ["BalanceRefundReceipt", "get_payoff_quote", "pay_off", "refund_balance"]
 
@@ -157,9 +159,7 @@ def pay_off(uow: SqlUnitOfWork, *, line_id: str, amount: AmountInput, idempotenc
     IdempotencyKeyReused
         If the key served a different request of the same client.
     """
-    check_idempotency_key(idempotency_key)
-    if on is None and business_today is None:
-        raise TypeError("pay_off needs on or business_today")
+    check_write_dating(idempotency_key, on, business_today, "pay_off")
     body = {"line_id": line_id, "amount": normalized_amount(amount),
             "on": None if on is None else on.isoformat(), "draw_id": draw_id,
             "payment_id": payment_id, "currency": currency}
@@ -170,10 +170,7 @@ def pay_off(uow: SqlUnitOfWork, *, line_id: str, amount: AmountInput, idempotenc
             today=business_today, on=on, kind="draw"),
         act=lambda line, day: line.pay_off(payment_id or f"P-{uuid.uuid4().hex}", amount,
                                            day, draw_id, currency=currency),
-        receipt=lambda event, state, version, day: PaymentReceipt(
-            line_id, event.payment_id, day, event.amount, state.total_due,
-            state.credit_balance, state.outstanding_principal, state.available_credit,
-            version))
+        receipt=payment_receipt(line_id))
 
 
 def refund_balance(uow: SqlUnitOfWork, *, line_id: str, amount: AmountInput,
@@ -224,9 +221,7 @@ def refund_balance(uow: SqlUnitOfWork, *, line_id: str, amount: AmountInput,
     IdempotencyKeyReused
         If the key served a different request of the same client.
     """
-    check_idempotency_key(idempotency_key)
-    if on is None and business_today is None:
-        raise TypeError("refund_balance needs on or business_today")
+    check_write_dating(idempotency_key, on, business_today, "refund_balance")
     body = {"line_id": line_id, "amount": normalized_amount(amount),
             "on": None if on is None else on.isoformat(), "refund_id": refund_id,
             "currency": currency}

@@ -115,6 +115,8 @@ __all__ = [
     "terms_of",
     "load_line",
     "line_write",
+    "payment_receipt",
+    "check_write_dating",
     "LineView",
     "DrawReceipt",
     "PaymentReceipt",
@@ -675,9 +677,7 @@ def draw(uow: SqlUnitOfWork, *, line_id: str, amount: AmountInput, on: date | No
     key's replay; ``on``, when given, must be that date (``NotTheBusinessDate``).
     Without it, ``on`` is the draw's date (batch loads, simulations, tests).
     """
-    check_idempotency_key(idempotency_key)
-    if on is None and business_today is None:
-        raise TypeError("draw needs on or business_today")
+    check_write_dating(idempotency_key, on, business_today, "draw")
     scope = idempotency_scope("draw", client)
     body = {"line_id": line_id, "amount": normalized_amount(amount),
             "on": None if on is None else on.isoformat(),
@@ -736,9 +736,7 @@ def repay(uow: SqlUnitOfWork, *, line_id: str, amount: AmountInput, on: date | N
     IdempotencyKeyReused
         If the key served a different request.
     """
-    check_idempotency_key(idempotency_key)
-    if on is None and business_today is None:
-        raise TypeError("repay needs on or business_today")
+    check_write_dating(idempotency_key, on, business_today, "repay")
     body = {"line_id": line_id, "amount": normalized_amount(amount),
             "on": None if on is None else on.isoformat(),
             "currency": currency, "payment_id": payment_id}
@@ -815,10 +813,17 @@ def _record_payment(uow: SqlUnitOfWork, scope: str, line_id: str, idempotency_ke
         uow, line_id=line_id, scope=scope, idempotency_key=idempotency_key, body=body, on=on,
         receipt_type=PaymentReceipt, act=lambda line, day: act(line, day, booked[0]),
         booked_on=booked_on, dated=None if dated is None else (dated[0], dating_kept),
-        receipt=lambda event, state, version, day: PaymentReceipt(
-            line_id, event.payment_id, day, event.amount, state.total_due,
-            state.credit_balance, state.outstanding_principal, state.available_credit,
-            version))
+        receipt=payment_receipt(line_id))
+
+
+def payment_receipt(line_id: str) -> Callable[[Any, LineState, int, date], PaymentReceipt]:
+    """The receipt of any money received on a line (repayment, prepayment, payoff): the
+    payment, and what the line owes and holds after it (a ``receipt`` of
+    :func:`line_write`)."""
+    return lambda event, state, version, day: PaymentReceipt(
+        line_id, event.payment_id, day, event.amount, state.total_due,
+        state.credit_balance, state.outstanding_principal, state.available_credit,
+        version)
 
 
 EventT = TypeVar("EventT")
@@ -828,6 +833,15 @@ ReceiptT = TypeVar("ReceiptT", bound=StoredReceipt)
 #: Dates a write from the lender's business date, read under the line's lock after the
 #: idempotency replay: (the operation's date, the date its book is brought to or None).
 Dating = Callable[[date], tuple[date, "date | None"]]
+
+
+def check_write_dating(idempotency_key: str, on: date | None, business_today: date | None,
+                       what: str) -> None:
+    """What every dated write checks first: its idempotency key, and that it has a date
+    (``on``) or is dated by the business date (``business_today``, the HTTP path)."""
+    check_idempotency_key(idempotency_key)
+    if on is None and business_today is None:
+        raise TypeError(f"{what} needs on or business_today")
 
 
 def business_dating(*, today: date, on: date | None, kind: str,
