@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 
 from cli import CliError
+from cli.scoring import load_scorer
 from settings import Settings
 
 __all__ = ["register", "backtest_command", "ledger_panel", "log_backtest_run"]
@@ -98,26 +99,6 @@ def _sidecar(path: Path) -> dict[str, Any]:
     except (OSError, ValueError):
         return {}
     return meta if isinstance(meta, dict) else {}
-
-
-def _load_scorer(args: argparse.Namespace, settings: Settings) -> Any:
-    from scoring import Scorer
-
-    uri = args.model or f"models:/{settings.model_name}@champion"
-    errors: tuple[type[Exception], ...] = (LookupError, ValueError)
-    if uri.startswith("models:/"):
-        from mlflow.exceptions import MlflowException
-
-        errors = (*errors, MlflowException)
-    elif not Path(uri).exists():
-        raise CliError(f"--model {uri}: no such folder (give models:/NAME@ALIAS or the "
-                       "folder of a saved model)")
-    try:
-        return Scorer.load(uri, tracking_uri=settings.resolved_tracking_uri())
-    except errors as exc:
-        raise CliError(f"cannot load model {uri}: {exc}") from None
-    except FileNotFoundError as exc:
-        raise CliError(f"--model {uri}: {exc}") from None
 
 
 def ledger_panel(settings: Settings) -> tuple[pd.DataFrame | None, str]:
@@ -222,7 +203,7 @@ def backtest_command(args: argparse.Namespace, settings: Settings) -> int:
         panel_source = f"--panel {args.panel}"
         if panel.empty:
             raise CliError(f"--panel {args.panel}: no line-month rows")
-    scorer = _load_scorer(args, settings)
+    scorer = load_scorer(args, settings)
     missing = [n for n in scorer.feature_names if n not in table.columns]
     if missing:
         raise CliError(f"--labels {args.labels} lacks {len(missing)} of the "

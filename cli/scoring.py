@@ -24,7 +24,7 @@ from cli import CliError
 from cli.files import refuse_writing_over_inputs, write_file, write_table
 from settings import Settings
 
-__all__ = ["register", "score_command", "monitor_command"]
+__all__ = ["register", "score_command", "monitor_command", "load_scorer"]
 
 DEFAULT_BATCH_SIZE = 20_000
 
@@ -79,7 +79,9 @@ def _model_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 # ------------------------------------------------------------------ helpers
-def _load_scorer(args: argparse.Namespace, settings: Settings, n_threads: int = 1) -> Any:
+def load_scorer(args: argparse.Namespace, settings: Settings, n_threads: int = 1) -> Any:
+    """The scorer of ``args.model`` (default: the champion), or a :class:`CliError` naming
+    what is wrong with the model given (``score``, ``monitor`` and ``backtest`` share it)."""
     from scoring import Scorer
 
     uri = args.model or f"models:/{settings.model_name}@champion"
@@ -141,7 +143,7 @@ def score_command(args: argparse.Namespace, settings: Settings) -> int:
                        "file name")
     refuse_writing_over_inputs(args.out, {"--features": args.features})
     table = _read(args.features, "--features", args.id_column)
-    scorer = _load_scorer(args, settings, n_threads=args.threads)
+    scorer = load_scorer(args, settings, n_threads=args.threads)
     _check_contract(table, args.features, scorer)
     started = time.perf_counter()
     parts = []
@@ -179,7 +181,7 @@ def monitor_command(args: argparse.Namespace, settings: Settings) -> int:
                                        option=out_option)
     current = _read(args.current, "--current")
     reference = None if args.reference is None else _read(args.reference, "--reference")
-    scorer = _load_scorer(args, settings)
+    scorer = load_scorer(args, settings)
     _check_contract(current, args.current, scorer)
     if reference is not None:
         _check_contract(reference, args.reference, scorer)

@@ -32,6 +32,7 @@ from lending.persistence import (
     get_schedule,
     get_statement,
     journal_totals,
+    payoff,
     prepay,
     repay,
     run_end_of_day,
@@ -379,9 +380,6 @@ PAYOFF: dict[date, Figures] = {day: {**row(available="0.00", total_due="0.00", d
 
 def play_payoff(story: LifeStory) -> None:
     """Story 2, as docs/lending.md tells it."""
-    payoff = pytest.importorskip(
-        "lending.persistence.payoff",
-        reason="story 2 needs the payoff store service lending/persistence/payoff.py")
     uow = story.uow
 
     def quote_and_pay(on: date) -> None:
