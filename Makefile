@@ -30,8 +30,12 @@ run: install
 serve: install
 	$(BIN)/sme-credit serve
 
+# The suite runs on every core (pytest-xdist; TEST_WORKERS=0 runs it in one process). Each
+# worker has its own temporary folders, SQLite files, PostgreSQL schemas and MLflow stores.
+TEST_WORKERS ?= auto
+
 test: install browser
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal
 
 lint: install
 	$(BIN)/ruff check features models scoring lending store records decisions access settings \

@@ -19,6 +19,7 @@ models:read                     yes      yes   yes
 models:reload                            yes   yes
 metrics:read                             yes   yes
 cases:review                    yes            yes
+book:read                                yes   yes
 api:docs           yes          yes      yes   yes
 =================  ===========  =======  ====  =====
 """
@@ -46,6 +47,7 @@ PERMISSIONS: Mapping[str, str] = MappingProxyType({
     "models:reload": "make the service load the current champion",
     "metrics:read": "read the Prometheus metrics",
     "cases:review": "use the officer pages and act on referred decisions",
+    "book:read": "use the risk page: the book, vintages, roll rates, stability, models",
     "api:docs": "read the API's OpenAPI description and interactive documentation",
 })
 
@@ -75,7 +77,7 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[str]] = MappingProxyType({
     Role.OFFICER: _checked({"decisions:read", "lines:read", "lines:refund", "models:read",
                             "cases:review", "api:docs"}),
     Role.RISK: _checked({"decisions:read", "lines:read", "models:read", "models:reload",
-                         "metrics:read", "api:docs"}),
+                         "metrics:read", "book:read", "api:docs"}),
     Role.ADMIN: frozenset(PERMISSIONS),
 })
 

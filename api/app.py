@@ -66,7 +66,8 @@ Authenticate with an API key: `Authorization: Bearer <key>` (create one with
 
 
 def create_app(settings: Settings | None = None, *, engine: sa.Engine | None = None,
-               scorer: Scorer | None = None, policy: CreditPolicy | None = None) -> FastAPI:
+               scorer: Scorer | None = None, policy: CreditPolicy | None = None,
+               challenger: Scorer | None = None) -> FastAPI:
     """Build the service.
 
     Parameters
@@ -76,6 +77,8 @@ def create_app(settings: Settings | None = None, *, engine: sa.Engine | None = N
     scorer : serve this scorer as is (tests, a model folder) instead of the registry's
         ``models:/<model_name>@<model_alias>``.
     policy : the credit policy (default: ``settings.policy_path`` or the shipped one).
+    challenger : with ``scorer``, score every decision in the shadow with this one too
+        (default: the registry's ``challenger`` alias, followed like the champion).
     """
     settings = settings or Settings()
     own_engine = engine is None
@@ -85,7 +88,8 @@ def create_app(settings: Settings | None = None, *, engine: sa.Engine | None = N
                                  "max_overflow": settings.database_pool_size}
     engine = engine or make_engine(url, **pool)
     holder = ModelHolder(None if scorer is not None else settings.resolved_tracking_uri(),
-                         settings.model_name, settings.model_alias, scorer=scorer)
+                         settings.model_name, settings.model_alias, scorer=scorer,
+                         challenger=challenger)
     # One connection shared by every thread (in-memory SQLite) cannot have a writer of
     # its own beside the requests: decisions then commit one by one.
     commits = (GroupCommit(engine, unit_of_work=SqlUnitOfWork,

@@ -5,7 +5,9 @@ Requests are labelled by route template (``/v1/lines/{line_id}``), never by raw 
 ids do not explode the label space. Decisions by outcome are counted from the database
 when scraped, so the figure is true across processes and restarts. The group commit's
 counters (``sme_credit_decision_commit*``: commits, decisions per commit) are those of the
-process that answers the scrape.
+process that answers the scrape. Shadow scoring: the scores stored per challenger version
+(``sme_credit_shadow_scores``) are counted from the database; the challenger's failures
+(``sme_credit_shadow_score_failures``, by version and error) by the process that saw them.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -24,6 +26,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from lending.persistence import end_of_day_status
 from store import GroupCommit
+
+if TYPE_CHECKING:
+    from scoring import Scorer
 
 __all__ = ["Metrics", "MetricsMiddleware", "CONTENT_TYPE"]
 
@@ -56,6 +61,18 @@ class _DecisionCollector(Collector):
             return  # the table is not there yet (or the database is down): no sample
         yield outcomes
         yield statuses
+        shadow = CounterMetricFamily("sme_credit_shadow_scores", "Decisions also scored in "
+                                     "the shadow by a challenger (stored, never acted on), "
+                                     "by challenger version", labels=["model_version"])
+        try:
+            with self.engine.connect() as connection:
+                for version, count in connection.execute(sa.text(
+                        "SELECT model_version, count(*) FROM shadow_score "
+                        "GROUP BY model_version")):
+                    shadow.add_metric([str(version)], float(count))
+        except sa.exc.SQLAlchemyError:
+            return
+        yield shadow
 
 
 class _EndOfDayCollector(Collector):
@@ -119,12 +136,20 @@ class Metrics:
         self.latency = Histogram("sme_credit_http_request_duration_seconds",
                                  "Time to answer HTTP requests", ["method", "route"],
                                  buckets=_BUCKETS, registry=self.registry)
+        self.shadow_failures = Counter(
+            "sme_credit_shadow_score_failures", "Decisions the challenger could not score "
+            "in the shadow (each decision was made all the same)",
+            ["model_version", "error"], registry=self.registry)
         if engine is not None:
             self.registry.register(_DecisionCollector(engine))
         if engine is not None and timezone is not None:
             self.registry.register(_EndOfDayCollector(engine, timezone))
         if commits is not None:
             self.registry.register(_GroupCommitCollector(commits))
+
+    def shadow_failed(self, challenger: Scorer, error: Exception) -> None:
+        """Count a challenger's failure to score a decision in the shadow."""
+        self.shadow_failures.labels(challenger.model_version, type(error).__name__).inc()
 
     def render(self) -> bytes:
         """The Prometheus text exposition."""

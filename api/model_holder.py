@@ -7,6 +7,13 @@ is loaded *beside* the old one and then swapped in with one assignment. A reques
 the scorer it started with, so no request fails or mixes versions during a swap, and each
 decision records the version that made it. A version that fails to load leaves the old
 one serving; the failure is kept for ``/readyz`` and the models route.
+
+The holder also keeps the **challenger** (alias ``challenger`` by default), read in the
+same registry call and swapped the same way, for shadow scoring: every decision is scored
+with it too and its score is stored, never acted on (:mod:`decisions.service`). The
+challenger is optional: no alias, the alias on the champion's own version, or a version
+that fails to load leaves the service without one (the failure kept in
+:attr:`ModelStatus.challenger_error`), and never touches the champion.
 """
 
 from __future__ import annotations
@@ -36,6 +43,9 @@ class ModelStatus:
     registry_aliases: dict[str, str]
     loaded_at: datetime | None
     last_error: str | None
+    #: The challenger scoring in the shadow (``None``: none) and why it is not, if failed.
+    shadow_version: str | None = None
+    challenger_error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -55,10 +65,14 @@ class ModelHolder:
     tracking_uri : MLflow tracking URI of the registry (``None``: a fixed scorer only).
     model_name, alias : what to serve.
     scorer : a scorer to serve as given (tests, a local model folder); no polling then.
+    challenger_alias : the alias of the model scored in the shadow (``None``: none).
+    challenger : a scorer to shadow with as given (with ``scorer``).
     """
 
     def __init__(self, tracking_uri: str | None, model_name: str, alias: str = "champion",
-                 *, scorer: Scorer | None = None, keep_versions: int = 4) -> None:
+                 *, scorer: Scorer | None = None, keep_versions: int = 4,
+                 challenger_alias: str | None = "challenger",
+                 challenger: Scorer | None = None) -> None:
         self.tracking_uri = tracking_uri
         self.model_name = model_name
         self.alias = alias
@@ -72,6 +86,9 @@ class ModelHolder:
         self._keep = keep_versions
         if scorer is not None:
             self._versions[scorer.model_version] = scorer
+        self.challenger_alias = challenger_alias
+        self._challenger = challenger
+        self._challenger_error: str | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -80,12 +97,19 @@ class ModelHolder:
         """The scorer to answer with (``None`` while no model could be loaded)."""
         return self._scorer
 
+    def challenger(self) -> Scorer | None:
+        """The scorer to score in the shadow with (``None``: no challenger loaded)."""
+        return self._challenger
+
     def status(self) -> ModelStatus:
         """Serving version, the registry's aliases as last read, and the last failure."""
         scorer = self._scorer
+        challenger = self._challenger
         return ModelStatus(self.model_name, self.alias,
                            scorer.model_version if scorer else None, dict(self._aliases),
-                           self._loaded_at, self._last_error)
+                           self._loaded_at, self._last_error,
+                           challenger.model_version if challenger else None,
+                           self._challenger_error)
 
     def scorer_for(self, version: str) -> Scorer:
         """A scorer of one registered version (kept in a small cache), e.g. to reproduce a
@@ -115,7 +139,8 @@ class ModelHolder:
 
     # ----------------------------------------------------------------- loading
     def reload(self) -> ReloadResult:
-        """Ask the registry where the alias points and load that version if it moved.
+        """Ask the registry where the alias points and load that version if it moved (and
+        the challenger's alias, likewise; see :meth:`_refresh_challenger`).
 
         Raises
         ------
@@ -131,6 +156,7 @@ class ModelHolder:
             try:
                 _check_store_exists(self.tracking_uri)
                 self._aliases = alias_versions(self.tracking_uri, self.model_name)
+                self._refresh_challenger()
                 target = self._aliases.get(self.alias)
                 if target is None:
                     raise LookupError(f"registered model {self.model_name!r} has no alias "
@@ -149,6 +175,35 @@ class ModelHolder:
             self._last_error = None
         log.info("serving %s version %s (was %s)", self.model_name, target, previous)
         return ReloadResult(previous, target, True)
+
+    def _refresh_challenger(self) -> None:
+        """Follow the challenger's alias as last read (under the lock; never raises)."""
+        assert self.tracking_uri is not None
+        target = (self._aliases.get(self.challenger_alias)
+                  if self.challenger_alias is not None else None)
+        current = self._challenger
+        if target is None or target == self._aliases.get(self.alias):
+            # No challenger, or it is the champion itself: nothing to shadow.
+            self._challenger, self._challenger_error = None, None
+            if current is not None:
+                log.info("no challenger of %s to score in the shadow (was version %s)",
+                         self.model_name, current.model_version)
+            return
+        if current is not None and current.model_version == target:
+            return
+        try:
+            loaded = self._versions.get(target) or Scorer.load(
+                f"models:/{self.model_name}/{target}", tracking_uri=self.tracking_uri)
+        except Exception as error:  # noqa: BLE001 - the champion serves regardless
+            self._challenger = None  # not the challenger any more; retried next poll
+            self._challenger_error = f"{type(error).__name__}: {error}"
+            log.warning("challenger %s version %s not loaded: %s", self.model_name, target,
+                        self._challenger_error)
+            return
+        self._remember(loaded)
+        self._challenger, self._challenger_error = loaded, None
+        log.info("scoring in the shadow with %s version %s (was %s)", self.model_name,
+                 target, current.model_version if current else None)
 
     def _remember(self, scorer: Scorer) -> None:
         self._versions[scorer.model_version] = scorer

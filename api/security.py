@@ -32,6 +32,8 @@ __all__ = ["CookieSettings", "session_cookie_settings", "set_session_cookie",
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 #: Where the officer web pages live; their forms carry the CSRF token checked there.
 OFFICER_PREFIX = "/officer"
+#: The web pages (officer and risk), whose forms carry the CSRF token checked there.
+PAGE_PREFIXES: tuple[str, ...] = (OFFICER_PREFIX, "/risk")
 #: Header that carries the CSRF token of a cookie-authenticated API call.
 CSRF_HEADER = "x-csrf-token"
 
@@ -151,7 +153,8 @@ def authenticate_request(request: Request) -> Principal | None:
         return None
     if request.method.upper() not in _SAFE_METHODS:
         path = request.url.path
-        on_officer_pages = path == OFFICER_PREFIX or path.startswith(OFFICER_PREFIX + "/")
-        if not on_officer_pages and not verify_csrf(session, request.headers.get(CSRF_HEADER)):
+        on_pages = any(path == prefix or path.startswith(prefix + "/")
+                       for prefix in PAGE_PREFIXES)
+        if not on_pages and not verify_csrf(session, request.headers.get(CSRF_HEADER)):
             return None
     return session.principal

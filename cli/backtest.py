@@ -13,7 +13,12 @@ Scores every labelled decision of a table written by ``sme-credit labels`` with 
 - with a line-month panel (``--panel PATH``, else the service's ledger through
   ``lending.persistence.history.line_month_panel`` when its database is there):
   ``vintage_curves.csv`` / ``.png``, ``roll_rates.csv`` / ``.png`` and
-  ``roll_rates_by_month.csv``.
+  ``roll_rates_by_month.csv``;
+- with ``--compare-shadow``: champion against challenger on the same live decisions (the
+  labelled decisions the challenger scored in the shadow), per challenger version: AUC,
+  KS, Brier, log loss of both and the paired differences with 95 % intervals
+  (:func:`models.backtest.compare_shadow`), in ``backtest.json`` under
+  ``shadow_comparison`` and in ``shadow_comparison.csv``.
 
 The figures are computed by :mod:`models.backtest`. A registered model's backtest is
 logged to MLflow as a run in the experiment of the version's own run, tagged
@@ -29,7 +34,7 @@ import json
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -37,6 +42,9 @@ import pandas as pd
 from cli import CliError
 from cli.scoring import load_scorer
 from settings import Settings
+
+if TYPE_CHECKING:
+    from models.backtest import ShadowComparison
 
 __all__ = ["register", "backtest_command", "ledger_panel", "log_backtest_run"]
 
@@ -70,6 +78,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="line-month panel (.parquet: line_id, opened_on, month, "
                         "months_on_book, bucket) for vintage curves and roll rates "
                         "(default: read from the service's database when it is there)")
+    parser.add_argument("--compare-shadow", action="store_true",
+                        help="also compare the champion's PD as decided with the "
+                        "challenger's shadow PD on the labelled decisions that have both "
+                        "(AUC, KS, Brier and their paired differences)")
     parser.set_defaults(handler=backtest_command)
 
 
@@ -203,6 +215,12 @@ def backtest_command(args: argparse.Namespace, settings: Settings) -> int:
         panel_source = f"--panel {args.panel}"
         if panel.empty:
             raise CliError(f"--panel {args.panel}: no line-month rows")
+    shadow = None
+    if getattr(args, "compare_shadow", False):
+        try:
+            shadow = bt.compare_shadow(table, label=args.label)
+        except ValueError as exc:
+            raise CliError(f"--labels {args.labels}: --compare-shadow: {exc}") from None
     scorer = load_scorer(args, settings)
     missing = [n for n in scorer.feature_names if n not in table.columns]
     if missing:
@@ -249,6 +267,7 @@ def backtest_command(args: argparse.Namespace, settings: Settings) -> int:
             "vintages": int(curves["vintage"].nunique()),
             "month_to_month_moves": int(matrix["lines"].sum()),
         },
+        "shadow_comparison": None if shadow is None else shadow.to_dict(),
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
 
@@ -278,6 +297,10 @@ def backtest_command(args: argparse.Namespace, settings: Settings) -> int:
                     bt.plot_vintage_curves(curves, out / "vintage_curves.png"),
                     bt.plot_roll_rates(matrix, out / "roll_rates.png")]
 
+    if shadow is not None:
+        _shadow_table(shadow).to_csv(out / "shadow_comparison.csv", index=False)
+        written.append(out / "shadow_comparison.csv")
+
     metrics = result.metrics
     print(f"backtest of {scorer.model_name} v{scorer.model_version} on {int(metrics['n']):,} "
           f"labelled decisions (bad rate {metrics['bad_rate']:.4f}, mean PD "
@@ -290,6 +313,8 @@ def backtest_command(args: argparse.Namespace, settings: Settings) -> int:
         if row["n"]:
             print(f"{row['grade']:<6}{row['n']:>8,}{row['predicted_pd']:>10.4f}"
                   f"{row['observed_rate']:>10.4f}   [{row['lower']:.4f}, {row['upper']:.4f}]")
+    if shadow is not None:
+        _print_shadow(shadow)
     if curves is not None:
         print(f"vintage curves and roll rates of {panel_source}: "
               f"{result.extra['book']['lines']:,} lines in "
@@ -305,7 +330,8 @@ def backtest_command(args: argparse.Namespace, settings: Settings) -> int:
                              is None else None)
         try:
             run_id, experiment_id = log_backtest_run(
-                uri, scorer.model_name, scorer.model_version, metrics=metrics,
+                uri, scorer.model_name, scorer.model_version,
+                metrics={**metrics, **_shadow_metrics(shadow)},
                 params={"labels": str(args.labels), "label_column": args.label,
                         "rows": len(table), "panel": panel_source if panel is not None
                         else "-", "model_uri": scorer.source},
@@ -319,6 +345,45 @@ def backtest_command(args: argparse.Namespace, settings: Settings) -> int:
         print(f"note: {scorer.source} is not a registered version; the backtest is not "
               "logged to MLflow", file=sys.stderr)
     return 0
+
+
+def _shadow_table(shadow: ShadowComparison) -> pd.DataFrame:
+    """One row per challenger version and model (champion, challenger, difference)."""
+    rows = []
+    for pair in shadow.pairs:
+        for who, figures in (("champion", pair.champion), ("challenger", pair.challenger),
+                             ("difference", pair.difference)):
+            rows.append({"challenger_version": pair.challenger_version, "n": pair.n,
+                         "bads": pair.bads, "figures_of": who, **figures})
+    return pd.DataFrame(rows)
+
+
+def _shadow_metrics(shadow: ShadowComparison | None) -> dict[str, float]:
+    """The comparison with the most decisions, as metrics of the MLflow run."""
+    if shadow is None or not shadow.pairs:
+        return {}
+    pair = shadow.pairs[0]
+    return {"shadow_n": float(pair.n),
+            **{f"shadow_champion_{k}": v for k, v in pair.champion.items()},
+            **{f"shadow_challenger_{k}": v for k, v in pair.challenger.items()},
+            **{f"shadow_difference_{k}": v for k, v in pair.difference.items()}}
+
+
+def _print_shadow(shadow: ShadowComparison) -> None:
+    print(f"champion against challenger on the same {shadow.rows_with_both:,} labelled "
+          f"decisions (of {shadow.rows:,}; difference = challenger - champion, "
+          f"{shadow.level:.0%} interval):")
+    for pair in shadow.pairs:
+        champions = ", ".join(f"v{v}" for v in sorted(pair.champion_versions))
+        d = pair.difference
+        print(f"  challenger v{pair.challenger_version} against champion {champions}: "
+              f"{pair.n:,} decisions, {pair.bads:,} bad")
+        for name in ("auc", "ks", "brier"):
+            interval = (f"  [{_num(d[f'{name}_lower'])}, {_num(d[f'{name}_upper'])}]"
+                        if f"{name}_lower" in d else "")
+            print(f"    {name.upper() if name != 'brier' else 'Brier':<6}"
+                  f"{_num(pair.champion[name]):>9}{_num(pair.challenger[name]):>9}  "
+                  f"difference {_num(d[name])}{interval}")
 
 
 def _num(value: float) -> str:

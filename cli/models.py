@@ -29,6 +29,7 @@ from decisions.labels import LABEL_COLUMNS
 from settings import Settings
 
 __all__ = ["register", "train_command", "promote_command", "models_command",
+           "latest_applicants",
            "LabelsTable", "TrainingTable", "describe_labels_table", "load_training_table"]
 
 DEFAULT_EXPERIMENT = "sme-credit"
@@ -101,20 +102,38 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     promote = subparsers.add_parser(
         "promote", help="promote the challenger to champion when the gates pass",
-        description="Score challenger and champion on the challenger's stored hold-out "
-        "sample and move alias 'champion' when every gate passes (exit status 1 when "
-        "rejected). The verdict is recorded as tags on the version.")
+        description="Score challenger and champion on the rows of the challenger's stored "
+        "hold-out sample that neither trained on and move alias 'champion' when every gate "
+        "passes (exit status 1 when rejected): serving features, DeLong AUC "
+        "non-inferiority on raw scores, paired Brier and log loss, calibration by grade "
+        "with Jeffreys intervals, decile calibration error, and the score PSI of the "
+        "latest applicants in the service's decisions. The verdict is recorded as tags and "
+        "a JSON document on the version.")
     promote.add_argument("--version", metavar="N",
                          help="version to promote (default: the 'challenger' alias)")
     promote.add_argument("--model-name", metavar="NAME",
                          help="registered model name (default: settings.model_name)")
-    promote.add_argument("--auc-margin", type=float, default=0.01,
-                         help="largest allowed AUC drop against the champion "
+    promote.add_argument("--auc-margin", type=float, default=0.005,
+                         help="non-inferiority margin: the lower bound of the interval of "
+                         "challenger minus champion AUC must be above -MARGIN "
                          "(default: %(default)s)")
+    promote.add_argument("--confidence", type=float, default=0.95,
+                         help="two-sided level of the AUC, Brier and log-loss intervals "
+                         "(default: %(default)s)")
+    promote.add_argument("--max-loss-increase", type=float, default=0.02, metavar="SHARE",
+                         help="the upper bound of the Brier and log-loss differences may be "
+                         "at most this share of the champion's (default: %(default)s)")
     promote.add_argument("--max-calibration-error", type=float, default=0.05,
                          help="bound of the decile calibration error (default: %(default)s)")
     promote.add_argument("--max-psi", type=float, default=0.25,
                          help="score PSI must be below this (default: %(default)s)")
+    promote.add_argument("--decisions-database", metavar="URL",
+                         help="database of the service's decisions whose latest applicants "
+                         "are the base of the score PSI (default: the service's own "
+                         "database when it is there; without decisions, the hold-out)")
+    promote.add_argument("--psi-applicants", type=int, default=5000, metavar="N",
+                         help="latest applicants (one decision per seller) for the score "
+                         "PSI (default: %(default)s)")
     promote.add_argument("--force", action="store_true",
                          help="promote even when a gate fails (needs --reason)")
     promote.add_argument("--reason", metavar="TEXT", help="written reason, recorded")
@@ -418,21 +437,98 @@ def train_command(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def latest_applicants(url: str, limit: int) -> pd.DataFrame:
+    """Feature values of the ``limit`` latest applicants in the decisions of the database at
+    ``url`` (each seller's latest decision), indexed by seller id; empty without decisions.
+
+    Raises
+    ------
+    CliError
+        When the database cannot be read.
+    """
+    import sqlalchemy as sa
+
+    from decisions.labels import decisions_frame
+    from store import make_engine
+
+    engine = make_engine(url)
+    try:
+        frame = decisions_frame(engine)
+    except (sa.exc.SQLAlchemyError, OSError) as exc:
+        raise CliError(f"--decisions-database: cannot read the decisions "
+                       f"({exc.__class__.__name__}: {exc})") from None
+    finally:
+        engine.dispose()
+    if frame.empty:
+        return frame
+    frame = frame.sort_values("created_at", kind="stable").drop_duplicates(
+        "seller_id", keep="last").tail(limit)
+    return frame.set_index("seller_id")
+
+
+def _recent_applicants(args: argparse.Namespace, settings: Settings) -> Any:
+    from models.registry import RecentApplicants
+
+    if args.psi_applicants < 1:
+        raise CliError(f"--psi-applicants must be at least 1; got {args.psi_applicants}")
+    url = args.decisions_database
+    if url is None:
+        if not settings.database_url and not (settings.data_dir / "sme_credit.db").is_file():
+            return None
+        url = settings.resolved_database_url()
+        try:
+            frame = latest_applicants(url, args.psi_applicants)
+        except CliError as exc:  # the service's own store, not asked for: say so, go on
+            print(f"note: the service's database gives no applicants for the score PSI "
+                  f"({exc}); using the hold-out", file=sys.stderr)
+            return None
+    else:
+        frame = latest_applicants(url, args.psi_applicants)
+    where = _safe_url(url)
+    features = frame
+    # decisions_frame renames a feature that shares a decision column's name
+    renamed = {c: c.removeprefix("feature_") for c in frame.columns
+               if c.startswith("feature_")}
+    if renamed:
+        features = frame.drop(columns=list(renamed.values()), errors="ignore").rename(
+            columns=renamed)
+    return RecentApplicants(features, f"the decisions at {where}")
+
+
+def _safe_url(url: str) -> str:
+    try:
+        import sqlalchemy as sa
+
+        return sa.make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - only for display
+        return "the given database"
+
+
 def promote_command(args: argparse.Namespace, settings: Settings) -> int:
     """Run the gates; exit status 0 when promoted (or forced), 1 when rejected."""
     from mlflow.exceptions import MlflowException
 
     from models.registry import GateConfig, promote
+    from scoring.config import GradeBands
 
     if args.force and not (args.reason and args.reason.strip()):
         raise CliError("--force needs a written reason: --reason TEXT")
     uri, _ = _tracking(settings)
+    grades = GradeBands()
+    try:
+        gates = GateConfig(auc_margin=args.auc_margin, confidence=args.confidence,
+                           max_relative_loss_increase=args.max_loss_increase,
+                           max_calibration_error=args.max_calibration_error,
+                           max_psi=args.max_psi, grade_upper_pd=tuple(grades.upper_pd),
+                           grade_labels=tuple(grades.labels))
+        gates.check()
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    recent = _recent_applicants(args, settings)
     try:
         result = promote(uri, args.model_name or settings.model_name, version=args.version,
-                         gates=GateConfig(auc_margin=args.auc_margin,
-                                          max_calibration_error=args.max_calibration_error,
-                                          max_psi=args.max_psi),
-                         force=args.force, reason=args.reason, actor=args.by)
+                         gates=gates, force=args.force, reason=args.reason, actor=args.by,
+                         recent=recent)
     except (ValueError, LookupError, MlflowException) as exc:
         raise CliError(str(exc)) from exc
     print(result.render())

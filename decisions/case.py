@@ -21,6 +21,10 @@ in one transaction (:func:`decisions.service.act_on_decision`).
 Who may do what: asking for a decision needs ``decisions:create``; every officer action
 needs :data:`REVIEW_PERMISSION`; which actions a case still allows depends only on where
 it stands (:func:`allowed_actions`).
+
+What the applicant is told (:func:`principal_reasons`): the policy's own rules that referred
+or declined the application first, then the model's reasons, at most
+:data:`MAX_PRINCIPAL_REASONS`, each in English and Chinese.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ import unicodedata
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Literal, cast
+from typing import Any, Literal, Protocol, cast
 
 from decisions.errors import (
     DecisionAlreadyDecided,
@@ -45,7 +49,7 @@ from decisions.errors import (
 )
 from lending.errors import CurrencyMismatch, InvalidIdentifier
 from lending.money import ZERO, AmountInput, parse_amount, quantize
-from lending.policy import CreditPolicy, Outcome
+from lending.policy import CreditPolicy, Outcome, PolicyReason
 
 __all__ = [
     "CaseStatus",
@@ -67,6 +71,11 @@ __all__ = [
     "ChangeLineLimit",
     "OfficerActed",
     "CreditCase",
+    "MAX_PRINCIPAL_REASONS",
+    "SCORE_POLICY_CODES",
+    "POLICY_REASON_FEATURES",
+    "PrincipalReason",
+    "principal_reasons",
 ]
 
 CaseStatus = Literal["approved", "referred", "declined"]
@@ -416,3 +425,100 @@ class CreditCase:
             f"be given '{action}'",
             {"decision_id": self.decision_id, "status": self.status,
              "decided_by": self.decided_by, "version": self.version})
+
+
+# ------------------------------------------------------------------ principal reasons
+
+#: Most principal reasons an applicant is given (policy and model together).
+MAX_PRINCIPAL_REASONS = 4
+#: Policy rules that only restate the score (its grade, its PD against a threshold): the
+#: model's reasons say *why* the score is what it is, so they stand for these rules and
+#: no place is spent on "grade E is set to decline". They stay in the decision's
+#: ``policy_reasons``.
+SCORE_POLICY_CODES: frozenset[str] = frozenset({
+    "GRADE_REFER", "GRADE_DECLINE", "PD_ABOVE_REFER_THRESHOLD", "PD_ABOVE_DECLINE_THRESHOLD"})
+#: Features a policy rule already speaks of: the model's statement of the same figure is
+#: left out when the rule is given.
+POLICY_REASON_FEATURES: dict[str, frozenset[str]] = {
+    "GMV_BELOW_MINIMUM": frozenset({"gmv_365d"}),
+    "CASH_CYCLE_UNKNOWN": frozenset({"median_payout_delay_days_365d"}),
+    "CASH_CYCLE_LONG": frozenset({"median_payout_delay_days_365d"}),
+}
+
+
+class ModelReasonLike(Protocol):
+    """What :func:`principal_reasons` reads of a model reason (``scoring``'s satisfies it)."""
+
+    @property
+    def code(self) -> str: ...
+
+    @property
+    def text_en(self) -> str: ...
+
+    @property
+    def text_zh(self) -> str: ...
+
+    @property
+    def feature(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class PrincipalReason:
+    """One reason the applicant is told, in English and Chinese.
+
+    Attributes
+    ----------
+    source : ``"policy"`` (a rule of the credit policy) or ``"model"`` (a factor of the
+        score, against the typical approved applicant at the cut-off).
+    code : the policy rule's code (``GMV_BELOW_MINIMUM``) or the model reason's family
+        code (``R-QUALITY``).
+    text_en, text_zh : the sentence.
+    feature : the model reason's feature (``None`` for a policy rule).
+    """
+
+    source: Literal["policy", "model"]
+    code: str
+    text_en: str
+    text_zh: str
+    feature: str | None = None
+
+
+def _sentence(text: str, stop: str) -> str:
+    text = text.strip()
+    if not text:
+        return text
+    text = text[:1].upper() + text[1:]
+    return text if text.endswith((".", "。")) else text + stop
+
+
+def principal_reasons(policy_reasons: tuple[PolicyReason, ...] | list[PolicyReason],
+                      model_reasons: tuple[ModelReasonLike, ...] | list[ModelReasonLike],
+                      *, limit: int = MAX_PRINCIPAL_REASONS) -> tuple[PrincipalReason, ...]:
+    """The reasons an applicant is told: policy rules first, then the model's, at most
+    ``limit``.
+
+    Policy rules that referred or declined the application come first, in the policy's
+    order, except those that only restate the score (:data:`SCORE_POLICY_CODES`) and
+    information-only ones (a capped limit). The model's adverse reasons follow, strongest
+    first, without a figure a policy rule already named (:data:`POLICY_REASON_FEATURES`).
+    A policy reason stored before policy messages were bilingual has its English message
+    in both languages.
+    """
+    if limit < 0:
+        raise ValueError(f"limit must be >= 0; got {limit}")
+    told: list[PrincipalReason] = []
+    covered: set[str] = set()
+    for rule in policy_reasons:
+        if rule.effect == "info" or rule.code in SCORE_POLICY_CODES:
+            continue
+        english = _sentence(rule.message, ".")
+        told.append(PrincipalReason("policy", rule.code, english,
+                                    _sentence(rule.message_zh, "。") or english))
+        covered |= POLICY_REASON_FEATURES.get(rule.code, frozenset())
+    for reason in model_reasons:
+        feature = getattr(reason, "feature", "") or None
+        if feature is not None and feature in covered:
+            continue
+        told.append(PrincipalReason("model", reason.code, reason.text_en, reason.text_zh,
+                                    feature))
+    return tuple(told[:limit])

@@ -22,6 +22,13 @@ or before ``as_of``, by default the last day any line is booked to); the others 
 out and counted (``not_yet_observed``), labels of the bad ones included, so a recent
 cohort is not made of defaults only. Decisions without a line (declined, and referred
 cases no officer approved) have no outcome: left out and counted separately.
+
+Each row also carries what the challenger said of the decision in the shadow, when one
+did (``shadow_score``; see :mod:`decisions.service`): ``shadow_model_version``,
+``shadow_pd`` and ``shadow_grade``, empty otherwise. A decision scored by more than one
+challenger version keeps the latest. They describe the decision, not the seller, so
+training never takes them for features; ``sme-credit backtest --compare-shadow`` compares
+champion (``pd``) and challenger (``shadow_pd``) on the rows that have both.
 """
 
 from __future__ import annotations
@@ -36,7 +43,7 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 import sqlalchemy as sa
 
-from decisions.tables import CreditDecisionRecord
+from decisions.tables import CreditDecisionRecord, ShadowScore
 from features import DEFAULT_TIMEZONE
 from lending.persistence.history import booked_through, delinquency_frame
 from lending.persistence.tables import from_minor
@@ -62,10 +69,12 @@ LABEL_DEFINITIONS: dict[str, frozenset[str]] = {
 }
 #: The columns before the features, in order.
 LABEL_COLUMNS: tuple[str, ...] = ("decision_id", "seller_id", "decided_at", "outcome",
-                                  "grade", "pd", "points", "model_version", "line_id",
-                                  "label")
+                                  "grade", "pd", "points", "model_version",
+                                  "shadow_model_version", "shadow_pd", "shadow_grade",
+                                  "line_id", "label")
 
 _DECISION = cast(sa.Table, CreditDecisionRecord.__table__)  # type: ignore[attr-defined]
+_SHADOW = cast(sa.Table, ShadowScore.__table__)  # type: ignore[attr-defined]
 Source = sa.Engine | SqlUnitOfWork
 
 
@@ -109,6 +118,18 @@ def _read_decisions(source: Source) -> list[Any]:
             return list(connection.execute(statement))
     with source.reading():
         return list(source.session.connection().execute(statement))
+
+
+def _read_shadow_scores(source: Source) -> dict[str, Any]:
+    """Each decision's latest shadow score (by ``scored_at``, then version), by id."""
+    statement = sa.select(_SHADOW).order_by(_SHADOW.c.scored_at, _SHADOW.c.model_version)
+    if isinstance(source, sa.Engine):
+        with source.connect() as connection:
+            rows = list(connection.execute(statement))
+    else:
+        with source.reading():
+            rows = list(source.session.connection().execute(statement))
+    return {row.decision_id: row for row in rows}  # the last one read wins
 
 
 def _utc(value: Any) -> pd.Timestamp:
@@ -172,6 +193,7 @@ def label_decisions(source: Source, *, window_months: int = 12,
                          f"{window_months!r}")
     bad = LABEL_DEFINITIONS[definition]
     decisions = _read_decisions(source)
+    shadows = _read_shadow_scores(source)
     observed = as_of if as_of is not None else booked_through(source)
     with_line = [row for row in decisions if row.line_id is not None]
     engine = source if isinstance(source, sa.Engine) else source.engine
@@ -214,12 +236,24 @@ def label_decisions(source: Source, *, window_months: int = 12,
         "pd": pd.Series([row.pd for row in kept], dtype="float64"),
         "points": pd.Series([row.points for row in kept], dtype="float64"),
         "model_version": pd.Series([row.model_version for row in kept], dtype="str"),
+        "shadow_model_version": pd.Series([_shadow_of(shadows, row, "model_version")
+                                           for row in kept], dtype="string"),
+        "shadow_pd": pd.Series([_shadow_of(shadows, row, "pd") for row in kept],
+                               dtype="float64"),
+        "shadow_grade": pd.Series([_shadow_of(shadows, row, "grade") for row in kept],
+                                  dtype="string"),
         "line_id": pd.Series([row.line_id for row in kept], dtype="string"),
         "label": pd.Series(labels, dtype="int64"),
     })
     features = _features(kept)
     features = features.drop(columns=[c for c in features.columns if c in head.columns])
     return Labels(pd.concat([head, features], axis=1), counts)
+
+
+def _shadow_of(shadows: dict[str, Any], decision: Any, name: str) -> Any:
+    """A field of the decision's shadow score (``None`` without one)."""
+    shadow = shadows.get(decision.id)
+    return None if shadow is None else getattr(shadow, name)
 
 
 _TEXT_COLUMNS = ("reasons", "positive_factors", "policy_reasons", "terms", "contributions",

@@ -26,6 +26,16 @@ family (:mod:`decisions.tables`): they inherit its shared fields. Errors are nam
 :class:`~decisions.errors.DecisionError` subclasses, lending errors (``InvalidAmount``,
 ``LineClosed``, ...) or the store's ``IdempotencyKeyReused``; none knows of HTTP, and
 the API maps them all in one place (:mod:`api.errors`).
+
+**Shadow scoring.** When a challenger model is given (the registry's ``challenger``
+alias, loaded beside the champion by the service), :func:`make_decision` scores the same
+JSON-plain features with it too and stores what it said (PD, points, grade, its name and
+version) in ``shadow_score``, in the decision's own transaction; the decision is the
+champion's and nothing reads the shadow score to act on it. A challenger that fails
+(missing feature, a figure that is not finite, any exception) is reported to the
+caller's ``on_shadow_failure`` and logged; the decision goes on without a shadow row.
+An idempotent replay writes nothing, so a decision has at most one shadow score per
+challenger version. :func:`shadow_scores_of` reads them back.
 """
 
 from __future__ import annotations
@@ -33,6 +43,8 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import logging
+import math
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
@@ -55,7 +67,9 @@ from decisions.case import (
     OfficerActionName,
     OfficerRequest,
     OpenLine,
+    PrincipalReason,
     check_actor,
+    principal_reasons,
 )
 from decisions.errors import (
     InvalidCursor,
@@ -71,6 +85,7 @@ from decisions.tables import (
     DecisionScoreBase,
     OfficerActionBase,
     OfficerActionRecord,
+    ShadowScore,
 )
 from features import DEFAULT_TIMEZONE, json_value
 from lending.errors import CurrencyMismatch
@@ -101,7 +116,7 @@ from lending.policy import (
 from lending.products import terms_from_document, terms_to_document
 from records.snapshots import FeatureSnapshot
 from scoring import Scorer
-from scoring.scorer import Driver, Reason
+from scoring.scorer import Reason
 from store.clock import as_utc, as_utc_or_none
 from store.conflicts import retry_on_conflict
 from store.group_commit import GroupCommit, commit_alone
@@ -118,11 +133,14 @@ __all__ = [
     "OfficerAction",
     "ReproducedFigures",
     "Reproduction",
+    "ShadowScoreView",
+    "ShadowFailureHandler",
     "make_decision",
     "decide_for_seller",
     "get_decision",
     "list_decisions",
     "reproduce_decision",
+    "shadow_scores_of",
     "act_on_decision",
     "approve",
     "decline",
@@ -137,6 +155,15 @@ _MAX_PAGE = 200
 
 _DECISION_TABLE = CreditDecisionRecord.metadata.tables["credit_decision"]
 _INSERT_DECISION = _DECISION_TABLE.insert()
+_SHADOW_TABLE = ShadowScore.metadata.tables["shadow_score"]
+_INSERT_SHADOW = _SHADOW_TABLE.insert()
+
+#: ``(challenger, error)``: told of a challenger that could not score a decision (the
+#: service counts it in its metrics); the decision is made without a shadow score.
+ShadowFailureHandler = Callable[[Scorer, Exception], None]
+
+log = logging.getLogger("sme_credit.decisions")
+
 #: The answers are values: frozen once built (SQLModel's own configuration otherwise).
 _FROZEN = SQLModel.model_config | {"frozen": True}
 
@@ -151,7 +178,9 @@ class DecisionView(CreditDecisionBase):
     ``referred`` with the limit an officer would grant and no line); where the case
     stands after officer actions is in :class:`DecisionAudit`. ``reasons`` are the
     principal adverse reasons (at most four) with English and Chinese text, as the scorer
-    gave them; ``policy_reasons`` the policy rules that referred or declined.
+    gave them; ``policy_reasons`` the policy rules that referred or declined;
+    ``principal_reasons`` what the applicant is told: those rules first, then the model's
+    reasons, at most four (:func:`decisions.case.principal_reasons`).
     ``replayed`` is true when an idempotent retry got the stored decision back.
     """
 
@@ -167,6 +196,7 @@ class DecisionView(CreditDecisionBase):
     policy_reasons: tuple[PolicyReason, ...]
     snapshot_as_of: datetime
     line_id: str | None
+    principal_reasons: tuple[PrincipalReason, ...] = ()
     replayed: bool = False
 
 
@@ -249,6 +279,18 @@ class ReproducedFigures(DecisionScoreBase):
     limit: Decimal
     reasons: tuple[Reason, ...]
     policy_reasons: tuple[PolicyReason, ...]
+
+
+class ShadowScoreView(DecisionScoreBase):
+    """What a challenger said of a decision beside the champion that made it (never acted
+    on): its PD, points and grade, its name and version, and when it scored."""
+
+    model_config = _FROZEN
+
+    decision_id: str
+    model_name: str
+    model_version: str
+    scored_at: datetime
 
 
 @dataclass(frozen=True)
@@ -368,14 +410,12 @@ def _open_line_of(lines: list[LineView], product: str | None) -> LineView | None
 
 
 def _reasons_from_json(text: str) -> tuple[Reason, ...]:
-    return tuple(Reason(code=r["code"], family=r["family"], direction=r["direction"],
-                        points=r["points"], text_en=r["text_en"], text_zh=r["text_zh"],
-                        drivers=tuple(Driver(**d) for d in r["drivers"]))
-                 for r in json.loads(text))
+    return tuple(Reason.from_dict(r) for r in json.loads(text))
 
 
 def _policy_reasons_from_json(text: str) -> tuple[PolicyReason, ...]:
-    return tuple(PolicyReason(r["code"], r["effect"], r["message"]) for r in json.loads(text))
+    return tuple(PolicyReason(r["code"], r["effect"], r["message"], r.get("message_zh", ""))
+                 for r in json.loads(text))
 
 
 def _score(features: Mapping[str, Any], seller_id: str, scorer: Scorer,
@@ -396,13 +436,77 @@ def _score(features: Mapping[str, Any], seller_id: str, scorer: Scorer,
         reasons_json=_dumps_list([r.to_dict() for r in explained.adverse_reasons]),
         positive_json=_dumps_list([r.to_dict() for r in explained.positive_factors]),
         policy_reasons_json=_dumps_list([{"code": r.code, "effect": r.effect,
-                                         "message": r.message} for r in decision.reasons]),
+                                         "message": r.message, "message_zh": r.message_zh}
+                                        for r in decision.reasons]),
         terms_json=None if decision.terms is None else dumps(_terms_to_json(decision.terms)
                                                              or {}),
         contributions_json=dumps(dict(zip(scorer.feature_names, feature_points,
                                           strict=True))),
         family_points_json=dumps(dict(explained.family_points)),
         model_name=explained.model_name, model_version=explained.model_version)
+
+
+class _ShadowRefused(ValueError):
+    """A challenger's answer that cannot be stored (a PD outside [0, 1], a grade or
+    version too long for its column)."""
+
+
+def _shadow_values(challenger: Scorer, features: Mapping[str, Any], decision_id: str,
+                   now: datetime) -> dict[str, Any]:
+    """The ``shadow_score`` row of what ``challenger`` says of ``features``.
+
+    Checked here, before the transaction, so that the insert cannot be refused by the
+    database (a refused statement would roll back the decision with it).
+
+    Raises
+    ------
+    Exception
+        Whatever the challenger raised, or :class:`_ShadowRefused`.
+    """
+    explained = challenger.score(features)
+    pd_, points = float(explained.probability_of_default), float(explained.points)
+    if not (math.isfinite(pd_) and 0.0 <= pd_ <= 1.0 and math.isfinite(points)):
+        raise _ShadowRefused(f"PD {pd_!r} / points {points!r} is not a probability and a "
+                             "finite score")
+    columns = _SHADOW_TABLE.c
+    for name, value in (("grade", explained.grade), ("model_name", explained.model_name),
+                        ("model_version", explained.model_version)):
+        limit = getattr(columns[name].type, "length", None)
+        if not value or (limit is not None and len(value) > limit):
+            raise _ShadowRefused(f"{name} {value!r} is empty or longer than {limit}")
+    return dict(decision_id=decision_id, model_name=explained.model_name,
+                model_version=explained.model_version, pd=pd_, points=points,
+                grade=explained.grade, scored_at=now)
+
+
+def _shadow(challenger: Scorer | None, champion: Scorer, features: Mapping[str, Any],
+            decision_id: str, now: datetime,
+            on_failure: ShadowFailureHandler | None) -> dict[str, Any] | None:
+    """The shadow row of a decision, or ``None`` (no challenger, the champion itself, or a
+    challenger that failed: reported and logged, never raised)."""
+    if challenger is None or challenger is champion or (
+            challenger.model_name, challenger.model_version) == (champion.model_name,
+                                                                 champion.model_version):
+        return None
+    try:
+        return _shadow_values(challenger, features, decision_id, now)
+    except Exception as error:  # noqa: BLE001 - a shadow never fails a decision
+        log.warning("challenger %s v%s could not score decision %s: %s: %s",
+                    challenger.model_name, challenger.model_version, decision_id,
+                    type(error).__name__, error)
+        if on_failure is not None:
+            try:
+                on_failure(challenger, error)
+            except Exception:  # noqa: BLE001 - nor does its reporting
+                log.exception("reporting a shadow scoring failure failed")
+        return None
+
+
+def _store_shadow(uow: SqlUnitOfWork, shadow: dict[str, Any] | None) -> None:
+    """Insert a decision's shadow score, after the decision's row (its foreign key) and in
+    its transaction."""
+    if shadow is not None:
+        uow.session.connection().execute(_INSERT_SHADOW, shadow)
 
 
 def _dumps_list(items: list[dict[str, Any]]) -> str:
@@ -423,8 +527,10 @@ def _view(record: CreditDecisionRecord | SimpleNamespace, *, replayed: bool = Fa
         points=record.points, grade=record.grade,
         limit=from_minor(record.proposed_limit_minor, record.currency),
         currency=record.currency, product=record.product,
-        terms=_terms_from_json(record.terms), reasons=_reasons_from_json(record.reasons),
-        policy_reasons=_policy_reasons_from_json(record.policy_reasons),
+        terms=_terms_from_json(record.terms),
+        reasons=(reasons := _reasons_from_json(record.reasons)),
+        policy_reasons=(rules := _policy_reasons_from_json(record.policy_reasons)),
+        principal_reasons=principal_reasons(rules, reasons),
         model_name=record.model_name, model_version=record.model_version,
         policy_version=record.policy_version, snapshot_as_of=as_utc(record.snapshot_as_of),
         created_at=as_utc(record.created_at),
@@ -475,7 +581,9 @@ def make_decision(uow: SqlUnitOfWork, *, snapshot: FeatureSnapshot, scorer: Scor
                   policy: CreditPolicy, idempotency_key: str, actor: str, now: datetime,
                   currency: str, requested_as_of: datetime | None = None,
                   timezone: str = DEFAULT_TIMEZONE, client: str = "",
-                  commits: GroupCommit[SqlUnitOfWork] | None = None) -> DecisionView:
+                  commits: GroupCommit[SqlUnitOfWork] | None = None,
+                  challenger: Scorer | None = None,
+                  on_shadow_failure: ShadowFailureHandler | None = None) -> DecisionView:
     """Score, explain and decide a seller's snapshot; store it and open the line if approved.
 
     Parameters
@@ -496,6 +604,11 @@ def make_decision(uow: SqlUnitOfWork, *, snapshot: FeatureSnapshot, scorer: Scor
     commits : a group commit (:class:`store.GroupCommit`) to store the decision with other
         requests' in one transaction, or ``None`` for a transaction of its own
         (``uow``'s). Either way it returns once the decision is durable.
+    challenger : a model to score the same features with in the shadow (the registry's
+        challenger): its score is stored beside the decision (``shadow_score``) and never
+        acted on. ``None``, or the champion itself, scores nothing more.
+    on_shadow_failure : told ``(challenger, error)`` when the challenger cannot score;
+        the decision is made and stored all the same, without a shadow score.
 
     Returns
     -------
@@ -533,6 +646,7 @@ def make_decision(uow: SqlUnitOfWork, *, snapshot: FeatureSnapshot, scorer: Scor
     scored = _score(features, seller_id, scorer, policy)
     decision = scored.decision
     decision_id = f"DEC-{uuid.uuid4().hex}"
+    shadow = _shadow(challenger, scorer, features, decision_id, now, on_shadow_failure)
     case = CreditCase.opened(decision_id, decision.outcome, limit=decision.limit,
                              currency=currency, product=decision.product,
                              requested_by=actor, at=now)
@@ -577,6 +691,7 @@ def make_decision(uow: SqlUnitOfWork, *, snapshot: FeatureSnapshot, scorer: Scor
             return _view(known, replayed=True)
         if existing is None and line_id is None:
             uow.session.connection().execute(_INSERT_DECISION, values)
+            _store_shadow(uow, shadow)
             return view
         today = _business_date(uow, now, timezone)
         regranted = existing.line_id if existing is not None else None
@@ -604,6 +719,7 @@ def make_decision(uow: SqlUnitOfWork, *, snapshot: FeatureSnapshot, scorer: Scor
                                     opened_on=today,
                                     currency=currency)
         uow.session.connection().execute(_INSERT_DECISION, row)
+        _store_shadow(uow, shadow)
         return answer
 
     def work() -> DecisionView:
@@ -616,12 +732,16 @@ def decide_for_seller(uow: SqlUnitOfWork, *, seller_id: str,
                       requested_as_of: datetime | None, scorer: Scorer, policy: CreditPolicy,
                       idempotency_key: str, actor: str, now: datetime, max_age: timedelta,
                       timezone: str = DEFAULT_TIMEZONE, client: str = "",
-                      commits: GroupCommit[SqlUnitOfWork] | None = None) -> DecisionView:
+                      commits: GroupCommit[SqlUnitOfWork] | None = None,
+                      challenger: Scorer | None = None,
+                      on_shadow_failure: ShadowFailureHandler | None = None
+                      ) -> DecisionView:
     """Decide on a registered seller from its stored feature snapshot (what the route calls).
 
     The snapshot is read (one primary-key read; rebuilt from the seller's stored orders only
     when older than ``max_age``) as of ``requested_as_of`` or ``now``, in its own short
-    transaction, then :func:`make_decision` decides in the policy's currency.
+    transaction, then :func:`make_decision` decides in the policy's currency (and
+    scores in the shadow with ``challenger``, when given).
 
     Raises
     ------
@@ -635,7 +755,8 @@ def decide_for_seller(uow: SqlUnitOfWork, *, seller_id: str,
     return make_decision(uow, snapshot=snapshot, scorer=scorer, policy=policy,
                          idempotency_key=idempotency_key, actor=actor, now=now,
                          currency=policy.currency, requested_as_of=requested_as_of,
-                         timezone=timezone, client=client, commits=commits)
+                         timezone=timezone, client=client, commits=commits,
+                         challenger=challenger, on_shadow_failure=on_shadow_failure)
 
 
 # --------------------------------------------------------------------------- reading
@@ -655,6 +776,29 @@ def get_decision(uow: SqlUnitOfWork, decision_id: str) -> DecisionAudit:
         if record is None:
             raise _unknown(decision_id)
         return _audit(record, _actions_of(uow, decision_id))
+
+
+def shadow_scores_of(uow: SqlUnitOfWork, decision_id: str) -> tuple[ShadowScoreView, ...]:
+    """What challengers said of a decision in the shadow, oldest first (empty when no
+    challenger scored it).
+
+    Raises
+    ------
+    UnknownDecision
+        No such decision.
+    """
+    with uow.reading():
+        known = uow.session.execute(sa.select(_DECISION_TABLE.c.id).where(
+            _DECISION_TABLE.c.id == decision_id)).first()
+        if known is None:
+            raise _unknown(decision_id)
+        rows = uow.session.execute(sa.select(_SHADOW_TABLE).where(
+            _SHADOW_TABLE.c.decision_id == decision_id).order_by(
+            _SHADOW_TABLE.c.scored_at, _SHADOW_TABLE.c.model_version)).all()
+    return tuple(ShadowScoreView(decision_id=row.decision_id, model_name=row.model_name,
+                                 model_version=row.model_version, pd=row.pd,
+                                 points=row.points, grade=row.grade,
+                                 scored_at=as_utc(row.scored_at)) for row in rows)
 
 
 _SUMMARY_COLUMNS = (

@@ -23,6 +23,9 @@ money in minor units and JSON text here, ``Decimal`` and parsed reasons in the s
   versions, the product offered, when);
 * :class:`CaseBase`: where the case stands now (status, line, who closed it, version);
 * :class:`OfficerActionBase`: one officer action (what, who, why, when).
+
+``shadow_score`` (:class:`ShadowScore`) holds what a challenger model said of a decision
+beside the champion that made it; it is stored, never acted on, and never changes.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ from decisions.case import ACTOR_LENGTH, REASON_LENGTH
 from lending.persistence.tables import BIG_ID
 
 __all__ = ["DecisionScoreBase", "CreditDecisionBase", "CaseBase", "OfficerActionBase",
-           "CreditDecisionRecord", "OfficerActionRecord", "AUDIT_COLUMNS",
+           "CreditDecisionRecord", "OfficerActionRecord", "ShadowScore", "AUDIT_COLUMNS",
            "SELLER_ID_LENGTH", "ACTOR_LENGTH", "REASON_LENGTH"]
 
 #: Longest seller id the record contract accepts (as :data:`records.tables.ID_LENGTH`).
@@ -148,3 +151,20 @@ class OfficerActionRecord(OfficerActionBase, table=True):
     decision_id: str = Field(foreign_key="credit_decision.id", max_length=40, index=True)
     before: str = Field(sa_type=sa.Text)
     after: str = Field(sa_type=sa.Text)
+
+
+class ShadowScore(DecisionScoreBase, table=True):
+    """What a challenger model said of a decision the champion made (append-only).
+
+    Written in the decision's own transaction, one row per decision and challenger
+    version; never acted on. A backtest compares champion (the decision's ``pd``) and
+    challenger (this ``pd``) on the same live applicants.
+    """
+
+    __tablename__ = "shadow_score"
+
+    decision_id: str = Field(foreign_key="credit_decision.id", primary_key=True,
+                             max_length=40)
+    model_version: str = Field(primary_key=True, max_length=60)
+    model_name: str = Field(max_length=100)
+    scored_at: datetime = Field(sa_type=_timestamp())

@@ -18,6 +18,10 @@ Decision rules (each failed rule adds a :class:`PolicyReason`):
   ``refer_cash_cycle_days_above``, or no product is configured for the seller kind;
 * **approve** otherwise. Decline wins over refer.
 
+Every :class:`PolicyReason` carries its message in English and in Chinese; what an applicant
+is told (policy rules first, then the model's reasons) is put together in
+:func:`decisions.case.principal_reasons`.
+
 Limit: ``GMV / 365 * clamp(cash cycle, min, max) * grade multiplier``, at most
 ``max_share_of_gmv * GMV``, rounded *down* to ``step``, then capped at ``cap`` (default
 100,000 CNY). A declined application gets a zero limit; a referred one carries the limit
@@ -67,6 +71,9 @@ DEFAULT_POLICY_PATH = "policies/default.toml"
 OWN_LINES_WORST_DAYS_PAST_DUE = "own_lines_worst_days_past_due"
 OWN_LINES_WRITTEN_OFF = "own_lines_written_off"
 _DAYS_PER_YEAR = Decimal(365)
+#: Policy outcomes and currencies as the Chinese policy messages name them.
+_OUTCOME_ZH: dict[str, str] = {"approve": "批准", "refer": "转人工审核", "decline": "拒绝"}
+_CURRENCY_ZH: dict[str, str] = {"CNY": "元"}
 
 
 class ScoreLike(Protocol):
@@ -257,11 +264,17 @@ class CreditPolicy:
 
 @dataclass(frozen=True)
 class PolicyReason:
-    """Why a decision came out as it did: a stable code, its effect and a plain message."""
+    """Why a decision came out as it did: a stable code, its effect and a plain message
+    in English (``message``) and in Chinese (``message_zh``).
+
+    ``message_zh`` is empty only for a reason read back from a decision stored before
+    policy reasons were bilingual.
+    """
 
     code: str
     effect: Literal["decline", "refer", "info"]
     message: str
+    message_zh: str = ""
 
 
 @dataclass(frozen=True)
@@ -543,48 +556,71 @@ def decide(score: ScoreLike, seller: SellerProfile, policy: CreditPolicy) -> Cre
                            f"known: {sorted(policy.grades)}")
     thresholds = policy.decision
     reasons: list[PolicyReason] = []
+    currency = policy.currency
     if rule.decision != "approve":
-        reasons.append(PolicyReason(f"GRADE_{rule.decision.upper()}", rule.decision,
-                                    f"grade {score.grade} is set to {rule.decision}"))
+        reasons.append(PolicyReason(
+            f"GRADE_{rule.decision.upper()}", rule.decision,
+            f"grade {score.grade} is set to {rule.decision}",
+            f"{score.grade}级的处理规则为{_OUTCOME_ZH[rule.decision]}"))
     if pd > thresholds.decline_pd_above:
-        reasons.append(PolicyReason("PD_ABOVE_DECLINE_THRESHOLD", "decline",
-                                    f"PD {pd} is above {thresholds.decline_pd_above}"))
+        reasons.append(PolicyReason(
+            "PD_ABOVE_DECLINE_THRESHOLD", "decline",
+            f"PD {pd} is above {thresholds.decline_pd_above}",
+            f"违约概率{pd}高于拒绝线{thresholds.decline_pd_above}"))
     elif pd > thresholds.refer_pd_above:
-        reasons.append(PolicyReason("PD_ABOVE_REFER_THRESHOLD", "refer",
-                                    f"PD {pd} is above {thresholds.refer_pd_above}"))
+        reasons.append(PolicyReason(
+            "PD_ABOVE_REFER_THRESHOLD", "refer",
+            f"PD {pd} is above {thresholds.refer_pd_above}",
+            f"违约概率{pd}高于转人工审核线{thresholds.refer_pd_above}"))
     if seller.trailing_gmv_365d < thresholds.min_trailing_gmv:
-        reasons.append(PolicyReason("GMV_BELOW_MINIMUM", "decline",
-                                    f"trailing 365-day GMV {seller.trailing_gmv_365d} is below "
-                                    f"{thresholds.min_trailing_gmv}"))
+        reasons.append(PolicyReason(
+            "GMV_BELOW_MINIMUM", "decline",
+            f"trailing 365-day GMV {seller.trailing_gmv_365d} is below "
+            f"{thresholds.min_trailing_gmv}",
+            f"近365天销售额{seller.trailing_gmv_365d}{_CURRENCY_ZH.get(currency, currency)}"
+            f"低于最低要求{thresholds.min_trailing_gmv}{_CURRENCY_ZH.get(currency, currency)}"))
     if seller.worst_open_days_past_due > thresholds.decline_existing_line_days_past_due_above:
         reasons.append(PolicyReason(
             "EXISTING_LINE_DELINQUENT", "decline",
             f"an open credit line of the seller's is {seller.worst_open_days_past_due} days "
-            f"past due, more than {thresholds.decline_existing_line_days_past_due_above}"))
+            f"past due, more than {thresholds.decline_existing_line_days_past_due_above}",
+            f"商户在本平台的一条未结清授信已逾期{seller.worst_open_days_past_due}天，超过"
+            f"{thresholds.decline_existing_line_days_past_due_above}天"))
     if seller.has_written_off_line and thresholds.decline_after_written_off_line:
         reasons.append(PolicyReason("EXISTING_LINE_WRITTEN_OFF", "decline",
-                                    "a credit line of the seller's was written off"))
+                                    "a credit line of the seller's was written off",
+                                    "商户在本平台有一条授信已核销"))
     if seller.cash_cycle_days is None:
         reasons.append(PolicyReason("CASH_CYCLE_UNKNOWN", "refer",
                                     "the seller has no payout history to measure its cash "
-                                    "cycle"))
+                                    "cycle", "商户尚无回款记录，无法计算资金周转周期"))
     elif seller.cash_cycle_days > thresholds.refer_cash_cycle_days_above:
-        reasons.append(PolicyReason("CASH_CYCLE_LONG", "refer",
-                                    f"cash cycle of {seller.cash_cycle_days} days is longer "
-                                    f"than {thresholds.refer_cash_cycle_days_above}"))
+        reasons.append(PolicyReason(
+            "CASH_CYCLE_LONG", "refer",
+            f"cash cycle of {seller.cash_cycle_days} days is longer than "
+            f"{thresholds.refer_cash_cycle_days_above}",
+            f"资金周转周期{seller.cash_cycle_days}天，长于"
+            f"{thresholds.refer_cash_cycle_days_above}天"))
     product = policy.product_by_seller_kind.get(seller.seller_kind)
     if product is None:
-        reasons.append(PolicyReason("NO_PRODUCT_FOR_SELLER_KIND", "refer",
-                                    f"no product is configured for {seller.seller_kind!r}"))
+        reasons.append(PolicyReason(
+            "NO_PRODUCT_FOR_SELLER_KIND", "refer",
+            f"no product is configured for {seller.seller_kind!r}",
+            f"尚未为“{seller.seller_kind}”类商户配置信贷产品"))
     sized = _size_limit(seller, rule, policy)
     limit = sized
     if limit > policy.limit.cap:
         limit = policy.limit.cap
-        reasons.append(PolicyReason("LIMIT_CAPPED", "info",
-                                    f"limit {sized} capped at {policy.limit.cap}"))
+        reasons.append(PolicyReason(
+            "LIMIT_CAPPED", "info", f"limit {sized} capped at {policy.limit.cap}",
+            f"额度{sized}{_CURRENCY_ZH.get(currency, currency)}按上限"
+            f"{policy.limit.cap}{_CURRENCY_ZH.get(currency, currency)}封顶"))
     if limit < policy.limit.floor:
-        reasons.append(PolicyReason("LIMIT_BELOW_FLOOR", "decline",
-                                    f"limit {limit} is below the floor {policy.limit.floor}"))
+        reasons.append(PolicyReason(
+            "LIMIT_BELOW_FLOOR", "decline",
+            f"limit {limit} is below the floor {policy.limit.floor}",
+            f"额度{limit}{_CURRENCY_ZH.get(currency, currency)}低于最低额度"
+            f"{policy.limit.floor}{_CURRENCY_ZH.get(currency, currency)}"))
     effects = {reason.effect for reason in reasons}
     outcome: Outcome = ("decline" if "decline" in effects
                         else "refer" if "refer" in effects else "approve")

@@ -26,6 +26,14 @@ The figures
   in each bucket at the next month end (rows sum to 1): ``current -> 1-30`` is the entry
   rate into delinquency, ``61-90 -> 90+`` how many roll on to default, and the columns to
   the left of the diagonal are the cures.
+- **Champion against challenger on the same applicants** (:func:`compare_shadow`): the
+  service scores every decision with the challenger too, in the shadow (stored, never
+  acted on), so a labels table holds both PDs of the same live decisions (``pd`` and
+  ``shadow_pd``). On the rows that have both, per challenger version: AUC, Gini, KS,
+  Brier and log loss of each, and the paired differences (challenger minus champion) with
+  95 % intervals: DeLong's for the AUC, the normal interval of the mean row-wise
+  difference for the Brier score and log loss. Paired, because the same applicants are
+  scored by both: the interval is much narrower than comparing two separate samples.
 """
 
 from __future__ import annotations
@@ -45,7 +53,11 @@ import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from scipy.stats import beta  # noqa: E402
 
-from models.evaluation import classification_metrics  # noqa: E402
+from models.evaluation import (  # noqa: E402
+    classification_metrics,
+    paired_auc_difference,
+    paired_loss_difference,
+)
 
 __all__ = [
     "BUCKETS",
@@ -53,7 +65,10 @@ __all__ = [
     "PANEL_COLUMNS",
     "THIRTY_PLUS",
     "Backtest",
+    "ShadowComparison",
+    "ShadowPair",
     "backtest",
+    "compare_shadow",
     "by_grade",
     "grades_of",
     "jeffreys_interval",
@@ -247,6 +262,133 @@ def _labels(column: pd.Series, name: str) -> np.ndarray:
         raise ValueError(f"label column {name!r} must hold 0 or 1 (1 = default) without "
                          f"missing values; got {seen}")
     return values.to_numpy(dtype=float)
+
+
+# ------------------------------------------------- champion against challenger
+#: Figures of each model reported in a shadow comparison.
+_PAIR_METRICS = ("auc", "gini", "ks", "brier", "log_loss", "calibration_error", "mean_pd")
+
+
+@dataclass(frozen=True)
+class ShadowPair:
+    """The champion's and one challenger version's PDs of the same labelled decisions.
+
+    Attributes
+    ----------
+    challenger_version : the challenger version that scored these decisions in the shadow.
+    champion_versions : the champion version(s) that made them, with their counts.
+    n, bads : decisions compared and the defaults among them.
+    champion, challenger : AUC, Gini, KS, Brier, log loss, calibration error and mean PD
+        of each on these rows.
+    difference : challenger minus champion: ``auc`` (DeLong's interval ``auc_lower`` /
+        ``auc_upper``, ``auc_se``), ``brier`` and ``log_loss`` (normal intervals of the
+        mean row-wise difference, ``*_lower`` / ``*_upper`` / ``*_se``) and ``ks`` (the
+        point difference only). Intervals are NaN when one class is missing.
+    """
+
+    challenger_version: str
+    champion_versions: dict[str, int]
+    n: int
+    bads: int
+    champion: dict[str, float]
+    challenger: dict[str, float]
+    difference: dict[str, float]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly (NaN as ``None``)."""
+        return {"challenger_version": self.challenger_version,
+                "champion_versions": dict(self.champion_versions), "n": self.n,
+                "bads": self.bads,
+                "champion": {k: _plain(v) for k, v in self.champion.items()},
+                "challenger": {k: _plain(v) for k, v in self.challenger.items()},
+                "difference": {k: _plain(v) for k, v in self.difference.items()}}
+
+
+@dataclass(frozen=True)
+class ShadowComparison:
+    """Champion against challenger on the labelled decisions scored by both.
+
+    ``rows`` labelled decisions were read, ``rows_with_both`` had a shadow score;
+    ``pairs`` holds one comparison per challenger version, most decisions first.
+    """
+
+    rows: int
+    rows_with_both: int
+    level: float
+    pairs: tuple[ShadowPair, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly: what ``backtest.json`` holds under ``shadow_comparison``."""
+        return {"rows": self.rows, "rows_with_both": self.rows_with_both,
+                "rows_without_shadow": self.rows - self.rows_with_both, "level": self.level,
+                "difference_is": "challenger minus champion",
+                "pairs": [pair.to_dict() for pair in self.pairs]}
+
+
+def compare_shadow(table: pd.DataFrame, *, label: str = "label", champion_pd: str = "pd",
+                   challenger_pd: str = "shadow_pd",
+                   challenger_version: str = "shadow_model_version",
+                   champion_version: str = "model_version",
+                   level: float = 0.95) -> ShadowComparison:
+    """Compare the champion's and the challenger's PDs of the same labelled decisions.
+
+    Parameters
+    ----------
+    table : a labels table (``sme-credit labels``): one row per decision with ``label``,
+        the champion's PD as decided and the challenger's shadow PD and version (empty
+        where no challenger scored the decision).
+    label, champion_pd, challenger_pd, challenger_version, champion_version : columns.
+    level : of the intervals of the differences.
+
+    Raises
+    ------
+    ValueError
+        A column is missing (named), labels that are not 0/1, or no row has both PDs.
+    """
+    missing = [c for c in (label, champion_pd, challenger_pd, challenger_version)
+               if c not in table.columns]
+    if missing:
+        raise ValueError(f"the table lacks the column(s) {', '.join(missing)} (a labels "
+                         "table written before shadow scoring? run sme-credit labels again)")
+    y_all = _labels(table[label], label)
+    champion = pd.to_numeric(table[champion_pd], errors="coerce").to_numpy(dtype=float)
+    challenger = pd.to_numeric(table[challenger_pd], errors="coerce").to_numpy(dtype=float)
+    versions = table[challenger_version].astype("string")
+    both = np.isfinite(champion) & np.isfinite(challenger) & versions.notna().to_numpy()
+    if not both.any():
+        raise ValueError(f"no decision of the {len(table):,} has both the champion's and a "
+                         "challenger's PD (was a challenger registered while they were made?)")
+    champions = (table[champion_version].astype(str) if champion_version in table.columns
+                 else pd.Series("?", index=table.index))
+    pairs = []
+    for version in pd.unique(versions[both]):
+        rows = both & (versions == version).fillna(False).to_numpy()
+        pairs.append(_pair(str(version), y_all[rows], champion[rows], challenger[rows],
+                           champions[rows].value_counts().to_dict(), level))
+    pairs.sort(key=lambda pair: (-pair.n, pair.challenger_version))
+    return ShadowComparison(len(table), int(both.sum()), level, tuple(pairs))
+
+
+def _pair(version: str, y: np.ndarray, champion: np.ndarray, challenger: np.ndarray,
+          champion_versions: dict[Any, int], level: float) -> ShadowPair:
+    figures = {name: classification_metrics(y, pd_) for name, pd_ in
+               (("champion", champion), ("challenger", challenger))}
+    difference = {name: figures["challenger"][name] - figures["champion"][name]
+                  for name in ("auc", "ks", "brier", "log_loss")}
+    nan = math.nan
+    difference.update(auc_se=nan, auc_lower=nan, auc_upper=nan)
+    if 0 < y.sum() < len(y):
+        auc = paired_auc_difference(y, challenger, champion, level)
+        difference.update(auc=auc.difference, auc_se=auc.standard_error,
+                          auc_lower=auc.lower, auc_upper=auc.upper)
+    for loss in ("brier", "log_loss"):
+        compared = paired_loss_difference(y, challenger, champion, loss, level)
+        difference.update({loss: compared.difference, f"{loss}_se": compared.standard_error,
+                           f"{loss}_lower": compared.lower, f"{loss}_upper": compared.upper})
+    return ShadowPair(version, {str(k): int(v) for k, v in champion_versions.items()},
+                      len(y), int(y.sum()),
+                      {k: figures["champion"][k] for k in _PAIR_METRICS},
+                      {k: figures["challenger"][k] for k in _PAIR_METRICS}, difference)
 
 
 # --------------------------------------------------------------- the panel

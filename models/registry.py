@@ -21,15 +21,19 @@ What one registered version holds
 Promotion
 ---------
 :func:`promote` scores the challenger and the current champion on **the challenger's
-hold-out sample**. Without a time column both hold out the same sellers when trained on
-the same or an overlapping table (the hold-out is a keyed hash of the index), so neither
-has seen it; with a time column it is the challenger's most recent window (a champion
-whose training window reaches into it is favoured, so the gate errs on the side of keeping
-it). The gates: same feature contract, challenger AUC not below the champion's by more than
-``auc_margin``, decile calibration error within ``max_calibration_error``, score PSI of the
-hold-out against the challenger's training sample below ``max_psi``. The first model is
-promoted on the gates except the comparison. The verdict (who, when, gates, figures,
-reason) is recorded as ``promotion.*`` tags on the version, whatever it is.
+hold-out sample**, restricted to the rows the champion has not trained on either: all of
+them when the champion's training data ends before the sample starts (out of time) or both
+were trained on the same table (the hash hold-out is a keyed hash of the index, so both
+hold out the same rows); else the rows of the champion's own stored hold-out, when they hold
+enough defaults; else all of them, with a note (a champion that has seen some is favoured,
+so the gate errs on the side of keeping it). The gates are :mod:`models.gates`': serving
+features, DeLong AUC non-inferiority on raw scores, paired Brier and log loss, calibration
+in the large and by grade (Jeffreys intervals), decile calibration error and score PSI
+against the latest applicants (when the caller passes them). The first model is promoted
+on the gates except the comparisons. The verdict (who, when, gates, figures, reason) is
+recorded as ``promotion.*`` tags on the version and, with every figure and the calibration
+tables, as a JSON document ``promotion/promotion-<time>.json`` in the version's run,
+whatever it is.
 """
 
 from __future__ import annotations
@@ -43,7 +47,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata as importlib_metadata
@@ -60,8 +64,9 @@ from mlflow.pyfunc import PythonModel, PythonModelContext
 from mlflow.tracking import MlflowClient
 from mlflow.types.schema import ColSpec, Schema
 
-from features.registry import registry_version
+from features.registry import FEATURES, registry_version
 from models.credit_model import CreditModel
+from models.gates import Gate, GateConfig, PromotionResult, RecentApplicants, judge
 from models.report import evaluate, model_card
 
 __all__ = [
@@ -73,6 +78,7 @@ __all__ = [
     "GateConfig",
     "LoggedVersion",
     "PromotionResult",
+    "RecentApplicants",
     "alias_versions",
     "code_version",
     "data_fingerprint",
@@ -81,6 +87,7 @@ __all__ = [
     "load_holdout",
     "log_and_register",
     "promote",
+    "promotion_record",
     "tracking",
 ]
 
@@ -93,6 +100,8 @@ CHALLENGER = "challenger"
 LABEL_COLUMN = "__label__"
 _MODEL_ARTIFACT = "credit_model"
 _HOLDOUT_PATH = "holdout/holdout.parquet"
+#: Longest tag value written (MLflow's limit for a model version tag).
+_TAG_LIMIT = 5000
 
 
 # ------------------------------------------------------------------ provenance
@@ -456,94 +465,91 @@ def load_holdout(tracking_uri: str, model_name: str, version: str,
 
 
 # ------------------------------------------------------------------ promotion
-@dataclass(frozen=True)
-class GateConfig:
-    """Thresholds of the champion/challenger gates.
+def _comparison_sample(tracking_uri: str, model_name: str, challenger_mv: ModelVersion,
+                       champion_mv: ModelVersion | None, challenger: CreditModel,
+                       champion: CreditModel | None, X: pd.DataFrame, y: np.ndarray,
+                       config: GateConfig) -> tuple[pd.DataFrame, np.ndarray, str]:
+    """The rows of the challenger's hold-out that the champion has not trained on either
+    (with the champion's columns), and a description of the sample."""
+    if champion is None or champion_mv is None:
+        return X, y, (f"hold-out of v{challenger_mv.version} ({len(y)} rows, "
+                      f"{int(y.sum())} defaults)")
+    champion_holdout: list[pd.DataFrame | None] = []
 
-    Parameters
-    ----------
-    auc_margin : the challenger's hold-out AUC may be at most this much below the
-        champion's on the same sample.
-    max_calibration_error : bound of the decile calibration error (mean ``|PD - bad
-        rate|``, row weighted) on the hold-out sample.
-    max_psi : the score PSI of the hold-out sample against the training sample must be
-        below this.
-    """
+    def champion_rows() -> pd.DataFrame | None:
+        if not champion_holdout:  # read once, only when needed
+            try:
+                champion_holdout.append(
+                    load_holdout(tracking_uri, model_name, str(champion_mv.version))[0])
+            except (LookupError, MlflowException, OSError):
+                champion_holdout.append(None)
+        return champion_holdout[0]
 
-    auc_margin: float = 0.01
-    max_calibration_error: float = 0.05
-    max_psi: float = 0.25
-
-    def check(self) -> None:
-        """Raise ``ValueError`` for a threshold out of range."""
-        if not 0.0 <= self.auc_margin < 0.5:
-            raise ValueError(f"auc_margin must be in [0, 0.5); got {self.auc_margin}")
-        if not 0.0 < self.max_calibration_error <= 1.0:
-            raise ValueError("max_calibration_error must be in (0, 1]; got "
-                             f"{self.max_calibration_error}")
-        if self.max_psi <= 0:
-            raise ValueError(f"max_psi must be > 0; got {self.max_psi}")
-
-
-@dataclass(frozen=True)
-class Gate:
-    """One promotion gate: its figure, the bound and whether it passed."""
-
-    name: str
-    passed: bool
-    value: float | None
-    bound: str
-    detail: str = ""
+    X, y, sample = _unseen_rows(challenger_mv, champion_mv, challenger, champion, X, y,
+                                config, champion_rows)
+    # a challenger with fewer columns stored only its own: the champion's other columns come
+    # from the champion's stored hold-out, for the rows both hold out
+    needed = [str(n) for n in champion.feature_names_in_ if n not in X.columns]
+    rows = champion_rows() if needed else None
+    if rows is not None and all(n in rows.columns for n in needed):
+        rows = rows.loc[~rows.index.duplicated(), needed]
+        keep = np.asarray(X.index.isin(rows.index))
+        X = X.loc[keep].assign(**{n: rows[n].reindex(X.index[keep]) for n in needed})
+        y = y[keep]
+        sample += (f"; the champion's columns {', '.join(needed)} from its own stored "
+                   f"hold-out: {int(keep.sum())} rows ({int(y.sum())} defaults)")
+    return X, y, sample
 
 
-@dataclass
-class PromotionResult:
-    """Outcome of :func:`promote`; ``verdict`` is ``promoted``, ``forced`` or ``rejected``."""
-
-    model_name: str
-    challenger_version: str
-    champion_version: str | None
-    gates: list[Gate]
-    verdict: str
-    actor: str
-    at: str
-    reason: str | None
-    figures: dict[str, dict[str, float]]
-    sample: str
-
-    @property
-    def promoted(self) -> bool:
-        return self.verdict in ("promoted", "forced")
-
-    def render(self) -> str:
-        """The comparison and the gates as text, for the terminal."""
-        champion = f"v{self.champion_version}" if self.champion_version else "none"
-        lines = [f"{self.model_name}: challenger v{self.challenger_version} against "
-                 f"champion {champion}", f"sample: {self.sample}", "",
-                 f"{'metric':<20}{'challenger':>12}{'champion':>12}"]
-        for key in ("auc", "gini", "ks", "brier", "calibration_error", "psi"):
-            chal = self.figures.get("challenger", {}).get(key)
-            champ = self.figures.get("champion", {}).get(key)
-            lines.append(f"{key:<20}{_fmt(chal):>12}{_fmt(champ):>12}")
-        lines += ["", "gates:"]
-        for gate in self.gates:
-            mark = "PASS" if gate.passed else "FAIL"
-            detail = f"  ({gate.detail})" if gate.detail else ""
-            figure = f"{_fmt(gate.value)} " if gate.value is not None else ""
-            lines.append(f"  [{mark}] {gate.name}: {figure}{gate.bound}{detail}")
-        lines += ["", f"verdict: {self.verdict}" + (f" — reason: {self.reason}"
-                                                   if self.reason else "")]
-        return "\n".join(lines)
-
-
-def _fmt(value: float | None) -> str:
-    return "n/a" if value is None or not np.isfinite(value) else f"{value:.4f}"
+def _unseen_rows(challenger_mv: ModelVersion, champion_mv: ModelVersion,
+                 challenger: CreditModel, champion: CreditModel, X: pd.DataFrame,
+                 y: np.ndarray, config: GateConfig,
+                 champion_rows: Callable[[], pd.DataFrame | None],
+                 ) -> tuple[pd.DataFrame, np.ndarray, str]:
+    base = f"hold-out of v{challenger_mv.version} ({len(y)} rows, {int(y.sum())} defaults)"
+    chal_training = challenger.metadata_.get("training", {})
+    champ_training = champion.metadata_.get("training", {})
+    holdout_window = (chal_training.get("windows") or {}).get("holdout") or []
+    champ_windows = champ_training.get("windows") or {}
+    seen = [w[1] for part, w in champ_windows.items() if part != "holdout" and w]
+    if holdout_window and seen:
+        with contextlib.suppress(ValueError, TypeError):
+            last_seen = max(pd.Timestamp(t) for t in seen)
+            if last_seen < pd.Timestamp(holdout_window[0]):
+                return X, y, (f"{base}; neither model trained on it (the champion's data "
+                              f"ends {last_seen}, the sample starts {holdout_window[0]})")
+    chal_tags, champ_tags = challenger_mv.tags or {}, champion_mv.tags or {}
+    if chal_tags.get("data_fingerprint") and \
+            chal_tags.get("data_fingerprint") == champ_tags.get("data_fingerprint") and \
+            chal_training.get("scheme") == champ_training.get("scheme") and \
+            challenger.config is not None and champion.config is not None and \
+            challenger.config.holdout_fraction == champion.config.holdout_fraction:
+        return X, y, f"{base}; both models held out these rows (same training table)"
+    rows = champion_rows()
+    if rows is not None:
+        both = np.asarray(X.index.isin(rows.index))
+        bads = int(y[both].sum())
+        if both.all():
+            return X, y, f"{base}; both models held out these rows"
+        if min(bads, int(both.sum()) - bads) >= config.min_sample_defaults:
+            return (X.loc[both], y[both],
+                    f"{int(both.sum())} rows ({bads} defaults) of the {base} that the "
+                    f"champion v{champion_mv.version} also held out")
+    return X, y, (f"{base}; the champion may have trained on some of these rows (fewer than "
+                  f"{config.min_sample_defaults} defaults and non-defaults in its own "
+                  "hold-out), which favours the champion")
 
 
 def promote(tracking_uri: str, model_name: str, *, version: str | None = None,
             gates: GateConfig | None = None, force: bool = False, reason: str | None = None,
-            actor: str | None = None) -> PromotionResult:
+            actor: str | None = None, recent: RecentApplicants | None = None,
+            servable_features: Collection[str] | None = None) -> PromotionResult:
     """Move alias ``champion`` to the challenger when every gate passes (or when forced).
+
+    The gates are :func:`models.gates.judge`'s, on the challenger's stored hold-out sample
+    restricted to rows the champion has not trained on either (by time window, by the same
+    training table, or by the champion's own stored hold-out); when that leaves too few
+    defaults, on the whole hold-out, with a note (such a sample favours the champion).
 
     Parameters
     ----------
@@ -552,6 +558,10 @@ def promote(tracking_uri: str, model_name: str, *, version: str | None = None,
     force : promote even when a gate fails; needs ``reason``.
     reason : written reason, required with ``force`` (recorded either way).
     actor : who decides; default: the operating-system user.
+    recent : the latest applicants the service decided on, the base of the score PSI;
+        ``None``: the sample (with a note).
+    servable_features : the features the serving pipeline's snapshot builder produces;
+        default: every feature of :data:`features.registry.FEATURES`.
 
     Raises
     ------
@@ -576,49 +586,29 @@ def promote(tracking_uri: str, model_name: str, *, version: str | None = None,
         if champion_mv is not None and str(champion_mv.version) == str(challenger_mv.version):
             raise ValueError(f"{model_name} v{challenger_mv.version} is already the champion")
     challenger, _ = load_credit_model(tracking_uri, model_name, version=challenger_mv.version)
-    X, y = load_holdout(tracking_uri, model_name, challenger_mv.version)
-    sample = (f"hold-out of v{challenger_mv.version} ({len(y)} rows, stored with the "
-              "challenger's run)")
-    chal_eval = evaluate(challenger, X, y, sample=sample)
-    figures: dict[str, dict[str, float]] = {"challenger": chal_eval.metrics}
-    result_gates: list[Gate] = []
     champion: CreditModel | None = None
     if champion_mv is not None:
         champion, _ = load_credit_model(tracking_uri, model_name,
                                         version=champion_mv.version)
-        same_contract = champion.contract() == challenger.contract()
-        detail = "" if same_contract else _contract_difference(champion, challenger)
-        result_gates.append(Gate("feature contract", same_contract, None,
-                                 "same columns and kinds as the champion", detail))
-        try:
-            champ_eval = evaluate(champion, X, y, sample=sample)
-            figures["champion"] = champ_eval.metrics
-            champ_auc = champ_eval.metrics["auc"]
-            result_gates.append(Gate(
-                "AUC against champion", chal_eval.metrics["auc"] >= champ_auc - gates.auc_margin,
-                chal_eval.metrics["auc"] - champ_auc, f">= -{gates.auc_margin}",
-                f"challenger {chal_eval.metrics['auc']:.4f}, champion {champ_auc:.4f}"))
-        except ValueError as exc:
-            result_gates.append(Gate("AUC against champion", False, None,
-                                     f">= -{gates.auc_margin}",
-                                     f"champion cannot score the sample: {exc}"))
-    result_gates.append(Gate("calibration error", chal_eval.metrics["calibration_error"]
-                             <= gates.max_calibration_error,
-                             chal_eval.metrics["calibration_error"],
-                             f"<= {gates.max_calibration_error}", "decile ECE on the sample"))
-    result_gates.append(Gate("score PSI", chal_eval.metrics["psi"] < gates.max_psi,
-                             chal_eval.metrics["psi"], f"< {gates.max_psi}",
-                             "sample against the challenger's training sample"))
-    all_pass = all(g.passed for g in result_gates)
+    X, y = load_holdout(tracking_uri, model_name, challenger_mv.version)
+    X, y, sample = _comparison_sample(tracking_uri, model_name, challenger_mv, champion_mv,
+                                      challenger, champion, X, y, gates)
+    outcome = judge(challenger, X, y, champion=champion, config=gates,
+                    servable_features=(FEATURES.keys() if servable_features is None
+                                       else servable_features),
+                    recent=recent)
+    all_pass = all(g.passed for g in outcome.gates if g.blocking)
     verdict = "promoted" if all_pass else ("forced" if force else "rejected")
     at = datetime.now(UTC).isoformat(timespec="seconds")
     result = PromotionResult(
         model_name=model_name, challenger_version=str(challenger_mv.version),
         champion_version=str(champion_mv.version) if champion_mv is not None else None,
-        gates=result_gates, verdict=verdict, actor=actor, at=at,
-        reason=reason.strip() if reason else None, figures=figures, sample=sample)
+        gates=outcome.gates, verdict=verdict, actor=actor, at=at,
+        reason=reason.strip() if reason else None, figures=outcome.figures, sample=sample,
+        comparisons=outcome.comparisons, calibration=outcome.calibration,
+        notes=outcome.notes)
     with tracking(tracking_uri) as client:
-        _record(client, result, gates)
+        _record(client, result, gates, challenger_mv.run_id)
         if result.promoted:
             client.set_registered_model_alias(model_name, CHAMPION, result.challenger_version)
             with contextlib.suppress(MlflowException):
@@ -633,40 +623,62 @@ def promote(tracking_uri: str, model_name: str, *, version: str | None = None,
     return result
 
 
-def _record(client: MlflowClient, result: PromotionResult, gates: GateConfig) -> None:
+def promotion_record(result: PromotionResult, gates: GateConfig) -> dict[str, Any]:
+    """The verdict with every figure, as written to the run's ``promotion/`` artifact."""
+    return {
+        "model_name": result.model_name, "challenger_version": result.challenger_version,
+        "champion_version": result.champion_version, "verdict": result.verdict,
+        "by": result.actor, "at": result.at, "reason": result.reason,
+        "sample": result.sample, "notes": result.notes, "thresholds": asdict(gates),
+        "gates": [asdict(g) for g in result.gates],
+        "figures": {who: {k: (float(v) if np.isfinite(v) else None) for k, v in figs.items()}
+                    for who, figs in result.figures.items()},
+        "comparisons": result.comparisons, "calibration": result.calibration,
+    }
+
+
+def _record(client: MlflowClient, result: PromotionResult, gates: GateConfig,
+            run_id: str | None) -> None:
     tags = {
         "promotion.verdict": result.verdict,
         "promotion.by": result.actor,
         "promotion.at": result.at,
         "promotion.compared_with": result.champion_version or "none",
-        "promotion.gates": json.dumps([asdict(g) for g in result.gates], default=str),
+        "promotion.gates": _gates_tag(result.gates),
         "promotion.thresholds": json.dumps(asdict(gates)),
         "promotion.figures": json.dumps(
             {who: {k: round(v, 6) for k, v in figs.items() if np.isfinite(v)}
              for who, figs in result.figures.items()}),
+        "promotion.comparisons": json.dumps(
+            {key: {k: (round(v, 6) if isinstance(v, float) else v) for k, v in c.items()}
+             for key, c in result.comparisons.items()}),
         "promotion.sample": result.sample,
     }
+    if result.notes:
+        tags["promotion.notes"] = " | ".join(result.notes)
     if result.reason:
         tags["promotion.reason"] = result.reason
+    if run_id:
+        # every figure (calibration tables included) in one JSON document per decision
+        name = f"promotion-{result.at[:19].replace(':', '')}Z.json"
+        client.log_text(run_id, json.dumps(promotion_record(result, gates), indent=1,
+                                           default=str), f"promotion/{name}")
+        tags["promotion.record"] = f"promotion/{name}"
     for key, value in tags.items():
         client.set_model_version_tag(result.model_name, result.challenger_version, key,
-                                     value[:5000])
+                                     value[:_TAG_LIMIT])
 
 
-def _contract_difference(champion: CreditModel, challenger: CreditModel) -> str:
-    old = {c["name"]: c["kind"] for c in champion.contract()}
-    new = {c["name"]: c["kind"] for c in challenger.contract()}
-    parts = []
-    if sorted(set(new) - set(old)):
-        parts.append(f"added {sorted(set(new) - set(old))}")
-    if sorted(set(old) - set(new)):
-        parts.append(f"removed {sorted(set(old) - set(new))}")
-    changed = sorted(n for n in set(old) & set(new) if old[n] != new[n])
-    if changed:
-        parts.append(f"kind changed {changed}")
-    if not parts:
-        parts.append("same columns in another order")
-    return "; ".join(parts)
+def _gates_tag(gates: list[Gate]) -> str:
+    """The gates as JSON that fits a tag (5,000 characters) whole: long details are cut
+    (the run's promotion record keeps them in full), never the JSON itself."""
+    for limit in (400, 150, 0):
+        text = json.dumps([{**asdict(g), "detail": g.detail[:limit]} for g in gates],
+                          default=str)
+        if len(text) <= _TAG_LIMIT:
+            return text
+    return json.dumps([{"name": g.name, "passed": g.passed, "blocking": g.blocking}
+                       for g in gates])
 
 
 def _user() -> str:

@@ -1,4 +1,4 @@
-"""How a raw score becomes points and a grade, and how many reasons are given.
+"""How a raw score becomes points and a grade, and how reasons are chosen.
 
 Points-to-double-odds scaling
 -----------------------------
@@ -105,17 +105,29 @@ class ScoringConfig:
     grades : PD bands (:class:`GradeBands`).
     max_adverse_reasons : principal adverse reasons given (default 4).
     max_positive_factors : strongest positive factors given (default 3).
-    min_reason_points : a reason family moves the score by at least this many points to be
-        named (default 0.5).
-    max_drivers : features shown per reason, the ones that moved the score most in the
-        reason's direction (default 3).
+    min_reason_points : a factor differs from the typical approved applicant at the
+        cut-off by at least this many points to be named (default 2: about 7 % in the
+        odds).
+    min_gap_share : an adverse factor also makes up at least this share of the
+        applicant's points gap to that applicant (a positive factor: of its lead over it)
+        to be named (default 0.1).
+    approval_cutoff_pd : the approval cut-off: the highest calibrated PD the policy
+        approves (default 0.05, the top of grade C, the last grade the default policy
+        approves); reasons are measured against the approved applicants just below it.
+    reference_band_rows : how many approved applicants of the reference sample, those
+        with the highest PDs, make up the typical applicant at the cut-off (default 200).
+    max_drivers : features shown per reason: the factor's feature, then the adjustment
+        features folded into it (default 3).
     """
 
     scale: ScoreScale = field(default_factory=ScoreScale)
     grades: GradeBands = field(default_factory=GradeBands)
     max_adverse_reasons: int = 4
     max_positive_factors: int = 3
-    min_reason_points: float = 0.5
+    min_reason_points: float = 2.0
+    min_gap_share: float = 0.1
+    approval_cutoff_pd: float = 0.05
+    reference_band_rows: int = 200
     max_drivers: int = 3
 
     def check(self) -> None:
@@ -127,3 +139,11 @@ class ScoringConfig:
                 raise ValueError(f"{name} must be >= 0; got {getattr(self, name)}")
         if not self.min_reason_points >= 0:
             raise ValueError(f"min_reason_points must be >= 0; got {self.min_reason_points}")
+        if not 0 <= self.min_gap_share <= 1:
+            raise ValueError(f"min_gap_share must be between 0 and 1; got {self.min_gap_share}")
+        if not 0 < self.approval_cutoff_pd < 1:
+            raise ValueError("approval_cutoff_pd must be between 0 and 1 (exclusive); got "
+                             f"{self.approval_cutoff_pd}")
+        if self.reference_band_rows < 1:
+            raise ValueError(f"reference_band_rows must be >= 1; got "
+                             f"{self.reference_band_rows}")

@@ -18,11 +18,13 @@ What a score is made of
   leaf, summed over the trees; in effect the average raw score of the training data).
   Every reason says how far a family moved *this* seller from that baseline.
 - ``grade``: from the calibrated PD (:class:`scoring.config.GradeBands`).
-- Reasons: the exact TreeSHAP contribution of each feature (log-odds) times
+- ``family_points``: the exact TreeSHAP contribution of each feature (log-odds) times
   ``-pdo / ln 2`` is its points (positive raises the score); a family's points are the sum
-  over its features. The principal adverse reasons are the families that lowered the score
-  most (at most ``max_adverse_reasons``), the positive factors those that raised it most;
-  each names the features that drove it with their values and units.
+  over its features, relative to the baseline.
+- Reasons (:mod:`scoring.reasons`): one statement per factor (a feature, with the
+  adjustment features folded into it) with the seller's value and that of the typical
+  applicant approved at the cut-off; factors are measured against that applicant
+  (``reference_points``), not the baseline, and at most ``max_adverse_reasons`` are given.
 
 Calibration is monotone, so a higher score always means a PD at least as low; but the odds
 that points stand for (600 = 50:1) are the booster's raw odds. Read the PD for a
@@ -39,7 +41,7 @@ from bisect import bisect_left
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -48,7 +50,14 @@ from features.registry import get_feature
 from models.credit_model import CreditModel
 from scoring.config import ScoringConfig
 from scoring.contributions import ContributionEngine, FastPathFallbackWarning
-from scoring.reasons import ReasonGroup, reason_group_for, reason_text
+from scoring.reasons import (
+    CutoffReference,
+    Driver,
+    Reason,
+    ReasonGroup,
+    ReasonMaker,
+    reason_group_for,
+)
 
 __all__ = [
     "DEFAULT_MODEL_URI",
@@ -74,62 +83,13 @@ _T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
-class Driver:
-    """A feature behind a reason: its value and its effect on the score.
-
-    Attributes
-    ----------
-    feature : column name.
-    value : the value scored (``None`` when missing, or a categorical level not seen in
-        training, which the model scores as missing).
-    unit : the registry's unit (``""`` for an unregistered feature).
-    points : the feature's own effect on the score (positive raised it).
-    """
-
-    feature: str
-    value: Value
-    unit: str
-    points: float
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"feature": self.feature, "value": self.value, "unit": self.unit,
-                "points": self.points}
-
-
-@dataclass(frozen=True)
-class Reason:
-    """A reason family's effect on one score.
-
-    Attributes
-    ----------
-    code : stable reason code (``R-QUALITY``, ...; see :mod:`scoring.reasons`).
-    family : registry family key, or the feature name for an unregistered feature.
-    direction : ``"adverse"`` (lowered the score) or ``"positive"`` (raised it).
-    points : the family's effect on the score, relative to the baseline.
-    text_en, text_zh : plain-language sentence.
-    drivers : the family's features that moved the score most in this direction.
-    """
-
-    code: str
-    family: str
-    direction: Literal["adverse", "positive"]
-    points: float
-    text_en: str
-    text_zh: str
-    drivers: tuple[Driver, ...]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"code": self.code, "family": self.family, "direction": self.direction,
-                "points": self.points, "text_en": self.text_en, "text_zh": self.text_zh,
-                "drivers": [d.to_dict() for d in self.drivers]}
-
-
-@dataclass(frozen=True)
 class ExplainedScore:
     """One scored, explained applicant.
 
     ``points == baseline_points + sum(points for _, points in family_points)`` (to
     rounding); ``family_points`` lists every reason family of the model (code, points).
+    The reasons are measured against ``reference_points``, the points of the typical
+    approved applicant at the cut-off (:mod:`scoring.reasons`).
     """
 
     model_name: str
@@ -142,6 +102,7 @@ class ExplainedScore:
     adverse_reasons: tuple[Reason, ...]
     positive_factors: tuple[Reason, ...]
     family_points: tuple[tuple[str, float], ...]
+    reference_points: float
 
     @property
     def reason_codes(self) -> tuple[str, ...]:
@@ -162,6 +123,7 @@ class ExplainedScore:
             "adverse_reasons": [r.to_dict() for r in self.adverse_reasons],
             "positive_factors": [r.to_dict() for r in self.positive_factors],
             "family_points": dict(self.family_points),
+            "reference_points": self.reference_points,
         }
 
 
@@ -194,8 +156,8 @@ class BatchScores:
     probability_of_default, raw_score, points, grade : one value per row.
     contributions : exact TreeSHAP contributions, ``(rows, features + 1)``, bias last.
     family_points : ``(rows, families)`` points per reason family (``family_codes`` order).
-    adverse : ``(rows, max_adverse_reasons)`` indices into ``family_codes`` of the principal
-        adverse reasons, strongest first; -1 where there are fewer.
+    adverse : ``(rows, max_adverse_reasons)`` indices into ``scorer.reasons.factors`` of
+        the principal adverse reasons, strongest first; -1 where there are fewer.
     """
 
     scorer: Scorer
@@ -229,7 +191,7 @@ class BatchScores:
 
     def reason_codes(self) -> list[list[str]]:
         """Codes of the principal adverse reasons of every row."""
-        codes = self.family_codes
+        codes = self.scorer.reasons.codes
         return [[codes[k] for k in row if k >= 0] for row in self.adverse.tolist()]
 
     def to_frame(self, *, reasons_json: bool = True) -> pd.DataFrame:
@@ -251,7 +213,7 @@ class BatchScores:
             "grade": self.grade.astype(str),
             "baseline_points": np.full(n, self.scorer.baseline_points),
         }, index=self.index)
-        codes = np.asarray([*self.family_codes, None], dtype=object)
+        codes = np.asarray([*self.scorer.reasons.codes, None], dtype=object)
         for k in range(self.adverse.shape[1]):
             frame[f"reason_code_{k + 1}"] = codes[self.adverse[:, k]]
         if reasons_json:
@@ -287,6 +249,10 @@ class Scorer:
     config : :class:`ScoringConfig`; defaults when ``None``.
     source : where the model came from (URI or folder), for :attr:`info`.
     n_threads : LightGBM threads of the batch path (the single-row path uses one).
+    reference : a sample of applicants (a feature table) from which the typical applicant
+        approved at the cut-off is found (:class:`scoring.reasons.CutoffReference`), or that
+        reference itself; ``None``: reasons are measured against the model's expected raw
+        score (the average training applicant) and say so.
 
     Warns
     -----
@@ -304,7 +270,8 @@ class Scorer:
 
     def __init__(self, model: CreditModel, *, model_name: str, model_version: str,
                  config: ScoringConfig | None = None, source: str = "",
-                 n_threads: int = 1) -> None:
+                 n_threads: int = 1,
+                 reference: pd.DataFrame | CutoffReference | None = None) -> None:
         if not hasattr(model, "booster_"):
             raise ValueError("the scorer needs a fitted CreditModel")
         self.config = config or ScoringConfig()
@@ -333,8 +300,6 @@ class Scorer:
         self._categorical_codes = [self._columns[j].codes or {}
                                    for j in self._categorical_positions]
         self._levels = [c.levels for c in self._columns]
-        #: Reason sentences by (family, whole points, adverse); few distinct keys.
-        self._texts: dict[tuple[int, int, bool], tuple[str, str]] = {}
         self._units = tuple((spec.unit if (spec := get_feature(n)) is not None else "")
                             for n in names)
         groups: list[ReasonGroup] = []
@@ -359,6 +324,41 @@ class Scorer:
         bias = self.engine.row(np.zeros(len(names)))[0][-1]
         self.baseline_raw_score = float(bias)
         self.baseline_points = self._offset - self._factor * self.baseline_raw_score
+        if isinstance(reference, pd.DataFrame):
+            reference = self.cutoff_reference(reference)
+        elif reference is None:
+            reference = CutoffReference.training_average(
+                len(names), self.baseline_raw_score, self.config.approval_cutoff_pd)
+        config = self.config
+        #: Chooses and words the reasons (:class:`scoring.reasons.ReasonMaker`).
+        self.reasons = ReasonMaker(
+            names, self._levels, self._units, factor=self._factor, reference=reference,
+            max_adverse=config.max_adverse_reasons, max_positive=config.max_positive_factors,
+            min_points=config.min_reason_points, min_gap_share=config.min_gap_share,
+            max_drivers=config.max_drivers)
+        self.reference_points = self._offset - self._factor * reference.raw_score
+
+    def cutoff_reference(self, sample: pd.DataFrame) -> CutoffReference:
+        """The typical applicant approved at the cut-off in a sample of applicants.
+
+        Raises
+        ------
+        ValueError
+            A model feature column is missing, or no applicant of the sample is approved at
+            ``config.approval_cutoff_pd``.
+        """
+        missing = [n for n in self.feature_names if n not in sample.columns]
+        if missing:
+            raise ValueError("the reference sample lacks feature column(s) the model needs: "
+                             + ", ".join(missing))
+        matrix = self.model.to_matrix(sample)
+        contributions = self.engine.batch(matrix)
+        raw = self.engine.raw_scores(matrix)
+        pd_ = np.asarray(self.model.calibration_.apply(raw), dtype=np.float64)
+        return CutoffReference.from_scores(
+            contributions, matrix, pd_, cutoff_pd=self.config.approval_cutoff_pd,
+            band_rows=self.config.reference_band_rows,
+            categorical=[levels is not None for levels in self._levels])
 
     # ------------------------------------------------------------------ loading
     @classmethod
@@ -388,8 +388,18 @@ class Scorer:
 
             model, found = load_credit_model(tracking_uri, name, version=version,
                                              alias=alias)
-            return cls(model, model_name=name, model_version=str(found.version),
-                       config=config, source=text, n_threads=n_threads)
+            sample = _holdout_sample(tracking_uri, name, str(found.version))
+            try:
+                return cls(model, model_name=name, model_version=str(found.version),
+                           config=config, source=text, n_threads=n_threads,
+                           reference=sample)
+            except ValueError as problem:  # no hold-out applicant approved at the cut-off
+                if sample is None:
+                    raise
+                warnings.warn(f"{name} v{found.version}: {problem}; reasons are measured "
+                              "against the training average", stacklevel=2)
+                return cls(model, model_name=name, model_version=str(found.version),
+                           config=config, source=text, n_threads=n_threads)
         folder = Path(text)
         model = CreditModel.load(folder)
         digest = hashlib.sha256((folder / "booster.txt").read_bytes()).hexdigest()[:12]
@@ -480,13 +490,9 @@ class Scorer:
         pd_ = np.asarray(self.model.calibration_.apply(raw), dtype=np.float64)
         grade = self._labels[np.searchsorted(self._bands, pd_, side="left")]
         family = -self._factor * self._family_sums(contributions[:, :-1])
-        k = self.config.max_adverse_reasons
-        order = np.argsort(family, axis=1, kind="stable")[:, :k]
-        chosen = np.take_along_axis(family, order, axis=1)
-        adverse = np.where(chosen <= -self.config.min_reason_points, order, -1)
-        if adverse.shape[1] < k:
-            adverse = np.pad(adverse, ((0, 0), (0, k - adverse.shape[1])),
-                             constant_values=-1)
+        reasons = self.reasons
+        adverse = reasons.choose(reasons.factor_points(reasons.feature_points(contributions)),
+                                 matrix)[0]
         return BatchScores(self, features.index, matrix, pd_, raw,
                            self._offset - self._factor * raw, grade, contributions, family,
                            adverse)
@@ -508,38 +514,6 @@ class Scorer:
             if calibration.method == "platt" else raw
         return 1.0 / (1.0 + math.exp(-z)) if z > -700 else 0.0
 
-    def _reason(self, g: int, points: float, values: list[float],
-                feature_points: list[float]) -> Reason:
-        # Plain Python on short lists: for one applicant it is cheaper than numpy calls.
-        adverse = points < 0
-        members = self._group_members[g]
-        limit = self.config.max_drivers
-        if adverse:
-            moved = [j for j in sorted(members, key=feature_points.__getitem__)[:limit]
-                     if feature_points[j] < 0]
-        else:
-            moved = [j for j in sorted(members, key=feature_points.__getitem__,
-                                       reverse=True)[:limit] if feature_points[j] > 0]
-        drivers = []
-        for j in moved:
-            value: Value = values[j]
-            if value != value:  # NaN: missing, or a level never seen in training
-                value = None
-            elif (levels := self._levels[j]) is not None:
-                value = levels[int(value)]  # type: ignore[arg-type]
-            drivers.append(_frozen(Driver, feature=self.feature_names[j], value=value,
-                                   unit=self._units[j], points=feature_points[j]))
-        shown = max(1, round(abs(points)))
-        key = (g, shown, adverse)
-        texts = self._texts.get(key)
-        if texts is None:
-            texts = self._texts[key] = reason_text(self.groups[g],
-                                                   -shown if adverse else shown)
-        group = self.groups[g]
-        return _frozen(Reason, code=group.code, family=group.key,
-                       direction="adverse" if adverse else "positive", points=points,
-                       text_en=texts[0], text_zh=texts[1], drivers=tuple(drivers))
-
     def _family_sums(self, contributions: np.ndarray) -> np.ndarray:
         """Each row's contributions summed per reason family, column by column in a fixed
         order, so one applicant scored alone and in a batch get the same bits (a matrix
@@ -552,25 +526,16 @@ class Scorer:
 
     def _explained(self, row: np.ndarray, contributions: np.ndarray, raw: float, pd_: float,
                    grade: str, family: np.ndarray) -> ExplainedScore:
-        config = self.config
-        values = row.tolist()
-        feature_points = (contributions[:-1] * -self._factor).tolist()
+        adverse, positive, _ = self.reasons.explain(row, contributions)
         family_points = family.tolist()
-        order = sorted(range(len(family_points)), key=family_points.__getitem__)
-        adverse = tuple(self._reason(g, family_points[g], values, feature_points)
-                        for g in order[:config.max_adverse_reasons]
-                        if family_points[g] <= -config.min_reason_points)
-        best = order[::-1]
-        positive = tuple(self._reason(g, family_points[g], values, feature_points)
-                         for g in best[:config.max_positive_factors]
-                         if family_points[g] >= config.min_reason_points)
         return _frozen(
             ExplainedScore, model_name=self.model_name, model_version=self.model_version,
             probability_of_default=pd_, raw_score=raw,
             points=self._offset - self._factor * raw, grade=grade,
             baseline_points=self._offset - self._factor * float(contributions[-1]),
             adverse_reasons=adverse, positive_factors=positive,
-            family_points=tuple(zip(self.family_codes, family_points, strict=True)))
+            family_points=tuple(zip(self.family_codes, family_points, strict=True)),
+            reference_points=self.reference_points)
 
 
 def _frozen(cls: type[_T], **fields: Any) -> _T:
@@ -625,6 +590,28 @@ def fast_path_check_rows(model: CreditModel, n_rows: int = FAST_PATH_CHECK_ROWS,
             rows[k, j] = candidates[(k * (len(candidates) - 1) // max(1, n_rows - 2) + j)
                                     % len(candidates)]
     return rows
+
+
+#: Most rows of a version's hold-out sample read as the reasons' reference sample.
+REFERENCE_SAMPLE_ROWS = 20_000
+
+
+def _holdout_sample(tracking_uri: str, name: str, version: str) -> pd.DataFrame | None:
+    """The hold-out sample stored with a registered version (at most
+    :data:`REFERENCE_SAMPLE_ROWS` rows), the reasons' reference sample; ``None`` when the
+    version has none (a version registered without its run), so the reasons fall back to
+    the training average."""
+    from models.registry import load_holdout
+
+    try:
+        features, _ = load_holdout(tracking_uri, name, version)
+    except (LookupError, OSError):
+        return None
+    except Exception as exc:  # MLflow raises its own errors for a missing artifact
+        if type(exc).__name__ in ("MlflowException", "RestException"):
+            return None
+        raise
+    return features.iloc[:REFERENCE_SAMPLE_ROWS]
 
 
 def parse_model_uri(uri: str) -> tuple[str, str | None, str | None]:

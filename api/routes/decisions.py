@@ -8,11 +8,17 @@ the decision id and the line id. It takes an ``Idempotency-Key``: a retry with t
 key and body replays the first answer (header ``Idempotent-Replayed: true``); the same key
 with another body is refused with 409 ``idempotency_key_reused``.
 
+When the registry has a challenger, the service scores every decision with it too and
+stores that score beside the decision, never acting on it (shadow scoring,
+:mod:`decisions.service`). The decision's answers never show it: the marketplace answers
+for the champion's decision only. ``GET /v1/decisions/{id}/shadow-scores`` shows it to the
+roles that may see models (``models:read``: officers, risk, admin).
+
 Permissions: ``decisions:create`` to decide, ``decisions:read`` to read, list and
 reproduce (reproducing reads what ``GET`` already shows and changes nothing, so whoever
 may read a decision's audit record may check it; ``models:read`` would shut out the
-marketplace, which is the party that has to answer for a decision), ``cases:review`` for
-officer actions.
+marketplace, which is the party that has to answer for a decision), ``models:read`` for
+the shadow scores, ``cases:review`` for officer actions.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from decimal import Decimal
 from importlib import resources
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field
 from sqlmodel import SQLModel
 
@@ -38,6 +44,7 @@ from api.deps import (
     require,
 )
 from api.errors import ApiError
+from api.metrics import Metrics
 from api.model_holder import ModelHolder
 from api.routes.lines import plain_decimal
 from api.validation import ID_REGEX, PlausibleDatetime
@@ -112,7 +119,8 @@ class DriverPublic(_Answer):
 
 
 class ReasonPublic(_Answer):
-    """A reason family's effect on the score, in plain language."""
+    """One factor of the score against the typical approved applicant at the cut-off, in
+    plain language (docs/scoring.md, "Reasons")."""
 
     code: str
     family: str
@@ -121,6 +129,11 @@ class ReasonPublic(_Answer):
     text_en: str
     text_zh: str
     drivers: list[DriverPublic]
+    feature: str = ""
+    value: float | str | None = None
+    compared_with: float | str | None = None
+    unit: str = ""
+    share_of_gap: float | None = None
 
 
 class PolicyReasonPublic(_Answer):
@@ -129,6 +142,17 @@ class PolicyReasonPublic(_Answer):
     code: str
     effect: str
     message: str
+    message_zh: str = ""
+
+
+class PrincipalReasonPublic(_Answer):
+    """A reason the applicant is told: a policy rule first, then the model's factors."""
+
+    source: str
+    code: str
+    text_en: str
+    text_zh: str
+    feature: str | None = None
 
 
 class TermsPublic(_Answer):
@@ -165,6 +189,9 @@ class DecisionPublic(CreditDecisionBase):
     terms: TermsPublic | None
     reasons: list[ReasonPublic] = Field(description="Principal adverse reasons, at most four.")
     policy_reasons: list[PolicyReasonPublic]
+    principal_reasons: list[PrincipalReasonPublic] = Field(
+        default=[], description="What the applicant is told: the policy rules that referred "
+        "or declined first, then the model's reasons; at most four, English and Chinese.")
     snapshot_as_of: datetime
     line_id: str | None
 
@@ -226,6 +253,23 @@ class FiguresPublic(DecisionScoreBase):
     limit: Decimal
     reasons: list[ReasonPublic]
     policy_reasons: list[PolicyReasonPublic]
+
+
+class ShadowScorePublic(DecisionScoreBase):
+    """What a challenger said of the decision in the shadow (stored, never acted on)."""
+
+    model_config = _ANSWER
+
+    model_name: str
+    model_version: str
+    scored_at: datetime
+
+
+class ShadowScoresPublic(_Answer):
+    """The challengers' scores of one decision (empty when none scored it)."""
+
+    decision_id: str
+    items: list[ShadowScorePublic]
 
 
 class ReproductionPublic(_Answer):
@@ -294,10 +338,11 @@ def _policy_lookup(current: CreditPolicy) -> Any:
 def create_decision(body: DecisionRequest, response: Response,
                     principal: Annotated[Principal, require("decisions:create")],
                     uow: UowDep, scorer: ScorerDep, policy: PolicyDep, settings: SettingsDep,
-                    idempotency_key: IdempotencyKeyDep,
-                    commits: DecisionCommitsDep) -> DecisionPublic:
+                    idempotency_key: IdempotencyKeyDep, commits: DecisionCommitsDep,
+                    models: ModelsDep, request: Request) -> DecisionPublic:
     """Decide on a seller's credit from its current feature snapshot."""
     now = utc_now()
+    metrics: Metrics = request.app.state.metrics
     if body.as_of is not None and body.as_of > now + timedelta(minutes=5):
         raise ApiError(422, "invalid_request", "as_of must not be in the future",
                        [{"path": "body.as_of", "message": "in the future"}])
@@ -305,7 +350,8 @@ def create_decision(body: DecisionRequest, response: Response,
         uow, seller_id=body.seller_id, requested_as_of=body.as_of, scorer=scorer,
         policy=policy, idempotency_key=idempotency_key, actor=principal.actor, now=now,
         max_age=timedelta(seconds=settings.snapshot_max_age_seconds),
-        timezone=settings.timezone, client=principal.client, commits=commits)
+        timezone=settings.timezone, client=principal.client, commits=commits,
+        challenger=models.challenger(), on_shadow_failure=metrics.shadow_failed)
     if view.replayed:
         response.headers["Idempotent-Replayed"] = "true"
     return decision_public(view)
@@ -342,6 +388,17 @@ def read_decision(decision_id: DecisionId,
                   uow: UowDep) -> DecisionAuditPublic:
     """The full audit record: features, contributions, versions, reasons, officer actions."""
     return audit_public(service.get_decision(uow, decision_id))
+
+
+@router.get("/decisions/{decision_id}/shadow-scores", response_model=ShadowScoresPublic)
+def read_shadow_scores(decision_id: DecisionId,
+                       principal: Annotated[Principal, require("models:read")],
+                       uow: UowDep) -> ShadowScoresPublic:
+    """What the challenger said of a decision in the shadow (never acted on)."""
+    scores = service.shadow_scores_of(uow, decision_id)
+    return ShadowScoresPublic(decision_id=decision_id,
+                              items=[ShadowScorePublic.model_validate(score, from_attributes=True)
+                                     for score in scores])
 
 
 @router.post("/decisions/{decision_id}/reproduce", response_model=ReproductionPublic)

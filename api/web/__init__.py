@@ -20,8 +20,10 @@ from starlette.responses import RedirectResponse, Response
 from api.web.access import LoginRequired, PageForbidden, login_redirect_target
 from api.web.pages import router as _pages
 from api.web.rendering import STATIC_DIR, render_page
+from api.web.risk import RiskPageForbidden, risk_forbidden
+from api.web.risk import router as risk_router
 
-__all__ = ["router", "static_app", "mount"]
+__all__ = ["router", "risk_router", "static_app", "mount"]
 
 #: Every officer page; not part of the OpenAPI document (they answer HTML, not JSON).
 router = APIRouter(prefix="/officer", include_in_schema=False)
@@ -46,7 +48,10 @@ async def _forbidden(request: Request, error: Exception) -> Response:
 
 
 def mount(app: FastAPI) -> None:
-    """Serve the static files and install the pages' redirect and 403 handlers."""
+    """Serve the static files, add the risk page (``/risk/``, :mod:`api.web.risk`) and
+    install the pages' redirect and 403 handlers."""
     app.mount("/officer/static", static_app, name="officer-static")
+    app.include_router(risk_router)
     app.add_exception_handler(LoginRequired, _login_required)
     app.add_exception_handler(PageForbidden, _forbidden)
+    app.add_exception_handler(RiskPageForbidden, risk_forbidden)

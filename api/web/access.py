@@ -101,8 +101,10 @@ def current_officer(request: Request) -> Principal | None:
 
 
 def safe_next_path(candidate: str | None) -> str:
-    """Where to go after login: only a path of the officer pages (no open redirect)."""
-    if (not candidate or len(candidate) > 500 or not candidate.startswith("/officer/")
+    """Where to go after login: only a path of the officer or risk pages (no open
+    redirect)."""
+    if (not candidate or len(candidate) > 500
+            or not candidate.startswith(("/officer/", "/risk/"))
             or "//" in candidate
             or "\\" in candidate or any(ord(ch) < 0x20 for ch in candidate)):
         return "/officer/"

@@ -28,6 +28,9 @@ __all__ = [
     "bar_chart_svg",
     "line_chart_svg",
     "share_bars_svg",
+    "Series",
+    "SERIES_COLOURS",
+    "multi_line_chart_svg",
     "escape_text",
 ]
 
@@ -434,5 +437,102 @@ def share_bars_svg(shares: Sequence[tuple[str, float]], *, chart_id: str, title:
                      f'width="{_number(x.length(value))}" height="{_BAR}" fill="#00838f" '
                      f'data-value="{_number(value)}"/>')
         parts.append(_text(x(value) + 4, y, f"{value:.1%}", css="value"))
+    parts.append("</svg>")
+    return "\n".join(parts)
+
+
+# --------------------------------------------------------------------------- series
+
+
+@dataclass(frozen=True)
+class Series:
+    """One named line of a :func:`multi_line_chart_svg`: a value (or ``None``) per x label."""
+
+    name: str
+    values: Sequence[float | None]
+
+
+#: Colours of the series, in order (they repeat after the last one).
+SERIES_COLOURS: tuple[str, ...] = ("#1565c0", "#c62828", "#2e7d32", "#6a1b9a", "#ef6c00",
+                                   "#00838f", "#5d4037", "#ad1457", "#827717", "#37474f")
+
+
+def multi_line_chart_svg(x_labels: Sequence[str], series: Sequence[Series], *,
+                         chart_id: str, title: str, y_label: str, x_label: str = "",
+                         value_format: Formatter = _plain, width: float = 720,
+                         height: float = 260, y_min: float | None = 0.0,
+                         empty_message: str = "No data yet.") -> str:
+    """Several lines over the same labelled x positions, with a legend (vintage curves:
+    one line per vintage over months on book; score distributions: reference and current).
+
+    A ``None`` value breaks its line. Each series is a ``<g class="series-N">`` holding its
+    polyline and dots, whose ``<title>`` names the series, the x label and the value.
+    """
+    for item in series:
+        if len(item.values) != len(x_labels):
+            raise ValueError(f"series {item.name!r} has {len(item.values)} values for "
+                             f"{len(x_labels)} x labels")
+    known = [float(v) for item in series for v in item.values if v is not None]
+    if not x_labels or not known:
+        return _empty_chart(chart_id, title, empty_message, "lines", width)
+    _check_finite(known, "line values")
+    low = min(known) if y_min is None else min(y_min, *known)
+    ticks = nice_ticks(low, max(known), 4)
+    legend_rows = math.ceil(len(series) / 4)
+    left, right, top = 70.0, width - 10, 10.0
+    bottom = height - 45 - (14 if x_label else 0)
+    height_total = height + legend_rows * 18
+    y = LinearScale(ticks[0], ticks[-1], bottom, top)
+    slot = (right - left) / len(x_labels)
+    description = f"{y_label} by {x_label or 'position'}: " + "; ".join(
+        f"{item.name}: " + ", ".join(
+            f"{label} {'no data' if v is None else value_format(float(v))}"
+            for label, v in zip(x_labels, item.values, strict=True) if v is not None)
+        for item in series)
+    parts = _open_svg(chart_id, width, height_total, title, description, "lines")
+    parts.extend(_y_axis(ticks, y, left, right, value_format))
+    parts.append(_y_label(y_label, top, bottom))
+    # Thin the labels so the longest fits its share of the axis (about 7 units a letter).
+    widest = max(len(label) for label in x_labels) * 7 + 8
+    label_every = max(1, math.ceil(len(x_labels) / 12), math.ceil(widest / slot))
+    for k, label in enumerate(x_labels):
+        if k % label_every == 0:
+            parts.append(_text(left + k * slot + slot / 2, bottom + 14, label,
+                               anchor="middle", css="tick"))
+    if x_label:
+        parts.append(_text((left + right) / 2, bottom + 32, x_label, anchor="middle",
+                           css="axis-label"))
+    for number, item in enumerate(series):
+        colour = SERIES_COLOURS[number % len(SERIES_COLOURS)]
+        parts.append(f'<g class="series series-{number}" data-name="{escape_text(item.name)}">')
+        segments: list[list[tuple[float, float]]] = [[]]
+        dots = []
+        for k, (label, value) in enumerate(zip(x_labels, item.values, strict=True)):
+            if value is None:
+                if segments[-1]:
+                    segments.append([])
+                continue
+            px, py = left + k * slot + slot / 2, y(float(value))
+            segments[-1].append((px, py))
+            dots.append(f'<circle class="dot" cx="{_number(px)}" cy="{_number(py)}" r="2.5" '
+                        f'fill="{colour}" data-value="{_number(float(value))}"><title>'
+                        f"{escape_text(item.name)}, {escape_text(label)}: "
+                        f"{escape_text(value_format(float(value)))}</title></circle>")
+        for segment in segments:
+            if len(segment) > 1:
+                coordinates = " ".join(f"{_number(px)},{_number(py)}" for px, py in segment)
+                parts.append(f'<polyline points="{coordinates}" fill="none" '
+                             f'stroke="{colour}" stroke-width="2"/>')
+        parts.extend(dots)
+        parts.append("</g>")
+    legend_top = height + 4
+    column = (right - left) / 4
+    for number, item in enumerate(series):
+        colour = SERIES_COLOURS[number % len(SERIES_COLOURS)]
+        lx = left + (number % 4) * column
+        ly = legend_top + (number // 4) * 18
+        parts.append(f'<rect class="key" x="{_number(lx)}" y="{_number(ly - 5)}" width="14" '
+                     f'height="10" fill="{colour}"/>')
+        parts.append(_text(lx + 20, ly, item.name, css="label"))
     parts.append("</svg>")
     return "\n".join(parts)

@@ -21,7 +21,7 @@ WRITTEN_TABLE = {
     Role.OFFICER: {"decisions:read", "lines:read", "lines:refund", "models:read",
                    "cases:review", "api:docs"},
     Role.RISK: {"decisions:read", "lines:read", "models:read", "models:reload",
-                "metrics:read", "api:docs"},
+                "metrics:read", "book:read", "api:docs"},
 }
 
 

@@ -41,6 +41,8 @@ PUBLIC_PAGES = frozenset({"/officer/login"})
 #: the officer pages' static files (styles, no data).
 PUBLIC_DOCUMENTS: frozenset[str] = frozenset()  # the docs need credentials too
 PUBLIC_MOUNTS = frozenset({"/officer/static", "/static"})
+#: The web pages (officer and risk): for people, with a session; readable 403 pages.
+PAGE_PREFIXES = ("/officer", "/risk")
 #: Unsafe methods; a request with one of them carries an empty JSON body.
 WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
 
@@ -150,7 +152,7 @@ def _concrete(path: str) -> str:
 
 
 def _is_page(endpoint: Endpoint) -> bool:
-    return endpoint.path == "/officer" or endpoint.path.startswith("/officer/")
+    return endpoint.path.startswith(PAGE_PREFIXES)
 
 
 @dataclass
@@ -253,7 +255,7 @@ def _forbidden(endpoint: Endpoint, answer) -> bool:
     """403 with the JSON error body ``forbidden``; an officer page answers a readable page."""
     if answer.status_code != 403:
         return False
-    if endpoint.path.startswith("/officer"):
+    if _is_page(endpoint):
         return True
     return answer.json().get("code") == "forbidden"
 
@@ -264,7 +266,7 @@ def _unauthenticated(endpoint: Endpoint, answer) -> bool:
         body = answer.json()
         return (set(body) == {"code", "message", "details"}
                 and body["code"] == "unauthenticated")
-    return (endpoint.path.startswith("/officer") and answer.status_code in (302, 303, 307)
+    return (_is_page(endpoint) and answer.status_code in (302, 303, 307)
             and "/officer/login" in answer.headers.get("location", ""))
 
 

@@ -60,7 +60,11 @@ def test_a_decline_has_no_limit_and_no_line(uow, market, policy):
 def test_the_answer_carries_at_most_four_reasons_in_english_and_chinese(uow, market, policy):
     view = _decide(uow, market, policy, "decline")
 
-    assert 1 <= len(view.reasons) <= 4
+    # what the applicant is told: the policy's rules first, then the model's reasons
+    assert 1 <= len(view.principal_reasons) <= 4
+    assert view.principal_reasons[0].source == "policy"
+    assert all(r.text_en and r.text_zh for r in view.principal_reasons)
+    assert len(view.reasons) <= 4
     for reason in view.reasons:
         assert reason.code.startswith("R-") and reason.direction == "adverse"
         assert reason.text_en and reason.text_zh and reason.points < 0

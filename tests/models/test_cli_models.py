@@ -13,6 +13,8 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
@@ -181,3 +183,80 @@ def test_training_against_a_tracking_server_works_the_same(
     assert str(client.get_model_version_by_alias("sme-credit-pd", "champion").version) == "1"
     assert not (tmp_path / "data" / "mlflow.db").exists()
     assert any((tmp_path / "server-artifacts").rglob("model_card.md"))
+
+
+def _decisions_database(path: Path, rows: pd.DataFrame) -> str:
+    """A migrated service database holding one decision per row of ``rows`` (its feature
+    values as the decision stored them)."""
+    import json as json_module
+    from datetime import UTC, datetime, timedelta
+
+    import sqlalchemy as sa
+
+    from store import make_engine, upgrade_database
+
+    url = f"sqlite:///{path}"
+    engine = make_engine(url)
+    upgrade_database(engine)
+    table = sa.Table("credit_decision", sa.MetaData(), autoload_with=engine)
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    records = []
+    for i, (seller, values) in enumerate(rows.iterrows()):
+        features = {k: (None if pd.isna(v) else (bool(v) if isinstance(v, bool | np.bool_)
+                                                 else v.item() if hasattr(v, "item") else v))
+                    for k, v in values.items()}
+        at = start + timedelta(minutes=i)
+        records.append({
+            "id": f"D{i:06d}", "seller_id": str(seller), "seller_kind": "shop",
+            "outcome": "approve", "pd": 0.05, "points": 600.0, "raw_score": -3.0,
+            "baseline_points": 600.0, "grade": "C", "currency": "CNY",
+            "proposed_limit_minor": 100_000, "product": None, "terms": None, "reasons": "[]",
+            "positive_factors": "[]", "policy_reasons": "[]",
+            "features": json_module.dumps(features), "contributions": "{}",
+            "family_points": "{}", "model_name": "m", "model_version": "1",
+            "policy_version": "p1", "snapshot_as_of": at, "created_at": at, "actor": "test",
+            "status": "approved", "line_id": None, "decided_by": None, "decided_at": None,
+            "version": 1, "limit_minor": 100_000})
+    with engine.begin() as connection:
+        if records:
+            connection.execute(table.insert(), records)
+    engine.dispose()
+    return url
+
+
+def test_promote_measures_psi_on_the_latest_applicants_in_the_decisions_database(
+        files: tuple[Path, Path], credit_table: CreditTable, data_dir: Path, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    features, labels = files
+    settings = Settings(data_dir=data_dir, model_name="cli-psi")
+    assert run(["train", "--features", str(features), "--labels", str(labels), "--label",
+                "defaulted", "--id-column", "applicant_id", "--drop", "applied_at",
+                *FAST_ARGS], settings) == 0
+    capsys.readouterr()
+    empty = _decisions_database(tmp_path / "empty.db", credit_table.features.iloc[:0])
+    run(["promote", "--decisions-database", empty, "--max-calibration-error", "0.000001"],
+        settings)
+    out = capsys.readouterr().out
+    assert "holds no decision" in out
+    assert "the sample against the challenger's training scores" in out
+
+    # the latest applicants carry far more debt than the training rows
+    recent = credit_table.features.drop(columns=["applied_at"]).iloc[:600].assign(
+        debt_ratio=lambda f: f["debt_ratio"] + 0.4)
+    url = _decisions_database(tmp_path / "decisions.db", recent)
+    assert run(["promote", "--decisions-database", url, "--psi-applicants", "500"],
+               settings) == 1
+    out = capsys.readouterr().out
+    assert "[FAIL] score PSI" in out
+    assert f"500 latest applicants of the decisions at {url}" in out
+    assert "AUC non-inferiority" not in out  # a first model has no comparison
+    for line in ("calibration in the large", "calibration by grade", "Jeffreys intervals",
+                 "verdict: rejected"):
+        assert line in out
+    with pytest.raises(CliError, match="--psi-applicants"):
+        run(["promote", "--decisions-database", url, "--psi-applicants", "0"], settings)
+    with pytest.raises(CliError, match="auc_margin"):
+        run(["promote", "--auc-margin", "-1"], settings)
+    with pytest.raises(CliError, match="--decisions-database: cannot read the decisions"):
+        run(["promote", "--decisions-database", f"sqlite:///{tmp_path / 'blank.db'}"],
+            settings)

@@ -142,7 +142,13 @@ def test_first_model_becomes_champion_on_its_own_gates_and_the_verdict_is_record
     result = promote(store, name, gates=LENIENT, actor="risk-officer-1")
     assert result.verdict == "promoted"
     assert result.champion_version is None
-    assert [g.name for g in result.gates] == ["calibration error", "score PSI"]
+    first_gates = ["serving features", "calibration in the large", "calibration by grade",
+                   "decile calibration error", "score PSI"]
+    assert [g.name for g in result.gates] == first_gates
+    # a generic table's columns are not the feature builder's: without a champion, a warning
+    serving = result.gates[0]
+    assert not serving.passed and not serving.blocking
+    assert "[WARN] serving features" in result.render()
     assert "verdict: promoted" in result.render()
     client = MlflowClient(store)
     assert str(client.get_model_version_by_alias(name, "champion").version) == version
@@ -152,9 +158,16 @@ def test_first_model_becomes_champion_on_its_own_gates_and_the_verdict_is_record
     assert tags["promotion.verdict"] == "promoted"
     assert tags["promotion.by"] == "risk-officer-1"
     assert tags["promotion.at"].endswith("+00:00")
-    assert [g["name"] for g in json.loads(tags["promotion.gates"])] == [
-        "calibration error", "score PSI"]
+    assert [g["name"] for g in json.loads(tags["promotion.gates"])] == first_gates
     figures = json.loads(tags["promotion.figures"])
+    record = json.loads(Path(client.download_artifacts(
+        str(client.get_model_version(name, version).run_id), tags["promotion.record"],
+        str(tmp_path))).read_text(encoding="utf-8"))
+    assert record["verdict"] == "promoted"
+    assert [row["grade"] for row in record["calibration"]["challenger"]] == [
+        "all", "A", "B", "C", "D", "E"]
+    assert record["figures"]["challenger"]["auc"] == pytest.approx(
+        result.figures["challenger"]["auc"])
     assert figures["challenger"]["auc"] == pytest.approx(result.figures["challenger"]["auc"],
                                                          abs=1e-6)
     listing = list_versions(store, name)
@@ -175,10 +188,11 @@ def test_weaker_challenger_is_rejected_until_forced_with_a_written_reason(
 
     result = promote(store, name, gates=LENIENT)
     assert result.verdict == "rejected"
-    auc_gate = next(g for g in result.gates if g.name == "AUC against champion")
+    auc_gate = next(g for g in result.gates if g.name == "AUC non-inferiority")
     assert not auc_gate.passed
+    assert auc_gate.value == pytest.approx(result.comparisons["auc"]["lower"])
     assert result.figures["challenger"]["auc"] < result.figures["champion"]["auc"] - 0.01
-    assert "[FAIL] AUC against champion" in result.render()
+    assert "[FAIL] AUC non-inferiority" in result.render()
     client = MlflowClient(store)
     assert str(client.get_model_version_by_alias(name, "champion").version) == "1"
     assert client.get_model_version(name, weak_version).tags["promotion.verdict"] == "rejected"
@@ -198,18 +212,31 @@ def test_weaker_challenger_is_rejected_until_forced_with_a_written_reason(
         promote(store, name, version=weak_version)
 
 
-def test_challenger_with_another_feature_contract_fails_the_gate(
+def test_challenger_needs_only_features_the_serving_pipeline_supplies(
         trained: CreditModel, credit_table: CreditTable, store: str, name: str,
         tmp_path: Path) -> None:
     _log(trained, credit_table, store, name, tmp_path)
     promote(store, name, gates=LENIENT)
+    # fewer columns than the champion: every one is served today
     narrower = _features(credit_table).drop(columns=["sector"])
     other = train(narrower, credit_table.label, config=replace(FAST, seed=4))
     _log(other, credit_table, store, name, tmp_path, features=narrower)
     result = promote(store, name, gates=LENIENT)
-    contract = next(g for g in result.gates if g.name == "feature contract")
-    assert not contract.passed
-    assert "removed ['sector']" in contract.detail
+    serving = next(g for g in result.gates if g.name == "serving features")
+    assert serving.passed, serving
+    assert "no longer used: sector" in serving.detail
+    # the champion still scores the sample: its sector comes from its own stored hold-out
+    assert "the champion's columns sector from its own stored hold-out" in result.sample
+    assert "auc" in result.comparisons
+    # a column neither the feature builder nor the champion supplies
+    wider = _features(credit_table).assign(
+        bureau_score=np.random.default_rng(5).normal(size=len(credit_table.label)))
+    third = train(wider, credit_table.label, config=replace(FAST, seed=4))
+    _log(third, credit_table, store, name, tmp_path, features=wider)
+    result = promote(store, name, gates=LENIENT)
+    serving = next(g for g in result.gates if g.name == "serving features")
+    assert not serving.passed and serving.blocking
+    assert "bureau_score" in serving.detail
     assert result.verdict == "rejected"
 
 

@@ -10,11 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from features.registry import FAMILIES, get_feature
 from models import Calibration, CreditModel
-from scoring import REASON_CODES, GradeBands, Scorer, ScoreScale, ScoringConfig
-from scoring.reasons import reason_group_for, reason_text
-from tests.models.conftest import CreditTable
+from scoring import GradeBands, Scorer, ScoreScale, ScoringConfig
 from tests.scoring.conftest import Market
 
 
@@ -79,72 +76,7 @@ def test_grade_bands_that_cannot_work_are_refused(market: Market, bands: GradeBa
                config=ScoringConfig(grades=bands))
 
 
-def test_principal_adverse_reasons_are_the_families_that_lowered_the_score_most(
-        market: Market, market_scorer: Scorer) -> None:
-    batch = market_scorer.score_batch(market.table.head(100))
-    for result in batch:
-        family = dict(result.family_points)
-        adverse = result.adverse_reasons
-        assert len(adverse) <= 4
-        assert [r.points for r in adverse] == sorted(r.points for r in adverse)
-        assert all(r.points < 0 and r.direction == "adverse" for r in adverse)
-        assert all(family[r.code] == pytest.approx(r.points) for r in adverse)
-        others = [p for code, p in family.items() if code not in result.reason_codes]
-        if len(adverse) == 4:
-            assert min(others) >= adverse[-1].points
-        else:  # every family that lowered the score by half a point or more is named
-            assert all(p > -0.5 for p in others)
-        positive = result.positive_factors
-        assert all(r.points > 0 and r.direction == "positive" for r in positive)
-        assert [r.points for r in positive] == sorted((r.points for r in positive),
-                                                      reverse=True)
-
-
-def test_a_reason_names_the_values_that_drove_it_with_their_units(
-        market: Market, market_scorer: Scorer) -> None:
-    record = market.table.iloc[7]
-    result = market_scorer.score(record)
-    assert result.adverse_reasons, "this seller has adverse reasons"
-    for reason in (*result.adverse_reasons, *result.positive_factors):
-        assert 1 <= len(reason.drivers) <= 3
-        for driver in reason.drivers:
-            spec = get_feature(driver.feature)
-            assert spec is not None and spec.family == reason.family
-            assert driver.unit == spec.unit
-            assert (driver.points < 0) == (reason.direction == "adverse")
-            value = record[driver.feature]
-            if driver.value is None:
-                assert value is None or value != value  # missing
-            elif isinstance(driver.value, str):
-                assert driver.value == str(value)
-            else:
-                assert driver.value == pytest.approx(float(value))
-        assert reason.text_en and reason.text_zh
-        assert str(max(1, round(abs(reason.points)))) in reason.text_en
-
-
-def test_every_registry_family_has_a_stable_code_and_text_in_english_and_chinese() -> None:
-    assert set(REASON_CODES) == set(FAMILIES)
-    assert len(set(REASON_CODES.values())) == len(REASON_CODES)
-    assert REASON_CODES["quality"] == "R-QUALITY"
-    group = reason_group_for("refund_rate_365d")
-    assert group.code == "R-QUALITY"
-    english, chinese = reason_text(group, -12.4)
-    assert english.startswith("Order quality lowered the score by 12 points")
-    assert chinese.startswith("订单质量使评分降低12分")
-    english, chinese = reason_text(group, 3.0)
-    assert "raised the score by 3 points" in english and "提高3分" in chinese
-
-
-def test_a_feature_the_registry_does_not_know_is_a_reason_of_its_own(
-        generic: CreditTable, generic_scorer: Scorer) -> None:
-    assert set(generic_scorer.family_codes) == {
-        f"R-FEATURE:{name}" for name in generic_scorer.feature_names}
-    batch = generic_scorer.score_batch(generic.features.head(50))
-    for result in batch:
-        for reason in result.adverse_reasons:
-            assert [d.feature for d in reason.drivers] == [reason.family]
-            assert reason.text_en.startswith(f"{reason.family} lowered the score")
+# How reasons are chosen and worded: tests/scoring/test_reasons.py.
 
 
 def test_one_applicant_scores_the_same_alone_and_in_a_batch(market: Market,
