@@ -20,7 +20,6 @@ from starlette.responses import RedirectResponse, Response
 from api.web.access import LoginRequired, PageForbidden, login_redirect_target
 from api.web.pages import router as _pages
 from api.web.rendering import STATIC_DIR, render_page
-from api.web.risk import RiskPageForbidden, risk_forbidden
 from api.web.risk import router as risk_router
 
 __all__ = ["router", "risk_router", "static_app", "mount"]
@@ -43,8 +42,9 @@ async def _forbidden(request: Request, error: Exception) -> Response:
     return render_page("error.html", principal=None, csrf_token=None, status_code=403,
                        heading="Not allowed",
                        explanation=f"You are logged in as {error.principal.id} with the role "
-                       f"{error.principal.role.value}, which may not review credit cases. "
-                       "Ask an administrator for the officer role.", login_link=True)
+                       f"{error.principal.role.value}, which may not {error.may_not}. "
+                       f"Ask an administrator for the {error.role_to_ask_for} role.",
+                       login_link=True)
 
 
 def mount(app: FastAPI) -> None:
@@ -54,4 +54,3 @@ def mount(app: FastAPI) -> None:
     app.include_router(risk_router)
     app.add_exception_handler(LoginRequired, _login_required)
     app.add_exception_handler(PageForbidden, _forbidden)
-    app.add_exception_handler(RiskPageForbidden, risk_forbidden)

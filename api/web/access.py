@@ -28,7 +28,7 @@ from access.security import UserSession, verify_csrf
 from api.security import authenticate_request, session_cookie_settings, session_from_request
 from settings import Settings
 
-__all__ = ["PERMISSION", "LoginRequired", "PageForbidden", "Officer", "OfficerDep",
+__all__ = ["PERMISSION", "LoginRequired", "PageForbidden", "Officer", "OfficerDep", "PageAccess",
            "current_officer", "safe_next_path", "login_redirect_target", "LOGIN_CSRF_COOKIE",
            "new_login_csrf",
            "set_login_csrf_cookie", "clear_login_csrf_cookie", "login_csrf_matches",
@@ -50,7 +50,14 @@ class LoginRequired(Exception):
 
 
 class PageForbidden(Exception):
-    """Logged in, but the role may not use the officer pages."""
+    """Logged in, but the role may not use the officer pages.
+
+    Subclasses for other pages name what the role may not do and the role to ask for,
+    which the readable 403 page says.
+    """
+
+    may_not = "review credit cases"
+    role_to_ask_for = "officer"
 
     def __init__(self, principal: Principal) -> None:
         super().__init__(f"role {principal.role.value!r} may not review cases")
@@ -70,26 +77,36 @@ class Officer:
         return self.session.csrf_token if self.session is not None else None
 
 
-class _PageAccess:
-    """The dependency of every officer page; ``permission`` is read by the role test."""
+class PageAccess:
+    """The dependency of a family of pages: logged in with ``permission``; ``permission``
+    is read by the role test.
 
-    permission = PERMISSION
-    __name__ = "officer_page_access"
+    A visitor without a session is sent to the login page and back (to ``home`` after a
+    form post); a role without the permission gets ``forbidden`` (a readable 403 page).
+    """
+
+    __name__ = "page_access"
+
+    def __init__(self, permission: str, home: str,
+                 forbidden: type[PageForbidden] = PageForbidden) -> None:
+        self.permission = permission
+        self.home = home
+        self.forbidden = forbidden
 
     def __call__(self, request: Request) -> Officer:
         principal = authenticate_request(request)
         if principal is None:
             target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-            raise LoginRequired(target if request.method == "GET" else "/officer/")
-        if not is_allowed(PERMISSION, principal.role):
-            raise PageForbidden(principal)
+            raise LoginRequired(target if request.method == "GET" else self.home)
+        if not is_allowed(self.permission, principal.role):
+            raise self.forbidden(principal)
         session = session_from_request(request) if principal.kind == "user" else None
         request.state.principal = principal
         return Officer(principal, session)
 
 
 #: ``officer: OfficerDep`` in a page route: logged in with ``cases:review``.
-OfficerDep = Annotated[Officer, Depends(_PageAccess())]
+OfficerDep = Annotated[Officer, Depends(PageAccess(PERMISSION, "/officer/"))]
 
 
 def current_officer(request: Request) -> Principal | None:

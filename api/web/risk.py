@@ -28,17 +28,14 @@ from fastapi import APIRouter, Depends, Form, Request
 from markupsafe import Markup
 from starlette.responses import RedirectResponse, Response
 
-from access.permissions import is_allowed
 from access.security import logout
 from api.model_holder import ModelHolder
 from api.security import (
-    authenticate_request,
     clear_session_cookie,
     session_cookie_settings,
-    session_from_request,
 )
 from api.web import backend, charts
-from api.web.access import LoginRequired, Officer, PageForbidden, form_csrf_matches
+from api.web.access import Officer, PageAccess, PageForbidden, form_csrf_matches
 from api.web.rendering import render_page
 from decisions.book import (
     BOOK_BUCKETS,
@@ -53,7 +50,7 @@ from models.runs import BacktestRun, champion_and_challenger, latest_backtest
 from scoring.monitor import StabilityReport
 from settings import Settings
 
-__all__ = ["PERMISSION", "RiskPageForbidden", "RiskViewerDep", "router", "risk_forbidden",
+__all__ = ["PERMISSION", "RiskPageForbidden", "RiskViewerDep", "router",
            "VINTAGES_SHOWN", "CURVES", "CURVES_WAIT_SECONDS"]
 
 log = logging.getLogger("sme_credit.web.risk")
@@ -78,37 +75,12 @@ T = TypeVar("T")
 class RiskPageForbidden(PageForbidden):
     """Logged in, but the role may not see the risk page."""
 
-
-class _RiskPageAccess:
-    """The dependency of the risk page; ``permission`` is read by the role test."""
-
-    permission = PERMISSION
-    __name__ = "risk_page_access"
-
-    def __call__(self, request: Request) -> Officer:
-        principal = authenticate_request(request)
-        if principal is None:
-            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-            raise LoginRequired(target if request.method == "GET" else "/risk/")
-        if not is_allowed(PERMISSION, principal.role):
-            raise RiskPageForbidden(principal)
-        session = session_from_request(request) if principal.kind == "user" else None
-        request.state.principal = principal
-        return Officer(principal, session)
+    may_not = "see the risk page"
+    role_to_ask_for = "risk"
 
 
 #: ``viewer: RiskViewerDep`` in a route: logged in with ``book:read``.
-RiskViewerDep = Annotated[Officer, Depends(_RiskPageAccess())]
-
-
-async def risk_forbidden(request: Request, error: Exception) -> Response:
-    """The readable 403 page of a role without ``book:read``."""
-    assert isinstance(error, PageForbidden)
-    return render_page("error.html", principal=None, csrf_token=None, status_code=403,
-                       heading="Not allowed",
-                       explanation=f"You are logged in as {error.principal.id} with the role "
-                       f"{error.principal.role.value}, which may not see the risk page. "
-                       "Ask an administrator for the risk role.", login_link=True)
+RiskViewerDep = Annotated[Officer, Depends(PageAccess(PERMISSION, "/risk/", RiskPageForbidden))]
 
 
 # --------------------------------------------------------------------- sections
