@@ -3,7 +3,6 @@ them, against a real MLflow store in a temporary folder."""
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import io
 import json
@@ -17,7 +16,6 @@ from mlflow.tracking import MlflowClient
 
 import cli
 from cli import backtest as backtest_cli
-from cli import models as models_cli
 from models.backtest import vintage_curves
 from settings import Settings
 from tests.models.test_backtest import hand_made_panel
@@ -39,11 +37,10 @@ class Book:
 
 
 def _run(argv: list[str], settings: Settings) -> int:
-    parser = argparse.ArgumentParser(prog="sme-credit")
-    subparsers = parser.add_subparsers(dest="command", required=True)
-    models_cli.register(subparsers)
-    backtest_cli.register(subparsers)
-    args = parser.parse_args(argv)
+    """Runs one ``sme-credit`` command in this process with ``settings``."""
+    from cli import build_parser
+
+    args = build_parser().parse_args(argv)
     return int(args.handler(args, settings))
 
 

@@ -5,7 +5,6 @@ The browser test (``test_risk_browser.py``) opens it in headless Chromium."""
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import html
 import io
@@ -27,6 +26,7 @@ from api.web import charts
 from api.web.rendering import PAGE_HEADERS
 from lending.persistence import SqlUnitOfWork, advance_line, draw, get_line
 from lending.products import RequestedPlan
+from settings import Settings
 from tests.api.web.conftest import PASSWORD, USERS, Market, Site, csrf_of, start_site
 
 SECTIONS = ("book", "vintages", "roll-rates", "stability", "models", "backtest", "shadow")
@@ -234,15 +234,11 @@ class Registry:
     run_id: str
 
 
-def _run(argv: list[str], settings) -> int:  # noqa: ANN001
-    from cli import backtest as backtest_cli
-    from cli import models as models_cli
+def _run(argv: list[str], settings: Settings) -> int:
+    """Runs one ``sme-credit`` command in this process with ``settings``."""
+    from cli import build_parser
 
-    parser = argparse.ArgumentParser(prog="sme-credit")
-    subparsers = parser.add_subparsers(dest="command", required=True)
-    models_cli.register(subparsers)
-    backtest_cli.register(subparsers)
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
     return int(args.handler(args, settings))
 
 
