@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from access.principal import Principal
 from api.deps import ModelsDep, require
@@ -16,16 +16,32 @@ router = APIRouter(prefix="/v1", tags=["models"])
 
 
 class ModelsPublic(BaseModel):
-    """The model the service answers with and the registry's aliases."""
+    """The model the service answers with, the registry's aliases, and the challenger the
+    service actually scores in the shadow.
+
+    ``challenger`` is where the registry's alias points; ``shadow_version`` is the
+    version the service loaded and scores every decision with (``None``: no shadow
+    scoring), and ``challenger_error`` why the alias's version is not loaded.
+    """
 
     model_name: str
     alias: str
     serving_version: str | None
     champion: str | None
-    challenger: str | None
+    challenger: str | None = Field(
+        description="The version the registry's challenger alias points to, as last read "
+                    "(null: no alias).")
     aliases: dict[str, str]
     loaded_at: datetime | None
     last_error: str | None
+    shadow_version: str | None = Field(
+        description="The challenger version this service loaded and scores every decision "
+                    "with in the shadow (null: no shadow scoring: no challenger alias, the "
+                    "alias on the serving version, or a version that failed to load).")
+    challenger_error: str | None = Field(
+        description="Why the challenger alias's version is not loaded (`ExceptionType: "
+                    "message`; retried at the next poll or reload); null when it loaded or "
+                    "there is none.")
 
 
 class ReloadPublic(BaseModel):
@@ -43,13 +59,16 @@ def _public(models: ModelsDep) -> ModelsPublic:
                         champion=status.registry_aliases.get("champion"),
                         challenger=status.registry_aliases.get("challenger"),
                         aliases=status.registry_aliases, loaded_at=status.loaded_at,
-                        last_error=status.last_error)
+                        last_error=status.last_error,
+                        shadow_version=status.shadow_version,
+                        challenger_error=status.challenger_error)
 
 
 @router.get("/models", response_model=ModelsPublic)
 def read_models(principal: Annotated[Principal, require("models:read")],
                 models: ModelsDep) -> ModelsPublic:
-    """The serving version, and the champion and challenger as last read from the registry."""
+    """The serving version, the champion and challenger as last read from the registry,
+    and the challenger version loaded for shadow scoring (or why it failed to load)."""
     return _public(models)
 
 

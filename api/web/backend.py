@@ -32,6 +32,7 @@ from api.web.views import (
     DrawLine,
     InstalmentLine,
     MonthFigures,
+    PrincipalReasonLine,
     QueueItem,
     ReasonLine,
     SellerHistoryView,
@@ -310,7 +311,10 @@ def case_view(state: Any, decision_id: str) -> CaseView | None:
         reasons=tuple(ReasonLine(r.code, r.text_en, r.points) for r in decision.reasons),
         positive_factors=tuple(ReasonLine(r.code, r.text_en, r.points)
                                for r in audit.positive_factors),
-        policy_reasons=tuple(ReasonLine(r.code, r.message) for r in decision.policy_reasons),
+        policy_reasons=tuple(ReasonLine(r.code, r.message, text_zh=r.message_zh)
+                             for r in decision.policy_reasons),
+        principal_reasons=tuple(PrincipalReasonLine(r.source, r.code, r.text_en, r.text_zh)
+                                for r in decision.principal_reasons),
         baseline_points=audit.baseline_points,
         contributions=tuple(Contribution(label, points) for label, points in contributions),
         model_name=decision.model_name, model_version=decision.model_version,

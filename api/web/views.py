@@ -17,6 +17,7 @@ __all__ = [
     "DecisionRow",
     "Contribution",
     "ReasonLine",
+    "PrincipalReasonLine",
     "ActionLine",
     "MonthFigures",
     "SellerHistoryView",
@@ -66,11 +67,31 @@ class Contribution:
 
 @dataclass(frozen=True)
 class ReasonLine:
-    """A reason in plain language (``code`` kept for the officer's reference)."""
+    """A reason in plain language (``code`` kept for the officer's reference).
+
+    ``text`` is English; ``text_zh`` the same in Chinese, when the reason has it (a
+    policy reason stored before policy messages were bilingual has none).
+    """
 
     code: str
     text: str
     points: float | None = None
+    text_zh: str = ""
+
+
+@dataclass(frozen=True)
+class PrincipalReasonLine:
+    """A reason the applicant is told, in English and Chinese.
+
+    ``source`` is ``"policy"`` (a rule of the credit policy) or ``"model"`` (a factor of
+    the score); the decisions service puts the policy's first and keeps at most four
+    (:func:`decisions.case.principal_reasons`).
+    """
+
+    source: str
+    code: str
+    text_en: str
+    text_zh: str
 
 
 @dataclass(frozen=True)
@@ -198,3 +219,5 @@ class CaseView:
     can_decide: bool = False
     #: Not declined: an officer may change the (proposed or granted) limit.
     can_change_limit: bool = False
+    #: What the applicant is told: the policy's rules first, then the model's reasons.
+    principal_reasons: tuple[PrincipalReasonLine, ...] = ()

@@ -101,6 +101,37 @@ def test_a_decision_over_http_is_scored_by_the_challenger_seen_by_model_roles_on
     assert (models["serving_version"], models["challenger"]) == ("1", "2")
 
 
+def test_the_models_route_tells_which_challenger_scores_in_the_shadow_and_why_not(
+        served: Service, registry: Settings) -> None:
+    uri = registry.resolved_tracking_uri()
+    client = MlflowClient(uri, uri)
+    risk = served.as_role(Role.RISK)
+    models = served.client.get("/v1/models", headers=risk).json()
+    assert (models["challenger"], models["shadow_version"]) == ("2", "2")
+    assert models["challenger_error"] is None
+    try:
+        # A version whose artifacts are gone: the alias moves to it, the service cannot
+        # load it, so it scores nothing in the shadow and says why.
+        lost = client.create_model_version(MODEL, source=str(registry.data_dir / "gone"))
+        client.set_registered_model_alias(MODEL, "challenger", str(lost.version))
+        reload = served.client.post("/v1/models/reload", headers=served.as_role(Role.ADMIN))
+        assert reload.status_code == 200, reload.text
+        models = served.client.get("/v1/models", headers=risk).json()
+        assert models["challenger"] == str(lost.version)
+        assert models["shadow_version"] is None
+        assert models["challenger_error"]  # the exception's type and message
+        assert (models["serving_version"], models["last_error"]) == ("1", None)
+    finally:
+        client.set_registered_model_alias(MODEL, "challenger", "2")
+    served.client.post("/v1/models/reload", headers=served.as_role(Role.ADMIN))
+    models = served.client.get("/v1/models", headers=risk).json()
+    assert (models["shadow_version"], models["challenger_error"]) == ("2", None)
+    schema = served.client.get("/openapi.json", headers=risk).json()["components"]["schemas"]
+    documented = schema["ModelsPublic"]["properties"]
+    assert "shadow" in documented["shadow_version"]["description"]
+    assert "load" in documented["challenger_error"]["description"]
+
+
 def test_a_challenger_that_cannot_score_fails_no_decision_and_is_counted(
         database_url: str, tmp_path: Path, market) -> None:  # noqa: F811
     from records.ingest import ingest_orders, register_sellers

@@ -165,6 +165,14 @@ def test_an_officer_logs_in_reviews_a_referred_case_and_overrides_its_limit(
                       for k in range(bars.count())]
             assert all(width >= 0 for width in widths) and max(widths) > 0
             expect(chart.locator("title")).to_have_text("Score breakdown")
+            # What the applicant is told: the policy's rule first, in English and Chinese.
+            told = page.get_by_test_id("principal-reason")
+            expect(told).to_have_count(len(case.principal_reasons))
+            expect(told.first).to_have_attribute("data-source", "policy")
+            expect(told.first).to_contain_text(case.principal_reasons[0].text_en)
+            expect(told.first.locator('span[lang="zh-Hans"]')).to_have_text(
+                case.principal_reasons[0].text_zh)
+            expect(told.first.locator('span[lang="zh-Hans"]')).to_be_visible()
             # The trade history charts are drawn too.
             for chart_id in ("chart-gmv", "chart-refunds", "chart-buyers"):
                 expect(page.locator(f"svg#{chart_id}")).to_be_visible()

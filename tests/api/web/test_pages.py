@@ -216,6 +216,40 @@ def test_the_case_page_shows_score_pd_grade_limit_reasons_and_the_waterfall(
     assert float(final.group(1)) == pytest.approx(case.points, abs=0.01)
 
 
+def _items(page: str, testid: str) -> list[str]:
+    """The list items of the page's list ``data-testid=testid``, as HTML."""
+    found = re.search(rf'data-testid="{testid}">(.*?)</[ou]l>', page, re.S)
+    assert found, f"the page has no list {testid!r}"
+    return re.findall(r"<li\b[^>]*>(.*?)</li>", found.group(1), re.S)
+
+
+def test_the_case_page_tells_the_principal_reasons_policy_first_in_english_and_chinese(
+        site: Site) -> None:
+    case = site.referred("S-1")
+    told = case.principal_reasons
+    assert 1 <= len(told) <= 4 and told[0].code == "CASH_CYCLE_UNKNOWN"
+    assert {r.source for r in told} == {"policy", "model"}
+    site.login()
+    page = site.client.get(f"/officer/cases/{case.decision_id}").text
+
+    items = _items(page, "principal-reasons")
+    sources = re.findall(r'data-testid="principal-reason" data-source="(\w+)"', page)
+    assert sources == [r.source for r in told]  # the policy's rules first, then the model's
+    assert len(items) == len(told)
+    for item, reason in zip(items, told, strict=True):
+        assert html.escape(reason.text_en) in item and reason.code in item
+        assert f'<span lang="zh-Hans">{html.escape(reason.text_zh)}</span>' in item
+    assert "The seller has no payout history" in items[0]
+    assert "商户尚无回款记录，无法计算资金周转周期" in items[0]
+
+    # Every policy rule, in both languages.
+    policy = _items(page, "policy-reasons")
+    assert len(policy) == len(case.policy_reasons)
+    for item, rule in zip(policy, case.policy_reasons, strict=True):
+        assert rule.message_zh and html.escape(rule.message) in item
+        assert f'<span lang="zh-Hans">{html.escape(rule.message_zh)}</span>' in item
+
+
 def test_an_unknown_case_is_a_404_page(site: Site) -> None:
     site.login()
     answer = site.client.get("/officer/cases/DEC-missing")
