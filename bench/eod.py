@@ -19,14 +19,18 @@ One run per database and book size:
    (``INSERT ... SELECT`` over a numbers table) into ``--lines`` lines with their events,
    journal entries, postings and checkpoints (each copy a line of its own: ids
    suffixed): a book is prepared in bulk, not by hundreds of thousands of service calls.
+   The closing balance of the day before is then summed over the whole book, as end of
+   day would have kept it had it closed that day for every copy.
 2. **End of day, timed as a whole process**: ``sme-credit eod run --through DAY`` with a
    simulated clock (``SME_CREDIT_CLOCK=simulated``), as an operator runs it: interpreter
    start, imports, reading every open line in batches, folding, booking, the summary rows,
    the trial balance. Its exit status must be 0 (a failed trial balance fails the bench).
    Wall time, lines per second and the process's peak resident memory are printed, with
-   the part spent in the run itself (batches and trial balance, as the run records it)
-   and the time of the trial balance alone (read once more afterwards). Several sizes
-   (``--lines 10000 100000``) show whether memory stays flat.
+   the part spent in the run itself (batches and trial balance, as the run records it),
+   the time of the closing trial balance alone (read once more afterwards, carried from
+   the day before as the close reads it) and of the full scan of every posting, which it
+   must equal (the bench fails otherwise). Several sizes (``--lines 10000 100000``) show
+   whether memory stays flat.
 3. **The floor**: one set-based SQL statement that computes every line's days past due on
    that day from the stored events (each draw's instalments from its JSON schedule,
    cumulated by due date, against the line's payments: the oldest due date not covered)
@@ -54,6 +58,7 @@ from pathlib import Path
 
 import psycopg
 import sqlalchemy as sa
+from sqlmodel import select
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -68,6 +73,11 @@ from lending.persistence import (  # noqa: E402
     open_line,
     repay,
     trial_balance,
+)
+from lending.persistence.business_day import EndOfDayRunRecord  # noqa: E402
+from lending.persistence.eod import (  # noqa: E402
+    closing_trial_balance,
+    store_closing_balance,
 )
 from store import make_engine, upgrade_database  # noqa: E402
 
@@ -246,6 +256,20 @@ def _replicate(engine: sa.Engine, copies: int) -> None:
         connection.commit()
 
 
+def _steady_closing_balance(engine: sa.Engine) -> None:
+    """The closing balance of the day before :data:`DAY` over the whole book, as end of
+    day would have left it had it closed that day for every copy (the copies' entries
+    were added after the templates' close): the timed day then carries it forward and
+    adds the day's entries, as in steady state."""
+    before = DAY - timedelta(days=1)
+    with SqlUnitOfWork(engine) as uow:
+        _, through, sums = closing_trial_balance(uow.session, before, None)
+        store_closing_balance(uow.session, before, sums)
+        uow.session.execute(sa.text("UPDATE end_of_day_run SET journal_through = :through "
+                                    "WHERE day = :day"), {"through": through, "day": before})
+        uow.commit()
+
+
 def _eod_process(url: str, workdir: Path, batch_size: int) -> tuple[float, float, str]:
     """``sme-credit eod run --through DAY`` as a process: seconds, peak RSS (MiB), output."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SME_CREDIT_")}
@@ -303,6 +327,7 @@ def _bench(database: str, lines: int, args: argparse.Namespace) -> tuple[int, fl
         copies = max(1, lines // TEMPLATES)
         if copies > 1:
             _replicate(engine, copies - 1)
+            _steady_closing_balance(engine)
         with engine.connect() as connection:
             total = int(connection.execute(sa.text("SELECT COUNT(*) FROM credit_line"))
                         .scalar_one())
@@ -319,13 +344,24 @@ def _bench(database: str, lines: int, args: argparse.Namespace) -> tuple[int, fl
               f"{total / seconds:,.0f} lines/s, peak RSS {peak:,.0f} MiB; {last}", flush=True)
         engine = make_engine(url)
         with SqlUnitOfWork(engine) as uow:
-            batches = uow.session.execute(sa.text(
+            run_seconds = uow.session.execute(sa.text(
                 "SELECT seconds FROM end_of_day_run WHERE day = :day"), {"day": DAY}).scalar()
+            previous = uow.session.exec(select(EndOfDayRunRecord).where(
+                EndOfDayRunRecord.day == DAY - timedelta(days=1))).one()
             started = time.perf_counter()
-            trial_balance(uow.session, DAY)
-            balance = time.perf_counter() - started
-        print(f"[{database}]   of which the batches {batches or 0:.1f} s; the trial balance "
-              f"alone (read again) {balance:.1f} s", flush=True)
+            closing, _, _ = closing_trial_balance(uow.session, DAY, previous)
+            carried = time.perf_counter() - started
+        with SqlUnitOfWork(engine).reading() as uow:
+            started = time.perf_counter()
+            full = trial_balance(uow.session, DAY)
+            scan = time.perf_counter() - started
+        if full != closing:
+            raise SystemExit(f"the closing trial balance differs from the full scan:\n"
+                             f"{closing}\n{full}")
+        print(f"[{database}]   of which the run (batches and trial balance) "
+              f"{run_seconds or 0:.1f} s; the closing trial balance alone (read again, "
+              f"carried from the day before) {carried:.2f} s, equal to the full scan of "
+              f"every posting ({scan:.1f} s, not part of end of day)", flush=True)
         floor, past_due = _floor(engine)
         engine.dispose()
         print(f"[{database}] set-based SQL days past due (one statement): {floor:.2f} s "

@@ -3,8 +3,12 @@
 ``ledger trial-balance --on DATE`` prints, per currency, every account's posted debits
 and credits as the book stood at the close of ``DATE`` (entries posted on or before it),
 their totals, and the check that the booked loans receivable equal the sum of the lines'
-outstanding principal (:func:`lending.persistence.trial_balance`). Exit status 1 when the
-trial balance does not hold.
+outstanding principal. For a closed day that is the trial balance end of day stored when
+it closed the day (carried from the day before, :func:`lending.persistence.eod.
+closing_trial_balance`); for a day not closed, or with ``--full``, it is summed from every
+posting of the book now (:func:`lending.persistence.trial_balance`), and ``--full`` says
+whether that agrees with what end of day stored. Exit status 1 when the trial balance
+does not hold.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from datetime import timedelta
 from cli.database import store_engine
 from cli.eod import lender_today, parse_day
 from lending.persistence import SqlUnitOfWork, TrialBalance, trial_balance
+from lending.persistence.eod import stored_trial_balance
 from settings import Settings
 
 __all__ = ["register", "format_trial_balance"]
@@ -31,6 +36,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "the close of --on, their totals, and receivables against the lines' balances.")
     balance.add_argument("--on", metavar="YYYY-MM-DD",
                          help="the day (default: yesterday in the lender's time zone)")
+    balance.add_argument("--full", action="store_true",
+                         help="sum every posting of the book now instead of reading what "
+                         "end of day stored when it closed the day, and compare the two")
     balance.set_defaults(handler=show_trial_balance)
 
 
@@ -38,9 +46,10 @@ def _amount(value: object) -> str:
     return f"{value:,}"
 
 
-def format_trial_balance(balance: TrialBalance) -> str:
-    """The trial balance as printed."""
-    lines = [f"trial balance on {balance.on} (entries posted on or before it)"]
+def format_trial_balance(balance: TrialBalance, source: str = "") -> str:
+    """The trial balance as printed (``source`` says where its figures come from)."""
+    lines = [f"trial balance on {balance.on} (entries posted on or before it)"
+             + (f", {source}" if source else "")]
     if not balance.currencies:
         lines.append("no entries booked")
     for currency in balance.currencies:
@@ -63,11 +72,29 @@ def format_trial_balance(balance: TrialBalance) -> str:
     return "\n".join(lines)
 
 
+def _postings(balance: TrialBalance) -> list[tuple[str, tuple[object, ...]]]:
+    return [(currency.currency, currency.accounts) for currency in balance.currencies]
+
+
 def show_trial_balance(args: argparse.Namespace, settings: Settings) -> int:
     """Print the trial balance; exit 1 if it does not hold."""
     on = (parse_day(args.on, "--on") if args.on
           else lender_today(settings) - timedelta(days=1))
     with store_engine(settings) as engine, SqlUnitOfWork(engine).reading() as uow:
-        balance = trial_balance(uow.session, on)
-    print(format_trial_balance(balance))
+        stored = stored_trial_balance(uow.session, on)
+        balance = (trial_balance(uow.session, on) if args.full or stored is None
+                   else stored)
+    if balance is stored:
+        print(format_trial_balance(balance, "as end of day closed the day"))
+    else:
+        print(format_trial_balance(balance, "summed from every posting of the book now"))
+    if args.full and stored is not None:
+        # the postings only: lines booked past the day since are left out of a later
+        # receivables check, so that part of the check changes as the book moves on
+        same = _postings(balance) == _postings(stored)
+        print("\n" + ("its postings agree with the trial balance end of day stored when it "
+                      "closed the day" if same else
+                      "its postings DIFFER from the trial balance end of day stored when it "
+                      "closed the day: entries were booked into the day since (run without "
+                      "--full to see the stored one)"))
     return 0 if balance.ok else 1

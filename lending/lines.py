@@ -50,10 +50,11 @@ payment had never been made.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from decimal import Decimal
+from functools import cached_property
 from operator import attrgetter
 from typing import Literal
 
@@ -569,8 +570,14 @@ class _Draw:
     """Mutable state of one draw during a fold."""
 
     def __init__(self, event: DrawMade, tolerance: Decimal) -> None:
-        self.event = event
-        self.schedule = event.schedule
+        self._event: DrawMade | None = event
+        self._draw_id = event.draw_id
+        self._schedule: Schedule | None = event.schedule
+        #: A restored draw's header as its checkpoint stored it (draw id, date, amount,
+        #: supplier, schedule document) while its schedule is the one stored: the event
+        #: and the schedule are decoded only when the day needs them (a past-due draw's
+        #: late charges; a snapshot), and the next checkpoint writes the header back as is.
+        self._stored: list | None = None
         self.tolerance = tolerance
         self.zero = quantize(ZERO, event.schedule.currency)
         self.items = _items_of(event.schedule, event.schedule.instalments, self.zero)
@@ -583,7 +590,28 @@ class _Draw:
 
     @property
     def draw_id(self) -> str:
-        return self.event.draw_id
+        return self._draw_id
+
+    @property
+    def event(self) -> DrawMade:
+        if self._event is None:
+            assert self._stored is not None
+            draw_id, on, amount, supplier = self._stored[:4]
+            self._event = DrawMade(draw_id, date.fromisoformat(on), Decimal(amount), supplier,
+                                   self.schedule)
+        return self._event
+
+    @property
+    def schedule(self) -> Schedule:
+        if self._schedule is None:
+            assert self._stored is not None
+            self._schedule = _schedule_of(self._stored[4])
+        return self._schedule
+
+    @schedule.setter
+    def schedule(self, schedule: Schedule) -> None:
+        self.event  # noqa: B018 - the event keeps the schedule the draw was restored with
+        self._schedule, self._stored = schedule, None
 
     def outstanding_principal(self) -> Decimal:
         return sum((item.principal_unpaid for item in self.items), self.zero)
@@ -1314,7 +1342,14 @@ class FoldAdvance:
     bucket: Bucket
     status: Literal["open", "frozen", "written_off"]
     delinquency_events: tuple[DelinquencyEvent, ...]
-    checkpoint: FoldCheckpoint
+    #: Builds :attr:`checkpoint` (encoding the fold costs as much as advancing it, and
+    #: a day that only accrues interest does not keep a new one).
+    checkpoint_of: Callable[[], FoldCheckpoint] = field(repr=False, compare=False)
+
+    @cached_property
+    def checkpoint(self) -> FoldCheckpoint:
+        """The fold as of ``as_of``, to be resumed later (built on first use)."""
+        return self.checkpoint_of()
 
 
 def _schedule_document(schedule: Schedule) -> list[object]:
@@ -1341,10 +1376,14 @@ def _fold_document(fold: _Fold, as_of: date, outstanding: Decimal, drawn: Decima
                    ) -> dict[str, object]:
     draws = []
     for draw in fold.active.values():
-        event = draw.event
+        if draw._stored is not None:
+            header = draw._stored
+        else:
+            event = draw.event
+            header = [event.draw_id, event.on.isoformat(), str(event.amount),
+                      event.supplier_id, _schedule_document(draw.schedule)]
         draws.append([
-            event.draw_id, event.on.isoformat(), str(event.amount), event.supplier_id,
-            _schedule_document(draw.schedule), draw.interest_bearing,
+            *header, draw.interest_bearing,
             [[on.isoformat(), str(amount)] for on, amount in draw.history],
             [[item.number, item.due_date.isoformat(), item.period_start.isoformat(),
               item.recognized, *map(str, _item_amounts(item))] for item in draw.items]])
@@ -1375,15 +1414,13 @@ def _restore_fold(terms: LineTerms, document: dict[str, object]) -> _Fold:
     fold.written_off_total = Decimal(doc["written_off_total"])
     fold.recovered = Decimal(doc["recovered"])
     tolerance = terms.delinquency.arrears_tolerance
-    for (draw_id, on, amount, supplier, schedule_doc, bearing, history,
-         items) in doc["draws"]:
-        schedule = _schedule_of(schedule_doc)
+    for (*header, bearing, history, items) in doc["draws"]:
+        draw_id, schedule_doc = header[0], header[4]
         draw = _Draw.__new__(_Draw)
-        draw.event = DrawMade(draw_id, date.fromisoformat(on), Decimal(amount), supplier,
-                              schedule)
-        draw.schedule = schedule
+        draw._draw_id, draw._stored = draw_id, header
+        draw._event, draw._schedule = None, None
         draw.tolerance = tolerance
-        draw.zero = quantize(ZERO, schedule.currency)
+        draw.zero = quantize(ZERO, schedule_doc[6])  # the schedule's currency
         draw.written_off = False
         draw.written_off_days = 0
         draw.interest_bearing = bearing
@@ -1429,7 +1466,7 @@ def _advance(fold: _Fold, as_of: date, outstanding: Decimal, drawn: Decimal,
         days_past_due=fold.days_past_due, bucket=fold.bucket,
         status="written_off" if fold.closed else "frozen" if fold.frozen else "open",
         delinquency_events=tuple(fold.events),
-        checkpoint=_checkpoint(fold, as_of, outstanding, drawn))
+        checkpoint_of=lambda: _checkpoint(fold, as_of, outstanding, drawn))
 
 
 def fold_with_checkpoint(terms: LineTerms, events: Iterable[LineEvent], as_of: date

@@ -15,8 +15,12 @@ Tables
 ``end_of_day_run``
     One row per day end of day started to close: status (``running``, ``closed``,
     ``failed``), start and finish, lines processed, the resume cursor (the last line id
-    whose batch committed), attempts, the trial balance it ended with (JSON) and the
-    sellers whose credit history changed that day.
+    whose batch committed), attempts, the trial balance it ended with (JSON), the
+    sellers whose credit history changed that day and the largest journal entry id its
+    trial balance counted (``journal_through``).
+``closing_balance``
+    The book's posted amounts at each close, per date posted, currency, account and side
+    (:class:`ClosingBalanceRecord`): the next close adds the entries booked since.
 
 Dates from clients
 ------------------
@@ -37,8 +41,9 @@ from lending.calendar import check_draw_date, check_value_date
 from lending.persistence.tables import BIG_ID, CreditLineRecord
 from lending.persistence.unit_of_work import SqlUnitOfWork
 
-__all__ = ["BusinessDayRecord", "EndOfDayRunRecord", "STORE_ROW", "last_closed_day",
-           "business_date", "current_business_date", "check_draw_date", "check_value_date"]
+__all__ = ["BusinessDayRecord", "EndOfDayRunRecord", "ClosingBalanceRecord", "STORE_ROW",
+           "last_closed_day", "business_date", "current_business_date", "check_draw_date",
+           "check_value_date"]
 
 #: The id of the store's one ``business_day`` row.
 STORE_ROW = 1
@@ -83,6 +88,32 @@ class EndOfDayRunRecord(SQLModel, table=True):
     #: JSON list of the sellers whose credit history changed on the day.
     sellers_changed: str = Field(default="[]", sa_type=sa.Text)
     error: str | None = Field(default=None, sa_type=sa.Text)
+    #: The largest journal entry id in the book when the day closed: its trial balance
+    #: counted every entry up to it (``None``: closed before closing balances were kept).
+    journal_through: int | None = Field(default=None, sa_type=sa.BigInteger)
+
+
+class ClosingBalanceRecord(SQLModel, table=True):
+    """The book's posted amounts at the close of ``day``, carried to the next close.
+
+    One row per date posted, currency, account and side: the sum of the postings of every
+    journal entry in the book when end of day closed ``day`` (ids up to the run's
+    ``journal_through``). Entries posted on or before ``day`` are summed under
+    ``posted_on = day``: those rows are the day's trial balance. An entry posted after
+    ``day`` (a write dated ahead of the business date: simulations and tests) is kept
+    under its own date, to join the balance when its day closes. The next close adds only
+    the entries booked since (ids above ``journal_through``), whatever date they were
+    posted on, so an entry booked into a closed day later is counted too.
+    """
+
+    __tablename__ = "closing_balance"
+
+    day: date = Field(primary_key=True)
+    posted_on: date = Field(primary_key=True)
+    currency: str = Field(primary_key=True, max_length=3)
+    account: str = Field(primary_key=True, max_length=30)
+    side: str = Field(primary_key=True, max_length=6)
+    amount_minor: int = Field(sa_type=sa.BigInteger)
 
 
 def last_closed_day(session: Session, *, today: date) -> date:

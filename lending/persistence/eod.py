@@ -7,7 +7,9 @@ refreshes the line's summary row). Lines go in batches of ``batch_size`` ordered
 each batch in one transaction that also moves the run's **resume cursor** (the last line
 id done), so a process killed mid-run resumes after the last committed batch and books
 nothing twice (a line already booked to the day is left as it is anyway). Memory stays
-flat in the book's size: one batch's lines are loaded at a time.
+flat in the book's size: one batch's lines are loaded at a time (two on PostgreSQL, where
+a second thread writes and commits one batch while the next is read and advanced, so the
+database's work and Python's overlap; batches still commit one at a time, in order).
 
 A day's work is proportional to what changes, not to the lines' histories. Each line
 keeps a **checkpoint** of its fold (``line_checkpoint``, :func:`lending.lines.resume_fold`)
@@ -15,17 +17,26 @@ as of a day end of day closed; the next day resumes it instead of folding the li
 its first event, and books only the entries dated after the line's booked date (the
 entries up to it are already in the book; advancing without new events cannot change
 them). A line whose checkpoint says nothing happens that day (no due date, nothing past
-due, no interest accruing) only has its booked date moved. A line written to since its
-checkpoint (a new event, a back-valued payment, a reversal) is folded from its events
-once and gets a new checkpoint. Each batch is read and written set-based: its lines and
-checkpoints in two statements; its entries and postings by ``COPY`` on PostgreSQL (one
-``executemany`` each on SQLite), its summaries and checkpoints in one statement each.
+due, no interest accruing) only has its booked date moved (its checkpoint's state is not
+even read). A line written to since its checkpoint (a new event, a back-valued payment, a
+reversal) is folded from its events once and gets a new checkpoint. Each batch is read
+and written set-based: its lines and checkpoints in a few statements; its entries and
+postings by ``COPY`` on PostgreSQL (one ``executemany`` each on SQLite), its summaries
+and checkpoints in one statement each.
 
-The day ends with a **trial balance** per currency (:func:`trial_balance`): debits equal
-credits, and the booked ``loans_receivable`` equals the sum of the lines' outstanding
-principal. It is stored on the run; if it fails, the run stops with
+The day ends with a **trial balance** per currency (:func:`closing_trial_balance`):
+debits equal credits, and the booked ``loans_receivable`` equals the sum of the lines'
+outstanding principal. It costs what the day booked, not what the book holds: the
+previous close's balances per account (``closing_balance``) are carried forward and only
+the entries booked since its close are added (journal entry ids above the previous run's
+``journal_through``, whatever date they are posted on: a back-valued payment, or an entry
+booked into a closed day later, is counted too). It equals the full scan of every posting
+(:func:`trial_balance`, ``sme-credit ledger trial-balance --full``; tested on both
+databases), which the first close of a store (or the first after the upgrade) does
+once. It is stored on the run; if it fails, the run stops with
 :class:`~lending.persistence.errors.TrialBalanceFailed` and the day stays open. Only then
-does the store's last closed day move, in the same transaction.
+does the store's last closed day move, in the same transaction, with the day's closing
+balances.
 
 Closing a closed day again changes nothing; :func:`run_end_of_day` closes every open day
 up to ``through`` in order (catch-up). On a ``real`` clock a day on or after ``today``
@@ -36,7 +47,8 @@ One runner per store: :func:`runner_lock` takes a PostgreSQL advisory lock
 (``pg_try_advisory_lock``) or, on SQLite, a claim on the store's ``business_day`` row
 (with a lease renewed by every batch; a claim of a process that died on this host is
 taken over at once). Even without it two runners could not book twice: each batch reads
-the cursor under the run row's lock.
+the cursor under the run row's lock before it commits, and a batch chosen from a cursor
+another runner has moved since is rolled back.
 
 Sellers whose credit history changed (bucket, freeze, write-off) are listed on the run
 (``sellers_changed``): their feature snapshots are stale (``records`` sits above
@@ -53,10 +65,12 @@ import threading
 import time as clock_time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
+from functools import lru_cache, partial
 from typing import Any, Literal, cast
 from zoneinfo import ZoneInfo
 
@@ -64,12 +78,22 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, SQLModel, col, select
 
+from lending.allocation import AllocationPolicy
+from lending.delinquency import DelinquencyPolicy
 from lending.errors import LendingError
 from lending.ledger import ACCOUNT_TYPES, Account, JournalEntry
-from lending.lines import FoldCheckpoint, LineEvent, fold_with_checkpoint, resume_fold
+from lending.lines import (
+    FoldCheckpoint,
+    LineEvent,
+    LineTerms,
+    fold_with_checkpoint,
+    resume_fold,
+)
+from lending.money import minor_unit
 from lending.persistence.business_day import (
     STORE_ROW,
     BusinessDayRecord,
+    ClosingBalanceRecord,
     EndOfDayRunRecord,
     last_closed_day,
 )
@@ -91,7 +115,9 @@ from store.clock import as_utc, utc_now
 
 __all__ = ["TrialBalanceFailed", "Clock", "AccountBalance", "CurrencyBalance", "TrialBalance",
            "DayClosed",
-           "RunSummary", "EndOfDayStatus", "trial_balance", "close_day", "run_end_of_day",
+           "RunSummary", "EndOfDayStatus", "trial_balance", "closing_trial_balance",
+           "stored_trial_balance", "store_closing_balance", "ClosingSums", "close_day",
+           "run_end_of_day",
            "runner_lock", "end_of_day_status", "EndOfDayScheduler", "days_to_close",
            "DEFAULT_BATCH_SIZE"]
 
@@ -219,7 +245,13 @@ class TrialBalance:
 
 
 def trial_balance(session: Session, on: date) -> TrialBalance:
-    """The trial balance of the book as closed on ``on`` (entries posted on or before it).
+    """The trial balance of the book as it stands now, for the close of ``on`` (entries
+    posted on or before it), summed from every posting: the full scan.
+
+    End of day does not call it (:func:`closing_trial_balance` carries the last close's
+    totals forward); it is the check a closing balance is compared with (``sme-credit
+    ledger trial-balance --full``), equal to it when nothing was booked into the day
+    since it closed.
 
     Two aggregates in SQL, whatever the book's size: one pass over the postings by
     currency, account, side and whether the entry's line is booked to ``on`` or before
@@ -244,6 +276,15 @@ def trial_balance(session: Session, on: date) -> TrialBalance:
         if account == Account.LOANS_RECEIVABLE.value and in_check:
             signed = int(amount) if side == "debit" else -int(amount)
             receivable[currency] = receivable.get(currency, 0) + signed
+    return _assemble(session, on, totals, receivable)
+
+
+def _assemble(session: Session, on: date, totals: dict[str, dict[tuple[str, str], int]],
+              receivable: dict[str, int]) -> TrialBalance:
+    """The trial balance of ``on`` from the posted totals (minor units by currency,
+    account and side) and the booked receivables of the lines checked (booked to ``on``
+    or before), against those lines' outstanding principal from their summary rows."""
+    line = CreditLineRecord
     outstanding: dict[str, tuple[int, int]] = {}
     for currency, amount, count in session.execute(
             sa.select(col(line.currency), sa.func.sum(col(line.outstanding_minor)),
@@ -268,6 +309,117 @@ def trial_balance(session: Session, on: date) -> TrialBalance:
             from_minor(receivable.get(currency, 0), currency),
             from_minor(lines_amount, currency), lines_count))
     return TrialBalance(on, tuple(currencies), int(not_checked))
+
+
+#: Posted minor units by (date posted, currency, account, side), as ``closing_balance``
+#: keeps them: everything posted on or before the closed day under that day.
+ClosingSums = dict[tuple[date, str, str, str], int]
+
+
+def _journal_high_water(session: Session) -> int:
+    """The largest journal entry id, once every entry up to it is committed.
+
+    PostgreSQL hands out ids from a sequence before the inserting transaction commits,
+    so an id below the largest one visible may still be on its way: ``LOCK TABLE ... IN
+    SHARE MODE`` waits for every transaction writing entries to end and holds new ones
+    until this transaction ends (a close takes well under a second). SQLite's
+    transaction already holds the database's write lock.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(sa.text("LOCK TABLE journal_entry IN SHARE MODE"))
+    return int(session.execute(sa.select(sa.func.max(col(JournalEntryRecord.id))))
+               .scalar() or 0)
+
+
+def closing_trial_balance(session: Session, day: date, previous: EndOfDayRunRecord | None
+                          ) -> tuple[TrialBalance, int, ClosingSums]:
+    """The trial balance of ``day`` as end of day closes it, from the previous close's
+    balances and the entries booked since; equal to :func:`trial_balance` of the book at
+    this moment (tested on both databases, back-valued payments included).
+
+    ``previous`` is the run of the day before. When it closed with closing balances
+    (``journal_through``), they are carried forward and only the entries with larger ids
+    are summed, whatever date they are posted on (a back-valued payment is posted on the
+    business date; an entry booked into a closed day since is counted as well); without
+    them (the first close, or the first after the upgrade) every entry is summed once.
+    The booked receivables of lines booked past ``day`` (left out of the check) are
+    taken out line by line: there are none unless writes are dated ahead of the
+    business date.
+
+    Returns the trial balance, the largest entry id counted and the closing balances to
+    store for ``day``.
+    """
+    entry, posting, line = JournalEntryRecord, JournalPostingRecord, CreditLineRecord
+    through = _journal_high_water(session)
+    after = 0
+    sums: ClosingSums = {}
+    if previous is not None and previous.status == "closed" \
+            and previous.journal_through is not None:
+        after = previous.journal_through
+        kept = ClosingBalanceRecord
+        for posted_on, currency, account, side, amount in session.execute(
+                sa.select(col(kept.posted_on), col(kept.currency), col(kept.account),
+                          col(kept.side), col(kept.amount_minor))
+                .where(col(kept.day) == previous.day)):
+            key = (max(posted_on, day), currency, account, side)
+            sums[key] = sums.get(key, 0) + int(amount)
+    bucket = sa.type_coerce(sa.case((col(entry.posted_on) <= day, sa.literal(day, sa.Date())),
+                                    else_=col(entry.posted_on)), sa.Date())
+    for posted_on, currency, account, side, amount in session.execute(
+            sa.select(bucket, col(entry.currency), col(posting.account), col(posting.side),
+                      sa.func.sum(col(posting.amount_minor)))
+            .join(entry, col(posting.entry_id) == col(entry.id))
+            # both ranges: each table is read by its own index over the new ids only
+            .where(col(entry.id) > after, col(entry.id) <= through,
+                   col(posting.entry_id) > after, col(posting.entry_id) <= through)
+            .group_by(bucket, col(entry.currency), col(posting.account), col(posting.side))):
+        key = (posted_on, currency, account, side)
+        sums[key] = sums.get(key, 0) + int(amount)
+    totals: dict[str, dict[tuple[str, str], int]] = {}
+    receivable: dict[str, int] = {}
+    for (posted_on, currency, account, side), amount in sums.items():
+        if posted_on != day or not amount:
+            continue
+        totals.setdefault(currency, {})[(account, side)] = amount
+        if account == Account.LOANS_RECEIVABLE.value:
+            receivable[currency] = (receivable.get(currency, 0)
+                                    + (amount if side == "debit" else -amount))
+    ahead = list(session.execute(sa.select(col(line.id)).where(col(line.as_of) > day))
+                 .scalars())
+    for start in range(0, len(ahead), 1000):
+        for currency, side, amount in session.execute(
+                sa.select(col(entry.currency), col(posting.side),
+                          sa.func.sum(col(posting.amount_minor)))
+                .join(entry, col(posting.entry_id) == col(entry.id))
+                .where(col(entry.line_id).in_(ahead[start:start + 1000]),
+                       col(entry.posted_on) <= day, col(entry.id) <= through,
+                       col(posting.account) == Account.LOANS_RECEIVABLE.value)
+                .group_by(col(entry.currency), col(posting.side))):
+            receivable[currency] = (receivable.get(currency, 0)
+                                    - (int(amount) if side == "debit" else -int(amount)))
+    return _assemble(session, day, totals, receivable), through, sums
+
+
+def stored_trial_balance(session: Session, on: date) -> TrialBalance | None:
+    """The trial balance end of day stored when it closed ``on`` (``None``: the day is
+    not closed, or was closed without one)."""
+    text = session.execute(sa.select(col(EndOfDayRunRecord.trial_balance)).where(
+        col(EndOfDayRunRecord.day) == on, col(EndOfDayRunRecord.status) == "closed")
+    ).scalar()
+    return None if text is None else TrialBalance.from_json(text)
+
+
+def store_closing_balance(session: Session, day: date, sums: ClosingSums) -> None:
+    """Keep the closing balance :func:`closing_trial_balance` summed for ``day`` (in the
+    caller's transaction, replacing any kept for it)."""
+    table = _table(ClosingBalanceRecord.__tablename__)
+    session.execute(sa.delete(table).where(table.c.day == day))
+    rows = [{"day": day, "posted_on": posted_on, "currency": currency, "account": account,
+             "side": side, "amount_minor": amount}
+            for (posted_on, currency, account, side), amount in sorted(sums.items())
+            if amount]
+    if rows:
+        session.execute(sa.insert(table), rows)
 
 
 def _account_order(name: str) -> tuple[int, str]:
@@ -296,15 +448,18 @@ class _BatchWork:
     visited: int = 0
 
     def book(self, line_id: str, currency: str, entries: Iterable[JournalEntry]) -> None:
+        # a JournalEntry's amounts are whole minor units already (it refuses finer
+        # ones): shifting the decimal point is exact, and cheaper than to_minor's check
+        places = -int(minor_unit(currency).as_tuple().exponent)
         for entry in entries:
             self.entries.append({
                 "line_id": line_id, "on": entry.on, "posted_on": self.day,
                 "kind": str(entry.kind), "reference": entry.reference,
                 "currency": entry.currency, "adjustment": False,
-                "amount_minor": to_minor(entry.amount, currency),
+                "amount_minor": int(entry.amount.scaleb(places)),
                 "recorded_at": self.recorded_at})
             self.postings.append([{"account": str(p.account), "side": p.side,
-                                   "amount_minor": to_minor(p.amount, currency)}
+                                   "amount_minor": int(p.amount.scaleb(places))}
                                   for p in entry.postings])
 
     def summary(self, row: Any, *, limit: Decimal, outstanding: Decimal, available: Decimal,
@@ -340,9 +495,10 @@ def _usable(row: Any, stored: Any) -> bool:
             or row.as_of < stored.next_visit)
 
 
-def _advance_batch(uow: SqlUnitOfWork, ids: list[str], day: date) -> tuple[int, set[str]]:
-    """Advance the batch's lines to the end of ``day``, set-based; returns the lines
-    visited and the sellers whose credit history changed.
+def _advance_batch(uow: SqlUnitOfWork, ids: list[str], day: date) -> _BatchWork:
+    """Advance the batch's lines to the end of ``day``: what to write (nothing is written
+    yet; :func:`_commit_batch` writes it set-based), with the lines visited and the
+    sellers whose credit history changed.
 
     A line goes one of three ways. **Quiet** (its checkpoint says nothing happens through
     ``day``): only its booked date moves. **Resumed**: its checkpoint is advanced to
@@ -352,7 +508,8 @@ def _advance_batch(uow: SqlUnitOfWork, ids: list[str], day: date) -> tuple[int, 
     checkpoint: the line was written to since, or never closed): folded from its events,
     booking likewise the entries dated after its booked date, with a new checkpoint; a
     line with an event dated after it (not written by the services) goes through
-    :func:`advance_in`'s full comparison of the journal instead.
+    :func:`advance_in`'s full comparison of the journal instead (booked at once, in the
+    batch's transaction).
     """
     session = uow.session
     line_table = _table("credit_line")
@@ -363,11 +520,15 @@ def _advance_batch(uow: SqlUnitOfWork, ids: list[str], day: date) -> tuple[int, 
     rows = session.execute(sa.select(line_table)
                            .where(line_table.c.id >= first, line_table.c.id <= last)
                            .order_by(line_table.c.id).with_for_update()).all()
+    # the checkpoints' dates first: the state (the bulk of a row) only of those resumed
     stored = {row.line_id: row for row in session.execute(
-        sa.select(checkpoint_table).where(checkpoint_table.c.line_id >= first,
-                                          checkpoint_table.c.line_id <= last)).all()}
+        sa.select(checkpoint_table.c.line_id, checkpoint_table.c.as_of,
+                  checkpoint_table.c.event_count, checkpoint_table.c.next_visit,
+                  checkpoint_table.c.quiet_through)
+        .where(checkpoint_table.c.line_id >= first,
+               checkpoint_table.c.line_id <= last)).all()}
     work = _BatchWork(day, utc_now(), [], [], [], [], [], set())
-    refold = []
+    refold, resume = [], []
     for row in rows:
         if row.as_of >= day or row.status in _FINISHED or row.opened_on > day:
             continue  # booked to the day by a write of the day, or closed meanwhile
@@ -378,20 +539,51 @@ def _advance_batch(uow: SqlUnitOfWork, ids: list[str], day: date) -> tuple[int, 
         elif kept.quiet_through is not None and day <= kept.quiet_through:
             work.quiet.append(row.id)
         else:
+            resume.append((row, kept))
+    if resume:
+        states = dict(session.execute(
+            sa.select(checkpoint_table.c.line_id, checkpoint_table.c.state)
+            .where(checkpoint_table.c.line_id.in_([row.id for row, _ in resume]))).all())
+        for row, kept in resume:
             # a day the fold visits changes its state: keep a new checkpoint; before
             # it, only interest accrues, which the one kept books again as well
             visited = kept.next_visit is not None and day >= kept.next_visit
             _resume(work, row, FoldCheckpoint(kept.as_of, kept.next_visit,
-                                              kept.quiet_through, json.loads(kept.state)),
-                    keep=visited)
+                                              kept.quiet_through,
+                                              json.loads(states[row.id])), keep=visited)
     if refold:
         _refold(uow, work, refold)
-    _write_batch(session, work)
-    return work.visited, work.changed
+    return work
+
+
+@lru_cache(maxsize=64)
+def _policies(grace_days: int, penalty_daily_rate: str, freeze_after_days: int,
+              write_off_after_days: int, allocation_order: str, allocation_by: str
+              ) -> tuple[DelinquencyPolicy, AllocationPolicy]:
+    """The delinquency and allocation policies of lines opened with these terms (shared by
+    most of the book: built and checked once)."""
+    terms = terms_of(CreditLineRecord(
+        id="-", seller_id="-", limit_minor=0, opened_on=date.min, as_of=date.min,
+        grace_days=grace_days, penalty_daily_rate=penalty_daily_rate,
+        freeze_after_days=freeze_after_days, write_off_after_days=write_off_after_days,
+        allocation_order=allocation_order, allocation_by=allocation_by,
+        created_at=datetime.min), ())
+    return terms.delinquency, terms.allocation
+
+
+def _resume_terms(row: Any) -> LineTerms:
+    """:func:`terms_of` a line without events (what resuming its checkpoint needs: the
+    checkpoint holds the limit in force), with the policies built once per set of terms."""
+    delinquency, allocation = _policies(
+        row.grace_days, row.penalty_daily_rate, row.freeze_after_days,
+        row.write_off_after_days, row.allocation_order, row.allocation_by)
+    return LineTerms(line_id=row.id, limit=from_minor(row.limit_minor, row.currency),
+                     opened_on=row.opened_on, currency=row.currency, revolving=row.revolving,
+                     delinquency=delinquency, allocation=allocation)
 
 
 def _resume(work: _BatchWork, row: Any, checkpoint: FoldCheckpoint, *, keep: bool) -> None:
-    advance = resume_fold(terms_of(cast(CreditLineRecord, row), ()), checkpoint, work.day)
+    advance = resume_fold(_resume_terms(row), checkpoint, work.day)
     # entries dated up to the booked date were booked by the days before
     work.book(row.id, row.currency, (e for e in advance.entries if e.on > row.as_of))
     work.summary(row, limit=advance.limit, outstanding=advance.outstanding_principal,
@@ -645,42 +837,20 @@ def close_day(engine: sa.Engine, day: date, *, today: date, clock: Clock = "real
     total = done + _remaining(engine, day, run.cursor)
     if progress is not None:
         progress(day, done, total)
-    batch_started = clock_time.monotonic()
-    while True:
-        with SqlUnitOfWork(engine) as uow:
-            run = _run_row(uow.session, day)
-            assert run is not None
-            if run.status == "closed":
-                break
-            batch = _open_lines(day).order_by(col(CreditLineRecord.id)).limit(batch_size)
-            if run.cursor is not None:
-                batch = batch.where(col(CreditLineRecord.id) > run.cursor)
-            ids = list(uow.session.exec(batch).all())
-            if not ids:
-                break
-            _, changed = _advance_batch(uow, ids, day)
-            run.cursor = ids[-1]
-            run.lines_processed += len(ids)
-            if changed:
-                run.sellers_changed = json.dumps(sorted(
-                    set(json.loads(run.sellers_changed)) | changed))
-            now = clock_time.monotonic()
-            run.seconds += now - batch_started
-            batch_started = now
-            uow.session.add(run)
-            if runner is not None:
-                _renew(uow.session, runner)
-            uow.commit()
-            done = run.lines_processed
-        if progress is not None:
-            progress(day, done, max(total, done))
+    timer = _Timer(clock_time.monotonic())
+    _run_batches(engine, day, run.cursor, batch_size=batch_size, runner=runner,
+                 progress=None if progress is None
+                 else (lambda done: progress(day, done, max(total, done))), timer=timer)
+    batch_started = timer.last
     with SqlUnitOfWork(engine) as uow:
         store = _store_row(uow.session, today=today)
         run = _run_row(uow.session, day)
         assert run is not None
         if day <= store.last_closed:  # another runner finished it meanwhile
             return _closed_result(run, day)
-        balance = trial_balance(uow.session, day)
+        previous = uow.session.exec(select(EndOfDayRunRecord).where(
+            EndOfDayRunRecord.day == day - timedelta(days=1))).first()
+        balance, through, sums = closing_trial_balance(uow.session, day, previous)
         run.seconds += clock_time.monotonic() - batch_started
         run.trial_balance = balance.to_json()
         if not balance.ok:
@@ -691,6 +861,8 @@ def close_day(engine: sa.Engine, day: date, *, today: date, clock: Clock = "real
                                      f"{run.error}; the day stays open",
                                      {"day": day.isoformat(), "problems": balance.problems()})
         run.status, run.finished_at = "closed", utc_now()
+        run.journal_through = through
+        store_closing_balance(uow.session, day, sums)
         store.last_closed, store.updated_at = day, utc_now()
         uow.session.add_all([run, store])
         uow.commit()
@@ -698,6 +870,130 @@ def close_day(engine: sa.Engine, day: date, *, today: date, clock: Clock = "real
                  clock_time.monotonic() - started)
         return DayClosed(day, False, run.lines_processed, run.seconds, run.attempts,
                          balance, tuple(json.loads(run.sellers_changed)))
+
+
+@dataclass
+class _Timer:
+    """When the run's time was last counted (each committed batch adds its share)."""
+
+    last: float
+
+
+def _next_batch(session: Session, day: date, cursor: str | None, size: int) -> list[str]:
+    batch = _open_lines(day).order_by(col(CreditLineRecord.id)).limit(size)
+    if cursor is not None:
+        batch = batch.where(col(CreditLineRecord.id) > cursor)
+    return list(session.exec(batch).all())
+
+
+def _commit_batch(uow: SqlUnitOfWork, work: _BatchWork, ids: list[str], *,
+                  after: str | None, runner: str | None, timer: _Timer) -> int | None:
+    """Write a batch :func:`_advance_batch` advanced, move the run's cursor past it and
+    commit, all in the batch's transaction; then leave its unit of work.
+
+    Returns the lines processed so far, or ``None`` (rolled back, nothing written) when
+    the run's cursor is no longer ``after``, the cursor the batch was chosen from:
+    another runner moved it meanwhile (or closed the day).
+    """
+    try:
+        run = _run_row(uow.session, work.day)
+        if run is None or run.status == "closed" or run.cursor != after:
+            return None
+        _write_batch(uow.session, work)
+        run.cursor = ids[-1]
+        run.lines_processed += len(ids)
+        if work.changed:
+            run.sellers_changed = json.dumps(sorted(
+                set(json.loads(run.sellers_changed)) | work.changed))
+        now = clock_time.monotonic()
+        run.seconds += now - timer.last
+        timer.last = now
+        uow.session.add(run)
+        if runner is not None:
+            _renew(uow.session, runner)
+        uow.commit()
+        return run.lines_processed
+    finally:
+        uow.__exit__(None, None, None)
+
+
+def _stored_cursor(engine: sa.Engine, day: date) -> tuple[str | None, bool]:
+    """The run's cursor as committed, and whether the day is closed."""
+    with SqlUnitOfWork(engine).reading() as uow:
+        run = uow.session.exec(select(EndOfDayRunRecord)
+                               .where(EndOfDayRunRecord.day == day)).first()
+        return (None, True) if run is None else (run.cursor, run.status == "closed")
+
+
+def _run_batches(engine: sa.Engine, day: date, cursor: str | None, *, batch_size: int,
+                 runner: str | None, progress: Callable[[int], None] | None,
+                 timer: _Timer) -> None:
+    """Advance every open line after ``cursor`` to the end of ``day``, batch by batch.
+
+    Each batch is one transaction: its lines are read under their row locks and advanced
+    (Python), then written set-based with the run's cursor moved past them and committed
+    (:func:`_commit_batch`). On PostgreSQL a second thread writes and commits each batch
+    while this one reads and advances the next (its own transaction and connection, on
+    the lines after it: no lock is shared), so the database's work and Python's overlap
+    on two cores; batches still commit one at a time and in order, so a process killed
+    at any point leaves the cursor after the last committed batch. SQLite has one writer
+    at a time: its batches go one after the other.
+    """
+    overlap = engine.dialect.name == "postgresql"
+    writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="eod-writer") \
+        if overlap else None
+    pending: Future[int | None] | None = None
+
+    def settle() -> bool:
+        """Wait for the batch being written; false if it was outdated."""
+        nonlocal pending
+        if pending is None:
+            return True
+        future, pending = pending, None
+        done = future.result()
+        if done is not None and progress is not None:
+            progress(done)
+        return done is not None
+
+    try:
+        while True:
+            uow = SqlUnitOfWork(engine).__enter__()
+            try:
+                ids = _next_batch(uow.session, day, cursor, batch_size)
+                work = _advance_batch(uow, ids, day) if ids else None
+                current = settle()
+            except BaseException:
+                uow.__exit__(None, None, None)
+                raise
+            if not current or work is None:
+                uow.__exit__(None, None, None)
+                if current:
+                    return  # no line left
+                # the cursor moved under us: start again from where it is
+                cursor, closed = _stored_cursor(engine, day)
+                if closed:
+                    return
+                continue
+            commit = partial(_commit_batch, uow, work, ids, after=cursor, runner=runner,
+                             timer=timer)
+            cursor = ids[-1]
+            if writer is None:
+                done = commit()
+                if done is None:
+                    cursor, closed = _stored_cursor(engine, day)
+                    if closed:
+                        return
+                elif progress is not None:
+                    progress(done)
+            else:
+                pending = writer.submit(commit)
+    finally:
+        if pending is not None:  # an error here: let the batch being written finish
+            with suppress(Exception):  # the error raised first is the one reported
+                pending.result()
+        if writer is not None:
+            writer.shutdown(wait=True)
+
 
 
 def _remaining(engine: sa.Engine, day: date, cursor: str | None) -> int:
