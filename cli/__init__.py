@@ -50,6 +50,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "cli.ledger",
     "cli.export",
     "cli.labels",
+    "cli.simulate",
     "cli.serve",
 )
 

@@ -17,7 +17,7 @@ from importlinter.application import use_cases
 
 ROOT = Path(__file__).resolve().parent.parent
 PRODUCT_PACKAGES = ("features", "models", "scoring", "lending", "store", "records",
-                    "decisions", "access", "settings", "synth", "cli", "api")
+                    "decisions", "access", "settings", "synth", "cli", "api", "simulation")
 
 
 def _modules() -> list[tuple[str, Path]]:

@@ -1,0 +1,131 @@
+"""The synthetic marketplace seen through time: records as known at a moment, and fates.
+
+:func:`synth.marketplace.generate_marketplace` writes the records as the marketplace knew
+them at its as-of date (the end of the simulated window): an order shipped, paid out or
+refunded before it carries those times. A simulation needs the records as they were
+known at each earlier moment, so :func:`orders_known_at` replays them: an order exists
+from its ``created_at``; it is ``shipped`` from ``shipped_at``, ``paid`` from
+``paid_out_at``, refunded from ``refunded_at``; a cancellation (whose time the records do
+not keep; the generator cancels within about a day) is known one day after the order; a
+dispute is known from the shipment it follows. :func:`orders_changed` lists what a month
+brings: the new orders and the earlier ones whose known state moved.
+
+:func:`seller_fates` turns the generator's hidden truth into the simulation's: the
+generator's truth is about the twelve months after its as-of date; the simulator places
+each defaulter's default on the same day of the twelve months that *end* at the as-of
+date (its default date minus twelve months), so a twelve-month simulation sees every
+default of the truth at the point of its year the generator drew.
+
+Everything here is pure (frames in, frames out).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import numpy as np
+import pandas as pd
+
+from synth.marketplace import Marketplace
+
+__all__ = ["CANCELLATION_KNOWN_AFTER", "orders_known_at", "orders_changed", "seller_fates",
+           "FATE_COLUMNS"]
+
+#: How long after an order its cancellation is known (the records keep no time for it).
+CANCELLATION_KNOWN_AFTER = pd.Timedelta(days=1)
+#: The columns of :func:`seller_fates`.
+FATE_COLUMNS = ("seller_id", "kind", "industry", "latent_health", "true_pd", "defaults",
+                "default_day", "shock_hit")
+
+
+def orders_known_at(orders: pd.DataFrame, moment: pd.Timestamp) -> pd.DataFrame:
+    """The orders created before ``moment``, each as it was known at ``moment``.
+
+    Parameters
+    ----------
+    orders : the generator's order frame (columns of :data:`features.records.ORDER_FIELDS`),
+        as known at a later time.
+    moment : an aware timestamp.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Same columns and dtypes, fewer rows; states, times and refunds after ``moment``
+        removed.
+    """
+    frame = orders.loc[orders["created_at"] < moment].copy()
+    shipped = frame["shipped_at"].notna() & (frame["shipped_at"] < moment)
+    paid = shipped & frame["paid_out_at"].notna() & (frame["paid_out_at"] < moment)
+    refunded = frame["refunded_at"].notna() & (frame["refunded_at"] < moment)
+    cancelled = (frame["status"] == "cancelled") \
+        & (frame["created_at"] + CANCELLATION_KNOWN_AFTER < moment)
+    status = np.where(cancelled, "cancelled", np.where(
+        paid, "completed", np.where(shipped, "shipped", "pending")))
+    # an order cancelled later than ``moment`` was still pending then
+    frame["status"] = pd.Categorical(status, categories=frame["status"].cat.categories)
+    frame["shipped_at"] = frame["shipped_at"].where(shipped & ~cancelled)
+    frame["paid_out_at"] = frame["paid_out_at"].where(paid & ~cancelled)
+    frame["refunded_at"] = frame["refunded_at"].where(refunded)
+    frame["refunded_amount"] = frame["refunded_amount"].where(refunded, 0.0)
+    frame["disputed"] = frame["disputed"] & shipped
+    return frame
+
+
+def _known_state(orders: pd.DataFrame, moment: pd.Timestamp) -> np.ndarray:
+    """What is known of each order at ``moment``, as bits: it exists, is shipped, paid
+    out, refunded, cancelled (a dispute is known with the shipment)."""
+    created = (orders["created_at"] < moment).to_numpy()
+    shipped = (orders["shipped_at"] < moment).fillna(False).to_numpy(dtype=bool)
+    paid = (orders["paid_out_at"] < moment).fillna(False).to_numpy(dtype=bool)
+    refunded = (orders["refunded_at"] < moment).fillna(False).to_numpy(dtype=bool)
+    cancelled = ((orders["status"] == "cancelled").to_numpy(dtype=bool)
+                 & (orders["created_at"] + CANCELLATION_KNOWN_AFTER < moment).to_numpy())
+    return (created.astype(np.int8) | shipped << 1 | paid << 2 | refunded << 3
+            | cancelled << 4) * created
+
+
+def orders_changed(orders: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp
+                   ) -> pd.DataFrame:
+    """What arrives between ``start`` and ``end``: every order as known at ``end`` that is
+    new since ``start`` or whose known state differs from the one at ``start``."""
+    moved = _known_state(orders, end) != _known_state(orders, start)
+    return orders_known_at(orders.loc[moved], end).reset_index(drop=True)
+
+
+def seller_fates(market: Marketplace, timezone: str) -> pd.DataFrame:
+    """One row per seller: what the simulator knows and the records never say.
+
+    Columns (:data:`FATE_COLUMNS`): ``latent_health`` and ``true_pd`` from the truth;
+    ``defaults`` and ``default_day`` (the lender's date the seller stops paying, the
+    truth's default date moved twelve months back, see the module); ``industry`` and
+    ``shock_hit`` (whether the generator's demand shock hit the seller's industry).
+    """
+    truth = market.truth.set_index("seller_id")
+    sellers = market.sellers.set_index("seller_id")
+    default_at = truth["default_date"] - pd.DateOffset(months=12)
+    default_day = pd.Series(
+        [None if pd.isna(moment) else moment.tz_convert(timezone).date()
+         for moment in default_at], index=truth.index, dtype=object)
+    shocked = set(market.parameters.get("shock", {}).get("industries", []))
+    industry = sellers["industry"].astype(str).reindex(truth.index)
+    return pd.DataFrame({
+        "seller_id": truth.index.astype(str),
+        "kind": truth["kind"].astype(str).to_numpy(),
+        "industry": industry.to_numpy(),
+        "latent_health": truth["latent_health"].to_numpy(dtype=float),
+        "true_pd": truth["true_pd"].to_numpy(dtype=float),
+        "defaults": truth["defaulted_12m"].to_numpy(dtype=bool),
+        "default_day": default_day.to_numpy(),
+        "shock_hit": industry.isin(shocked).to_numpy(),
+    }).set_index("seller_id", drop=False)
+
+
+def shock_window(market: Marketplace, timezone: str) -> tuple[date, date] | None:
+    """The lender's dates of the generator's demand shock (``None`` without one)."""
+    shock = market.parameters.get("shock", {})
+    if not shock.get("start") or not shock.get("weeks"):
+        return None
+    start = pd.Timestamp(shock["start"]).tz_convert(timezone).date()
+    end = (pd.Timestamp(shock["start"]) + pd.Timedelta(weeks=int(shock["weeks"]) + 3)
+           ).tz_convert(timezone).date()
+    return start, end

@@ -1,0 +1,139 @@
+"""A simulated book through the real services, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from cli import main
+from lending.persistence import trial_balance
+from lending.persistence.history import line_month_panel
+from lending.persistence.unit_of_work import SqlUnitOfWork
+from lending.policy import load_policy
+from scoring import Scorer
+from settings import Settings
+from simulation import Simulation, SimulationConfig, simulate
+from simulation.run import OUTCOME_COLUMNS, relax_durability
+from store import make_engine, upgrade_database
+
+SMALL = SimulationConfig(sellers=60, months=3, seed=3, apply_share=0.5)
+
+
+def _run(database_url: str, data_dir: Path, config: SimulationConfig = SMALL) -> Simulation:
+    settings = Settings(data_dir=data_dir)
+    scorer = Scorer.load(f"models:/{settings.model_name}@champion",
+                         tracking_uri=settings.resolved_tracking_uri())
+    engine = make_engine(database_url)
+    relax_durability(engine)
+    try:
+        upgrade_database(engine)
+        return simulate(engine, config, scorer=scorer, policy=load_policy())
+    finally:
+        engine.dispose()
+
+
+def test_every_simulated_day_is_closed_with_a_balanced_trial_balance(
+        database_url: str, data_dir: Path) -> None:
+    result = _run(database_url, data_dir)
+    days = (result.last_day - result.first_day).days + 1
+    assert result.days_closed == days == 92
+    engine = make_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            runs = connection.execute(sa.text(
+                "SELECT day, status FROM end_of_day_run ORDER BY day")).all()
+            lines = connection.execute(sa.text(
+                "SELECT count(*), max(as_of) FROM credit_line")).one()
+        assert [str(row.status) for row in runs] == ["closed"] * days
+        assert pd.Timestamp(runs[-1].day).date() == result.last_day
+        with SqlUnitOfWork(engine).reading() as uow:
+            assert trial_balance(uow.session, result.last_day).ok
+    finally:
+        engine.dispose()
+    # the service opened a line for every approval, and only for them
+    approved = result.outcomes.loc[result.outcomes["booked"]]
+    assert lines[0] == len(approved) == result.decisions["approve"] > 0
+    assert int(result.book.frame.set_index("grade").loc["total", "lines"]) == lines[0]
+    assert result.draws > 0 and sum(result.payments.values()) > 0
+
+
+def test_the_month_ends_recorded_are_the_ledgers_line_month_panel(
+        data_dir: Path, tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'book.db'}"
+    result = _run(url, data_dir)
+    engine = make_engine(url)
+    try:
+        folded = line_month_panel(engine, through=result.last_day)
+    finally:
+        engine.dispose()
+    keys = ["line_id", "month"]
+    recorded = result.panel.sort_values(keys).reset_index(drop=True)
+    expected = folded.sort_values(keys).reset_index(drop=True)
+    assert len(recorded) > 0
+    pd.testing.assert_frame_equal(recorded.astype(expected.dtypes.to_dict()), expected)
+
+
+def test_declined_sellers_outcomes_are_kept_aside(data_dir: Path, tmp_path: Path) -> None:
+    result = _run(f"sqlite:///{tmp_path / 'book.db'}", data_dir)
+    outcomes = result.outcomes
+    assert tuple(outcomes.columns) == OUTCOME_COLUMNS
+    kept = outcomes.loc[outcomes["kept_aside"]]
+    assert set(kept["outcome"]) <= {"decline", "refer"} and len(kept) > 0
+    assert kept["line_id"].isna().all()
+    assert outcomes["true_pd"].between(0, 1).all()
+    # a seller defaulting within the year after its decision is one whose default day
+    # falls in that year
+    defaults = outcomes.loc[outcomes["defaults_within_12m"]]
+    assert defaults["defaults"].all()
+
+
+def test_the_same_seed_gives_the_same_book(data_dir: Path, tmp_path: Path) -> None:
+    first = _run(f"sqlite:///{tmp_path / 'one.db'}", data_dir)
+    second = _run(f"sqlite:///{tmp_path / 'two.db'}", data_dir)
+    pd.testing.assert_frame_equal(first.book.frame, second.book.frame)
+    columns = [c for c in OUTCOME_COLUMNS if c not in ("decision_id", "line_id")]
+    pd.testing.assert_frame_equal(first.outcomes[columns], second.outcomes[columns])
+    assert (first.draws, first.payments) == (second.draws, second.payments)
+    other = _run(f"sqlite:///{tmp_path / 'three.db'}", data_dir,
+                 SimulationConfig(sellers=60, months=3, seed=4, apply_share=0.5))
+    assert not other.outcomes["seller_id"].equals(first.outcomes["seller_id"]) \
+        or not other.book.frame.equals(first.book.frame)
+
+
+def test_a_store_with_sellers_is_refused(data_dir: Path, tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'book.db'}"
+    _run(url, data_dir, SimulationConfig(sellers=20, months=1, seed=1))
+    with pytest.raises(ValueError, match="already holds 2?[0-9] sellers"):
+        _run(url, data_dir, SimulationConfig(sellers=20, months=1, seed=1))
+
+
+def test_labels_and_backtest_run_on_the_simulated_store(
+        data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("SME_CREDIT_DATA_DIR", str(data_dir))
+    monkeypatch.setenv("SME_CREDIT_CLOCK", "simulated")
+    out = tmp_path / "simulation"
+    assert main(["simulate", "--sellers", "80", "--months", "4", "--seed", "5",
+                 "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "total" in printed and "90+ rate" in printed
+    summary = json.loads((out / "simulation.json").read_text())
+    assert summary["days_closed"] == 123
+    outcomes = pd.read_parquet(out / "outcomes.parquet")
+    assert len(outcomes) == sum(summary["decisions"].values())
+
+    labels = tmp_path / "labels.parquet"
+    assert main(["labels", "--out", str(labels), "--window-months", "1"]) == 0
+    table = pd.read_parquet(labels)
+    assert len(table) > 0 and set(table["label"]) <= {0, 1}
+    # every labelled decision is one the simulation booked
+    assert set(table["seller_id"]) <= set(outcomes.loc[outcomes["booked"], "seller_id"])
+
+    assert main(["backtest", "--labels", str(labels), "--out", str(tmp_path / "bt"),
+                 "--panel", str(out / "panel.parquet")]) == 0
+    report = json.loads((tmp_path / "bt" / "backtest.json").read_text())
+    assert sum(row["n"] for row in report["by_grade"]) == len(table)
