@@ -29,7 +29,7 @@ from decisions.labels import LABEL_COLUMNS
 from settings import Settings
 
 __all__ = ["register", "train_command", "promote_command", "models_command",
-           "latest_applicants",
+           "document_command", "latest_applicants",
            "LabelsTable", "TrainingTable", "describe_labels_table", "load_training_table"]
 
 DEFAULT_EXPERIMENT = "sme-credit"
@@ -127,6 +127,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                          help="bound of the decile calibration error (default: %(default)s)")
     promote.add_argument("--max-psi", type=float, default=0.25,
                          help="score PSI must be below this (default: %(default)s)")
+    promote.add_argument("--min-air", type=float, default=0.8, metavar="RATIO",
+                         help="fairness warning (never blocks): a segment's adverse impact "
+                         "ratio below this (default: %(default)s)")
     promote.add_argument("--decisions-database", metavar="URL",
                          help="database of the service's decisions whose latest applicants "
                          "are the base of the score PSI (default: the service's own "
@@ -146,6 +149,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     listing.add_argument("--model-name", metavar="NAME",
                          help="registered model name (default: settings.model_name)")
     listing.set_defaults(handler=models_command)
+    _register_document(listing)
 
 
 # ------------------------------------------------------------------ helpers
@@ -508,6 +512,7 @@ def promote_command(args: argparse.Namespace, settings: Settings) -> int:
     """Run the gates; exit status 0 when promoted (or forced), 1 when rejected."""
     from mlflow.exceptions import MlflowException
 
+    from models.fairness import FairnessConfig
     from models.registry import GateConfig, promote
     from scoring.config import GradeBands
 
@@ -520,7 +525,8 @@ def promote_command(args: argparse.Namespace, settings: Settings) -> int:
                            max_relative_loss_increase=args.max_loss_increase,
                            max_calibration_error=args.max_calibration_error,
                            max_psi=args.max_psi, grade_upper_pd=tuple(grades.upper_pd),
-                           grade_labels=tuple(grades.labels))
+                           grade_labels=tuple(grades.labels),
+                           fairness=FairnessConfig(min_air=args.min_air))
         gates.check()
     except ValueError as exc:
         raise CliError(str(exc)) from None
@@ -564,3 +570,69 @@ def models_command(args: argparse.Namespace, settings: Settings) -> int:
 
 def _num(value: Any) -> str:
     return "-" if value is None or not np.isfinite(value) else f"{value:.4f}"
+
+
+# ------------------------------------------------------------- model document
+def _register_document(listing: argparse.ArgumentParser) -> None:
+    """``sme-credit models document VERSION --out DIR``."""
+    actions = listing.add_subparsers(dest="models_action", metavar="{document}")
+    document = actions.add_parser(
+        "document", help="write a version's model document (HTML with its charts)",
+        description="Write a complete model document of one registered version from the "
+        "MLflow registry and its run: intended use, data and default definition, method, "
+        "performance with confidence intervals, calibration by grade, stability, fairness, "
+        "limitations, monitoring plan and the promotion record. One HTML file (no script, "
+        "nothing from the network) with its PNG charts in DIR/figures.")
+    document.add_argument("version", metavar="VERSION", help="registered version (e.g. 3)")
+    document.add_argument("--out", required=True, type=Path, metavar="DIR",
+                          help="folder to write the document into (created when missing)")
+    document.add_argument("--model-name", dest="document_model_name", metavar="NAME",
+                          help="registered model name (default: settings.model_name)")
+    document.add_argument("--decisions-database", metavar="URL",
+                          help="database of the service's decisions whose latest applicants "
+                          "get a PSI as in the promotion gate (default: the service's own "
+                          "database when it is there)")
+    document.add_argument("--psi-applicants", type=int, default=5000, metavar="N",
+                          help="latest applicants (one decision per seller) for that PSI "
+                          "(default: %(default)s)")
+    document.set_defaults(handler=document_command)
+
+
+def document_command(args: argparse.Namespace, settings: Settings) -> int:
+    """Write the model document; print its path."""
+    import time
+
+    from mlflow.exceptions import MlflowException
+
+    from decisions.labels import LABEL_DEFINITIONS
+    from models.document import DocumentInputs, write_model_document
+    from scoring.config import GradeBands
+    from scoring.monitor import stability_report
+    from scoring.scorer import Scorer
+
+    if args.out.exists() and not args.out.is_dir():
+        raise CliError(f"--out {args.out} is a file; give a folder for the document")
+    uri, _ = _tracking(settings)
+    name = args.document_model_name or args.model_name or settings.model_name
+    started = time.monotonic()
+
+    def progress(message: str) -> None:
+        print(f"[{time.monotonic() - started:5.1f}s] {message}", file=sys.stderr, flush=True)
+
+    def stability(model: Any, frame: pd.DataFrame, sample: str) -> dict[str, Any]:
+        scorer = Scorer(model, model_name=name, model_version=str(args.version))
+        return stability_report(scorer, frame, reference_name="training sample").to_dict()
+
+    grades = GradeBands()
+    progress("reading the latest applicants")
+    inputs = DocumentInputs(
+        grade_upper_pd=tuple(grades.upper_pd), grade_labels=tuple(grades.labels),
+        stability=stability, recent=_recent_applicants(args, settings),
+        label_definitions={k: tuple(sorted(v)) for k, v in LABEL_DEFINITIONS.items()},
+        progress=progress)
+    try:
+        path = write_model_document(uri, name, args.version, args.out, inputs)
+    except (LookupError, NotADirectoryError, MlflowException) as exc:
+        raise CliError(str(exc)) from exc
+    print(f"model document of {name} v{str(args.version).removeprefix('v')}: {path}")
+    return 0

@@ -37,12 +37,17 @@ The gates
   on (when given) against its training scores, below ``max_psi``; without them, of the
   sample (a note says so: a hash hold-out is split from the same table as the training rows,
   so that PSI shows little).
+- **Fairness** (a warning, never a rejection). Approval rates, adverse impact ratios and
+  calibration by segment (seller kind, industry, region, tenure) of the challenger and the
+  champion (:func:`models.fairness.fairness_report`, thresholds ``GateConfig.fairness``);
+  it warns when a segment of at least ``min_segment_size`` applicants has an AIR below
+  ``min_air`` or its mean PD outside its Jeffreys interval.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -57,6 +62,7 @@ from models.evaluation import (
     paired_auc_difference,
     paired_loss_difference,
 )
+from models.fairness import FairnessConfig, fairness_report
 
 __all__ = [
     "Gate",
@@ -90,6 +96,8 @@ class GateConfig:
     grade_upper_pd, grade_labels : the scorer's grade bands (``scoring.config.GradeBands``).
     min_sample_defaults : the comparison is restricted to the rows both models held out
         when that part holds at least this many defaults and non-defaults.
+    fairness : thresholds of the fairness warning; its approval rule's grade bands are
+        replaced by ``grade_upper_pd`` and ``grade_labels`` in :func:`judge`.
     """
 
     auc_margin: float = 0.005
@@ -102,6 +110,7 @@ class GateConfig:
     grade_upper_pd: tuple[float, ...] = (0.01, 0.025, 0.05, 0.10)
     grade_labels: tuple[str, ...] = ("A", "B", "C", "D", "E")
     min_sample_defaults: int = 20
+    fairness: FairnessConfig = field(default_factory=FairnessConfig)
 
     def check(self) -> None:
         """Raise ``ValueError`` naming the first threshold out of range."""
@@ -131,6 +140,7 @@ class GateConfig:
         if self.min_sample_defaults < 1:
             raise ValueError(f"min_sample_defaults must be >= 1; got "
                              f"{self.min_sample_defaults}")
+        self.fairness.check()
 
 
 @dataclass(frozen=True)
@@ -172,6 +182,7 @@ class GateOutcome:
         minus champion) as dicts; empty without a champion.
     calibration : per model, the calibration table of :func:`calibration_table` as records.
     notes : what the reader should know about the sample and the PSI base.
+    fairness : per model, :meth:`models.fairness.FairnessReport.to_dict`.
     """
 
     gates: list[Gate]
@@ -179,6 +190,7 @@ class GateOutcome:
     comparisons: dict[str, dict[str, Any]] = field(default_factory=dict)
     calibration: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    fairness: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 # ------------------------------------------------------------------ features
@@ -283,7 +295,7 @@ def _figures(model: CreditModel, raw: np.ndarray, pd_: np.ndarray, y: np.ndarray
 def judge(challenger: CreditModel, X: pd.DataFrame, y: object, *,
           champion: CreditModel | None = None, config: GateConfig | None = None,
           servable_features: Collection[str] = (), recent: RecentApplicants | None = None,
-          ) -> GateOutcome:
+          segments: pd.DataFrame | None = None) -> GateOutcome:
     """Run every gate on the labelled sample ``(X, y)``, which neither model trained on.
 
     Parameters
@@ -294,6 +306,9 @@ def judge(challenger: CreditModel, X: pd.DataFrame, y: object, *,
     config : thresholds; :class:`GateConfig` defaults when ``None``.
     servable_features : the feature names the snapshot builder produces.
     recent : the latest applicants, the base of the score PSI; ``None``: the sample.
+    segments : segment columns of the sample (``industry``, ``region``, ...) that ``X``
+        lacks, indexed like ``X`` (rows it lacks are ``missing``); the fairness figures
+        read the segment columns of ``X`` and of ``segments``.
 
     Raises
     ------
@@ -321,7 +336,41 @@ def judge(challenger: CreditModel, X: pd.DataFrame, y: object, *,
                               error, f"<= {config.max_calibration_error}",
                               "row-weighted mean |PD - bad rate| over PD deciles"))
     outcome.gates.append(_psi_gate(challenger, raw, recent, config, outcome))
+    outcome.gates.append(_fairness_gate(X, y_arr, pd_, champion, segments, config, outcome))
     return outcome
+
+
+def _fairness_gate(X: pd.DataFrame, y: np.ndarray, pd_: np.ndarray,
+                   champion: CreditModel | None, segments: pd.DataFrame | None,
+                   config: GateConfig, outcome: GateOutcome) -> Gate:
+    fairness = replace(config.fairness, approval=replace(
+        config.fairness.approval, grade_upper_pd=config.grade_upper_pd,
+        grade_labels=config.grade_labels))
+    frame = X
+    if segments is not None:
+        extra = [c for c in segments.columns if c not in X.columns]
+        if extra and segments.index.has_duplicates:
+            outcome.notes.append("fairness: the stored segment columns are not keyed by a "
+                                 "unique index; only the sample's own columns are used")
+        elif extra:
+            frame = X.assign(**{c: segments[c].reindex(X.index).to_numpy() for c in extra})
+    report = fairness_report(y, pd_, frame, fairness)
+    outcome.fairness["challenger"] = report.to_dict()
+    if champion is not None and "champion" in outcome.figures:
+        champion_pd = champion.calibration_.apply(champion.decision_function(X))
+        outcome.fairness["champion"] = fairness_report(y, champion_pd, frame,
+                                                       fairness).to_dict()
+    warnings = report.warnings()
+    detail = report.describe_warnings() or (
+        f"{len(report.table)} segments, none below AIR {fairness.min_air:g} or "
+        "outside its calibration interval")
+    if report.notes:
+        detail += " (" + "; ".join(report.notes) + ")"
+    return Gate("fairness by segment", warnings.empty, float(len(warnings)),
+                f"every segment of >= {fairness.min_segment_size} applicants: AIR >= "
+                f"{fairness.min_air:g} and mean PD within its Jeffreys interval ("
+                f"{fairness.calibration_level:.0%}"
+                + (" family-wise)" if fairness.family_wise else ")"), detail, blocking=False)
 
 
 def _comparison_gates(champion: CreditModel, X: pd.DataFrame, y: np.ndarray,
@@ -424,6 +473,7 @@ class PromotionResult:
     comparisons: dict[str, dict[str, Any]] = field(default_factory=dict)
     calibration: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    fairness: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def promoted(self) -> bool:
@@ -465,6 +515,21 @@ class PromotionResult:
                 lines.append(f"  {row['grade']:<6}{row['n']:>7}{row['bads']:>6}"
                              f"{row['predicted_pd']:>9.4f}{row['observed_rate']:>10.4f}"
                              f"   [{row['lower']:.4f}, {row['upper']:.4f}]  {mark}")
+        for who in ("challenger", "champion"):
+            found = self.fairness.get(who)
+            if not found:
+                continue
+            lines += ["", f"{who} fairness (approval by the credit policy, AIR against the "
+                      "most-approved segment, Jeffreys interval of the bad rate):",
+                      f"  {'dimension':<12}{'segment':<16}{'n':>7}{'approved':>10}"
+                      f"{'AIR':>7}{'mean PD':>9}{'observed':>10}{'interval':>20}  flags"]
+            for row in found["segments"]:
+                lines.append(
+                    f"  {row['dimension']:<12}{row['segment'][:15]:<16}{row['n']:>7}"
+                    f"{_pct(row['approval_rate']):>10}{_fmt2(row['air']):>7}"
+                    f"{_fmt(row['mean_pd']):>9}{_fmt(row['observed_rate']):>10}"
+                    f"   [{row['lower']:.4f}, {row['upper']:.4f}]  "
+                    f"{', '.join(row['flags'])}")
         lines += ["", "gates:"]
         for gate in self.gates:
             mark = "PASS" if gate.passed else ("FAIL" if gate.blocking else "WARN")
@@ -478,3 +543,11 @@ class PromotionResult:
 
 def _fmt(value: float | None) -> str:
     return "n/a" if value is None or not np.isfinite(value) else f"{value:.4f}"
+
+
+def _fmt2(value: float | None) -> str:
+    return "n/a" if value is None or not np.isfinite(value) else f"{value:.2f}"
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None or not np.isfinite(value) else f"{value:.1%}"

@@ -15,6 +15,11 @@ What one registered version holds
   ``holdout/holdout.parquet``: the rows :func:`models.train` set aside before fitting
   (the most recent ones with a time column, else a hash sample of the index labels; at most
   ``holdout_max_rows`` of them), feature columns plus :data:`LABEL_COLUMN`.
+- Fairness (:mod:`models.fairness`) on the hold-out: ``fairness/fairness.json`` (approval
+  rate, adverse impact ratio and calibration by segment, in the documented shape) and
+  ``fairness/segments.parquet``: the hold-out rows' segment columns (seller kind, industry,
+  region, tenure, those the training table or the ``segments`` argument carries), indexed
+  like the hold-out, so a promotion reads the same segments.
 - Tags on run and version: ``data_fingerprint``, ``code_version``,
   ``feature_registry_version``, ``training_scheme``.
 
@@ -28,8 +33,9 @@ hold out the same rows); else the rows of the champion's own stored hold-out, wh
 enough defaults; else all of them, with a note (a champion that has seen some is favoured,
 so the gate errs on the side of keeping it). The gates are :mod:`models.gates`': serving
 features, DeLong AUC non-inferiority on raw scores, paired Brier and log loss, calibration
-in the large and by grade (Jeffreys intervals), decile calibration error and score PSI
-against the latest applicants (when the caller passes them). The first model is promoted
+in the large and by grade (Jeffreys intervals), decile calibration error, score PSI
+against the latest applicants (when the caller passes them) and, as a warning that never
+rejects, fairness by segment (with the stored segment columns). The first model is promoted
 on the gates except the comparisons. The verdict (who, when, gates, figures, reason) is
 recorded as ``promotion.*`` tags on the version and, with every figure and the calibration
 tables, as a JSON document ``promotion/promotion-<time>.json`` in the version's run,
@@ -66,12 +72,14 @@ from mlflow.types.schema import ColSpec, Schema
 
 from features.registry import FEATURES, registry_version
 from models.credit_model import CreditModel
+from models.fairness import DIMENSIONS, FairnessConfig
 from models.gates import Gate, GateConfig, PromotionResult, RecentApplicants, judge
 from models.report import evaluate, model_card
 
 __all__ = [
     "CHALLENGER",
     "CHAMPION",
+    "FAIRNESS_PATH",
     "LABEL_COLUMN",
     "CreditModelPyfunc",
     "Gate",
@@ -100,6 +108,9 @@ CHALLENGER = "challenger"
 LABEL_COLUMN = "__label__"
 _MODEL_ARTIFACT = "credit_model"
 _HOLDOUT_PATH = "holdout/holdout.parquet"
+#: The fairness figures on the hold-out (read by the model document) and its segments.
+FAIRNESS_PATH = "fairness/fairness.json"
+_SEGMENTS_PATH = "fairness/segments.parquet"
 #: Longest tag value written (MLflow's limit for a model version tag).
 _TAG_LIMIT = 5000
 
@@ -263,7 +274,8 @@ def log_and_register(model: CreditModel, features: pd.DataFrame, label: object, 
                      artifact_location: str | None = None, segment: str | None = None,
                      data_description: str = "", extra_params: dict[str, Any] | None = None,
                      holdout_max_rows: int = 50_000, run_name: str | None = None,
-                     ) -> LoggedVersion:
+                     segments: pd.DataFrame | None = None,
+                     fairness: FairnessConfig | None = None) -> LoggedVersion:
     """Log a freshly trained model to MLflow, register a new version, alias it challenger.
 
     Parameters
@@ -281,6 +293,10 @@ def log_and_register(model: CreditModel, features: pd.DataFrame, label: object, 
     data_description : where the data came from, for the model card.
     extra_params : more run parameters (e.g. the CLI arguments).
     holdout_max_rows : cap of the stored hold-out sample (random rows, seeded).
+    segments : segment columns the feature table lacks (``industry``, ``region`` of the
+        sellers), indexed by the same (unique) labels as ``features``; rows it lacks are
+        the segment ``missing``. The table's own segment columns are used too.
+    fairness : thresholds of the fairness figures; defaults when ``None``.
 
     Returns
     -------
@@ -307,10 +323,12 @@ def log_and_register(model: CreditModel, features: pd.DataFrame, label: object, 
             raise ValueError(f"segment column {segment!r} is not in the feature table")
         segment_values = pd.Series(features[segment].iloc[positions].to_numpy(),
                                    index=holdout.index, name=segment)
+    segment_frame = _holdout_segments(features, segments, positions, holdout.index)
     sample = ("hold-out (out of time)" if model.training_report_.scheme == "out-of-time"
               else "hold-out (hash sample of the index)")
     evaluation = evaluate(model, holdout_X, holdout[LABEL_COLUMN].to_numpy(), sample=sample,
-                          segment=segment_values)
+                          segment=segment_values, segment_columns=segment_frame,
+                          fairness=fairness)
     tags = {
         "data_fingerprint": data_fingerprint(features, y),
         "code_version": code_version(),
@@ -337,6 +355,12 @@ def log_and_register(model: CreditModel, features: pd.DataFrame, label: object, 
             encoding="utf-8")
         (folder / "holdout").mkdir()
         holdout.to_parquet(folder / _HOLDOUT_PATH)
+        (folder / "fairness").mkdir()
+        segment_frame.to_parquet(folder / _SEGMENTS_PATH)
+        if evaluation.fairness is not None:
+            (folder / FAIRNESS_PATH).write_text(
+                json.dumps(evaluation.fairness.to_dict(), indent=1, default=str),
+                encoding="utf-8")
         model.save(folder / _MODEL_ARTIFACT)
         input_example = model.input_example(holdout_X)
         evaluation_seconds = time.perf_counter() - started
@@ -347,6 +371,8 @@ def log_and_register(model: CreditModel, features: pd.DataFrame, label: object, 
         metrics.update({f"validation_{k}": float(v) for k, v in
                         model.training_report_.validation_metrics.items() if np.isfinite(v)})
         metrics["train_seconds"] = model.training_report_.seconds
+        if evaluation.fairness is not None:
+            metrics["holdout_fairness_warnings"] = float(len(evaluation.fairness.warnings()))
         if evaluation.segments is not None:
             for row in evaluation.segments.to_dict(orient="records"):
                 if np.isfinite(float(row["auc"])):
@@ -361,6 +387,7 @@ def log_and_register(model: CreditModel, features: pd.DataFrame, label: object, 
                 mlflow.log_artifacts(str(folder / "plots"), "plots")
                 mlflow.log_artifacts(str(tables), "evaluation")
                 mlflow.log_artifacts(str(folder / "holdout"), "holdout")
+                mlflow.log_artifacts(str(folder / "fairness"), "fairness")
                 mlflow.log_artifact(str(folder / "model_card.md"))
                 info = mlflow.pyfunc.log_model(
                     name="model",
@@ -383,6 +410,31 @@ def log_and_register(model: CreditModel, features: pd.DataFrame, label: object, 
                          experiment_id=experiment_id, model_uri=info.model_uri,
                          metrics=metrics, tags=tags,
                          seconds={"evaluation": evaluation_seconds, "mlflow": mlflow_seconds})
+
+
+def _holdout_segments(features: pd.DataFrame, segments: pd.DataFrame | None,
+                      positions: np.ndarray, index: pd.Index) -> pd.DataFrame:
+    """The segment columns (:data:`models.fairness.DIMENSIONS`) of the hold-out rows, from
+    the training table and from ``segments`` (matched by index label)."""
+    wanted = [c for candidates in DIMENSIONS.values() for c in candidates]
+    frame = pd.DataFrame(index=index)
+    for column in wanted:
+        if column in features.columns:
+            frame[column] = features[column].iloc[positions].to_numpy()
+    if segments is not None:
+        extra = [c for c in segments.columns if c in wanted and c not in frame.columns]
+        if extra and segments.index.has_duplicates:
+            raise ValueError("segments must be indexed by unique labels (the seller ids of "
+                             "the feature table)")
+        if extra:
+            labels = features.index[positions]
+            for column in extra:
+                frame[column] = segments[column].reindex(labels).to_numpy()
+    for column in frame.columns:  # parquet wants one type per column
+        if frame[column].dtype == object or isinstance(frame[column].dtype,
+                                                       pd.CategoricalDtype):
+            frame[column] = frame[column].astype("string")
+    return frame
 
 
 def _metric_key(text: str) -> str:
@@ -540,6 +592,20 @@ def _unseen_rows(challenger_mv: ModelVersion, champion_mv: ModelVersion,
                   "hold-out), which favours the champion")
 
 
+def _load_segments(tracking_uri: str, version: ModelVersion) -> pd.DataFrame | None:
+    """The segment columns stored with a version's hold-out; ``None`` for a version logged
+    before they were stored."""
+    if not version.run_id:
+        return None
+    with tracking(tracking_uri) as client, \
+            tempfile.TemporaryDirectory(prefix="sme-credit-segments-") as tmp:
+        try:
+            path = client.download_artifacts(version.run_id, _SEGMENTS_PATH, tmp)
+        except (MlflowException, OSError):
+            return None
+        return pd.read_parquet(path)
+
+
 def promote(tracking_uri: str, model_name: str, *, version: str | None = None,
             gates: GateConfig | None = None, force: bool = False, reason: str | None = None,
             actor: str | None = None, recent: RecentApplicants | None = None,
@@ -591,12 +657,13 @@ def promote(tracking_uri: str, model_name: str, *, version: str | None = None,
         champion, _ = load_credit_model(tracking_uri, model_name,
                                         version=champion_mv.version)
     X, y = load_holdout(tracking_uri, model_name, challenger_mv.version)
+    segments = _load_segments(tracking_uri, challenger_mv)
     X, y, sample = _comparison_sample(tracking_uri, model_name, challenger_mv, champion_mv,
                                       challenger, champion, X, y, gates)
     outcome = judge(challenger, X, y, champion=champion, config=gates,
                     servable_features=(FEATURES.keys() if servable_features is None
                                        else servable_features),
-                    recent=recent)
+                    recent=recent, segments=segments)
     all_pass = all(g.passed for g in outcome.gates if g.blocking)
     verdict = "promoted" if all_pass else ("forced" if force else "rejected")
     at = datetime.now(UTC).isoformat(timespec="seconds")
@@ -606,7 +673,7 @@ def promote(tracking_uri: str, model_name: str, *, version: str | None = None,
         gates=outcome.gates, verdict=verdict, actor=actor, at=at,
         reason=reason.strip() if reason else None, figures=outcome.figures, sample=sample,
         comparisons=outcome.comparisons, calibration=outcome.calibration,
-        notes=outcome.notes)
+        notes=outcome.notes, fairness=outcome.fairness)
     with tracking(tracking_uri) as client:
         _record(client, result, gates, challenger_mv.run_id)
         if result.promoted:
@@ -634,6 +701,7 @@ def promotion_record(result: PromotionResult, gates: GateConfig) -> dict[str, An
         "figures": {who: {k: (float(v) if np.isfinite(v) else None) for k, v in figs.items()}
                     for who, figs in result.figures.items()},
         "comparisons": result.comparisons, "calibration": result.calibration,
+        "fairness": result.fairness,
     }
 
 

@@ -17,6 +17,7 @@ from models.evaluation import (
     classification_metrics,
     cutoff_table,
 )
+from models.fairness import FairnessConfig, FairnessReport, fairness_report
 
 __all__ = ["Evaluation", "evaluate", "model_card"]
 
@@ -34,6 +35,8 @@ class Evaluation:
     cutoffs : approval rate against bad rate at PD cut-offs.
     segments : AUC by segment, or ``None`` without a segment column.
     segment_column : the column that defined the segments.
+    fairness : approval rates, adverse impact ratios and calibration by segment
+        (:func:`models.fairness.fairness_report`).
     """
 
     sample: str
@@ -42,16 +45,23 @@ class Evaluation:
     cutoffs: pd.DataFrame
     segments: pd.DataFrame | None
     segment_column: str | None
+    fairness: FairnessReport | None = None
 
 
 def evaluate(model: CreditModel, X: pd.DataFrame, y: object, *, sample: str = "hold-out",
-             segment: str | pd.Series | None = None) -> Evaluation:
+             segment: str | pd.Series | None = None,
+             segment_columns: pd.DataFrame | None = None,
+             fairness: FairnessConfig | None = None) -> Evaluation:
     """Evaluate ``model`` on ``(X, y)``.
 
     Parameters
     ----------
     segment : a column of ``X`` (for example ``"kind"``) or values aligned with ``X``; the
         AUC is then also reported per segment.
+    segment_columns : further segment columns of the rows of ``X`` (for example ``industry`` and
+        ``region`` of the sellers), row for row; the fairness figures read these and the
+        segment columns of ``X`` itself.
+    fairness : thresholds of the fairness figures; defaults when ``None``.
     """
     y_arr = np.asarray(y, dtype=float)
     raw = model.decision_function(X)
@@ -70,8 +80,16 @@ def evaluate(model: CreditModel, X: pd.DataFrame, y: object, *, sample: str = "h
             segment_column = str(segment.name) if segment.name is not None else "segment"
             values = segment.to_numpy()
         segments = auc_by_segment(y_arr, pd_, values)
+    frame = X
+    if segment_columns is not None:
+        if len(segment_columns) != len(X):
+            raise ValueError(f"segment_columns has {len(segment_columns)} rows, the sample "
+                             f"{len(X)}")
+        extra = [c for c in segment_columns.columns if c not in X.columns]
+        frame = X.assign(**{c: segment_columns[c].to_numpy() for c in extra})
+    fair = fairness_report(y_arr, pd_, frame, fairness)
     return Evaluation(sample, metrics, calibration_by_decile(y_arr, pd_),
-                      cutoff_table(y_arr, pd_), segments, segment_column)
+                      cutoff_table(y_arr, pd_), segments, segment_column, fair)
 
 
 def _table(frame: pd.DataFrame, digits: int = 4) -> str:
@@ -87,6 +105,30 @@ def _table(frame: pd.DataFrame, digits: int = 4) -> str:
                 cells.append(str(value))
         rows.append("| " + " | ".join(cells) + " |")
     return "\n".join([header, rule, *rows])
+
+
+def _fairness_section(report: FairnessReport) -> list[str]:
+    config = report.config
+    rule = config.approval
+    lines = ["## Fairness", "",
+             f"Approval as the credit policy {rule.policy_version} decides on the PD alone "
+             f"(grades {', '.join(rule.approve_grades)} approved, PD at most "
+             f"{rule.max_pd:g}); adverse impact ratio (AIR) = a segment's approval rate over "
+             "the most-approved segment's (segments of at least "
+             f"{config.min_segment_size} applicants), flagged below {config.min_air:g} "
+             "(four-fifths rule); calibration = mean PD against the Jeffreys interval of the "
+             f"observed default rate ({config.calibration_level:.0%}"
+             + (" family-wise over the segments" if config.family_wise else "") + "). "
+             f"Segments under {config.min_segment_size} applicants are shown, never "
+             "flagged.", ""]
+    if report.table.empty:
+        lines.append("No segment column in the sample.")
+    else:
+        lines.append(report.to_markdown())
+    warnings = report.describe_warnings()
+    lines += ["", f"Warnings: {warnings}." if warnings else "Warnings: none."]
+    lines += [f"- {note}" for note in report.notes]
+    return [*lines, ""]
 
 
 def model_card(model: CreditModel, evaluation: Evaluation, *, name: str,
@@ -172,6 +214,8 @@ def model_card(model: CreditModel, evaluation: Evaluation, *, name: str,
     if evaluation.segments is not None:
         lines += [f"### AUC by {evaluation.segment_column}", "",
                   _table(evaluation.segments), ""]
+    if evaluation.fairness is not None:
+        lines += _fairness_section(evaluation.fairness)
     if extra:
         lines += ["## Provenance", ""] + [f"- {k}: {v}" for k, v in extra.items()] + [""]
     lines += ["## Known limits", "",

@@ -143,7 +143,7 @@ def test_first_model_becomes_champion_on_its_own_gates_and_the_verdict_is_record
     assert result.verdict == "promoted"
     assert result.champion_version is None
     first_gates = ["serving features", "calibration in the large", "calibration by grade",
-                   "decile calibration error", "score PSI"]
+                   "decile calibration error", "score PSI", "fairness by segment"]
     assert [g.name for g in result.gates] == first_gates
     # a generic table's columns are not the feature builder's: without a champion, a warning
     serving = result.gates[0]
