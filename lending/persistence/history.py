@@ -29,6 +29,15 @@ judges it. A payment reversed (bounced) before the history's date is void from t
 (as the fold restates it): the instalments it seemed to pay count as unpaid until later
 money paid them. A draw written off stays unpaid; its instalments stop counting days at
 the write-off.
+
+Cost
+----
+The folds are the cost (one from the line's opening per day folded as of; see
+``BENCHMARKS.md``, "Credit history reads"). Everything else is plain Python per line: the
+frames are built from plain rows once, at the end, business dates become moments once per
+distinct date, and the month-end panel counts days past due from integer moments.
+``bench/history.py`` times them against the implementation before (kept frozen in
+``tests/lending/persistence/history_reference.py``, which the tests compare against).
 """
 
 from __future__ import annotations
@@ -58,6 +67,8 @@ from lending.delinquency import (
 from lending.lines import (
     CreditLine,
     DrawMade,
+    DrawStatus,
+    InstalmentStatus,
     LimitChanged,
     LineEvent,
     LineState,
@@ -120,7 +131,8 @@ _ENTRY = cast(sa.Table, JournalEntryRecord.__table__)  # type: ignore[attr-defin
 _POSTING = cast(sa.Table, JournalPostingRecord.__table__)  # type: ignore[attr-defined]
 #: Ids per ``IN (...)`` list (SQLite allows 32,766 parameters per statement).
 _CHUNK = 2_000
-_MICROSECOND = timedelta(microseconds=1)
+_MICROSECOND_NS = 1_000
+_DAY_NS = 86_400 * 10**9
 _PAYMENTS = (PaymentReceived, PrepaymentReceived, PayoffReceived)
 _DEFAULT_TIMEZONE = "Asia/Shanghai"
 
@@ -226,15 +238,36 @@ def history_date(as_of: datetime, timezone: str = _DEFAULT_TIMEZONE) -> date:
     return as_of.astimezone(ZoneInfo(timezone)).date() - timedelta(days=1)
 
 
-def _stamps(days: Sequence[date | None], timezone: str, *, during: bool) -> pd.Series:
-    """Business dates as UTC moments: their end, or one microsecond before it (an event
-    of the day); ``None`` is NaT."""
-    values = pd.to_datetime(pd.Series([None if day is None else day + timedelta(days=1)
-                                       for day in days], dtype="object"))
-    moments = values.dt.tz_localize(timezone).dt.tz_convert("UTC")
-    if during:
-        moments = moments - pd.Timedelta(_MICROSECOND)
-    return moments.astype("datetime64[ns, UTC]")
+class _Moments:
+    """Business dates as UTC moments (int64 nanoseconds since the epoch) in one time zone,
+    converted once per distinct date: the end of the day (midnight starting the next
+    day), or one microsecond before it (an event of the day)."""
+
+    def __init__(self, timezone: str) -> None:
+        self.timezone = timezone
+        #: The end of each date converted so far.
+        self.ends: dict[date, int] = {}
+
+    def learn(self, days: Iterable[date | None]) -> None:
+        """Convert the dates not yet known, all in one pandas call."""
+        new = sorted({day for day in days if day is not None and day not in self.ends})
+        if not new:
+            return
+        values = pd.to_datetime(pd.Series([day + timedelta(days=1) for day in new],
+                                          dtype="object"))
+        moments = values.dt.tz_localize(self.timezone).dt.tz_convert("UTC")
+        ns = moments.astype("datetime64[ns, UTC]").dt.tz_localize(None).to_numpy(
+            dtype="datetime64[ns]").view(np.int64)
+        self.ends.update(zip(new, ns.tolist(), strict=True))
+
+    def series(self, days: Sequence[date | None], *, during: bool) -> pd.Series:
+        """``days`` as a ``datetime64[ns, UTC]`` series; ``None`` is NaT."""
+        self.learn(days)
+        ends, shift = self.ends, (_MICROSECOND_NS if during else 0)
+        nat = np.iinfo(np.int64).min
+        ns = np.fromiter((nat if day is None else ends[day] - shift for day in days),
+                         dtype=np.int64, count=len(days))
+        return pd.Series(ns.view("datetime64[ns]")).dt.tz_localize("UTC")
 
 
 # --------------------------------------------------------------------------- one line
@@ -308,6 +341,16 @@ def _first_of_last_run(days: Sequence[date], paid: Sequence[bool]) -> date | Non
     return found
 
 
+def _paid_flag(item: InstalmentStatus | None, tolerance: Decimal) -> bool:
+    """Whether an instalment counts as paid: what fell due on it within the arrears
+    tolerance once due, its principal all paid before."""
+    if item is None:
+        return False
+    if item.is_due:
+        return item.principal_unpaid + item.interest_unpaid + item.fee_unpaid <= tolerance
+    return item.principal_unpaid == 0
+
+
 def _line_rows(line: _StoredLine, through: date) -> list[_DrawRow]:
     """One row per instalment of each draw of the line, as known at the end of
     ``through``."""
@@ -321,34 +364,35 @@ def _line_rows(line: _StoredLine, through: date) -> list[_DrawRow]:
                            if isinstance(event, LineWrittenOff)), None)
     limits = _limit_at_draws(line, events)
     tolerance = line.terms.delinquency.arrears_tolerance
+    ordered = sorted(states)
+    # each folded day's draws by id (the first of an id, as a search in order finds it)
+    known = [{d.draw_id: d for d in reversed(states[day].draws)} for day in ordered]
     rows: list[_DrawRow] = []
     for draw in final.draws:
         written_off = draw.status == "written_off"
-        days = sorted(day for day in states if day >= draw.drawn_on
-                      and (not written_off or written_off_on is None
-                           or day < written_off_on))
-        known = [states[day] for day in days]
-        present = [next((d for d in state.draws if d.draw_id == draw.draw_id), None)
-                   for state in known]
+        stop = written_off_on if written_off else None
+        days: list[date] = []
+        present: list[DrawStatus | None] = []
+        for day, draws in zip(ordered, known, strict=True):
+            if day >= draw.drawn_on and (stop is None or day < stop):
+                days.append(day)
+                present.append(draws.get(draw.draw_id))
         repaid_on = None if written_off else _first_of_last_run(
             days, [d is not None and d.status == "repaid" for d in present])
+        numbered = [None if status is None
+                    else {i.number: i for i in reversed(status.instalments)}
+                    for status in present]
+        due_on = max(i.due_date for i in draw.instalments)
+        credit_limit = limits.get(draw.draw_id, line.terms.limit)
+        draw_written_off_on = written_off_on if written_off else None
         for instalment in draw.instalments:
-            flags = []
-            for status in present:
-                item = None if status is None else next(
-                    (i for i in status.instalments if i.number == instalment.number), None)
-                if item is None:
-                    flags.append(False)
-                elif item.is_due:
-                    flags.append(item.principal_unpaid + item.interest_unpaid
-                                 + item.fee_unpaid <= tolerance)
-                else:
-                    flags.append(item.principal_unpaid == 0)
+            flags = [False if items is None
+                     else _paid_flag(items.get(instalment.number), tolerance)
+                     for items in numbered]
             rows.append(_DrawRow(
                 line=line, draw_id=draw.draw_id, drawn_on=draw.drawn_on, amount=draw.amount,
-                credit_limit=limits.get(draw.draw_id, line.terms.limit),
-                due_on=max(i.due_date for i in draw.instalments), repaid_on=repaid_on,
-                written_off_on=written_off_on if written_off else None,
+                credit_limit=credit_limit, due_on=due_on, repaid_on=repaid_on,
+                written_off_on=draw_written_off_on,
                 instalment=instalment.number, instalment_due_on=instalment.due_date,
                 instalment_paid_on=_first_of_last_run(days, flags),
                 instalment_principal=instalment.principal))
@@ -363,8 +407,15 @@ def _through(line: _StoredLine, as_of: datetime | None, timezone: str) -> date:
 
 
 def _history(rows: list[_DrawRow], timezone: str) -> pd.DataFrame:
+    """The rows as one frame of :data:`HISTORY_COLUMNS` (dates as moments, converted once
+    per distinct date)."""
+    moments = _Moments(timezone)
+    moments.learn(day for r in rows for day in (r.drawn_on, r.due_on, r.repaid_on,
+                                                 r.line.opened_on, r.instalment_due_on,
+                                                 r.instalment_paid_on, r.written_off_on))
+
     def stamps(days: Sequence[date | None], *, during: bool) -> pd.Series:
-        return _stamps(days, timezone, during=during)
+        return moments.series(days, during=during)
 
     return pd.DataFrame({
         "draw_id": pd.Series([r.draw_id for r in rows], dtype="string"),
@@ -427,29 +478,35 @@ def empty_credit_history() -> pd.DataFrame:
     return _history([], _DEFAULT_TIMEZONE)
 
 
-def _nanoseconds(values: pd.Series) -> np.ndarray:
-    """UTC moments as int64 nanoseconds; NaT as the int64 maximum (never)."""
-    naive = values.dt.tz_convert("UTC").dt.tz_localize(None)
-    ns = naive.to_numpy(dtype="datetime64[ns]").view(np.int64)
-    return np.where(naive.isna().to_numpy(), np.iinfo(np.int64).max, ns)
+def _month_ends(first: date, last: date) -> list[date]:
+    """The last day of each month from ``first``'s through ``last`` (when on or before
+    it): ``pandas.date_range(first's month end, last, freq="ME")``."""
+    ends: list[date] = []
+    year, month = first.year, first.month
+    while True:
+        following = date(year + month // 12, month % 12 + 1, 1)
+        end = following - timedelta(days=1)
+        if end > last:
+            return ends
+        ends.append(end)
+        year, month = following.year, following.month
 
 
-def _days_past_due(rows: pd.DataFrame, moments: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """A line's days past due at each of ``moments`` (int64 ns) from its instalments, and
-    whether it was written off by then: an instalment counts once due and until paid in
-    full (``paid < t`` no longer), its days stop at the write-off."""
-    drawn = _nanoseconds(rows["drawn_at"])[:, None]
-    due = _nanoseconds(rows["instalment_due_at"])[:, None]
-    paid = _nanoseconds(rows["instalment_paid_at"])[:, None]
-    written_off = _nanoseconds(rows["written_off_at"])[:, None]
-    t = moments[None, :]
-    counting = (drawn < t) & (due < t) & ~(paid < t)
-    until = np.where(written_off < t, written_off, t)
-    late = np.where(counting, (until - due) // (86_400 * 10**9), 0)
-    if not len(rows):
-        return np.zeros(len(moments), dtype=np.int64), np.zeros(len(moments), dtype=bool)
-    return (np.asarray(late.max(axis=0), dtype=np.int64),
-            np.asarray((written_off <= t).any(axis=0), dtype=bool))
+def _late_at(rows: Sequence[tuple[int, int, int, int]], moment: int) -> tuple[int, bool]:
+    """A line's days past due at ``moment`` (int64 ns) from its instalments' moments
+    ``(drawn, due, paid, written off)`` (never: the int64 maximum), and whether it was
+    written off by then: an instalment counts once due and until paid in full (``paid <
+    t`` no longer), its days stop at the write-off."""
+    late, gone = 0, False
+    for drawn, due, paid, written_off in rows:
+        if drawn < moment and due < moment and not paid < moment:
+            until = written_off if written_off < moment else moment
+            days = (until - due) // _DAY_NS
+            if days > late:
+                late = days
+        if written_off <= moment:
+            gone = True
+    return late, gone
 
 
 def line_month_panel(source: HistorySource, *, through: date | None = None,
@@ -477,27 +534,45 @@ def line_month_panel(source: HistorySource, *, through: date | None = None,
     """
     with _connected(source) as connection:
         lines = _read_lines(connection, None)
+    moments = _Moments(timezone)
+    never = np.iinfo(np.int64).max
+    month_end_moments: dict[date, int] = {}
+    opened_at: dict[date, pd.Timestamp] = {}
+    month_stamps: dict[date, pd.Timestamp] = {}
     records: list[tuple[Any, ...]] = []
     for line in tqdm(lines, unit="line", desc="month-end panel", file=sys.stderr,
                      leave=False, disable=not progress):
         last = line.booked_on if through is None else through
         if last < line.opened_on:
             continue
-        history = _history(_line_rows(line, last), timezone)
-        months = pd.date_range(pd.Timestamp(line.opened_on) + pd.offsets.MonthEnd(0),
-                               pd.Timestamp(last), freq="ME")
-        if not len(months):
+        months = _month_ends(line.opened_on, last)
+        if not months:
             continue
-        moments = np.array([int(pd.Timestamp(end_of_day(month.date(), timezone)).value)
-                            for month in months], dtype=np.int64)
-        days, gone = _days_past_due(history, moments)
-        opened = pd.Timestamp(line.opened_on)
-        for number, (month, late, written_off) in enumerate(zip(months, days, gone,
-                                                                 strict=True)):
-            bucket = "written_off" if written_off else bucket_for(int(late))
+        drawn_rows = _line_rows(line, last)
+        moments.learn(day for r in drawn_rows for day in (
+            r.drawn_on, r.instalment_due_on, r.instalment_paid_on, r.written_off_on))
+        ends = moments.ends
+        rows = [(ends[r.drawn_on] - _MICROSECOND_NS, ends[r.instalment_due_on],
+                 never if r.instalment_paid_on is None
+                 else ends[r.instalment_paid_on] - _MICROSECOND_NS,
+                 never if r.written_off_on is None else ends[r.written_off_on])
+                for r in drawn_rows]
+        opened = opened_at.get(line.opened_on)
+        if opened is None:
+            opened = opened_at[line.opened_on] = pd.Timestamp(line.opened_on)
+        for number, month in enumerate(months):
+            moment = month_end_moments.get(month)
+            if moment is None:
+                moment = month_end_moments[month] = int(
+                    pd.Timestamp(end_of_day(month, timezone)).value)
+            stamp = month_stamps.get(month)
+            if stamp is None:
+                stamp = month_stamps[month] = pd.Timestamp(month)
+            late, written_off = _late_at(rows, moment)
+            bucket = "written_off" if written_off else bucket_for(late)
             status = ("written_off" if written_off
                       else "frozen" if late > line.freeze_after_days else "open")
-            records.append((line.line_id, line.seller_id, opened, month, number, int(late),
+            records.append((line.line_id, line.seller_id, opened, stamp, number, late,
                             bucket, status))
     frame = pd.DataFrame.from_records(records, columns=list(PANEL_COLUMNS))
     return frame.astype({"line_id": "str", "seller_id": "str",
