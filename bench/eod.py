@@ -45,6 +45,7 @@ The figures go to BENCHMARKS.md with the command that produced them.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import subprocess
@@ -52,6 +53,8 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -294,7 +297,7 @@ def _eod_process(url: str, workdir: Path, batch_size: int) -> tuple[float, float
     return seconds, peak / 1024, out.read_text().strip().splitlines()[-1:][0]
 
 
-def _floor(engine: sa.Engine) -> tuple[float, int]:
+def dpd_floor(engine: sa.Engine) -> tuple[float, int]:
     """The set-based statement's seconds (rolled back) and the lines it set past due."""
     dialect = engine.dialect.name
     with engine.connect() as connection:
@@ -308,26 +311,55 @@ def _floor(engine: sa.Engine) -> tuple[float, int]:
     return seconds, int(past_due or 0)
 
 
-def _bench(database: str, lines: int, args: argparse.Namespace) -> tuple[int, float]:
-    workdir = Path(tempfile.mkdtemp(prefix="bench-eod-"))
-    schema = f"bench_eod_{uuid.uuid4().hex[:8]}"
+@dataclass(frozen=True)
+class Book:
+    """A benchmark book: its store's URL, folder and (PostgreSQL) schema."""
+
+    url: str
+    workdir: Path
+    schema: str
+
+
+@contextlib.contextmanager
+def built_book(database: str, lines: int, postgres_url: str, *, prefix: str, keep: bool,
+               steady: bool = True) -> Iterator[Book]:
+    """A store holding a book of ``lines`` lines (the templates copied), dropped after
+    unless ``keep``; ``steady`` also keeps the day before's closing balance, as end of day
+    would have left it."""
+    workdir = Path(tempfile.mkdtemp(prefix=f"bench-{prefix}-"))
+    schema = f"bench_{prefix}_{uuid.uuid4().hex[:8]}"
+    dsn = postgres_url.replace("postgresql+psycopg://", "postgresql://")
     if database == "sqlite":
         url = f"sqlite:///{workdir / 'book.db'}"
     else:
-        dsn = args.postgres_url.replace("postgresql+psycopg://", "postgresql://")
         with psycopg.connect(dsn, autocommit=True) as connection:
             connection.execute(f'create schema "{schema}"')
-        separator = "&" if "?" in args.postgres_url else "?"
-        url = f"{args.postgres_url}{separator}options=-csearch_path%3D{schema}"
+        separator = "&" if "?" in postgres_url else "?"
+        url = f"{postgres_url}{separator}options=-csearch_path%3D{schema}"
     try:
         engine = make_engine(url)
         upgrade_database(engine)
-        started = time.perf_counter()
         _templates(engine)
         copies = max(1, lines // TEMPLATES)
         if copies > 1:
             _replicate(engine, copies - 1)
-            _steady_closing_balance(engine)
+            if steady:
+                _steady_closing_balance(engine)
+        engine.dispose()
+        yield Book(url, workdir, schema)
+    finally:
+        if database == "postgresql" and not keep:
+            with psycopg.connect(dsn, autocommit=True) as connection:
+                connection.execute(f'drop schema "{schema}" cascade')
+        if not keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _bench(database: str, lines: int, args: argparse.Namespace) -> tuple[int, float]:
+    started = time.perf_counter()
+    with built_book(database, lines, args.postgres_url, prefix="eod", keep=args.keep) as book:
+        url, workdir = book.url, book.workdir
+        engine = make_engine(url)
         with engine.connect() as connection:
             total = int(connection.execute(sa.text("SELECT COUNT(*) FROM credit_line"))
                         .scalar_one())
@@ -362,19 +394,12 @@ def _bench(database: str, lines: int, args: argparse.Namespace) -> tuple[int, fl
               f"{run_seconds or 0:.1f} s; the closing trial balance alone (read again, "
               f"carried from the day before) {carried:.2f} s, equal to the full scan of "
               f"every posting ({scan:.1f} s, not part of end of day)", flush=True)
-        floor, past_due = _floor(engine)
+        floor, past_due = dpd_floor(engine)
         engine.dispose()
         print(f"[{database}] set-based SQL days past due (one statement): {floor:.2f} s "
               f"({past_due:,} lines past due); end of day / floor = {seconds / floor:.0f}x",
               flush=True)
         return total, peak
-    finally:
-        if database == "postgresql" and not args.keep:
-            dsn = args.postgres_url.replace("postgresql+psycopg://", "postgresql://")
-            with psycopg.connect(dsn, autocommit=True) as connection:
-                connection.execute(f'drop schema "{schema}" cascade')
-        if not args.keep:
-            shutil.rmtree(workdir, ignore_errors=True)
 
 
 def main() -> None:

@@ -24,25 +24,21 @@ One run per database and book size:
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
-import tempfile
 import time
-import uuid
 from pathlib import Path
 
 import pandas as pd
-import psycopg
 import sqlalchemy as sa
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from eod import TEMPLATES, _floor, _replicate, _templates  # noqa: E402
+from eod import built_book, dpd_floor  # noqa: E402
 
 from lending.persistence.history import credit_history_frame, line_month_panel  # noqa: E402
-from store import make_engine, upgrade_database  # noqa: E402
+from store import make_engine  # noqa: E402
 from tests.lending.persistence import history_reference as reference  # noqa: E402
 
 
@@ -56,24 +52,10 @@ def _timed(label: str, read: object, engine: sa.Engine, lines: int) -> tuple[pd.
 
 
 def _bench(database: str, lines: int, args: argparse.Namespace) -> None:
-    workdir = Path(tempfile.mkdtemp(prefix="bench-history-"))
-    schema = f"bench_history_{uuid.uuid4().hex[:8]}"
-    dsn = args.postgres_url.replace("postgresql+psycopg://", "postgresql://")
-    if database == "sqlite":
-        url = f"sqlite:///{workdir / 'book.db'}"
-    else:
-        with psycopg.connect(dsn, autocommit=True) as connection:
-            connection.execute(f'create schema "{schema}"')
-        separator = "&" if "?" in args.postgres_url else "?"
-        url = f"{args.postgres_url}{separator}options=-csearch_path%3D{schema}"
-    try:
-        engine = make_engine(url)
-        upgrade_database(engine)
-        started = time.perf_counter()
-        _templates(engine)
-        copies = max(1, lines // TEMPLATES)
-        if copies > 1:
-            _replicate(engine, copies - 1)
+    started = time.perf_counter()
+    with built_book(database, lines, args.postgres_url, prefix="history", keep=args.keep,
+                    steady=False) as book:
+        engine = make_engine(book.url)
         with engine.connect() as connection:
             total = int(connection.execute(sa.text("SELECT COUNT(*) FROM credit_line"))
                         .scalar_one())
@@ -82,7 +64,7 @@ def _bench(database: str, lines: int, args: argparse.Namespace) -> None:
         print(f"[{database}] book: {total:,} lines, {events:,} events "
               f"(set-up {time.perf_counter() - started:.1f} s, not timed)", flush=True)
         engine.dispose()
-        engine = make_engine(url)
+        engine = make_engine(book.url)
         # warm both implementations up (imports, first folds) on one template seller
         credit_history_frame(engine, seller_ids=["S00"])
         reference.credit_history_frame(engine, seller_ids=["S00"])
@@ -101,17 +83,11 @@ def _bench(database: str, lines: int, args: argparse.Namespace) -> None:
             print(f"[{database}] frames equal to the reference; speed-up: credit history "
                   f"{old_history / new_history:.1f}x, month-end panel "
                   f"{old_panel / new_panel:.1f}x", flush=True)
-        floor, past_due = _floor(engine)
+        floor, past_due = dpd_floor(engine)
         print(f"[{database}] set-based SQL days past due on one day (one statement, floor): "
               f"{floor:.2f} s ({past_due:,} lines past due); panel / floor = "
               f"{new_panel / floor:.0f}x", flush=True)
         engine.dispose()
-    finally:
-        if database == "postgresql" and not args.keep:
-            with psycopg.connect(dsn, autocommit=True) as connection:
-                connection.execute(f'drop schema "{schema}" cascade')
-        if not args.keep:
-            shutil.rmtree(workdir, ignore_errors=True)
 
 
 def main() -> None:
