@@ -30,22 +30,32 @@ from store import GroupCommit
 
 __all__ = ["SettingsDep", "EngineDep", "UowDep", "ScorerDep", "PolicyDep", "ModelsDep",
            "DecisionCommitsDep", "IdempotencyKeyDep", "require", "required_permission",
-           "PUBLIC_PATHS"]
+           "PUBLIC_PATHS", "settings_of", "engine_of"]
 
 #: Routes anyone may call (health checks of load balancers and orchestrators).
 PUBLIC_PATHS = frozenset({"/healthz", "/readyz"})
 
 
-async def get_settings(request: Request) -> Settings:
-    """The service's settings."""
+def settings_of(request: Request) -> Settings:
+    """The service's settings (what :func:`get_settings` gives a route)."""
     settings: Settings = request.app.state.settings
     return settings
 
 
-async def get_engine(request: Request) -> sa.Engine:
-    """The database engine."""
+def engine_of(request: Request) -> sa.Engine:
+    """The database engine (what :func:`get_engine` gives a route)."""
     engine: sa.Engine = request.app.state.engine
     return engine
+
+
+async def get_settings(request: Request) -> Settings:
+    """The service's settings."""
+    return settings_of(request)
+
+
+async def get_engine(request: Request) -> sa.Engine:
+    """The database engine."""
+    return engine_of(request)
 
 
 async def get_uow(request: Request) -> SqlUnitOfWork:

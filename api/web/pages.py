@@ -12,7 +12,6 @@ from __future__ import annotations
 from typing import Annotated
 from urllib.parse import quote
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Form, Request
 from markupsafe import Markup
 from starlette.responses import RedirectResponse, Response
@@ -25,6 +24,7 @@ from access.security import (
     logout,
     normalise_username,
 )
+from api.deps import engine_of, settings_of
 from api.security import (
     clear_session_cookie,
     client_ip,
@@ -45,7 +45,6 @@ from api.web.access import (
 )
 from api.web.rendering import Message, render_page
 from api.web.views import CaseView
-from settings import Settings
 from store.clock import utc_now
 
 __all__ = ["router", "GRADES", "ACTIONS"]
@@ -61,16 +60,6 @@ _MAX_QUERY = 200
 _MAX_DAYS = 3650
 
 
-def _settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
-
-
-def _engine(request: Request) -> sa.Engine:
-    engine: sa.Engine = request.app.state.engine
-    return engine
-
-
 # --------------------------------------------------------------------------- login
 
 
@@ -82,7 +71,7 @@ def _login_page(request: Request, *, next_path: str, username: str = "",
                            messages=[Message("error", error)] if error else [],
                            login_csrf=token, next_path=safe_next_path(next_path),
                            username=username)
-    set_login_csrf_cookie(response, _settings(request), token)
+    set_login_csrf_cookie(response, settings_of(request), token)
     return response
 
 
@@ -119,9 +108,9 @@ def login_submit(request: Request, username: Annotated[str, Form(max_length=200)
     if not login_csrf_matches(request, csrf_token):
         return _login_page(request, next_path=next, username=shown, status_code=403,
                            error="The login form expired. Please log in again.")
-    settings = _settings(request)
+    settings = settings_of(request)
     try:
-        tokens = login(_engine(request), username, password, client_ip=client_ip(request),
+        tokens = login(engine_of(request), username, password, client_ip=client_ip(request),
                        settings=settings)
     except InvalidCredentials:
         return _login_page(request, next_path=next, username=shown, status_code=401,
@@ -144,9 +133,9 @@ def logout_submit(request: Request, officer: OfficerDep,
     if not form_csrf_matches(officer, csrf_token):
         return _refused_page(officer, 403, "The form's security token did not match. "
                              "Reload the page and try again.")
-    settings = _settings(request)
+    settings = settings_of(request)
     token = request.cookies.get(session_cookie_settings(settings).name, "")
-    logout(_engine(request), token)
+    logout(engine_of(request), token)
     response = RedirectResponse("/officer/login", status_code=303)
     clear_session_cookie(response, settings)
     return response
@@ -189,7 +178,7 @@ def queue_page(request: Request, officer: OfficerDep,
     if low is not None and high is not None and low > high:
         problems.append("'Waiting at least' must not be more than 'at most'.")
         low = high = None
-    items = backend.referred_cases(_engine(request), grade=grade or None, min_days=low,
+    items = backend.referred_cases(engine_of(request), grade=grade or None, min_days=low,
                                    max_days=high, now=utc_now())
     return render_page("queue.html", principal=officer.principal,
                        csrf_token=officer.csrf_token, nav="queue",
@@ -209,7 +198,7 @@ def decisions_page(request: Request, officer: OfficerDep,
     grade."""
     # Cut rather than refuse: no id is this long, and the page should still answer.
     query = q.strip()[:_MAX_QUERY]
-    rows, truncated = backend.past_decisions(_engine(request), query)
+    rows, truncated = backend.past_decisions(engine_of(request), query)
     return render_page("decisions.html", principal=officer.principal,
                        csrf_token=officer.csrf_token, nav="decisions", rows=rows,
                        truncated=truncated, query=query)

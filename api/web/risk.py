@@ -23,12 +23,12 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Annotated, Any, TypeVar
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Form, Request
 from markupsafe import Markup
 from starlette.responses import RedirectResponse, Response
 
 from access.security import logout
+from api.deps import engine_of, settings_of
 from api.model_holder import ModelHolder
 from api.security import (
     clear_session_cookie,
@@ -48,7 +48,6 @@ from decisions.book import (
 )
 from models.runs import BacktestRun, champion_and_challenger, latest_backtest
 from scoring.monitor import StabilityReport
-from settings import Settings
 
 __all__ = ["PERMISSION", "RiskPageForbidden", "RiskViewerDep", "router",
            "VINTAGES_SHOWN", "CURVES", "CURVES_WAIT_SECONDS"]
@@ -242,20 +241,10 @@ def _backtest_grades(run: BacktestRun) -> list[BacktestGrade]:
 
 
 # ------------------------------------------------------------------------ routes
-def _settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
-
-
-def _engine(request: Request) -> sa.Engine:
-    engine: sa.Engine = request.app.state.engine
-    return engine
-
-
 @router.get("/")
 def risk_page(request: Request, viewer: RiskViewerDep) -> Response:
     """The book, its delinquency through time, the score's stability and the models."""
-    settings, engine = _settings(request), _engine(request)
+    settings, engine = settings_of(request), engine_of(request)
     holder: ModelHolder = request.app.state.models
     grades = backend.GRADES
     scorer = holder.current()
@@ -308,8 +297,8 @@ def risk_logout(request: Request, viewer: RiskViewerDep,
                            csrf_token=viewer.csrf_token, status_code=403, heading="Not done",
                            explanation="The form's security token did not match. Reload "
                            "the page and try again.")
-    settings = _settings(request)
-    logout(_engine(request), request.cookies.get(session_cookie_settings(settings).name, ""))
+    settings = settings_of(request)
+    logout(engine_of(request), request.cookies.get(session_cookie_settings(settings).name, ""))
     response = RedirectResponse("/officer/login?next=/risk/", status_code=303)
     clear_session_cookie(response, settings)
     return response

@@ -18,6 +18,7 @@ import cli
 from cli import backtest as backtest_cli
 from models.backtest import vintage_curves
 from settings import Settings
+from tests.commands import run_command as _run
 from tests.models.test_backtest import hand_made_panel
 from tests.models.test_out_of_time import make_labels_table
 
@@ -36,12 +37,6 @@ class Book:
     settings: Settings
 
 
-def _run(argv: list[str], settings: Settings) -> int:
-    """Runs one ``sme-credit`` command in this process with ``settings``."""
-    from cli import build_parser
-
-    args = build_parser().parse_args(argv)
-    return int(args.handler(args, settings))
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import os
 import signal
 import socket
@@ -19,8 +18,8 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from cli import CliError
-from cli import models as cli
 from settings import Settings
+from tests.commands import run_command as run
 from tests.models.conftest import CreditTable
 
 FAST_ARGS = ["--max-candidates", "1", "--cv-folds", "3", "--n-jobs", "1"]
@@ -33,12 +32,6 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("data")
 
 
-def run(argv: list[str], settings: Settings) -> int:
-    parser = argparse.ArgumentParser(prog="sme-credit")
-    subparsers = parser.add_subparsers(dest="command", required=True)
-    cli.register(subparsers)
-    args = parser.parse_args(argv)
-    return int(args.handler(args, settings))
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import re
@@ -18,13 +17,13 @@ from mlflow.tracking import MlflowClient
 from scipy.stats import norm
 
 from cli import CliError
-from cli import models as cli
 from models import CreditModel
 from models.document import SECTIONS
 from models.evaluation import delong_covariance
 from models.gates import GateConfig
 from models.registry import load_credit_model, load_holdout, log_and_register, promote
 from settings import Settings
+from tests.commands import run_command as run
 from tests.models.conftest import CreditTable
 
 NAME = "document-pd"
@@ -62,12 +61,6 @@ def store(trained: CreditModel, credit_table: CreditTable,
                                model_name=NAME))
 
 
-def run(argv: list[str], settings: Settings) -> int:
-    parser = argparse.ArgumentParser(prog="sme-credit")
-    subparsers = parser.add_subparsers(dest="command", required=True)
-    cli.register(subparsers)
-    args = parser.parse_args(argv)
-    return int(args.handler(args, settings))
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
@@ -12,19 +11,11 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from cli import CliError
-from cli import scoring as cli
 from models.registry import log_and_register
 from scoring import Scorer
 from settings import Settings
+from tests.commands import run_command as run
 from tests.scoring.conftest import Market
-
-
-def run(argv: list[str], settings: Settings) -> int:
-    parser = argparse.ArgumentParser(prog="sme-credit")
-    subparsers = parser.add_subparsers(dest="command", required=True)
-    cli.register(subparsers)
-    args = parser.parse_args(argv)
-    return int(args.handler(args, settings))
 
 
 @pytest.fixture(scope="module")

@@ -28,6 +28,7 @@ from lending.persistence import SqlUnitOfWork, advance_line, draw, get_line
 from lending.products import RequestedPlan
 from settings import Settings
 from tests.api.web.conftest import PASSWORD, USERS, Market, Site, csrf_of, start_site
+from tests.commands import run_command as _run
 
 SECTIONS = ("book", "vintages", "roll-rates", "stability", "models", "backtest", "shadow")
 MODEL_NAME = "risk-page-pd"
@@ -234,19 +235,12 @@ class Registry:
     run_id: str
 
 
-def _run(argv: list[str], settings: Settings) -> int:
-    """Runs one ``sme-credit`` command in this process with ``settings``."""
-    from cli import build_parser
-
-    args = build_parser().parse_args(argv)
-    return int(args.handler(args, settings))
 
 
 @pytest.fixture(scope="module")
 def registry(tmp_path_factory: pytest.TempPathFactory) -> Registry:
     """A real MLflow store: v1 trained and promoted (champion) and backtested, v2 trained
     (challenger), all from the command line."""
-    from settings import Settings
     from tests.models.test_out_of_time import make_labels_table
 
     folder = tmp_path_factory.mktemp("registry")
