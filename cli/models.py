@@ -98,6 +98,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        "(default: %(default)s)")
     train.add_argument("--n-jobs", type=int, default=2, metavar="N",
                        help="LightGBM threads (default: %(default)s)")
+    train.add_argument("--reject-inference", choices=("fuzzy",), metavar="METHOD",
+                       help="reject inference (needs --rejects): 'fuzzy' augmentation: a "
+                       "model on the labelled rows scores the rejects, each enters the "
+                       "training rows as good with weight 1-PD and as bad with weight PD, "
+                       "and the model is trained again (models/reject_inference.py)")
+    train.add_argument("--rejects", type=Path, metavar="PATH",
+                       help="table (.parquet or .csv) of rejected applicants' features, e.g. "
+                       "'sme-credit export decisions' (rows with a line_id are approved and "
+                       "left out); with --time-column it needs that column (or created_at)")
+    train.add_argument("--reject-pd-factor", type=float, default=1.0, metavar="K",
+                       help="fuzzy augmentation: a reject's PD is min(1, K x the first "
+                       "model's PD) (default: %(default)s)")
+    train.add_argument("--reject-weight", type=float, default=1.0, metavar="W",
+                       help="fuzzy augmentation: total weight of one reject (default: "
+                       "%(default)s, as much as a labelled row)")
     train.set_defaults(handler=train_command)
 
     promote = subparsers.add_parser(
@@ -364,6 +379,92 @@ def _embargo_days(args: argparse.Namespace, table: TrainingTable) -> tuple[float
                                  f"{EMBARGO_DAYS_PER_MONTH} days)")
 
 
+#: Columns of a decisions export that tell an approved decision (it opened a line).
+REJECT_LINE_COLUMN = "line_id"
+#: Time column a decisions export always has, used for rejects without --time-column.
+REJECT_FALLBACK_TIME_COLUMN = "created_at"
+
+
+@dataclass
+class RejectsTable:
+    """The rejected applicants ``--rejects`` names, ready for fuzzy augmentation.
+
+    Attributes
+    ----------
+    features : the training table's feature columns, one row per reject.
+    time : their observation times (``None`` without ``--time-column``).
+    notes : what the user should know (rows left out).
+    """
+
+    features: pd.DataFrame
+    time: pd.Series | None
+    notes: list[str] = field(default_factory=list)
+
+
+def load_rejects(args: argparse.Namespace, table: TrainingTable) -> RejectsTable:
+    """The ``--rejects`` table with the training table's feature columns (and times).
+
+    A decisions export (``sme-credit export decisions``) is understood as it is: rows with
+    a line (approved) are left out, and features renamed ``feature_NAME`` for a clash with
+    a decision column are renamed back.
+
+    Raises
+    ------
+    CliError
+        A missing or unreadable file, missing feature or time columns, or no reject left.
+    """
+    raw = _read(args.rejects, "rejects")
+    notes: list[str] = []
+    renamed = {c: c.removeprefix("feature_") for c in raw.columns
+               if c.startswith("feature_") and c.removeprefix("feature_") in table.features}
+    if renamed:
+        raw = raw.drop(columns=list(renamed.values()), errors="ignore").rename(
+            columns=renamed)
+    if REJECT_LINE_COLUMN in raw.columns:
+        booked = raw[REJECT_LINE_COLUMN].notna().to_numpy()
+        if booked.any():
+            notes.append(f"--rejects: {int(booked.sum())} rows with a {REJECT_LINE_COLUMN} "
+                         "(approved) left out")
+            raw = raw.loc[~booked]
+    if len(raw) == 0:
+        raise CliError(f"{args.rejects}: no rejected applicant (every row has a line)")
+    missing = [str(c) for c in table.features.columns if c not in raw.columns]
+    if missing:
+        raise CliError(f"{args.rejects}: the rejects lack the feature column(s) "
+                       f"{', '.join(missing)} of the training table")
+    time_values: pd.Series | None = None
+    if table.time is not None:
+        time_column = args.time_column
+        if time_column not in raw.columns:
+            time_column = REJECT_FALLBACK_TIME_COLUMN
+        if time_column not in raw.columns:
+            raise CliError(f"{args.rejects}: no time column {args.time_column!r} (nor "
+                           f"{REJECT_FALLBACK_TIME_COLUMN!r}) for the rejects")
+        time_values = raw[time_column]
+        if time_column != REJECT_FALLBACK_TIME_COLUMN \
+                and REJECT_FALLBACK_TIME_COLUMN in raw.columns:
+            time_values = time_values.fillna(raw[REJECT_FALLBACK_TIME_COLUMN])
+        if pd.api.types.is_datetime64_any_dtype(table.time.dtype) \
+                and not pd.api.types.is_datetime64_any_dtype(time_values.dtype):
+            try:
+                time_values = pd.Series(pd.to_datetime(time_values, utc=True,
+                                                       format="ISO8601"),
+                                        index=time_values.index)
+            except (ValueError, TypeError) as exc:
+                raise CliError(f"{args.rejects}: time column {time_column!r} is not ISO "
+                               f"8601 timestamps ({exc})") from None
+        unknown = time_values.isna().to_numpy()
+        if unknown.all():
+            raise CliError(f"{args.rejects}: no reject has a time in {time_column!r}")
+        if unknown.any():
+            notes.append(f"--rejects: {int(unknown.sum())} rows without a time left out")
+            raw, time_values = raw.loc[~unknown], time_values.loc[~unknown]
+    features = raw[list(table.features.columns)]
+    return RejectsTable(features.reset_index(drop=True),
+                        None if time_values is None else time_values.reset_index(drop=True),
+                        notes)
+
+
 def _segment(args: argparse.Namespace, features: pd.DataFrame) -> str | None:
     if args.segment_column:
         if args.segment_column not in features.columns:
@@ -391,15 +492,42 @@ def train_command(args: argparse.Namespace, settings: Settings) -> int:
     for note in table.notes:
         print(f"note: {note}", file=sys.stderr)
     segment = _segment(args, features)
+    if (args.reject_inference is None) != (args.rejects is None):
+        raise CliError("--reject-inference and --rejects go together: --reject-inference "
+                       "fuzzy --rejects PATH")
+    rejects = load_rejects(args, table) if args.rejects is not None else None
+    for note in rejects.notes if rejects is not None else ():
+        print(f"note: {note}", file=sys.stderr)
+    inference: Any = None
     try:
         config = TrainConfig(seed=args.seed, max_candidates=args.max_candidates,
                              time_budget_seconds=args.time_budget, cv_folds=args.cv_folds,
                              n_jobs=args.n_jobs)
         config.check()
-        model = train(features, label.to_numpy(),
-                      time=time_values.to_numpy() if time_values is not None else None,
-                      groups=None if table.groups is None else table.groups.to_numpy(),
-                      embargo_days=embargo_days, config=config)
+        options: dict[str, Any] = {
+            "time": time_values.to_numpy() if time_values is not None else None,
+            "groups": None if table.groups is None else table.groups.to_numpy(),
+            "embargo_days": embargo_days, "config": config}
+        if rejects is None:
+            model = train(features, label.to_numpy(), **options)
+        else:
+            from models.reject_inference import (
+                FuzzyAugmentationConfig,
+                train_with_reject_inference,
+            )
+
+            augmentation_config = FuzzyAugmentationConfig(pd_factor=args.reject_pd_factor,
+                                                          reject_weight=args.reject_weight)
+            try:
+                augmentation_config.check()
+            except ValueError as exc:
+                option = str(exc).split(" ", 1)[0].replace("pd_factor", "reject-pd-factor")
+                raise CliError(f"--{option.replace('_', '-')}: {exc}") from None
+            inference = train_with_reject_inference(
+                features, label.to_numpy(), rejects.features,
+                reject_time=None if rejects.time is None else rejects.time.to_numpy(),
+                augmentation_config=augmentation_config, **options)
+            model = inference.model
     except ValueError as exc:
         raise CliError(str(exc)) from exc
     uri, artifact_location = _tracking(settings)
@@ -412,6 +540,11 @@ def train_command(args: argparse.Namespace, settings: Settings) -> int:
                              "data.grouped_by": args.id_column if table.groups is not None
                              else "-",
                              "data.not_features": ",".join(table.dropped) or "-"}
+    if inference is not None:
+        extra.update({f"reject_inference.{k}": v for k, v in inference.summary().items()})
+        extra["reject_inference.rejects_path"] = str(args.rejects)
+        extra["reject_inference.known_good_bad_holdout_auc"] = \
+            inference.known_good_bad.training_report_.holdout_metrics["auc"]
     try:
         logged = log_and_register(
             model, features, label.to_numpy(), tracking_uri=uri, model_name=model_name,
@@ -432,6 +565,14 @@ def train_command(args: argparse.Namespace, settings: Settings) -> int:
     print(f"hold-out: AUC {metrics['auc']:.4f}  Gini {metrics['gini']:.4f}  KS "
           f"{metrics['ks']:.4f}  Brier {metrics['brier']:.4f}  log loss "
           f"{metrics['log_loss']:.4f}")
+    if inference is not None:
+        figures = inference.summary()
+        kgb = inference.known_good_bad.training_report_.holdout_metrics
+        print(f"reject inference {figures['method']}: {figures['rejects_used']:,} of "
+              f"{figures['rejects']:,} rejects in the training rows (the others are later "
+              f"than the last training row), mean PD {figures['rejects_mean_pd']:.4f} by the "
+              f"model without them (hold-out AUC {kgb['auc']:.4f}), PD factor "
+              f"{figures['pd_factor']:g}, weight {figures['reject_weight']:g}")
     if embargo_text:
         print(f"{embargo_text}: {report.rows_embargoed} rows in the gaps left out")
     if report.rows_dropped_for_groups:

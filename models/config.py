@@ -61,8 +61,10 @@ class TrainConfig:
     calibration : ``"auto"`` tries Platt and isotonic, ``"platt"`` or ``"isotonic"`` tries
         one, ``"none"`` keeps the raw booster probability. A calibration is kept only when
         its cross-fitted Brier score on the validation rows beats the raw probability's.
-    max_categories : a text or category column with more distinct values than this is
-        refused (usually an identifier that should not be a feature).
+    max_categories : a text or category column with more distinct values than this keeps
+        its ``max_categories`` most frequent values as levels and reads the rarer ones as
+        missing (with a warning); one whose distinct values are more than half its
+        non-missing rows is refused as an identifier.
     candidates : the hyper-parameter candidates; default :data:`DEFAULT_CANDIDATES`.
     """
 

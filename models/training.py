@@ -42,6 +42,19 @@ several times):
   the gap the last training labels would be made of outcomes that happen during the
   validation window. Rows in the gap train nothing and are counted in the report.
 
+Two more options change only what fits the boosters, never what judges them:
+
+- ``sample_weight``: a weight per row (LightGBM's instance weights) in every part that
+  fits a booster (the out-of-time training rows, each cross-validation fold's fitting
+  rows, the final refit). Early stopping, the candidate search, calibration and every
+  reported metric stay unweighted: they judge the model on the rows as they are.
+- ``augmentation`` (:class:`TrainingAugmentation`): extra weighted rows, e.g. the
+  rejected applicants of :mod:`models.reject_inference`, added to every part that fits a
+  booster and to nothing else: never to validation, hold-out, calibration or the score and
+  feature references. With a time column, only the extra rows no later than the last
+  training row are used (the others are counted), so nothing from the validation or
+  hold-out window fits the model.
+
 Monotone constraints come from the feature registry (``risk_direction``) for numeric
 columns it knows, overridden by ``config.monotone_overrides``; categorical columns are
 never constrained. Everything random is seeded by ``config.seed`` and LightGBM runs in
@@ -51,6 +64,7 @@ deterministic mode, so the same data and config give the same model.
 from __future__ import annotations
 
 import time as time_module
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -78,11 +92,48 @@ from models.credit_model import (
 )
 from models.evaluation import ScoreReference, classification_metrics
 
-__all__ = ["train", "TrainingReport", "CandidateResult", "fit_credit_model",
-           "cross_validation_folds"]
+__all__ = ["train", "TrainingReport", "CandidateResult", "TrainingAugmentation",
+           "fit_credit_model", "cross_validation_folds"]
 
 #: Key of the hold-out hash (16 bytes); changing it changes every hold-out.
 _HOLDOUT_HASH_KEY = "sme-credit-hold!"
+
+
+@dataclass(frozen=True)
+class TrainingAugmentation:
+    """Extra weighted rows that only ever fit boosters (see the module notes).
+
+    Attributes
+    ----------
+    features : the rows, with (at least) the feature columns of the training table.
+    label : 0 or 1 per row, aligned by position.
+    weight : LightGBM instance weight per row, finite and >= 0.
+    time : observation time per row (same kind as the training table's time column),
+        or ``None``; with a time column in training, rows later than the last training
+        row are left out.
+    method : what made the rows (recorded in the training report).
+    """
+
+    features: pd.DataFrame
+    label: np.ndarray
+    weight: np.ndarray
+    time: np.ndarray | None = None
+    method: str = "augmentation"
+
+    def check(self) -> None:
+        """Raise ``ValueError`` naming the first inconsistent field."""
+        n = len(self.features)
+        for name in ("label", "weight"):
+            values = np.asarray(getattr(self, name))
+            if values.shape != (n,):
+                raise ValueError(f"augmentation {name} has shape {values.shape} for {n} rows")
+        if not np.isin(np.asarray(self.label, dtype=float), (0.0, 1.0)).all():
+            raise ValueError("augmentation label must be 0 or 1")
+        weight = np.asarray(self.weight, dtype=float)
+        if not (np.isfinite(weight).all() and (weight >= 0).all()):
+            raise ValueError("augmentation weight must be finite and >= 0")
+        if self.time is not None and len(self.time) != n:
+            raise ValueError(f"augmentation time has {len(self.time)} values for {n} rows")
 
 
 @dataclass
@@ -124,6 +175,10 @@ class TrainingReport:
     train_positions, validation_positions : 0-based row positions of the training and
         validation parts out of time (empty in cross-validation, where every non-hold-out
         row is in both, fold by fold).
+    weighted : whether ``sample_weight`` weighted the fitting rows.
+    augmentation : ``None``, or what the :class:`TrainingAugmentation` added: ``method``,
+        ``rows`` (used), ``rows_left_out`` (later than the last training row) and
+        ``weight`` (their total weight).
     """
 
     scheme: str
@@ -147,6 +202,8 @@ class TrainingReport:
     train_positions: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
     validation_positions: np.ndarray = field(
         default_factory=lambda: np.empty(0, dtype=np.int64))
+    weighted: bool = False
+    augmentation: dict[str, Any] | None = None
 
     def summary(self) -> dict[str, Any]:
         """JSON-friendly summary (without the hold-out positions)."""
@@ -168,12 +225,15 @@ class TrainingReport:
             "embargo_days": self.embargo_days,
             "rows_embargoed": self.rows_embargoed,
             "rows_dropped_for_groups": self.rows_dropped_for_groups,
+            "weighted": self.weighted,
+            "augmentation": self.augmentation,
         }
 
 
 def train(features: pd.DataFrame, label: object, *, time: object = None,
           groups: object = None, embargo_days: float = 0.0,
-          config: TrainConfig | None = None) -> CreditModel:
+          config: TrainConfig | None = None, sample_weight: object = None,
+          augmentation: TrainingAugmentation | None = None) -> CreditModel:
     """Train a LightGBM probability-of-default model; see the module notes for the steps.
 
     Parameters
@@ -192,6 +252,10 @@ def train(features: pd.DataFrame, label: object, *, time: object = None,
         the later part of each out-of-time cut; at least the label window (a 12-month label
         needs about 366 days). 0: no gap.
     config : :class:`TrainConfig`; defaults when ``None``.
+    sample_weight : a weight per row (finite, >= 0), aligned by position; weights the rows
+        that fit boosters only (see the module notes). ``None``: every row weighs 1.
+    augmentation : extra weighted rows that fit boosters and nothing else (see
+        :class:`TrainingAugmentation`).
 
     Returns
     -------
@@ -204,12 +268,14 @@ def train(features: pd.DataFrame, label: object, *, time: object = None,
         On an unusable table, label, time column, groups, embargo or configuration, with
         the reason.
     """
-    if groups is None and not embargo_days:
+    if groups is None and not embargo_days and sample_weight is None and augmentation is None:
         return CreditModel(config).fit(features, label, time=time)
     model = CreditModel(config)
     booster, state, report = fit_credit_model(features, label, time=time, groups=groups,
                                               embargo_days=embargo_days,
-                                              config=config or TrainConfig())
+                                              config=config or TrainConfig(),
+                                              sample_weight=sample_weight,
+                                              augmentation=augmentation)
     # What CreditModel.fit does, with the two options its scikit-learn signature lacks.
     model._set_fitted(booster, state)
     model.training_report_ = report
@@ -303,10 +369,7 @@ def _column_specs(X: pd.DataFrame, config: TrainConfig) -> list[ColumnSpec]:
         if kind == "categorical":
             levels = categorical_levels(X[name])
             if len(levels) > config.max_categories:
-                raise ValueError(
-                    f"column {name!r} has {len(levels)} distinct values (more than "
-                    f"max_categories={config.max_categories}); an identifier is not a "
-                    "feature: drop it or make it the index")
+                levels = _frequent_levels(X[name], name, levels, config.max_categories)
             specs.append(ColumnSpec(name, "categorical", levels, 0, "text"))
         else:
             direction = risk_direction(name) if config.monotone else 0
@@ -316,6 +379,34 @@ def _column_specs(X: pd.DataFrame, config: TrainConfig) -> list[ColumnSpec]:
     if unknown:
         raise ValueError(f"monotone_overrides names columns that are not features: {unknown}")
     return specs
+
+
+#: A text column whose distinct values are more than this share of its non-missing rows
+#: (and more than ``max_categories``) is an identifier, not a feature.
+IDENTIFIER_SHARE = 0.5
+
+
+def _frequent_levels(column: pd.Series, name: str, levels: tuple[str, ...],
+                     max_categories: int) -> tuple[str, ...]:
+    """The ``max_categories`` most frequent levels of a column with many (ties by name), in
+    the column's level order; the rarer values are then read as missing, like a level never
+    seen in training. A column that is mostly distinct values is refused as an identifier."""
+    text = column.dropna().astype(str)
+    counts = text.value_counts()
+    if len(counts) > IDENTIFIER_SHARE * len(text):
+        raise ValueError(
+            f"column {name!r} has {len(counts)} distinct values in {len(text)} rows (more "
+            f"than max_categories={max_categories}, and most rows have a value of their "
+            "own): an identifier is not a feature; drop it or make it the index")
+    ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    kept = {level for level, _ in ranked[:max_categories]}
+    rare_rows = int(sum(count for level, count in ranked[max_categories:]))
+    warnings.warn(
+        f"column {name!r} has {len(counts)} distinct values; its {max_categories} most "
+        f"frequent are its levels and the other {len(counts) - max_categories} "
+        f"({rare_rows} rows) are read as missing (TrainConfig.max_categories)",
+        UserWarning, stacklevel=4)
+    return tuple(level for level in levels if level in kept)
 
 
 # --------------------------------------------------------------------------- splits
@@ -438,10 +529,81 @@ def _lgb_params(candidate: Mapping[str, Any], specs: list[ColumnSpec], config: T
 
 
 def _dataset(matrix: np.ndarray, y: np.ndarray, names: list[str], categorical: list[int],
-             reference: lgb.Dataset | None = None) -> lgb.Dataset:
-    return lgb.Dataset(matrix, label=y, feature_name=names, categorical_feature=categorical,
-                       reference=reference, free_raw_data=False,
-                       params={"max_bin": 255, "verbosity": -1})
+             reference: lgb.Dataset | None = None, weight: np.ndarray | None = None,
+             ) -> lgb.Dataset:
+    return lgb.Dataset(matrix, label=y, weight=weight, feature_name=names,
+                       categorical_feature=categorical, reference=reference,
+                       free_raw_data=False, params={"max_bin": 255, "verbosity": -1})
+
+
+@dataclass
+class _FittingRows:
+    """What fits a booster besides the table's own rows: their weights and extra rows."""
+
+    weights: np.ndarray | None
+    extra_matrix: np.ndarray
+    extra_label: np.ndarray
+    extra_weight: np.ndarray
+
+    def dataset(self, matrix: np.ndarray, y: np.ndarray, positions: np.ndarray,
+                names: list[str], categorical: list[int]) -> lgb.Dataset:
+        if self.weights is None and len(self.extra_label) == 0:
+            return _dataset(matrix[positions], y[positions], names, categorical)
+        own = np.ones(len(positions)) if self.weights is None else self.weights[positions]
+        return _dataset(np.vstack([matrix[positions], self.extra_matrix]),
+                        np.concatenate([y[positions], self.extra_label]), names,
+                        categorical, weight=np.concatenate([own, self.extra_weight]))
+
+
+def _sample_weights(sample_weight: object, n_rows: int) -> np.ndarray | None:
+    if sample_weight is None:
+        return None
+    try:
+        weights = np.asarray(sample_weight, dtype=float).ravel()
+    except (TypeError, ValueError):
+        raise ValueError("sample_weight must be numbers, one per row") from None
+    if len(weights) != n_rows:
+        raise ValueError(f"sample_weight has {len(weights)} values for {n_rows} rows")
+    if not (np.isfinite(weights).all() and (weights >= 0).all()):
+        raise ValueError("sample_weight must be finite and >= 0")
+    if not weights.sum() > 0:
+        raise ValueError("sample_weight must not be all zero")
+    return weights
+
+
+def _comparable_times(values: object) -> pd.Series:
+    series = pd.Series(values.to_numpy() if isinstance(values, pd.Series | pd.Index)
+                       else np.asarray(values))
+    if pd.api.types.is_numeric_dtype(series.dtype) and \
+            not pd.api.types.is_bool_dtype(series.dtype):
+        return series.astype(float)
+    return pd.Series(pd.to_datetime(series, utc=True))
+
+
+def _augmentation_rows(augmentation: TrainingAugmentation | None, specs: list[ColumnSpec],
+                       time_values: pd.Series | None,
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray, pd.Series | None]:
+    if augmentation is None:
+        return np.empty((0, len(specs))), np.empty(0), np.empty(0), None
+    augmentation.check()
+    try:
+        extra = encode_columns(augmentation.features, specs)
+    except ValueError as exc:
+        raise ValueError(f"augmentation rows: {exc}") from None
+    extra_time: pd.Series | None = None
+    if time_values is not None:
+        if augmentation.time is None:
+            raise ValueError("with a time column the augmentation rows need their times "
+                             "(only those no later than the training rows are used)")
+        try:
+            extra_time = _comparable_times(augmentation.time)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"augmentation time: {exc}") from None
+        if extra_time.isna().any():
+            raise ValueError(f"augmentation time has {int(extra_time.isna().sum())} missing "
+                             "values")
+    return (extra, np.asarray(augmentation.label, dtype=float),
+            np.asarray(augmentation.weight, dtype=float), extra_time)
 
 
 def _fit_booster(params: dict[str, Any], train_set: lgb.Dataset,
@@ -541,7 +703,9 @@ def _feature_reference(matrix: np.ndarray, specs: list[ColumnSpec]) -> dict[str,
 # ------------------------------------------------------------------------- fit
 def fit_credit_model(features: pd.DataFrame, label: object, *, time: object = None,
                      groups: object = None, embargo_days: float = 0.0,
-                     config: TrainConfig) -> tuple[lgb.Booster, FittedState, TrainingReport]:
+                     config: TrainConfig, sample_weight: object = None,
+                     augmentation: TrainingAugmentation | None = None,
+                     ) -> tuple[lgb.Booster, FittedState, TrainingReport]:
     """The training procedure behind :func:`train` (see the module notes)."""
     started = time_module.perf_counter()
     config.check()
@@ -561,6 +725,10 @@ def fit_credit_model(features: pd.DataFrame, label: object, *, time: object = No
     names = booster_feature_names([s.name for s in specs])
     categorical = [j for j, s in enumerate(specs) if s.kind == "categorical"]
     all_positions = np.arange(len(X))
+    weights = _sample_weights(sample_weight, len(X))
+    extra_matrix, extra_label, extra_weight, extra_time = _augmentation_rows(
+        augmentation, specs, time_values)
+    extra_left_out = 0
 
     # 1. hold-out
     if time_values is not None:
@@ -608,7 +776,15 @@ def fit_credit_model(features: pd.DataFrame, label: object, *, time: object = No
         windows = {"train": _window(time_values, fit_pos),
                    "validation": _window(time_values, valid_pos),
                    "holdout": _window(time_values, holdout)}
-        train_set = _dataset(matrix[fit_pos], y[fit_pos], names, categorical)
+        if extra_time is not None:
+            # nothing from the validation or hold-out window fits the model
+            last_training = _comparable_times(time_values.iloc[fit_pos]).max()
+            usable = (extra_time <= last_training).to_numpy()
+            extra_left_out = int((~usable).sum())
+            extra_matrix, extra_label = extra_matrix[usable], extra_label[usable]
+            extra_weight = extra_weight[usable]
+        fitting = _FittingRows(weights, extra_matrix, extra_label, extra_weight)
+        train_set = fitting.dataset(matrix, y, fit_pos, names, categorical)
         valid_set = _dataset(matrix[valid_pos], y[valid_pos], names, categorical, train_set)
         for index, candidate in enumerate(candidates):
             if index > 0 and time_module.perf_counter() - started > config.time_budget_seconds:
@@ -636,6 +812,7 @@ def fit_credit_model(features: pd.DataFrame, label: object, *, time: object = No
         train_positions, validation_positions = fit_pos, valid_pos
     else:
         scheme = "cross-validation"
+        fitting = _FittingRows(weights, extra_matrix, extra_label, extra_weight)
         folds = cross_validation_folds(
             y[rest], config.cv_folds, config.seed,
             None if group_values is None else group_values[rest])
@@ -650,7 +827,7 @@ def fit_credit_model(features: pd.DataFrame, label: object, *, time: object = No
             aucs, losses, iterations = [], [], []
             for fit_idx, valid_idx in folds:
                 fit_p, valid_p = rest[fit_idx], rest[valid_idx]
-                train_set = _dataset(matrix[fit_p], y[fit_p], names, categorical)
+                train_set = fitting.dataset(matrix, y, fit_p, names, categorical)
                 valid_set = _dataset(matrix[valid_p], y[valid_p], names, categorical,
                                      train_set)
                 fold_booster = _fit_booster(params, train_set, valid_set, config.max_rounds,
@@ -667,7 +844,7 @@ def fit_credit_model(features: pd.DataFrame, label: object, *, time: object = No
             validation_raw.append(oof)
         chosen = _best(results)
         best_iteration = results[chosen].best_iteration
-        full_set = _dataset(matrix[rest], y[rest], names, categorical)
+        full_set = fitting.dataset(matrix, y, rest, names, categorical)
         booster = _fit_booster(results[chosen].params, full_set, None, best_iteration, config)
         valid_y = y[rest]
         valid_groups = None if group_values is None else group_values[rest]
@@ -691,7 +868,11 @@ def fit_credit_model(features: pd.DataFrame, label: object, *, time: object = No
         windows=windows, seconds=time_module.perf_counter() - started,
         grouped=group_values is not None, embargo_days=embargo_days,
         rows_embargoed=embargoed, rows_dropped_for_groups=dropped_for_groups,
-        train_positions=train_positions, validation_positions=validation_positions)
+        train_positions=train_positions, validation_positions=validation_positions,
+        weighted=weights is not None,
+        augmentation=None if augmentation is None else {
+            "method": augmentation.method, "rows": len(fitting.extra_label),
+            "rows_left_out": extra_left_out, "weight": float(fitting.extra_weight.sum())})
     state = FittedState(
         columns=specs,
         calibration=calibration,
