@@ -26,9 +26,8 @@ Runs the loop through the product's own commands on a fresh data directory (``--
    (Jeffreys 95 % interval).
 
 ``--base-default-rate`` sets the mean 12-month default probability of the *simulated*
-marketplace (the generator's ``base_default_rate``; the simulator itself keeps its
-default 0.05 and has no option for it, so this script passes it to the generator the
-simulation calls). The first champion's training marketplace keeps the default 0.05: the
+marketplace (``sme-credit simulate --base-default-rate``, the generator's
+``base_default_rate``). The first champion's training marketplace keeps the default 0.05: the
 lender's first model learnt on a less risky population than its own book turns out to be.
 
 Prints every figure; ``--json PATH`` writes them too.
@@ -37,7 +36,6 @@ Prints every figure; ``--json PATH`` writes them too.
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import os
 import sys
@@ -49,9 +47,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-
-#: The simulated marketplace's default rate unless told (the generator's default).
-GENERATOR_DEFAULT_RATE = 0.05
 
 
 def _cli(argv: list[str]) -> int:
@@ -65,14 +60,8 @@ def _cli(argv: list[str]) -> int:
 
 
 def _simulate(args: argparse.Namespace) -> None:
-    if args.base_default_rate != GENERATOR_DEFAULT_RATE:
-        import simulation.run
-        from synth.marketplace import generate_marketplace
-
-        simulation.run.generate_marketplace = functools.partial(
-            generate_marketplace, base_default_rate=args.base_default_rate)
     status = _cli(["simulate", "--sellers", str(args.sellers), "--months", str(args.months),
-                   "--seed", str(args.seed)])
+                   "--seed", str(args.seed), "--base-default-rate", str(args.base_default_rate)])
     if status != 0:
         raise SystemExit(f"simulate failed (exit {status})")
 

@@ -47,6 +47,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "2025-07-01)")
     parser.add_argument("--history-months", type=int, default=12, metavar="N",
                         help="months of records before the first day (default 12)")
+    parser.add_argument("--base-default-rate", type=float, default=0.05, metavar="RATE",
+                        help="the marketplace's mean 12-month probability of default, in "
+                        "(0, 0.5) (default 0.05)")
     parser.add_argument("--database", metavar="URL", default=None,
                         help="the store (default: the settings' database, "
                         "SME_CREDIT_DATABASE_URL or <data_dir>/sme_credit.db); must be "
@@ -71,7 +74,8 @@ def run_simulate(args: argparse.Namespace, settings: Settings) -> int:
         except ValueError:
             raise CliError(f"--start is not a date (YYYY-MM-DD): {args.start!r}") from None
     config = SimulationConfig(sellers=args.sellers, months=args.months, seed=args.seed,
-                              history_months=args.history_months, start=start)
+                              history_months=args.history_months, start=start,
+                              base_default_rate=args.base_default_rate)
     try:
         config.check()
     except ValueError as exc:

@@ -98,6 +98,9 @@ class SimulationConfig:
     apply_share : share of the sellers who may apply that do so each month.
     reapply_after_months : a seller declined or referred may apply again this many
         months later.
+    base_default_rate : the marketplace's mean 12-month probability of default, in
+        (0, 0.5) (the generator's default: 0.05); a higher one gives a book with enough
+        defaults to measure models on.
     """
 
     sellers: int
@@ -107,6 +110,7 @@ class SimulationConfig:
     start: date = DEFAULT_START
     apply_share: float = 0.2
     reapply_after_months: int = 6
+    base_default_rate: float = 0.05
 
     def check(self) -> None:
         """Raise ``ValueError`` naming the first bad field."""
@@ -118,6 +122,9 @@ class SimulationConfig:
             raise ValueError(f"seed must be a whole number >= 0; got {self.seed!r}")
         if not 0.0 < self.apply_share <= 1.0:
             raise ValueError(f"apply_share must be in (0, 1]; got {self.apply_share!r}")
+        if not 0.0 < self.base_default_rate < 0.5:
+            raise ValueError("base_default_rate must be in (0, 0.5); got "
+                             f"{self.base_default_rate!r}")
 
 
 @dataclass
@@ -270,7 +277,8 @@ def simulate(engine: sa.Engine, config: SimulationConfig, *, scorer: Scorer,
     moments = [_midnight(day, zone) for day in month_days]
     with clock.phase("generate"):
         market = generate_marketplace(config.sellers, config.history_months + config.months,
-                                      seed=config.seed, as_of=moments[-1])
+                                      seed=config.seed, as_of=moments[-1],
+                                      base_default_rate=config.base_default_rate)
     fates = _fates(seller_fates(market, timezone))
     shock = shock_window(market, timezone)
     rng = np.random.default_rng(np.random.SeedSequence([config.seed, 0x51D]))

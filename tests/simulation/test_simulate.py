@@ -137,3 +137,24 @@ def test_labels_and_backtest_run_on_the_simulated_store(
                  "--panel", str(out / "panel.parquet")]) == 0
     report = json.loads((tmp_path / "bt" / "backtest.json").read_text())
     assert sum(row["n"] for row in report["by_grade"]) == len(table)
+
+
+def test_a_riskier_marketplace_is_asked_for_and_a_bad_rate_refused_before_anything_runs(
+        data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(ValueError, match="base_default_rate must be in"):
+        SimulationConfig(sellers=20, months=1, base_default_rate=0.5).check()
+    monkeypatch.setenv("SME_CREDIT_DATA_DIR", str(data_dir))
+    monkeypatch.setenv("SME_CREDIT_CLOCK", "simulated")
+    out = tmp_path / "simulation"
+    assert main(["simulate", "--sellers", "20", "--months", "1", "--base-default-rate", "0.7",
+                 "--out", str(out)]) == 2
+    assert "--base-default-rate: base_default_rate must be in (0, 0.5)" in capsys.readouterr().err
+    assert not out.exists()
+    # the rate reaches the generator: the applicants of a riskier marketplace have a higher
+    # true PD on the same seed
+    safe = _run(f"sqlite:///{tmp_path / 'safe.db'}", data_dir,
+                SimulationConfig(sellers=60, months=1, seed=3))
+    risky = _run(f"sqlite:///{tmp_path / 'risky.db'}", data_dir,
+                 SimulationConfig(sellers=60, months=1, seed=3, base_default_rate=0.3))
+    assert risky.outcomes["true_pd"].mean() > 2 * safe.outcomes["true_pd"].mean()
