@@ -49,6 +49,16 @@ DEFAULT_LABEL_WINDOW_MONTHS = 12
 EMBARGO_DAYS_PER_MONTH = 31
 
 
+def _add_applicant_options(parser: argparse.ArgumentParser, use: str) -> None:
+    """``--decisions-database`` and ``--psi-applicants``: the latest applicants in the
+    service's decisions, read by :func:`_recent_applicants` (``use`` ends the first help)."""
+    parser.add_argument("--decisions-database", metavar="URL",
+                        help=f"database of the service's decisions whose latest applicants {use}")
+    parser.add_argument("--psi-applicants", type=int, default=5000, metavar="N",
+                        help="latest applicants (one decision per seller) for the score PSI "
+                        "(default: %(default)s)")
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``train``, ``promote`` and ``models`` sub-commands."""
     train = subparsers.add_parser(
@@ -145,13 +155,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     promote.add_argument("--min-air", type=float, default=0.8, metavar="RATIO",
                          help="fairness warning (never blocks): a segment's adverse impact "
                          "ratio below this (default: %(default)s)")
-    promote.add_argument("--decisions-database", metavar="URL",
-                         help="database of the service's decisions whose latest applicants "
-                         "are the base of the score PSI (default: the service's own "
-                         "database when it is there; without decisions, the hold-out)")
-    promote.add_argument("--psi-applicants", type=int, default=5000, metavar="N",
-                         help="latest applicants (one decision per seller) for the score "
-                         "PSI (default: %(default)s)")
+    _add_applicant_options(promote, "are the base of the score PSI (default: the service's "
+                           "own database when it is there; without decisions, the hold-out)")
     promote.add_argument("--force", action="store_true",
                          help="promote even when a gate fails (needs --reason)")
     promote.add_argument("--reason", metavar="TEXT", help="written reason, recorded")
@@ -729,13 +734,8 @@ def _register_document(listing: argparse.ArgumentParser) -> None:
                           help="folder to write the document into (created when missing)")
     document.add_argument("--model-name", dest="document_model_name", metavar="NAME",
                           help="registered model name (default: settings.model_name)")
-    document.add_argument("--decisions-database", metavar="URL",
-                          help="database of the service's decisions whose latest applicants "
-                          "get a PSI as in the promotion gate (default: the service's own "
-                          "database when it is there)")
-    document.add_argument("--psi-applicants", type=int, default=5000, metavar="N",
-                          help="latest applicants (one decision per seller) for that PSI "
-                          "(default: %(default)s)")
+    _add_applicant_options(document, "get a PSI as in the promotion gate (default: the "
+                           "service's own database when it is there)")
     document.set_defaults(handler=document_command)
 
 
