@@ -63,7 +63,11 @@ def _send_until_answered(server: ServerProcess, token: str, key: str, path: str,
     headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": key}
     while time.monotonic() < deadline:
         try:
-            answer = httpx.post(f"{server.url}{path}", json=body, headers=headers, timeout=10)
+            # a long read timeout: a retry is sent only when the server is down, never while
+            # the first request may still be in flight on a slow machine (a same-key retry
+            # racing its own first request is idempotency's concern, not this crash test's)
+            answer = httpx.post(f"{server.url}{path}", json=body, headers=headers,
+                                timeout=httpx.Timeout(120.0, connect=5.0))
         except httpx.HTTPError:
             time.sleep(0.05)  # the server is down: retry the very same request
             continue
