@@ -316,6 +316,8 @@ def install_error_handlers(app: FastAPI) -> None:
         retry_after = getattr(error, "retry_after_seconds", None)
         if status == 429 and isinstance(retry_after, int):
             headers = {"Retry-After": str(retry_after)}
+        if getattr(error, "replayed", False):  # a refusal kept under an idempotency key
+            headers = {**(headers or {}), "Idempotent-Replayed": "true"}
         return _answer(status, error_code(error), str(error),
                        _json_safe(getattr(error, "details", None)), headers)
 

@@ -11,6 +11,7 @@ from typing import Any
 
 __all__ = [
     "LendingError",
+    "refusal_from_code",
     "InvalidAmount",
     "CurrencyMismatch",
     "InvalidScheduleTerms",
@@ -191,3 +192,31 @@ class ValueDateOutsideWindow(LendingError):
     (``details["earliest"]`` and ``details["latest"]`` give the allowed range)."""
 
     code = "value_date_outside_window"
+
+
+def _subclasses(cls: type[LendingError]) -> list[type[LendingError]]:
+    found: list[type[LendingError]] = []
+    for sub in cls.__subclasses__():
+        found += [sub, *_subclasses(sub)]
+    return found
+
+
+def refusal_from_code(code: str, message: str,
+                      details: dict[str, Any] | None = None) -> LendingError:
+    """The refusal a stored ``code`` names, rebuilt with its message and details.
+
+    Used to replay a refusal kept under an idempotency key: the client gets the same
+    class of error (so the same HTTP status and ``code``) as the first time. A code no
+    loaded class carries comes back as a plain :class:`LendingError`.
+    """
+    for cls in _subclasses(LendingError):
+        if cls.__dict__.get("code") == code:
+            try:
+                return cls(message, details)
+            except TypeError:  # a refusal whose constructor wants more: same class
+                error = cls.__new__(cls)
+                Exception.__init__(error, message)
+                error.details = details
+                return error
+    return LendingError(message, details)
+

@@ -7,8 +7,14 @@ fingerprint of its body (:func:`fingerprint`), **in the same transaction as its 
 * a later request with the same key and the same body gets the stored answer back and
   has no effect;
 * the same key with another body is refused (:class:`IdempotencyKeyReused`);
-* a refused request stores nothing (its transaction rolls back), so a corrected retry may
-  use the key again.
+* a request the rules refuse (a draw over the limit, on a frozen line, outside the
+  value-date window) keeps its refusal under the key (:meth:`IdempotencyRepository.refuse`)
+  in place of an answer: the same key and body replay the refusal, even when the line
+  would now accept it, so a resend that overtakes its own first request can never be
+  refused while the first then succeeds. A *corrected* request (another body) may take
+  the key over from a stored refusal, and only from a refusal;
+* a request refused before it reached its effect's rules (a malformed body, an unknown
+  line) stores nothing.
 
 The scope is the operation and the client (:func:`idempotency_scope`): each client's keys
 are its own. Two ways to keep an answer, both through :class:`IdempotencyRepository`:
@@ -54,6 +60,7 @@ __all__ = [
     "check_idempotency_key",
     "idempotency_scope",
     "fingerprint",
+    "stored_refusal",
 ]
 
 #: Longest idempotency key, in characters.
@@ -153,6 +160,25 @@ _FIND = (sa.select(_TABLE.c.fingerprint, _TABLE.c.response)
          .where(_TABLE.c.scope == sa.bindparam("scope"), _TABLE.c.key == sa.bindparam("key")))
 
 
+#: The one key of a stored response that is a refusal, not an answer.
+_REFUSED = "refused"
+
+
+def _refusal_document(code: str, message: str, details: Any) -> str:
+    return json.dumps({_REFUSED: {"code": code, "message": message, "details": details}},
+                      sort_keys=True, default=_json_default)
+
+
+def stored_refusal(response: str) -> dict[str, Any] | None:
+    """The refusal kept under a key (``code``, ``message``, ``details``), or ``None``
+    when ``response`` is an answer."""
+    if not response.startswith('{"' + _REFUSED + '"'):
+        return None
+    document = json.loads(response)
+    refusal = document.get(_REFUSED) if isinstance(document, dict) else None
+    return refusal if isinstance(refusal, dict) and len(document) == 1 else None
+
+
 def _refused(key: str, request: str) -> IdempotencyKeyReused:
     return IdempotencyKeyReused(f"idempotency key {key!r} was used for a different "
                                 f"{request} request")
@@ -187,8 +213,22 @@ class IdempotencyRepository:
         if record is None:
             return None
         if record.fingerprint != fingerprint(body):
+            if stored_refusal(record.response) is not None:
+                # a corrected request takes the key over from a refusal
+                self._session.delete(record)
+                self._session.flush()
+                return None
             raise _refused(key, request or scope)
         return record.response
+
+    def refuse(self, *, scope: str, key: str, body: Mapping[str, Any], line_id: str,
+               code: str, message: str, details: Any, created_at: datetime) -> None:
+        """Keep a refusal under ``key`` (in the transaction that found it, which the
+        caller commits): :meth:`replay` of the same body then returns it
+        (:func:`stored_refusal` reads it), and another body may take the key over."""
+        self.add(IdempotencyRecord(
+            scope=scope, key=key, fingerprint=fingerprint(body), line_id=line_id,
+            response=_refusal_document(code, message, details), created_at=created_at))
 
     def claim(self, *, scope: str, key: str, body_fingerprint: str, line_id: str,
               response: str, created_at: datetime, request: str | None = None

@@ -34,8 +34,9 @@ already guarded by the decision it belongs to), kept by the store's one mechanis
 its receipt under ``(scope, key)`` with a fingerprint of its body, in the same
 transaction as the effect. A later request with the same key and the same body gets that
 stored receipt back and has no effect; with another body it is refused
-(:class:`~store.idempotency.IdempotencyKeyReused`). Refused requests store nothing (their
-transaction rolls back), so a corrected retry may reuse the key. Two racing requests with
+(:class:`~store.idempotency.IdempotencyKeyReused`). A request the rules refuse keeps its
+refusal under the key, replayed to the same body sent again; a corrected retry (another
+body) may take the key over from a refusal. Two racing requests with
 one key serialise on the line's lock; if they name different lines, the loser hits the
 primary key and is retried once, which then replays or refuses.
 """
@@ -56,7 +57,13 @@ from sqlmodel import col, select
 
 from lending.allocation import AllocationPolicy, Component
 from lending.delinquency import DelinquencyPolicy
-from lending.errors import BackdatedOperation, DuplicateOperation, InvalidIdentifier
+from lending.errors import (
+    BackdatedOperation,
+    DuplicateOperation,
+    InvalidIdentifier,
+    LendingError,
+    refusal_from_code,
+)
 from lending.ledger import ACCOUNT_TYPES, Account, EntryKind, Journal, JournalEntry
 from lending.lines import (
     CreditLine,
@@ -108,6 +115,7 @@ from store.idempotency import (
     check_idempotency_key,
     fingerprint,
     idempotency_scope,
+    stored_refusal,
 )
 
 __all__ = [
@@ -861,6 +869,13 @@ def business_dating(*, today: date, on: date | None, kind: str,
     return today, dating
 
 
+def _replayed_refusal(refused: dict[str, Any]) -> LendingError:
+    error = refusal_from_code(str(refused.get("code", "")), str(refused.get("message", "")),
+                              refused.get("details"))
+    error.replayed = True  # type: ignore[attr-defined]  # read by the HTTP layer
+    return error
+
+
 def line_write(uow: SqlUnitOfWork, *, line_id: str, scope: str, idempotency_key: str | None,
                 body: dict[str, Any], on: date | None, receipt_type: type[ReceiptT],
                 act: Callable[[CreditLine, date], EventT],
@@ -876,6 +891,10 @@ def line_write(uow: SqlUnitOfWork, *, line_id: str, scope: str, idempotency_key:
     ``receipt`` (from the event, the new state, the line's new version and the date),
     keep it under the key, and commit, all in one transaction (run once more if it lost
     a race on a unique key).
+
+    A refusal by the rules (the date checks or ``act`` raising a :class:`LendingError`)
+    is kept under the key too, and re-raised, marked ``replayed``, to the same request
+    sent again (see :mod:`store.idempotency`).
     """
 
     def work() -> ReceiptT:
@@ -884,20 +903,34 @@ def line_write(uow: SqlUnitOfWork, *, line_id: str, scope: str, idempotency_key:
             if idempotency_key is not None:
                 stored = uow.idempotency.replay(scope, idempotency_key, body)
                 if stored is not None:
+                    refused = stored_refusal(stored)
+                    if refused is not None:
+                        raise _replayed_refusal(refused)
                     return receipt_type.from_json(stored)
-            value_date, book_to = on, booked_on
-            if dated is not None:
-                # the business date is read here, under the line's lock and after the
-                # replay: a retry answered from its key never depends on the day it
-                # arrives, and end of day cannot close the day between read and write
-                today, dating = dated
-                value_date, book_to = dating(business_date(uow.session, today=today))
-            assert value_date is not None
-            day = max(value_date, record.as_of) if not_before_book else value_date
-            booked = day if book_to is None else max(book_to, day)
-            _check_not_before_book(record, booked)
             before = len(line.events)
-            event = act(line, day)
+            try:
+                value_date, book_to = on, booked_on
+                if dated is not None:
+                    # the business date is read here, under the line's lock and after the
+                    # replay: a retry answered from its key never depends on the day it
+                    # arrives, and end of day cannot close the day between read and write
+                    today, dating = dated
+                    value_date, book_to = dating(business_date(uow.session, today=today))
+                assert value_date is not None
+                day = max(value_date, record.as_of) if not_before_book else value_date
+                booked = day if book_to is None else max(book_to, day)
+                _check_not_before_book(record, booked)
+                event = act(line, day)
+            except LendingError as refusal:
+                if idempotency_key is not None:
+                    # kept under the key, so that the same request sent again (a resend
+                    # overtaking its first try, say) gets this answer, never an effect
+                    uow.idempotency.refuse(
+                        scope=scope, key=idempotency_key, body=body, line_id=line_id,
+                        code=refusal.code, message=str(refusal), details=refusal.details,
+                        created_at=utc_now())
+                    uow.commit()
+                raise
             if len(line.events) == before:  # recorded on the line as of its value date
                 line = CreditLine(line.terms, [*line.events, cast(LineEvent, event)])
             state = _apply(uow, record, line, before, booked)

@@ -68,6 +68,20 @@ def test_a_draw_above_the_available_credit_is_refused_and_changes_nothing(servic
     assert view["available_credit"] == "500.00" and view["version"] == 1
 
 
+def test_a_resent_refused_draw_gets_the_same_refusal_marked_replayed(service, line):
+    line_id = line(limit="500.00")
+    first = _draw(service, line_id, {**DRAW, "amount": "500.01"})
+    again = _draw(service, line_id, {**DRAW, "amount": "500.01"})
+    assert (first.status_code, again.status_code) == (409, 409)
+    assert again.json() == first.json()
+    assert "Idempotent-Replayed" not in first.headers
+    assert again.headers["Idempotent-Replayed"] == "true"
+    # a corrected draw may take the key over from the refusal
+    corrected = _draw(service, line_id, {**DRAW, "amount": "500.00"})
+    assert corrected.status_code == 201, corrected.text
+    assert _line(service, line_id)["outstanding_principal"] == "500.00"
+
+
 def test_amounts_below_the_minor_unit_or_not_finite_are_refused(service, line):
     line_id = line()
     for amount in ('"10.001"', '"NaN"', '"Infinity"', '"-5.00"', '"0"', "1e309", "NaN",

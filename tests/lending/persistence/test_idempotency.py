@@ -4,7 +4,7 @@ from decimal import Decimal
 
 import pytest
 
-from lending import Account, LineFrozen, RepaymentPlan
+from lending import Account, CreditLimitExceeded, LineFrozen, RepaymentPlan
 from lending.persistence import (
     IdempotencyKeyReused,
     draw,
@@ -84,6 +84,59 @@ def test_a_refused_request_leaves_its_key_free_for_a_corrected_retry(uow, line):
     with pytest.raises(Exception, match="exceeds"):
         _draw(uow, "order-7", amount="20000.00")
     assert _draw(uow, "order-7").amount == Decimal("300.00")
+    # and the corrected request's answer is now the key's: the refused body is refused
+    with pytest.raises(IdempotencyKeyReused):
+        _draw(uow, "order-7", amount="20000.00")
+
+
+def test_a_refusal_is_replayed_to_the_same_request_even_when_the_line_would_now_accept_it(
+        uow, line):
+    """The resend race: a client's resend overtakes its first try, is refused, and the
+    first try must then get the same refusal, never an effect the client was told of as
+    refused."""
+    _draw(uow, "big", amount="9900.00")
+    with pytest.raises(CreditLimitExceeded) as first:
+        _draw(uow, "order-7", amount="300.00")
+    repay(uow(), line_id="L1", amount="9900.00", on=DAY, idempotency_key="pay-all")
+    with pytest.raises(CreditLimitExceeded) as again:
+        _draw(uow, "order-7", amount="300.00")
+    assert str(again.value) == str(first.value)
+    assert again.value.details == first.value.details
+    assert getattr(again.value, "replayed", False) is True
+    assert not getattr(first.value, "replayed", False)
+    assert len(_events(uow)) == 2  # the big draw and the repayment only
+    # a request the rules refused leaves no money movement behind
+    assert get_line(uow(), "L1").outstanding_principal == Decimal("0.00")
+
+
+def test_concurrent_resends_of_a_refused_request_all_get_the_refusal(uow, line):
+    _draw(uow, "big", amount="9900.00")
+    threads, barrier = 8, threading.Barrier(8)
+    outcomes: list[object] = []
+
+    def request():
+        barrier.wait()
+        try:
+            outcomes.append(_draw(uow, "order-7", amount="300.00"))
+        except Exception as error:  # collected and asserted below
+            outcomes.append(error)
+
+    def free_the_limit():
+        barrier.wait()
+        repay(uow(), line_id="L1", amount="9900.00", on=DAY, idempotency_key="pay-all")
+
+    workers = [threading.Thread(target=request) for _ in range(threads - 1)]
+    workers.append(threading.Thread(target=free_the_limit))
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    kinds = {type(outcome).__name__ for outcome in outcomes}
+    # every resend got one answer: all the same draw, or all the same refusal
+    assert len(kinds) == 1, kinds
+    drawn = [event for event in _events(uow) if getattr(event, "amount", None)
+             == Decimal("300.00")]
+    assert len(drawn) == (1 if kinds == {"DrawReceipt"} else 0)
 
 
 def test_a_replay_is_served_even_when_the_line_would_now_refuse_the_draw(uow, line):
