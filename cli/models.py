@@ -487,6 +487,7 @@ def train_command(args: argparse.Namespace, settings: Settings) -> int:
     from mlflow.exceptions import MlflowException
 
     from models import TrainConfig, train
+    from models.fairness import FairnessConfig
     from models.registry import log_and_register
 
     table = load_training_table(args)
@@ -556,7 +557,7 @@ def train_command(args: argparse.Namespace, settings: Settings) -> int:
             experiment=args.experiment, artifact_location=artifact_location, segment=segment,
             data_description=f"{args.features} (label {args.label}"
             + (f" from {args.labels}" if args.labels else "") + ")",
-            extra_params=extra)
+            extra_params=extra, fairness=FairnessConfig(approval=approval_rule(settings)))
     except (ValueError, MlflowException) as exc:
         raise CliError(f"cannot log the model to {uri}: {exc}") from exc
     report = model.training_report_
@@ -603,7 +604,7 @@ def latest_applicants(url: str, limit: int) -> pd.DataFrame:
 
     engine = make_engine(url)
     try:
-        frame = decisions_frame(engine)
+        frame = decisions_frame(engine, latest_per_seller=limit)
     except (sa.exc.SQLAlchemyError, OSError) as exc:
         raise CliError(f"--decisions-database: cannot read the decisions "
                        f"({exc.__class__.__name__}: {exc})") from None
@@ -611,8 +612,6 @@ def latest_applicants(url: str, limit: int) -> pd.DataFrame:
         engine.dispose()
     if frame.empty:
         return frame
-    frame = frame.sort_values("created_at", kind="stable").drop_duplicates(
-        "seller_id", keep="last").tail(limit)
     return frame.set_index("seller_id")
 
 
@@ -654,6 +653,35 @@ def _safe_url(url: str) -> str:
         return "the given database"
 
 
+def approval_rule(settings: Settings) -> Any:
+    """The fairness figures' approval rule, read from the credit policy the service runs
+    (``settings.policy_path``, default the shipped one) and the scorer's grade bands:
+    :mod:`models` cannot read the policy itself (it imports nothing of ``lending``).
+
+    Raises
+    ------
+    CliError
+        The policy file cannot be read.
+    """
+    from lending.errors import InvalidPolicy
+    from lending.policy import load_policy
+    from models.fairness import ApprovalRule
+    from scoring.config import GradeBands
+
+    try:
+        policy = load_policy(settings.policy_path)
+    except (InvalidPolicy, OSError) as exc:
+        raise CliError(f"cannot read the credit policy for the fairness figures: {exc}") \
+            from None
+    grades = GradeBands()
+    return ApprovalRule(
+        approve_grades=tuple(name for name, rule in policy.grades.items()
+                             if rule.decision == "approve"),
+        max_pd=float(policy.decision.refer_pd_above),
+        grade_upper_pd=tuple(grades.upper_pd), grade_labels=tuple(grades.labels),
+        policy_version=policy.version)
+
+
 def promote_command(args: argparse.Namespace, settings: Settings) -> int:
     """Run the gates; exit status 0 when promoted (or forced), 1 when rejected."""
     from mlflow.exceptions import MlflowException
@@ -672,7 +700,8 @@ def promote_command(args: argparse.Namespace, settings: Settings) -> int:
                            max_calibration_error=args.max_calibration_error,
                            max_psi=args.max_psi, grade_upper_pd=tuple(grades.upper_pd),
                            grade_labels=tuple(grades.labels),
-                           fairness=FairnessConfig(min_air=args.min_air))
+                           fairness=FairnessConfig(min_air=args.min_air,
+                                                   approval=approval_rule(settings)))
         gates.check()
     except ValueError as exc:
         raise CliError(str(exc)) from None

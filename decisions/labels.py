@@ -111,8 +111,20 @@ class Labels:
     counts: LabelCounts
 
 
-def _read_decisions(source: Source) -> list[Any]:
+def _read_decisions(source: Source, latest: int | None = None) -> list[Any]:
     statement = sa.select(_DECISION).order_by(_DECISION.c.created_at, _DECISION.c.id)
+    if latest is not None:
+        # each seller's latest decision, then the ``latest`` most recent of those, read
+        # by the database (a window function) rather than every decision into memory
+        newest_first = sa.func.row_number().over(
+            partition_by=_DECISION.c.seller_id,
+            order_by=(_DECISION.c.created_at.desc(), _DECISION.c.id.desc()))
+        ranked = sa.select(_DECISION, newest_first.label("seller_rank")).subquery()
+        picked = (sa.select(*(ranked.c[column.name] for column in _DECISION.c))
+                  .where(ranked.c.seller_rank == 1)
+                  .order_by(ranked.c.created_at.desc(), ranked.c.id.desc())
+                  .limit(latest).subquery())
+        statement = sa.select(picked).order_by(picked.c.created_at, picked.c.id)
     if isinstance(source, sa.Engine):
         with source.connect() as connection:
             return list(connection.execute(statement))
@@ -260,15 +272,21 @@ _TEXT_COLUMNS = ("reasons", "positive_factors", "policy_reasons", "terms", "cont
                  "family_points")
 
 
-def decisions_frame(source: Source) -> pd.DataFrame:
+def decisions_frame(source: Source, *, latest_per_seller: int | None = None
+                    ) -> pd.DataFrame:
     """Every stored decision, one row each: its stored fields, then every feature value
     as scored (one column each).
+
+    With ``latest_per_seller=N``: only each seller's latest decision, and of those the
+    ``N`` most recent (the latest applicants; oldest first), selected in the database.
 
     Money is exact decimal text in the major unit (``proposed_limit``, ``limit``) with
     ``currency``; times are UTC; the JSON documents (reasons, terms, contributions, ...)
     are kept as their stored JSON text.
     """
-    rows = _read_decisions(source)
+    if latest_per_seller is not None and latest_per_seller < 1:
+        raise ValueError(f"latest_per_seller must be at least 1; got {latest_per_seller}")
+    rows = _read_decisions(source, latest_per_seller)
     head = pd.DataFrame({
         "decision_id": pd.Series([r.id for r in rows], dtype="str"),
         "seller_id": pd.Series([r.seller_id for r in rows], dtype="str"),

@@ -204,3 +204,23 @@ def test_a_model_trained_without_credit_history_scores_a_snapshot_with_it(uow, m
     assert scored[0].pd == scored[1].pd and scored[0].grade == scored[1].grade
     stored = service.get_decision(uow(), scored[1].decision_id)
     assert stored.features["credit_months_on_book"] == 7.0
+
+
+def test_the_latest_applicants_are_each_sellers_latest_decision_read_in_the_database(
+        engine, book, uow, market, policy):
+    # a second decision on S-good, later than every other: it replaces the first
+    again = _decide(uow, market, policy, "S-good", "approve", "k-good-2",
+                    now=NOW + timedelta(days=200))
+    every = decisions_frame(engine)
+    expected = (every.sort_values("created_at", kind="stable")
+                .drop_duplicates("seller_id", keep="last"))
+    for limit in (1, 3, 100):
+        latest = decisions_frame(engine, latest_per_seller=limit)
+        assert list(latest["decision_id"]) == list(expected["decision_id"].tail(limit))
+        # the same columns (features: those the picked decisions were scored with)
+        assert set(latest.columns) <= set(every.columns)
+        assert list(latest.columns[:len(LABEL_COLUMNS)]) == list(every.columns[
+            :len(LABEL_COLUMNS)])
+    assert decisions_frame(engine, latest_per_seller=1)["decision_id"].tolist() == [again]
+    with pytest.raises(ValueError, match="at least 1"):
+        decisions_frame(engine, latest_per_seller=0)

@@ -253,3 +253,27 @@ def test_promote_measures_psi_on_the_latest_applicants_in_the_decisions_database
     with pytest.raises(CliError, match="--decisions-database: cannot read the decisions"):
         run(["promote", "--decisions-database", f"sqlite:///{tmp_path / 'blank.db'}"],
             settings)
+
+
+def test_the_fairness_approval_rule_is_read_from_the_policy_the_service_runs(
+        tmp_path: Path) -> None:
+    from importlib import resources
+
+    from cli.models import approval_rule
+    from lending.policy import DEFAULT_POLICY_PATH
+    from models.fairness import ApprovalRule
+
+    shipped = approval_rule(Settings(data_dir=tmp_path))
+    # the fairness module's defaults are the shipped policy's
+    assert shipped == ApprovalRule()
+    text = resources.files("lending").joinpath(DEFAULT_POLICY_PATH).read_text("utf-8")
+    stricter = text.replace('[grades.C]\ndecision = "approve"', '[grades.C]\ndecision = "refer"')
+    assert stricter != text
+    path = tmp_path / "strict.toml"
+    path.write_text(stricter.replace('version = "', 'version = "strict-', 1), "utf-8")
+    rule = approval_rule(Settings(data_dir=tmp_path, policy_path=path))
+    assert rule.approve_grades == ("A", "B")
+    assert rule.policy_version.startswith("strict-")
+    path.write_text("not toml [", "utf-8")
+    with pytest.raises(CliError, match="credit policy"):
+        approval_rule(Settings(data_dir=tmp_path, policy_path=path))
