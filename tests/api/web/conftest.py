@@ -207,3 +207,13 @@ def site_on_every_database(market: Market, database_url: str, tmp_path: Path
                            ) -> Iterator[Site]:
     """The officer pages on SQLite and on PostgreSQL."""
     yield from start_site(market, database_url, tmp_path)
+
+
+@pytest.fixture
+def served(market: Market, tmp_path: Path) -> Iterator[Any]:
+    """The real app served by uvicorn on a loopback port, for the browser tests
+    (:class:`tests.api.web.browser.Served`)."""
+    from tests.api.web.browser import serve
+
+    with serve(market, tmp_path) as serving:
+        yield serving

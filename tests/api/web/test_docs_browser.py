@@ -4,8 +4,8 @@ An officer logs in on the login page, then opens Swagger UI (``/docs``) and ReDo
 (``/redoc``). Every request to a host other than the service is blocked and recorded: the
 viewers must draw the API from the service's own files (no CDN), with no console
 message (a Content-Security-Policy violation is one), page error or failed request.
-The app, its uvicorn thread and the skip when chromium is missing are the officer pages'
-browser test's (``test_browser.py``).
+The app, its uvicorn thread and the skip when chromium is missing are those of every
+browser test (:mod:`tests.api.web.browser`).
 """
 
 from __future__ import annotations
@@ -18,20 +18,10 @@ from urllib.parse import urlsplit
 import pytest
 
 from access.principal import Role
-from tests.api.web.conftest import PASSWORD, USERS
-from tests.api.web.test_browser import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
-    BrowserLog,
-    Served,
-    _require_chromium,
-    served,
-)
+from tests.api.web.browser import BrowserLog, Served, chromium_page, log_in
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
-
-__all__ = ["served"]  # the fixture, shared with the officer pages' browser test
 
 _LOOPBACK = "127.0.0.1"
 
@@ -62,8 +52,7 @@ def _operation_count(served: Served) -> int:
 def officer(served: Served) -> Iterator[Browsing]:
     """Chromium, logged in as an officer through the login page, cut off from every
     host but the service."""
-    _require_chromium()
-    from playwright.sync_api import Route, expect, sync_playwright
+    from playwright.sync_api import Route, expect
 
     log = BrowserLog()
     foreign: list[str] = []
@@ -76,25 +65,12 @@ def officer(served: Served) -> Iterator[Browsing]:
         else:
             route.continue_()
 
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM),
-                                             args=CHROMIUM_ARGS)
-        try:
-            context = browser.new_context()
-            context.route("**/*", only_the_service)
-            page = context.new_page()
-            page.set_default_timeout(20_000)
-            log.watch(page)
-
-            page.goto(f"{served.base_url}/officer/login")
-            page.get_by_label("User name").fill(USERS[Role.OFFICER])
-            page.get_by_label("Password").fill(PASSWORD)
-            page.get_by_role("button", name="Log in").click()
-            expect(page.get_by_role("heading", name="Referred cases")).to_be_visible()
-            page.wait_for_load_state("networkidle")  # its icon too, before leaving
-            yield Browsing(page, log, foreign)
-        finally:
-            browser.close()
+    with chromium_page(log, timeout_ms=20_000, route=only_the_service) as page:
+        page.goto(f"{served.base_url}/officer/login")
+        log_in(page, Role.OFFICER)
+        expect(page.get_by_role("heading", name="Referred cases")).to_be_visible()
+        page.wait_for_load_state("networkidle")  # its icon too, before leaving
+        yield Browsing(page, log, foreign)
 
 
 def test_swagger_ui_shows_every_operation_from_the_services_own_files(
