@@ -173,8 +173,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 # ------------------------------------------------------------------ helpers
-def _tracking(settings: Settings) -> tuple[str, str | None]:
-    """Tracking URI, and the artifact root for new experiments of an embedded store."""
+def require_registry(settings: Settings) -> None:
+    """Refuse a command that reads the model registry when the embedded store does not
+    exist yet (opening it would create an empty ``mlflow.db`` in the data folder).
+
+    Raises
+    ------
+    CliError
+        Naming the folder and what to do.
+    """
+    if settings.mlflow_tracking_uri is None and not (settings.data_dir / "mlflow.db").is_file():
+        raise CliError(f"no model registry in {settings.data_dir} (no mlflow.db): train and "
+                       "register a model first (sme-credit train, or sme-credit demo), or "
+                       "point SME_CREDIT_MLFLOW_TRACKING_URI at the registry")
+
+
+def _tracking(settings: Settings, *, reading: bool = False) -> tuple[str, str | None]:
+    """Tracking URI, and the artifact root for new experiments of an embedded store.
+
+    ``reading``: the command only reads the registry; refused when there is none
+    (:func:`require_registry`).
+    """
+    if reading:
+        require_registry(settings)
     uri = settings.resolved_tracking_uri()
     if settings.mlflow_tracking_uri is None:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -692,7 +713,7 @@ def promote_command(args: argparse.Namespace, settings: Settings) -> int:
 
     if args.force and not (args.reason and args.reason.strip()):
         raise CliError("--force needs a written reason: --reason TEXT")
-    uri, _ = _tracking(settings)
+    uri, _ = _tracking(settings, reading=True)
     grades = GradeBands()
     try:
         gates = GateConfig(auc_margin=args.auc_margin, confidence=args.confidence,
@@ -722,7 +743,7 @@ def models_command(args: argparse.Namespace, settings: Settings) -> int:
 
     from models.registry import list_versions
 
-    uri, _ = _tracking(settings)
+    uri, _ = _tracking(settings, reading=True)
     name = args.model_name or settings.model_name
     try:
         table = list_versions(uri, name)
@@ -782,7 +803,7 @@ def document_command(args: argparse.Namespace, settings: Settings) -> int:
 
     if args.out.exists() and not args.out.is_dir():
         raise CliError(f"--out {args.out} is a file; give a folder for the document")
-    uri, _ = _tracking(settings)
+    uri, _ = _tracking(settings, reading=True)
     name = args.document_model_name or args.model_name or settings.model_name
     started = time.monotonic()
 

@@ -89,6 +89,9 @@ def load_scorer(args: argparse.Namespace, settings: Settings, n_threads: int = 1
     if uri.startswith("models:/"):
         from mlflow.exceptions import MlflowException
 
+        from cli.models import require_registry
+
+        require_registry(settings)
         errors = (*errors, MlflowException)
     elif not Path(uri).exists():
         raise CliError(f"--model {uri}: no such folder (give models:/NAME@ALIAS or the "

@@ -86,15 +86,31 @@ def test_verbose_scoring_shows_mlflows_own_output(store: Store, tmp_path: Path) 
 
 
 def test_a_new_store_is_created_without_mlflows_migration_messages(tmp_path: Path) -> None:
+    table = make_credit_table(n=400, seed=5)
+    labelled = tmp_path / "labelled.parquet"
+    table.features.drop(columns=["applied_at"]).assign(defaulted=table.label).reset_index(
+    ).to_parquet(labelled)
+    fast = ["--max-candidates", "1", "--cv-folds", "3", "--n-jobs", "1"]
     data_dir = tmp_path / "data"
-    result = sme_credit(["models"], data_dir, tmp_path)
-    assert result.returncode == 2
-    assert (data_dir / "mlflow.db").is_file()  # MLflow created its tables
-    assert result.stdout == ""
-    assert result.stderr.splitlines() == [
-        f"sme-credit models: error: no registered model 'sme-credit-pd' at "
-        f"sqlite:///{data_dir / 'mlflow.db'}"]
+    # a command that only reads the registry refuses, and creates nothing
+    refused = sme_credit(["models"], data_dir, tmp_path)
+    assert refused.returncode == 2
+    assert refused.stdout == ""
+    assert refused.stderr.splitlines() == [
+        f"sme-credit models: error: no model registry in {data_dir} (no mlflow.db): train "
+        "and register a model first (sme-credit train, or sme-credit demo), or point "
+        "SME_CREDIT_MLFLOW_TRACKING_URI at the registry"]
+    assert not (data_dir / "mlflow.db").exists()
 
-    verbose = sme_credit(["-v", "models"], tmp_path / "other", tmp_path)
-    assert verbose.returncode == 2
+    result = sme_credit(["train", "--features", str(labelled), "--label", "defaulted",
+                         "--id-column", "applicant_id", *fast], data_dir, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (data_dir / "mlflow.db").is_file()  # MLflow created its tables
+    assert not any(noise in result.stderr for noise in MLFLOW_NOISE), result.stderr
+    assert "Creating initial MLflow database tables" not in result.stderr
+
+    verbose = sme_credit(["-v", "train", "--features", str(labelled), "--label",
+                          "defaulted", "--id-column", "applicant_id", *fast],
+                         tmp_path / "other", tmp_path)
+    assert verbose.returncode == 0, verbose.stderr
     assert "Creating initial MLflow database tables" in verbose.stderr

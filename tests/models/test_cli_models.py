@@ -108,7 +108,7 @@ def test_user_errors_name_the_problem(files: tuple[Path, Path], tmp_path: Path,
     with pytest.raises(CliError, match="cannot join --labels"):
         run(["train", "--features", str(features), "--labels", str(labels), "--label",
              "defaulted", "--id-column", "seller_id"], settings)
-    with pytest.raises(CliError, match="no registered model"):
+    with pytest.raises(CliError, match="no model registry in"):
         run(["models"], settings)
 
 
@@ -277,3 +277,19 @@ def test_the_fairness_approval_rule_is_read_from_the_policy_the_service_runs(
     path.write_text("not toml [", "utf-8")
     with pytest.raises(CliError, match="credit policy"):
         approval_rule(Settings(data_dir=tmp_path, policy_path=path))
+
+
+@pytest.mark.parametrize("argv", [["models"], ["models", "document", "1", "--out", "doc"],
+                                  ["promote", "--version", "1"],
+                                  ["score", "--features", "features.parquet", "--out",
+                                   "scores.parquet"]])
+def test_commands_that_read_the_registry_refuse_a_folder_without_one_and_create_nothing(
+        argv: list[str], tmp_path: Path) -> None:
+    empty = tmp_path / "data"
+    empty.mkdir()
+    pd.DataFrame({"seller_id": ["S1"], "x": [1.0]}).to_parquet(tmp_path / "features.parquet")
+    argv = [str(tmp_path / part) if part in ("doc", "features.parquet", "scores.parquet")
+            else part for part in argv]
+    with pytest.raises(CliError, match=r"no model registry in .*data \(no mlflow.db\)"):
+        run(argv, Settings(data_dir=empty))
+    assert list(empty.iterdir()) == []
