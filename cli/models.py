@@ -71,6 +71,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--label", required=True, metavar="COLUMN",
                        help="label column (1 or true = default), in the feature table or in "
                        "--labels")
+    train.add_argument("--bad-value", action="append", default=[], metavar="VALUE",
+                       help="a value of the label column that means default, when the "
+                       "label is not 0/1 (repeatable; compared as text, so 'bad' or '2'): "
+                       "every other value means no default")
     train.add_argument("--labels", type=Path, metavar="PATH",
                        help="separate label table (.parquet or .csv) joined on --id-column "
                        "(e.g. the synthetic marketplace's truth.parquet)")
@@ -306,6 +310,32 @@ class TrainingTable:
     notes: list[str] = field(default_factory=list)
 
 
+def _binary_label(label: pd.Series, column: str, bad_values: list[str],
+                  notes: list[str]) -> pd.Series:
+    """The label as 0/1: booleans and 0/1 as they are; with ``--bad-value``, 1 where the
+    value (as text) is one of them. Any other label is refused, naming what it holds."""
+    if bad_values:
+        text = label.astype(str).str.strip()
+        unknown = sorted(set(bad_values) - set(text.unique()))
+        if unknown:
+            seen = sorted(text.unique())[:10]
+            raise CliError(f"--bad-value {unknown} never occurs in label column {column!r} "
+                           f"(its values: {seen})")
+        flagged = text.isin(bad_values).astype(int)
+        notes.append(f"label {column!r}: {int(flagged.sum())} rows with "
+                     f"{' or '.join(map(repr, bad_values))} taken as default (1), "
+                     f"{int(len(flagged) - flagged.sum())} as no default (0)")
+        return flagged
+    if label.dtype == bool or pd.api.types.is_bool_dtype(label.dtype):
+        return label.astype(int)
+    numeric = pd.to_numeric(label, errors="coerce")
+    if numeric.isna().any() or not numeric.isin([0, 1]).all():
+        seen = sorted({str(v) for v in label.unique()[:10]})
+        raise CliError(f"label column {column!r} must be 0/1 or true/false (1 = default); it "
+                       f"holds {seen}: say which value means default with --bad-value VALUE")
+    return label
+
+
 def load_training_table(args: argparse.Namespace) -> TrainingTable:
     """Features (id as index), label, time, groups and notes for the user, from the
     arguments."""
@@ -370,8 +400,7 @@ def load_training_table(args: argparse.Namespace) -> TrainingTable:
             except (ValueError, TypeError) as exc:
                 raise CliError(f"time column {args.time_column!r} is neither numeric nor "
                                f"ISO 8601 timestamps ({exc})") from exc
-    if label.dtype == bool or pd.api.types.is_bool_dtype(label.dtype):
-        label = label.astype(int)
+    label = _binary_label(label, args.label, getattr(args, "bad_value", []), notes)
     groups: pd.Index | None = None
     if features.index.name == args.id_column and features.index.has_duplicates:
         groups = pd.Index(features.index.to_numpy())

@@ -293,3 +293,23 @@ def test_commands_that_read_the_registry_refuse_a_folder_without_one_and_create_
     with pytest.raises(CliError, match=r"no model registry in .*data \(no mlflow.db\)"):
         run(argv, Settings(data_dir=empty))
     assert list(empty.iterdir()) == []
+
+
+def test_a_text_label_is_trained_on_once_the_bad_value_is_named(
+        credit_table: CreditTable, tmp_path: Path, data_dir: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    table = credit_table.features.reset_index().assign(
+        outcome=np.where(credit_table.label == 1, "bad", "good"))
+    path = tmp_path / "text-label.csv"
+    table.to_csv(path, index=False)
+    settings = Settings(data_dir=data_dir, model_name="cli-text-label")
+    argv = ["train", "--features", str(path), "--label", "outcome", "--id-column",
+            "applicant_id", "--time-column", "applied_at", *FAST_ARGS]
+    with pytest.raises(CliError, match=r"holds \['bad', 'good'\]: say which value means "
+                       r"default with --bad-value"):
+        run(argv, settings)
+    with pytest.raises(CliError, match=r"--bad-value \['BAD'\] never occurs"):
+        run([*argv, "--bad-value", "BAD"], settings)
+    assert run([*argv, "--bad-value", "bad"], settings) == 0
+    printed = capsys.readouterr().err
+    assert f"{int(credit_table.label.sum())} rows with 'bad' taken as default (1)" in printed
