@@ -50,6 +50,11 @@ class LendingError(Exception):
         self.details = details
 
     code: str = "lending_error"
+    #: A refusal of the request's own content (a malformed amount, a currency or
+    #: identifier that can never be right), the same whatever the line's state: never
+    #: kept under an idempotency key, as the same body always gets it again. Every other
+    #: refusal depends on the state it met and is kept (see ``store.idempotency``).
+    invalid_input: bool = False
 
 
 class InvalidAmount(LendingError):
@@ -57,18 +62,21 @@ class InvalidAmount(LendingError):
     finer than the currency's minor unit where it must be exact."""
 
     code = "invalid_amount"
+    invalid_input = True
 
 
 class CurrencyMismatch(LendingError):
     """An amount in one currency was applied to something kept in another."""
 
     code = "currency_mismatch"
+    invalid_input = True
 
 
 class InvalidScheduleTerms(LendingError):
     """The terms of a repayment schedule are not allowed (unknown method, term, rate...)."""
 
     code = "invalid_schedule_terms"
+    invalid_input = True
 
 
 class CreditLimitExceeded(LendingError):
@@ -142,24 +150,28 @@ class InvalidPolicy(LendingError):
     """A credit-policy configuration is malformed."""
 
     code = "invalid_policy"
+    invalid_input = True
 
 
 class UnknownGrade(LendingError):
     """A score carries a grade the credit policy does not know."""
 
     code = "unknown_grade"
+    invalid_input = True
 
 
 class InvalidScore(LendingError):
     """A score result or seller profile given to the credit policy is not usable."""
 
     code = "invalid_score"
+    invalid_input = True
 
 
 class InvalidIdentifier(LendingError):
     """A draw, payment or supplier id is empty or not a string."""
 
     code = "invalid_identifier"
+    invalid_input = True
 
 
 class RefundExceedsCreditBalance(LendingError):

@@ -894,7 +894,8 @@ def line_write(uow: SqlUnitOfWork, *, line_id: str, scope: str, idempotency_key:
 
     A refusal by the rules (the date checks or ``act`` raising a :class:`LendingError`)
     is kept under the key too, and re-raised, marked ``replayed``, to the same request
-    sent again (see :mod:`store.idempotency`).
+    sent again (see :mod:`store.idempotency`); a refusal of the body itself
+    (``invalid_input``: a malformed amount, say) is not, as it depends on no state.
     """
 
     def work() -> ReceiptT:
@@ -922,7 +923,7 @@ def line_write(uow: SqlUnitOfWork, *, line_id: str, scope: str, idempotency_key:
                 _check_not_before_book(record, booked)
                 event = act(line, day)
             except LendingError as refusal:
-                if idempotency_key is not None:
+                if idempotency_key is not None and not refusal.invalid_input:
                     # kept under the key, so that the same request sent again (a resend
                     # overtaking its first try, say) gets this answer, never an effect
                     uow.idempotency.refuse(
