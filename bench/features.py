@@ -97,7 +97,11 @@ windows AS (
            sum(amount) FILTER (WHERE age <= 90 * {day_ns}) AS gmv_90d,
            sum(amount) FILTER (WHERE age <= 180 * {day_ns}) AS gmv_180d,
            sum(amount) FILTER (WHERE age <= 365 * {day_ns}) AS gmv_365d,
-           count(*) FILTER (WHERE age <= 365 * {day_ns} AND refunded) AS refunds_365d
+           -- matured orders only (placed more than 30 days before as_of, MATURITY_DAYS)
+           count(*) FILTER (WHERE age > 30 * {day_ns} AND age <= 365 * {day_ns})
+               AS matured_365d,
+           count(*) FILTER (WHERE age > 30 * {day_ns} AND age <= 365 * {day_ns}
+                            AND refunded) AS refunds_365d
     FROM o GROUP BY seller_id
 ),
 pairs AS (
@@ -124,7 +128,7 @@ SELECT s.seller_id,
        coalesce(order_count_365d, 0) AS order_count_365d,
        coalesce(gmv_30d, 0) AS gmv_30d, coalesce(gmv_90d, 0) AS gmv_90d,
        coalesce(gmv_180d, 0) AS gmv_180d, coalesce(gmv_365d, 0) AS gmv_365d,
-       refunds_365d / nullif(order_count_365d, 0) AS refund_rate_365d,
+       refunds_365d / nullif(matured_365d, 0) AS refund_rate_365d,
        coalesce(distinct_buyers_365d, 0) AS distinct_buyers_365d,
        top / nullif(buyers.gmv, 0) AS top_buyer_share_365d,
        CASE WHEN s.observed >= 2 AND total > 0

@@ -24,12 +24,19 @@ from cli import CliError
 from cli.files import refuse_writing_over_inputs, write_table
 from features import DEFAULT_TIMEZONE, build_features, resolve_as_of
 from features.credit_history import load_credit_history
-from features.records import LoadedRecords, RecordValidationError, load_orders, load_sellers
+from features.records import (
+    LoadedRecords,
+    RecordValidationError,
+    load_orders,
+    load_sellers,
+    load_tier_history,
+)
 from settings import Settings
 
 __all__ = ["register", "run"]
 
-_STEPS = ("load sellers", "load orders", "load credit history", "build features", "write")
+_STEPS = ("load sellers", "load orders", "load tier history", "load credit history",
+          "build features", "write")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -62,10 +69,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--partitions", type=int, default=None, metavar="N",
                         help="number of Dask partitions of the orders with --scheduler "
                         "(default: 2 per worker)")
-    parser.add_argument("--status-known-after-days", dest="status_known_after_days",
-                        type=int, default=30, metavar="DAYS",
-                        help="use status and dispute flags only for orders at least this old "
-                        "(default 30)")
+    parser.add_argument("--tier-history", dest="tier_history", type=Path, metavar="PATH",
+                        help="membership-tier history file (seller_id, membership_tier, "
+                        "valid_from, valid_to); the tier feature is the one in effect at "
+                        "AS_OF (without it, only a seller's tier observed by AS_OF, "
+                        "membership_tier_at)")
     parser.add_argument("--shipping-sla-days", dest="shipping_sla_days", type=int, default=3,
                         metavar="DAYS", help="an order is late when not shipped within this "
                         "many days (default 3)")
@@ -122,11 +130,14 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         raise CliError(f"--as-of is not a date or timestamp: {args.as_of!r}") from None
     _check_out(args.out)
     refuse_writing_over_inputs(args.out, {"--orders": args.orders, "--sellers": args.sellers,
+                                          "--tier-history": args.tier_history,
                                           "--credit-history": args.credit_history})
     if args.partitions is not None and args.partitions < 1:
         raise CliError(f"--partitions must be at least 1; got {args.partitions}")
     started = time.perf_counter()
-    steps = [step for step in _STEPS if args.credit_history or step != "load credit history"]
+    steps = [step for step in _STEPS
+             if (args.credit_history or step != "load credit history")
+             and (args.tier_history or step != "load tier history")]
     with tqdm(total=len(steps), desc="features", unit="step", file=sys.stderr,
               disable=None, leave=False) as bar:
 
@@ -140,6 +151,12 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         orders = _load("orders", args.orders, partial(load_orders, currencies=settings.currencies),
                        sellers, strict=args.strict).frame
         bar.update()
+        tiers = None
+        if args.tier_history:
+            step("load tier history")
+            tiers = _load("tier_history", args.tier_history, load_tier_history, sellers,
+                          strict=args.strict).frame
+            bar.update()
         credit = None
         if args.credit_history:
             step("load credit history")
@@ -158,8 +175,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                 source = dd.from_pandas(orders, npartitions=args.partitions or 2 * workers)
             try:
                 table = build_features(
-                    source, sellers, as_of, credit,
-                    status_known_after_days=args.status_known_after_days,
+                    source, sellers, as_of, credit, tier_history=tiers,
                     shipping_sla_days=args.shipping_sla_days,
                     timezone=settings.timezone)
             except ValueError as exc:

@@ -49,6 +49,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                       help="sellers file (.csv, .csv.gz or .parquet)")
     load.add_argument("--orders", type=Path, required=True, metavar="PATH",
                       help="orders file (.csv, .csv.gz or .parquet)")
+    load.add_argument("--tier-history", dest="tier_history", type=Path, metavar="PATH",
+                      help="membership-tier history file (seller_id, membership_tier, "
+                      "valid_from, valid_to), optional (.csv, .csv.gz or .parquet)")
     load.add_argument("--as-of", dest="as_of", metavar="DATE",
                       help="the moment the snapshots describe (default: now); a value "
                       "without offset is read in the lender's time zone")
@@ -103,18 +106,22 @@ def run_load(args: argparse.Namespace, settings: Settings) -> int:
     now = _moment(args.as_of, settings)
     sellers = _read("--sellers", args.sellers)
     orders = _read("--orders", args.orders)
+    tiers = None if args.tier_history is None else _read("--tier-history", args.tier_history)
     with store_engine(settings) as engine:
         try:
             result = load_records(engine, sellers, orders, now=now,
                                   currencies=settings.currencies, timezone=settings.timezone,
-                                  strict=args.strict, progress=True)
+                                  strict=args.strict, progress=True, tier_history=tiers)
         except RecordValidationError as exc:
-            path = args.sellers if exc.report.record_type == "sellers" else args.orders
+            path = {"sellers": args.sellers, "tier history": args.tier_history}.get(
+                exc.report.record_type, args.orders)
             mode = " (--strict)" if args.strict else ""
             raise CliError(f"{path}: {exc.report.record_type} rejected{mode}, nothing "
                            f"stored:\n{exc.report.summary(_SHOWN)}") from None
     print(_report("sellers", args.sellers, result.sellers))
     print(_report("orders", args.orders, result.orders))
+    if result.tiers is not None:
+        print(_report("tier periods", args.tier_history, result.tiers))
     print(f"built {result.snapshots:,} feature snapshots as of {now.isoformat()} "
           f"in {result.seconds:.1f} s")
     if result.sellers.received and result.sellers.rejected_rows == result.sellers.received:

@@ -4,12 +4,18 @@
 :mod:`features.records`) and, optionally, a credit history (:mod:`features.credit_history`)
 into the feature table described in :mod:`features.definitions` and ``docs/features.md``.
 
-Point in time, strictly: nothing at or after ``as_of`` is used. An order counts only if
-``created_at < as_of``, a refund only if ``refunded_at < as_of``, a shipment only if
-``shipped_at < as_of``, a payout only if ``paid_out_at < as_of``. ``status`` and
-``disputed`` have no timestamp, so they are trusted only for orders at least
-``status_known_after_days`` old at ``as_of`` (younger orders count as neither cancelled nor
-disputed). Sellers registered at or after ``as_of`` did not exist yet and get no row.
+Point in time, strictly: nothing at or after ``as_of`` is used. Every event counts from
+its own time: an order only if ``created_at < as_of``, a refund only if
+``refunded_at < as_of``, a shipment only if ``shipped_at < as_of``, a payout only if
+``paid_out_at < as_of``, a cancellation only if ``cancelled_at < as_of``, a dispute only
+if ``disputed_at < as_of``. ``status`` and ``disputed`` (states at extraction) are never
+read: a cancellation or dispute without its time is not known at any ``as_of``. Rates
+of events that follow an order (refunds, cancellations, disputes, payouts) count only
+*matured* orders, placed more than :data:`features.definitions.MATURITY_DAYS` days before
+``as_of``, in numerator and denominator alike. Payout delays count an order shipped but
+not yet paid out as *censored* at the delay it has reached. The membership tier is the
+one in effect at ``as_of`` (:func:`tier_as_of`). Sellers registered at or after ``as_of``
+did not exist yet and get no row.
 
 The computation is vectorised numpy over integer seller codes: the sellers are coded once,
 every per-seller sum is an ``np.bincount`` over those codes, monthly and daily statistics
@@ -39,6 +45,7 @@ from features.coding import arrow_string_chunks, arrow_strings, pair_codes, posi
 from features.credit_history import instalment_frame
 from features.definitions import (
     ALL_FEATURES,
+    MATURITY_DAYS,
     ORDER_FEATURES,
     PROFILE_FEATURES,
     REPAYMENT_FEATURES,
@@ -49,7 +56,10 @@ __all__ = [
     "build_features",
     "build_partition",
     "resolve_as_of",
+    "tier_as_of",
     "ORDER_COLUMNS",
+    "OPTIONAL_ORDER_COLUMNS",
+    "TIER_HISTORY_COLUMNS",
     "SELLER_COLUMNS",
     "CREDIT_HISTORY_COLUMNS",
     "DEFAULT_TIMEZONE",
@@ -63,8 +73,13 @@ ORDER_COLUMNS: tuple[str, ...] = (
     "seller_id", "buyer_id", "created_at", "amount", "status", "refunded_amount",
     "refunded_at", "disputed", "channel", "buyer_country", "shipped_at", "paid_out_at",
 )
-#: Seller columns the builder reads.
+#: Order columns the builder reads when present (fields added to the contract later: an
+#: order frame without them has no known cancellation or dispute).
+OPTIONAL_ORDER_COLUMNS: tuple[str, ...] = ("cancelled_at", "disputed_at")
+#: Seller columns the builder reads (and ``membership_tier_at`` when present).
 SELLER_COLUMNS: tuple[str, ...] = ("seller_id", "kind", "registered_at", "membership_tier")
+#: Tier-history columns the builder reads (and ``valid_to`` when present).
+TIER_HISTORY_COLUMNS: tuple[str, ...] = ("seller_id", "membership_tier", "valid_from")
 #: Credit-history columns the builder reads.
 CREDIT_HISTORY_COLUMNS: tuple[str, ...] = (
     "seller_id", "drawn_at", "amount", "credit_limit", "due_at", "repaid_at",
@@ -87,7 +102,6 @@ NAT = np.iinfo(np.int64).min
 @dataclass(frozen=True)
 class BuildParams:
     as_of_ns: int
-    status_known_after_days: int
     shipping_sla_days: int
     home_country: str
     threads: int = 1
@@ -140,7 +154,7 @@ def build_features(
     as_of: str | dt.date | dt.datetime | pd.Timestamp | np.datetime64,
     credit_history: Any = None,
     *,
-    status_known_after_days: int = 30,
+    tier_history: Any = None,
     shipping_sla_days: int = 3,
     home_country: str = "CN",
     timezone: str = DEFAULT_TIMEZONE,
@@ -160,8 +174,11 @@ def build_features(
         date, datetime or string is read in ``timezone``.
     credit_history : validated credit history (:mod:`features.credit_history`), pandas or
         dask (computed first), optional; adds the ``repayment`` features.
-    status_known_after_days : ``status`` and ``disputed`` are used only for orders at least
-        this many days old at ``as_of``.
+    tier_history : validated membership-tier history
+        (``features.records.validate_tier_history(...).frame``), pandas or dask (computed
+        first), optional. ``membership_tier`` is the tier in effect at ``as_of``
+        (:func:`tier_as_of`); without a history, only a seller record's own tier observed
+        at or before ``as_of`` (``membership_tier_at``) is known.
     shipping_sla_days : an order is late when not shipped within this many days.
     home_country : ISO code of the sellers' country; other buyer countries are cross-border.
     timezone : the lender's time zone, for a naive ``as_of``.
@@ -190,19 +207,26 @@ def build_features(
         ``sellers``, when amounts are in several currencies, or on an unknown feature name.
     """
     as_of_ts = resolve_as_of(as_of, timezone)
-    if status_known_after_days < 0 or shipping_sla_days < 0:
-        raise ValueError("status_known_after_days and shipping_sla_days must be >= 0; got "
-                         f"{status_known_after_days} and {shipping_sla_days}")
+    if shipping_sla_days < 0:
+        raise ValueError(f"shipping_sla_days must be >= 0; got {shipping_sla_days}")
     if threads is not None and threads < 1:
         raise ValueError(f"threads must be at least 1; got {threads}")
-    params = BuildParams(int(as_of_ts.value), int(status_known_after_days),
-                     int(shipping_sla_days), home_country.upper(),
+    params = BuildParams(int(as_of_ts.value), int(shipping_sla_days), home_country.upper(),
                      1 if threads is None else int(threads),
                      _kernels.default_threads() if threads is None else int(threads))
     wanted = _wanted_features(features, with_credit=credit_history is not None)
 
     sellers_frame = _to_pandas(sellers)
     _check_columns(sellers_frame, "sellers", SELLER_COLUMNS, ("registered_at",), ())
+    _check_optional_times(sellers_frame, "sellers", ("membership_tier_at",))
+    if any(name in wanted for name in PROFILE_FEATURES):
+        tiers = None
+        if tier_history is not None:
+            tiers = _to_pandas(tier_history)
+            _check_columns(tiers, "tier_history", TIER_HISTORY_COLUMNS, ("valid_from",), ())
+            _check_optional_times(tiers, "tier_history", ("valid_to",))
+        sellers_frame = sellers_frame.assign(
+            membership_tier=tier_as_of(sellers_frame, tiers, as_of_ts))
     credit_frame = None
     if credit_history is not None:
         credit_frame = _to_pandas(credit_history)
@@ -212,6 +236,7 @@ def build_features(
 
     if _is_dask(orders):
         _check_columns(orders._meta, "orders", ORDER_COLUMNS, _ORDER_TIMESTAMPS, _ORDER_NUMBERS)
+        _check_optional_times(orders._meta, "orders", OPTIONAL_ORDER_COLUMNS)
         from features.dask_backend import build_on_dask
 
         table = build_on_dask(orders, sellers_frame,
@@ -220,6 +245,7 @@ def build_features(
         if not isinstance(orders, pd.DataFrame):
             raise ValueError(f"orders must be a pandas or dask DataFrame; got {type(orders)}")
         _check_columns(orders, "orders", ORDER_COLUMNS, _ORDER_TIMESTAMPS, _ORDER_NUMBERS)
+        _check_optional_times(orders, "orders", OPTIONAL_ORDER_COLUMNS)
         table = build_partition(orders, sellers_frame, params, order_wanted)
 
     if credit_frame is not None:
@@ -275,6 +301,67 @@ def _check_columns(frame: pd.DataFrame, what: str, required: Iterable[str],
               or pd.api.types.is_bool_dtype(frame[name].dtype)]
     if wrong:
         raise ValueError(f"{what} has columns of the wrong dtype: {'; '.join(wrong)}; {hint}")
+
+
+def _check_optional_times(frame: pd.DataFrame, what: str, names: Iterable[str]) -> None:
+    """Raise a ValueError when an optional timestamp column is present in a wrong dtype."""
+    _check_columns(frame, what, (), [name for name in names if name in frame.columns], ())
+
+
+def tier_as_of(sellers: pd.DataFrame, tier_history: pd.DataFrame | None,
+               as_of: pd.Timestamp) -> pd.Series:
+    """The membership tier of each seller in effect at ``as_of`` (missing when not known).
+
+    The candidates are the seller's tier-history periods and the seller record's own
+    tier, observed at ``membership_tier_at`` (a period from then on, without an end). A
+    period is in effect at ``as_of`` when ``valid_from <= as_of`` and ``as_of < valid_to``
+    (or it has no end); of those in effect, the one that started last wins (a history
+    period wins a tie with the record's own tier). A seller with none in effect (no
+    history, and a record tier observed after ``as_of`` or at an unknown time) has a
+    missing tier: the extraction-time tier is never carried back to an earlier moment.
+
+    Parameters
+    ----------
+    sellers : seller records (``seller_id``, ``membership_tier`` and, when present,
+        ``membership_tier_at``).
+    tier_history : tier-history records (``seller_id``, ``membership_tier``,
+        ``valid_from`` and, when present, ``valid_to``), or ``None``.
+    as_of : an aware moment.
+
+    Returns
+    -------
+    pandas.Series
+        One tier (text) or ``None`` per row of ``sellers``, in its order and index.
+    """
+    moment = int(resolve_as_of(as_of).value)
+    parts = []
+    if "membership_tier_at" in sellers.columns:
+        parts.append(pd.DataFrame({
+            "seller_id": sellers["seller_id"].astype(str).to_numpy(),
+            "tier": sellers["membership_tier"].astype(object).to_numpy(),
+            "start": as_nanoseconds(sellers["membership_tier_at"]),
+            "end": np.full(len(sellers), NAT, dtype=np.int64),
+            "rank": np.zeros(len(sellers), dtype=np.int8)}))
+    if tier_history is not None and len(tier_history):
+        ends = (as_nanoseconds(tier_history["valid_to"]) if "valid_to" in tier_history.columns
+                else np.full(len(tier_history), NAT, dtype=np.int64))
+        parts.append(pd.DataFrame({
+            "seller_id": tier_history["seller_id"].astype(str).to_numpy(),
+            "tier": tier_history["membership_tier"].astype(object).to_numpy(),
+            "start": as_nanoseconds(tier_history["valid_from"]), "end": ends,
+            "rank": np.ones(len(tier_history), dtype=np.int8)}))
+    found: dict[str, object] = {}
+    if parts:
+        periods = pd.concat(parts, ignore_index=True)
+        in_effect = ((periods["start"] != NAT) & (periods["start"] <= moment)
+                     & ((periods["end"] == NAT) | (periods["end"] > moment))
+                     & periods["tier"].notna())
+        chosen = (periods.loc[in_effect]
+                  .sort_values(["seller_id", "start", "rank"], kind="stable")
+                  .drop_duplicates("seller_id", keep="last"))
+        found = dict(zip(chosen["seller_id"], chosen["tier"], strict=True))
+    tiers = sellers["seller_id"].astype(str).map(found)
+    return tiers.astype(object).where(tiers.notna(), None)
 
 
 def as_nanoseconds(series: pd.Series) -> np.ndarray:
@@ -334,9 +421,17 @@ class _Orders:
         return series if self.rows is None else series.iloc[self.rows]
 
     def timestamp(self, name: str) -> np.ndarray:
-        """Nanoseconds of a timestamp column; events at or after as_of become NaT."""
+        """Nanoseconds of a timestamp column; events at or after as_of become NaT (and
+        every event of an optional column the frame leaves out)."""
+        if name not in self.frame.columns:
+            return np.full(len(self.code), NAT, dtype=np.int64)
         values = self.take(as_nanoseconds(self.frame[name]))
         return np.where(values < self.as_of_ns, values, NAT)
+
+    @cached_property
+    def matured(self) -> np.ndarray:
+        """Orders of the 365-day window placed more than MATURITY_DAYS before as_of."""
+        return np.asarray(self.in_window & (self.age > MATURITY_DAYS * DAY_NS))
 
     @cached_property
     def cents(self) -> np.ndarray:
@@ -661,12 +756,16 @@ def _refunds_from_bands(counts: np.ndarray, refunds: np.ndarray, cents: np.ndarr
                         refund_cents: Callable[[], np.ndarray], wanted: tuple[str, ...],
                         out: dict[str, Any]) -> None:
     """Refund features from (sellers, bands) counts of orders and of refunded orders and
-    GMV in minor units; ``refund_cents`` gives the refunded minor units (when needed)."""
-    out["refund_rate_90d"] = _ratio(refunds[:, :2].sum(axis=1), counts[:, :2].sum(axis=1))
-    out["refund_rate_365d"] = _ratio(refunds[:, :4].sum(axis=1), counts[:, :4].sum(axis=1))
+    GMV in minor units; ``refund_cents`` gives the refunded minor units (when needed).
+
+    Matured cohorts: band 0 holds the orders of the last MATURITY_DAYS (30) days, left
+    out of numerator and denominator alike; bands 1 and 1-3 are the matured orders of the
+    90-day and 365-day windows."""
+    out["refund_rate_90d"] = _ratio(refunds[:, 1], counts[:, 1])
+    out["refund_rate_365d"] = _ratio(refunds[:, 1:4].sum(axis=1), counts[:, 1:4].sum(axis=1))
     if "refund_amount_rate_365d" in wanted:
-        refund_sum = refund_cents()[:, :4].sum(axis=1)
-        out["refund_amount_rate_365d"] = _ratio(refund_sum, cents[:, :4].sum(axis=1))
+        refund_sum = refund_cents()[:, 1:4].sum(axis=1)
+        out["refund_amount_rate_365d"] = _ratio(refund_sum, cents[:, 1:4].sum(axis=1))
 
 
 def _status(data: _Orders, tenure_ns: np.ndarray, params: BuildParams,
@@ -674,14 +773,15 @@ def _status(data: _Orders, tenure_ns: np.ndarray, params: BuildParams,
     n = data.n_sellers
     code = data.code
     window = data.in_window
-    known = window & (data.age >= params.status_known_after_days * DAY_NS)
-    cancelled = _category_mask(data.column("status"), "cancelled") & known
-    disputed = np.asarray(data.take(data.frame["disputed"].to_numpy(dtype=bool))) & known
-    n_known = np.bincount(code, weights=known, minlength=n)
-    out["cancellation_rate_365d"] = _ratio(np.bincount(code, weights=cancelled, minlength=n),
-                                           n_known)
-    out["dispute_rate_365d"] = _ratio(np.bincount(code, weights=disputed, minlength=n),
-                                      n_known)
+    matured = data.matured
+    # an event counts from its own time (``status`` and ``disputed`` are never read)
+    cancelled = data.timestamp("cancelled_at") != NAT
+    disputed = data.timestamp("disputed_at") != NAT
+    n_matured = np.bincount(code, weights=matured, minlength=n)
+    out["cancellation_rate_365d"] = _ratio(
+        np.bincount(code, weights=cancelled & matured, minlength=n), n_matured)
+    out["dispute_rate_365d"] = _ratio(
+        np.bincount(code, weights=disputed & matured, minlength=n), n_matured)
     if "net_gmv_365d" in wanted:
         refund_cents = _refund_cents(data)
         kept = window & ~cancelled
@@ -772,13 +872,21 @@ def _cash_cycle(data: _Orders, tenure_ns: np.ndarray, params: BuildParams,
                 wanted: tuple[str, ...], out: dict[str, Any]) -> None:
     n = data.n_sellers
     window = data.in_window
+    matured = data.matured
     paid_at = data.timestamp("paid_out_at")
+    shipped_at = data.timestamp("shipped_at")
     paid = window & (paid_at != NAT)
-    out["paid_out_share_365d"] = _ratio(np.bincount(data.code, weights=paid, minlength=n),
-                                        np.bincount(data.code, weights=window, minlength=n))
-    delay_s = np.maximum((paid_at[paid] - data.created[paid]) // _SECOND_NS, 0)
+    out["paid_out_share_365d"] = _ratio(
+        np.bincount(data.code, weights=paid & matured, minlength=n),
+        np.bincount(data.code, weights=matured, minlength=n))
+    # Censored delays: an order shipped but not paid out by as_of has waited as_of -
+    # created_at so far, and counts with that lower bound (dropping it would make a
+    # seller whose payouts are held look faster than one paid late).
+    counted = paid | (window & (shipped_at != NAT))
+    end = np.where(paid_at != NAT, paid_at, data.as_of_ns)
+    delay_s = np.maximum((end[counted] - data.created[counted]) // _SECOND_NS, 0)
     shift = 26  # 2**26 seconds is 776 days, more than any delay inside the window
-    keys = np.sort((data.code[paid] << shift) | delay_s)
+    keys = np.sort((data.code[counted] << shift) | delay_s)
     seller = keys >> shift
     delays = (keys & ((1 << shift) - 1)).astype(np.float64) / 86_400.0
     count = np.bincount(seller, minlength=n)

@@ -14,8 +14,17 @@ Conventions used in the descriptions:
   *observed* months: complete months since the seller registered, at most 12.
 - GMV is the gross value of orders placed (``amount``), before refunds and cancellations.
 - Undefined ratios (nothing to divide by) are NaN; counts and amounts of nothing are 0.
-- ``status`` and ``disputed`` carry no timestamp, so they are used only for orders at least
-  ``status_known_after_days`` (30) days old at ``as_of``; see ``docs/features.md``.
+- Every event counts from its own time, strictly before ``as_of``: a cancellation from
+  ``cancelled_at``, a dispute from ``disputed_at``, a refund from ``refunded_at``, a
+  shipment from ``shipped_at``, a payout from ``paid_out_at``. ``status`` and
+  ``disputed`` (states at extraction) are never read, so an event without its time is
+  not known at any ``as_of``.
+- *Matured* orders: rates of events that follow an order (refunds, cancellations,
+  disputes, payouts) count only the orders placed more than :data:`MATURITY_DAYS` (30)
+  days before ``as_of``, in numerator and denominator alike, so that a seller's recent
+  orders, whose refunds or disputes may still come, do not dilute its rates.
+- The membership tier is the one in effect at ``as_of`` (tier history, or the seller
+  record's tier from ``membership_tier_at`` on); see ``docs/features.md``.
 """
 
 from __future__ import annotations
@@ -23,6 +32,7 @@ from __future__ import annotations
 from features.registry import FeatureSpec, register
 
 __all__ = [
+    "MATURITY_DAYS",
     "ORDER_FEATURES",
     "PROFILE_FEATURES",
     "REPAYMENT_FEATURES",
@@ -30,7 +40,17 @@ __all__ = [
     "ALL_FEATURES",
 ]
 
+#: Days after which an order is *matured*: old enough for its refund, cancellation,
+#: dispute and payout to have happened in the usual run of things (the marketplace's
+#: refund and dispute windows close within a month of delivery for nearly every order).
+#: One value for the four event kinds: the compiled path sums orders by age bands whose
+#: first edge is this value (``features.builder``).
+MATURITY_DAYS = 30
+
 _NAN_NO_ORDERS = "NaN when the seller has no order in the window."
+_MATURED = ("the matured orders (placed more than 30 days before as_of, MATURITY_DAYS) "
+            "of the last")
+_NAN_NO_MATURED = "NaN when there is no such order."
 
 _SPECS: tuple[FeatureSpec, ...] = (
     # -- scale ------------------------------------------------------------------------------
@@ -44,9 +64,9 @@ _SPECS: tuple[FeatureSpec, ...] = (
                 "none.", -1),
     FeatureSpec("gmv_all_time", "scale", "CNY", "GMV of every order placed before as_of; 0 when "
                 "none.", -1),
-    FeatureSpec("net_gmv_365d", "scale", "CNY", "GMV of the last 365 days less the orders known "
-                "to be cancelled (status known, see module notes) and less the refunds made "
-                "before as_of on those orders; 0 when none.", -1),
+    FeatureSpec("net_gmv_365d", "scale", "CNY", "GMV of the last 365 days less the orders "
+                "cancelled before as_of (cancelled_at) and less the refunds made before as_of "
+                "on the others; 0 when none.", -1),
     FeatureSpec("order_count_30d", "scale", "count", "Orders placed in the last 30 days; 0 "
                 "when none.", -1),
     FeatureSpec("order_count_90d", "scale", "count", "Orders placed in the last 90 days; 0 "
@@ -97,20 +117,20 @@ _SPECS: tuple[FeatureSpec, ...] = (
     FeatureSpec("days_since_last_order", "stability", "days", "Days from the last order "
                 "placed before as_of to as_of; NaN when the seller never had an order.", 1),
     # -- quality ----------------------------------------------------------------------------
-    FeatureSpec("refund_rate_90d", "quality", "share", "Share of the orders of the last 90 "
-                "days refunded (in part or in full) before as_of. " + _NAN_NO_ORDERS, 1),
-    FeatureSpec("refund_rate_365d", "quality", "share", "Share of the orders of the last 365 "
-                "days refunded (in part or in full) before as_of. " + _NAN_NO_ORDERS, 1),
+    FeatureSpec("refund_rate_90d", "quality", "share", "Share of " + _MATURED + " 90 days "
+                "refunded (in part or in full) before as_of (refunded_at). " + _NAN_NO_MATURED,
+                1),
+    FeatureSpec("refund_rate_365d", "quality", "share", "Share of " + _MATURED + " 365 days "
+                "refunded (in part or in full) before as_of (refunded_at). " + _NAN_NO_MATURED,
+                1),
     FeatureSpec("refund_amount_rate_365d", "quality", "share", "Amount refunded before as_of "
-                "on the orders of the last 365 days over their GMV; NaN when that GMV is 0.", 1),
-    FeatureSpec("cancellation_rate_365d", "quality", "share", "Share of cancelled orders "
-                "among the orders of the last 365 days whose status is known (at least "
-                "status_known_after_days, 30 by default, old); NaN when there is no such "
-                "order.", 1),
-    FeatureSpec("dispute_rate_365d", "quality", "share", "Share of disputed orders among the "
-                "orders of the last 365 days whose status is known (at least "
-                "status_known_after_days, 30 by default, old); NaN when there is no such "
-                "order.", 1),
+                "on " + _MATURED + " 365 days over their GMV; NaN when that GMV is 0.", 1),
+    FeatureSpec("cancellation_rate_365d", "quality", "share", "Share of " + _MATURED + " 365 "
+                "days cancelled before as_of (cancelled_at; a cancellation without its time "
+                "is not known). " + _NAN_NO_MATURED, 1),
+    FeatureSpec("dispute_rate_365d", "quality", "share", "Share of " + _MATURED + " 365 days "
+                "disputed before as_of (disputed_at; a dispute without its time is not "
+                "known). " + _NAN_NO_MATURED, 1),
     FeatureSpec("late_shipment_rate_365d", "quality", "share", "Share of the orders of the "
                 "last 365 days whose shipping deadline (created_at + shipping_sla_days, 3 by "
                 "default) is before as_of "
@@ -153,19 +173,22 @@ _SPECS: tuple[FeatureSpec, ...] = (
                 "as_of; NaN when the seller never had an order.", -1),
     # -- cash cycle -------------------------------------------------------------------------
     FeatureSpec("median_payout_delay_days_365d", "cash_cycle", "days", "Median time from "
-                "order to payout, over the orders of the last 365 days paid out before "
-                "as_of; NaN when none.", 1),
+                "order to payout over the orders of the last 365 days shipped or paid out "
+                "before as_of; an order shipped but not paid out by as_of is censored and "
+                "counts with the time it has waited (as_of - created_at), a lower bound of "
+                "its delay, so the median is a lower bound too; NaN when none.", 1),
     FeatureSpec("p90_payout_delay_days_365d", "cash_cycle", "days", "90th percentile (lower "
-                "value, no interpolation) of the time from order to payout, over the orders "
-                "of the last 365 days paid out before as_of; NaN when none.", 1),
-    FeatureSpec("paid_out_share_365d", "cash_cycle", "share", "Share of the orders of the "
-                "last 365 days paid out before as_of. " + _NAN_NO_ORDERS, -1),
+                "value, no interpolation) of the same delays as median_payout_delay_days_365d "
+                "(censored orders at their lower bound); NaN when none.", 1),
+    FeatureSpec("paid_out_share_365d", "cash_cycle", "share", "Share of " + _MATURED + " 365 "
+                "days paid out before as_of (paid_out_at). " + _NAN_NO_MATURED, -1),
     # -- profile ----------------------------------------------------------------------------
     FeatureSpec("seller_kind", "profile", "category", "`shop` or `factory` (pandas category).",
                 0),
     FeatureSpec("membership_tier", "profile", "category", "Membership tier basic, silver, gold "
-                "or platinum (pandas category). Known limitation: the contract holds the tier "
-                "at extraction time, which may be later than as_of.", 0),
+                "or platinum (pandas category) in effect at as_of: from the tier history, or "
+                "the seller record's tier from its membership_tier_at on; missing when "
+                "neither says (the extraction-time tier is never carried back).", 0),
     # -- repayment (only with a credit history) ---------------------------------------------
     FeatureSpec("credit_draw_count", "repayment", "count", "Draws made before as_of; 0 when "
                 "none.", 0),

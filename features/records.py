@@ -30,6 +30,7 @@ __all__ = [
     "FieldSpec",
     "SELLER_FIELDS",
     "ORDER_FIELDS",
+    "TIER_HISTORY_FIELDS",
     "SELLER_KINDS",
     "MEMBERSHIP_TIERS",
     "ORDER_STATUSES",
@@ -49,8 +50,10 @@ __all__ = [
     "LoadedRecords",
     "validate_sellers",
     "validate_orders",
+    "validate_tier_history",
     "load_sellers",
     "load_orders",
+    "load_tier_history",
     "read_table",
 ]
 
@@ -138,6 +141,9 @@ class FieldSpec:
     description : what the field means, for people.
     nullable : whether an empty value is allowed.
     choices : allowed values for ``enum`` fields.
+    optional : whether the whole column may be left out (a field added to the contract
+        later: inputs written before it stay valid, every value of the missing column
+        being empty). Only nullable fields are optional.
     """
 
     name: str
@@ -145,6 +151,7 @@ class FieldSpec:
     description: str
     nullable: bool = False
     choices: tuple[str, ...] = ()
+    optional: bool = False
 
 
 SELLER_FIELDS: tuple[FieldSpec, ...] = (
@@ -155,8 +162,13 @@ SELLER_FIELDS: tuple[FieldSpec, ...] = (
               "(timezone-aware)."),
     FieldSpec("region", "text", "Province or region of the seller's registered address."),
     FieldSpec("industry", "text", "Main industry category the seller trades in."),
-    FieldSpec("membership_tier", "enum", "Marketplace membership tier at extraction time.",
-              choices=MEMBERSHIP_TIERS),
+    FieldSpec("membership_tier", "enum", "Marketplace membership tier when the record was "
+              "extracted (at `membership_tier_at`).", choices=MEMBERSHIP_TIERS),
+    FieldSpec("membership_tier_at", "timestamp", "When the marketplace showed "
+              "`membership_tier` (normally the extraction time); features use that tier "
+              "only as of this moment or later. Empty or left out: the moment is not known, "
+              "so features read the tier only from the tier history.", nullable=True,
+              optional=True),
 )
 
 ORDER_FIELDS: tuple[FieldSpec, ...] = (
@@ -167,12 +179,14 @@ ORDER_FIELDS: tuple[FieldSpec, ...] = (
     FieldSpec("amount", "money", "Order value in the currency's major unit, finite and >= 0."),
     FieldSpec("currency", "currency", "ISO 4217 code; must be one of the supported currencies."),
     FieldSpec("status", "enum", "State at extraction: `pending`, `shipped`, `completed` or "
-              "`cancelled`.", choices=ORDER_STATUSES),
+              "`cancelled`. Features never read it: a cancellation counts from "
+              "`cancelled_at`.", choices=ORDER_STATUSES),
     FieldSpec("refunded_amount", "money", "Total refunded on the order, 0 when none; not above "
               "`amount`."),
     FieldSpec("refunded_at", "timestamp", "When the refund was made; required when "
               "`refunded_amount` > 0, not before `created_at`.", nullable=True),
-    FieldSpec("disputed", "bool", "Whether the buyer opened a dispute on the order."),
+    FieldSpec("disputed", "bool", "Whether the buyer opened a dispute on the order (by "
+              "extraction). Features count a dispute from `disputed_at`."),
     FieldSpec("channel", "enum", "`wholesale`, `dropship`, `custom` or `sample`.",
               choices=ORDER_CHANNELS),
     FieldSpec("buyer_country", "country", "ISO 3166-1 alpha-2 country of the buyer."),
@@ -180,6 +194,24 @@ ORDER_FIELDS: tuple[FieldSpec, ...] = (
               "not before `created_at`.", nullable=True),
     FieldSpec("paid_out_at", "timestamp", "When the seller received the money; empty if not "
               "(yet) paid out; not before `created_at`.", nullable=True),
+    FieldSpec("cancelled_at", "timestamp", "When the order was cancelled; only with status "
+              "`cancelled`, not before `created_at`. Empty (or the column left out) for a "
+              "cancelled order: the cancellation's time is not known, so no feature counts "
+              "it at any as-of date.", nullable=True, optional=True),
+    FieldSpec("disputed_at", "timestamp", "When the buyer opened the dispute; only with "
+              "`disputed` true, not before `created_at`. Empty (or the column left out) for "
+              "a disputed order: the dispute's time is not known, so no feature counts it "
+              "at any as-of date.", nullable=True, optional=True),
+)
+
+TIER_HISTORY_FIELDS: tuple[FieldSpec, ...] = (
+    FieldSpec("seller_id", "id", "The seller (must be a known seller)."),
+    FieldSpec("membership_tier", "enum", "The tier held in the period.",
+              choices=MEMBERSHIP_TIERS),
+    FieldSpec("valid_from", "timestamp", "When the seller got the tier (timezone-aware)."),
+    FieldSpec("valid_to", "timestamp", "When the tier ended, after `valid_from`; empty (or "
+              "the column left out) while it lasts or until the next period of the seller.",
+              nullable=True, optional=True),
 )
 
 _TZ_SUFFIX = re.compile(r"(?:Z|[+-]\d{2}(?::?\d{2})?)$", re.IGNORECASE)
@@ -525,15 +557,30 @@ def check_known_sellers(frame: pd.DataFrame, parsed: pd.DataFrame,
 
 def check_columns(frame: pd.DataFrame, specs: tuple[FieldSpec, ...], problems: Problems,
                    ) -> bool:
-    """Report missing and extra columns; return whether every required column is present."""
+    """Report missing and extra columns; return whether every required column is present
+    (an optional column may be left out: :func:`with_optional_columns` adds it)."""
     expected = [spec.name for spec in specs]
-    missing = [name for name in expected if name not in frame.columns]
+    missing = [spec.name for spec in specs
+               if spec.name not in frame.columns and not spec.optional]
     extra = [str(name) for name in frame.columns if name not in expected]
     for name in missing:
         problems.add_column(name, "missing column")
     for name in extra:
         problems.add_column(name, "extra column (not part of the contract)")
     return not missing
+
+
+def with_optional_columns(frame: pd.DataFrame, specs: tuple[FieldSpec, ...]
+                          ) -> pd.DataFrame:
+    """``frame`` with every optional column it leaves out added, all values empty, in
+    the contract's column order."""
+    absent = [spec.name for spec in specs if spec.optional and spec.name not in frame.columns]
+    if not absent:
+        return frame
+    added = frame.assign(**{name: pd.Series(None, index=frame.index, dtype=object)
+                            for name in absent})
+    order = [spec.name for spec in specs if spec.name in added.columns]
+    return added[order + [name for name in added.columns if name not in order]]
 
 
 def finish_validation(record_type: str, source: pd.DataFrame, parsed: pd.DataFrame | None,
@@ -576,6 +623,7 @@ def validate_sellers(frame: pd.DataFrame, *, strict: bool = False) -> LoadedReco
     if not check_columns(frame, SELLER_FIELDS, problems):
         return finish_validation("sellers", frame, None, np.ones(len(frame), bool), problems,
                                  strict)
+    frame = with_optional_columns(frame, SELLER_FIELDS)
     parsed, bad = check_fields(frame, SELLER_FIELDS, problems, DEFAULT_CURRENCIES)
     bad |= check_unique(frame, parsed, "seller_id", problems)
     return finish_validation("sellers", frame, parsed, bad, problems, strict)
@@ -598,6 +646,7 @@ def validate_orders(frame: pd.DataFrame, seller_ids: Iterable[str] | pd.Series |
     currency_list = tuple(code.upper() for code in currencies)
     if not check_columns(frame, ORDER_FIELDS, problems):
         return finish_validation("orders", frame, None, np.ones(len(frame), bool), problems, strict)
+    frame = with_optional_columns(frame, ORDER_FIELDS)
     parsed, bad = check_fields(frame, ORDER_FIELDS, problems, currency_list)
 
     amount = parsed["amount"].to_numpy()
@@ -610,10 +659,21 @@ def validate_orders(frame: pd.DataFrame, seller_ids: Iterable[str] | pd.Series |
     bad |= over
 
     created = parsed["created_at"]
-    for name in ("refunded_at", "shipped_at", "paid_out_at"):
+    for name in ("refunded_at", "shipped_at", "paid_out_at", "cancelled_at", "disputed_at"):
         before = (parsed[name] < created).to_numpy(dtype=bool, na_value=False)
         problems.add(before, name, frame[name], f"{name} before created_at")
         bad |= before
+    # an event's time without the event: the record contradicts itself
+    not_cancelled = (parsed["status"] != "cancelled").to_numpy(dtype=bool, na_value=True) \
+        & parsed["cancelled_at"].notna().to_numpy()
+    problems.add(not_cancelled, "cancelled_at", frame["cancelled_at"],
+                 "given while status is not cancelled")
+    bad |= not_cancelled
+    not_disputed = ~parsed["disputed"].to_numpy(dtype=bool) \
+        & parsed["disputed_at"].notna().to_numpy()
+    problems.add(not_disputed, "disputed_at", frame["disputed_at"],
+                 "given while disputed is false")
+    bad |= not_disputed
     refund_time_missing = (refunded > 0) & parsed["refunded_at"].isna().to_numpy() \
         & ~_is_blank(frame["refunded_amount"]) & _is_blank(frame["refunded_at"])
     problems.add(refund_time_missing, "refunded_at", None,
@@ -634,6 +694,47 @@ def validate_orders(frame: pd.DataFrame, seller_ids: Iterable[str] | pd.Series |
         parsed[name] = pd.Categorical(column.where(column.isin(choices)), categories=choices)
     parsed["disputed"] = parsed["disputed"].astype(bool)
     return finish_validation("orders", frame, parsed, bad, problems, strict)
+
+
+def validate_tier_history(frame: pd.DataFrame,
+                          seller_ids: Iterable[str] | pd.Series | None = None, *,
+                          strict: bool = False) -> LoadedRecords:
+    """Validate a membership-tier history and convert it to canonical dtypes.
+
+    One row per period a seller held a tier: ``seller_id``, ``membership_tier``,
+    ``valid_from`` and, optionally, ``valid_to``. A period counts from ``valid_from``
+    (included) to ``valid_to`` (excluded) or, without one, until the seller's next
+    period. A seller has at most one period starting at a given moment.
+
+    Parameters
+    ----------
+    frame : raw tier-history records.
+    seller_ids : the known sellers; rows of any other seller are problems. ``None`` skips
+        that check.
+    strict : reject the whole input on any problem.
+    """
+    problems = Problems()
+    if not check_columns(frame, TIER_HISTORY_FIELDS, problems):
+        return finish_validation("tier history", frame, None, np.ones(len(frame), bool),
+                                 problems, strict)
+    frame = with_optional_columns(frame, TIER_HISTORY_FIELDS)
+    parsed, bad = check_fields(frame, TIER_HISTORY_FIELDS, problems, DEFAULT_CURRENCIES)
+    ends_first = (parsed["valid_to"] <= parsed["valid_from"]).to_numpy(dtype=bool,
+                                                                         na_value=False)
+    problems.add(ends_first, "valid_to", frame["valid_to"], "not after valid_from")
+    bad |= ends_first
+    key = parsed["seller_id"].astype(str) + "\x00" + parsed["valid_from"].astype(str)
+    repeated, first_of_row = _duplicates(key.where(~bad & parsed["valid_from"].notna()))
+    if repeated.any():
+        reasons = np.array([f"a second period of the seller from the same valid_from (first "
+                            f"on row {row})" for row in first_of_row[repeated] + 1],
+                           dtype=object)
+        problems.add(repeated, "valid_from", frame["valid_from"], reasons)
+        bad |= repeated
+    if seller_ids is not None:
+        bad |= check_known_sellers(frame, parsed, seller_ids, problems,
+                                    "tier history of an unknown seller")
+    return finish_validation("tier history", frame, parsed, bad, problems, strict)
 
 
 def read_table(source: str | Path | pd.DataFrame) -> pd.DataFrame:
@@ -676,6 +777,16 @@ def load_orders(source: str | Path | pd.DataFrame,
     seller_ids: Iterable[str] | None
     seller_ids = sellers["seller_id"] if isinstance(sellers, pd.DataFrame) else sellers
     return validate_orders(read_table(source), seller_ids, currencies=currencies, strict=strict)
+
+
+def load_tier_history(source: str | Path | pd.DataFrame,
+                      sellers: pd.DataFrame | Iterable[str] | None = None, *,
+                      strict: bool = False) -> LoadedRecords:
+    """Read and validate a tier history; ``sellers`` (a frame or ids) enables the seller
+    check."""
+    seller_ids: Iterable[str] | None
+    seller_ids = sellers["seller_id"] if isinstance(sellers, pd.DataFrame) else sellers
+    return validate_tier_history(read_table(source), seller_ids, strict=strict)
 
 
 def field_table(specs: Iterable[FieldSpec]) -> str:

@@ -6,7 +6,8 @@ decision's snapshot), so the charts show what the decision saw:
 * **months**: the last 24 calendar months in the lender's time zone, the last one being
   the month of ``as_of`` (partial), oldest first: GMV (gross value of the orders placed,
   exact ``Decimal``), order count and refund rate (share of the month's orders refunded
-  before ``as_of``, as ``refund_rate_*`` in the features; ``None`` without orders);
+  before ``as_of``; the features' ``refund_rate_*`` count only matured orders, placed more
+  than 30 days before ``as_of``; ``None`` without orders);
 * **buyer concentration** over the 365 days before ``as_of`` (the window of
   ``top_buyer_share_365d`` and ``buyer_hhi_365d``): the largest buyers' shares of GMV,
   the share of all the others, the number of buyers and the Herfindahl-Hirschman index.

@@ -8,6 +8,15 @@ integer minor units), an amount of 10^15 or more, an order that would move to an
 seller, and (with several currencies configured) an order in another currency than its
 seller's other orders.
 
+Point in time (issue 15): orders carry ``cancelled_at`` and ``disputed_at``, optional
+for older clients (a cancellation or dispute without its time is not known to any
+feature). A seller's ``membership_tier`` counts from ``membership_tier_at``; a row that
+leaves it out gets the moment the service received the tier (``now``) when the tier is
+new or changed, and keeps the stored moment otherwise. When a seller's tier changes,
+the tier it replaces is kept as a period of its tier history (``seller_tier``, from its
+``membership_tier_at`` to the new one), so features as of an earlier moment still see
+it. :func:`ingest_tier_history` stores tier periods sent as such.
+
 Idempotency: sellers are keyed by ``seller_id`` and orders by ``order_id``. A row whose
 content equals the stored one is *unchanged* and writes nothing; a row with changed
 content (a refund or a dispute recorded later, a new status) replaces the stored row
@@ -39,11 +48,13 @@ from features import DEFAULT_TIMEZONE
 from features.records import (
     DEFAULT_CURRENCIES,
     SELLER_FIELDS,
+    TIER_HISTORY_FIELDS,
     LoadedRecords,
     RecordValidationError,
     ValidationReport,
     validate_orders,
     validate_sellers,
+    validate_tier_history,
 )
 from lending.money import MAX_AMOUNT, MINOR_UNIT_DIGITS
 from lending.persistence import SqlUnitOfWork
@@ -54,6 +65,7 @@ from records.snapshots import (
     lock_sellers,
     read_orders,
     read_sellers,
+    read_tier_history,
     reading,
     rebuild_snapshots,
     storable_id,
@@ -73,6 +85,7 @@ __all__ = [
     "BatchTooLarge",
     "register_sellers",
     "ingest_orders",
+    "ingest_tier_history",
     "load_records",
     "SellerView",
     "get_seller",
@@ -84,10 +97,14 @@ MAX_BATCH_ROWS = 10_000
 Rows = Sequence[Mapping[str, Any]] | pd.DataFrame
 
 _SELLER_COLUMNS = tuple(spec.name for spec in SELLER_FIELDS)
+_SELLER_TIMES = ("registered_at", "membership_tier_at")
+_TIER_COLUMNS = tuple(spec.name for spec in TIER_HISTORY_FIELDS)
 _ORDER_DB_COLUMNS = ("order_id", "seller_id", "buyer_id", "created_at", "amount_minor",
                      "currency", "status", "refunded_amount_minor", "refunded_at", "disputed",
-                     "channel", "buyer_country", "shipped_at", "paid_out_at")
-_ORDER_TIMES = ("created_at", "refunded_at", "shipped_at", "paid_out_at")
+                     "channel", "buyer_country", "shipped_at", "paid_out_at", "cancelled_at",
+                     "disputed_at")
+_ORDER_TIMES = ("created_at", "refunded_at", "shipped_at", "paid_out_at", "cancelled_at",
+                "disputed_at")
 _LARGEST = float(MAX_AMOUNT)
 _ORDER_INDEX = "ix_seller_order_seller_id_created_at"
 #: From this many rows PostgreSQL gets them through COPY (smaller batches: executemany).
@@ -146,11 +163,16 @@ class LoadResult:
     snapshots: int
     seconds: float
     timings: dict[str, float] = field(default_factory=dict)
+    #: what the tier history did (``None`` when none was given)
+    tiers: IngestResult | None = None
 
     def __str__(self) -> str:
+        batches = [("sellers", self.sellers), ("orders", self.orders)]
+        if self.tiers is not None:
+            batches.append(("tier periods", self.tiers))
         parts = [f"{name} {result.accepted:,} added, {result.updated:,} updated, "
                  f"{result.unchanged:,} unchanged, {result.rejected_rows:,} set aside"
-                 for name, result in (("sellers", self.sellers), ("orders", self.orders))]
+                 for name, result in batches]
         steps = ", ".join(f"{step} {seconds:.1f} s" for step, seconds in self.timings.items())
         return (f"{'; '.join(parts)}; {self.snapshots:,} snapshots built in "
                 f"{self.seconds:.1f} s ({steps})")
@@ -348,9 +370,18 @@ def _encode_orders(frame: pd.DataFrame, dialect: str) -> pd.DataFrame:
 def _encode_sellers(frame: pd.DataFrame, dialect: str) -> pd.DataFrame:
     columns: dict[str, Any] = {}
     for name in _SELLER_COLUMNS:
-        columns[name] = (_db_times(frame[name], dialect) if name == "registered_at"
+        columns[name] = (_db_times(frame[name], dialect) if name in _SELLER_TIMES
                          else frame[name].astype(str).to_numpy(dtype=object))
     return pd.DataFrame(columns)
+
+
+def _encode_tiers(frame: pd.DataFrame, dialect: str) -> pd.DataFrame:
+    return pd.DataFrame({
+        "seller_id": frame["seller_id"].astype(str).to_numpy(dtype=object),
+        "membership_tier": frame["membership_tier"].astype(str).to_numpy(dtype=object),
+        "valid_from": _db_times(frame["valid_from"], dialect),
+        "valid_to": _db_times(frame["valid_to"], dialect),
+    })
 
 
 def _tuples(frame: pd.DataFrame, columns: Sequence[str]) -> list[tuple[Any, ...]]:
@@ -420,22 +451,97 @@ def _classify(new: pd.DataFrame, stored: pd.DataFrame, key: str,
 # --------------------------------------------------------------------------------------------
 
 def _store_sellers(connection: sa.Connection, checked: _Checked, *, fresh: bool,
-                   ) -> tuple[int, int, int, list[str]]:
-    """Insert new sellers, replace changed ones; counts and the ids that changed."""
+                   tier_seen: datetime) -> tuple[int, int, int, list[str]]:
+    """Insert new sellers, replace changed ones; counts and the ids that changed.
+
+    A row without ``membership_tier_at`` keeps the stored one when its tier is the stored
+    tier, and gets ``tier_seen`` otherwise. A changed tier leaves the replaced one as a
+    tier period (see the module notes).
+    """
     dialect = connection.dialect.name
     encoded = _encode_sellers(checked.kept, dialect)
     ids = encoded["seller_id"].tolist()
     stored = (pd.DataFrame(columns=list(_SELLER_COLUMNS)) if fresh
               else _encode_sellers(read_sellers(connection, ids), dialect))
+    before = encoded[["seller_id"]].merge(stored, on="seller_id", how="left")
+    same_tier = (before["membership_tier"].to_numpy(dtype=object)
+                 == encoded["membership_tier"].to_numpy(dtype=object))
+    unstamped = pd.isna(encoded["membership_tier_at"].to_numpy(dtype=object))
+    seen = _db_times(pd.Series([pd.Timestamp(tier_seen)]), dialect)[0]
+    encoded["membership_tier_at"] = np.where(
+        unstamped, np.where(same_tier & ~pd.isna(before["membership_tier_at"].to_numpy(
+            dtype=object)), before["membership_tier_at"].to_numpy(dtype=object), seen),
+        encoded["membership_tier_at"].to_numpy(dtype=object))
     content = _SELLER_COLUMNS[1:]
     exists, changed = _classify(encoded, stored, "seller_id", content)
     now = _db_times(pd.Series([pd.Timestamp(utc_now())]), dialect)[0]
+    replaced = changed & ~same_tier & ~pd.isna(before["membership_tier_at"].to_numpy(
+        dtype=object))
+    if replaced.any():
+        _keep_replaced_tiers(connection, before.loc[replaced], encoded.loc[replaced], now)
     new_rows = encoded.loc[~exists].assign(stored_at=now, updated_at=now)
     _insert(connection, "seller", (*_SELLER_COLUMNS, "stored_at", "updated_at"), new_rows)
     changed_rows = encoded.loc[changed].assign(updated_at=now)
     _update(connection, "seller", "seller_id", (*content, "updated_at"),
             _tuples(changed_rows, (*content, "updated_at", "seller_id")))
     touched = encoded.loc[~exists | changed, "seller_id"].tolist()
+    return int((~exists).sum()), int((exists & ~changed).sum()), int(changed.sum()), touched
+
+
+def _keep_replaced_tiers(connection: sa.Connection, old: pd.DataFrame, new: pd.DataFrame,
+                        now: str) -> None:
+    """Store each replaced tier as a period from its ``membership_tier_at`` to the new
+    tier's (a period already stored from the same moment is left as it is)."""
+    periods = pd.DataFrame({
+        "seller_id": old["seller_id"].to_numpy(dtype=object),
+        "membership_tier": old["membership_tier"].to_numpy(dtype=object),
+        "valid_from": old["membership_tier_at"].to_numpy(dtype=object),
+        "valid_to": new["membership_tier_at"].to_numpy(dtype=object)})
+    # only a period that ends after it starts (a tier sent with an older moment than the
+    # stored one is the marketplace's correction, not a period)
+    later = pd.to_datetime(periods["valid_to"], utc=True, format="ISO8601") \
+        > pd.to_datetime(periods["valid_from"], utc=True, format="ISO8601")
+    periods = periods.loc[later.to_numpy()]
+    if periods.empty:
+        return
+    dialect = connection.dialect.name
+    known = _encode_tiers(read_tier_history(connection, sorted(set(periods["seller_id"]))),
+                          dialect)
+    exists = _period_keys(periods).isin(set(_period_keys(known))).to_numpy()
+    _insert(connection, "seller_tier", (*_TIER_COLUMNS, "stored_at", "updated_at"),
+            periods.loc[~exists].assign(stored_at=now, updated_at=now))
+
+
+def _period_keys(frame: pd.DataFrame) -> pd.Series:
+    """``seller_id`` and the UTC instant of ``valid_from``: the key of a tier period."""
+    instants = pd.to_datetime(frame["valid_from"], utc=True, format="ISO8601")
+    return frame["seller_id"].astype(str).reset_index(drop=True) + "\x00" \
+        + instants.astype(str).reset_index(drop=True)
+
+
+def _store_tiers(connection: sa.Connection, checked: _Checked,
+                 ) -> tuple[int, int, int, list[str]]:
+    """Insert new tier periods, replace changed ones (by seller and ``valid_from``);
+    counts and the sellers whose periods changed."""
+    dialect = connection.dialect.name
+    encoded = _encode_tiers(checked.kept, dialect)
+    encoded["_key"] = _period_keys(encoded).to_numpy()
+    stored = _encode_tiers(read_tier_history(connection, sorted(set(encoded["seller_id"]))),
+                           dialect)
+    stored["_key"] = _period_keys(stored).to_numpy()
+    exists, changed = _classify(encoded, stored.drop(columns=["seller_id", "valid_from"]),
+                                "_key", ("membership_tier", "valid_to"))
+    now = _db_times(pd.Series([pd.Timestamp(utc_now())]), dialect)[0]
+    _insert(connection, "seller_tier", (*_TIER_COLUMNS, "stored_at", "updated_at"),
+            encoded.loc[~exists].assign(stored_at=now, updated_at=now))
+    mark = "?" if dialect == "sqlite" else "%s"
+    rows = _tuples(encoded.loc[changed].assign(updated_at=now),
+                   ("membership_tier", "valid_to", "updated_at", "seller_id", "valid_from"))
+    if rows:
+        connection.exec_driver_sql(
+            f"UPDATE seller_tier SET membership_tier = {mark}, valid_to = {mark}, "
+            f"updated_at = {mark} WHERE seller_id = {mark} AND valid_from = {mark}", rows)
+    touched = sorted(set(encoded.loc[~exists | changed, "seller_id"]))
     return int((~exists).sum()), int((exists & ~changed).sum()), int(changed.sum()), touched
 
 
@@ -529,11 +635,49 @@ def register_sellers(source: Source, rows: Rows, *, now: datetime | None = None,
     checked = _check(validate_sellers, frame, unstorable=unstorable)
     if checked.kept.empty:
         return checked.result(0, 0, 0, 0)
+    moment = now or utc_now()
+
     def work() -> IngestResult:
         with writing(source) as connection:
             lock_sellers(connection, checked.kept["seller_id"].astype(str).tolist())
             accepted, unchanged, updated, touched = _store_sellers(connection, checked,
-                                                                   fresh=False)
+                                                                   fresh=False,
+                                                                   tier_seen=moment)
+            snapshots = rebuild_snapshots(connection, touched, now=moment,
+                                          timezone=timezone)
+        return checked.result(accepted, unchanged, updated, len(snapshots))
+
+    return _retry_once(source, work)
+
+
+def ingest_tier_history(source: Source, rows: Rows, *, now: datetime | None = None,
+                        timezone: str = DEFAULT_TIMEZONE,
+                        max_rows: int = MAX_BATCH_ROWS) -> IngestResult:
+    """Store membership-tier periods, idempotent by seller and ``valid_from``.
+
+    Rows follow :data:`features.records.TIER_HISTORY_FIELDS`; a period of an unregistered
+    seller is rejected. A new period is stored, a changed one (another tier or
+    ``valid_to``) replaces the stored one; then the snapshots of the sellers whose periods
+    changed are rebuilt as of ``now``, in the same transaction.
+
+    Raises
+    ------
+    BatchTooLarge
+        When ``rows`` has more than ``max_rows`` rows (HTTP 413).
+    """
+    _cap(rows, max_rows)
+    frame, unstorable = _frame(rows)
+    if frame.empty:
+        return IngestResult(0, 0, 0, 0, (), 0)
+
+    def work() -> IngestResult:
+        with writing(source) as connection:
+            known = lock_sellers(connection, _candidate_ids(frame, "seller_id"))
+            checked = _check(validate_tier_history, frame, sorted(known),
+                             unstorable=unstorable)
+            if checked.kept.empty:
+                return checked.result(0, 0, 0, 0)
+            accepted, unchanged, updated, touched = _store_tiers(connection, checked)
             snapshots = rebuild_snapshots(connection, touched, now=now or utc_now(),
                                           timezone=timezone)
         return checked.result(accepted, unchanged, updated, len(snapshots))
@@ -600,7 +744,8 @@ def ingest_orders(source: Source, rows: Rows, *, now: datetime | None = None,
 def load_records(source: Source, sellers: pd.DataFrame, orders: pd.DataFrame, *,
                  now: datetime, currencies: Iterable[str] = DEFAULT_CURRENCIES,
                  timezone: str = DEFAULT_TIMEZONE, strict: bool = False,
-                 progress: bool = False) -> LoadResult:
+                 progress: bool = False,
+                 tier_history: pd.DataFrame | None = None) -> LoadResult:
     """Bulk-load a whole marketplace (sellers and orders) and build every snapshot.
 
     The same contract and idempotency as the batch services, without a batch cap, in one
@@ -618,6 +763,9 @@ def load_records(source: Source, sellers: pd.DataFrame, orders: pd.DataFrame, *,
     timezone : the lender's time zone.
     strict : reject everything (store nothing) when any row has a problem.
     progress : show a progress bar while the snapshots are written.
+    tier_history : raw or canonical tier periods (optional; stored like
+        :func:`ingest_tier_history` does, rows set aside the same way; their counts are
+        ``LoadResult.tiers``).
 
     Raises
     ------
@@ -645,9 +793,18 @@ def load_records(source: Source, sellers: pd.DataFrame, orders: pd.DataFrame, *,
         timings["validate"] = time.perf_counter() - started
 
         mark = time.perf_counter()
+        tier_check = None
+        if tier_history is not None:
+            tier_check = _check(validate_tier_history, tier_history.reset_index(drop=True),
+                                sorted(known))
+            if tier_check.all_rejected or (strict and tier_check.problems):
+                _refuse("tier history", tier_check)
         fresh = not stored_ids
-        seller_counts = _store_sellers(connection, seller_check, fresh=fresh)
+        seller_counts = _store_sellers(connection, seller_check, fresh=fresh, tier_seen=now)
         lock_sellers(connection, seller_check.kept["seller_id"].astype(str))
+        tier_counts: tuple[int, int, int, list[str]] = (0, 0, 0, [])
+        if tier_check is not None and not tier_check.kept.empty:
+            tier_counts = _store_tiers(connection, tier_check)
         had_orders = bool(connection.execute(sa.text(
             "SELECT 1 FROM seller_order LIMIT 1")).first())
         if not had_orders:
@@ -661,14 +818,13 @@ def load_records(source: Source, sellers: pd.DataFrame, orders: pd.DataFrame, *,
         timings["insert"] = time.perf_counter() - mark
 
         mark = time.perf_counter()
-        touched = sorted(set(seller_counts[3]) | set(order_counts[3]))
+        touched = sorted(set(seller_counts[3]) | set(order_counts[3]) | set(tier_counts[3]))
         if not had_orders and fresh:
             # nothing was stored before: the frames are the stored records (once their
             # times are cut to the microseconds the database keeps)
             stored_orders = order_check.kept.assign(**{
                 name: order_check.kept[name].dt.floor("us") for name in _ORDER_TIMES})
-            stored_sellers = seller_check.kept.assign(
-                registered_at=seller_check.kept["registered_at"].dt.floor("us"))
+            stored_sellers = read_sellers(connection)
             built = store_snapshots(connection, stored_orders, stored_sellers,
                                     now=now, timezone=timezone, progress=progress)
         else:
@@ -679,7 +835,9 @@ def load_records(source: Source, sellers: pd.DataFrame, orders: pd.DataFrame, *,
     timings["commit"] = time.perf_counter() - mark
     return LoadResult(seller_check.result(*seller_counts[:3], 0),
                       order_check.result(*order_counts[:3], 0), len(built),
-                      time.perf_counter() - started, timings)
+                      time.perf_counter() - started, timings,
+                      tiers=None if tier_check is None
+                      else tier_check.result(*tier_counts[:3], 0))
 
 
 @dataclass(frozen=True)
@@ -696,6 +854,7 @@ class SellerView:
     region: str
     industry: str
     membership_tier: str
+    membership_tier_at: datetime | None
     stored_at: datetime
     updated_at: datetime
     snapshot_as_of: datetime | None
@@ -726,6 +885,8 @@ def get_seller(source: Source, seller_id: str) -> SellerView:
         seller_id=seller["seller_id"], kind=seller["kind"],
         registered_at=stored_utc(seller["registered_at"]), region=seller["region"],
         industry=seller["industry"], membership_tier=seller["membership_tier"],
+        membership_tier_at=None if seller["membership_tier_at"] is None
+        else stored_utc(seller["membership_tier_at"]),
         stored_at=stored_utc(seller["stored_at"]), updated_at=stored_utc(seller["updated_at"]),
         snapshot_as_of=None if snapshot is None else stored_utc(snapshot[0]),
         snapshot_orders_seen=None if snapshot is None else int(snapshot[1]))

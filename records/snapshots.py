@@ -15,8 +15,14 @@ through the last business date ended by then), so the ``repayment`` features are
 builder's on the history ``sme-credit export credit-history`` writes; a seller without a
 line gets their no-history values.
 
+Every snapshot reads the sellers' stored membership-tier history too
+(:func:`read_tier_history`), so ``membership_tier`` is the tier in effect at the snapshot
+time, as in the batch builder; the orders' ``cancelled_at`` and ``disputed_at`` are read
+back with them.
+
 This module also reads the stored records back into the builder's canonical frames
-(:func:`read_orders`, :func:`read_sellers`); the records and history services use them.
+(:func:`read_orders`, :func:`read_sellers`, :func:`read_tier_history`); the records and
+history services use them.
 
 Transactions
 ------------
@@ -43,12 +49,18 @@ from sqlalchemy.dialects import postgresql, sqlite
 from tqdm import tqdm
 
 from features import DEFAULT_TIMEZONE, build_features, json_value, registry_version
-from features.records import ORDER_CHANNELS, ORDER_STATUSES
+from features.records import ORDER_CHANNELS, ORDER_STATUSES, TIER_HISTORY_FIELDS
 from lending.money import MINOR_UNIT_DIGITS
 from lending.persistence import SqlUnitOfWork
 from lending.persistence.history import credit_history_frame
 from records.errors import SellerNotYetRegistered, UnknownSeller
-from records.tables import ID_LENGTH, FeatureSnapshotRecord, OrderRecord, SellerRecord
+from records.tables import (
+    ID_LENGTH,
+    FeatureSnapshotRecord,
+    OrderRecord,
+    SellerRecord,
+    SellerTierRecord,
+)
 from store.clock import as_utc, utc_now
 from store.database import READ_ONLY_OPTION
 
@@ -67,6 +79,7 @@ __all__ = [
     "writing",
     "read_orders",
     "read_sellers",
+    "read_tier_history",
     "read_credit_history",
     "feature_version",
     "require_utc",
@@ -82,15 +95,21 @@ Source = sa.Engine | SqlUnitOfWork
 _SNAPSHOT = FeatureSnapshotRecord.__table__  # type: ignore[attr-defined]
 _ORDER = OrderRecord.__table__  # type: ignore[attr-defined]
 _SELLER = SellerRecord.__table__  # type: ignore[attr-defined]
+_TIER = SellerTierRecord.__table__  # type: ignore[attr-defined]
 #: Sellers per ``IN (...)`` list (SQLite allows 32,766 parameters per statement).
 _CHUNK = 2_000
 
 _ORDER_COLUMNS = ("order_id", "seller_id", "buyer_id", "created_at", "amount_minor",
                   "currency", "status", "refunded_amount_minor", "refunded_at", "disputed",
-                  "channel", "buyer_country", "shipped_at", "paid_out_at")
+                  "channel", "buyer_country", "shipped_at", "paid_out_at", "cancelled_at",
+                  "disputed_at")
 _SELLER_COLUMNS = ("seller_id", "kind", "registered_at", "region", "industry",
-                   "membership_tier")
-_ORDER_TIMES = ("created_at", "refunded_at", "shipped_at", "paid_out_at")
+                   "membership_tier", "membership_tier_at")
+_TIER_COLUMNS = tuple(spec.name for spec in TIER_HISTORY_FIELDS)
+_ORDER_TIMES = ("created_at", "refunded_at", "shipped_at", "paid_out_at", "cancelled_at",
+                "disputed_at")
+#: Columns read back as text (SQLite keeps timestamps as text; parsed in bulk).
+_TIMES = (*_ORDER_TIMES, "registered_at", "membership_tier_at", "valid_from", "valid_to")
 
 
 @dataclass(frozen=True)
@@ -230,9 +249,8 @@ def _select(connection: sa.Connection, table: sa.Table, columns: Sequence[str],
             since: datetime | None = None) -> list[tuple[Any, ...]]:
     """Raw rows (no per-value type conversion: SQLite gives timestamps as text, fast to
     parse in bulk) of ``table`` whose ``key`` is in ``ids`` (all rows when ``None``)."""
-    statement = sa.select(*(sa.type_coerce(table.c[name], sa.String) if name in _ORDER_TIMES
-                            or name == "registered_at" else table.c[name]
-                            for name in columns))
+    statement = sa.select(*(sa.type_coerce(table.c[name], sa.String) if name in _TIMES
+                            else table.c[name] for name in columns))
     if before is not None:
         statement = statement.where(table.c.created_at < before)
     if since is not None:
@@ -302,6 +320,8 @@ def read_orders(connection: sa.Connection, seller_ids: Sequence[str] | None = No
         "buyer_country": _text(raw["buyer_country"]),
         "shipped_at": _times(raw["shipped_at"]),
         "paid_out_at": _times(raw["paid_out_at"]),
+        "cancelled_at": _times(raw["cancelled_at"]),
+        "disputed_at": _times(raw["disputed_at"]),
     })
     return frame
 
@@ -313,7 +333,22 @@ def read_sellers(connection: sa.Connection, seller_ids: Sequence[str] | None = N
     raw = pd.DataFrame.from_records(rows, columns=list(_SELLER_COLUMNS))
     frame = pd.DataFrame({name: _text(raw[name]) for name in _SELLER_COLUMNS})
     frame["registered_at"] = _times(raw["registered_at"])
+    frame["membership_tier_at"] = _times(raw["membership_tier_at"])
     return frame
+
+
+def read_tier_history(connection: sa.Connection, seller_ids: Sequence[str] | None = None,
+                      ) -> pd.DataFrame:
+    """Stored tier periods as the contract's canonical frame
+    (``validate_tier_history(...).frame``), of ``seller_ids`` (all when ``None``)."""
+    rows = _select(connection, _TIER, _TIER_COLUMNS, "seller_id", seller_ids)
+    raw = pd.DataFrame.from_records(rows, columns=list(_TIER_COLUMNS))
+    return pd.DataFrame({
+        "seller_id": _text(raw["seller_id"]),
+        "membership_tier": _text(raw["membership_tier"]),
+        "valid_from": _times(raw["valid_from"]),
+        "valid_to": _times(raw["valid_to"]),
+    })
 
 
 # --------------------------------------------------------------------------------------------
@@ -339,12 +374,14 @@ def read_credit_history(connection: sa.Connection, seller_ids: Sequence[str], *,
 
 
 def _build(orders: pd.DataFrame, sellers: pd.DataFrame, as_of: datetime,
-           timezone: str, credit_history: pd.DataFrame) -> pd.DataFrame:
-    """The batch builder on these records and the sellers' credit history with us
-    (currency left out: features add amounts per seller, and the contract asks for one
-    settlement currency)."""
+           timezone: str, credit_history: pd.DataFrame,
+           tier_history: pd.DataFrame) -> pd.DataFrame:
+    """The batch builder on these records, their tier history and the sellers' credit
+    history with us (currency left out: features add amounts per seller, and the
+    contract asks for one settlement currency)."""
     return build_features(orders.drop(columns=["currency"], errors="ignore"), sellers,
-                          pd.Timestamp(as_of), credit_history, timezone=timezone)
+                          pd.Timestamp(as_of), credit_history, tier_history=tier_history,
+                          timezone=timezone)
 
 
 def _upsert(connection: sa.Connection, rows: list[dict[str, Any]]) -> None:
@@ -363,13 +400,15 @@ def _upsert(connection: sa.Connection, rows: list[dict[str, Any]]) -> None:
 def store_snapshots(connection: sa.Connection, orders: pd.DataFrame, sellers: pd.DataFrame,
                     *, now: datetime, timezone: str = DEFAULT_TIMEZONE,
                     progress: bool = False, credit_history: pd.DataFrame | None = None,
+                    tier_history: pd.DataFrame | None = None,
                     ) -> dict[str, FeatureSnapshot]:
     """Build the features of ``sellers`` from ``orders`` (one builder call) and store them.
 
     ``orders`` must hold every stored order of these sellers (the snapshot is the builder's
     row on them). Sellers registered at or after ``now`` get no row (the builder leaves
     them out) and lose any snapshot they had. The sellers' credit history with us as of
-    ``now`` (:func:`read_credit_history`) is read in the same transaction unless given.
+    ``now`` (:func:`read_credit_history`) and their stored tier history
+    (:func:`read_tier_history`) are read in the same transaction unless given.
 
     Returns
     -------
@@ -381,7 +420,9 @@ def store_snapshots(connection: sa.Connection, orders: pd.DataFrame, sellers: pd
         credit_history = read_credit_history(
             connection, [str(s) for s in sellers["seller_id"]], as_of=as_of,
             timezone=timezone)
-    table = _build(orders, sellers, as_of, timezone, credit_history)
+    if tier_history is None:
+        tier_history = read_tier_history(connection, [str(s) for s in sellers["seller_id"]])
+    table = _build(orders, sellers, as_of, timezone, credit_history, tier_history)
     seen = orders["seller_id"].value_counts() if len(orders) else pd.Series(dtype="int64")
     stamp = utc_now()
     rows: list[dict[str, Any]] = []
@@ -470,7 +511,8 @@ def _compute(connection: sa.Connection, seller_id: str, as_of: datetime, timezon
     else:
         table = _build(orders, sellers, as_of, timezone,
                        read_credit_history(connection, [seller_id], as_of=as_of,
-                                           timezone=timezone))
+                                           timezone=timezone),
+                       read_tier_history(connection, [seller_id]))
         built = {sid: FeatureSnapshot(sid, str(values.get("seller_kind")), as_of, values)
                  for sid, values in _feature_rows(table)}
     if seller_id not in built:

@@ -18,7 +18,8 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-__all__ = ["SellerRecord", "OrderRecord", "FeatureSnapshotRecord", "ID_LENGTH"]
+__all__ = ["SellerRecord", "OrderRecord", "SellerTierRecord", "FeatureSnapshotRecord",
+           "ID_LENGTH"]
 
 #: Longest identifier the contract accepts (``features.records``: 128 characters).
 ID_LENGTH = 128
@@ -39,6 +40,25 @@ class SellerRecord(SQLModel, table=True):
     region: str = Field(max_length=ID_LENGTH)
     industry: str = Field(max_length=ID_LENGTH)
     membership_tier: str = Field(max_length=20)
+    #: when the marketplace showed ``membership_tier``: sent with the record, or the
+    #: moment the service received a new or changed tier without it
+    membership_tier_at: datetime | None = Field(default=None, sa_type=_timestamp())
+    stored_at: datetime = Field(sa_type=_timestamp())
+    updated_at: datetime = Field(sa_type=_timestamp())
+
+
+class SellerTierRecord(SQLModel, table=True):
+    """One period a seller held a membership tier (``features.records.
+    TIER_HISTORY_FIELDS``), keyed by seller and ``valid_from``; a later version replaces
+    it."""
+
+    __tablename__ = "seller_tier"
+
+    seller_id: str = Field(primary_key=True, foreign_key="seller.seller_id",
+                           max_length=ID_LENGTH)
+    valid_from: datetime = Field(primary_key=True, sa_type=_timestamp())
+    membership_tier: str = Field(max_length=20)
+    valid_to: datetime | None = Field(default=None, sa_type=_timestamp())
     stored_at: datetime = Field(sa_type=_timestamp())
     updated_at: datetime = Field(sa_type=_timestamp())
 
@@ -66,6 +86,8 @@ class OrderRecord(SQLModel, table=True):
     buyer_country: str = Field(max_length=2)
     shipped_at: datetime | None = Field(default=None, sa_type=_timestamp())
     paid_out_at: datetime | None = Field(default=None, sa_type=_timestamp())
+    cancelled_at: datetime | None = Field(default=None, sa_type=_timestamp())
+    disputed_at: datetime | None = Field(default=None, sa_type=_timestamp())
     stored_at: datetime = Field(sa_type=_timestamp())
     updated_at: datetime = Field(sa_type=_timestamp())
 

@@ -1,7 +1,9 @@
 """Records: register sellers, ingest orders in batches, read a seller.
 
-``POST /v1/sellers`` and ``POST /v1/orders`` take ``{"items": [...]}``, one object per
-record with the field names of the record contract (``docs/records.md``). Values are
+``POST /v1/sellers``, ``POST /v1/orders`` and ``POST /v1/tier-history`` take
+``{"items": [...]}``, one object per record with the field names of the record contract
+(``docs/records.md``); fields added to the contract later (``cancelled_at``,
+``disputed_at``, ``membership_tier_at``) may be left out. Values are
 checked row by row by the contract, so a bad value rejects its row, not the request: the
 answer (200) counts the rows ``accepted`` (new), ``unchanged`` (same content as stored:
 nothing written) and ``updated`` (changed content replaced the stored row), names every
@@ -17,7 +19,8 @@ the one id pattern and times the one plausible range of the record contract
 Money is a decimal string (``"1250.00"``) or a number, in the major unit and exact to the
 minor unit.
 
-Permissions: ``sellers:write``, ``orders:write``; ``decisions:read`` to read a seller.
+Permissions: ``sellers:write`` (sellers and tier history), ``orders:write``;
+``decisions:read`` to read a seller.
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ from pydantic import (
 from access.principal import Principal
 from api.deps import SettingsDep, UowDep, require
 from api.validation import ID_REGEX
-from features.records import MAX_ID_LENGTH, ORDER_FIELDS, SELLER_FIELDS
+from features.records import MAX_ID_LENGTH, ORDER_FIELDS, SELLER_FIELDS, TIER_HISTORY_FIELDS
 from records import ingest as service
 from records.errors import BatchTooLarge
 from store.clock import utc_now
@@ -58,8 +61,15 @@ Flag = StrictBool | StrictStr | StrictInt | None
 Timestamp = StrictStr | None
 
 
+_TIER_DESCRIPTIONS = {spec.name: spec.description for spec in TIER_HISTORY_FIELDS}
+
+
 def _field(name: str) -> Any:
     return Field(None, description=_DESCRIPTIONS[name])
+
+
+def _tier_field(name: str) -> Any:
+    return Field(None, description=_TIER_DESCRIPTIONS[name])
 
 
 def _at_most_max_rows(items: Any) -> Any:
@@ -86,6 +96,7 @@ class SellerIn(BaseModel):
     region: Text = _field("region")
     industry: Text = _field("industry")
     membership_tier: Text = _field("membership_tier")
+    membership_tier_at: Timestamp = _field("membership_tier_at")
 
 
 class OrderIn(BaseModel):
@@ -108,6 +119,19 @@ class OrderIn(BaseModel):
     buyer_country: Text = _field("buyer_country")
     shipped_at: Timestamp = _field("shipped_at")
     paid_out_at: Timestamp = _field("paid_out_at")
+    cancelled_at: Timestamp = _field("cancelled_at")
+    disputed_at: Timestamp = _field("disputed_at")
+
+
+class TierPeriodIn(BaseModel):
+    """One period a seller held a membership tier (``docs/records.md``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    seller_id: Text = _tier_field("seller_id")
+    membership_tier: Text = _tier_field("membership_tier")
+    valid_from: Timestamp = _tier_field("valid_from")
+    valid_to: Timestamp = _tier_field("valid_to")
 
 
 class SellerBatch(BaseModel):
@@ -127,6 +151,16 @@ class OrderBatch(BaseModel):
 
     items: Annotated[list[OrderIn], _Capped] = Field(
         max_length=service.MAX_BATCH_ROWS, description="At most 10,000 orders (413 "
+        "`batch_too_large` above).")
+
+
+class TierPeriodBatch(BaseModel):
+    """A batch of membership-tier periods."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    items: Annotated[list[TierPeriodIn], _Capped] = Field(
+        max_length=service.MAX_BATCH_ROWS, description="At most 10,000 periods (413 "
         "`batch_too_large` above).")
 
 
@@ -170,6 +204,8 @@ class SellerPublic(BaseModel):
     region: str
     industry: str
     membership_tier: str
+    membership_tier_at: datetime | None = Field(description="When the marketplace showed "
+                                                "the tier (null: not known).")
     stored_at: datetime
     updated_at: datetime
     snapshot_as_of: datetime | None = Field(description="The moment the stored feature "
@@ -207,6 +243,17 @@ def ingest_orders(batch: OrderBatch, uow: UowDep, settings: SettingsDep,
     return _public(service.ingest_orders(uow, rows, now=utc_now(),
                                          currencies=settings.currencies,
                                          timezone=settings.timezone))
+
+
+@router.post("/tier-history", response_model=IngestResultPublic)
+def ingest_tier_history(batch: TierPeriodBatch, uow: UowDep, settings: SettingsDep,
+                        principal: Annotated[Principal, require("sellers:write")],
+                        ) -> IngestResultPublic:
+    """Store membership-tier periods (idempotent by `seller_id` and `valid_from`); the
+    sellers' feature snapshots follow."""
+    rows = [item.model_dump() for item in batch.items]
+    return _public(service.ingest_tier_history(uow, rows, now=utc_now(),
+                                               timezone=settings.timezone))
 
 
 @router.get("/sellers/{seller_id}", response_model=SellerPublic)

@@ -121,3 +121,29 @@ def test_cli_builds_on_a_dask_scheduler(inputs: dict[str, Path], tmp_path: Path)
     assert status == 0
     pd.testing.assert_frame_equal(pd.read_parquet(out), expected_table(), check_exact=True,
                                   check_index_type=False)
+
+
+def test_cli_reads_the_tier_in_effect_from_a_tier_history_file(
+        inputs: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rows = example_sellers()
+    for row in rows:
+        row["membership_tier_at"] = None  # the tier's moment is not known
+    pd.DataFrame(rows).to_csv(inputs["sellers"], index=False)
+    tiers = tmp_path / "tiers.csv"
+    pd.DataFrame([
+        {"seller_id": "S1", "membership_tier": "silver", "valid_from": "2024-01-01T00:00:00Z",
+         "valid_to": "2025-01-01T00:00:00Z"},
+        {"seller_id": "S1", "membership_tier": "platinum",
+         "valid_from": "2025-01-01T00:00:00Z", "valid_to": ""},
+        {"seller_id": "S2", "membership_tier": "gold", "valid_from": "2025-08-01T00:00:00Z",
+         "valid_to": ""},
+    ]).to_csv(tiers, index=False)
+    out = tmp_path / "features.parquet"
+    assert main(["features", "--orders", str(inputs["orders"]), "--sellers",
+                 str(inputs["sellers"]), "--tier-history", str(tiers), "--as-of",
+                 "2025-07-01", "--out", str(out)]) == 0
+    assert "tier history: 3 rows read, 3 kept, 0 set aside" in capsys.readouterr().out
+    table = pd.read_parquet(out)
+    # S1: platinum since 2025-01-01; S2: its gold starts after as_of; S3: no history
+    assert table["membership_tier"].astype(object).where(
+        table["membership_tier"].notna(), None).tolist() == ["platinum", None, None]

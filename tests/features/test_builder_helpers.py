@@ -23,22 +23,26 @@ def at(days_before: float, hours: float = 0.0) -> str:
 
 
 def seller(seller_id: str, registered_at: str, kind: str = "shop",
-           tier: str = "gold") -> dict[str, Any]:
+           tier: str = "gold", tier_at: str | None = None) -> dict[str, Any]:
+    """A seller record; its tier observed at ``tier_at`` (default: a day before AS_OF)."""
     return {"seller_id": seller_id, "kind": kind, "registered_at": registered_at,
-            "region": "Zhejiang", "industry": "toys", "membership_tier": tier}
+            "region": "Zhejiang", "industry": "toys", "membership_tier": tier,
+            "membership_tier_at": at(1) if tier_at is None else tier_at}
 
 
 def order(order_id: str, seller_id: str, buyer_id: str, created_at: str, amount: float, *,
           status: str = "completed", refunded_amount: float = 0.0,
           refunded_at: str | None = None, disputed: bool = False,
           channel: str = "wholesale", buyer_country: str = "CN",
-          shipped_at: str | None = None, paid_out_at: str | None = None) -> dict[str, Any]:
+          shipped_at: str | None = None, paid_out_at: str | None = None,
+          cancelled_at: str | None = None, disputed_at: str | None = None) -> dict[str, Any]:
     return {"order_id": order_id, "seller_id": seller_id, "buyer_id": buyer_id,
             "created_at": created_at, "amount": str(amount), "currency": "CNY",
             "status": status, "refunded_amount": str(refunded_amount),
             "refunded_at": refunded_at, "disputed": str(disputed).lower(),
             "channel": channel, "buyer_country": buyer_country, "shipped_at": shipped_at,
-            "paid_out_at": paid_out_at}
+            "paid_out_at": paid_out_at, "cancelled_at": cancelled_at,
+            "disputed_at": disputed_at}
 
 
 def validated_sellers(rows: list[dict[str, Any]]) -> pd.DataFrame:
@@ -67,10 +71,13 @@ def example_orders() -> list[dict[str, Any]]:
               shipped_at=at(9), paid_out_at=at(3)),
         order("o2", "S1", "b1", at(40), 200.0, channel="dropship", shipped_at=at(36),
               paid_out_at=at(30)),
-        order("o3", "S1", "b2", at(100), 300.0, status="cancelled", buyer_country="US"),
+        order("o3", "S1", "b2", at(100), 300.0, status="cancelled", buyer_country="US",
+              cancelled_at=at(99)),
         order("o4", "S1", "b3", at(200), 400.0, disputed=True, refunded_amount=400.0,
-              refunded_at=at(150), channel="custom", shipped_at=at(199), paid_out_at=at(190)),
-        order("o5", "S1", "b2", at(5), 50.0, status="cancelled", disputed=True),
+              refunded_at=at(150), channel="custom", shipped_at=at(199), paid_out_at=at(190),
+              disputed_at=at(195)),
+        order("o5", "S1", "b2", at(5), 50.0, status="cancelled", disputed=True,
+              cancelled_at=at(4), disputed_at=at(4)),
         order("p1", "S2", "c1", at(20), 1000.0, channel="sample", buyer_country="DE",
               shipped_at=at(20, hours=12), paid_out_at=at(-1)),
     ]

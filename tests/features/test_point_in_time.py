@@ -72,9 +72,9 @@ def test_refund_made_exactly_at_as_of_does_not_count(baseline: pd.DataFrame) -> 
 
 
 def test_refund_moved_to_after_as_of_stops_counting(baseline: pd.DataFrame) -> None:
-    moved = build(with_changes("o1", refunded_at=at(-1)))
-    assert moved.loc["S1", "refund_rate_365d"] == pytest.approx(1 / 5)
-    removed = build(with_changes("o1", refunded_amount="0.0", refunded_at=None))
+    moved = build(with_changes("o4", refunded_at=at(-1)))
+    assert moved.loc["S1", "refund_rate_365d"] == 0.0  # o4 was the one matured refund
+    removed = build(with_changes("o4", refunded_amount="0.0", refunded_at=None))
     assert_same(moved, removed)
 
 
@@ -94,15 +94,54 @@ def test_shipment_after_as_of_does_not_count(baseline: pd.DataFrame) -> None:
     assert never.loc["S1", "late_shipment_rate_365d"] == pytest.approx(4 / 5)
 
 
-def test_status_and_dispute_of_young_orders_are_not_used(baseline: pd.DataFrame) -> None:
-    # o5 is 5 days old: its status and dispute flag may still change, so they are ignored
-    assert_same(build(with_changes("o5", status="completed", disputed="false")), baseline)
+def test_cancellation_and_dispute_without_their_times_are_not_known(
+        baseline: pd.DataFrame) -> None:
+    # the extract says o2 (40 days old) is cancelled and disputed, but not since when: it
+    # may have happened after as_of, so no as_of counts it
+    assert_same(build(with_changes("o2", status="cancelled", disputed="true")), baseline)
 
 
-def test_status_of_orders_older_than_the_threshold_is_used(baseline: pd.DataFrame) -> None:
-    table = build(with_changes("o2", status="cancelled"))
+def test_cancellation_and_dispute_count_from_their_times(baseline: pd.DataFrame) -> None:
+    table = build(with_changes("o2", status="cancelled", cancelled_at=at(39),
+                               disputed="true", disputed_at=at(38)))
     assert table.loc["S1", "cancellation_rate_365d"] == pytest.approx(2 / 3)
-    assert_same(build(example_orders(), status_known_after_days=30), baseline)
+    assert table.loc["S1", "dispute_rate_365d"] == pytest.approx(2 / 3)
+    assert table.loc["S1", "net_gmv_365d"] == baseline.loc["S1", "net_gmv_365d"] - 200.0
+    later = build(with_changes("o2", status="cancelled", cancelled_at=at(-1),
+                               disputed="true", disputed_at=AS_OF.isoformat()))
+    assert_same(later, baseline)
+
+
+def test_rates_count_matured_orders_only(baseline: pd.DataFrame) -> None:
+    # o1 (10 days old) refunded and disputed: too young to be in any rate, both sides
+    young = build(with_changes("o1", disputed="true", disputed_at=at(8)))
+    assert young.loc["S1", "dispute_rate_365d"] == baseline.loc["S1", "dispute_rate_365d"]
+    assert young.loc["S1", "refund_rate_90d"] == 0.0
+    # the same order 31 days old is matured: numerator and denominator both move
+    rows = with_changes("o1", created_at=at(31), shipped_at=at(30), disputed="true",
+                        disputed_at=at(20))
+    matured = build(rows)
+    assert matured.loc["S1", "dispute_rate_365d"] == pytest.approx(2 / 4)
+    assert matured.loc["S1", "refund_rate_90d"] == pytest.approx(1 / 2)  # o1 and o2
+    assert matured.loc["S1", "refund_rate_365d"] == pytest.approx(2 / 4)
+
+
+def test_unpaid_shipped_orders_count_as_censored_payout_delays() -> None:
+    sellers = [seller("P1", "2024-01-01T00:00:00Z")]
+    paid = [order(f"a{i}", "P1", "b", at(60 + i), 10.0, shipped_at=at(59 + i),
+                  paid_out_at=at(55 + i)) for i in range(3)]  # 5 days each
+    # three orders shipped long ago and held: they have waited 40, 50 and 100 days
+    held = [order(f"h{days}", "P1", "b", at(days), 10.0, status="shipped",
+                  shipped_at=at(days - 1)) for days in (40, 50, 100)]
+    table = build(paid + held, sellers)
+    # delays 5, 5, 5, 40, 50, 100: median (5 + 40) / 2; p90 index (9 * 5) // 10 = 4
+    assert table.loc["P1", "median_payout_delay_days_365d"] == pytest.approx(22.5)
+    assert table.loc["P1", "p90_payout_delay_days_365d"] == pytest.approx(50.0)
+    only_paid = build(paid, sellers)
+    assert only_paid.loc["P1", "median_payout_delay_days_365d"] == pytest.approx(5.0)
+    # a held order paid out after as_of is still censored at as_of
+    later = [dict(row, paid_out_at=at(-3)) for row in held]
+    assert_same(build(paid + later, sellers), table)
 
 
 def test_seller_registered_at_or_after_as_of_is_left_out(baseline: pd.DataFrame) -> None:
@@ -122,6 +161,10 @@ def test_later_events_everywhere_at_once_do_not_move_any_feature(
             row["shipped_at"] = at(-1)
         if row["refunded_at"] is None:
             row["refunded_amount"], row["refunded_at"] = "1.0", at(-4)
+        if row["cancelled_at"] is None:
+            row["status"], row["cancelled_at"] = "cancelled", at(-5)
+        if row["disputed_at"] is None:
+            row["disputed"], row["disputed_at"] = "true", at(-6)
     rows += [order(f"n{i}", "S2", f"c{i}", at(-i), 10.0 * i) for i in range(1, 6)]
     sellers = example_sellers() + [seller("S6", at(-30))]
     assert_same(build(rows, sellers), baseline)
@@ -141,11 +184,15 @@ def test_synthetic_marketplace_features_equal_those_of_the_records_known_at_as_o
     market = generate_marketplace(50, 15, seed=9)
     as_of = pd.Timestamp(market.as_of) - pd.Timedelta(days=75)
     orders, sellers = market.orders, market.sellers
-    # what an extract taken at as_of would have held (status and disputes aside)
+    # what an extract taken at as_of would have held
     known = orders[orders["created_at"] < as_of].copy()
-    for name in ("refunded_at", "shipped_at", "paid_out_at"):
+    for name in ("refunded_at", "shipped_at", "paid_out_at", "cancelled_at", "disputed_at"):
         known.loc[known[name] >= as_of, name] = pd.NaT
     known.loc[known["refunded_at"].isna(), "refunded_amount"] = 0.0
+    known.loc[known["cancelled_at"].isna() & (known["status"] == "cancelled"),
+              "status"] = "pending"
+    known["disputed"] = known["disputed_at"].notna()
+    assert (orders["cancelled_at"] >= as_of).any() and (orders["disputed_at"] >= as_of).any()
     known_sellers = sellers[sellers["registered_at"] < as_of]
     assert len(known) < len(orders)
     assert known["refunded_amount"].sum() < orders["refunded_amount"].sum()

@@ -202,8 +202,9 @@ def test_control_characters_in_ids_are_rejected() -> None:
 
 def test_problem_rows_scale_without_python_loops() -> None:
     n = 200_000
-    raw = pd.DataFrame({spec.name: np.repeat(order_rows()[spec.name].iloc[:1].to_numpy(), n)
-                        for spec in ORDER_FIELDS})
+    first = order_rows().iloc[:1]
+    raw = pd.DataFrame({spec.name: np.repeat(first[spec.name].to_numpy(), n)
+                        for spec in ORDER_FIELDS if spec.name in first.columns})
     raw["order_id"] = [f"O{i}" for i in range(n)]
     raw.loc[::1000, "amount"] = "-1"
     result = validate_orders(raw)

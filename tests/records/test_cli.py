@@ -94,3 +94,25 @@ def test_a_missing_file_or_column_exits_2_and_stores_nothing(tmp_path, files, se
 def test_refreshing_an_unknown_seller_exits_2(settings, capsys):
     assert run(["records", "refresh-snapshots", "--seller", "nobody"], settings) == 2
     assert "no seller 'nobody'" in capsys.readouterr().err
+
+
+def test_load_with_a_tier_history_file_stores_its_periods(files, settings, market, capsys,
+                                                          tmp_path):
+    sellers, orders = files
+    tiers = tmp_path / "tier_history.csv"
+    broken = market.tier_history.copy()
+    broken.loc[0, "membership_tier"] = "diamond"
+    broken.to_csv(tiers, index=False)
+    argv = ["records", "load", "--sellers", str(sellers), "--orders", str(orders),
+            "--tier-history", str(tiers), "--as-of", AS_OF.isoformat()]
+    assert run(argv, settings) == 0
+    out = capsys.readouterr().out
+    kept = len(market.tier_history) - 1
+    assert (f"tier periods: {len(market.tier_history):,} rows read, {kept:,} added, "
+            "0 updated, 0 unchanged, 1 set aside") in out
+    assert "row 1, field membership_tier: must be one of basic, silver, gold, platinum" in out
+    engine = sa.create_engine(settings.resolved_database_url())
+    with engine.connect() as connection:
+        stored = connection.execute(sa.text("SELECT count(*) FROM seller_tier")).scalar_one()
+    engine.dispose()
+    assert stored == kept
