@@ -423,7 +423,7 @@ def _score(features: Mapping[str, Any], seller_id: str, scorer: Scorer,
     """Score, explain and decide JSON-plain ``features`` (shared by deciding and
     reproducing, so that a reproduction runs exactly the code a decision ran)."""
     explained, contributions = scorer.score_with_contributions(features)
-    factor = scorer.config.scale.factor
+    factor = scorer.point_factor  # points per unit of raw log-odds (the model's scale)
     feature_points = (contributions[:-1] * -factor).tolist()
     decision = decide(_Score(explained.probability_of_default, explained.points,
                              explained.grade),

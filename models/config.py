@@ -58,9 +58,15 @@ class TrainConfig:
         (:func:`features.registry.risk_direction`) for numeric columns it knows.
     monotone_overrides : explicit directions by column (+1: higher value, higher risk;
         -1: lower risk; 0: unconstrained); they win over the registry.
-    calibration : ``"auto"`` tries Platt and isotonic, ``"platt"`` or ``"isotonic"`` tries
-        one, ``"none"`` keeps the raw booster probability. A calibration is kept only when
-        its cross-fitted Brier score on the validation rows beats the raw probability's.
+    calibration : ``"auto"``: Platt scaling, replaced by an isotonic map only when isotonic
+        beats it in a paired bootstrap of the cross-fitted Brier score (the upper end of the
+        95 % interval of the difference below 0; see :mod:`models.training`); ``"platt"`` or
+        ``"isotonic"``: that map; ``"none"``: the raw booster probability. Points are scaled
+        on the Platt map's calibrated log-odds with ``"auto"``, ``"platt"`` and
+        ``"isotonic"``, on the raw log-odds with ``"none"``.
+    pd_floor : every calibrated PD is kept within ``[pd_floor, 1 - pd_floor]`` (default
+        0.0003, 3 in 10,000), whatever the calibration: isotonic steps can reach 0 or 1,
+        and no applicant is certain to repay or to default.
     max_categories : a text or category column with more distinct values than this keeps
         its ``max_categories`` most frequent values as levels and reads the rarer ones as
         missing (with a warning); one whose distinct values are more than half its
@@ -81,6 +87,7 @@ class TrainConfig:
     monotone: bool = True
     monotone_overrides: Mapping[str, int] = field(default_factory=dict)
     calibration: CalibrationChoice = "auto"
+    pd_floor: float = 0.0003
     max_categories: int = 200
     candidates: tuple[Mapping[str, float | int], ...] = DEFAULT_CANDIDATES
 
@@ -113,6 +120,8 @@ class TrainConfig:
         if self.calibration not in ("auto", "platt", "isotonic", "none"):
             raise ValueError("calibration must be 'auto', 'platt', 'isotonic' or 'none'; "
                              f"got {self.calibration!r}")
+        if not 0.0 < self.pd_floor < 0.01:
+            raise ValueError(f"pd_floor must be > 0 and < 0.01; got {self.pd_floor}")
         if self.max_categories < 2:
             raise ValueError(f"max_categories must be >= 2; got {self.max_categories}")
         for name, direction in self.monotone_overrides.items():

@@ -20,17 +20,32 @@ missing, exactly like a missing value. The booster itself only ever sees a float
 
 Calibration
 -----------
-The booster gives a raw score ``f(x)`` in log-odds. Without calibration the probability of
-default is ``sigmoid(f(x))``. With Platt calibration it is ``sigmoid(a * f(x) + b)``, so the
-calibrated log-odds are still additive: multiply every contribution by ``a`` and the bias by
-``a`` then add ``b``. With isotonic calibration the PD is a non-decreasing step function of
-``f(x)``: the order of applicants and the sign of every reason are unchanged, but there is
-no exact additive split of the calibrated PD; explanations stay on the raw log-odds.
+The booster gives a raw score ``f(x)`` in log-odds. :class:`Calibration` maps it to the
+probability of default:
+
+- ``"none"``: ``sigmoid(f(x))``;
+- ``"platt"`` (the default of :func:`models.train`): ``sigmoid(a * f(x) + b)``;
+- ``"isotonic"``: a non-decreasing piecewise-linear function of ``f(x)`` (chosen only when it
+  beats Platt in a paired bootstrap; see :mod:`models.training`).
+
+Whatever the method, the PD is kept inside ``[pd_floor, 1 - pd_floor]`` (default floor
+:data:`DEFAULT_PD_FLOOR`): no applicant is ever certain to repay or to default.
+
+Points and explanations live on the *calibrated log-odds* ``a * f(x) + b``
+(:meth:`Calibration.points_log_odds`): multiply every TreeSHAP contribution by ``a`` and
+give the bias ``a * bias + b`` (:meth:`Calibration.scale_contributions`), and they add up to
+the calibrated log-odds exactly as the raw contributions add up to ``f(x)``. ``(a, b)`` is
+the Platt map for Platt *and* for isotonic calibration (where the Platt map fitted on the same
+scores is stored beside the isotonic one: the PD comes from isotonic, which has no additive
+split, while points and reasons come from the Platt scale), and ``(1, 0)`` without
+calibration. A model saved before these fields existed loads with ``(1, 0)`` and no floor,
+so it scores exactly as it did.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -53,6 +68,7 @@ __all__ = [
     "Calibration",
     "ColumnSpec",
     "CreditModel",
+    "DEFAULT_PD_FLOOR",
     "FORMAT_VERSION",
 ]
 
@@ -62,6 +78,11 @@ BIAS_COLUMN = "__bias__"
 FORMAT_VERSION = 1
 #: Tolerance of the additivity check between contributions and raw score.
 ADDITIVITY_TOLERANCE = 1e-6
+
+#: Lowest calibrated PD (and ``1 -`` the highest) a model gives by default
+#: (``TrainConfig.pd_floor``): 3 in 10,000, the order of the one-year default rate of the
+#: best-rated borrowers and of regulatory PD floors (0.03 % under Basel's IRB approach).
+DEFAULT_PD_FLOOR: float = TrainConfig.pd_floor
 
 ColumnKind = Literal["numeric", "categorical"]
 
@@ -166,6 +187,12 @@ class Calibration:
     method : ``"none"`` (sigmoid of the raw score), ``"platt"`` (sigmoid of
         ``slope * raw + intercept``) or ``"isotonic"`` (piecewise-linear interpolation
         through ``thresholds`` -> ``values``, clipped at both ends).
+    pd_floor : every PD is clipped to ``[pd_floor, 1 - pd_floor]`` (0: no clipping, as for
+        models saved before the floor existed).
+    points_slope, points_intercept : ``(a, b)`` of the calibrated log-odds that points and
+        reasons are scaled on, ``a * raw + b``: Platt's slope and intercept for ``"platt"``,
+        those of a Platt map fitted on the same scores for ``"isotonic"``, ``(1, 0)`` for
+        ``"none"`` (and for a model saved before these fields existed).
     """
 
     method: Literal["none", "platt", "isotonic"] = "none"
@@ -173,24 +200,78 @@ class Calibration:
     intercept: float = 0.0
     thresholds: tuple[float, ...] = ()
     values: tuple[float, ...] = ()
+    pd_floor: float = DEFAULT_PD_FLOOR
+    points_slope: float = 1.0
+    points_intercept: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.pd_floor < 0.5:
+            raise ValueError(f"pd_floor must be >= 0 and < 0.5; got {self.pd_floor}")
+        if not (math.isfinite(self.points_slope) and self.points_slope > 0
+                and math.isfinite(self.points_intercept)):
+            raise ValueError("the points map must be increasing and finite; got slope "
+                             f"{self.points_slope}, intercept {self.points_intercept}")
+
+    @property
+    def pd_cap(self) -> float:
+        """Highest PD given: ``1 - pd_floor``."""
+        return 1.0 - self.pd_floor
 
     def apply(self, raw: np.ndarray) -> np.ndarray:
-        """Probability of default for raw log-odds ``raw``."""
+        """Probability of default for raw log-odds ``raw``, within the floor and the cap."""
         raw = np.asarray(raw, dtype=float)
         if self.method == "isotonic":
-            return np.interp(raw, np.asarray(self.thresholds), np.asarray(self.values))
-        z = self.slope * raw + self.intercept if self.method == "platt" else raw
-        return 1.0 / (1.0 + np.exp(-z))
+            pd_ = np.interp(raw, np.asarray(self.thresholds), np.asarray(self.values))
+        else:
+            z = self.slope * raw + self.intercept if self.method == "platt" else raw
+            with np.errstate(over="ignore"):  # exp overflows to inf: a PD of 0, then floored
+                pd_ = 1.0 / (1.0 + np.exp(-z))
+        if self.pd_floor > 0.0:
+            pd_ = np.clip(pd_, self.pd_floor, self.pd_cap)
+        return pd_
+
+    def apply_one(self, raw: float) -> float:
+        """:meth:`apply` of one raw score, on Python floats (the single-applicant path)."""
+        if self.method == "isotonic":
+            pd_ = float(np.interp(raw, self.thresholds, self.values))
+        else:
+            z = self.slope * raw + self.intercept if self.method == "platt" else raw
+            pd_ = 1.0 / (1.0 + math.exp(-z)) if z > -700 else 0.0
+        if self.pd_floor > 0.0:
+            pd_ = min(max(pd_, self.pd_floor), self.pd_cap)
+        return pd_
+
+    def points_log_odds(self, raw: np.ndarray) -> np.ndarray:
+        """The calibrated log-odds points are scaled on: ``points_slope * raw +
+        points_intercept``."""
+        return self.points_slope * np.asarray(raw, dtype=float) + self.points_intercept
+
+    def scale_contributions(self, contributions: np.ndarray) -> np.ndarray:
+        """Raw TreeSHAP contributions (features, then the bias last) on the calibrated
+        log-odds: every feature's times ``points_slope``, the bias
+        ``points_slope * bias + points_intercept``; a row then adds up to
+        :meth:`points_log_odds` of its raw score."""
+        scaled = np.asarray(contributions, dtype=float) * self.points_slope
+        scaled[..., -1] += self.points_intercept
+        return scaled
 
     def to_dict(self) -> dict[str, Any]:
         return {"method": self.method, "slope": self.slope, "intercept": self.intercept,
-                "thresholds": list(self.thresholds), "values": list(self.values)}
+                "thresholds": list(self.thresholds), "values": list(self.values),
+                "pd_floor": self.pd_floor, "points_slope": self.points_slope,
+                "points_intercept": self.points_intercept}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Calibration:
+        """The inverse of :meth:`to_dict`. A calibration saved before the floor and the
+        points map existed reads with no floor and points on the raw log-odds, so an old
+        model scores exactly as it did."""
         return cls(data["method"], float(data["slope"]), float(data["intercept"]),
                    tuple(float(v) for v in data["thresholds"]),
-                   tuple(float(v) for v in data["values"]))
+                   tuple(float(v) for v in data["values"]),
+                   pd_floor=float(data.get("pd_floor", 0.0)),
+                   points_slope=float(data.get("points_slope", 1.0)),
+                   points_intercept=float(data.get("points_intercept", 0.0)))
 
 
 @dataclass

@@ -270,7 +270,8 @@ def _intended_use(c: _Context) -> str:
         "interest-free purchase credit line or a term micro-loan. Class 1 is a default. The "
         "calibrated PD is turned into score points, a grade (A to E by the bands below) and "
         "a credit limit by the scoring and lending policy; every decision carries up to four "
-        "reasons from exact TreeSHAP contributions on the raw log-odds. Decisions are made "
+        "reasons from exact TreeSHAP contributions on the calibrated log-odds (the Platt "
+        "map's: 600 points are 50:1 calibrated odds). Decisions are made "
         "without a human up to the policy's thresholds; referred cases go to a loan "
         "officer.</p>"
         "<p>Not intended for: applicants outside the population the model was trained on "
@@ -371,7 +372,9 @@ def _method(c: _Context) -> str:
         f"direction of risk is known; calibration <b>{_e(model.calibration_.method)}</b> "
         "(chosen by cross-fitted validation Brier: "
         + _e(", ".join(f"{k} {v:.5f}" for k, v in
-                       (training.get("calibration_brier") or {}).items())) + ").</p>"
+                       (training.get("calibration_brier") or {}).items())) + ")"
+        + _e(_calibration_choice(training.get("calibration_choice") or {},
+                                 model.calibration_.pd_floor)) + ".</p>"
         + _table(["feature", "kind", "monotone", "gain share", "meaning"], rows)
         + _figure("importance.png", "Gain importance of the features")
         + _source(f"the version's model (run <code>{_e(c.run_id)}</code>, artifact "
@@ -657,3 +660,16 @@ def _page(title: str, body: str) -> str:
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
             f"<title>{_e(title)}</title><style>{_STYLE}</style></head><body>"
             f"<h1>{_e(title)}</h1><nav><ol>{contents}</ol></nav>\n{body}\n</body></html>\n")
+
+
+def _calibration_choice(choice: Mapping[str, Any], pd_floor: float) -> str:
+    """The paired bootstrap behind the calibration and the PD floor, as a sentence tail."""
+    text = ""
+    if "upper" in choice:
+        text += (f"; Brier(isotonic) \u2212 Brier(Platt) {choice['brier_difference']:+.6f}, "
+                 f"{choice['level'] * 100:g} % paired bootstrap interval "
+                 f"[{choice['lower']:+.6f}, {choice['upper']:+.6f}] over "
+                 f"{choice['resamples']} resamples (isotonic only when below 0)")
+    if choice.get("rows"):
+        text += f"; fitted on {choice['rows']} rows: {choice.get('fitted_on', '')}"
+    return text + (f"; PD floor {pd_floor:g}" if pd_floor > 0 else "; no PD floor")

@@ -9,7 +9,10 @@ What one registered version holds
   ``mlflow.pyfunc.load_model("models:/<name>/<version>")``; ``predict`` returns a
   DataFrame with ``probability_of_default`` and ``raw_score`` (log-odds before
   calibration). Its artifact ``credit_model`` is the native :class:`CreditModel` folder
-  (:func:`load_credit_model` reads it, with ``explain``).
+  (:func:`load_credit_model` reads it, with ``explain``). Its metadata holds the reasons'
+  comparison point (``metadata_["cutoff_reference"]``, :mod:`models.cutoff`): the typical
+  applicant of the hold-out sample approved at the default cut-off, computed once here so
+  a scorer does not score the hold-out sample each time it loads the version.
 - In its run: parameters, hold-out and validation metrics, plots (``plots/``), the model
   card (``model_card.md``), evaluation tables (``evaluation/``) and the **hold-out sample**
   ``holdout/holdout.parquet``: the rows :func:`models.train` set aside before fitting
@@ -45,6 +48,7 @@ whatever it is.
 from __future__ import annotations
 
 import contextlib
+import copy
 import getpass
 import hashlib
 import json
@@ -72,6 +76,8 @@ from mlflow.types.schema import ColSpec, Schema
 
 from features.registry import FEATURES, registry_version
 from models.credit_model import CreditModel
+from models.cutoff import METADATA_KEY as CUTOFF_METADATA_KEY
+from models.cutoff import cutoff_reference_record
 from models.fairness import DIMENSIONS, FairnessConfig
 from models.gates import Gate, GateConfig, PromotionResult, RecentApplicants, judge
 from models.report import evaluate, model_card
@@ -361,7 +367,13 @@ def log_and_register(model: CreditModel, features: pd.DataFrame, label: object, 
             (folder / FAIRNESS_PATH).write_text(
                 json.dumps(evaluation.fairness.to_dict(), indent=1, default=str),
                 encoding="utf-8")
-        model.save(folder / _MODEL_ARTIFACT)
+        # The reasons' comparison point, computed once here and stored with the model, so a
+        # scorer loading this version reads it instead of scoring the hold-out sample.
+        # (The caller's model is left as it is: a shallow copy carries the reference.)
+        registered = copy.copy(model)
+        registered.metadata_ = {**model.metadata_, CUTOFF_METADATA_KEY: cutoff_reference_record(
+            model, holdout_X, sample_name=f"{sample} stored with the version").to_dict()}
+        registered.save(folder / _MODEL_ARTIFACT)
         input_example = model.input_example(holdout_X)
         evaluation_seconds = time.perf_counter() - started
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -149,8 +150,9 @@ def model_card(model: CreditModel, evaluation: Evaluation, *, name: str,
     lines += [f"Generated {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}.", ""]
     lines += ["## Purpose",
               "Probability of default (PD) of a seller applying for marketplace credit. "
-              "Class 1 = default. The PD feeds score points, grade and credit limits; the "
-              "reasons come from exact TreeSHAP contributions on the raw log-odds.", ""]
+              "Class 1 = default. The PD feeds score points, grade and credit limits; points "
+              "and reasons come from exact TreeSHAP contributions on the calibrated "
+              "log-odds (the Platt map's).", ""]
     lines += ["## Data", ""]
     if data_description:
         lines += [f"- Source: {data_description}"]
@@ -196,7 +198,9 @@ def model_card(model: CreditModel, evaluation: Evaluation, *, name: str,
                  else ""),
               f"- Calibration: {model.calibration_.method} (validation Brier, cross-fitted: "
               + ", ".join(f"{k} {v:.5f}" for k, v in
-                          training.get("calibration_brier", {}).items()) + ")", ""]
+                          training.get("calibration_brier", {}).items()) + ")",
+              *_calibration_choice_lines(training.get("calibration_choice") or {},
+                                         model.calibration_.pd_floor), ""]
 
     lines += [f"## Metrics on the {evaluation.sample}", "",
               "| AUC | Gini | KS | Brier | log loss | calibration error | score PSI | n |",
@@ -222,11 +226,30 @@ def model_card(model: CreditModel, evaluation: Evaluation, *, name: str,
               "- The PD is calibrated to the bad rate of the training population and label "
               "definition; a change in either (new segments, new default definition) needs "
               "recalibration.",
-              "- Explanations are exact on the raw log-odds; with isotonic calibration the "
-              "calibrated PD has no exact additive split.",
+              "- Explanations are exact on the calibrated log-odds of the Platt map; with "
+              "isotonic calibration the PD comes from the isotonic map, which has no exact "
+              "additive split, and the points from the Platt map.",
               "- Categorical levels unseen in training are scored as missing.",
               "- Metrics come from one hold-out sample; small samples give wide intervals "
               "(the AUC's standard error is roughly sqrt(AUC(1-AUC)/min(bads, goods))).",
               "- Sellers without enough history to build features are outside the "
               "population the model has seen.", ""]
     return "\n".join(lines)
+
+
+def _calibration_choice_lines(choice: Mapping[str, Any], pd_floor: float) -> list[str]:
+    """The bootstrap that chose the calibration, and the PD floor, as card lines."""
+    lines = []
+    if "upper" in choice:
+        lines.append(
+            f"- Calibration choice: Brier(isotonic) - Brier(Platt) "
+            f"{choice['brier_difference']:+.6f}, {choice['level'] * 100:g} % paired "
+            f"bootstrap interval [{choice['lower']:+.6f}, {choice['upper']:+.6f}] "
+            f"({choice['resamples']} resamples of the {choice['resampled']}); isotonic only "
+            "when the interval is below 0")
+    if choice.get("rows"):
+        lines.append(f"- Calibration rows: {choice['rows']} ({choice.get('defaults', 'n/a')} "
+                     f"defaults), {choice.get('fitted_on', '')}")
+    lines.append(f"- PD floor: {pd_floor:g} (every PD within [{pd_floor:g}, "
+                 f"{1 - pd_floor:g}])" if pd_floor > 0 else "- PD floor: none")
+    return lines

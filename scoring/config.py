@@ -5,19 +5,26 @@ Points-to-double-odds scaling
 With good:bad odds ``o`` (``o = (1 - p) / p``), a scorecard gives
 ``points = offset + factor * ln(o)`` with ``factor = pdo / ln 2`` and
 ``offset = base_points - factor * ln(base_odds)``: ``base_points`` at ``base_odds`` and
-``pdo`` more points each time the odds double. The booster's raw score ``f`` is the
-log-odds of default, ``ln(o) = -f``, so ``points = offset - factor * f``.
+``pdo`` more points each time the odds double. With ``z`` the log-odds of default,
+``ln(o) = -z``, so ``points = offset - factor * z``.
 
-Points are computed from the **raw** (uncalibrated) log-odds, so that they split exactly
-into the baseline points and the reason points (see :mod:`scoring.scorer`); the PD and the
-grade come from the **calibrated** probability. Calibration is monotone, so points and PD
-rank applicants the same way.
+``z`` is the model's **calibrated** log-odds, ``z = a * f + b`` with ``f`` the booster's
+raw score and ``(a, b)`` the model's Platt map (``Calibration.points_slope`` and
+``points_intercept``; ``(1, 0)`` for a model without calibration or saved before the map
+was stored). So 600 points mean 50:1 calibrated good:bad odds for every champion, and the
+points still split exactly into the baseline points and the reason points, the TreeSHAP
+contributions times ``a`` (see :mod:`scoring.scorer`). With Platt calibration the PD is
+``1 / (1 + odds)`` of the points' odds (within the PD floor); with isotonic calibration the
+PD comes from the isotonic map and the points from the Platt map fitted on the same scores.
+Both are increasing in ``f``, so points and PD rank applicants the same way.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+
+from models.cutoff import DEFAULT_APPROVAL_CUTOFF_PD, DEFAULT_REFERENCE_BAND_ROWS
 
 __all__ = ["GradeBands", "ScoreScale", "ScoringConfig"]
 
@@ -53,12 +60,12 @@ class ScoreScale:
 
     @property
     def offset(self) -> float:
-        """Points at even odds (raw score 0)."""
+        """Points at even odds (log-odds 0)."""
         return self.base_points - self.factor * math.log(self.base_odds)
 
-    def points(self, raw_log_odds: float) -> float:
-        """Points of a raw log-odds of default."""
-        return self.offset - self.factor * raw_log_odds
+    def points(self, log_odds: float) -> float:
+        """Points of a (calibrated) log-odds of default."""
+        return self.offset - self.factor * log_odds
 
     def to_dict(self) -> dict[str, float]:
         return {"base_points": self.base_points, "base_odds": self.base_odds,
@@ -126,8 +133,8 @@ class ScoringConfig:
     max_positive_factors: int = 3
     min_reason_points: float = 2.0
     min_gap_share: float = 0.1
-    approval_cutoff_pd: float = 0.05
-    reference_band_rows: int = 200
+    approval_cutoff_pd: float = DEFAULT_APPROVAL_CUTOFF_PD
+    reference_band_rows: int = DEFAULT_REFERENCE_BAND_ROWS
     max_drivers: int = 3
 
     def check(self) -> None:

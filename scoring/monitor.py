@@ -188,10 +188,9 @@ def stability_report(scorer: Scorer, current: pd.DataFrame,
         raise ValueError("the reference sample has no rows")
     current_matrix = model.to_matrix(current)
     current_raw = scorer.engine.raw_scores(current_matrix)
-    scale = scorer.config.scale
 
     def to_points(raw: float) -> float:
-        return scale.points(raw)
+        return float(scorer.points_of(raw))
 
     if reference is None:
         score_ref = model.score_reference_

@@ -12,13 +12,16 @@ How a reason is chosen (docs/scoring.md, "Reasons", has the full argument)
    model's expected raw score); nothing here changes them.
 2. **The comparison point** is a :class:`CutoffReference`: the ``band_rows`` applicants of a
    reference sample (the model version's hold-out sample when the scorer is loaded from the
-   registry) that the policy approves (calibrated PD at most ``approval_cutoff_pd``) with the
-   highest PDs: the approved applicants just at the cut-off. It keeps their mean
-   contribution per feature and their typical value (median; most common level).
+   registry; computed when the version was registered and stored with it, see
+   :mod:`models.cutoff`) that the policy approves (calibrated PD at most
+   ``approval_cutoff_pd``) with the highest PDs: the approved applicants just at the
+   cut-off. It keeps their mean contribution per feature and their typical value (median;
+   most common level).
 3. **Difference to the cut-off**: a feature's points against the cut-off are
-   ``-(contribution - mean contribution at the cut-off) * pdo / ln 2``. They add up exactly
-   to ``points - reference points`` (the gap to the typical applicant at the cut-off), as
-   the SHAP values add up to the score.
+   ``-(contribution - mean contribution at the cut-off) * a * pdo / ln 2``, ``a`` being
+   the slope of the calibrated log-odds the points are scaled on (:mod:`scoring.config`).
+   They add up exactly to ``points - reference points`` (the gap to the typical applicant
+   at the cut-off), as the SHAP values add up to the score.
 4. **Factors**: every feature is a factor of its own, except the *adjustment* features
    (:data:`ADJUSTS`: the channel mix and the seller kind) that say nothing about risk by
    themselves but set what the model expects of another figure (custom orders ship
@@ -62,6 +65,7 @@ from typing import Any, Literal, TypeVar
 import numpy as np
 
 from features.registry import FAMILIES, get_feature, risk_direction
+from models.cutoff import CutoffReference
 
 __all__ = [
     "ADJUSTS",
@@ -446,94 +450,8 @@ class Reason:
 
 
 # ------------------------------------------------------------------ comparison point
-
-
-@dataclass(frozen=True)
-class CutoffReference:
-    """The typical applicant approved at the cut-off: what reasons are measured against.
-
-    Attributes
-    ----------
-    cutoff_pd : the approval cut-off (highest calibrated PD approved).
-    raw_score : the mean raw score of the band (the reference applicant's score).
-    contributions : mean TreeSHAP contribution per model feature over the band (log-odds,
-        model column order).
-    values : typical encoded value per feature over the band: the median of a numeric
-        feature, the most common level code of a categorical one; NaN when at least half
-        of the band lacks the value.
-    rows : applicants in the band (0: no sample; the comparison is the training average,
-        ``contributions`` all zero and ``raw_score`` the model's expected raw score).
-    """
-
-    cutoff_pd: float
-    raw_score: float
-    contributions: tuple[float, ...]
-    values: tuple[float, ...]
-    rows: int
-
-    @property
-    def at_cutoff(self) -> bool:
-        """Whether this is a cut-off band (``False``: the training-average fallback)."""
-        return self.rows > 0
-
-    @classmethod
-    def training_average(cls, n_features: int, expected_raw_score: float,
-                         cutoff_pd: float) -> CutoffReference:
-        """The fallback without a reference sample: the model's expected raw score."""
-        return cls(cutoff_pd, float(expected_raw_score), (0.0,) * n_features,
-                   (math.nan,) * n_features, 0)
-
-    @classmethod
-    def from_scores(cls, contributions: np.ndarray, matrix: np.ndarray, pd_: np.ndarray,
-                    *, cutoff_pd: float, band_rows: int,
-                    categorical: Sequence[bool]) -> CutoffReference:
-        """The band of a scored reference sample.
-
-        Parameters
-        ----------
-        contributions : ``(rows, features + 1)`` TreeSHAP values, bias last.
-        matrix : ``(rows, features)`` encoded values.
-        pd_ : calibrated PD per row.
-        cutoff_pd : the highest PD the policy approves.
-        band_rows : applicants in the band: the approved ones with the highest PDs.
-        categorical : per feature, whether it is categorical.
-
-        Raises
-        ------
-        ValueError
-            No applicant of the sample is approved at ``cutoff_pd``, or ``band_rows`` < 1.
-        """
-        if band_rows < 1:
-            raise ValueError(f"band_rows must be >= 1; got {band_rows}")
-        pd_ = np.asarray(pd_, dtype=np.float64)
-        approved = np.flatnonzero(pd_ <= cutoff_pd)
-        if len(approved) == 0:
-            raise ValueError(f"no applicant of the reference sample ({len(pd_)} rows) has a "
-                             f"PD at or below the cut-off {cutoff_pd}")
-        raw = contributions.sum(axis=1)
-        # Highest PD first; among equal PDs (isotonic steps) the highest raw score.
-        order = np.lexsort((-raw[approved], -pd_[approved]))
-        band = approved[order[:band_rows]]
-        mean = contributions[band, :-1].mean(axis=0)
-        values = []
-        for j, is_categorical in enumerate(categorical):
-            column = matrix[band, j]
-            present = column[~np.isnan(column)]
-            if len(present) * 2 < len(column):
-                values.append(math.nan)
-            elif is_categorical:
-                codes, counts = np.unique(present, return_counts=True)
-                values.append(float(codes[np.argmax(counts)]))
-            else:
-                values.append(float(np.median(present)))
-        return cls(float(cutoff_pd), float(raw[band].mean()), tuple(float(m) for m in mean),
-                   tuple(values), len(band))
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"cutoff_pd": self.cutoff_pd, "raw_score": self.raw_score,
-                "contributions": list(self.contributions),
-                "values": [None if math.isnan(v) else v for v in self.values],
-                "rows": self.rows}
+# CutoffReference lives in models.cutoff (the registry stores one with every version) and
+# is imported above; it stays importable from here.
 
 
 # ------------------------------------------------------------------ factors and choice
@@ -581,7 +499,8 @@ class ReasonMaker:
     names : the model's feature names, in column order.
     levels : per column, the categorical levels (``None`` for a numeric column).
     units : per column, the registry's unit.
-    factor : points per unit of log-odds (``pdo / ln 2``).
+    factor : points per unit of raw log-odds (``pdo / ln 2`` times the slope of the model's
+        points map, :attr:`scoring.Scorer.point_factor`).
     reference : the comparison point.
     max_adverse, max_positive, min_points, min_gap_share, max_drivers : the selection
         settings of :class:`scoring.config.ScoringConfig`.

@@ -6,29 +6,36 @@ registry or a local folder) and answers with the model's name and version every 
 What a score is made of
 -----------------------
 - ``probability_of_default``: the model's calibrated PD (``CreditModel.predict_pd``).
-- ``raw_score``: the booster's raw log-odds of default, before calibration.
-- ``points``: ``offset - factor * raw_score`` (:class:`scoring.config.ScoreScale`; 600
-  points at 50:1 good:bad odds, 20 points to double the odds, by default). Points come from
-  the raw score, not from the calibrated PD, so that they split exactly into reasons:
+- ``raw_score``: the booster's raw log-odds of default ``f``, before calibration.
+- ``points``: ``offset - factor * (a * f + b)`` (:class:`scoring.config.ScoreScale`; 600
+  points at 50:1 good:bad odds, 20 points to double the odds, by default) on the model's
+  calibrated log-odds ``a * f + b`` (``Calibration.points_slope`` and
+  ``points_intercept``: the Platt map, also for an isotonic model; ``(1, 0)`` without
+  calibration). So 600 points mean 50:1 calibrated odds whichever model is the champion,
+  and points split exactly into reasons:
 
       points = baseline_points + sum of the points of every reason family
 
-- ``baseline_points``: the points of the model's expected raw score (LightGBM's
-  ``__bias__``: each tree's leaf values averaged with the training rows that reached each
-  leaf, summed over the trees; in effect the average raw score of the training data).
-  Every reason says how far a family moved *this* seller from that baseline.
+- ``baseline_points``: the points of the model's expected score, the bias on the
+  calibrated scale ``a * bias + b`` (LightGBM's ``__bias__``: each tree's leaf values
+  averaged with the training rows that reached each leaf, summed over the trees; in effect
+  the average raw score of the training data). Every reason says how far a family moved
+  *this* seller from that baseline.
 - ``grade``: from the calibrated PD (:class:`scoring.config.GradeBands`).
-- ``family_points``: the exact TreeSHAP contribution of each feature (log-odds) times
-  ``-pdo / ln 2`` is its points (positive raises the score); a family's points are the sum
-  over its features, relative to the baseline.
+- ``family_points``: the exact TreeSHAP contribution of each feature (raw log-odds) times
+  ``a`` (:meth:`Scorer.scaled_contributions`) times ``-pdo / ln 2`` is its points (positive
+  raises the score); a family's points are the sum over its features, relative to the
+  baseline.
 - Reasons (:mod:`scoring.reasons`): one statement per factor (a feature, with the
   adjustment features folded into it) with the seller's value and that of the typical
   applicant approved at the cut-off; factors are measured against that applicant
   (``reference_points``), not the baseline, and at most ``max_adverse_reasons`` are given.
 
-Calibration is monotone, so a higher score always means a PD at least as low; but the odds
-that points stand for (600 = 50:1) are the booster's raw odds. Read the PD for a
-probability.
+Calibration is monotone, so a higher score always means a PD at least as low. With Platt
+calibration the points' odds are the PD's odds (except beyond the PD floor, which bounds the
+PD and not the points); with isotonic calibration the PD comes from the isotonic map and the
+points from the Platt map fitted on the same scores, so they can differ a little. Read the PD
+for a probability.
 """
 
 from __future__ import annotations
@@ -48,6 +55,7 @@ import pandas as pd
 
 from features.registry import get_feature
 from models.credit_model import CreditModel
+from models.cutoff import REFERENCE_SAMPLE_ROWS, stored_cutoff_reference
 from scoring.config import ScoringConfig
 from scoring.contributions import ContributionEngine, FastPathFallbackWarning
 from scoring.reasons import (
@@ -154,7 +162,9 @@ class BatchScores:
     ----------
     index : the input's index.
     probability_of_default, raw_score, points, grade : one value per row.
-    contributions : exact TreeSHAP contributions, ``(rows, features + 1)``, bias last.
+    contributions : exact TreeSHAP contributions, ``(rows, features + 1)``, bias last, in
+        raw log-odds (:attr:`scaled_contributions`: on the calibrated log-odds of the
+        points).
     family_points : ``(rows, families)`` points per reason family (``family_codes`` order).
     adverse : ``(rows, max_adverse_reasons)`` indices into ``scorer.reasons.factors`` of
         the principal adverse reasons, strongest first; -1 where there are fewer.
@@ -174,6 +184,12 @@ class BatchScores:
     @property
     def family_codes(self) -> tuple[str, ...]:
         return self.scorer.family_codes
+
+    @property
+    def scaled_contributions(self) -> np.ndarray:
+        """:attr:`contributions` on the calibrated log-odds the points are scaled on
+        (:meth:`Scorer.scaled_contributions`): rows add up to ``a * raw_score + b``."""
+        return self.scorer.scaled_contributions(self.contributions)
 
     def __len__(self) -> int:
         return len(self.index)
@@ -316,12 +332,21 @@ class Scorer:
         self._group_members = tuple([j for j, m in enumerate(member) if m == g]
                                     for g in range(len(groups)))
         scale = self.config.scale
-        self._factor, self._offset = scale.factor, scale.offset
+        calibration = model.calibration_
+        # Points per unit of raw log-odds and points at raw score 0: the scale's on the
+        # calibrated log-odds a * raw + b. With (a, b) = (1, 0) (no calibration, or a model
+        # saved before the map was stored) these are the scale's own values, bit for bit.
+        self._factor = scale.factor * calibration.points_slope
+        self._offset = scale.offset - scale.factor * calibration.points_intercept
+        #: Points per unit of the booster's raw log-odds: ``pdo / ln 2`` times the slope of
+        #: the model's points map; a feature's points are ``-contribution * point_factor``.
+        self.point_factor = self._factor
         self._bands = np.asarray(self.config.grades.upper_pd, dtype=np.float64)
         self._labels = np.asarray(self.config.grades.labels, dtype=object)
         self._band_list = [float(b) for b in self.config.grades.upper_pd]
         self._label_list = list(self.config.grades.labels)
         bias = self.engine.row(np.zeros(len(names)))[0][-1]
+        self._calibration = calibration
         self.baseline_raw_score = float(bias)
         self.baseline_points = self._offset - self._factor * self.baseline_raw_score
         if isinstance(reference, pd.DataFrame):
@@ -360,6 +385,17 @@ class Scorer:
             band_rows=self.config.reference_band_rows,
             categorical=[levels is not None for levels in self._levels])
 
+    def points_of(self, raw: float | np.ndarray) -> float | np.ndarray:
+        """Points of raw log-odds ``raw`` (``offset - factor * (a * raw + b)``)."""
+        return self._offset - self._factor * raw
+
+    def scaled_contributions(self, contributions: np.ndarray) -> np.ndarray:
+        """Raw TreeSHAP contributions (bias last) on the calibrated log-odds of the points:
+        every feature's exactly ``a`` times its raw one, the bias ``a * bias + b``
+        (:meth:`models.credit_model.Calibration.scale_contributions`); a row's points are
+        ``offset - factor * row.sum()``."""
+        return self._calibration.scale_contributions(contributions)
+
     # ------------------------------------------------------------------ loading
     @classmethod
     def load(cls, uri: str | Path = DEFAULT_MODEL_URI, *, tracking_uri: str | None = None,
@@ -388,6 +424,18 @@ class Scorer:
 
             model, found = load_credit_model(tracking_uri, name, version=version,
                                              alias=alias)
+            config = config or ScoringConfig()
+            stored = stored_cutoff_reference(model)
+            if stored is not None and stored.matches(config.approval_cutoff_pd,
+                                                     config.reference_band_rows):
+                # computed when the version was registered: nothing to read or score here
+                if stored.reference is None:
+                    warnings.warn(f"{name} v{found.version}: {stored.problem}; reasons are "
+                                  "measured against the training average", stacklevel=2)
+                return cls(model, model_name=name, model_version=str(found.version),
+                           config=config, source=text, n_threads=n_threads,
+                           reference=stored.reference)
+            # a version registered before references were stored, or other settings
             sample = _holdout_sample(tracking_uri, name, str(found.version))
             try:
                 return cls(model, model_name=name, model_version=str(found.version),
@@ -452,10 +500,12 @@ class Scorer:
                                  ) -> tuple[ExplainedScore, np.ndarray]:
         """:meth:`score`, with the exact TreeSHAP contributions it was explained from.
 
-        The contributions are in log-odds, one per model feature in ``feature_names``
-        order and the expected value last (they add up to ``raw_score``); points are
-        ``-contribution * config.scale.factor``. One encoding and one tree walk serve both,
-        where :meth:`score` then ``engine.row`` would do each twice.
+        The contributions are in raw log-odds, one per model feature in
+        ``feature_names`` order and the expected value last (they add up to
+        ``raw_score``); a feature's points are ``-contribution * point_factor``
+        (:meth:`scaled_contributions` gives them on the calibrated log-odds). One
+        encoding and one tree walk serve both, where :meth:`score` then ``engine.row``
+        would do each twice.
         """
         values: Mapping[Any, Any] = (features.to_dict() if isinstance(features, pd.Series)
                                      else features)
@@ -507,12 +557,7 @@ class Scorer:
 
     def _probability(self, raw: float) -> float:
         """The calibrated PD of one raw score (as ``Calibration.apply``, without arrays)."""
-        calibration = self.model.calibration_
-        if calibration.method == "isotonic":
-            return float(np.interp(raw, calibration.thresholds, calibration.values))
-        z = calibration.slope * raw + calibration.intercept \
-            if calibration.method == "platt" else raw
-        return 1.0 / (1.0 + math.exp(-z)) if z > -700 else 0.0
+        return self._calibration.apply_one(raw)
 
     def _family_points_of_row(self, contributions: list[float]) -> list[float]:
         """One row's points per reason family: the same additions as :meth:`_family_sums`
@@ -604,13 +649,10 @@ def fast_path_check_rows(model: CreditModel, n_rows: int = FAST_PATH_CHECK_ROWS,
     return rows
 
 
-#: Most rows of a version's hold-out sample read as the reasons' reference sample.
-REFERENCE_SAMPLE_ROWS = 20_000
-
-
 def _holdout_sample(tracking_uri: str, name: str, version: str) -> pd.DataFrame | None:
     """The hold-out sample stored with a registered version (at most
-    :data:`REFERENCE_SAMPLE_ROWS` rows), the reasons' reference sample; ``None`` when the
+    :data:`models.cutoff.REFERENCE_SAMPLE_ROWS` rows), the reasons' reference sample, for a
+    version registered without its reference (:mod:`models.cutoff`); ``None`` when the
     version has none (a version registered without its run), so the reasons fall back to
     the training average."""
     from models.registry import load_holdout

@@ -109,7 +109,7 @@ def test_user_errors_name_the_problem(files: tuple[Path, Path], tmp_path: Path,
         run(["train", "--features", str(features), "--labels", str(labels), "--label",
              "defaulted", "--id-column", "seller_id"], settings)
     with pytest.raises(CliError, match="no model registry in"):
-        run(["models"], settings)
+        run(["models"], Settings(data_dir=tmp_path / "empty", model_name="cli-nobody"))
 
 
 def _free_port() -> int:

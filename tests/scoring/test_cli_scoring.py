@@ -47,8 +47,9 @@ def test_score_writes_pd_points_grade_and_reasons_indexed_like_the_input(
     codes = [[c for c in row if isinstance(c, str)] for row in
              scored[[f"reason_code_{k}" for k in range(1, 5)]].to_numpy().tolist()]
     assert codes == expected.reason_codes()
-    first = json.loads(scored["reasons"].iloc[0])
-    assert [r["code"] for r in first["adverse_reasons"]] == codes[0]
+    row = next(k for k, found in enumerate(codes) if found)  # a row with an adverse reason
+    first = json.loads(scored["reasons"].iloc[row])
+    assert [r["code"] for r in first["adverse_reasons"]] == codes[row]
     assert {"text_en", "text_zh", "drivers"} <= set(first["adverse_reasons"][0])
     assert set(scored["model_name"]) == {"market-pd"}
     assert f"scored {len(market.table):,} rows with market-pd" in capsys.readouterr().out

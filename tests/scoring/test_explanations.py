@@ -104,5 +104,9 @@ def test_a_score_with_its_contributions_is_the_score_and_shap_tree_explainer_val
         np.testing.assert_allclose(contributions[:-1], values[position], atol=1e-9)
         assert contributions[-1] == pytest.approx(expected, abs=1e-9)
         assert contributions.sum() == pytest.approx(explained.raw_score, abs=1e-9)
+        # the baseline is the bias on the calibrated log-odds: a * bias + b
+        scaled = generic_scorer.scaled_contributions(contributions)
+        np.testing.assert_array_equal(
+            scaled[:-1], generic_model.calibration_.points_slope * contributions[:-1])
         assert explained.baseline_points == pytest.approx(
-            generic_scorer.config.scale.offset - factor * contributions[-1], abs=1e-9)
+            generic_scorer.config.scale.offset - factor * scaled[-1], abs=1e-9)

@@ -57,7 +57,8 @@ def test_the_comparison_point_is_the_typical_applicant_approved_just_at_the_cuto
     in_band = np.flatnonzero((pd_ <= config.approval_cutoff_pd) & (pd_ >= band.min()))
     assert reference.raw_score == pytest.approx(scored.raw_score[in_band].mean(), abs=0.05)
     assert cutoff_scorer.reference_points == pytest.approx(
-        cutoff_scorer.config.scale.points(reference.raw_score), abs=1e-9)
+        cutoff_scorer.config.scale.points(
+            cutoff_scorer.model.calibration_.points_log_odds(reference.raw_score)), abs=1e-9)
     position = cutoff_scorer.feature_names.index("late_shipment_rate_365d")
     assert reference.values[position] == pytest.approx(
         np.nanmedian(market.table["late_shipment_rate_365d"].to_numpy(float)[in_band]),

@@ -33,21 +33,32 @@ def test_points_are_the_baseline_plus_the_points_of_every_reason_family(
     result = batch[0]
     assert result.points == pytest.approx(
         result.baseline_points + sum(p for _, p in result.family_points), abs=1e-9)
-    # the baseline is the model's expected raw score (LightGBM's __bias__) in points
+    # the baseline is the model's expected raw score (LightGBM's __bias__) in points, on the
+    # calibrated log-odds a * bias + b of the model's Platt map
     bias = market.model.explain(market.table.head(1))["__bias__"].iloc[0]
-    assert baseline == pytest.approx(ScoreScale().points(bias), abs=1e-9)
+    calibration = market.model.calibration_
+    assert calibration.method == "platt" and calibration.points_slope != 1.0
+    assert baseline == pytest.approx(ScoreScale().points(
+        calibration.points_slope * bias + calibration.points_intercept), abs=1e-9)
 
 
-def test_points_come_from_the_raw_score_and_the_pd_from_the_calibration(
+def test_points_come_from_the_calibrated_log_odds_and_the_pd_from_the_calibration(
         market: Market, tmp_path: Path) -> None:
     model = CreditModel.load(market.model.save(tmp_path / "m"))
-    model.calibration_ = Calibration("platt", 0.7, -0.4)
+    model.calibration_ = Calibration("platt", 0.7, -0.4, points_slope=0.7,
+                                     points_intercept=-0.4)
     scorer = Scorer(model, model_name="calibrated", model_version="1")
     batch = scorer.score_batch(market.table)
-    np.testing.assert_allclose(batch.probability_of_default,
-                               1 / (1 + np.exp(-(0.7 * batch.raw_score - 0.4))), atol=1e-12)
+    np.testing.assert_allclose(batch.probability_of_default, np.clip(
+        1 / (1 + np.exp(-(0.7 * batch.raw_score - 0.4))), 0.0003, 0.9997), atol=1e-12)
     np.testing.assert_allclose(batch.points, ScoreScale().offset
-                               - ScoreScale().factor * batch.raw_score, atol=1e-9)
+                               - ScoreScale().factor * (0.7 * batch.raw_score - 0.4),
+                               atol=1e-9)
+    # the points' odds are the PD's odds (inside the PD floor)
+    inside = batch.probability_of_default > 0.0003
+    pd_ = batch.probability_of_default[inside]
+    np.testing.assert_allclose(batch.points[inside],
+                               ScoreScale().points(np.log(pd_ / (1 - pd_))), atol=1e-6)
     order = np.argsort(batch.points)
     assert np.all(np.diff(batch.probability_of_default[order]) <= 1e-15)  # more points, lower PD
 
