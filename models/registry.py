@@ -175,6 +175,10 @@ def tracking(tracking_uri: str) -> Iterator[MlflowClient]:
 
 
 # --------------------------------------------------------------------- pyfunc
+#: The pyfunc's code, logged as a file ("models from code"), not a pickled object.
+_PYFUNC_ENTRY = Path(__file__).with_name("pyfunc_entry.py")
+
+
 class CreditModelPyfunc(PythonModel):
     """MLflow ``pyfunc`` wrapper of a :class:`CreditModel` folder (artifact ``credit_model``).
 
@@ -403,7 +407,7 @@ def log_and_register(model: CreditModel, features: pd.DataFrame, label: object, 
                 mlflow.log_artifact(str(folder / "model_card.md"))
                 info = mlflow.pyfunc.log_model(
                     name="model",
-                    python_model=CreditModelPyfunc(),
+                    python_model=str(_PYFUNC_ENTRY),
                     artifacts={_MODEL_ARTIFACT: str(folder / _MODEL_ARTIFACT)},
                     signature=_signature(model),
                     input_example=input_example,

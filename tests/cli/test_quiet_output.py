@@ -20,7 +20,8 @@ from tests.models.conftest import FAST, make_credit_table
 
 SME_CREDIT = Path(sys.executable).with_name("sme-credit")
 MODEL = "models:/sme-credit-pd@challenger"
-MLFLOW_NOISE = ("Downloading artifacts", "Add type hints", " INFO mlflow", " INFO alembic")
+MLFLOW_NOISE = ("Downloading artifacts", "Add type hints", " INFO mlflow", " INFO alembic",
+                "CloudPickle")
 
 
 @dataclass
