@@ -10,7 +10,9 @@ user would run by hand, so the demo exercises exactly the documented paths:
    ``<data_dir>/demo/features.parquet``;
 3. ``sme-credit train`` and ``sme-credit promote``: when the model registry has no
    ``champion`` yet, a PD model trained on those features and the marketplace's ground
-   truth, registered in the embedded MLflow store and promoted through the gates;
+   truth for the sellers its approval policy approved (``observed_default_12m``: the
+   declined sellers have no observed outcome and are left out), registered in the
+   embedded MLflow store and promoted through the gates;
 4. ``sme-credit models``: the registered versions;
 5. the service's store (skipped for what is already there): the marketplace's records
    loaded into the database with every seller's feature snapshot, an officer login
@@ -108,9 +110,14 @@ def _train_champion(settings: Settings, paths: dict[str, Path], *, verbose: bool
         print(f"\nmodel {settings.model_name!r} already has a champion at "
               f"{settings.resolved_tracking_uri()}; not retraining")
     else:
+        import pyarrow.parquet as pq
+
+        # A marketplace written before generator 2.0 has no approval policy: every label.
+        label = "observed_default_12m" if "observed_default_12m" in \
+            pq.read_schema(paths["truth"]).names else "defaulted_12m"
         _step("train a PD model", [
             "train", "--features", str(paths["features"]), "--labels", str(paths["truth"]),
-            "--label", "defaulted_12m"], verbose=verbose)
+            "--label", label], verbose=verbose)
         _step("promote it to champion", ["promote", "--by", "sme-credit demo"],
               verbose=verbose)
     _step("registered models", ["models"], verbose=verbose)

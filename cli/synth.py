@@ -19,7 +19,9 @@ from cli import CliError
 from features import DEFAULT_TIMEZONE, resolve_as_of
 from settings import Settings
 from synth.marketplace import (
+    DEFAULT_APPROVAL_RATE,
     DEFAULT_AS_OF,
+    DEFAULT_HIDDEN_RISK_SHARE,
     DEFAULT_ORDERS_PER_SELLER_MONTH,
     generate_marketplace,
     write_marketplace,
@@ -34,8 +36,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "synth",
         help="generate a synthetic marketplace with known default risk",
         description="Generate sellers and their orders over MONTHS months before AS_OF, and "
-        "separately the ground truth (each seller's true 12-month default probability and "
-        "whether it defaulted). Writes sellers, orders, truth and manifest.json into OUT.",
+        "separately the ground truth (each seller's true 12-month default probability, "
+        "whether it defaulted, and whether the generator's approval policy approved it: "
+        "column observed_default_12m holds the outcome of approved sellers only, what a "
+        "lender would train on). Writes sellers, orders, truth and manifest.json into OUT.",
     )
     parser.add_argument("--sellers", type=int, required=True, metavar="N",
                         help="number of sellers (>= 1)")
@@ -61,9 +65,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         f"{DEFAULT_ORDERS_PER_SELLER_MONTH:.2f}: 100,000 sellers over 24 months "
                         "give about 10 million orders)")
     parser.add_argument("--hidden-risk-share", dest="hidden_risk_share", type=float,
-                        default=0.05, metavar="H",
-                        help="share of the variance of default risk that the records never "
-                        "show, in [0, 1) (default 0.05)")
+                        default=DEFAULT_HIDDEN_RISK_SHARE, metavar="H",
+                        help="share of the variance of a seller's own default risk that the "
+                        f"records never show, in [0, 1) (default {DEFAULT_HIDDEN_RISK_SHARE})")
+    parser.add_argument("--approval-rate", dest="approval_rate", type=float,
+                        default=DEFAULT_APPROVAL_RATE, metavar="A",
+                        help="share of sellers the approval policy approves, in (0, 1]; "
+                        "only they get an observed_default_12m (default "
+                        f"{DEFAULT_APPROVAL_RATE}; 1 labels every seller)")
     parser.add_argument("--format", dest="file_format", choices=("parquet", "csv"),
                         default="parquet", help="file format (default parquet)")
     parser.add_argument("--no-progress", dest="progress", action="store_false",
@@ -85,6 +94,8 @@ def _check_arguments(args: argparse.Namespace, timezone: str) -> pd.Timestamp:
         raise CliError(f"--orders-per-month must be above 0; got {args.orders_per_month}")
     if not 0.0 <= args.hidden_risk_share < 1.0:
         raise CliError(f"--hidden-risk-share must be in [0, 1); got {args.hidden_risk_share}")
+    if not 0.0 < args.approval_rate <= 1.0:
+        raise CliError(f"--approval-rate must be in (0, 1]; got {args.approval_rate}")
     try:
         return resolve_as_of(args.as_of, timezone)
     except (TypeError, ValueError):
@@ -113,6 +124,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             base_default_rate=args.default_rate,
             orders_per_seller_month=args.orders_per_month,
             hidden_risk_share=args.hidden_risk_share,
+            approval_rate=args.approval_rate,
             progress=bool(args.progress) and sys.stderr.isatty(),
         )
     except ValueError as exc:  # e.g. a window outside the supported years
@@ -130,5 +142,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     print(f"as of {market.as_of.isoformat()}, {args.months} months, seed {args.seed}; "
           f"realised default rate {manifest['realised_default_rate']:.2%} "
           f"(base {args.default_rate:.2%})")
+    approved = market.truth["approved"].to_numpy(dtype=bool)
+    defaulted = market.truth["defaulted_12m"].to_numpy(dtype=bool)
+    print(f"approved {approved.mean():.1%} of sellers (realised default rate "
+          f"{defaulted[approved].mean() if approved.any() else 0.0:.2%}); the declined have "
+          "no observed_default_12m")
     print(f"generated in {generated:.1f} s, written in {elapsed - generated:.1f} s")
     return 0

@@ -26,6 +26,7 @@ from synth.marketplace import (
     SPRING_FESTIVAL,
     DemandShock,
     Marketplace,
+    SystematicFactor,
     generate_marketplace,
     seasonality,
     spring_festival,
@@ -86,9 +87,12 @@ def test_same_seed_gives_identical_marketplace() -> None:
 def test_order_density_leaves_sellers_and_truth_unchanged() -> None:
     sparse = generate_marketplace(200, 3, seed=8, orders_per_seller_month=2)
     dense = generate_marketplace(200, 3, seed=8, orders_per_seller_month=20)
+    # The approval policy reads the records, so only it may differ with the density.
+    policy = ["approved", "observed_default_12m"]
 
     pd.testing.assert_frame_equal(sparse.sellers, dense.sellers)
-    pd.testing.assert_frame_equal(sparse.truth, dense.truth)
+    pd.testing.assert_frame_equal(sparse.truth.drop(columns=policy),
+                                  dense.truth.drop(columns=policy))
     assert len(dense.orders) > 5 * len(sparse.orders)
 
 
@@ -197,7 +201,9 @@ def test_spring_festival_dip_and_11_11_spike_show_in_daily_gmv(market: Marketpla
     def mean_of(first: date, days: int) -> float:
         return float(np.mean([gmv[first + timedelta(days=d)] for d in range(days)]))
 
-    assert gmv[date(2025, 11, 11)] > 2.5 * mean_of(date(2025, 10, 1), 28)
+    # Shops spike fivefold, factories (a large share of GMV) far less: about 2.5x in all,
+    # give or take the industries' climate that month.
+    assert gmv[date(2025, 11, 11)] > 2.0 * mean_of(date(2025, 10, 1), 28)
     assert gmv[date(2025, 6, 18)] > 1.5 * mean_of(date(2025, 6, 22), 7)
     assert mean_of(spring_festival(2026), 7) < 0.5 * mean_of(date(2026, 1, 5), 21)
 
@@ -259,12 +265,14 @@ def test_latent_health_shows_in_the_records(per_seller: pd.DataFrame) -> None:
     assert growth.corr(health, method="spearman") > 0.3
     assert established["refund_rate"].corr(health, method="spearman") < -0.2
     assert established["payout_days"].corr(health, method="spearman") < -0.1
-    assert per_seller["true_pd"].corr(per_seller["latent_health"], method="spearman") < -0.8
+    # Health is the largest of the PD's factors, not the only one (hidden risk, climate).
+    assert per_seller["true_pd"].corr(per_seller["latent_health"], method="spearman") < -0.7
 
 
-def test_without_hidden_risk_the_pd_follows_health_alone() -> None:
+def test_without_hidden_risk_and_climate_the_pd_follows_health_alone() -> None:
     market = generate_marketplace(300, 2, seed=4, hidden_risk_share=0.0,
-                                  orders_per_seller_month=5)
+                                  orders_per_seller_month=5,
+                                  systematic=SystematicFactor(pd_loading=0.0))
     truth = market.truth.sort_values("latent_health")
     assert truth["true_pd"].corr(-truth["latent_health"], method="spearman") > 0.9
 
@@ -282,6 +290,9 @@ def test_without_hidden_risk_the_pd_follows_health_alone() -> None:
         ({"signal_strength": -1.0}, "signal_strength"),
         ({"as_of": "2014-03-01"}, "Spring Festival"),
         ({"shock": DemandShock(industries=("mining",))}, "unknown shock industries"),
+        ({"approval_rate": 0.0}, "approval_rate"),
+        ({"systematic": SystematicFactor(persistence=1.0)}, "persistence"),
+        ({"systematic": SystematicFactor(pd_loading=-0.1)}, "pd_loading"),
     ],
 )
 def test_bad_parameters_are_refused(kwargs: dict[str, object], message: str) -> None:
@@ -310,7 +321,8 @@ def test_cli_writes_sellers_orders_truth_and_manifest(tmp_path, capsys) -> None:
     expected = generate_marketplace(120, 4, seed=9, orders_per_seller_month=20)
     assert manifest["seed"] == 9
     assert manifest["as_of"] == "2026-07-01T00:00:00+00:00"
-    assert manifest["counts"] == {"sellers": 120, "orders": len(orders), "truth": 120}
+    assert manifest["counts"] == {"sellers": 120, "orders": len(orders),
+                                  "tier_history": len(expected.tier_history), "truth": 120}
     assert manifest["realised_default_rate"] == pytest.approx(truth["defaulted_12m"].mean())
     assert manifest["generator_version"]
     assert len(orders) == len(expected.orders)
@@ -346,6 +358,8 @@ def test_cli_csv_output_loads_back_through_the_contract(tmp_path) -> None:
         (["--sellers", "5", "--default-rate", "0"], "--default-rate"),
         (["--sellers", "5", "--as-of", "not a date"], "--as-of"),
         (["--sellers", "5", "--as-of", "2013-01-01"], "Spring Festival"),
+        (["--sellers", "5", "--approval-rate", "0"], "--approval-rate"),
+        (["--sellers", "5", "--approval-rate", "1.2"], "--approval-rate"),
     ],
 )
 def test_cli_refuses_bad_arguments(tmp_path, argv: list[str], message: str) -> None:

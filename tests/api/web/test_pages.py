@@ -225,7 +225,14 @@ def _items(page: str, testid: str) -> list[str]:
 
 def test_the_case_page_tells_the_principal_reasons_policy_first_in_english_and_chinese(
         site: Site) -> None:
-    case = site.referred("S-1")
+    from tests.api.web.conftest import referable_rows
+
+    # The best-scoring referral whose model names an adverse factor of its own (the very
+    # best scores may have none beyond what the policy already says).
+    case = next(made for number, row in enumerate(
+        referable_rows(site.market, site.app.state.policy), start=1)
+        if (made := site.decide(f"S-{number}", row=row)).outcome == "refer"
+        and any(reason.source == "model" for reason in made.principal_reasons))
     told = case.principal_reasons
     assert 1 <= len(told) <= 4 and told[0].code == "CASH_CYCLE_UNKNOWN"
     assert {r.source for r in told} == {"policy", "model"}
