@@ -618,6 +618,9 @@ def train_command(args: argparse.Namespace, settings: Settings) -> int:
           f"validation, {report.n_holdout} hold-out rows; {len(report.candidates)} "
           f"candidates, {model.best_iteration_} rounds, calibration "
           f"{model.calibration_.method}")
+    reason = report.calibration_choice.get("reason")
+    if reason:
+        print(f"calibration: {reason}")
     print(f"hold-out: AUC {metrics['auc']:.4f}  Gini {metrics['gini']:.4f}  KS "
           f"{metrics['ks']:.4f}  Brier {metrics['brier']:.4f}  log loss "
           f"{metrics['log_loss']:.4f}")
@@ -684,14 +687,49 @@ def _recent_applicants(args: argparse.Namespace, settings: Settings) -> Any:
     else:
         frame = latest_applicants(url, args.psi_applicants)
     where = _safe_url(url)
-    features = frame
-    # decisions_frame renames a feature that shares a decision column's name
+    return RecentApplicants(_decision_features(frame), f"the decisions at {where}",
+                            read_window=lambda first, last: _decision_features(
+                                applicants_between(url, first, last)))
+
+
+def _decision_features(frame: pd.DataFrame) -> pd.DataFrame:
+    """A decisions frame with its features under their own names (decisions_frame
+    renames a feature that shares a decision column's name ``feature_NAME``)."""
     renamed = {c: c.removeprefix("feature_") for c in frame.columns
                if c.startswith("feature_")}
-    if renamed:
-        features = frame.drop(columns=list(renamed.values()), errors="ignore").rename(
-            columns=renamed)
-    return RecentApplicants(features, f"the decisions at {where}")
+    if not renamed:
+        return frame
+    return frame.drop(columns=list(renamed.values()), errors="ignore").rename(
+        columns=renamed)
+
+
+def applicants_between(url: str, first: pd.Timestamp, last: pd.Timestamp) -> pd.DataFrame:
+    """Every decision of the database at ``url`` made from ``first`` to ``last`` (UTC,
+    inclusive), approved or not, with its feature values: the applicants of a
+    challenger's training window, the base of its score PSI (docs/models.md).
+
+    Raises
+    ------
+    CliError
+        When the database cannot be read.
+    """
+    import sqlalchemy as sa
+
+    from decisions.labels import decisions_frame
+    from store import make_engine
+
+    engine = make_engine(url)
+    try:
+        frame = decisions_frame(engine)
+    except (sa.exc.SQLAlchemyError, OSError) as exc:
+        raise CliError(f"--decisions-database: cannot read the decisions "
+                       f"({exc.__class__.__name__}: {exc})") from None
+    finally:
+        engine.dispose()
+    if frame.empty:
+        return frame
+    times = frame["created_at"]
+    return frame.loc[(times >= first) & (times <= last)].set_index("seller_id")
 
 
 def _safe_url(url: str) -> str:

@@ -50,6 +50,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--base-default-rate", type=float, default=0.05, metavar="RATE",
                         help="the marketplace's mean 12-month probability of default, in "
                         "(0, 0.5) (default 0.05)")
+    parser.add_argument("--review-every-months", type=int, default=3, metavar="N",
+                        help="review each line every N months on book with a new decision "
+                        "(approve: the review's limit; decline: the limit cut to zero); 0: "
+                        "no reviews (default 3)")
     parser.add_argument("--database", metavar="URL", default=None,
                         help="the store (default: the settings' database, "
                         "SME_CREDIT_DATABASE_URL or <data_dir>/sme_credit.db); must be "
@@ -75,7 +79,8 @@ def run_simulate(args: argparse.Namespace, settings: Settings) -> int:
             raise CliError(f"--start is not a date (YYYY-MM-DD): {args.start!r}") from None
     config = SimulationConfig(sellers=args.sellers, months=args.months, seed=args.seed,
                               history_months=args.history_months, start=start,
-                              base_default_rate=args.base_default_rate)
+                              base_default_rate=args.base_default_rate,
+                              review_every_months=args.review_every_months)
     try:
         config.check()
     except ValueError as exc:
@@ -136,9 +141,13 @@ def run_simulate(args: argparse.Namespace, settings: Settings) -> int:
     write_table(result.panel, out / "panel.parquet", index=False)
     summary = {
         "sellers": config.sellers, "months": config.months, "seed": config.seed,
-        "history_months": config.history_months, "first_day": result.first_day.isoformat(),
+        "history_months": config.history_months,
+        "base_default_rate": config.base_default_rate,
+        "review_every_months": config.review_every_months,
+        "first_day": result.first_day.isoformat(),
         "last_day": result.last_day.isoformat(), "model_version": version,
-        "decisions": dict(result.decisions), "draws": result.draws,
+        "decisions": dict(result.decisions), "reviews": dict(result.reviews),
+        "draws": result.draws,
         "draws_refused": result.draws_refused, "payments": dict(result.payments),
         "days_closed": result.days_closed,
         "book": result.book.frame.to_dict(orient="records"),
@@ -147,9 +156,10 @@ def run_simulate(args: argparse.Namespace, settings: Settings) -> int:
     write_file(out / "simulation.json", lambda path: path.write_text(
         json.dumps(summary, indent=2) + "\n"), option="--out")
     decided = ", ".join(f"{name} {count:,}" for name, count in sorted(result.decisions.items()))
+    reviewed = ", ".join(f"{name} {count:,}" for name, count in sorted(result.reviews.items()))
     paid = ", ".join(f"{name} {count:,}" for name, count in sorted(result.payments.items()))
     print(f"simulated {result.first_day} to {result.last_day}: {result.days_closed} days "
-          f"closed; decisions: {decided}; draws {result.draws:,} "
+          f"closed; decisions: {decided}; reviews: {reviewed or 'none'}; draws {result.draws:,} "
           f"({result.draws_refused:,} refused); payments: {paid}")
     print(result.book.to_text())
     print("seconds by phase: " + ", ".join(f"{name} {value:.1f}" for name, value

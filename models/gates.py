@@ -36,7 +36,13 @@ The gates
 - **Score PSI** of the challenger's raw score on the latest applicants the service decided
   on (when given) against its training scores, below ``max_psi``; without them, of the
   sample (a note says so: a hash hold-out is split from the same table as the training rows,
-  so that PSI shows little).
+  so that PSI shows little). When the applicants come with those of the challenger's
+  training window (:attr:`RecentApplicants.reference`, every decision of that window,
+  approved or declined: :func:`applicants_of_training_window`), the base is the
+  challenger's scores of them instead: a challenger trained on the ledger's labels learnt
+  from the approved sellers only, while the latest applicants are the whole
+  through-the-door population, so against its training scores the PSI measures the
+  champion's selection, not a shift of the population.
 - **Fairness** (a warning, never a rejection). Approval rates, adverse impact ratios and
   calibration by segment (seller kind, industry, region, tenure) of the challenger and the
   champion (:func:`models.fairness.fairness_report`, thresholds ``GateConfig.fairness``);
@@ -46,7 +52,7 @@ The gates
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -56,6 +62,7 @@ import pandas as pd
 from models.backtest import by_grade, grades_of
 from models.credit_model import CreditModel
 from models.evaluation import (
+    ScoreReference,
     auc,
     classification_metrics,
     ks_statistic,
@@ -68,8 +75,11 @@ __all__ = [
     "Gate",
     "GateConfig",
     "GateOutcome",
+    "MIN_WINDOW_APPLICANTS",
     "PromotionResult",
     "RecentApplicants",
+    "applicants_of_training_window",
+    "training_window",
     "calibration_table",
     "judge",
     "serving_feature_gate",
@@ -158,13 +168,76 @@ class Gate:
     blocking: bool = True
 
 
+#: Fewest applicants of the challenger's training window that replace its training scores
+#: as the base of the score PSI (fewer make a reference of noise).
+MIN_WINDOW_APPLICANTS = 100
+
+
 @dataclass(frozen=True)
 class RecentApplicants:
     """Feature values of the latest applicants the service decided on (the base of the
-    score PSI) and where they came from."""
+    score PSI) and where they came from.
+
+    ``reference``, when given, holds the feature values of every applicant decided in the
+    challenger's training window (approved and declined, through the door: see
+    :func:`applicants_of_training_window`); the score PSI then compares the challenger's
+    scores of the latest applicants with its scores of those, not with its training
+    scores. ``read_window``, when given instead, reads them: called with the first and
+    last time (UTC) of the challenger's training rows, it returns the feature values of
+    the applicants decided between them (an empty frame when there are none)."""
 
     features: pd.DataFrame
     source: str
+    reference: pd.DataFrame | None = None
+    read_window: Callable[[pd.Timestamp, pd.Timestamp], pd.DataFrame] | None = None
+
+    def reference_for(self, challenger: CreditModel) -> pd.DataFrame | None:
+        """The applicants of ``challenger``'s training window (``None``: not known)."""
+        if self.reference is not None:
+            return self.reference
+        window = training_window(challenger)
+        if self.read_window is None or window is None:
+            return None
+        return self.read_window(*window)
+
+
+def training_window(model: CreditModel) -> tuple[pd.Timestamp, pd.Timestamp] | None:
+    """The first and last time (UTC) of the model's training rows, from
+    ``metadata_["training"]["windows"]["train"]`` (``None``: trained without a time
+    column)."""
+    windows = (model.metadata_ or {}).get("training", {}).get("windows", {})
+    window = windows.get("train") or []
+    if len(window) != 2:
+        return None
+    first, last = (pd.Timestamp(value) for value in window)
+    return (first.tz_localize("UTC") if first.tzinfo is None else first.tz_convert("UTC"),
+            last.tz_localize("UTC") if last.tzinfo is None else last.tz_convert("UTC"))
+
+
+def applicants_of_training_window(decisions: pd.DataFrame, challenger: CreditModel, *,
+                                  time_column: str = "created_at") -> pd.DataFrame | None:
+    """The decisions made in the challenger's training window (its training rows' first
+    and last time, ``metadata_["training"]["windows"]["train"]``), approved or not.
+
+    Parameters
+    ----------
+    decisions : decisions with their feature values (``sme-credit export decisions``),
+        ``time_column`` in UTC.
+    challenger : a model trained with a time column (``train --time-column``).
+
+    Returns
+    -------
+    pandas.DataFrame or None
+        The rows of ``decisions`` in the window; ``None`` when the model has no training
+        window (trained without a time column) or no decision falls in it.
+    """
+    window = training_window(challenger)
+    if window is None or time_column not in decisions.columns:
+        return None
+    first, last = window
+    times = pd.to_datetime(decisions[time_column], utc=True)
+    picked = decisions.loc[(times >= first) & (times <= last)]
+    return picked if len(picked) else None
 
 
 @dataclass
@@ -431,6 +504,30 @@ def _psi_gate(challenger: CreditModel, raw: np.ndarray, recent: RecentApplicants
             except (ValueError, KeyError, TypeError) as exc:
                 outcome.notes.append(f"score PSI on the sample: the challenger cannot score "
                                      f"the applicants of {recent.source} ({exc})")
+            window = recent.reference_for(challenger) if base is not None else None
+            if window is not None and 0 < len(window) < MIN_WINDOW_APPLICANTS:
+                outcome.notes.append(f"score PSI against the training scores: only "
+                                     f"{len(window)} applicants decided in the challenger's "
+                                     f"training window (at least {MIN_WINDOW_APPLICANTS} "
+                                     "needed to replace them)")
+                window = None
+            if base is not None and window is not None and len(window):
+                try:
+                    reference = ScoreReference.fit(challenger.decision_function(window))
+                except (ValueError, KeyError, TypeError) as exc:
+                    outcome.notes.append(f"score PSI against the training scores: the "
+                                         f"challenger cannot score the applicants of its "
+                                         f"training window ({exc})")
+                else:
+                    psi = reference.psi(base)
+                    outcome.figures["challenger"]["psi"] = psi
+                    outcome.figures["challenger"]["psi_training_scores"] = \
+                        challenger.score_reference_.psi(base)
+                    detail = (f"{len(base)} latest applicants of {recent.source} against "
+                              f"the challenger's scores of the {len(window)} "
+                              "applicants of its training window (approved and declined)")
+                    return Gate("score PSI", psi < config.max_psi, psi,
+                                f"< {config.max_psi}", detail)
     elif recent is not None:
         outcome.notes.append(f"score PSI on the sample: {recent.source} holds no decision")
     if base is None:

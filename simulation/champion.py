@@ -2,8 +2,9 @@
 
 A lender starts without outcomes of its own, so its first model learns from another
 population: here a separate synthetic marketplace (its own seed, as of the simulation's
-first day) labelled by the generator's truth, the way ``sme-credit demo`` trains its
-model. It is registered in the MLflow store and promoted to ``champion`` (forced: there
+first day) labelled by the generator's truth for the sellers its approval policy approved
+(a lender knows the outcome of its own loans only), the way ``sme-credit demo`` trains
+its model. It is registered in the MLflow store and promoted to ``champion`` (forced: there
 is no champion to compare with). A registry that already has a champion keeps it.
 """
 
@@ -48,15 +49,16 @@ def ensure_champion(tracking_uri: str, model_name: str, *, artifact_location: st
         return aliases["champion"], False
     market = generate_marketplace(sellers, history_months, seed=seed, as_of=as_of)
     table = features.build_features(market.orders, market.sellers, market.as_of)
-    label = (market.truth.set_index("seller_id").reindex(table.index)["defaulted_12m"]
-             .astype(int).to_numpy())
+    approved = market.training_labels()  # the declined sellers' outcomes stay unknown
+    table = table.loc[table.index.isin(approved.index)]
+    label = approved.reindex(table.index).to_numpy(dtype=int)
     model = train(table, label, config=FIRST_MODEL_CONFIG)
     logged = log_and_register(
         model, table, label, tracking_uri=tracking_uri, model_name=model_name,
         artifact_location=artifact_location,
         data_description=f"sme-credit simulate: first champion, synthetic marketplace of "
         f"{sellers} sellers ({history_months} months, seed {seed}) as of {as_of.isoformat()},"
-        " labelled by the generator's truth")
+        f" its {len(table)} approved sellers labelled by the generator's truth")
     promote(tracking_uri, model_name, version=logged.version, force=True,
             reason="first champion of a simulated book (no champion to compare with)",
             actor="sme-credit simulate")

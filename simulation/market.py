@@ -5,9 +5,10 @@ them at its as-of date (the end of the simulated window): an order shipped, paid
 refunded before it carries those times. A simulation needs the records as they were
 known at each earlier moment, so :func:`orders_known_at` replays them: an order exists
 from its ``created_at``; it is ``shipped`` from ``shipped_at``, ``paid`` from
-``paid_out_at``, refunded from ``refunded_at``; a cancellation (whose time the records do
-not keep; the generator cancels within about a day) is known one day after the order; a
-dispute is known from the shipment it follows. :func:`orders_changed` lists what a month
+``paid_out_at``, refunded from ``refunded_at``, cancelled from ``cancelled_at`` and disputed
+from ``disputed_at``. Records without those two times (written before the contract had
+them) fall back to a guess: a cancellation is known :data:`CANCELLATION_KNOWN_AFTER`
+after the order, a dispute from the shipment it follows. :func:`orders_changed` lists what a month
 brings: the new orders and the earlier ones whose known state moved.
 
 :func:`seller_fates` turns the generator's hidden truth into the simulation's: the
@@ -31,7 +32,8 @@ from synth.marketplace import Marketplace
 __all__ = ["CANCELLATION_KNOWN_AFTER", "orders_known_at", "orders_changed", "seller_fates",
            "FATE_COLUMNS"]
 
-#: How long after an order its cancellation is known (the records keep no time for it).
+#: How long after an order its cancellation is known, for order frames without
+#: ``cancelled_at`` (the generator cancels within about a day).
 CANCELLATION_KNOWN_AFTER = pd.Timedelta(days=1)
 #: The columns of :func:`seller_fates`.
 FATE_COLUMNS = ("seller_id", "kind", "industry", "latent_health", "true_pd", "defaults",
@@ -57,8 +59,8 @@ def orders_known_at(orders: pd.DataFrame, moment: pd.Timestamp) -> pd.DataFrame:
     shipped = frame["shipped_at"].notna() & (frame["shipped_at"] < moment)
     paid = shipped & frame["paid_out_at"].notna() & (frame["paid_out_at"] < moment)
     refunded = frame["refunded_at"].notna() & (frame["refunded_at"] < moment)
-    cancelled = (frame["status"] == "cancelled") \
-        & (frame["created_at"] + CANCELLATION_KNOWN_AFTER < moment)
+    cancelled = pd.Series(_cancelled(frame, moment), index=frame.index)
+    disputed = pd.Series(_disputed(frame, moment), index=frame.index)
     status = np.where(cancelled, "cancelled", np.where(
         paid, "completed", np.where(shipped, "shipped", "pending")))
     # an order cancelled later than ``moment`` was still pending then
@@ -67,21 +69,41 @@ def orders_known_at(orders: pd.DataFrame, moment: pd.Timestamp) -> pd.DataFrame:
     frame["paid_out_at"] = frame["paid_out_at"].where(paid & ~cancelled)
     frame["refunded_at"] = frame["refunded_at"].where(refunded)
     frame["refunded_amount"] = frame["refunded_amount"].where(refunded, 0.0)
-    frame["disputed"] = frame["disputed"] & shipped
+    frame["disputed"] = disputed
+    if "cancelled_at" in frame.columns:
+        frame["cancelled_at"] = frame["cancelled_at"].where(cancelled)
+    if "disputed_at" in frame.columns:
+        frame["disputed_at"] = frame["disputed_at"].where(disputed)
     return frame
+
+
+def _cancelled(orders: pd.DataFrame, moment: pd.Timestamp) -> np.ndarray:
+    """Whether each order's cancellation was known at ``moment``."""
+    if "cancelled_at" in orders.columns:
+        return (orders["cancelled_at"] < moment).fillna(False).to_numpy(dtype=bool)
+    return ((orders["status"] == "cancelled").to_numpy(dtype=bool)
+            & (orders["created_at"] + CANCELLATION_KNOWN_AFTER < moment).to_numpy())
+
+
+def _disputed(orders: pd.DataFrame, moment: pd.Timestamp) -> np.ndarray:
+    """Whether each order's dispute was known at ``moment``."""
+    if "disputed_at" in orders.columns:
+        return (orders["disputed_at"] < moment).fillna(False).to_numpy(dtype=bool)
+    shipped = (orders["shipped_at"] < moment).fillna(False).to_numpy(dtype=bool)
+    return orders["disputed"].to_numpy(dtype=bool) & shipped
 
 
 def _known_state(orders: pd.DataFrame, moment: pd.Timestamp) -> np.ndarray:
     """What is known of each order at ``moment``, as bits: it exists, is shipped, paid
-    out, refunded, cancelled (a dispute is known with the shipment)."""
+    out, refunded, cancelled, disputed."""
     created = (orders["created_at"] < moment).to_numpy()
     shipped = (orders["shipped_at"] < moment).fillna(False).to_numpy(dtype=bool)
     paid = (orders["paid_out_at"] < moment).fillna(False).to_numpy(dtype=bool)
     refunded = (orders["refunded_at"] < moment).fillna(False).to_numpy(dtype=bool)
-    cancelled = ((orders["status"] == "cancelled").to_numpy(dtype=bool)
-                 & (orders["created_at"] + CANCELLATION_KNOWN_AFTER < moment).to_numpy())
+    cancelled = _cancelled(orders, moment)
+    disputed = _disputed(orders, moment)
     return (created.astype(np.int8) | shipped << 1 | paid << 2 | refunded << 3
-            | cancelled << 4) * created
+            | cancelled << 4 | disputed << 5) * created
 
 
 def orders_changed(orders: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp

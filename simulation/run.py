@@ -6,13 +6,23 @@ Each simulated month starts at midnight of its first day in the lender's time zo
    (:func:`records.ingest.register_sellers`), and the orders created or changed in it
    arrive as the marketplace knew them then (:func:`records.ingest.ingest_orders`, one
    batch, which rebuilds the feature snapshots of the sellers it touches);
-2. **sellers ask for decisions**: a seeded share of the sellers without a line (and
-   without a decision in the last ``reapply_after_months``) apply; their snapshots are
-   brought to the moment (:func:`records.snapshots.refresh_snapshots`, one builder call,
-   with their credit history from the ledger) and each is decided by
+2. **lines are reviewed**: every ``review_every_months`` months on book, each line not
+   written off is reviewed as a lender does, by a decision on its seller
+   (:func:`decisions.service.decide_for_seller`, whose snapshot carries the seller's
+   credit history from the ledger): an approval gives the line the review's limit and
+   terms (the service re-grants the seller's open line, :func:`lending.persistence.
+   services.regrant_line`); a decline cuts the limit to zero
+   (:func:`lending.persistence.change_limit`): the line runs off, its draws are repaid
+   on their schedules and no new draw is allowed until a later review approves; a
+   referral leaves the line as it is (the officer never comes);
+3. **sellers ask for decisions**: a seeded share of the sellers without a line (and
+   without a decision in the last ``reapply_after_months``) apply; their snapshots (and
+   the reviewed sellers') are brought to the moment
+   (:func:`records.snapshots.refresh_snapshots`, one builder call, with their credit
+   history from the ledger) and each is decided by
    :func:`decisions.service.decide_for_seller`, the code behind ``POST /v1/decisions``,
    with the champion loaded once;
-3. **every day of the month**: approved sellers draw on their lines
+4. **every day of the month**: approved sellers draw on their lines
    (:func:`lending.persistence.draw`) and pay their instalments as their hidden health
    says (:mod:`simulation.behaviour`: early, on time, late, partly or never), each
    through the lending services with the day as its date; then end of day closes the day
@@ -50,7 +60,7 @@ from decisions.service import decide_for_seller
 from features import DEFAULT_TIMEZONE
 from lending.errors import LendingError
 from lending.persistence import SqlUnitOfWork, draw, prepay, repay, run_end_of_day
-from lending.persistence.services import DrawReceipt, PaymentReceipt
+from lending.persistence.services import DrawReceipt, PaymentReceipt, change_limit, get_line
 from lending.policy import CreditPolicy
 from lending.products import RequestedPlan
 from records.errors import RecordsError
@@ -78,7 +88,8 @@ ACTOR = "system:simulation"
 #: The columns of :attr:`Simulation.outcomes`.
 OUTCOME_COLUMNS = ("decision_id", "seller_id", "decided_at", "month", "outcome", "status",
                    "grade", "pd", "line_id", "booked", "kept_aside", "kind", "true_pd",
-                   "latent_health", "defaults", "default_day", "defaults_within_12m")
+                   "latent_health", "defaults", "default_day", "defaults_within_12m",
+                   "review", "months_on_book")
 
 Progress = Callable[[int], None]
 
@@ -101,6 +112,8 @@ class SimulationConfig:
     base_default_rate : the marketplace's mean 12-month probability of default, in
         (0, 0.5) (the generator's default: 0.05); a higher one gives a book with enough
         defaults to measure models on.
+    review_every_months : each line is reviewed (a new decision on its seller) every this
+        many months on book; ``0``: never (only sellers without a line are decided).
     """
 
     sellers: int
@@ -111,6 +124,7 @@ class SimulationConfig:
     apply_share: float = 0.2
     reapply_after_months: int = 6
     base_default_rate: float = 0.05
+    review_every_months: int = 3
 
     def check(self) -> None:
         """Raise ``ValueError`` naming the first bad field."""
@@ -118,8 +132,10 @@ class SimulationConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a whole number >= 1; got {value!r}")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise ValueError(f"seed must be a whole number >= 0; got {self.seed!r}")
+        for name in ("seed", "review_every_months"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"{name} must be a whole number >= 0; got {value!r}")
         if not 0.0 < self.apply_share <= 1.0:
             raise ValueError(f"apply_share must be in (0, 1]; got {self.apply_share!r}")
         if not 0.0 < self.base_default_rate < 0.5:
@@ -135,7 +151,9 @@ class Simulation:
     ----------
     config : the configuration.
     first_day, last_day : the simulated days (every one closed by end of day).
-    decisions : decisions by outcome.
+    decisions : decisions on applications (sellers without a line) by outcome.
+    reviews : decisions of the lines' reviews by outcome, and ``limit_cut`` (declined
+        reviews that cut a limit to zero).
     draws, draws_refused : draws made, and refused by the line (frozen, over the limit).
     payments : payments by kind (``early``, ``on_time``, ``late``, ``partly``).
     days_closed : business days end of day closed.
@@ -144,8 +162,10 @@ class Simulation:
         of :data:`lending.persistence.history.PANEL_COLUMNS`: ``sme-credit backtest
         --panel`` reads it for vintage curves and roll rates).
     outcomes : one row per decision (:data:`OUTCOME_COLUMNS`): the decision and what the
-        simulator knows of the seller; ``kept_aside`` marks decisions that opened no
-        line (declined, referred), whose outcomes the store never sees.
+        simulator knows of the seller; ``kept_aside`` marks decisions that name no line
+        (declined, referred), whose outcomes ``sme-credit labels`` never sees; ``review``
+        marks a line's review, ``months_on_book`` the months since its line opened (0
+        for an application); ``booked`` marks a decision that opened a line.
     timings : seconds per phase.
     """
 
@@ -160,6 +180,7 @@ class Simulation:
     book: Book
     outcomes: pd.DataFrame
     panel: pd.DataFrame
+    reviews: Counter[str] = field(default_factory=Counter)
     timings: dict[str, float] = field(default_factory=dict)
 
 
@@ -192,7 +213,15 @@ class _Line:
     seller_id: str
     kind: str
     available: Decimal
+    limit: Decimal
+    opened_month: int
     draws: int = 0
+
+    def review_due(self, month: int, every: int) -> bool:
+        """Whether the line is reviewed at the start of ``month`` (every ``every`` months
+        on book; never with ``every`` 0)."""
+        on_book = month - self.opened_month
+        return every > 0 and on_book > 0 and on_book % every == 0
 
 
 def relax_durability(engine: sa.Engine) -> None:
@@ -294,6 +323,7 @@ def simulate(engine: sa.Engine, config: SimulationConfig, *, scorer: Scorer,
     lines: dict[str, _Line] = {}
     last_applied: dict[str, int] = {}
     decisions: Counter[str] = Counter()
+    reviews: Counter[str] = Counter()
     payments: Counter[str] = Counter()
     outcome_rows: list[dict[str, Any]] = []
     month_ends: list[pd.DataFrame] = []
@@ -363,6 +393,38 @@ def simulate(engine: sa.Engine, config: SimulationConfig, *, scorer: Scorer,
                     payment_queue[max(action.day, day)].append(
                         (line.seller_id, draw_id, key, action))
 
+    def review(line: _Line, month: int, moment: pd.Timestamp, day: date) -> None:
+        """Review a line: a decision on its seller, acted on through the ledger."""
+        seller = line.seller_id
+        try:
+            view = decide_for_seller(
+                SqlUnitOfWork(engine), seller_id=seller, requested_as_of=None,
+                scorer=scorer, policy=policy,
+                idempotency_key=f"sim-review-{month}-{seller}", actor=ACTOR,
+                now=moment.to_pydatetime(), max_age=snapshot_max_age, timezone=timezone)
+        except (DecisionError, RecordsError, LendingError):
+            reviews["not_decided"] += 1
+            return
+        reviews[view.outcome] += 1
+        outcome_rows.append(_outcome_row(view, month, fates[seller], moment, timezone,
+                                         review=True,
+                                         months_on_book=month - line.opened_month))
+        if view.outcome == "approve" and view.line_id is not None:
+            # the service re-granted the line (or, had the line been closed in between,
+            # opened another): it has the review's limit from today
+            if view.line_id != line.line_id:
+                line = lines[seller] = _Line(view.line_id, seller, line.kind, view.limit,
+                                             view.limit, month)
+            state = get_line(SqlUnitOfWork(engine), line.line_id)
+            line.limit, line.available = state.limit, state.available_credit
+        elif view.outcome == "decline" and line.limit > 0:
+            receipt = change_limit(
+                SqlUnitOfWork(engine), line_id=line.line_id, new_limit=Decimal(0), on=day,
+                reason=f"declined at review by decision {view.decision_id}", actor=ACTOR,
+                idempotency_key=f"sim-review-cut-{month}-{seller}", not_before_book=True)
+            line.limit, line.available = receipt.new_limit, receipt.available_credit
+            reviews["limit_cut"] += 1
+
     for month in range(config.months):
         moment = moments[month]
         now = moment.to_pydatetime()
@@ -384,6 +446,15 @@ def simulate(engine: sa.Engine, config: SimulationConfig, *, scorer: Scorer,
                 touched = set(arrived["seller_id"].astype(str)) | set(
                     new["seller_id"].astype(str))
 
+        first_day, next_month = month_days[month], month_days[month + 1]
+        # the lines due for review (not written off: the ledger says which are)
+        reviewed = [seller for seller in sorted(lines)
+                    if lines[seller].review_due(month, config.review_every_months)]
+        if reviewed:
+            written_off = _written_off_lines(engine)
+            reviewed = [seller for seller in reviewed
+                        if lines[seller].line_id not in written_off]
+
         # who applies: registered, no line, not refused lately; a seeded share of them
         candidates = [seller for seller in fates
                       if registered_at[seller] < moment and seller not in lines
@@ -392,10 +463,13 @@ def simulate(engine: sa.Engine, config: SimulationConfig, *, scorer: Scorer,
         chosen = rng.random(len(candidates)) < config.apply_share
         applicants = [seller for seller, pick in zip(candidates, chosen, strict=True) if pick]
         with clock.phase("snapshots"):
-            stale = sorted(set(applicants) - touched)
+            stale = sorted((set(applicants) | set(reviewed)) - touched)
             if stale:
                 refresh_snapshots(engine, now=now, seller_ids=stale, timezone=timezone,
                                   progress=False)
+        with clock.phase("reviews"):
+            for seller in reviewed:
+                review(lines[seller], month, moment, first_day)
         with clock.phase("decisions"):
             for seller in applicants:
                 last_applied[seller] = month
@@ -411,11 +485,11 @@ def simulate(engine: sa.Engine, config: SimulationConfig, *, scorer: Scorer,
                 decisions[view.outcome] += 1
                 fate = fates[seller]
                 if view.line_id is not None:
-                    lines[seller] = _Line(view.line_id, seller, fate.kind, view.limit)
+                    lines[seller] = _Line(view.line_id, seller, fate.kind, view.limit,
+                                          view.limit, month)
                 outcome_rows.append(_outcome_row(view, month, fate, moment, timezone))
 
         # this month's draws: a seeded day of the month for each seller who draws
-        first_day, next_month = month_days[month], month_days[month + 1]
         length = (next_month - first_day).days
         for seller in sorted(lines):
             line, fate = lines[seller], fates[seller]
@@ -456,7 +530,8 @@ def simulate(engine: sa.Engine, config: SimulationConfig, *, scorer: Scorer,
     return Simulation(config=config, first_day=month_days[0], last_day=last_day,
                       decisions=decisions, draws=draws_made, draws_refused=refused,
                       payments=payments, days_closed=days_closed, book=book,
-                      outcomes=outcomes, panel=panel, timings=dict(clock.seconds))
+                      outcomes=outcomes, panel=panel, reviews=reviews,
+                      timings=dict(clock.seconds))
 
 
 def _all_stored(what: str, rejected: int) -> None:
@@ -466,8 +541,18 @@ def _all_stored(what: str, rejected: int) -> None:
                            f"{what}; the simulator must only send valid records")
 
 
+_WRITTEN_OFF = sa.text("SELECT id FROM credit_line WHERE status IN ('written_off', 'closed')")
+
+
+def _written_off_lines(engine: sa.Engine) -> set[str]:
+    """The lines end of day has written off (no longer reviewed)."""
+    with engine.connect() as connection:
+        return {str(row.id) for row in connection.execute(_WRITTEN_OFF)}
+
+
 def _outcome_row(view: Any, month: int, fate: _Fate, moment: pd.Timestamp,
-                 timezone: str) -> dict[str, Any]:
+                 timezone: str, *, review: bool = False, months_on_book: int = 0
+                 ) -> dict[str, Any]:
     decided = moment.tz_convert(timezone).date()
     horizon = (pd.Timestamp(decided) + pd.DateOffset(months=12)).date()
     default_day = fate.default_day
@@ -475,10 +560,11 @@ def _outcome_row(view: Any, month: int, fate: _Fate, moment: pd.Timestamp,
         "decision_id": view.decision_id, "seller_id": view.seller_id,
         "decided_at": moment, "month": month + 1, "outcome": view.outcome,
         "status": view.status, "grade": view.grade, "pd": float(view.pd),
-        "line_id": view.line_id, "booked": view.line_id is not None,
+        "line_id": view.line_id, "booked": view.line_id is not None and not review,
         "kept_aside": view.line_id is None, "kind": fate.kind,
         "true_pd": fate.true_pd, "latent_health": fate.health,
         "defaults": fate.defaults, "default_day": default_day,
         "defaults_within_12m": bool(default_day is not None
                                     and decided <= default_day <= horizon),
+        "review": review, "months_on_book": months_on_book,
     }

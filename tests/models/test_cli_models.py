@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -56,6 +57,9 @@ def test_risk_team_trains_promotes_and_lists_models_from_the_command_line(
     out = capsys.readouterr().out
     assert "registered cli-workflow v1 (alias challenger)" in out
     assert "scheme out-of-time" in out
+    # how the calibration map was chosen, with the bootstrap's figures
+    assert re.search(r"^calibration: (Platt \(default\): isotonic's Brier difference "
+                     r"|isotonic beats Platt: Brier difference )[-+]\d", out, re.M), out
     assert (data_dir / "mlflow.db").is_file()
     assert (data_dir / "mlartifacts").is_dir()
     client = MlflowClient(settings.resolved_tracking_uri())

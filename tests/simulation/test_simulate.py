@@ -124,7 +124,11 @@ def test_labels_and_backtest_run_on_the_simulated_store(
     summary = json.loads((out / "simulation.json").read_text())
     assert summary["days_closed"] == 123
     outcomes = pd.read_parquet(out / "outcomes.parquet")
-    assert len(outcomes) == sum(summary["decisions"].values())
+    # the lines opened in the first month are reviewed in the fourth (every 3 months)
+    assert summary["review_every_months"] == 3
+    reviews = {k: v for k, v in summary["reviews"].items() if k != "limit_cut"}
+    assert int(outcomes["review"].sum()) == sum(reviews.values()) > 0
+    assert len(outcomes) == sum(summary["decisions"].values()) + sum(reviews.values())
 
     labels = tmp_path / "labels.parquet"
     assert main(["labels", "--out", str(labels), "--window-months", "1"]) == 0
