@@ -64,7 +64,12 @@ from lending.persistence.services import DrawReceipt, PaymentReceipt, change_lim
 from lending.policy import CreditPolicy
 from lending.products import RequestedPlan
 from records.errors import RecordsError
-from records.ingest import ingest_orders, load_records, register_sellers
+from records.ingest import (
+    ingest_orders,
+    ingest_tier_history,
+    load_records,
+    register_sellers,
+)
 from records.snapshots import refresh_snapshots
 from scoring import Scorer
 from simulation.behaviour import (
@@ -315,9 +320,14 @@ def simulate(engine: sa.Engine, config: SimulationConfig, *, scorer: Scorer,
 
     with clock.phase("records"):
         first = market.sellers.loc[market.sellers["registered_at"] < moments[0]]
+        # a seller's tier is known through its tier history (the seller record's own tier
+        # counts only from the generator's as-of date, the end of the simulation)
+        tiers = market.tier_history
         loaded = load_records(engine, first, orders_known_at(market.orders, moments[0]),
                               now=moments[0].to_pydatetime(),
-                              currencies=(policy.currency,), timezone=timezone)
+                              currencies=(policy.currency,), timezone=timezone,
+                              tier_history=tiers.loc[tiers["seller_id"].isin(
+                                  first["seller_id"])])
         _all_stored("records", loaded.sellers.rejected_rows + loaded.orders.rejected_rows)
 
     lines: dict[str, _Line] = {}
@@ -438,6 +448,11 @@ def simulate(engine: sa.Engine, config: SimulationConfig, *, scorer: Scorer,
                     _all_stored("sellers", register_sellers(
                         engine, new, now=now, timezone=timezone,
                         max_rows=len(new)).rejected_rows)
+                    periods = tiers.loc[tiers["seller_id"].isin(new["seller_id"])]
+                    if len(periods):
+                        _all_stored("tier history", ingest_tier_history(
+                            engine, periods, now=now, timezone=timezone,
+                            max_rows=len(periods)).rejected_rows)
                 arrived = orders_changed(market.orders, previous, moment)
                 if len(arrived):
                     _all_stored("orders", ingest_orders(

@@ -91,6 +91,24 @@ def test_declined_sellers_outcomes_are_kept_aside(data_dir: Path, tmp_path: Path
     assert defaults["defaults"].all()
 
 
+def test_every_decision_knows_the_sellers_membership_tier_at_its_moment(
+        data_dir: Path, tmp_path: Path) -> None:
+    """The generator stamps the seller records' tier at its as-of date (the end of the
+    simulation); the tier history the simulator sends makes it known before."""
+    from decisions.labels import decisions_frame
+
+    url = f"sqlite:///{tmp_path / 'book.db'}"
+    _run(url, data_dir)
+    engine = make_engine(url)
+    try:
+        decided = decisions_frame(engine)
+    finally:
+        engine.dispose()
+    assert len(decided) > 0
+    assert decided["membership_tier"].notna().all()
+    assert set(decided["membership_tier"]) <= {"basic", "silver", "gold", "platinum"}
+
+
 def test_the_same_seed_gives_the_same_book(data_dir: Path, tmp_path: Path) -> None:
     first = _run(f"sqlite:///{tmp_path / 'one.db'}", data_dir)
     second = _run(f"sqlite:///{tmp_path / 'two.db'}", data_dir)
