@@ -59,6 +59,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 
 from models.config import TrainConfig
 from models.evaluation import ScoreReference
+from models.linear_base import LinearBase
 
 if TYPE_CHECKING:
     from models.training import TrainingReport
@@ -74,8 +75,12 @@ __all__ = [
 
 #: Column of :meth:`CreditModel.explain` that holds the expected value (the bias term).
 BIAS_COLUMN = "__bias__"
-#: Version of the folder layout written by :meth:`CreditModel.save`.
+#: Version of the folder layout written by :meth:`CreditModel.save` for a model without a
+#: linear base (the layout of every model saved before the linear base existed).
 FORMAT_VERSION = 1
+#: Version written for a model with a linear base (``linear_base`` in the JSON): code that
+#: knows only :data:`FORMAT_VERSION` refuses it instead of scoring without the linear part.
+LINEAR_FORMAT_VERSION = 2
 #: Tolerance of the additivity check between contributions and raw score.
 ADDITIVITY_TOLERANCE = 1e-6
 
@@ -285,6 +290,7 @@ class FittedState:
     params: dict[str, Any]
     best_iteration: int
     metadata: dict[str, Any] = field(default_factory=dict)
+    linear: LinearBase | None = None
 
 
 class CreditModel(ClassifierMixin, BaseEstimator):
@@ -308,6 +314,8 @@ class CreditModel(ClassifierMixin, BaseEstimator):
         shares; categorical: level shares), the base of the feature PSI.
     params_ : the LightGBM parameters of the chosen candidate.
     best_iteration_ : number of boosting rounds in the booster.
+    linear_ : :class:`models.linear_base.LinearBase` under the booster (the raw score is
+        ``linear_.raw(x) + booster``), or ``None`` (the raw score is the booster's).
     training_report_ : :class:`models.training.TrainingReport` (only after ``fit`` in this
         process; a loaded model has ``metadata_["training"]`` instead).
     metadata_ : free JSON-friendly facts saved with the model (training summary, data
@@ -348,6 +356,7 @@ class CreditModel(ClassifierMixin, BaseEstimator):
         self.params_ = dict(state.params)
         self.best_iteration_ = state.best_iteration
         self.metadata_ = dict(state.metadata)
+        self.linear_: LinearBase | None = state.linear
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "booster_"):
@@ -365,10 +374,16 @@ class CreditModel(ClassifierMixin, BaseEstimator):
 
     # --------------------------------------------------------------- prediction
     def decision_function(self, X: pd.DataFrame) -> np.ndarray:
-        """Raw booster score in log-odds (before calibration)."""
-        matrix = self.to_matrix(X)
-        return np.asarray(self.booster_.predict(matrix, raw_score=True,
-                                                num_iteration=self.best_iteration_), dtype=float)
+        """Raw score in log-odds (before calibration): the booster's, plus the linear base's
+        when the model has one."""
+        return self.raw_of_matrix(self.to_matrix(X))
+
+    def raw_of_matrix(self, matrix: np.ndarray) -> np.ndarray:
+        """:meth:`decision_function` of an encoded matrix (:meth:`to_matrix`)."""
+        raw = np.asarray(self.booster_.predict(matrix, raw_score=True,
+                                               num_iteration=self.best_iteration_), dtype=float)
+        linear = getattr(self, "linear_", None)
+        return raw if linear is None else raw + linear.raw(matrix)
 
     def predict_pd(self, X: pd.DataFrame) -> np.ndarray:
         """Calibrated probability of default, one value per row."""
@@ -384,7 +399,9 @@ class CreditModel(ClassifierMixin, BaseEstimator):
         return (self.predict_pd(X) > 0.5).astype(int)
 
     def explain(self, X: pd.DataFrame) -> pd.DataFrame:
-        """Exact TreeSHAP contributions in raw log-odds, from LightGBM's ``pred_contrib``.
+        """Exact contributions in raw log-odds: LightGBM's TreeSHAP (``pred_contrib``) of the
+        booster, plus, with a linear base, each feature's exact Shapley value in it
+        (``w_j(x_j) - E[w_j]``; see :mod:`models.linear_base`).
 
         Returns
         -------
@@ -401,6 +418,10 @@ class CreditModel(ClassifierMixin, BaseEstimator):
                              dtype=float)
         raw = np.asarray(self.booster_.predict(matrix, raw_score=True,
                                                num_iteration=self.best_iteration_), dtype=float)
+        linear = getattr(self, "linear_", None)
+        if linear is not None:
+            contrib = contrib + linear.contributions(matrix)
+            raw = raw + linear.raw(matrix)
         gap = np.abs(contrib.sum(axis=1) - raw)
         scale = np.maximum(1.0, np.abs(raw))
         if not np.all(gap <= ADDITIVITY_TOLERANCE * scale):
@@ -463,8 +484,9 @@ class CreditModel(ClassifierMixin, BaseEstimator):
         folder.mkdir(parents=True, exist_ok=True)
         self.booster_.save_model(str(folder / "booster.txt"),
                                  num_iteration=self.best_iteration_)
+        linear = getattr(self, "linear_", None)
         payload = {
-            "format_version": FORMAT_VERSION,
+            "format_version": FORMAT_VERSION if linear is None else LINEAR_FORMAT_VERSION,
             "lightgbm_version": lgb.__version__,
             "columns": [c.to_dict() for c in self.columns_],
             "calibration": self.calibration_.to_dict(),
@@ -475,6 +497,8 @@ class CreditModel(ClassifierMixin, BaseEstimator):
             "config": (self.config or TrainConfig()).to_dict(),
             "metadata": self.metadata_,
         }
+        if linear is not None:
+            payload["linear_base"] = linear.to_dict()
         (folder / "credit_model.json").write_text(
             json.dumps(payload, indent=1, sort_keys=True, default=_json_default),
             encoding="utf-8")
@@ -488,9 +512,12 @@ class CreditModel(ClassifierMixin, BaseEstimator):
         if not meta_path.is_file():
             raise FileNotFoundError(f"no credit model in {folder} (credit_model.json missing)")
         payload = json.loads(meta_path.read_text(encoding="utf-8"))
-        if payload.get("format_version") != FORMAT_VERSION:
-            raise ValueError(f"{folder}: unsupported model format version "
-                             f"{payload.get('format_version')!r} (expected {FORMAT_VERSION})")
+        version = payload.get("format_version")
+        if version not in (FORMAT_VERSION, LINEAR_FORMAT_VERSION) or (
+                (version == LINEAR_FORMAT_VERSION) != ("linear_base" in payload)):
+            raise ValueError(f"{folder}: unsupported model format version {version!r} "
+                             f"(expected {FORMAT_VERSION}, or {LINEAR_FORMAT_VERSION} with a "
+                             "linear base)")
         booster = lgb.Booster(model_file=str(folder / "booster.txt"))
         model = cls(TrainConfig.from_dict(payload["config"]))
         state = FittedState(
@@ -501,6 +528,8 @@ class CreditModel(ClassifierMixin, BaseEstimator):
             params=payload["params"],
             best_iteration=int(payload["best_iteration"]),
             metadata=payload["metadata"],
+            linear=(LinearBase.from_dict(payload["linear_base"])
+                    if "linear_base" in payload else None),
         )
         model._set_fitted(booster, state)
         return model

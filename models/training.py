@@ -107,6 +107,7 @@ from models.credit_model import (
     value_type,
 )
 from models.evaluation import ScoreReference, classification_metrics
+from models.linear_base import LinearBase, uses_linear_base, without_linear_key
 
 __all__ = ["train", "TrainingReport", "CandidateResult", "TrainingAugmentation",
            "fit_credit_model", "cross_validation_folds", "CALIBRATION_BOOTSTRAP_RESAMPLES"]
@@ -568,29 +569,59 @@ def _lgb_params(candidate: Mapping[str, Any], specs: list[ColumnSpec], config: T
 
 def _dataset(matrix: np.ndarray, y: np.ndarray, names: list[str], categorical: list[int],
              reference: lgb.Dataset | None = None, weight: np.ndarray | None = None,
-             ) -> lgb.Dataset:
-    return lgb.Dataset(matrix, label=y, weight=weight, feature_name=names,
-                       categorical_feature=categorical, reference=reference,
-                       free_raw_data=False, params={"max_bin": 255, "verbosity": -1})
+             init_score: np.ndarray | None = None) -> lgb.Dataset:
+    return lgb.Dataset(matrix, label=y, weight=weight, init_score=init_score,
+                       feature_name=names, categorical_feature=categorical,
+                       reference=reference, free_raw_data=False,
+                       params={"max_bin": 255, "verbosity": -1})
 
 
 @dataclass
 class _FittingRows:
-    """What fits a booster besides the table's own rows: their weights and extra rows."""
+    """What fits a booster (and a linear base) besides the table's own rows: their weights
+    and extra rows."""
 
     weights: np.ndarray | None
     extra_matrix: np.ndarray
     extra_label: np.ndarray
     extra_weight: np.ndarray
+    specs: list[ColumnSpec] = field(default_factory=list)
+    seed: int = 0
+    groups: pd.Index | None = None
+    _linears: dict[bytes, LinearBase] = field(default_factory=dict)
+
+    def rows(self, matrix: np.ndarray, y: np.ndarray, positions: np.ndarray,
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """The fitting matrix, labels and weights (``None``: all 1) of ``positions``."""
+        if self.weights is None and len(self.extra_label) == 0:
+            return matrix[positions], y[positions], None
+        own = np.ones(len(positions)) if self.weights is None else self.weights[positions]
+        return (np.vstack([matrix[positions], self.extra_matrix]),
+                np.concatenate([y[positions], self.extra_label]),
+                np.concatenate([own, self.extra_weight]))
 
     def dataset(self, matrix: np.ndarray, y: np.ndarray, positions: np.ndarray,
-                names: list[str], categorical: list[int]) -> lgb.Dataset:
-        if self.weights is None and len(self.extra_label) == 0:
-            return _dataset(matrix[positions], y[positions], names, categorical)
-        own = np.ones(len(positions)) if self.weights is None else self.weights[positions]
-        return _dataset(np.vstack([matrix[positions], self.extra_matrix]),
-                        np.concatenate([y[positions], self.extra_label]), names,
-                        categorical, weight=np.concatenate([own, self.extra_weight]))
+                names: list[str], categorical: list[int],
+                linear: LinearBase | None = None) -> lgb.Dataset:
+        rows, labels, weight = self.rows(matrix, y, positions)
+        return _dataset(rows, labels, names, categorical, weight=weight,
+                        init_score=_linear_raw(linear, rows))
+
+    def linear(self, matrix: np.ndarray, y: np.ndarray, positions: np.ndarray) -> LinearBase:
+        """The linear base fitted on the fitting rows of ``positions`` (the same rows and
+        weights as the booster; each fitted once per training)."""
+        key = np.ascontiguousarray(positions, dtype=np.int64).tobytes()
+        if key not in self._linears:
+            rows, labels, weight = self.rows(matrix, y, positions)
+            groups = None
+            if self.groups is not None:  # augmentation rows: a group of their own each
+                codes = pd.factorize(np.asarray(self.groups[positions]))[0]
+                groups = np.concatenate([codes, codes.max(initial=-1) + 1
+                                         + np.arange(len(rows) - len(positions))])
+            self._linears[key] = LinearBase.fit(rows, labels, self.specs, weight=weight,
+                                                own_rows=len(positions), groups=groups,
+                                                seed=self.seed)
+        return self._linears[key]
 
 
 def _sample_weights(sample_weight: object, n_rows: int) -> np.ndarray | None:
@@ -652,13 +683,21 @@ def _fit_booster(params: dict[str, Any], train_set: lgb.Dataset,
     if valid_set is not None:
         callbacks.append(lgb.early_stopping(config.early_stopping_rounds, verbose=False))
         valid_sets.append(valid_set)
-    return lgb.train(params, train_set, num_boost_round=rounds, valid_sets=valid_sets,
-                     callbacks=callbacks)
+    return lgb.train(without_linear_key(params), train_set, num_boost_round=rounds,
+                     valid_sets=valid_sets, callbacks=callbacks)
 
 
-def _raw(booster: lgb.Booster, matrix: np.ndarray, iteration: int | None = None) -> np.ndarray:
-    return np.asarray(booster.predict(matrix, raw_score=True, num_iteration=iteration),
-                      dtype=float)
+def _raw(booster: lgb.Booster, matrix: np.ndarray, iteration: int | None = None,
+         linear: LinearBase | None = None) -> np.ndarray:
+    """The model's raw score: the booster's, plus the linear base's when there is one."""
+    raw = np.asarray(booster.predict(matrix, raw_score=True, num_iteration=iteration),
+                     dtype=float)
+    return raw if linear is None else raw + linear.raw(matrix)
+
+
+def _linear_raw(linear: LinearBase | None, matrix: np.ndarray) -> np.ndarray | None:
+    """LightGBM's ``init_score`` of rows under a linear base (``None`` without one)."""
+    return None if linear is None else linear.raw(matrix)
 
 
 def _log_loss(y: np.ndarray, raw: np.ndarray) -> float:
@@ -891,25 +930,35 @@ def fit_credit_model(features: pd.DataFrame, label: object, *, time: object = No
             extra_left_out = int((~usable).sum())
             extra_matrix, extra_label = extra_matrix[usable], extra_label[usable]
             extra_weight = extra_weight[usable]
-        fitting = _FittingRows(weights, extra_matrix, extra_label, extra_weight)
-        train_set = fitting.dataset(matrix, y, fit_pos, names, categorical)
-        valid_set = _dataset(matrix[valid_pos], y[valid_pos], names, categorical, train_set)
+        fitting = _FittingRows(weights, extra_matrix, extra_label, extra_weight, specs,
+                               config.seed, group_values)
+        sets: dict[bool, tuple[lgb.Dataset, lgb.Dataset]] = {}
+        linears: list[LinearBase | None] = []
         for index, candidate in enumerate(candidates):
             if index > 0 and time_module.perf_counter() - started > config.time_budget_seconds:
                 cut_by_budget = True
                 break
             t0 = time_module.perf_counter()
             params = _lgb_params(candidate, specs, config, len(fit_pos))
+            linear = fitting.linear(matrix, y, fit_pos) if uses_linear_base(params) else None
+            if (linear is not None) not in sets:  # one linear base: fit_pos is fixed
+                train_set = fitting.dataset(matrix, y, fit_pos, names, categorical, linear)
+                sets[linear is not None] = (train_set, _dataset(
+                    matrix[valid_pos], y[valid_pos], names, categorical, train_set,
+                    init_score=_linear_raw(linear, matrix[valid_pos])))
+            train_set, valid_set = sets[linear is not None]
             booster = _fit_booster(params, train_set, valid_set, config.max_rounds, config)
             best = booster.best_iteration or booster.current_iteration()
-            raw = _raw(booster, matrix[valid_pos], best)
+            raw = _raw(booster, matrix[valid_pos], best, linear)
             results.append(CandidateResult(index, params, _auc(y[valid_pos], raw),
                                            _log_loss(y[valid_pos], raw), int(best),
                                            time_module.perf_counter() - t0))
             boosters.append(booster)
+            linears.append(linear)
             validation_raw.append(raw)
         chosen = _best(results)
         best_iteration = results[chosen].best_iteration
+        served_linear = linears[chosen]
         # keep only the rounds early stopping chose, so booster_ predicts what the model does
         booster = lgb.Booster(model_str=boosters[chosen].model_to_string(
             num_iteration=best_iteration))
@@ -921,7 +970,8 @@ def fit_credit_model(features: pd.DataFrame, label: object, *, time: object = No
         train_positions, validation_positions = fit_pos, valid_pos
     else:
         scheme = "cross-validation"
-        fitting = _FittingRows(weights, extra_matrix, extra_label, extra_weight)
+        fitting = _FittingRows(weights, extra_matrix, extra_label, extra_weight, specs,
+                               config.seed, group_values)
         folds = cross_validation_folds(
             y[rest], config.cv_folds, config.seed,
             None if group_values is None else group_values[rest])
@@ -936,13 +986,16 @@ def fit_credit_model(features: pd.DataFrame, label: object, *, time: object = No
             aucs, losses, iterations = [], [], []
             for fit_idx, valid_idx in folds:
                 fit_p, valid_p = rest[fit_idx], rest[valid_idx]
-                train_set = fitting.dataset(matrix, y, fit_p, names, categorical)
+                linear = (fitting.linear(matrix, y, fit_p) if uses_linear_base(params)
+                          else None)
+                train_set = fitting.dataset(matrix, y, fit_p, names, categorical, linear)
                 valid_set = _dataset(matrix[valid_p], y[valid_p], names, categorical,
-                                     train_set)
+                                     train_set, init_score=_linear_raw(linear,
+                                                                       matrix[valid_p]))
                 fold_booster = _fit_booster(params, train_set, valid_set, config.max_rounds,
                                             config)
                 best = fold_booster.best_iteration or fold_booster.current_iteration()
-                oof[valid_idx] = _raw(fold_booster, matrix[valid_p], best)
+                oof[valid_idx] = _raw(fold_booster, matrix[valid_p], best, linear)
                 aucs.append(_auc(y[valid_p], oof[valid_idx]))
                 losses.append(_log_loss(y[valid_p], oof[valid_idx]))
                 iterations.append(best)
@@ -954,6 +1007,7 @@ def fit_credit_model(features: pd.DataFrame, label: object, *, time: object = No
         chosen = _best(results)
         best_iteration = results[chosen].best_iteration
         params = results[chosen].params
+        with_linear = uses_linear_base(params)
         served_idx, calibration_idx = folds[0]
         part_defaults = int(y[rest[calibration_idx]].sum())
         part_minority = min(part_defaults, len(calibration_idx) - part_defaults)
@@ -961,10 +1015,14 @@ def fit_credit_model(features: pd.DataFrame, label: object, *, time: object = No
             # The first fold stays out of the served booster: its rows, scored by that
             # booster, calibrate it (the fold boosters' out-of-fold scores have another
             # scale: fewer rows, rounds early-stopped on those very rows).
-            served_set = fitting.dataset(matrix, y, rest[served_idx], names, categorical)
+            served_linear = (fitting.linear(matrix, y, rest[served_idx]) if with_linear
+                             else None)
+            served_set = fitting.dataset(matrix, y, rest[served_idx], names, categorical,
+                                         served_linear)
             booster = _fit_booster(params, served_set, None, best_iteration, config)
             calibration_pos = rest[calibration_idx]
-            calibration_raw = _raw(booster, matrix[calibration_pos], best_iteration)
+            calibration_raw = _raw(booster, matrix[calibration_pos], best_iteration,
+                                   served_linear)
             fitted_on = ("the first cross-validation fold, kept out of the served booster "
                          "and scored by it")
             n_train = len(served_idx)
@@ -972,17 +1030,20 @@ def fit_credit_model(features: pd.DataFrame, label: object, *, time: object = No
             # Too few defaults to set a fold aside: the served booster keeps every row, and
             # the map is fitted on out-of-fold scores of boosters trained exactly like it
             # (same parameters and rounds, no early stopping) on the other folds.
+            served_linear = fitting.linear(matrix, y, rest) if with_linear else None
             booster = _fit_booster(params, fitting.dataset(matrix, y, rest, names,
-                                                           categorical),
+                                                           categorical, served_linear),
                                    None, best_iteration, config)
             calibration_pos = rest
             calibration_raw = np.empty(len(rest))
             for fit_idx, valid_idx in folds:
+                fold_linear = (fitting.linear(matrix, y, rest[fit_idx]) if with_linear
+                               else None)
                 like_served = _fit_booster(params, fitting.dataset(
-                    matrix, y, rest[fit_idx], names, categorical), None, best_iteration,
-                    config)
+                    matrix, y, rest[fit_idx], names, categorical, fold_linear), None,
+                    best_iteration, config)
                 calibration_raw[valid_idx] = _raw(like_served, matrix[rest[valid_idx]],
-                                                  best_iteration)
+                                                  best_iteration, fold_linear)
             fitted_on = (f"out-of-fold scores of boosters refitted like the served one on the "
                          f"other folds (one fold holds {part_minority} defaults or "
                          f"non-defaults, fewer than {MIN_CALIBRATION_PART_CLASS}: too few to "
@@ -1000,7 +1061,7 @@ def fit_credit_model(features: pd.DataFrame, label: object, *, time: object = No
     calibration_choice["fitted_on"] = fitted_on
     validation_metrics = classification_metrics(calibration_y,
                                                 calibration.apply(calibration_raw))
-    holdout_raw = _raw(booster, matrix[holdout], best_iteration)
+    holdout_raw = _raw(booster, matrix[holdout], best_iteration, served_linear)
     holdout_metrics = classification_metrics(y[holdout], calibration.apply(holdout_raw))
 
     report = TrainingReport(
@@ -1022,12 +1083,13 @@ def fit_credit_model(features: pd.DataFrame, label: object, *, time: object = No
         columns=specs,
         calibration=calibration,
         score_reference=ScoreReference.fit(_raw(booster, matrix[reference_rows],
-                                                best_iteration)),
+                                                best_iteration, served_linear)),
         feature_reference=_feature_reference(matrix[reference_rows], specs),
         params=results[chosen].params,
         best_iteration=best_iteration,
         metadata={"training": report.summary(), "feature_registry_version": registry_version(),
                   "bad_rate": float(y.mean())},
+        linear=served_linear,
     )
     return booster, state, report
 

@@ -1,5 +1,11 @@
 """Exact TreeSHAP contributions of a LightGBM booster, fast for one row and for a batch.
 
+With a linear base under the booster (``linear``: :class:`models.linear_base.LinearBase`,
+the model's raw score being ``linear(x) + booster(x)``), every path adds the linear part's
+exact Shapley values (``w_j(x_j) - E[w_j]`` per feature, its expected score to the bias)
+and its log-odds to the raw score: one small vectorised step after the tree arithmetic.
+Without one (``linear=None``) everything below holds bit for bit.
+
 Both paths return exactly what LightGBM's own ``predict(..., pred_contrib=True)`` returns
 (the values :meth:`models.CreditModel.explain` and ``shap.TreeExplainer`` give): one column
 per feature plus the bias (expected raw score) last, in raw log-odds. Only the way of
@@ -41,6 +47,8 @@ from dataclasses import dataclass
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
+
+from models.linear_base import LinearBase
 
 __all__ = ["ContributionEngine", "FAST_PATH_TOLERANCE", "FastPathFallbackWarning",
            "GROUPING_MIN_ROWS"]
@@ -192,6 +200,8 @@ class ContributionEngine:
     booster : the fitted booster (one tree per iteration, as for binary objectives).
     num_iteration : number of iterations (trees) that make up the model.
     n_threads : LightGBM threads of the batch calls (the single-row path uses one).
+    linear : the model's linear base, added to every contribution and raw score (``None``:
+        the booster alone).
 
     Attributes
     ----------
@@ -204,7 +214,8 @@ class ContributionEngine:
     else is read-only once :meth:`verify_fast_path` has run (call it before sharing).
     """
 
-    def __init__(self, booster: lgb.Booster, num_iteration: int, *, n_threads: int = 1) -> None:
+    def __init__(self, booster: lgb.Booster, num_iteration: int, *, n_threads: int = 1,
+                 linear: LinearBase | None = None) -> None:
         if booster.num_model_per_iteration() != 1:
             raise ValueError("only single-output (binary) boosters are supported; got "
                              f"{booster.num_model_per_iteration()} trees per iteration")
@@ -217,6 +228,10 @@ class ContributionEngine:
         self._trees = _parse_trees(booster, self.num_iteration)
         self._local = threading.local()
         self.uses_fast_path = True
+        if linear is not None and linear.n_features != self.n_features:
+            raise ValueError(f"the linear base has {linear.n_features} features, the booster "
+                             f"{self.n_features}")
+        self.linear = linear
 
     # ----------------------------------------------------------------- one row
     def row(self, row: np.ndarray) -> tuple[np.ndarray, float]:
@@ -224,8 +239,13 @@ class ContributionEngine:
         if row.dtype != np.float64 or not row.flags.c_contiguous:
             row = np.ascontiguousarray(row, dtype=np.float64)
         if not self.uses_fast_path:
-            return self._public_row(row)
-        return self._fast_row().predict(row)
+            contributions, raw = self._public_row(row)
+        else:
+            contributions, raw = self._fast_row().predict(row)
+        if self.linear is None:
+            return contributions, raw
+        linear_contributions, linear_raw = self.linear.row(row)
+        return contributions + linear_contributions, raw + linear_raw
 
     def _fast_row(self) -> _FastRow:
         fast: _FastRow | None = getattr(self._local, "fast", None)
@@ -315,12 +335,13 @@ class ContributionEngine:
 
     # ------------------------------------------------------------------ batch
     def raw_scores(self, matrix: np.ndarray) -> np.ndarray:
-        """Raw log-odds of every row (LightGBM's own prediction)."""
+        """Raw log-odds of every row (LightGBM's own prediction, plus the linear base's)."""
         if len(matrix) == 0:
             return np.zeros(0, dtype=np.float64)
-        return np.asarray(self.booster.predict(matrix, raw_score=True,
-                                               num_iteration=self.num_iteration,
-                                               num_threads=self.n_threads), dtype=np.float64)
+        raw = np.asarray(self.booster.predict(matrix, raw_score=True,
+                                              num_iteration=self.num_iteration,
+                                              num_threads=self.n_threads), dtype=np.float64)
+        return raw if self.linear is None else raw + self.linear.raw(matrix)
 
     def batch(self, matrix: np.ndarray) -> np.ndarray:
         """Contributions of every row: shape ``(n_rows, n_features + 1)``, bias last."""
@@ -331,11 +352,13 @@ class ContributionEngine:
         if len(matrix) == 0:
             return np.zeros((0, self.n_features + 1), dtype=np.float64)
         if len(matrix) < GROUPING_MIN_ROWS:
-            return np.asarray(self.booster.predict(matrix, pred_contrib=True,
-                                                   num_iteration=self.num_iteration,
-                                                   num_threads=self.n_threads),
-                              dtype=np.float64)
-        return self._grouped(matrix)
+            trees = np.asarray(self.booster.predict(matrix, pred_contrib=True,
+                                                    num_iteration=self.num_iteration,
+                                                    num_threads=self.n_threads),
+                               dtype=np.float64)
+        else:
+            trees = self._grouped(matrix)
+        return trees if self.linear is None else trees + self.linear.contributions(matrix)
 
     def _grouped(self, matrix: np.ndarray) -> np.ndarray:
         # As LightGBM reads a dense row: values within 1e-35 of zero are zero.

@@ -297,7 +297,8 @@ class Scorer:
         self.model_version = str(model_version)
         self.source = source
         self.engine = ContributionEngine(model.booster_, model.best_iteration_,
-                                         n_threads=n_threads)
+                                         n_threads=n_threads,
+                                         linear=getattr(model, "linear_", None))
         problem = self.engine.verify_fast_path(fast_path_check_rows(model))
         if problem is not None:
             warnings.warn(f"{self.model_name} v{self.model_version}: {problem}; single "
