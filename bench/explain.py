@@ -24,6 +24,11 @@ on that one registered model.
   ``pred_contrib`` on the already encoded matrix; median of ``--repeats`` runs, rows per
   second; target: at least 2x shap's throughput, with the same values (checked to 1e-9).
 
+``--linear-base`` trains that model with the default search's linear-base candidate
+instead (trees boosted on a logistic regression; :mod:`models.linear_base`): our figures
+then include the linear part's contributions, the bare and shap figures are the booster's
+alone, and the values are checked against shap's plus the linear part.
+
 LightGBM's threads (``--threads``, default 1) apply to every method: ``OMP_NUM_THREADS``
 is set before LightGBM loads, and the explicit calls get ``num_threads``.
 """
@@ -53,6 +58,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--tracking-uri", help="MLflow tracking URI for --model models:/...")
     parser.add_argument("--features", type=Path,
                         help="feature table (Parquet) to score with --model")
+    parser.add_argument("--linear-base", action="store_true",
+                        help="train the model with the linear-base candidate")
     return parser.parse_args(argv)
 
 
@@ -82,7 +89,9 @@ def main(argv: list[str] | None = None) -> int:
     booster = model.booster_
     n_iter = model.best_iteration_
     print(f"model {scorer.model_name} v{scorer.model_version}: {booster.num_trees()} trees "
-          f"(used: {n_iter}), {len(scorer.feature_names)} features, "
+          f"(used: {n_iter}), "
+          f"{'a linear base, ' if model.linear_ is not None else ''}"
+          f"{len(scorer.feature_names)} features, "
           f"{len(table):,} rows to score; LightGBM threads {args.threads}; "
           f"load average {' '.join(f'{v:.1f}' for v in os.getloadavg())}")
 
@@ -143,8 +152,11 @@ def main(argv: list[str] | None = None) -> int:
     batch.to_frame(reasons_json=True)
     timings["json"].append(seconds() - s0)
     rate = {k: len(table) / float(np.median(v)) for k, v in timings.items()}
-    gap = max(float(np.abs(batch.contributions[:, :-1] - values).max()),
-              float(np.abs(batch.contributions[:, -1] - explainer.expected_value).max()))
+    trees = batch.contributions
+    if model.linear_ is not None:  # shap explains the booster; the linear part is additive
+        trees = trees - model.linear_.contributions(matrix)
+    gap = max(float(np.abs(trees[:, :-1] - values).max()),
+              float(np.abs(trees[:, -1] - explainer.expected_value).max()))
     print(f"batch of {len(table):,} rows, median of {args.repeats} runs (rows per second):")
     print(f"  Scorer.score_batch (explained scores): {rate['ours']:12,.0f}")
     print(f"  shap.TreeExplainer.shap_values:        {rate['shap']:12,.0f}")
@@ -169,8 +181,14 @@ def _train_and_register(args: argparse.Namespace, folder: Path) -> tuple[Any, An
     table = features.build_features(market.orders, market.sellers, market.as_of)
     label = (market.truth.set_index("seller_id").reindex(table.index)["defaulted_12m"]
              .astype(int).to_numpy())
+    from models.config import DEFAULT_CANDIDATES
+    from models.linear_base import LINEAR_BASE_KEY
+
+    candidates = tuple(c for c in DEFAULT_CANDIDATES
+                       if bool(c.get(LINEAR_BASE_KEY)) == args.linear_base)
     model = train(table, label, config=TrainConfig(max_candidates=1, cv_folds=3,
-                                                   n_jobs=args.threads, seed=args.seed))
+                                                   n_jobs=args.threads, seed=args.seed,
+                                                   candidates=candidates))
     uri = f"sqlite:///{folder / 'mlflow.db'}"
     logged = log_and_register(model, table, label, tracking_uri=uri, model_name="bench-pd",
                               artifact_location=(folder / "artifacts").as_uri())

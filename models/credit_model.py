@@ -9,6 +9,11 @@ attributes end in ``_``), and adds what credit work needs:
   booster's raw score, which is checked on every call.
 - ``save``/``load``: a folder with the booster as LightGBM text and everything else as
   JSON (no pickle), so a stored model can be read by any later version of this code.
+- an optional linear base (``linear_``, :mod:`models.linear_base`): an L2 logistic
+  regression whose log-odds the booster was trained on; the raw score is then
+  ``linear_(x) + booster_(x)`` and ``explain`` adds the linear part's exact, additive
+  Shapley values to the TreeSHAP ones. Saved as ``linear_base`` with format version 2
+  (:data:`LINEAR_FORMAT_VERSION`); without one, the saved layout is version 1 as before.
 
 The input contract
 ------------------

@@ -70,9 +70,17 @@ Two more options change only what fits the boosters, never what judges them:
   training row are used (the others are counted), so nothing from the validation or
   hold-out window fits the model.
 
+A candidate with ``"linear_base": 1`` (:mod:`models.linear_base`) fits, wherever a
+booster is fitted, first an L2 logistic regression on the same fitting rows (weights and
+augmentation rows included; its strength chosen by an inner cross-validation on those rows
+only, grouped with ``groups``), then the booster on its log-odds as ``init_score`` (also on
+the validation rows, so early stopping and the search judge the sum). Every raw score below
+(validation, calibration, hold-out, the score reference) is then the sum.
+
 Monotone constraints come from the feature registry (``risk_direction``) for numeric
 columns it knows, overridden by ``config.monotone_overrides``; categorical columns are
-never constrained. Everything random is seeded by ``config.seed`` and LightGBM runs in
+never constrained (a linear base leaves out a column whose coefficient has the wrong
+sign). Everything random is seeded by ``config.seed`` and LightGBM runs in
 deterministic mode, so the same data and config give the same model.
 """
 
