@@ -58,7 +58,7 @@ def test_default_training_is_not_worse_than_a_cross_validated_logistic_regressio
     X, y = linear_truth(1000, 0)
     text, numbers = ["segment"], [c for c in X.columns if c != "segment"]
     ours, theirs, linear_chosen = [], [], 0
-    config = TrainConfig(n_jobs=2)
+    config = TrainConfig(n_jobs=1)  # the default search; one thread is faster on tiny data
     for fit, test in StratifiedKFold(5, shuffle=True, random_state=0).split(X, y):
         model = train(X.iloc[fit], y[fit], config=config)
         linear_chosen += model.linear_ is not None
@@ -72,7 +72,7 @@ def test_default_training_is_not_worse_than_a_cross_validated_logistic_regressio
             baseline.fit(X.iloc[fit], y[fit])
         theirs.append(roc_auc_score(y[test], baseline.predict_proba(X.iloc[test])[:, 1]))
     # The model never trains on its own hold-out (a fifth of the rows), which the logistic
-    # regression does: a tolerance of 0.01 covers that, not the 0.03 trees alone lose here.
+    # regression does: a tolerance of 0.01 covers that, not the 0.019 trees alone lose here.
     assert np.mean(ours) - np.mean(theirs) >= -0.01, (ours, theirs)
     assert linear_chosen >= 3
 
@@ -251,3 +251,23 @@ def test_pyfunc_prediction_equals_predict_pd(generic_linear: CreditModel,
                                generic_linear.predict_pd(rows), rtol=0, atol=1e-12)
     np.testing.assert_allclose(predicted["raw_score"], generic_linear.decision_function(rows),
                                rtol=0, atol=1e-12)
+
+
+def test_the_single_row_path_is_the_batch_arithmetic(generic_linear: CreditModel,
+                                                      credit_table: CreditTable) -> None:
+    linear = generic_linear.linear_
+    assert linear is not None
+    matrix = generic_linear.to_matrix(credit_table.features.head(40))
+    names = list(generic_linear.feature_names_in_)
+    matrix[0, names.index("income")] = np.inf      # beyond the clip bounds
+    matrix[1, names.index("income")] = -np.inf
+    matrix[2, names.index("sector")] = 99.0        # a code past the levels: as missing
+    matrix[3, names.index("region")] = -0.5
+    matrix[4, :] = np.nan
+    batch, raw = linear.contributions(matrix), linear.raw(matrix)
+    for k, row in enumerate(matrix):
+        contributions, one = linear.row(np.ascontiguousarray(row))
+        np.testing.assert_array_equal(contributions, batch[k])
+        assert one == pytest.approx(raw[k], abs=1e-12)
+    sector = names.index("sector")
+    assert batch[2, sector] == batch[4, sector]
