@@ -35,6 +35,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from models import TrainConfig, train  # noqa: E402
+from synth.tables import linear_truth  # noqa: E402
 
 
 def german_credit() -> tuple[pd.DataFrame, np.ndarray] | None:
@@ -46,21 +47,6 @@ def german_credit() -> tuple[pd.DataFrame, np.ndarray] | None:
     frame = pd.read_csv(path)
     label = (frame.pop("creditability") == "bad").to_numpy(dtype=int)
     frame.index = pd.Index([f"A{i}" for i in range(len(frame))], name="applicant_id")
-    return frame, label
-
-
-def linear_truth(n: int, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
-    """``n`` applicants whose log-odds are linear in 12 features and one text column."""
-    rng = np.random.default_rng(seed)
-    numbers = rng.normal(size=(n, 12))
-    beta = rng.normal(scale=0.6, size=12)
-    beta[6:] *= 0.3
-    level = rng.integers(0, 4, n)
-    log_odds = -1.0 + numbers @ beta + np.array([0.0, 0.5, -0.4, 0.9])[level]
-    label = (rng.random(n) < 1.0 / (1.0 + np.exp(-log_odds))).astype(int)
-    frame = pd.DataFrame(numbers, columns=[f"x{i}" for i in range(12)])
-    frame["segment"] = np.array(list("abcd"))[level]
-    frame.index = pd.Index([f"A{i}" for i in range(n)], name="applicant_id")
     return frame, label
 
 

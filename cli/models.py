@@ -621,6 +621,12 @@ def train_command(args: argparse.Namespace, settings: Settings) -> int:
     reason = report.calibration_choice.get("reason")
     if reason:
         print(f"calibration: {reason}")
+    linear = getattr(model, "linear_", None)
+    if linear is not None:
+        print(f"linear base: the trees are boosted on a logistic regression over "
+              f"{len(linear.terms)} columns (C {linear.strength:g}"
+              + (f"; left out against their monotone direction: "
+                 f"{', '.join(linear.left_out)}" if linear.left_out else "") + ")")
     print(f"hold-out: AUC {metrics['auc']:.4f}  Gini {metrics['gini']:.4f}  KS "
           f"{metrics['ks']:.4f}  Brier {metrics['brier']:.4f}  log loss "
           f"{metrics['log_loss']:.4f}")
@@ -641,9 +647,8 @@ def train_command(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def latest_applicants(url: str, limit: int) -> pd.DataFrame:
-    """Feature values of the ``limit`` latest applicants in the decisions of the database at
-    ``url`` (each seller's latest decision), indexed by seller id; empty without decisions.
+def _decisions_of(url: str, **options: Any) -> pd.DataFrame:
+    """:func:`decisions.labels.decisions_frame` of the database at ``url``.
 
     Raises
     ------
@@ -657,15 +662,25 @@ def latest_applicants(url: str, limit: int) -> pd.DataFrame:
 
     engine = make_engine(url)
     try:
-        frame = decisions_frame(engine, latest_per_seller=limit)
+        return decisions_frame(engine, **options)
     except (sa.exc.SQLAlchemyError, OSError) as exc:
         raise CliError(f"--decisions-database: cannot read the decisions "
                        f"({exc.__class__.__name__}: {exc})") from None
     finally:
         engine.dispose()
-    if frame.empty:
-        return frame
-    return frame.set_index("seller_id")
+
+
+def latest_applicants(url: str, limit: int) -> pd.DataFrame:
+    """Feature values of the ``limit`` latest applicants in the decisions of the database at
+    ``url`` (each seller's latest decision), indexed by seller id; empty without decisions.
+
+    Raises
+    ------
+    CliError
+        When the database cannot be read.
+    """
+    frame = _decisions_of(url, latest_per_seller=limit)
+    return frame if frame.empty else frame.set_index("seller_id")
 
 
 def _recent_applicants(args: argparse.Namespace, settings: Settings) -> Any:
@@ -713,19 +728,7 @@ def applicants_between(url: str, first: pd.Timestamp, last: pd.Timestamp) -> pd.
     CliError
         When the database cannot be read.
     """
-    import sqlalchemy as sa
-
-    from decisions.labels import decisions_frame
-    from store import make_engine
-
-    engine = make_engine(url)
-    try:
-        frame = decisions_frame(engine)
-    except (sa.exc.SQLAlchemyError, OSError) as exc:
-        raise CliError(f"--decisions-database: cannot read the decisions "
-                       f"({exc.__class__.__name__}: {exc})") from None
-    finally:
-        engine.dispose()
+    frame = _decisions_of(url)
     if frame.empty:
         return frame
     times = frame["created_at"]

@@ -54,6 +54,7 @@ from models.registry import (
     load_holdout,
     tracking,
 )
+from models.report import linear_base_text
 from models.runs import latest_backtest
 
 __all__ = ["SECTIONS", "DocumentInputs", "StabilityFunction", "write_model_document"]
@@ -366,7 +367,8 @@ def _method(c: _Context) -> str:
                         "learning_rate") if k in model.params_)
     plot_importance(model, c.figures / "importance.png")
     return _section("Method", (
-        f"<p>Gradient-boosted trees (LightGBM), {model.best_iteration_} rounds ({_e(params)}), "
+        f"<p>Gradient-boosted trees (LightGBM){_e(linear_base_text(model))}, "
+        f"{model.best_iteration_} rounds ({_e(params)}), "
         f"chosen among {len(training.get('candidates', []))} hyper-parameter candidate(s) "
         f"by {_e(training.get('scheme', 'n/a'))}; monotone constraints where the "
         f"direction of risk is known; calibration <b>{_e(model.calibration_.method)}</b> "

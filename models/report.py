@@ -132,6 +132,17 @@ def _fairness_section(report: FairnessReport) -> list[str]:
     return [*lines, ""]
 
 
+def linear_base_text(model: CreditModel) -> str:
+    """How the model's linear base reads in a report (empty without one)."""
+    linear = getattr(model, "linear_", None)
+    if linear is None:
+        return ""
+    left_out = (f"; left out against their monotone direction: {', '.join(linear.left_out)}"
+                if linear.left_out else "")
+    return (f" boosted on a linear base (an L2 logistic regression over "
+            f"{len(linear.terms)} columns, C {linear.strength:g}{left_out})")
+
+
 def model_card(model: CreditModel, evaluation: Evaluation, *, name: str,
                data_description: str = "", version: str | None = None,
                extra: dict[str, Any] | None = None) -> str:
@@ -189,7 +200,8 @@ def model_card(model: CreditModel, evaluation: Evaluation, *, name: str,
     lines.append("")
 
     lines += ["## Training", "",
-              f"- LightGBM, {model.best_iteration_} rounds, parameters: "
+              f"- LightGBM{linear_base_text(model)}, {model.best_iteration_} rounds, "
+              "parameters: "
               + ", ".join(f"{k}={model.params_[k]}" for k in
                           ("num_leaves", "min_child_samples", "feature_fraction",
                            "lambda_l2", "learning_rate") if k in model.params_),

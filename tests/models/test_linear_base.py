@@ -9,7 +9,6 @@ from pathlib import Path
 
 import mlflow
 import numpy as np
-import pandas as pd
 import pytest
 import shap
 from sklearn.compose import ColumnTransformer
@@ -23,26 +22,12 @@ from models import CreditModel, TrainConfig, train
 from models.config import DEFAULT_CANDIDATES
 from models.linear_base import LINEAR_BASE_KEY, LinearBase
 from models.training import TrainingAugmentation
+from synth.tables import linear_truth
 from tests.models.conftest import FAST, CreditTable
 
 #: The linear candidate of the default search, alone.
 LINEAR = replace(FAST, candidates=tuple(c for c in DEFAULT_CANDIDATES
                                          if c.get(LINEAR_BASE_KEY)))
-
-
-def linear_truth(n: int, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
-    """Log-odds exactly linear in 12 normal features and one 4-level text column."""
-    rng = np.random.default_rng(seed)
-    numbers = rng.normal(size=(n, 12))
-    beta = rng.normal(scale=0.6, size=12)
-    beta[6:] *= 0.3
-    level = rng.integers(0, 4, n)
-    log_odds = -1.0 + numbers @ beta + np.array([0.0, 0.5, -0.4, 0.9])[level]
-    label = (rng.random(n) < 1.0 / (1.0 + np.exp(-log_odds))).astype(int)
-    frame = pd.DataFrame(numbers, columns=[f"x{i}" for i in range(12)])
-    frame["segment"] = np.array(list("abcd"))[level]
-    frame.index = pd.Index([f"A{i}" for i in range(n)], name="applicant_id")
-    return frame, label
 
 
 @pytest.fixture(scope="module")
@@ -83,6 +68,18 @@ def test_the_marker_reaches_the_report_not_lightgbm(generic_linear: CreditModel)
     assert LINEAR_BASE_KEY not in generic_linear.booster_.params
     report = generic_linear.training_report_.summary()
     assert report["candidates"][0]["params"][LINEAR_BASE_KEY] == 1
+
+
+def test_the_model_card_and_document_name_the_linear_base(
+        generic_linear: CreditModel, credit_table: CreditTable) -> None:
+    from models.report import evaluate, linear_base_text, model_card
+
+    text = linear_base_text(generic_linear)
+    assert text.startswith(" boosted on a linear base (an L2 logistic regression over ")
+    holdout = generic_linear.training_report_.holdout_positions
+    evaluation = evaluate(generic_linear, credit_table.features.iloc[holdout],
+                          credit_table.label[holdout])
+    assert f"- LightGBM{text}, " in model_card(generic_linear, evaluation, name="card")
 
 
 @pytest.mark.parametrize("with_linear", [True, False])
