@@ -728,11 +728,10 @@ def applicants_between(url: str, first: pd.Timestamp, last: pd.Timestamp) -> pd.
     CliError
         When the database cannot be read.
     """
-    frame = _decisions_of(url)
-    if frame.empty:
-        return frame
-    times = frame["created_at"]
-    return frame.loc[(times >= first) & (times <= last)].set_index("seller_id")
+    utc = [(moment.tz_localize("UTC") if moment.tzinfo is None
+            else moment.tz_convert("UTC")).to_pydatetime() for moment in (first, last)]
+    frame = _decisions_of(url, between=(utc[0], utc[1]))
+    return frame if frame.empty else frame.set_index("seller_id")
 
 
 def _safe_url(url: str) -> str:

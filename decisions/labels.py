@@ -36,7 +36,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-from datetime import date
+from datetime import date, datetime
 from typing import Any, Literal, cast
 from zoneinfo import ZoneInfo
 
@@ -111,8 +111,11 @@ class Labels:
     counts: LabelCounts
 
 
-def _read_decisions(source: Source, latest: int | None = None) -> list[Any]:
+def _read_decisions(source: Source, latest: int | None = None,
+                    between: tuple[datetime, datetime] | None = None) -> list[Any]:
     statement = sa.select(_DECISION).order_by(_DECISION.c.created_at, _DECISION.c.id)
+    if between is not None:
+        statement = statement.where(_DECISION.c.created_at.between(*between))
     if latest is not None:
         # each seller's latest decision, then the ``latest`` most recent of those, read
         # by the database (a window function) rather than every decision into memory
@@ -272,13 +275,15 @@ _TEXT_COLUMNS = ("reasons", "positive_factors", "policy_reasons", "terms", "cont
                  "family_points")
 
 
-def decisions_frame(source: Source, *, latest_per_seller: int | None = None
-                    ) -> pd.DataFrame:
+def decisions_frame(source: Source, *, latest_per_seller: int | None = None,
+                    between: tuple[datetime, datetime] | None = None) -> pd.DataFrame:
     """Every stored decision, one row each: its stored fields, then every feature value
     as scored (one column each).
 
     With ``latest_per_seller=N``: only each seller's latest decision, and of those the
     ``N`` most recent (the latest applicants; oldest first), selected in the database.
+    With ``between=(first, last)`` (aware times): only the decisions made from ``first``
+    to ``last``, both included, selected in the database.
 
     Money is exact decimal text in the major unit (``proposed_limit``, ``limit``) with
     ``currency``; times are UTC; the JSON documents (reasons, terms, contributions, ...)
@@ -286,7 +291,7 @@ def decisions_frame(source: Source, *, latest_per_seller: int | None = None
     """
     if latest_per_seller is not None and latest_per_seller < 1:
         raise ValueError(f"latest_per_seller must be at least 1; got {latest_per_seller}")
-    rows = _read_decisions(source, latest_per_seller)
+    rows = _read_decisions(source, latest_per_seller, between)
     head = pd.DataFrame({
         "decision_id": pd.Series([r.id for r in rows], dtype="str"),
         "seller_id": pd.Series([r.seller_id for r in rows], dtype="str"),

@@ -55,6 +55,8 @@ class LendingError(Exception):
     #: kept under an idempotency key, as the same body always gets it again. Every other
     #: refusal depends on the state it met and is kept (see ``store.idempotency``).
     invalid_input: bool = False
+    #: Set on a refusal answered again from an idempotency key rather than met anew.
+    replayed: bool = False
 
 
 class InvalidAmount(LendingError):

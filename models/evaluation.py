@@ -22,6 +22,7 @@ __all__ = [
     "LossComparison",
     "ScoreReference",
     "auc",
+    "single_feature_aucs",
     "delong_covariance",
     "paired_auc_difference",
     "paired_loss_difference",
@@ -314,6 +315,27 @@ def cutoff_table(y: object, pd_: object,
             else float("nan"),
         })
     return pd.DataFrame(rows)
+
+
+def single_feature_aucs(table: pd.DataFrame, label: object) -> pd.Series:
+    """AUC of each numeric or boolean column alone, in its better direction (missing
+    values at the column's median), highest first; constant and categorical columns are
+    left out. How much one feature alone says of the label (e.g. the synthetic
+    marketplace's difficulty: no feature should come close to the true PD)."""
+    result: dict[str, float] = {}
+    for name in table.columns:
+        column = table[name]
+        if isinstance(column.dtype, pd.CategoricalDtype) or not (
+                pd.api.types.is_numeric_dtype(column.dtype)
+                or pd.api.types.is_bool_dtype(column.dtype)):
+            continue
+        values = column.astype(float)
+        values = values.fillna(values.median() if values.notna().any() else 0.0)
+        if values.nunique() < 2:
+            continue
+        area = auc(label, values.to_numpy())
+        result[str(name)] = max(area, 1.0 - area)
+    return pd.Series(result, dtype=float).sort_values(ascending=False)
 
 
 def auc_by_segment(y: object, pd_: object, segment: object) -> pd.DataFrame:

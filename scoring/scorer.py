@@ -339,9 +339,6 @@ class Scorer:
         # saved before the map was stored) these are the scale's own values, bit for bit.
         self._factor = scale.factor * calibration.points_slope
         self._offset = scale.offset - scale.factor * calibration.points_intercept
-        #: Points per unit of the booster's raw log-odds: ``pdo / ln 2`` times the slope of
-        #: the model's points map; a feature's points are ``-contribution * point_factor``.
-        self.point_factor = self._factor
         self._bands = np.asarray(self.config.grades.upper_pd, dtype=np.float64)
         self._labels = np.asarray(self.config.grades.labels, dtype=object)
         self._band_list = [float(b) for b in self.config.grades.upper_pd]
@@ -385,6 +382,12 @@ class Scorer:
             contributions, matrix, pd_, cutoff_pd=self.config.approval_cutoff_pd,
             band_rows=self.config.reference_band_rows,
             categorical=[levels is not None for levels in self._levels])
+
+    @property
+    def point_factor(self) -> float:
+        """Points per unit of the booster's raw log-odds: ``pdo / ln 2`` times the slope of
+        the model's points map; a feature's points are ``-contribution * point_factor``."""
+        return self._factor
 
     def points_of(self, raw: float | np.ndarray) -> float | np.ndarray:
         """Points of raw log-odds ``raw`` (``offset - factor * (a * raw + b)``)."""

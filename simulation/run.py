@@ -60,7 +60,13 @@ from decisions.service import decide_for_seller
 from features import DEFAULT_TIMEZONE
 from lending.errors import LendingError
 from lending.persistence import SqlUnitOfWork, draw, prepay, repay, run_end_of_day
-from lending.persistence.services import DrawReceipt, PaymentReceipt, change_limit, get_line
+from lending.persistence.services import (
+    DrawReceipt,
+    PaymentReceipt,
+    change_limit,
+    finished_lines,
+    get_line,
+)
 from lending.policy import CreditPolicy
 from lending.products import RequestedPlan
 from records.errors import RecordsError
@@ -466,7 +472,7 @@ def simulate(engine: sa.Engine, config: SimulationConfig, *, scorer: Scorer,
         reviewed = [seller for seller in sorted(lines)
                     if lines[seller].review_due(month, config.review_every_months)]
         if reviewed:
-            written_off = _written_off_lines(engine)
+            written_off = finished_lines(SqlUnitOfWork(engine))
             reviewed = [seller for seller in reviewed
                         if lines[seller].line_id not in written_off]
 
@@ -554,15 +560,6 @@ def _all_stored(what: str, rejected: int) -> None:
     if rejected:
         raise RuntimeError(f"the records service rejected {rejected} rows of the simulated "
                            f"{what}; the simulator must only send valid records")
-
-
-_WRITTEN_OFF = sa.text("SELECT id FROM credit_line WHERE status IN ('written_off', 'closed')")
-
-
-def _written_off_lines(engine: sa.Engine) -> set[str]:
-    """The lines end of day has written off (no longer reviewed)."""
-    with engine.connect() as connection:
-        return {str(row.id) for row in connection.execute(_WRITTEN_OFF)}
 
 
 def _outcome_row(view: Any, month: int, fate: _Fate, moment: pd.Timestamp,

@@ -102,7 +102,7 @@ from lending.persistence.errors import (
     DayNotClosable,
     EndOfDayRunning,
 )
-from lending.persistence.services import advance_in, terms_of
+from lending.persistence.services import FINISHED_STATUSES, advance_in, terms_of
 from lending.persistence.tables import (
     CreditLineRecord,
     JournalEntryRecord,
@@ -127,7 +127,7 @@ Clock = Literal["real", "simulated"]
 #: Lines advanced per transaction.
 DEFAULT_BATCH_SIZE = 1000
 #: Statuses of a line end of day no longer visits.
-_FINISHED = ("closed", "written_off")
+_FINISHED = FINISHED_STATUSES
 #: First key of the PostgreSQL advisory lock of the end-of-day runner ("eod!" in ASCII);
 #: the second is the store's schema, so stores sharing one database do not exclude each
 #: other (advisory locks are per database, not per schema).

@@ -872,7 +872,7 @@ def business_dating(*, today: date, on: date | None, kind: str,
 def _replayed_refusal(refused: dict[str, Any]) -> LendingError:
     error = refusal_from_code(str(refused.get("code", "")), str(refused.get("message", "")),
                               refused.get("details"))
-    error.replayed = True  # type: ignore[attr-defined]  # read by the HTTP layer
+    error.replayed = True  # the HTTP layer says so in a header
     return error
 
 
@@ -1152,6 +1152,20 @@ def lines_of_seller(uow: SqlUnitOfWork, seller_id: str, *, limit: int | None = N
                  .limit(limit))
     with uow.reading():
         return [_view(record) for record in uow.session.exec(statement).all()]
+
+
+#: Statuses of a line that is over: end of day no longer advances it, and it takes no
+#: new business (closed, or written off by end of day).
+FINISHED_STATUSES: tuple[str, ...] = ("closed", "written_off")
+
+
+def finished_lines(uow: SqlUnitOfWork) -> set[str]:
+    """The ids of the lines that are over (:data:`FINISHED_STATUSES`), from their stored
+    summaries; ``uow`` not yet entered (entered for reading only)."""
+    statement = select(CreditLineRecord.id).where(
+        col(CreditLineRecord.status).in_(FINISHED_STATUSES))
+    with uow.reading():
+        return {str(line_id) for line_id in uow.session.exec(statement).all()}
 
 
 def get_schedule(uow: SqlUnitOfWork, line_id: str, as_of: date | None = None, *,

@@ -8,9 +8,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from lending.policy import load_policy
+from scoring import Scorer
 from settings import Settings
-from simulation import ensure_champion
-from simulation.run import DEFAULT_START
+from simulation import Simulation, SimulationConfig, ensure_champion, simulate
+from simulation.run import DEFAULT_START, relax_durability
+from store import make_engine, upgrade_database
 
 
 @pytest.fixture(scope="session")
@@ -33,3 +36,17 @@ def data_dir(champion_store: Path, tmp_path: Path) -> Path:
     folder.mkdir()
     shutil.copy2(champion_store / "mlflow.db", folder / "mlflow.db")
     return folder
+
+
+def run_book(url: str, data_dir: Path, config: SimulationConfig) -> Simulation:
+    """Simulate ``config`` on the store at ``url`` with the champion of ``data_dir``."""
+    settings = Settings(data_dir=data_dir)
+    scorer = Scorer.load(f"models:/{settings.model_name}@champion",
+                         tracking_uri=settings.resolved_tracking_uri())
+    engine = make_engine(url)
+    relax_durability(engine)
+    try:
+        upgrade_database(engine)
+        return simulate(engine, config, scorer=scorer, policy=load_policy())
+    finally:
+        engine.dispose()

@@ -15,12 +15,10 @@ import sqlalchemy as sa
 from decisions.labels import decisions_frame, label_decisions
 from lending.persistence import trial_balance
 from lending.persistence.unit_of_work import SqlUnitOfWork
-from lending.policy import load_policy
-from scoring import Scorer
-from settings import Settings
-from simulation import Simulation, SimulationConfig, simulate
-from simulation.run import OUTCOME_COLUMNS, relax_durability
-from store import make_engine, upgrade_database
+from simulation import Simulation, SimulationConfig
+from simulation.run import OUTCOME_COLUMNS
+from store import make_engine
+from tests.simulation.conftest import run_book
 
 #: A small, risky book whose lines are reviewed every month.
 REVIEWED = SimulationConfig(sellers=60, months=4, seed=3, apply_share=0.5,
@@ -28,16 +26,7 @@ REVIEWED = SimulationConfig(sellers=60, months=4, seed=3, apply_share=0.5,
 
 
 def _run(url: str, data_dir: Path, config: SimulationConfig = REVIEWED) -> Simulation:
-    settings = Settings(data_dir=data_dir)
-    scorer = Scorer.load(f"models:/{settings.model_name}@champion",
-                         tracking_uri=settings.resolved_tracking_uri())
-    engine = make_engine(url)
-    relax_durability(engine)
-    try:
-        upgrade_database(engine)
-        return simulate(engine, config, scorer=scorer, policy=load_policy())
-    finally:
-        engine.dispose()
+    return run_book(url, data_dir, config)
 
 
 @pytest.fixture(scope="module")

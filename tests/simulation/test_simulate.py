@@ -13,27 +13,16 @@ from cli import main
 from lending.persistence import trial_balance
 from lending.persistence.history import line_month_panel
 from lending.persistence.unit_of_work import SqlUnitOfWork
-from lending.policy import load_policy
-from scoring import Scorer
-from settings import Settings
-from simulation import Simulation, SimulationConfig, simulate
-from simulation.run import OUTCOME_COLUMNS, relax_durability
-from store import make_engine, upgrade_database
+from simulation import Simulation, SimulationConfig
+from simulation.run import OUTCOME_COLUMNS
+from store import make_engine
+from tests.simulation.conftest import run_book
 
 SMALL = SimulationConfig(sellers=60, months=3, seed=3, apply_share=0.5)
 
 
-def _run(database_url: str, data_dir: Path, config: SimulationConfig = SMALL) -> Simulation:
-    settings = Settings(data_dir=data_dir)
-    scorer = Scorer.load(f"models:/{settings.model_name}@champion",
-                         tracking_uri=settings.resolved_tracking_uri())
-    engine = make_engine(database_url)
-    relax_durability(engine)
-    try:
-        upgrade_database(engine)
-        return simulate(engine, config, scorer=scorer, policy=load_policy())
-    finally:
-        engine.dispose()
+def _run(url: str, data_dir: Path, config: SimulationConfig = SMALL) -> Simulation:
+    return run_book(url, data_dir, config)
 
 
 def test_every_simulated_day_is_closed_with_a_balanced_trial_balance(
