@@ -119,9 +119,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="simulate's --review-every-months (0: no reviews)")
     parser.add_argument("--window-months", type=int, default=12)
     parser.add_argument("--definition", default="default")
-    parser.add_argument("--embargo-days", type=float, default=31.0,
-                        help="train's --embargo-days (a 6-month window cannot hold its own "
-                        "embargo on both sides of a hold-out in 6 months of labels)")
+    parser.add_argument("--embargo-days", type=float, default=None,
+                        help="train's --embargo-days (default: train's own, the label "
+                        "window; a book too short to hold it at two cuts needs "
+                        "--time-validation cross-validation or a shorter embargo)")
+    parser.add_argument("--time-validation", choices=("out-of-time", "cross-validation"),
+                        default="out-of-time", help="train's --time-validation")
+    parser.add_argument("--group-split", choices=("strict", "outcome"), default="strict",
+                        help="train's --group-split")
     parser.add_argument("--reject-pd-factor", type=float, default=1.0)
     parser.add_argument("--split-by-decision", action="store_true",
                         help="train on a copy of the labels whose seller_id is the "
@@ -182,7 +187,10 @@ def main(argv: list[str] | None = None) -> int:
         training_path.with_suffix(".json").write_text(
             labels_path.with_suffix(".json").read_text())
     common = ["train", "--features", str(training_path), "--label", "label",
-              "--time-column", "decided_at", "--embargo-days", f"{args.embargo_days:g}"]
+              "--time-column", "decided_at", "--time-validation", args.time_validation,
+              "--group-split", args.group_split]
+    if args.embargo_days is not None:
+        common += ["--embargo-days", f"{args.embargo_days:g}"]
     if _cli(common) != 0:
         return 1
     plain_version = alias_versions(uri, name)["challenger"]
@@ -200,7 +208,10 @@ def main(argv: list[str] | None = None) -> int:
     figures: dict[str, Any] = {"command": " ".join(sys.argv), "first_champion": first_champion,
                                "plain": plain_version, "fuzzy": fuzzy_version,
                                "generator_version": generator_version,
-                               "split_by_decision": args.split_by_decision}
+                               "split_by_decision": args.split_by_decision,
+                               "time_validation": args.time_validation,
+                               "group_split": args.group_split,
+                               "embargo_days": args.embargo_days}
     print(f"\nsynthetic generator version {generator_version}")
 
     labels = pd.read_parquet(labels_path)

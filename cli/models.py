@@ -98,6 +98,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        f"the sidecar, {DEFAULT_LABEL_WINDOW_MONTHS} months: "
                        f"{DEFAULT_LABEL_WINDOW_MONTHS * EMBARGO_DAYS_PER_MONTH} days); for "
                        "any other table 0")
+    train.add_argument("--time-validation", choices=("out-of-time", "cross-validation"),
+                       default="out-of-time",
+                       help="with --time-column, how the rows before the out-of-time "
+                       "hold-out validate: 'out-of-time' (the latest of them, a second cut "
+                       "with its own embargo) or 'cross-validation' (grouped folds; one "
+                       "embargo only, so a short book with a long label window can train) "
+                       "(default: %(default)s)")
+    train.add_argument("--group-split", choices=("strict", "outcome"), default="strict",
+                       help="rows of one seller (a labels table with several decisions "
+                       "per seller): 'strict': no seller on both sides of any split (a "
+                       "seller decided in a later part loses its earlier rows); 'outcome': "
+                       "at the out-of-time cuts a seller's earlier rows stay, since an "
+                       "embargo at least the label window means their outcomes were known "
+                       "before the later part began (needs --time-column and such an "
+                       "embargo); folds stay grouped (default: %(default)s)")
     train.add_argument("--experiment", default=DEFAULT_EXPERIMENT, metavar="NAME",
                        help="MLflow experiment (default: %(default)s)")
     train.add_argument("--model-name", metavar="NAME",
@@ -434,6 +449,27 @@ def _embargo_days(args: argparse.Namespace, table: TrainingTable) -> tuple[float
                                  f"{EMBARGO_DAYS_PER_MONTH} days)")
 
 
+def _check_group_split(args: argparse.Namespace, table: TrainingTable,
+                       embargo_days: float) -> None:
+    """Refuse ``--group-split outcome`` where a seller's earlier outcome could be on both
+    sides of a cut: without a time column, without an embargo, or with an embargo shorter
+    than a labels table's window."""
+    if args.group_split != "outcome":
+        return
+    if table.time is None:
+        raise CliError("--group-split outcome needs --time-column: it keeps a seller's "
+                       "earlier rows across an out-of-time cut")
+    window = table.labels_table
+    needed = window.embargo_days if window is not None else None
+    if embargo_days <= 0 or (needed is not None and embargo_days < needed):
+        raise CliError(
+            "--group-split outcome needs an embargo at least the label window"
+            + (f" ({window.window_months:g} months: {needed:g} days)" if window is not None
+               else " (give --embargo-days)")
+            + f"; the embargo is {embargo_days:g} days, so a seller's earlier outcome could "
+            "fall in the later part")
+
+
 #: Columns of a decisions export that tell an approved decision (it opened a line).
 REJECT_LINE_COLUMN = "line_id"
 #: Time column a decisions export always has, used for rejects without --time-column.
@@ -543,6 +579,7 @@ def train_command(args: argparse.Namespace, settings: Settings) -> int:
     table = load_training_table(args)
     features, label, time_values = table.features, table.label, table.time
     embargo_days, embargo_text = _embargo_days(args, table)
+    _check_group_split(args, table, embargo_days)
     if table.labels_table is not None:
         print(f"{table.labels_table.describe()}: not features: {', '.join(table.dropped)}")
     for note in table.notes:
@@ -558,7 +595,8 @@ def train_command(args: argparse.Namespace, settings: Settings) -> int:
     try:
         config = TrainConfig(seed=args.seed, max_candidates=args.max_candidates,
                              time_budget_seconds=args.time_budget, cv_folds=args.cv_folds,
-                             n_jobs=args.n_jobs)
+                             n_jobs=args.n_jobs, time_validation=args.time_validation,
+                             group_split=args.group_split)
         config.check()
         options: dict[str, Any] = {
             "time": time_values.to_numpy() if time_values is not None else None,
@@ -593,6 +631,9 @@ def train_command(args: argparse.Namespace, settings: Settings) -> int:
                              "data.time_column": args.time_column or "-",
                              "data.rows": len(features),
                              "data.embargo_days": embargo_days,
+                             "data.time_validation": args.time_validation
+                             if time_values is not None else "-",
+                             "data.group_split": args.group_split,
                              "data.grouped_by": args.id_column if table.groups is not None
                              else "-",
                              "data.not_features": ",".join(table.dropped) or "-"}

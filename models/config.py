@@ -6,9 +6,12 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-__all__ = ["TrainConfig", "DEFAULT_CANDIDATES", "CalibrationChoice"]
+__all__ = ["TrainConfig", "DEFAULT_CANDIDATES", "CalibrationChoice", "TimeValidation",
+           "GroupSplit"]
 
 CalibrationChoice = Literal["auto", "platt", "isotonic", "none"]
+TimeValidation = Literal["out-of-time", "cross-validation"]
+GroupSplit = Literal["strict", "outcome"]
 
 #: The hyper-parameter candidates, tried in this order. The first is a sensible default on
 #: its own; the others trade depth against regularisation, and the fourth boosts small,
@@ -50,7 +53,19 @@ class TrainConfig:
         the index label (independent of the seed; see :mod:`models.training`).
     validation_fraction : with a time column, the share of the remaining rows (the most
         recent ones) used for early stopping, the search and calibration.
-    cv_folds : without a time column, the number of stratified cross-validation folds.
+    cv_folds : the number of stratified cross-validation folds (without a time column, or
+        with ``time_validation="cross-validation"``).
+    time_validation : with a time column, how the rows before the out-of-time hold-out
+        validate: ``"out-of-time"`` (the most recent ``validation_fraction`` of them, a
+        second time cut with its own embargo) or ``"cross-validation"`` (``cv_folds``
+        folds, grouped when rows are; the hold-out stays out of time). The second needs
+        one embargo instead of two: a short history with a long label window can train.
+    group_split : with groups, ``"strict"``: no group on both sides of any split;
+        ``"outcome"``: at an out-of-time cut with an embargo, a group's earlier rows stay
+        on the earlier side (with an embargo at least the label window, their outcomes
+        were all known before the later part began, so no outcome is on both sides; a
+        behavioural model is used on the very applicants it learnt from). Cross-validation
+        and calibration folds stay grouped.
     max_candidates : how many of ``candidates`` the search tries (in order).
     time_budget_seconds : wall-clock safety cap on the search. The first candidate always
         completes; a later one is not started once the cap is spent, so a slow machine can
@@ -86,6 +101,8 @@ class TrainConfig:
     holdout_fraction: float = 0.2
     validation_fraction: float = 0.2
     cv_folds: int = 5
+    time_validation: TimeValidation = "out-of-time"
+    group_split: GroupSplit = "strict"
     max_candidates: int = 4
     time_budget_seconds: float = 900.0
     max_rounds: int = 2000
@@ -107,6 +124,12 @@ class TrainConfig:
         if not 0.0 < self.validation_fraction < 0.5:
             raise ValueError(
                 f"validation_fraction must be > 0 and < 0.5; got {self.validation_fraction}")
+        if self.time_validation not in ("out-of-time", "cross-validation"):
+            raise ValueError("time_validation must be 'out-of-time' or 'cross-validation'; "
+                             f"got {self.time_validation!r}")
+        if self.group_split not in ("strict", "outcome"):
+            raise ValueError(f"group_split must be 'strict' or 'outcome'; got "
+                             f"{self.group_split!r}")
         if self.cv_folds < 2:
             raise ValueError(f"cv_folds must be >= 2; got {self.cv_folds}")
         if self.max_candidates < 1:

@@ -9,9 +9,12 @@ The procedure (:func:`train`, also :meth:`models.CreditModel.fit`):
    an overlapping table hold out the same sellers. The hold-out gives the reported
    metrics, and is the sample stored with the model for promotion.
 2. **Validation.** With a time column, the most recent ``validation_fraction`` of the
-   remaining rows validate (out of time) and the earlier rows train. Without one, the
-   remaining rows are cut into ``cv_folds`` stratified folds. Rows that share a
-   timestamp always land on the same side of a time cut.
+   remaining rows validate (out of time) and the earlier rows train; with
+   ``TrainConfig.time_validation="cross-validation"`` the remaining rows are cut into folds
+   as without a time column while the hold-out stays out of time (one time cut, so one
+   embargo: a short history with a long label window can still train). Without a time
+   column, the remaining rows are cut into ``cv_folds`` stratified folds. Rows that share
+   a timestamp always land on the same side of a time cut.
 3. **Search.** The hyper-parameter candidates are tried in a fixed order, each with early
    stopping on the validation log loss; the candidate with the best validation AUC wins
    (mean over folds in cross-validation; the earlier candidate on a tie). At most
@@ -49,7 +52,11 @@ several times):
   :class:`~sklearn.model_selection.StratifiedGroupKFold` folds; out of time, the earlier
   rows of a group that also has a row in the later part are left out of the earlier part
   (the later part is the one being judged); the cross-fitted calibration folds are grouped
-  too.
+  too. With ``TrainConfig.group_split="outcome"`` (only with an embargo) the out-of-time
+  cuts keep a group's earlier rows: with an embargo at least the label window, every
+  earlier row's outcome was known before the later part began, so no outcome sits on
+  both sides; the applicant does, as it does when a behavioural model scores the
+  customers it learnt from. The folds stay grouped.
 - ``embargo_days`` (with a datetime time column): a gap of at least that many days between
   the last row of the earlier part and the first row of the later part, at both out-of-time
   cuts (training | validation, and the rest | hold-out). A label observed over a window
@@ -885,12 +892,17 @@ def fit_credit_model(features: pd.DataFrame, label: object, *, time: object = No
         augmentation, specs, time_values)
     extra_left_out = 0
 
+    if config.group_split == "outcome" and group_values is not None and embargo_days <= 0:
+        raise ValueError("group_split='outcome' keeps a group's earlier rows only across an "
+                         "embargo (at least the label window): give embargo_days")
+    # the groups an out-of-time cut keeps apart ("outcome": the embargo does)
+    cut_groups = group_values if config.group_split == "strict" else None
     # 1. hold-out
     if time_values is not None:
         rest, holdout = _time_cut(time_values, all_positions, config.holdout_fraction,
                                   "hold-out")
         rest, embargoed = _embargo(times, rest, holdout, embargo_days)
-        rest, dropped_for_groups = _without_shared_groups(group_values, rest, holdout)
+        rest, dropped_for_groups = _without_shared_groups(cut_groups, rest, holdout)
         if len(rest) == 0:
             raise ValueError(f"no row is left before the hold-out once the embargo of "
                              f"{embargo_days:g} days and the sellers it holds are taken out; "
@@ -913,12 +925,12 @@ def fit_credit_model(features: pd.DataFrame, label: object, *, time: object = No
     boosters: list[lgb.Booster] = []
     validation_raw: list[np.ndarray] = []
     windows: dict[str, list[str]] = {}
-    if time_values is not None:
+    if time_values is not None and config.time_validation == "out-of-time":
         scheme = "out-of-time"
         fit_pos, valid_pos = _time_cut(time_values, rest, config.validation_fraction,
                                        "validation")
         fit_pos, gap_rows = _embargo(times, fit_pos, valid_pos, embargo_days)
-        fit_pos, shared_rows = _without_shared_groups(group_values, fit_pos, valid_pos)
+        fit_pos, shared_rows = _without_shared_groups(cut_groups, fit_pos, valid_pos)
         embargoed += gap_rows
         dropped_for_groups += shared_rows
         if len(fit_pos) == 0:
@@ -978,6 +990,21 @@ def fit_credit_model(features: pd.DataFrame, label: object, *, time: object = No
         train_positions, validation_positions = fit_pos, valid_pos
     else:
         scheme = "cross-validation"
+        if time_values is not None:
+            scheme = "cross-validation, out-of-time hold-out"
+            if min(y[rest].sum(), len(rest) - y[rest].sum()) < config.cv_folds:
+                raise ValueError("too few defaults or non-defaults before the hold-out for "
+                                 f"{config.cv_folds}-fold cross-validation")
+            windows = {"train": _window(time_values, rest),
+                       "validation": _window(time_values, rest),
+                       "holdout": _window(time_values, holdout)}
+            if extra_time is not None:
+                # nothing from the hold-out window fits the model
+                last_training = _comparable_times(time_values.iloc[rest]).max()
+                usable = (extra_time <= last_training).to_numpy()
+                extra_left_out = int((~usable).sum())
+                extra_matrix, extra_label = extra_matrix[usable], extra_label[usable]
+                extra_weight = extra_weight[usable]
         fitting = _FittingRows(weights, extra_matrix, extra_label, extra_weight, specs,
                                config.seed, group_values)
         folds = cross_validation_folds(

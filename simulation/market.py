@@ -11,18 +11,21 @@ them) fall back to a guess: a cancellation is known :data:`CANCELLATION_KNOWN_AF
 after the order, a dispute from the shipment it follows. :func:`orders_changed` lists what a month
 brings: the new orders and the earlier ones whose known state moved.
 
-:func:`seller_fates` turns the generator's hidden truth into the simulation's: the
-generator's truth is about the twelve months after its as-of date; the simulator places
-each defaulter's default on the same day of the twelve months that *end* at the as-of
-date (its default date minus twelve months), so a twelve-month simulation sees every
-default of the truth at the point of its year the generator drew.
+:func:`seller_fates` turns the generator's hidden truth into the simulation's. The
+generator's ``true_pd`` is a seller's probability of default over twelve months; the
+simulator turns it into a constant default hazard ``-ln(1 - true_pd)`` a year and draws
+each seller's default time from it, from the later of the book's first day and the
+seller's registration: an exponential waiting time, so a seller defaults within any
+twelve months it is still paying with probability ``true_pd`` and defaults are spread over
+the whole book (and beyond its end, for the outcomes of its last decisions), not crowded
+into one year of it. The draw has a stream of its own, seeded by the simulation's seed.
 
 Everything here is pure (frames in, frames out).
 """
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 import numpy as np
 import pandas as pd
@@ -35,6 +38,10 @@ __all__ = ["CANCELLATION_KNOWN_AFTER", "orders_known_at", "orders_changed", "sel
 #: How long after an order its cancellation is known, for order frames without
 #: ``cancelled_at`` (the generator cancels within about a day).
 CANCELLATION_KNOWN_AFTER = pd.Timedelta(days=1)
+#: Days in a year of the default hazard.
+DAYS_PER_YEAR = 365.25
+#: A default time further than this from the book's start is "never" (100 years).
+_NEVER_DAYS = 36_525.0
 #: The columns of :func:`seller_fates`.
 FATE_COLUMNS = ("seller_id", "kind", "industry", "latent_health", "true_pd", "defaults",
                 "default_day", "shock_hit")
@@ -114,20 +121,38 @@ def orders_changed(orders: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp
     return orders_known_at(orders.loc[moved], end).reset_index(drop=True)
 
 
-def seller_fates(market: Marketplace, timezone: str) -> pd.DataFrame:
+def seller_fates(market: Marketplace, timezone: str, *, start: date, end: date,
+                 seed: int) -> pd.DataFrame:
     """One row per seller: what the simulator knows and the records never say.
 
-    Columns (:data:`FATE_COLUMNS`): ``latent_health`` and ``true_pd`` from the truth;
-    ``defaults`` and ``default_day`` (the lender's date the seller stops paying, the
-    truth's default date moved twelve months back, see the module); ``industry`` and
-    ``shock_hit`` (whether the generator's demand shock hit the seller's industry).
+    Parameters
+    ----------
+    market : the generated marketplace (its truth gives ``true_pd``).
+    timezone : the lender's time zone (registration times become its dates).
+    start, end : the book's first day and the day after its last.
+    seed : the simulation's seed (the default times have a stream of their own).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns :data:`FATE_COLUMNS`: ``latent_health`` and ``true_pd`` from the truth;
+        ``default_day`` (the lender's date the seller stops paying, drawn from the hazard of
+        the module; it may fall after ``end``) and ``defaults`` (it falls before ``end``:
+        the seller defaults within the book); ``industry`` and ``shock_hit`` (whether the
+        generator's demand shock hit the seller's industry).
     """
     truth = market.truth.set_index("seller_id")
     sellers = market.sellers.set_index("seller_id")
-    default_at = truth["default_date"] - pd.DateOffset(months=12)
-    default_day = pd.Series(
-        [None if pd.isna(moment) else moment.tz_convert(timezone).date()
-         for moment in default_at], index=truth.index, dtype=object)
+    registered = pd.to_datetime(sellers["registered_at"].reindex(truth.index), utc=True)
+    exposed_from = [max(start, moment.tz_convert(timezone).date()) for moment in registered]
+    true_pd = truth["true_pd"].to_numpy(dtype=float)
+    yearly_hazard = -np.log1p(-np.clip(true_pd, 0.0, 1.0 - 1e-12))
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 0xDEFA]))
+    waiting_days = rng.standard_exponential(len(truth)) / np.maximum(yearly_hazard, 1e-12) \
+        * DAYS_PER_YEAR
+    # past any book a simulation runs (and beyond what a date can hold): never
+    default_day = [first + timedelta(days=int(wait)) if wait < _NEVER_DAYS else None
+                   for first, wait in zip(exposed_from, waiting_days, strict=True)]
     shocked = set(market.parameters.get("shock", {}).get("industries", []))
     industry = sellers["industry"].astype(str).reindex(truth.index)
     return pd.DataFrame({
@@ -135,9 +160,9 @@ def seller_fates(market: Marketplace, timezone: str) -> pd.DataFrame:
         "kind": truth["kind"].astype(str).to_numpy(),
         "industry": industry.to_numpy(),
         "latent_health": truth["latent_health"].to_numpy(dtype=float),
-        "true_pd": truth["true_pd"].to_numpy(dtype=float),
-        "defaults": truth["defaulted_12m"].to_numpy(dtype=bool),
-        "default_day": default_day.to_numpy(),
+        "true_pd": true_pd,
+        "defaults": np.array([day is not None and day < end for day in default_day]),
+        "default_day": pd.Series(default_day, dtype=object).to_numpy(),
         "shock_hit": industry.isin(shocked).to_numpy(),
     }).set_index("seller_id", drop=False)
 

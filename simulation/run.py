@@ -319,7 +319,8 @@ def simulate(engine: sa.Engine, config: SimulationConfig, *, scorer: Scorer,
         market = generate_marketplace(config.sellers, config.history_months + config.months,
                                       seed=config.seed, as_of=moments[-1],
                                       base_default_rate=config.base_default_rate)
-    fates = _fates(seller_fates(market, timezone))
+    fates = _fates(seller_fates(market, timezone, start=month_days[0], end=month_days[-1],
+                                 seed=config.seed))
     shock = shock_window(market, timezone)
     rng = np.random.default_rng(np.random.SeedSequence([config.seed, 0x51D]))
     registered_at = market.sellers.set_index("seller_id")["registered_at"]

@@ -92,6 +92,38 @@ def test_a_labels_table_trains_out_of_time_with_an_embargo_and_without_decision_
     assert report["rows_embargoed"] > 0
 
 
+def test_a_labels_table_trains_with_folds_before_the_hold_out_and_keeps_earlier_rows(
+        book: Book, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """``--time-validation cross-validation`` needs one embargo; ``--group-split outcome``
+    keeps a seller's earlier rows across it, and is refused where an outcome could fall
+    on both sides."""
+    settings = Settings(data_dir=tmp_path / "data", model_name=MODEL_NAME)
+    monkeypatch.setenv("SME_CREDIT_DATA_DIR", str(settings.data_dir))
+    monkeypatch.setenv("SME_CREDIT_MODEL_NAME", MODEL_NAME)
+    base = ["train", "--features", str(book.labels), "--label", "label", "--time-column",
+            "decided_at", *FAST_ARGS]
+    assert cli.main([*base, "--group-split", "outcome", "--embargo-days", "30"]) == 2
+    err = capsys.readouterr().err
+    assert "--group-split outcome needs an embargo at least the label window (3 months: " \
+        "93 days); the embargo is 30 days" in err
+    assert not (tmp_path / "data" / "mlflow.db").exists()  # nothing written
+    assert cli.main(["train", "--features", str(book.labels), "--label", "label",
+                     "--group-split", "outcome", *FAST_ARGS]) == 2
+    assert "--group-split outcome needs --time-column" in capsys.readouterr().err
+
+    assert _run([*base, "--time-validation", "cross-validation", "--group-split",
+                 "outcome"], settings) == 0
+    out = capsys.readouterr().out
+    assert "scheme cross-validation, out-of-time hold-out" in out
+    assert "earlier rows of sellers also in a later part" not in out
+    client = MlflowClient(settings.resolved_tracking_uri())
+    params = client.get_run(str(client.get_model_version(MODEL_NAME, "1").run_id)
+                            ).data.params
+    assert params["data.time_validation"] == "cross-validation"
+    assert params["data.group_split"] == "outcome"
+
+
 def test_backtest_of_the_champion_writes_figures_charts_and_logs_a_run_beside_it(
         book: Book, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -159,3 +161,62 @@ def test_refuses_an_embargo_it_cannot_apply(decisions: pd.DataFrame) -> None:
               config=FAST)
     with pytest.raises(ValueError, match="groups column"):
         train(features, "label", time="decided_at", groups="merchant", config=FAST)
+
+
+def _used_before_holdout(report) -> pd.Timestamp:
+    """The last decision time of the rows that fit or validate (the windows' end)."""
+    return pd.Timestamp(report.windows["train"][1])
+
+
+def test_cross_validation_before_an_out_of_time_hold_out_needs_one_embargo(
+        decisions: pd.DataFrame) -> None:
+    """Two 450-day cuts do not fit in three years of decisions; one does: the rows before
+    the hold-out validate by grouped folds, the hold-out stays out of time."""
+    with pytest.raises(ValueError, match="no training row is left"):
+        train(_features(decisions), "label", time="decided_at", groups="seller_id",
+              embargo_days=450, config=FAST)
+    config = replace(FAST, time_validation="cross-validation")
+    model = train(_features(decisions), "label", time="decided_at", groups="seller_id",
+                  embargo_days=450, config=config)
+    report = model.training_report_
+    assert report.scheme == "cross-validation, out-of-time hold-out"
+    holdout_t = decisions["decided_at"].iloc[report.holdout_positions]
+    assert holdout_t.min() - _used_before_holdout(report) >= pd.Timedelta(days=450)
+    assert pd.Timestamp(report.windows["holdout"][0]) == holdout_t.min()
+    assert report.rows_embargoed > 0
+    # strict groups: no seller of the hold-out is in the rows before it
+    used = len(decisions) - len(report.holdout_positions) - report.rows_embargoed \
+        - report.rows_dropped_for_groups
+    assert report.n_validation == used
+    assert report.rows_dropped_for_groups > 0
+
+
+def test_outcome_group_split_keeps_a_sellers_earlier_rows_across_the_embargo(
+        decisions: pd.DataFrame) -> None:
+    strict = train(_features(decisions), "label", time="decided_at", groups="seller_id",
+                   embargo_days=120, config=FAST).training_report_
+    config = replace(FAST, group_split="outcome")
+    model = train(_features(decisions), "label", time="decided_at", groups="seller_id",
+                  embargo_days=120, config=config)
+    report = model.training_report_
+    assert report.rows_dropped_for_groups == 0
+    assert len(report.train_positions) > len(strict.train_positions)
+    times, sellers = decisions["decided_at"], decisions["seller_id"]
+    train_t = times.iloc[report.train_positions]
+    valid_t = times.iloc[report.validation_positions]
+    holdout_t = times.iloc[report.holdout_positions]
+    # the embargo still separates every part: each earlier outcome is known before the
+    # later part begins ...
+    assert valid_t.min() - train_t.max() >= pd.Timedelta(days=120)
+    assert holdout_t.min() - valid_t.max() >= pd.Timedelta(days=120)
+    # ... while a seller may be on both sides
+    assert set(sellers.iloc[report.train_positions]) & set(
+        sellers.iloc[report.holdout_positions])
+
+
+def test_outcome_group_split_needs_an_embargo(decisions: pd.DataFrame) -> None:
+    with pytest.raises(ValueError, match="embargo"):
+        train(_features(decisions), "label", time="decided_at", groups="seller_id",
+              config=replace(FAST, group_split="outcome"))
+    with pytest.raises(ValueError, match="time_validation"):
+        replace(FAST, time_validation="by-month").check()

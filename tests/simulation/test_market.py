@@ -56,15 +56,43 @@ def test_a_month_brings_its_new_orders_and_the_ones_that_moved(market) -> None:
                 == before.loc[moved["order_id"], "status"].astype(str)).all()
 
 
-def test_a_defaulter_stops_paying_twelve_months_before_the_truths_date(market) -> None:
-    fates = seller_fates(market, ZONE)
-    truth = market.truth.set_index("seller_id")
-    defaulters = fates.loc[fates["defaults"]]
-    assert len(defaulters) > 0
-    for seller, row in defaulters.iterrows():
-        expected = (truth.loc[seller, "default_date"] - pd.DateOffset(months=12))
-        assert row["default_day"] == expected.tz_convert(ZONE).date()
-    assert fates.loc[~fates["defaults"], "default_day"].isna().all()
+def test_default_days_follow_each_sellers_hazard_over_the_whole_book() -> None:
+    """A seller with 12-month PD p defaults within any 12 months it is still paying with
+    probability p: both years of a 24-month book see defaults at the same pace (none
+    before the seller is there), and the draw is the seed's."""
+    start, end = date(2024, 10, 1), date(2026, 10, 1)
+    big = generate_marketplace(3000, 30, seed=5, base_default_rate=0.2,
+                               as_of=pd.Timestamp("2026-10-01", tz=ZONE))
+    fates = seller_fates(big, ZONE, start=start, end=end, seed=7)
+    registered = pd.to_datetime(big.sellers.set_index("seller_id")["registered_at"],
+                                utc=True).dt.tz_convert(ZONE).dt.date
+    exposed = registered.reindex(fates.index).map(lambda day: max(day, start))
+    day = fates["default_day"]
+    known = day.notna()
+    assert (day[known] >= exposed[known]).all()
+    assert (fates["defaults"] == (known & day.map(lambda d: d is not None and d < end))).all()
+    # sellers there from the start: the first and the second year, each among the sellers
+    # still paying at its beginning, default at about the mean true PD
+    there = exposed == start
+    year = pd.Timestamp(start) + pd.DateOffset(months=12)
+    first = there & known & day.map(lambda d: d is not None and d < year.date())
+    alive = there & ~first
+    second = alive & known & day.map(lambda d: d is not None and year.date() <= d
+                                     < (year + pd.DateOffset(months=12)).date())
+    expected_first = fates.loc[there, "true_pd"].mean()
+    expected_second = fates.loc[alive, "true_pd"].mean()
+    n_first, n_second = int(there.sum()), int(alive.sum())
+    assert abs(first.sum() / n_first - expected_first) < 4 * np.sqrt(
+        expected_first * (1 - expected_first) / n_first)
+    assert abs(second.sum() / n_second - expected_second) < 4 * np.sqrt(
+        expected_second * (1 - expected_second) / n_second)
+    assert second.sum() > 0.5 * first.sum() * n_second / n_first
+    # riskier sellers default sooner
+    assert fates.loc[first, "true_pd"].mean() > fates.loc[there & ~first, "true_pd"].mean()
+    again = seller_fates(big, ZONE, start=start, end=end, seed=7)
+    assert again["default_day"].equals(fates["default_day"])
+    other = seller_fates(big, ZONE, start=start, end=end, seed=8)
+    assert not other["default_day"].equals(fates["default_day"])
 
 
 def test_a_seller_pays_nothing_from_its_default_day() -> None:

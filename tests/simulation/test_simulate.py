@@ -10,6 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from cli import main
+from features import DEFAULT_TIMEZONE as ZONE
 from lending.persistence import trial_balance
 from lending.persistence.history import line_month_panel
 from lending.persistence.unit_of_work import SqlUnitOfWork
@@ -75,9 +76,17 @@ def test_declined_sellers_outcomes_are_kept_aside(data_dir: Path, tmp_path: Path
     assert kept["line_id"].isna().all()
     assert outcomes["true_pd"].between(0, 1).all()
     # a seller defaulting within the year after its decision is one whose default day
-    # falls in that year
-    defaults = outcomes.loc[outcomes["defaults_within_12m"]]
-    assert defaults["defaults"].all()
+    # falls in that year (possibly after the book's last day); ``defaults``: within the
+    # book
+    decided = pd.to_datetime(outcomes["decided_at"], utc=True).dt.tz_convert(ZONE).dt.date
+    horizon = decided.map(lambda day: (pd.Timestamp(day) + pd.DateOffset(months=12)).date())
+    day = outcomes["default_day"]
+    within = [d is not None and not pd.isna(d) and first <= d <= last
+              for d, first, last in zip(day, decided, horizon, strict=True)]
+    assert (outcomes["defaults_within_12m"] == within).all()
+    assert outcomes["defaults_within_12m"].any()
+    in_book = [d is not None and not pd.isna(d) and d <= result.last_day for d in day]
+    assert (outcomes["defaults"] == in_book).all()
 
 
 def test_every_decision_knows_the_sellers_membership_tier_at_its_moment(
