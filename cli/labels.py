@@ -30,8 +30,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "labels", help="label every decision from what its line did afterwards",
         description="One row per decision with a line observed for the whole window: "
         "the decision, every feature as scored and `label` (1 when the line went bad "
-        "within the window). Decisions not yet observed for the whole window and those "
-        "without a line (declined, referred) are left out and counted.")
+        "within the window). A decision that granted no line (a declined review, say) "
+        "on a seller whose line was open and not yet bad is labelled from that line. "
+        "Decisions not yet observed for the whole window and the other ones without a "
+        "line (declined, referred) are left out and counted.")
     parser.add_argument("--out", type=Path, required=True, metavar="PATH",
                         help="the Parquet file to write; counts go to PATH with .json")
     parser.add_argument("--window-months", type=int, default=12, metavar="N",
@@ -42,6 +44,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--as-of", metavar="YYYY-MM-DD", default=None,
                         help="last business date observed (default: the last day any line "
                         "is booked to)")
+    parser.add_argument("--own-lines-only", action="store_true",
+                        help="label only decisions with a line of their own (leave out "
+                        "declined and referred decisions on a seller's open line)")
     parser.set_defaults(handler=run_labels)
 
 
@@ -60,7 +65,8 @@ def run_labels(args: argparse.Namespace, settings: Settings) -> int:
         print("labelling decisions ...", file=sys.stderr)
         labels = label_decisions(engine, window_months=args.window_months,
                                  definition=args.definition, as_of=as_of,
-                                 timezone=settings.timezone)
+                                 timezone=settings.timezone,
+                                 open_lines=not args.own_lines_only)
     counts = labels.counts
     sidecar = args.out.with_suffix(".json")
     write_table(labels.frame, args.out, index=False)
@@ -68,7 +74,9 @@ def run_labels(args: argparse.Namespace, settings: Settings) -> int:
         json.dumps(counts.to_dict(), indent=2) + "\n"), option="--out")
     print(f"wrote {counts.labelled} labelled decisions ({counts.bad} bad, definition "
           f"{counts.definition}, {counts.window_months}-month window, observed through "
-          f"{counts.as_of}) to {args.out}")
+          f"{counts.as_of}) to {args.out}"
+          + (f"; {counts.on_open_line} of them granted no line and are labelled from the "
+             "seller's open line" if counts.on_open_line else ""))
     print(f"left out: {counts.not_yet_observed} not yet observed for the whole window, "
           f"{counts.declined} declined, {counts.referred_without_line} referred without a "
           f"line; counts in {sidecar}")

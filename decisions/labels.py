@@ -20,8 +20,15 @@ time zone) through the same day ``window_months`` calendar months later. A decis
 labelled only when the book has been observed for its whole window (its window ends on
 or before ``as_of``, by default the last day any line is booked to); the others are left
 out and counted (``not_yet_observed``), labels of the bad ones included, so a recent
-cohort is not made of defaults only. Decisions without a line (declined, and referred
-cases no officer approved) have no outcome: left out and counted separately.
+cohort is not made of defaults only.
+
+A decision that granted no line (declined, or referred and never approved) is labelled
+too when its seller already had a line, opened before the decision's business date and
+not yet bad by the definition when the window starts: a line review that declined, say.
+That line's outcome over the window is the decision's (its ``line_id`` names it;
+``on_open_line`` counts them), so a declined review of a weakening seller is not lost from
+the labels the way a new applicant's decline is (``open_lines=False`` leaves them out).
+The other decisions without a line have no outcome: left out and counted separately.
 
 Each row also carries what the challenger said of the decision in the shadow, when one
 did (``shadow_score``; see :mod:`decisions.service`): ``shadow_model_version``,
@@ -36,7 +43,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any, Literal, cast
 from zoneinfo import ZoneInfo
 
@@ -46,7 +53,7 @@ import sqlalchemy as sa
 from decisions.tables import CreditDecisionRecord, ShadowScore
 from features import DEFAULT_TIMEZONE
 from lending.persistence.history import booked_through, delinquency_frame
-from lending.persistence.tables import from_minor
+from lending.persistence.tables import CreditLineRecord, from_minor
 from lending.persistence.unit_of_work import SqlUnitOfWork
 
 __all__ = [
@@ -75,6 +82,8 @@ LABEL_COLUMNS: tuple[str, ...] = ("decision_id", "seller_id", "decided_at", "out
 
 _DECISION = cast(sa.Table, CreditDecisionRecord.__table__)  # type: ignore[attr-defined]
 _SHADOW = cast(sa.Table, ShadowScore.__table__)  # type: ignore[attr-defined]
+_LINE = cast(sa.Table, CreditLineRecord.__table__)  # type: ignore[attr-defined]
+_DAY = timedelta(days=1)
 Source = sa.Engine | SqlUnitOfWork
 
 
@@ -93,6 +102,8 @@ class LabelCounts:
     as_of: str | None
     #: Referred or approved cases whose line is gone from the store (should be 0).
     line_missing: int = 0
+    #: Declined or referred decisions labelled from the seller's line open at the decision.
+    on_open_line: int = 0
     notes: tuple[str, ...] = field(default_factory=tuple)
 
     def to_dict(self) -> dict[str, Any]:
@@ -174,9 +185,30 @@ def _bad_within(changes: pd.DataFrame, bad: frozenset[str], start: date, end: da
     return bool(within["to_bucket"].isin(sorted(bad)).any())
 
 
+def _seller_lines(engine: sa.Engine, sellers: set[str]) -> dict[str, list[tuple[date, str]]]:
+    """Each seller's lines as ``(opened_on, line_id)``, oldest first."""
+    if not sellers:
+        return {}
+    statement = (sa.select(_LINE.c.seller_id, _LINE.c.opened_on, _LINE.c.id)
+                 .where(_LINE.c.seller_id.in_(sorted(sellers)))
+                 .order_by(_LINE.c.opened_on, _LINE.c.created_at, _LINE.c.id))
+    with engine.connect() as connection:
+        rows = list(connection.execute(statement))
+    lines: dict[str, list[tuple[date, str]]] = {}
+    for row in rows:
+        lines.setdefault(str(row.seller_id), []).append((row.opened_on, str(row.id)))
+    return lines
+
+
+def _open_line_at(lines: list[tuple[date, str]], day: date) -> str | None:
+    """The seller's latest line opened before the business date ``day`` (``None``: none)."""
+    before = [line_id for opened, line_id in lines if opened < day]
+    return before[-1] if before else None
+
+
 def label_decisions(source: Source, *, window_months: int = 12,
                     definition: str = "default", as_of: date | None = None,
-                    timezone: str = DEFAULT_TIMEZONE) -> Labels:
+                    timezone: str = DEFAULT_TIMEZONE, open_lines: bool = True) -> Labels:
     """Label every decision from what its line did in the window after it.
 
     Parameters
@@ -187,6 +219,8 @@ def label_decisions(source: Source, *, window_months: int = 12,
     as_of : the last business date observed (default: the last day any line is booked
         to); nothing dated after it is read.
     timezone : the lender's time zone (a decision's business date).
+    open_lines : label a decision that granted no line from the seller's line open at the
+        decision (see the module notes); ``False``: leave every such decision out.
 
     Returns
     -------
@@ -210,36 +244,60 @@ def label_decisions(source: Source, *, window_months: int = 12,
     decisions = _read_decisions(source)
     shadows = _read_shadow_scores(source)
     observed = as_of if as_of is not None else booked_through(source)
-    with_line = [row for row in decisions if row.line_id is not None]
     engine = source if isinstance(source, sa.Engine) else source.engine
-    changes = (delinquency_frame(engine, line_ids={row.line_id for row in with_line},
-                                 through=observed)
+    zone = ZoneInfo(timezone)
+    # each decision's line: its own, or (open_lines) the seller's line open at it
+    line_of: dict[str, str] = {row.id: row.line_id for row in decisions
+                               if row.line_id is not None}
+    borrowed: set[str] = set()
+    if open_lines:
+        lines = _seller_lines(engine, {row.seller_id for row in decisions
+                                       if row.line_id is None})
+        for row in decisions:
+            if row.line_id is None:
+                line_id = _open_line_at(lines.get(row.seller_id, []),
+                                        _utc(row.created_at).tz_convert(zone).date())
+                if line_id is not None:
+                    line_of[row.id] = line_id
+                    borrowed.add(row.id)
+    with_line = [row for row in decisions if row.id in line_of]
+    changes = (delinquency_frame(engine, line_ids=set(line_of.values()), through=observed)
                if with_line and observed is not None else None)
     by_line = ({str(key): group for key, group in changes.groupby("line_id")}
                if changes is not None and len(changes) else {})
     empty = pd.DataFrame({"on": pd.Series([], dtype=object),
                           "to_bucket": pd.Series([], dtype=str)})
-    zone = ZoneInfo(timezone)
     kept: list[Any] = []
     labels: list[int] = []
-    not_observed = 0
+    not_observed = on_open_line = 0
+    unlabelled = {row.id for row in decisions if row.line_id is None}
     for row in with_line:
         decided = _utc(row.created_at)
         start = decided.tz_convert(zone).date()
         end = (pd.Timestamp(start) + pd.DateOffset(months=window_months)).date()
+        line_changes = by_line.get(line_of[row.id], empty)
+        if row.id in borrowed and _bad_within(line_changes, bad, start, start - _DAY):
+            continue  # the seller's line was bad already: no outcome of this decision
+        unlabelled.discard(row.id)
         if observed is None or end > observed:
             not_observed += 1
             continue
         kept.append(row)
-        labels.append(int(_bad_within(by_line.get(row.line_id, empty), bad, start, end)))
-    declined = sum(1 for row in decisions if row.line_id is None and row.status == "declined")
+        on_open_line += row.id in borrowed
+        labels.append(int(_bad_within(line_changes, bad, start, end)))
+    declined = sum(1 for row in decisions if row.id in unlabelled and row.status == "declined")
+    referred = len(unlabelled) - declined
     counts = LabelCounts(
         decisions=len(decisions), labelled=len(kept), bad=sum(labels),
         not_yet_observed=not_observed, declined=declined,
-        referred_without_line=len(decisions) - len(with_line) - declined,
+        referred_without_line=referred, on_open_line=on_open_line,
         definition=definition, window_months=window_months,
         as_of=None if observed is None else observed.isoformat(),
-        notes=("declined decisions and referred cases without a line have no outcome and "
+        notes=(("declined decisions and referred cases without a line of their own are "
+                "labelled from the seller's line open at the decision when it was not "
+                "already bad; the others have no outcome and are left out")
+               if open_lines else
+               "declined decisions and referred cases without a line have no outcome and "
                "are left out",))
     head = pd.DataFrame({
         "decision_id": pd.Series([row.id for row in kept], dtype="str"),
@@ -257,7 +315,7 @@ def label_decisions(source: Source, *, window_months: int = 12,
                                dtype="float64"),
         "shadow_grade": pd.Series([_shadow_of(shadows, row, "grade") for row in kept],
                                   dtype="string"),
-        "line_id": pd.Series([row.line_id for row in kept], dtype="string"),
+        "line_id": pd.Series([line_of[row.id] for row in kept], dtype="string"),
         "label": pd.Series(labels, dtype="int64"),
     })
     features = _features(kept)

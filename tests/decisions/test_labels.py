@@ -139,6 +139,39 @@ def test_a_window_not_yet_over_leaves_a_decision_out_even_when_it_went_bad(engin
     assert _labels(three.frame) == {"good": 0, "late": 0, "bad": 0, "young": 1}
 
 
+def test_a_decision_granting_no_line_is_labelled_from_the_sellers_open_line(
+        engine, book, uow, market, policy):
+    """A declined review of a seller with a line: its outcome is that line's, unless the
+    line was bad already when the decision was made (then it has none of its own)."""
+    reviews = {
+        # 31 July: the good and the bad line are both current (first instalment 1 August)
+        "good": _decide(uow, market, policy, "S-good", "decline", "k-rg",
+                        now=NOW + timedelta(days=30)),
+        "bad": _decide(uow, market, policy, "S-bad", "decline", "k-rb",
+                       now=NOW + timedelta(days=30)),
+        # 3 November: the bad line is more than 60 days past due since 1 October
+        "bad-again": _decide(uow, market, policy, "S-bad", "refer", "k-rb2",
+                             now=NOW + timedelta(days=125)),
+    }
+    # 60 days past due within three months of 31 July: the bad line, not the good one
+    labels = label_decisions(engine, window_months=3, definition="ever-60")
+    frame = labels.frame.set_index("decision_id")
+    assert frame.loc[reviews["good"], "label"] == 0
+    assert frame.loc[reviews["bad"], "label"] == 1
+    assert frame.loc[reviews["good"], "line_id"] == _line(uow, book.decision_of["good"])
+    assert frame.loc[reviews["bad"], "outcome"] == "decline"
+    assert reviews["bad-again"] not in frame.index
+    counts = labels.counts
+    assert counts.on_open_line == 2
+    assert (counts.declined, counts.referred_without_line) == (1, 2)
+    # without: only the decisions with a line of their own
+    own = label_decisions(engine, window_months=3, definition="ever-60", open_lines=False)
+    assert not set(reviews.values()) & set(own.frame["decision_id"])
+    assert own.counts.on_open_line == 0
+    assert (own.counts.declined, own.counts.referred_without_line) == (3, 2)
+    assert len(own.frame) == len(frame) - 2
+
+
 def test_an_unknown_definition_or_window_is_refused(engine):
     with pytest.raises(ValueError, match="unknown label definition 'ever-30'"):
         label_decisions(engine, definition="ever-30")
