@@ -500,6 +500,17 @@ def _embargo(times: pd.Series | None, earlier: np.ndarray, later: np.ndarray,
     return earlier[keep], int((~keep).sum())
 
 
+def _extras_until(matrix: np.ndarray, label: np.ndarray, weight: np.ndarray,
+                  extra_time: pd.Series | None, training_times: pd.Series,
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """The augmentation rows no later than the last training row, and how many were left
+    out (all of them kept without times)."""
+    if extra_time is None:
+        return matrix, label, weight, 0
+    usable = (extra_time <= _comparable_times(training_times).max()).to_numpy()
+    return matrix[usable], label[usable], weight[usable], int((~usable).sum())
+
+
 def _without_shared_groups(groups: pd.Index | None, earlier: np.ndarray, later: np.ndarray,
                            ) -> tuple[np.ndarray, int]:
     """``earlier`` without the rows whose group also has a row in ``later``."""
@@ -943,13 +954,9 @@ def fit_credit_model(features: pd.DataFrame, label: object, *, time: object = No
         windows = {"train": _window(time_values, fit_pos),
                    "validation": _window(time_values, valid_pos),
                    "holdout": _window(time_values, holdout)}
-        if extra_time is not None:
-            # nothing from the validation or hold-out window fits the model
-            last_training = _comparable_times(time_values.iloc[fit_pos]).max()
-            usable = (extra_time <= last_training).to_numpy()
-            extra_left_out = int((~usable).sum())
-            extra_matrix, extra_label = extra_matrix[usable], extra_label[usable]
-            extra_weight = extra_weight[usable]
+        # nothing from the validation or hold-out window fits the model
+        extra_matrix, extra_label, extra_weight, extra_left_out = _extras_until(
+            extra_matrix, extra_label, extra_weight, extra_time, time_values.iloc[fit_pos])
         fitting = _FittingRows(weights, extra_matrix, extra_label, extra_weight, specs,
                                config.seed, group_values)
         sets: dict[bool, tuple[lgb.Dataset, lgb.Dataset]] = {}
@@ -998,13 +1005,9 @@ def fit_credit_model(features: pd.DataFrame, label: object, *, time: object = No
             windows = {"train": _window(time_values, rest),
                        "validation": _window(time_values, rest),
                        "holdout": _window(time_values, holdout)}
-            if extra_time is not None:
-                # nothing from the hold-out window fits the model
-                last_training = _comparable_times(time_values.iloc[rest]).max()
-                usable = (extra_time <= last_training).to_numpy()
-                extra_left_out = int((~usable).sum())
-                extra_matrix, extra_label = extra_matrix[usable], extra_label[usable]
-                extra_weight = extra_weight[usable]
+            # nothing from the hold-out window fits the model
+            extra_matrix, extra_label, extra_weight, extra_left_out = _extras_until(
+                extra_matrix, extra_label, extra_weight, extra_time, time_values.iloc[rest])
         fitting = _FittingRows(weights, extra_matrix, extra_label, extra_weight, specs,
                                config.seed, group_values)
         folds = cross_validation_folds(

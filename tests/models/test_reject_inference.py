@@ -107,6 +107,11 @@ def test_augmented_rows_fit_only_the_training_part_out_of_time(small: CreditTabl
     # 150 extra bads of weight 3 raise the level; the hold-out is still real rows only
     assert augmented.predict_pd(X).mean() > plain.predict_pd(X).mean() + 0.05
     assert report.n_holdout == plain.training_report_.n_holdout
+    # validated by folds before the out-of-time hold-out: the rows after the last row
+    # before the hold-out are left out the same way
+    folds = train(X, small.label, time="applied_at", augmentation=rows,
+                  config=replace(UNCALIBRATED, time_validation="cross-validation"))
+    assert folds.training_report_.augmentation["rows_left_out"] == 50
     with pytest.raises(ValueError, match="need their times"):
         train(X, small.label, time="applied_at", config=FAST,
               augmentation=replace(rows, time=None))
