@@ -7,7 +7,8 @@ Each simulated month starts at midnight of its first day in the lender's time zo
    arrive as the marketplace knew them then (:func:`records.ingest.ingest_orders`, one
    batch, which rebuilds the feature snapshots of the sellers it touches);
 2. **lines are reviewed**: every ``review_every_months`` months on book, each line not
-   written off is reviewed as a lender does, by a decision on its seller
+   written off (of a seller past its default day: only while it owes something) is
+   reviewed as a lender does, by a decision on its seller
    (:func:`decisions.service.decide_for_seller`, whose snapshot carries the seller's
    credit history from the ledger): an approval gives the line the review's limit and
    terms (the service re-grants the seller's open line, :func:`lending.persistence.
@@ -15,8 +16,8 @@ Each simulated month starts at midnight of its first day in the lender's time zo
    (:func:`lending.persistence.change_limit`): the line runs off, its draws are repaid
    on their schedules and no new draw is allowed until a later review approves; a
    referral leaves the line as it is (the officer never comes);
-3. **sellers ask for decisions**: a seeded share of the sellers without a line (and
-   without a decision in the last ``reapply_after_months``) apply; their snapshots (and
+3. **sellers ask for decisions**: a seeded share of the sellers still trading without a
+   line (and without a decision in the last ``reapply_after_months``) apply; their snapshots (and
    the reviewed sellers') are brought to the moment
    (:func:`records.snapshots.refresh_snapshots`, one builder call, with their credit
    history from the ledger) and each is decided by
@@ -66,6 +67,7 @@ from lending.persistence.services import (
     change_limit,
     finished_lines,
     get_line,
+    owing_lines,
 )
 from lending.policy import CreditPolicy
 from lending.products import RequestedPlan
@@ -469,17 +471,27 @@ def simulate(engine: sa.Engine, config: SimulationConfig, *, scorer: Scorer,
                     new["seller_id"].astype(str))
 
         first_day, next_month = month_days[month], month_days[month + 1]
-        # the lines due for review (not written off: the ledger says which are)
+        # the lines due for review, not written off (the ledger says which are); a
+        # seller past its default day has failed and its line is reviewed only while it
+        # owes something (a failed seller owing nothing would be a good line for ever)
         reviewed = [seller for seller in sorted(lines)
                     if lines[seller].review_due(month, config.review_every_months)]
         if reviewed:
             written_off = finished_lines(SqlUnitOfWork(engine))
+            owing = owing_lines(SqlUnitOfWork(engine))
             reviewed = [seller for seller in reviewed
                         if lines[seller].line_id not in written_off]
+            failed = [seller for seller in reviewed
+                      if not fates[seller].active_on(first_day)
+                      and lines[seller].line_id not in owing]
+            reviews["failed_owing_nothing"] += len(failed)
+            reviewed = [seller for seller in reviewed if seller not in set(failed)]
 
-        # who applies: registered, no line, not refused lately; a seeded share of them
+        # who applies: registered, still trading, no line, not refused lately; a seeded
+        # share of them
         candidates = [seller for seller in fates
                       if registered_at[seller] < moment and seller not in lines
+                      and fates[seller].active_on(first_day)
                       and month - last_applied.get(seller, -10**6)
                       >= config.reapply_after_months]
         chosen = rng.random(len(candidates)) < config.apply_share

@@ -1159,6 +1159,14 @@ def lines_of_seller(uow: SqlUnitOfWork, seller_id: str, *, limit: int | None = N
 FINISHED_STATUSES: tuple[str, ...] = ("closed", "written_off")
 
 
+def owing_lines(uow: SqlUnitOfWork) -> set[str]:
+    """The ids of the lines with principal outstanding, from their stored summaries (as
+    of each line's last end of day); ``uow`` not yet entered (entered for reading only)."""
+    statement = select(CreditLineRecord.id).where(col(CreditLineRecord.outstanding_minor) > 0)
+    with uow.reading():
+        return {str(line_id) for line_id in uow.session.exec(statement).all()}
+
+
 def finished_lines(uow: SqlUnitOfWork) -> set[str]:
     """The ids of the lines that are over (:data:`FINISHED_STATUSES`), from their stored
     summaries; ``uow`` not yet entered (entered for reading only)."""

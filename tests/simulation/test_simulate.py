@@ -87,6 +87,10 @@ def test_declined_sellers_outcomes_are_kept_aside(data_dir: Path, tmp_path: Path
     assert outcomes["defaults_within_12m"].any()
     in_book = [d is not None and not pd.isna(d) and d <= result.last_day for d in day]
     assert (outcomes["defaults"] == in_book).all()
+    # a seller past its default day has failed: it never applies again
+    applied = ~outcomes["review"]
+    assert all(d is None or pd.isna(d) or first < d
+               for d, first in zip(day[applied], decided[applied], strict=True))
 
 
 def test_every_decision_knows_the_sellers_membership_tier_at_its_moment(
