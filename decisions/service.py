@@ -46,12 +46,12 @@ import json
 import logging
 import math
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from types import SimpleNamespace, TracebackType
-from typing import Any, cast
+from typing import Any, NamedTuple, Protocol, cast
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -90,16 +90,15 @@ from decisions.tables import (
 from features import DEFAULT_TIMEZONE, json_value
 from lending.errors import CurrencyMismatch
 from lending.money import AmountInput
-from lending.persistence.business_day import business_date
+from lending.persistence.business_day import read_business_date
 from lending.persistence.codec import dumps
+from lending.persistence.services import change_limit as change_line_limit
 from lending.persistence.services import (
-    LineView,
     lines_of_seller,
     open_line,
     open_line_from_decision,
     regrant_line,
 )
-from lending.persistence.services import change_limit as change_line_limit
 from lending.persistence.tables import CreditLineRecord, from_minor, to_minor
 from lending.persistence.unit_of_work import SqlUnitOfWork
 from lending.policy import (
@@ -114,7 +113,7 @@ from lending.policy import (
     decide,
 )
 from lending.products import terms_from_document, terms_to_document
-from records.snapshots import FeatureSnapshot
+from records.snapshots import FeatureSnapshot, Fetch
 from scoring import Scorer
 from scoring.scorer import Reason
 from store.clock import as_utc, as_utc_or_none
@@ -390,7 +389,51 @@ def _terms_from_json(text: str | None) -> Terms | None:
 _WRITTEN_OFF = frozenset({"closed", "written_off"})
 
 
-def _credit_history(lines: list[LineView]) -> dict[str, Any]:
+class _SellerLine(Protocol):
+    """What a decision reads of a seller's line (a
+    :class:`lending.persistence.services.LineView` has it too)."""
+
+    @property
+    def line_id(self) -> str: ...
+
+    @property
+    def product(self) -> str: ...
+
+    @property
+    def status(self) -> str: ...
+
+    @property
+    def days_past_due(self) -> int: ...
+
+
+class _LineSummary(NamedTuple):
+    """A seller's line as a decision reads it: the stored summary's columns that the
+    policy's history and the one-line-per-product rule look at."""
+
+    line_id: str
+    product: str
+    status: str
+    days_past_due: int
+
+
+_LINE_TABLE = CreditLineRecord.metadata.tables["credit_line"]
+#: :func:`lending.persistence.lines_of_seller`'s read (same rows, same order), of the
+#: columns a decision needs, as plain SQL for the snapshot's connection
+#: (:func:`records.snapshots.current_snapshot_and`).
+_SELLER_LINES_SQL = ("SELECT id, product, status, days_past_due FROM credit_line "
+                     "WHERE seller_id = {} ORDER BY opened_on DESC, id DESC")
+
+
+def _seller_lines(seller_id: str) -> Callable[[Fetch], list[_LineSummary]]:
+    """The reader of ``seller_id``'s lines, most recently opened first."""
+    def read(fetch: Fetch) -> list[_LineSummary]:
+        return [_LineSummary(str(line_id), str(product), str(status), int(days))
+                for line_id, product, status, days in fetch(_SELLER_LINES_SQL, (seller_id,))]
+
+    return read
+
+
+def _credit_history(lines: Sequence[_SellerLine]) -> dict[str, Any]:
     """The seller's credit history with us, as the policy reads it (see
     :meth:`lending.policy.SellerProfile.from_feature_row`): nothing when the seller has
     no line, else the worst days past due of its open lines and whether one was written
@@ -403,7 +446,7 @@ def _credit_history(lines: list[LineView]) -> dict[str, Any]:
             OWN_LINES_WRITTEN_OFF: len(open_lines) < len(lines)}
 
 
-def _open_line_of(lines: list[LineView], product: str | None) -> LineView | None:
+def _open_line_of(lines: Sequence[_SellerLine], product: str | None) -> _SellerLine | None:
     """The seller's open line of ``product`` (the most recently opened), if any."""
     return next((line for line in lines
                  if line.product == product and line.status not in _WRITTEN_OFF), None)
@@ -570,8 +613,29 @@ def _unknown(decision_id: str) -> UnknownDecision:
 def _business_date(uow: SqlUnitOfWork, now: datetime, timezone: str) -> date:
     """The lender's business date, read in the caller's transaction: a line opened by a
     decision opens on it, so that it can be drawn at once (draws happen on the business
-    date, which stays on yesterday until end of day closes it, e.g. before the cut-off)."""
-    return business_date(uow.session, today=now.astimezone(ZoneInfo(timezone)).date())
+    date, which stays on yesterday until end of day closes it, e.g. before the cut-off).
+
+    Read once per transaction (and calendar date), in one statement
+    (:func:`lending.persistence.business_day.read_business_date`): the approvals a group
+    commit stores together open their lines on one business date, as an ORM session
+    answers the store's row from the one it loaded first, without an ORM query or two
+    each on the writer's connection (a store that never closed a day finds it from its
+    earliest line, a scan of every line). Nothing a decision writes moves it: only end of
+    day, in a transaction of its own, does.
+    """
+    today = now.astimezone(ZoneInfo(timezone)).date()
+    known: dict[date, date] = uow.session.info.setdefault(_BUSINESS_DATES, {})
+    found = known.get(today)
+    if found is None:
+        # One statement (nothing on this path loads the business_day row into the
+        # session), after flushing what the session holds, as its query would.
+        uow.session.flush()
+        found = known[today] = read_business_date(uow.session.connection(), today=today)
+    return found
+
+
+#: Key of :func:`_business_date`'s dates in the session's ``info`` (one transaction).
+_BUSINESS_DATES = "decisions.business_dates"
 
 
 # --------------------------------------------------------------------------- deciding
@@ -583,7 +647,8 @@ def make_decision(uow: SqlUnitOfWork, *, snapshot: FeatureSnapshot, scorer: Scor
                   timezone: str = DEFAULT_TIMEZONE, client: str = "",
                   commits: GroupCommit[SqlUnitOfWork] | None = None,
                   challenger: Scorer | None = None,
-                  on_shadow_failure: ShadowFailureHandler | None = None) -> DecisionView:
+                  on_shadow_failure: ShadowFailureHandler | None = None,
+                  lines: Sequence[_SellerLine] | None = None) -> DecisionView:
     """Score, explain and decide a seller's snapshot; store it and open the line if approved.
 
     Parameters
@@ -609,6 +674,9 @@ def make_decision(uow: SqlUnitOfWork, *, snapshot: FeatureSnapshot, scorer: Scor
         acted on. ``None``, or the champion itself, scores nothing more.
     on_shadow_failure : told ``(challenger, error)`` when the challenger cannot score;
         the decision is made and stored all the same, without a shadow score.
+    lines : the seller's credit lines, most recently opened first, read after the
+        snapshot (:func:`decide_for_seller` reads them with it); ``None`` reads them here
+        (:func:`lending.persistence.lines_of_seller`).
 
     Returns
     -------
@@ -639,7 +707,8 @@ def make_decision(uow: SqlUnitOfWork, *, snapshot: FeatureSnapshot, scorer: Scor
     features.setdefault("seller_kind", snapshot.seller_kind)
     # The seller's lines with us: an input of the policy (history) and of the approval
     # (one line per seller and product: a new approval changes the open line's limit).
-    lines = lines_of_seller(uow, seller_id)
+    if lines is None:
+        lines = lines_of_seller(uow, seller_id)
     features.update(_credit_history(lines))
     # Scoring is pure CPU: done before the transaction so that the write lock (SQLite
     # takes the whole database's) is held only for the few statements below.
@@ -739,24 +808,28 @@ def decide_for_seller(uow: SqlUnitOfWork, *, seller_id: str,
     """Decide on a registered seller from its stored feature snapshot (what the route calls).
 
     The snapshot is read (one primary-key read; rebuilt from the seller's stored orders only
-    when older than ``max_age``) as of ``requested_as_of`` or ``now``, in its own short
-    transaction, then :func:`make_decision` decides in the policy's currency (and
-    scores in the shadow with ``challenger``, when given).
+    when older than ``max_age``) as of ``requested_as_of`` or ``now``, and the seller's
+    credit lines after it on the same connection; then :func:`make_decision` decides in
+    the policy's currency (and scores in the shadow with ``challenger``, when given).
 
     Raises
     ------
     UnknownSeller, SellerNotYetRegistered
         From :func:`records.snapshots.current_snapshot` (404, 409).
     """
-    from records.snapshots import current_snapshot
+    from records.snapshots import current_snapshot_and
 
-    snapshot = current_snapshot(uow.engine, seller_id, now=requested_as_of or now,
-                                max_age=max_age, timezone=timezone)
+    # The seller's lines are read on the snapshot's connection, right after it: one pooled
+    # connection and no transaction, where a read of their own took a second of each.
+    snapshot, lines = current_snapshot_and(uow.engine, seller_id, _seller_lines(seller_id),
+                                           now=requested_as_of or now, max_age=max_age,
+                                           timezone=timezone)
     return make_decision(uow, snapshot=snapshot, scorer=scorer, policy=policy,
                          idempotency_key=idempotency_key, actor=actor, now=now,
                          currency=policy.currency, requested_as_of=requested_as_of,
                          timezone=timezone, client=client, commits=commits,
-                         challenger=challenger, on_shadow_failure=on_shadow_failure)
+                         challenger=challenger, on_shadow_failure=on_shadow_failure,
+                         lines=lines)
 
 
 # --------------------------------------------------------------------------- reading
@@ -1000,20 +1073,28 @@ def _lock_open_line(uow: SqlUnitOfWork, seller_id: str, product: str) -> str | N
     """
     connection = uow.session.connection()
     if connection.dialect.name == "postgresql":
-        connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key, hashtext(:name))"),
+        connection.execute(_OPENING_LOCK_STATEMENT,
                            {"key": _OPENING_LOCK, "name": f"{seller_id}\x1f{product}"})
     return _open_line_id(uow, seller_id, product)
 
 
+_OPENING_LOCK_STATEMENT = sa.text("SELECT pg_advisory_xact_lock(:key, hashtext(:name))")
+#: The seller's open line of a product, the most recently opened (built once: a Core
+#: statement on the session's connection, not an ORM query per approval).
+_OPEN_LINE_ID = (sa.select(_LINE_TABLE.c.id)
+                 .where(_LINE_TABLE.c.seller_id == sa.bindparam("seller_id"),
+                        _LINE_TABLE.c.product == sa.bindparam("product"),
+                        _LINE_TABLE.c.status.not_in(sorted(_WRITTEN_OFF)))
+                 .order_by(_LINE_TABLE.c.opened_on.desc(), _LINE_TABLE.c.id.desc())
+                 .limit(1))
+
+
 def _open_line_id(uow: SqlUnitOfWork, seller_id: str, product: str) -> str | None:
     """The seller's open line of ``product`` (the most recently opened), read in the
-    caller's transaction."""
-    table = CreditLineRecord
-    statement = (sa.select(col(table.id))
-                 .where(col(table.seller_id) == seller_id, col(table.product) == product,
-                        col(table.status).not_in(sorted(_WRITTEN_OFF)))
-                 .order_by(col(table.opened_on).desc(), col(table.id).desc()).limit(1))
-    return uow.session.execute(statement).scalar_one_or_none()
+    caller's transaction (after flushing what the session holds, as its query would)."""
+    uow.session.flush()
+    return uow.session.connection().execute(
+        _OPEN_LINE_ID, {"seller_id": seller_id, "product": product}).scalar_one_or_none()
 
 
 def _granted_terms(record: CreditDecisionRecord, product: str) -> Terms:

@@ -36,11 +36,11 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -70,6 +70,8 @@ __all__ = [
     "SellerNotYetRegistered",
     "Source",
     "current_snapshot",
+    "current_snapshot_and",
+    "Fetch",
     "refresh_snapshots",
     "refresh_changed_sellers",
     "rebuild_snapshots",
@@ -91,6 +93,11 @@ __all__ = [
 
 #: An engine, or a unit of work (fresh or entered by the caller).
 Source = sa.Engine | SqlUnitOfWork
+
+#: ``fetch(sql, params)``: the rows of one SELECT read on the snapshot's own connection
+#: (:func:`current_snapshot_and`); ``sql`` marks its positional parameters with ``{}``.
+Fetch = Callable[[str, tuple[Any, ...]], list[tuple[Any, ...]]]
+_T = TypeVar("_T")
 
 _SNAPSHOT = FeatureSnapshotRecord.__table__  # type: ignore[attr-defined]
 _ORDER = OrderRecord.__table__  # type: ignore[attr-defined]
@@ -552,26 +559,47 @@ def current_snapshot(source: Source, seller_id: str, *, now: datetime, max_age: 
     SellerNotYetRegistered
         The seller registered at or after ``now`` (HTTP 409).
     """
+    return _current(source, seller_id, now, max_age, timezone, None)[0]
+
+
+def current_snapshot_and(source: Source, seller_id: str, read: Callable[[Fetch], _T], *,
+                         now: datetime, max_age: timedelta,
+                         timezone: str = DEFAULT_TIMEZONE) -> tuple[FeatureSnapshot, _T]:
+    """:func:`current_snapshot`, and what ``read`` reads on the same connection right after
+    the snapshot's row (a decision reads the seller's credit lines so: one pooled
+    connection and no transaction of its own, instead of a second of each).
+
+    ``read`` is given a :data:`Fetch`; its SELECTs are consistent each on its own (as
+    the snapshot's read is), not with one another. It runs once, before a snapshot that
+    is out of date is rebuilt.
+    """
+    snapshot, result = _current(source, seller_id, now, max_age, timezone, read)
+    return snapshot, result  # type: ignore[return-value]
+
+
+def _current(source: Source, seller_id: str, now: datetime, max_age: timedelta,
+             timezone: str, read: Callable[[Fetch], _T] | None
+             ) -> tuple[FeatureSnapshot, _T | None]:
     moment = require_utc(now)
     if not storable_id(seller_id):
         raise UnknownSeller(seller_id)
-    row = _read_stored(source, seller_id)
+    row, result = _read_stored(source, seller_id, read)
     if row is not None:
         as_of = stored_utc(row[0])
         if _usable(row, as_of, moment, max_age):
-            return _from_row(seller_id, as_of, row[1])
+            return _from_row(seller_id, as_of, row[1]), result
         if as_of > moment:
             # asked about the past: computed, never stored over the newer snapshot
             with reading(source) as connection:
-                return _compute(connection, seller_id, moment, timezone, store=False)
+                return _compute(connection, seller_id, moment, timezone, store=False), result
     with writing(source) as connection:
         if not lock_sellers(connection, [seller_id]):
             raise UnknownSeller(seller_id)
         # a concurrent decision may have refreshed it while this one waited for the lock
         row = connection.execute(_READ_SNAPSHOT, {"seller_id": seller_id}).first()
         if row is not None and _usable(row, stored_utc(row[0]), moment, max_age):
-            return _from_row(seller_id, stored_utc(row[0]), row[1])
-        return _compute(connection, seller_id, moment, timezone, store=True)
+            return _from_row(seller_id, stored_utc(row[0]), row[1]), result
+        return _compute(connection, seller_id, moment, timezone, store=True), result
 
 
 def _usable(row: Any, as_of: datetime, moment: datetime, max_age: timedelta) -> bool:
@@ -583,8 +611,10 @@ _RAW_READ = ("SELECT as_of, features, feature_version FROM feature_snapshot "
              "WHERE seller_id = {}")
 
 
-def _read_stored(source: Source, seller_id: str) -> Any:
-    """The stored snapshot row ``(as_of, features, feature_version)`` or ``None``.
+def _read_stored(source: Source, seller_id: str, read: Callable[[Fetch], _T] | None = None
+                 ) -> tuple[Any, _T | None]:
+    """The stored snapshot row ``(as_of, features, feature_version)`` or ``None``, and what
+    ``read`` (if given) read after it on the same connection.
 
     On an engine this is one statement on a pooled DBAPI connection, without SQLAlchemy's
     transaction bookkeeping (a single SELECT is consistent on its own) and without a
@@ -593,8 +623,15 @@ def _read_stored(source: Source, seller_id: str) -> Any:
     """
     if isinstance(source, SqlUnitOfWork):
         if _entered(source):
-            return source.session.connection().execute(
-                _READ_SNAPSHOT, {"seller_id": seller_id}).first()
+            connection = source.session.connection()
+            row = connection.execute(_READ_SNAPSHOT, {"seller_id": seller_id}).first()
+            mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+
+            def fetch_entered(sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+                rows = connection.exec_driver_sql(sql.format(*[mark] * len(params)), params)
+                return [tuple(r) for r in rows]
+
+            return row, None if read is None else read(fetch_entered)
         source = source.engine
     mark = "?" if source.dialect.paramstyle == "qmark" else "%s"
     raw = source.raw_connection()
@@ -610,7 +647,13 @@ def _read_stored(source: Source, seller_id: str) -> Any:
         cursor = raw.cursor()
         try:
             cursor.execute(_RAW_READ.format(mark), (seller_id,))
-            return cursor.fetchone()
+            row = cursor.fetchone()
+
+            def fetch(sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+                cursor.execute(sql.format(*[mark] * len(params)), params)
+                return [tuple(r) for r in cursor.fetchall()]
+
+            return row, None if read is None else read(fetch)
         finally:
             cursor.close()
             if toggle and not driver.closed:
