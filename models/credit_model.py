@@ -561,6 +561,11 @@ def encode_columns(X: pd.DataFrame, columns: Sequence[ColumnSpec]) -> np.ndarray
     for j, spec in enumerate(columns):
         series = X[spec.name]
         if spec.kind == "numeric":
+            if isinstance(series.dtype, np.dtype) and series.dtype.kind in "biuf":
+                # numpy booleans, integers and floats: numpy's cast, as astype("float64")
+                # does, without pandas' per-call work
+                matrix[:, j] = series.to_numpy()
+                continue
             if is_categorical_dtype(series.dtype):
                 converted = pd.to_numeric(series.astype(object), errors="coerce")
                 bad = converted.isna() & series.notna()
@@ -570,9 +575,19 @@ def encode_columns(X: pd.DataFrame, columns: Sequence[ColumnSpec]) -> np.ndarray
                 series = converted
             matrix[:, j] = series.astype("float64").to_numpy(dtype=np.float64, na_value=np.nan)
         else:
-            text = pd.Index(_as_text(series).astype(object).where(series.notna(), None))
-            codes = pd.Index(list(spec.levels), dtype=object).get_indexer(text)
-            values = codes.astype(np.float64)
-            values[codes < 0] = np.nan
-            matrix[:, j] = values
+            matrix[:, j] = _level_codes(series, spec.levels)
     return matrix
+
+
+def _level_codes(series: pd.Series, levels: Sequence[str]) -> np.ndarray:
+    """The training code of each value's text in ``levels`` (NaN: missing or unseen)."""
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        # each category's text is looked up once (the values are their categories)
+        categories = pd.Series(series.cat.categories.astype(object), dtype=object)
+        lookup = np.append(_level_codes(categories, levels), np.nan)
+        return lookup[series.cat.codes.to_numpy()]  # code -1 (missing) takes the NaN
+    text = pd.Index(_as_text(series).astype(object).where(series.notna(), None))
+    codes = pd.Index(list(levels), dtype=object).get_indexer(text)
+    values = codes.astype(np.float64)
+    values[codes < 0] = np.nan
+    return values

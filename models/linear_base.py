@@ -137,16 +137,19 @@ class LinearBase:
             offsets.append(start)
             sizes.append(len(term.levels))
             start += len(term.levels) + 1
-        t = [self.terms[j] for j in numeric]
-        self._arrays.update(
-            numeric=np.asarray(numeric, dtype=np.int64),
+        # One value per column for the numeric arithmetic, which then runs on whole rows
+        # (no gather and scatter of the numeric columns): a categorical column gets bounds,
+        # centre and slope 0 (its finite result is overwritten from its table).
+        width = len(self.terms)
+        low, high = np.zeros(width), np.zeros(width)
+        center, slope, missing = np.zeros(width), np.zeros(width), np.zeros(width)
+        for j in numeric:
+            t = self.terms[j]
+            low[j], high[j], center[j], missing[j] = t.low, t.high, t.center, t.missing
             # coefficient per unit of the clipped value: the one product both paths use
-            slope=np.array([x.coef for x in t], dtype=np.float64)
-            / np.array([x.scale for x in t], dtype=np.float64),
-            center=np.array([x.center for x in t], dtype=np.float64),
-            low=np.array([x.low for x in t], dtype=np.float64),
-            high=np.array([x.high for x in t], dtype=np.float64),
-            num_missing=np.array([x.missing for x in t], dtype=np.float64),
+            slope[j] = np.float64(t.coef) / np.float64(t.scale)
+        self._arrays.update(
+            low=low, high=high, center=center, slope=slope, missing=missing,
             categorical=np.asarray(categorical, dtype=np.int64),
             table=(np.concatenate(tables) if tables else np.zeros(0)),
             offsets=np.asarray(offsets, dtype=np.int64),
@@ -168,6 +171,17 @@ class LinearBase:
         return len(self.terms)
 
     # ---------------------------------------------------------------- evaluation
+    def _numeric_terms(self, x: np.ndarray) -> np.ndarray:
+        """``coef * (clip(x, low, high) - center) / scale`` of every column (``missing``
+        where ``x`` is missing), rows or one row; categorical columns to be overwritten."""
+        a = self._arrays
+        out = np.maximum(x, a["low"])
+        np.minimum(out, a["high"], out=out)
+        np.subtract(out, a["center"], out=out)
+        np.multiply(out, a["slope"], out=out)
+        np.copyto(out, a["missing"], where=np.isnan(x))
+        return out
+
     def term_values(self, matrix: np.ndarray) -> np.ndarray:
         """``w_j(x_j)`` of every row and column: shape ``(n_rows, n_features)``."""
         a = self._arrays
@@ -175,11 +189,7 @@ class LinearBase:
         if matrix.ndim != 2 or matrix.shape[1] != len(self.terms):
             raise ValueError(f"expected a matrix with {len(self.terms)} columns; got shape "
                              f"{matrix.shape}")
-        out = np.empty(matrix.shape, dtype=np.float64)
-        if len(a["numeric"]):
-            x = matrix[:, a["numeric"]]
-            values = (np.minimum(np.maximum(x, a["low"]), a["high"]) - a["center"]) * a["slope"]
-            out[:, a["numeric"]] = np.where(np.isnan(x), a["num_missing"], values)
+        out = self._numeric_terms(matrix)
         if len(a["categorical"]):
             codes = matrix[:, a["categorical"]]
             inside = ~np.isnan(codes) & (codes > -1.0) & (codes < a["sizes"])
@@ -200,24 +210,48 @@ class LinearBase:
         out[:, -1] = self.bias
         return out
 
+    def add_to(self, contributions: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+        """Add :meth:`contributions` to ``contributions`` (``(n_rows, n_features + 1)``, bias
+        last) in place and return :meth:`raw`: the same values as the two calls (the same
+        operations on the same floats), with one evaluation of the terms and no copies."""
+        terms = self.term_values(matrix)
+        raw = self.intercept + terms.sum(axis=1)
+        np.subtract(terms, self._arrays["expected"], out=terms)
+        contributions[:, :-1] += terms
+        contributions[:, -1] += self.bias
+        return raw
+
     def row(self, row: np.ndarray) -> tuple[np.ndarray, float]:
         """:meth:`contributions` and :meth:`raw` of one encoded row (the same arithmetic as
         the batch, with fewer calls: the path of a single decision)."""
+        terms = self._row_terms(row)
+        contributions = np.empty(len(terms) + 1, dtype=np.float64)
+        np.subtract(terms, self._arrays["expected"], out=contributions[:-1])
+        contributions[-1] = self._arrays["bias"]
+        return contributions, float(self.intercept + terms.sum())
+
+    def add_row(self, row: np.ndarray, contributions: np.ndarray) -> float:
+        """:meth:`row` added to one row's ``contributions`` (bias last) in place; returns
+        the linear part's raw score (as :meth:`add_to`, for one row)."""
         a = self._arrays
-        terms = np.empty(len(self.terms), dtype=np.float64)
-        if len(a["numeric"]):
-            x = row[a["numeric"]]
-            values = (np.minimum(np.maximum(x, a["low"]), a["high"]) - a["center"]) * a["slope"]
-            terms[a["numeric"]] = np.where(np.isnan(x), a["num_missing"], values)
+        terms = self._row_terms(row)
+        raw = float(self.intercept + np.add.reduce(terms))  # terms.sum(), without its wrapper
+        np.subtract(terms, a["expected"], out=terms)
+        head = contributions[:-1]
+        np.add(head, terms, out=head)
+        contributions[-1] += a["bias"]
+        return raw
+
+    def _row_terms(self, row: np.ndarray) -> np.ndarray:
+        """:meth:`term_values` of one row."""
+        a = self._arrays
+        terms = self._numeric_terms(row)
         table = a["table"]
         for j, offset, size in a["row_categorical"]:
-            code = row[j]
+            code = float(row[j])
             inside = code == code and -1.0 < code < size
             terms[j] = table[offset + (int(code) if inside else size)]
-        contributions = np.empty(len(terms) + 1, dtype=np.float64)
-        contributions[:-1] = terms - a["expected"]
-        contributions[-1] = a["bias"]
-        return contributions, float(self.intercept + terms.sum())
+        return terms
 
     # ---------------------------------------------------------------- persistence
     def to_dict(self) -> dict[str, Any]:

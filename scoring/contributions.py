@@ -61,8 +61,6 @@ GROUPING_MIN_ROWS = 1000
 FAST_PATH_TOLERANCE = 1e-9
 #: LightGBM treats values this close to zero as zero (``kZeroThreshold``).
 _ZERO_THRESHOLD = 1e-35
-#: Trees whose decision patterns are computed together (bounds the temporary memory).
-_TREES_PER_BLOCK = 64
 
 _PREDICT_RAW_SCORE = 1
 _PREDICT_CONTRIB = 3
@@ -149,6 +147,32 @@ def _pattern_codes(left: np.ndarray) -> tuple[np.ndarray, int]:
     return codes, n_codes
 
 
+#: Trees with at most this many internal nodes index their decision patterns directly
+#: (``2**nodes`` codes); larger ones factorise them.
+_DIRECT_CODE_NODES = 12
+
+
+def _tree_codes(left: np.ndarray) -> tuple[np.ndarray, int, bool]:
+    """A code per row, equal for rows with the same decisions at every node of a tree
+    (``left``: nodes x rows), the number of codes, and whether they were factorised (dense:
+    every code is used) or are the decision bits themselves (``2**nodes`` codes, some
+    unused)."""
+    n_nodes = left.shape[0]
+    if n_nodes > 63:
+        codes, n_codes = _pattern_codes(np.ascontiguousarray(left.T))
+        return codes, n_codes, True
+    kind = (np.uint8 if n_nodes <= 8 else np.uint16 if n_nodes <= 16
+            else np.uint32 if n_nodes <= 32 else np.int64)
+    as_bytes = left.view(np.uint8)  # 0 or 1 per node and row
+    bits = as_bytes[0].astype(kind)
+    for node in range(1, n_nodes):  # disjoint bits: adding is or-ing
+        bits += np.multiply(as_bytes[node], kind(1 << node), dtype=kind)
+    if n_nodes <= _DIRECT_CODE_NODES:
+        return bits.astype(np.intp), 1 << n_nodes, False
+    found, uniques = pd.factorize(bits)
+    return found.astype(np.intp), len(uniques), True
+
+
 class _FastRow:
     """LightGBM single-row predictors of one thread (contributions and raw score)."""
 
@@ -170,16 +194,22 @@ class _FastRow:
         self._out_len_ref = ctypes.byref(self.out_len)
         self.contrib = np.empty(n_features + 1, dtype=np.float64)
         self.raw = np.empty(1, dtype=np.float64)
+        # the row is copied into this thread's own input buffer: one fixed pointer instead
+        # of a ctypes view of every row
+        self.input = np.empty(n_features, dtype=np.float64)
         double_p = ctypes.POINTER(ctypes.c_double)
         self._contrib_p = self.contrib.ctypes.data_as(double_p)
         self._raw_p = self.raw.ctypes.data_as(double_p)
+        self._input_p = ctypes.c_void_p(self.input.ctypes.data)
         self._predict = _LIB.LGBM_BoosterPredictForMatSingleRowFast
 
     def predict(self, row: np.ndarray) -> tuple[np.ndarray, float]:
-        data = ctypes.c_void_p(row.ctypes.data)
-        self._safe_call(self._predict(self.handles[0], data, self._out_len_ref,
-                                      self._contrib_p))
-        self._safe_call(self._predict(self.handles[1], data, self._out_len_ref, self._raw_p))
+        self.input[:] = row
+        data = self._input_p
+        predict = self._predict
+        if (predict(self.handles[0], data, self._out_len_ref, self._contrib_p)
+                or predict(self.handles[1], data, self._out_len_ref, self._raw_p)):
+            self._safe_call(-1)  # raises LightGBM's last error
         return self.contrib.copy(), float(self.raw[0])
 
     def __del__(self) -> None:
@@ -236,16 +266,16 @@ class ContributionEngine:
     # ----------------------------------------------------------------- one row
     def row(self, row: np.ndarray) -> tuple[np.ndarray, float]:
         """Contributions (features then bias) and the raw score of one encoded row."""
-        if row.dtype != np.float64 or not row.flags.c_contiguous:
-            row = np.ascontiguousarray(row, dtype=np.float64)
+        if row.dtype != np.float64:
+            row = np.asarray(row, dtype=np.float64)
         if not self.uses_fast_path:
             contributions, raw = self._public_row(row)
         else:
             contributions, raw = self._fast_row().predict(row)
         if self.linear is None:
             return contributions, raw
-        linear_contributions, linear_raw = self.linear.row(row)
-        return contributions + linear_contributions, raw + linear_raw
+        # the contributions are this call's own array: the linear part is added in place
+        return contributions, raw + self.linear.add_row(row, contributions)
 
     def _fast_row(self) -> _FastRow:
         fast: _FastRow | None = getattr(self._local, "fast", None)
@@ -345,12 +375,29 @@ class ContributionEngine:
 
     def batch(self, matrix: np.ndarray) -> np.ndarray:
         """Contributions of every row: shape ``(n_rows, n_features + 1)``, bias last."""
+        return self._contributions(matrix)[0]
+
+    def explain(self, matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`batch` and :meth:`raw_scores` of every row, the same values as the two
+        calls, with the linear base's terms evaluated once."""
+        contributions, matrix, linear_raw = self._contributions(matrix, with_raw=True)
+        if len(matrix) == 0:
+            return contributions, np.zeros(0, dtype=np.float64)
+        raw = np.asarray(self.booster.predict(matrix, raw_score=True,
+                                              num_iteration=self.num_iteration,
+                                              num_threads=self.n_threads), dtype=np.float64)
+        return contributions, (raw if linear_raw is None else raw + linear_raw)
+
+    def _contributions(self, matrix: np.ndarray, *, with_raw: bool = False
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """The contributions, the checked matrix and (``with_raw``, with a linear base) the
+        linear part's raw scores."""
         matrix = np.ascontiguousarray(matrix, dtype=np.float64)
         if matrix.ndim != 2 or matrix.shape[1] != self.n_features:
             raise ValueError(f"expected a matrix with {self.n_features} columns; got shape "
                              f"{matrix.shape}")
         if len(matrix) == 0:
-            return np.zeros((0, self.n_features + 1), dtype=np.float64)
+            return np.zeros((0, self.n_features + 1), dtype=np.float64), matrix, None
         if len(matrix) < GROUPING_MIN_ROWS:
             trees = np.asarray(self.booster.predict(matrix, pred_contrib=True,
                                                     num_iteration=self.num_iteration,
@@ -358,48 +405,83 @@ class ContributionEngine:
                                dtype=np.float64)
         else:
             trees = self._grouped(matrix)
-        return trees if self.linear is None else trees + self.linear.contributions(matrix)
+        if self.linear is None:
+            return trees, matrix, None
+        # in place: the same sums as trees + linear.contributions(matrix)
+        linear_raw = self.linear.add_to(trees, matrix)
+        return trees, matrix, (linear_raw if with_raw else None)
 
     def _grouped(self, matrix: np.ndarray) -> np.ndarray:
-        # As LightGBM reads a dense row: values within 1e-35 of zero are zero.
-        tiny = np.abs(matrix) <= _ZERO_THRESHOLD
-        if tiny.any():
-            matrix = np.where(tiny, 0.0, matrix)
         n_rows = len(matrix)
+        # One contiguous row of values per feature; as LightGBM reads a dense row, values
+        # within 1e-35 of zero are zero.
+        columns = np.ascontiguousarray(matrix.T)
+        np.copyto(columns, 0.0, where=np.abs(columns) <= _ZERO_THRESHOLD)
+        missing: dict[int, np.ndarray | None] = {}  # feature -> where it is NaN (None: nowhere)
         out_t = np.zeros((self.n_features + 1, n_rows), dtype=np.float64)
         backwards = np.arange(n_rows - 1, -1, -1)
+        # A tree's bias (its expected value) is the same for every row: added as one number
+        # while it is (the same sums, row by row), per pattern otherwise.
+        bias: float | None = 0.0
         for tree in self._trees:
             if tree is None:
                 continue
-            left = self._decisions(matrix, tree)
-            codes, n_patterns = _pattern_codes(left)
-            first = np.empty(n_patterns, dtype=np.int64)
-            first[codes[::-1]] = backwards  # first row of each decision pattern
+            left = self._tree_decisions(columns, tree, missing)
+            codes, n_codes, factorized = _tree_codes(left)
+            first = np.full(n_codes, -1, dtype=np.int64)
+            first[codes[::-1].copy()] = backwards  # first row of each decision pattern
+            present = np.flatnonzero(first >= 0) if not factorized else None
+            rows = first if present is None else first[present]
             contrib = np.asarray(self.booster.predict(
-                matrix[first], start_iteration=tree.index, num_iteration=1,
+                matrix[rows], start_iteration=tree.index, num_iteration=1,
                 pred_contrib=True, num_threads=self.n_threads), dtype=np.float64)
-            out_t[tree.used] += contrib[:, tree.used].T[:, codes]
+            expected = contrib[:, -1]
+            same = bias is not None and bool(np.all(expected == expected[0]))
+            if bias is not None and same:
+                bias += float(expected[0])
+            elif bias is not None:
+                out_t[-1] = bias
+                bias = None
+            for feature in tree.used[:len(tree.used) - same].tolist():  # tree order
+                values = contrib[:, feature]
+                if present is not None:  # a value per possible code
+                    full = np.zeros(n_codes, dtype=np.float64)
+                    full[present] = values
+                    values = full
+                out_t[feature] += np.take(values, codes)
+        if bias is not None:
+            out_t[-1] = bias
         single_leaf = [t for t, tree in enumerate(self._trees) if tree is None]
         for index in single_leaf:  # a constant tree only moves the bias
-            constant = np.asarray(self.booster.predict(matrix[:1], start_iteration=index,
-                                                       num_iteration=1, pred_contrib=True))
-            out_t[-1] += constant[0, -1]
+            leaf = np.asarray(self.booster.predict(matrix[:1], start_iteration=index,
+                                                   num_iteration=1, pred_contrib=True))
+            out_t[-1] += leaf[0, -1]
         return np.ascontiguousarray(out_t.T)
 
     @staticmethod
-    def _decisions(matrix: np.ndarray, tree: _Tree) -> np.ndarray:
-        """``True`` where a row goes left at a node (rows x internal nodes)."""
-        values = matrix[:, tree.feature]
-        missing = np.isnan(values)
-        with np.errstate(invalid="ignore"):
-            left = values <= tree.threshold
-        left = np.where(missing, tree.nan_left, left)
-        if tree.zero_is_missing.any():
-            left = np.where((values == 0.0) & tree.zero_is_missing, tree.default_left, left)
-        for node, table in tree.category_tables.items():
-            column = values[:, node]
-            # LightGBM truncates to an integer; negative or missing goes right
-            inside = ~np.isnan(column) & (column > -1.0) & (column < len(table))
-            codes = np.where(inside, column, 0.0).astype(np.int64)
-            left[:, node] = inside & table[codes]
+    def _tree_decisions(columns: np.ndarray, tree: _Tree,
+                        missing: dict[int, np.ndarray | None]) -> np.ndarray:
+        """``True`` where a row goes left at a node: (internal nodes x rows), from the
+        feature-major values ``columns`` by LightGBM's rules (thresholds, missing-value
+        types, default directions, categorical bitsets); ``missing`` caches where each
+        feature is NaN."""
+        left = np.empty((len(tree.feature), columns.shape[1]), dtype=bool)
+        for node, feature in enumerate(tree.feature.tolist()):
+            values = columns[feature]
+            table = tree.category_tables.get(node)
+            if table is not None:
+                # LightGBM truncates to an integer; negative or missing goes right
+                inside = ~np.isnan(values) & (values > -1.0) & (values < len(table))
+                codes = np.where(inside, values, 0.0).astype(np.int64)
+                np.logical_and(inside, table[codes], out=left[node])
+                continue
+            if feature not in missing:
+                nan = np.isnan(values)
+                missing[feature] = nan if nan.any() else None
+            np.less_equal(values, tree.threshold[node], out=left[node])
+            nan = missing[feature]
+            if nan is not None:
+                np.copyto(left[node], tree.nan_left[node], where=nan)
+            if tree.zero_is_missing[node]:
+                np.copyto(left[node], tree.default_left[node], where=values == 0.0)
         return left

@@ -79,6 +79,9 @@ __all__ = [
     "ReasonGroup",
     "ReasonMaker",
     "feature_statement",
+    "member_layers",
+    "ordered_sums",
+    "ordered_sums_of_columns",
     "reason_group_for",
 ]
 
@@ -521,6 +524,7 @@ class ReasonMaker:
         self.factors = build_factors(self.names)
         self.codes: tuple[str, ...] = tuple(f.group.code for f in self.factors)
         self._principal = np.array([f.principal for f in self.factors], dtype=bool)
+        self._member_layers = member_layers([f.members for f in self.factors])
         self._reference = np.asarray(reference.contributions, dtype=np.float64)
         # Which way each factor's feature moves risk (0: unknown, categorical, or nothing to
         # compare with), and the value of the reference applicant.
@@ -542,6 +546,20 @@ class ReasonMaker:
         self.min_points = min_points
         self.min_gap_share = min_gap_share
         self.max_drivers = max_drivers
+        # The one-applicant path (:meth:`explain`), fixed per factor: the first member and
+        # the others, whether it may be named, and what its reason is built from.
+        self._first_members = [f.members[0] for f in self.factors]
+        self._more_members = [(k, f.members[1:]) for k, f in enumerate(self.factors)
+                              if len(f.members) > 1]
+        self._principal_list: list[bool] = self._principal.tolist()
+        self._at_cutoff = reference.at_cutoff
+        self._reason_parts = [
+            (f, self._reader(f.position),
+             self._value(f.position, reference.values[f.position]) if self._at_cutoff
+             else None,
+             [(m, self.names[m], self._reader(m), self.units[m])
+              for m in f.members[:max(1, max_drivers)]])
+            for f in self.factors]
 
     # -------------------------------------------------------------- arithmetic
     def feature_points(self, contributions: np.ndarray) -> np.ndarray:
@@ -551,11 +569,7 @@ class ReasonMaker:
     def factor_points(self, feature_points: np.ndarray) -> np.ndarray:
         """``(rows, factors)``: each factor's members added in a fixed order, so one
         applicant alone and in a batch get the same bits."""
-        sums = np.zeros((feature_points.shape[0], len(self.factors)), dtype=np.float64)
-        for k, factor in enumerate(self.factors):
-            for column in factor.members:
-                sums[:, k] += feature_points[:, column]
-        return sums
+        return ordered_sums(feature_points, self._member_layers, len(self.factors))
 
     def gap_points(self, factor_points: np.ndarray) -> np.ndarray:
         """Points of each applicant against the reference applicant (sum over factors)."""
@@ -569,18 +583,6 @@ class ReasonMaker:
         positive = np.maximum(self.min_points, self.min_gap_share * np.maximum(0.0, gap))
         return adverse, positive
 
-    def _sides(self, matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Whether each factor may be an adverse reason (the seller's value is on the risky
-        side of the reference applicant's) and a positive factor (on the safe side), by
-        the registry's risk direction; a value within ``SAME_VALUE`` (relative) of the
-        reference applicant's is on neither side. Without a known direction or value,
-        both."""
-        values = matrix[:, self._positions]
-        known = (self._direction != 0) & ~np.isnan(values)
-        riskier = self._direction * (values - self._reference_values)
-        margin = SAME_VALUE * np.maximum(np.abs(values), np.abs(self._reference_values))
-        return ~known | (riskier > margin), ~known | (riskier < -margin)
-
     def choose(self, factor_points: np.ndarray, matrix: np.ndarray
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Adverse and positive factor indices per row (strongest first, -1 where there
@@ -591,16 +593,57 @@ class ReasonMaker:
         reference applicant's, positive only on the safe side (its points otherwise come
         from interactions with other features, and the statement would mislead).
         """
-        gap = self.gap_points(factor_points)
+        return self._choose(factor_points, self.gap_points(factor_points), matrix)
+
+    def adverse_of(self, columns: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+        """The adverse factor indices of :meth:`choose` (the batch's reason codes) from
+        the feature contributions transposed (``columns``: features x rows, without the
+        bias): the arithmetic of :meth:`feature_points`, :meth:`factor_points` and
+        :meth:`gap_points`, operation by operation, on contiguous rows instead of strided
+        columns; the positive factors are not chosen."""
+        points = (columns - self._reference[:, None]) * -self.point_factor
+        factors = ordered_sums_of_columns(points, self._member_layers, len(self.factors))
+        gap = np.zeros(columns.shape[1], dtype=np.float64)
+        for k in range(len(factors)):
+            gap += factors[k]
+        return self._choose(np.ascontiguousarray(factors.T), gap, matrix,
+                            positive=False)[0]
+
+    def _choose(self, factor_points: np.ndarray, gap: np.ndarray, matrix: np.ndarray, *,
+                positive: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`choose` given the gap points (``positive=False``: no positive factors,
+        an empty second result)."""
         low, high = self._thresholds(gap)
-        may_be_adverse, may_be_positive = self._sides(matrix)
-        adverse_ok = (factor_points <= -low[:, None]) & self._principal & may_be_adverse
-        positive_ok = (factor_points >= high[:, None]) & self._principal & may_be_positive
+        adverse_ok = (factor_points <= -low[:, None]) & self._principal
+        positive_ok = ((factor_points >= high[:, None]) & self._principal if positive
+                       else np.zeros_like(adverse_ok))
+        # the sides (:meth:`_sides_of`) of the entries past a threshold only
+        rows, factors = np.nonzero(adverse_ok | positive_ok)
+        if len(rows):
+            may_be_adverse, may_be_positive = self._sides_of(
+                matrix[rows, self._positions[factors]], factors)
+            adverse_ok[rows, factors] &= may_be_adverse
+            positive_ok[rows, factors] &= may_be_positive
         adverse = _top(np.where(adverse_ok, factor_points, np.inf), adverse_ok,
                        self.max_adverse)
-        positive = _top(np.where(positive_ok, -factor_points, np.inf), positive_ok,
-                        self.max_positive)
-        return adverse, positive, gap
+        chosen = (_top(np.where(positive_ok, -factor_points, np.inf), positive_ok,
+                       self.max_positive) if positive
+                  else np.empty((len(factor_points), 0), dtype=np.int64))
+        return adverse, chosen, gap
+
+    def _sides_of(self, values: np.ndarray, factors: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray]:
+        """Whether each entry (an encoded value and its factor's index) may be an adverse
+        reason (the seller's value is on the risky side of the reference applicant's) and a
+        positive factor (on the safe side), by the registry's risk direction; a value within
+        ``SAME_VALUE`` (relative) of the reference applicant's is on neither side. Without a
+        known direction or value, both."""
+        direction = self._direction[factors]
+        reference = self._reference_values[factors]
+        known = (direction != 0) & ~np.isnan(values)
+        riskier = direction * (values - reference)
+        margin = SAME_VALUE * np.maximum(np.abs(values), np.abs(reference))
+        return ~known | (riskier > margin), ~known | (riskier < -margin)
 
     # -------------------------------------------------------------- one applicant
     def explain(self, row: np.ndarray, contributions: np.ndarray
@@ -615,39 +658,48 @@ class ReasonMaker:
         """
         negative_factor = -self.point_factor
         values = row.tolist()
+        contribution = contributions.tolist()
         reference = self._reference_list
-        feature_points = [(c - r) * negative_factor
-                          for c, r in zip(contributions[:-1].tolist(), reference,
-                                          strict=True)]
-        factor_points = []
+        # each factor's points: its members' (c - r) * -factor added from 0.0 in order
+        factor_points = [0.0 + (contribution[c] - reference[c]) * negative_factor
+                         for c in self._first_members]
+        for k, rest in self._more_members:
+            total = factor_points[k]
+            for column in rest:
+                total += (contribution[column] - reference[column]) * negative_factor
+            factor_points[k] = total
         gap = 0.0
-        for factor in self.factors:
-            total = 0.0
-            for column in factor.members:
-                total += feature_points[column]
-            factor_points.append(total)
         for points in factor_points:
             gap += points
         low = max(self.min_points, self.min_gap_share * max(0.0, -gap))
         high = max(self.min_points, self.min_gap_share * max(0.0, gap))
+        below = -low
         adverse: list[int] = []
         positive: list[int] = []
-        for k, (factor, direction, compared) in enumerate(self._sides_list):
-            if not factor.principal:
-                continue
+        sides = self._sides_list
+        principal = self._principal_list
+        # the sides only of the principal factors past a threshold (the same tests)
+        for k in [k for k, points in enumerate(factor_points)
+                  if (points <= below or points >= high) and principal[k]]:
+            points = factor_points[k]
+            is_adverse = points <= below
+            is_positive = points >= high
+            factor, direction, compared = sides[k]
             value = values[factor.position]
-            known = direction != 0.0 and value == value
-            riskier = direction * (value - compared) if known else 0.0
-            margin = SAME_VALUE * max(abs(value), abs(compared)) if known else 0.0
-            if factor_points[k] <= -low and (not known or riskier > margin):
+            if direction != 0.0 and value == value:  # known: on which side?
+                riskier = direction * (value - compared)
+                margin = SAME_VALUE * max(abs(value), abs(compared))
+                is_adverse = is_adverse and riskier > margin
+                is_positive = is_positive and riskier < -margin
+            if is_adverse:
                 adverse.append(k)
-            if factor_points[k] >= high and (not known or riskier < -margin):
+            if is_positive:
                 positive.append(k)
         adverse.sort(key=factor_points.__getitem__)
         positive.sort(key=lambda k: -factor_points[k])
-        made = tuple(self._reason(k, factor_points[k], values, feature_points, gap)
+        made = tuple(self._reason(k, factor_points[k], values, contribution, gap)
                      for k in adverse[:self.max_adverse])
-        good = tuple(self._reason(k, factor_points[k], values, feature_points, gap)
+        good = tuple(self._reason(k, factor_points[k], values, contribution, gap)
                      for k in positive[:self.max_positive])
         return made, good, gap
 
@@ -658,45 +710,97 @@ class ReasonMaker:
         return levels[int(encoded)] if levels is not None else encoded
 
     def _reason(self, k: int, points: float, values: list[float],
-                feature_points: list[float], gap: float) -> Reason:
-        factor = self.factors[k]
-        j = factor.position
-        value = self._value(j, values[j])
-        reference = self.reference
-        compared = (self._value(j, reference.values[j]) if reference.at_cutoff else None)
+                contribution: list[float], gap: float) -> Reason:
+        factor, value_of, compared, drivers_of = self._reason_parts[k]
+        value = value_of(values[factor.position])
         text_en, text_zh = feature_statement(factor.feature, value, compared,
-                                             at_cutoff=reference.at_cutoff)
-        drivers = tuple(_frozen(Driver, feature=self.names[m],
-                                value=self._value(m, values[m]), unit=self.units[m],
-                                points=feature_points[m])
-                        for m in factor.members[:max(1, self.max_drivers)])
+                                             at_cutoff=self._at_cutoff)
+        negative_factor = -self.point_factor
+        reference = self._reference_list
+        drivers = []
+        for m, name, read, unit in drivers_of:
+            drivers.append(_built(Driver, {
+                "feature": name, "value": read(values[m]), "unit": unit,
+                "points": (contribution[m] - reference[m]) * negative_factor}))
         adverse = points < 0
-        return _frozen(Reason, code=factor.group.code, family=factor.group.key,
-                       direction="adverse" if adverse else "positive", points=points,
-                       text_en=text_en, text_zh=text_zh, drivers=drivers,
-                       feature=factor.feature, value=value, compared_with=compared,
-                       unit=self.units[j],
-                       share_of_gap=points / gap if adverse and gap < 0 else None)
+        return _built(Reason, {
+            "code": factor.group.code, "family": factor.group.key,
+            "direction": "adverse" if adverse else "positive", "points": points,
+            "text_en": text_en, "text_zh": text_zh, "drivers": tuple(drivers),
+            "feature": factor.feature, "value": value, "compared_with": compared,
+            "unit": self.units[factor.position],
+            "share_of_gap": points / gap if adverse and gap < 0 else None})
+
+    def _reader(self, j: int) -> Any:
+        """The :meth:`_value` of column ``j`` as a function of the encoded value."""
+        levels = self.levels[j]
+        if levels is None:
+            return lambda encoded: None if encoded != encoded else encoded
+        return lambda encoded: None if encoded != encoded else levels[int(encoded)]
 
 
-def _frozen(cls: type[_T], **fields: Any) -> _T:
+def _built(cls: type[_T], fields: dict[str, Any]) -> _T:
     """An instance of a frozen dataclass built without its generated ``__init__`` (which
     sets every field through ``object.__setattr__`` and costs more than the arithmetic of a
-    reason); the result is the same object."""
+    reason): ``fields`` (every field, a dict of its own) becomes its ``__dict__``; the
+    result is the same object."""
     instance = object.__new__(cls)
-    instance.__dict__.update(fields)
+    object.__setattr__(instance, "__dict__", fields)
     return instance
 
 
 def _top(keys: np.ndarray, ok: np.ndarray, limit: int) -> np.ndarray:
     """Per row the positions of the ``limit`` smallest keys among the allowed ones (stable:
-    ties keep column order), -1 where fewer are allowed."""
+    ties keep column order), -1 where fewer are allowed.
+
+    The allowed keys are finite (the others ``inf``): the smallest is taken ``limit`` times
+    (``argmin`` keeps the first of equal keys, as a stable sort does), each taken one made
+    not allowed, which for a handful of reasons costs less than sorting every row."""
     rows = keys.shape[0]
     if limit <= 0:
         return np.empty((rows, 0), dtype=np.int64)
-    order = np.argsort(keys, axis=1, kind="stable")[:, :limit]
-    chosen = np.where(np.take_along_axis(ok, order, axis=1), order, -1)
-    if chosen.shape[1] < limit:
-        chosen = np.pad(chosen, ((0, 0), (0, limit - chosen.shape[1])), constant_values=-1)
-    return chosen.astype(np.int64)
+    chosen = np.full((rows, limit), -1, dtype=np.int64)
+    some = np.flatnonzero(ok.any(axis=1))  # a row with nothing allowed keeps -1
+    if len(some) == 0:
+        return chosen
+    keys, ok = keys[some], ok[some]  # copies, changed below
+    at = np.arange(len(some))
+    for slot in range(min(limit, keys.shape[1])):
+        best = np.argmin(keys, axis=1)
+        allowed = ok[at, best]
+        chosen[some, slot] = np.where(allowed, best, -1)
+        keys[at, best] = np.inf
+        ok[at, best] = False
+    return chosen
 
+
+def member_layers(groups: Sequence[Sequence[int]]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The members of ``groups`` as layers for :func:`ordered_sums`: layer ``i`` holds the
+    groups with more than ``i`` members and their ``i``-th member's column."""
+    layers = []
+    depth = max((len(g) for g in groups), default=0)
+    for i in range(depth):
+        which = [k for k, g in enumerate(groups) if len(g) > i]
+        layers.append((np.asarray(which, dtype=np.int64),
+                       np.asarray([groups[k][i] for k in which], dtype=np.int64)))
+    return layers
+
+
+def ordered_sums(values: np.ndarray, layers: Sequence[tuple[np.ndarray, np.ndarray]],
+                 n_groups: int) -> np.ndarray:
+    """``(rows, groups)``: each group's member columns of ``values`` added one after the
+    other from 0.0, in member order (:func:`member_layers`): the same additions as a loop
+    over the groups and their members, a layer of members at a time and on contiguous
+    columns (the matrices transposed), so one applicant alone and in a batch get the same
+    bits."""
+    sums = ordered_sums_of_columns(np.ascontiguousarray(values.T), layers, n_groups)
+    return np.ascontiguousarray(sums.T)
+
+
+def ordered_sums_of_columns(columns: np.ndarray, layers: Sequence[tuple[np.ndarray, np.ndarray]],
+                    n_groups: int) -> np.ndarray:
+    """:func:`ordered_sums` transposed: ``columns`` and the result are (columns x rows)."""
+    sums = np.zeros((n_groups, columns.shape[1]), dtype=np.float64)
+    for which, members in layers:
+        sums[which] += columns[members]
+    return sums

@@ -64,6 +64,9 @@ from scoring.reasons import (
     Reason,
     ReasonGroup,
     ReasonMaker,
+    member_layers,
+    ordered_sums,
+    ordered_sums_of_columns,
     reason_group_for,
 )
 
@@ -316,6 +319,8 @@ class Scorer:
         self._categorical_names = [names[j] for j in self._categorical_positions]
         self._categorical_codes = [self._columns[j].codes or {}
                                    for j in self._categorical_positions]
+        self._categorical_lookup = list(zip(self._categorical_positions,
+                                            self._categorical_codes, strict=True))
         self._levels = [c.levels for c in self._columns]
         self._units = tuple((spec.unit if (spec := get_feature(n)) is not None else "")
                             for n in names)
@@ -332,6 +337,7 @@ class Scorer:
         self.family_codes: tuple[str, ...] = tuple(g.code for g in groups)
         self._group_members = tuple([j for j, m in enumerate(member) if m == g]
                                     for g in range(len(groups)))
+        self._member_layers = member_layers(self._group_members)
         scale = self.config.scale
         calibration = model.calibration_
         # Points per unit of raw log-odds and points at raw score 0: the scale's on the
@@ -375,8 +381,7 @@ class Scorer:
             raise ValueError("the reference sample lacks feature column(s) the model needs: "
                              + ", ".join(missing))
         matrix = self.model.to_matrix(sample)
-        contributions = self.engine.batch(matrix)
-        raw = self.engine.raw_scores(matrix)
+        contributions, raw = self.engine.explain(matrix)
         pd_ = np.asarray(self.model.calibration_.apply(raw), dtype=np.float64)
         return CutoffReference.from_scores(
             contributions, matrix, pd_, cutoff_pd=self.config.approval_cutoff_pd,
@@ -476,25 +481,22 @@ class Scorer:
             holds text.
         """
         try:
-            numeric = [features[name] for name in self._numeric_names]
-            categorical = [features[name] for name in self._categorical_names]
+            values = [features[name] for name in self.feature_names]
         except KeyError:
             missing = [c.name for c in self._columns if c.name not in features]
             raise ValueError("missing feature(s) the model needs: "
                              + ", ".join(missing)) from None
-        row = np.empty(len(self._columns), dtype=np.float64)
-        try:  # None becomes NaN here
-            row[self._numeric_positions] = np.array(numeric, dtype=np.float64)
-        except (TypeError, ValueError):  # pd.NA, text: one value at a time
-            row[self._numeric_positions] = [
-                _as_float(value, name) for value, name in zip(numeric, self._numeric_names,
-                                                              strict=True)]
-        for j, codes, value in zip(self._categorical_positions, self._categorical_codes,
-                                   categorical, strict=True):
+        for j, codes in self._categorical_lookup:
+            value = values[j]
             missing_value = value is None or value is pd.NA or (
                 isinstance(value, float) and math.isnan(value))
-            row[j] = math.nan if missing_value else codes.get(str(value), math.nan)
-        return row
+            values[j] = math.nan if missing_value else codes.get(str(value), math.nan)
+        try:  # None becomes NaN here
+            return np.array(values, dtype=np.float64)
+        except (TypeError, ValueError):  # pd.NA, text: one value at a time
+            for j, name in zip(self._numeric_positions, self._numeric_names, strict=True):
+                values[j] = _as_float(values[j], name)
+            return np.array(values, dtype=np.float64)
 
     def score(self, features: Mapping[Any, Any] | pd.Series) -> ExplainedScore:
         """Score and explain one applicant given as a mapping of feature values."""
@@ -538,15 +540,15 @@ class Scorer:
             raise ValueError("the table lacks feature column(s) the model needs: "
                              + ", ".join(missing))
         matrix = self.model.to_matrix(features)
-        contributions = self.engine.batch(matrix)
-        raw = self.engine.raw_scores(matrix)
+        contributions, raw = self.engine.explain(matrix)
         self._check_additivity(contributions, raw)
         pd_ = np.asarray(self.model.calibration_.apply(raw), dtype=np.float64)
         grade = self._labels[np.searchsorted(self._bands, pd_, side="left")]
-        family = -self._factor * self._family_sums(contributions[:, :-1])
-        reasons = self.reasons
-        adverse = reasons.choose(reasons.factor_points(reasons.feature_points(contributions)),
-                                 matrix)[0]
+        # the per-feature arithmetic on contiguous rows: the contributions transposed once
+        columns = np.ascontiguousarray(contributions[:, :-1].T)
+        sums = ordered_sums_of_columns(columns, self._member_layers, len(self._group_members))
+        family = np.ascontiguousarray((-self._factor * sums).T)
+        adverse = self.reasons.adverse_of(columns, matrix)
         return BatchScores(self, features.index, matrix, pd_, raw,
                            self._offset - self._factor * raw, grade, contributions, family,
                            adverse)
@@ -580,11 +582,7 @@ class Scorer:
         """Each row's contributions summed per reason family, column by column in a fixed
         order, so one applicant scored alone and in a batch get the same bits (a matrix
         product sums in an order that depends on the matrix's shape)."""
-        sums = np.zeros((contributions.shape[0], len(self._group_members)), dtype=np.float64)
-        for family, members in enumerate(self._group_members):
-            for column in members:
-                sums[:, family] += contributions[:, column]
-        return sums
+        return ordered_sums(contributions, self._member_layers, len(self._group_members))
 
     def _explained(self, row: np.ndarray, contributions: np.ndarray, raw: float, pd_: float,
                    grade: str, family_points: list[float]) -> ExplainedScore:
@@ -606,7 +604,7 @@ def _frozen(cls: type[_T], **fields: Any) -> _T:
     the rest of a one-row explanation together; the result is the same object.
     """
     instance = object.__new__(cls)
-    instance.__dict__.update(fields)
+    object.__setattr__(instance, "__dict__", fields)  # the keyword arguments' own dict
     return instance
 
 
