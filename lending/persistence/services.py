@@ -437,13 +437,15 @@ def books_forward(record: CreditLineRecord, events: Sequence[LineEvent],
     payment from its start): the fold then derives the same entries up to the booked
     date, which the book already holds (per ``(kind, reference)`` group), and only the
     entries dated after it are new (property-tested against :func:`book_journal` in
-    ``tests/lending/persistence/test_booking_properties.py``).
+    ``tests/lending/persistence/test_booking_properties.py``). A new limit change may be
+    dated on any day: it posts nothing and moves no entry (a line review re-granting the
+    limit on the day the line was last written to need not read the book).
     """
     booked_to = record.as_of
     old, new = events[:len(events) - new_events], events[len(events) - new_events:]
     return (on >= booked_to and all(event.on <= booked_to for event in old)
-            and all(event.on > booked_to and not isinstance(event, PaymentReversed)
-                    for event in new))
+            and all((event.on > booked_to or isinstance(event, LimitChanged))
+                    and not isinstance(event, PaymentReversed) for event in new))
 
 
 def _book_forward(uow: SqlUnitOfWork, record: CreditLineRecord, state: LineState) -> int:

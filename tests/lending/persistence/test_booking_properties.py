@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from lending import CreditLine, DelinquencyPolicy, LendingError, RepaymentPlan
 from lending.persistence import (
     advance_line,
+    change_limit,
     draw,
     get_line,
     journal_totals,
@@ -31,6 +32,7 @@ operations = st.lists(st.one_of(
     st.tuples(st.just("prepay"), st.integers(1, 300_000), st.integers(0, 5)),
     st.tuples(st.just("reverse"), st.integers(0, 5), st.just(0)),
     st.tuples(st.just("advance"), st.integers(1, 75), st.just(0)),
+    st.tuples(st.just("limit"), st.integers(0, 800_000), st.just(0)),
 ), min_size=1, max_size=12)
 
 
@@ -67,6 +69,9 @@ def test_after_any_operations_the_book_balances_and_equals_the_fold(uow, steps):
             elif kind == "advance":
                 day += timedelta(days=value)
                 advance_line(uow(), line_id=line_id, to=day)
+            elif kind == "limit":
+                change_limit(uow(), line_id=line_id, new_limit=Decimal(value) / 100, on=day,
+                             idempotency_key=key)
         except LendingError:
             assert get_line(uow(), line_id).version == version  # a refusal changes nothing
         with uow() as unit:
@@ -106,6 +111,9 @@ def _operate(uow, line_id: str, steps) -> None:
             elif kind == "advance":
                 day += timedelta(days=value)
                 advance_line(uow(), line_id=line_id, to=day)
+            elif kind == "limit":
+                change_limit(uow(), line_id=line_id, new_limit=Decimal(value) / 100, on=day,
+                             idempotency_key=key)
         except LendingError:
             pass
 
@@ -140,7 +148,15 @@ def test_advancing_day_by_day_books_only_the_entries_after_the_booked_date_as_th
                 paying.repay(f"X{number}", Decimal("37.50"), day)
             except LendingError:
                 paying = line
-            for candidate, new in ((line, 0), (paying, len(paying.events) - len(line.events))):
+            # and (not stored) a limit change dated on the booked date itself: it posts
+            # nothing, so the book need not be read for it either
+            regranted = CreditLine(line.terms, line.events)
+            try:
+                regranted.change_limit(f"C{number}", Decimal("1234.00"), record.as_of)
+            except LendingError:
+                regranted = line
+            for candidate, new in ((line, 0), (paying, len(paying.events) - len(line.events)),
+                                   (regranted, len(regranted.events) - len(line.events))):
                 assert books_forward(record, candidate.events, new, day)
                 state = candidate.state(day)
                 full = journal_plan(booked, state, record.currency)
