@@ -36,6 +36,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from models import TrainConfig, train  # noqa: E402
+from models.evaluation import logistic_reference  # noqa: E402
 from synth.tables import linear_truth  # noqa: E402
 
 
@@ -54,12 +55,8 @@ def german_credit() -> tuple[pd.DataFrame, np.ndarray] | None:
 def compare(frame: pd.DataFrame, label: np.ndarray, seed: int, n_jobs: int
             ) -> dict[str, list[float]]:
     """Outer 5-fold AUCs and training times of both models."""
-    from sklearn.compose import ColumnTransformer
-    from sklearn.linear_model import LogisticRegressionCV
     from sklearn.metrics import roc_auc_score
     from sklearn.model_selection import StratifiedKFold
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
     text = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
     numbers = [c for c in frame.columns if c not in text]
@@ -72,10 +69,7 @@ def compare(frame: pd.DataFrame, label: np.ndarray, seed: int, n_jobs: int
         found["model_s"].append(time.perf_counter() - started)
         found["model"].append(roc_auc_score(label[test], model.predict_pd(frame.iloc[test])))
         started = time.perf_counter()
-        baseline = make_pipeline(
-            ColumnTransformer([("text", OneHotEncoder(handle_unknown="ignore"), text),
-                               ("numbers", StandardScaler(), numbers)]),
-            LogisticRegressionCV(Cs=20, cv=5, scoring="roc_auc", max_iter=5000))
+        baseline = logistic_reference(text, numbers)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             baseline.fit(frame.iloc[fit], label[fit])

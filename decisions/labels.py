@@ -43,7 +43,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any, Literal, cast
 from zoneinfo import ZoneInfo
 
@@ -83,7 +83,6 @@ LABEL_COLUMNS: tuple[str, ...] = ("decision_id", "seller_id", "decided_at", "out
 _DECISION = cast(sa.Table, CreditDecisionRecord.__table__)  # type: ignore[attr-defined]
 _SHADOW = cast(sa.Table, ShadowScore.__table__)  # type: ignore[attr-defined]
 _LINE = cast(sa.Table, CreditLineRecord.__table__)  # type: ignore[attr-defined]
-_DAY = timedelta(days=1)
 Source = sa.Engine | SqlUnitOfWork
 
 
@@ -175,22 +174,26 @@ def _features(rows: Iterable[Any]) -> pd.DataFrame:
         columns=list(names))
 
 
+def _bad_at_start(changes: pd.DataFrame, bad: frozenset[str], start: date) -> bool:
+    """Whether the line was in a bad state when a window starting on ``start`` begins (at
+    the end of the day before)."""
+    before = changes[changes["on"] < start]
+    return bool(len(before)) and str(before["to_bucket"].iloc[-1]) in bad
+
+
 def _bad_within(changes: pd.DataFrame, bad: frozenset[str], start: date, end: date) -> bool:
     """Whether the line was in a bad state at the end of any day of ``[start, end]``:
     in one when the window starts, or moving into one within it."""
-    before = changes[changes["on"] < start]
-    if len(before) and str(before["to_bucket"].iloc[-1]) in bad:
+    if _bad_at_start(changes, bad, start):
         return True
     within = changes[(changes["on"] >= start) & (changes["on"] <= end)]
     return bool(within["to_bucket"].isin(sorted(bad)).any())
 
 
-def _seller_lines(engine: sa.Engine, sellers: set[str]) -> dict[str, list[tuple[date, str]]]:
-    """Each seller's lines as ``(opened_on, line_id)``, oldest first."""
-    if not sellers:
-        return {}
+def _seller_lines(engine: sa.Engine) -> dict[str, list[tuple[date, str]]]:
+    """Each seller's lines as ``(opened_on, line_id)``, oldest first (one read of the
+    line table, which is far smaller than the decisions, with no list of sellers)."""
     statement = (sa.select(_LINE.c.seller_id, _LINE.c.opened_on, _LINE.c.id)
-                 .where(_LINE.c.seller_id.in_(sorted(sellers)))
                  .order_by(_LINE.c.opened_on, _LINE.c.created_at, _LINE.c.id))
     with engine.connect() as connection:
         rows = list(connection.execute(statement))
@@ -251,8 +254,7 @@ def label_decisions(source: Source, *, window_months: int = 12,
                                if row.line_id is not None}
     borrowed: set[str] = set()
     if open_lines:
-        lines = _seller_lines(engine, {row.seller_id for row in decisions
-                                       if row.line_id is None})
+        lines = _seller_lines(engine)
         for row in decisions:
             if row.line_id is None:
                 line_id = _open_line_at(lines.get(row.seller_id, []),
@@ -276,7 +278,7 @@ def label_decisions(source: Source, *, window_months: int = 12,
         start = decided.tz_convert(zone).date()
         end = (pd.Timestamp(start) + pd.DateOffset(months=window_months)).date()
         line_changes = by_line.get(line_of[row.id], empty)
-        if row.id in borrowed and _bad_within(line_changes, bad, start, start - _DAY):
+        if row.id in borrowed and _bad_at_start(line_changes, bad, start):
             continue  # the seller's line was bad already: no outcome of this decision
         unlabelled.discard(row.id)
         if observed is None or end > observed:

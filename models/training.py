@@ -500,6 +500,14 @@ def _embargo(times: pd.Series | None, earlier: np.ndarray, later: np.ndarray,
     return earlier[keep], int((~keep).sum())
 
 
+def _windows(time_values: pd.Series, train: np.ndarray, validation: np.ndarray,
+             holdout: np.ndarray) -> dict[str, list[str]]:
+    """The first and last time of each part, for the report."""
+    return {"train": _window(time_values, train),
+            "validation": _window(time_values, validation),
+            "holdout": _window(time_values, holdout)}
+
+
 def _extras_until(matrix: np.ndarray, label: np.ndarray, weight: np.ndarray,
                   extra_time: pd.Series | None, training_times: pd.Series,
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
@@ -951,9 +959,7 @@ def fit_credit_model(features: pd.DataFrame, label: object, *, time: object = No
         if y[valid_pos].min() == y[valid_pos].max() or y[fit_pos].min() == y[fit_pos].max():
             raise ValueError("the out-of-time training or validation part holds only one "
                              "class; more data (or more defaults) is needed")
-        windows = {"train": _window(time_values, fit_pos),
-                   "validation": _window(time_values, valid_pos),
-                   "holdout": _window(time_values, holdout)}
+        windows = _windows(time_values, fit_pos, valid_pos, holdout)
         # nothing from the validation or hold-out window fits the model
         extra_matrix, extra_label, extra_weight, extra_left_out = _extras_until(
             extra_matrix, extra_label, extra_weight, extra_time, time_values.iloc[fit_pos])
@@ -1002,9 +1008,7 @@ def fit_credit_model(features: pd.DataFrame, label: object, *, time: object = No
             if min(y[rest].sum(), len(rest) - y[rest].sum()) < config.cv_folds:
                 raise ValueError("too few defaults or non-defaults before the hold-out for "
                                  f"{config.cv_folds}-fold cross-validation")
-            windows = {"train": _window(time_values, rest),
-                       "validation": _window(time_values, rest),
-                       "holdout": _window(time_values, holdout)}
+            windows = _windows(time_values, rest, rest, holdout)
             # nothing from the hold-out window fits the model
             extra_matrix, extra_label, extra_weight, extra_left_out = _extras_until(
                 extra_matrix, extra_label, extra_weight, extra_time, time_values.iloc[rest])

@@ -481,11 +481,11 @@ def simulate(engine: sa.Engine, config: SimulationConfig, *, scorer: Scorer,
             owing = owing_lines(SqlUnitOfWork(engine))
             reviewed = [seller for seller in reviewed
                         if lines[seller].line_id not in written_off]
-            failed = [seller for seller in reviewed
+            failed = {seller for seller in reviewed
                       if not fates[seller].active_on(first_day)
-                      and lines[seller].line_id not in owing]
+                      and lines[seller].line_id not in owing}
             reviews["failed_owing_nothing"] += len(failed)
-            reviewed = [seller for seller in reviewed if seller not in set(failed)]
+            reviewed = [seller for seller in reviewed if seller not in failed]
 
         # who applies: registered, still trading, no line, not refused lately; a seeded
         # share of them

@@ -11,15 +11,12 @@ import mlflow
 import numpy as np
 import pytest
 import shap
-from sklearn.compose import ColumnTransformer
-from sklearn.linear_model import LogisticRegressionCV
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from models import CreditModel, TrainConfig, train
 from models.config import DEFAULT_CANDIDATES
+from models.evaluation import logistic_reference
 from models.linear_base import LINEAR_BASE_KEY, LinearBase
 from models.training import TrainingAugmentation
 from synth.tables import linear_truth
@@ -48,10 +45,7 @@ def test_default_training_is_not_worse_than_a_cross_validated_logistic_regressio
         model = train(X.iloc[fit], y[fit], config=config)
         linear_chosen += model.linear_ is not None
         ours.append(roc_auc_score(y[test], model.predict_pd(X.iloc[test])))
-        baseline = make_pipeline(
-            ColumnTransformer([("text", OneHotEncoder(handle_unknown="ignore"), text),
-                               ("numbers", StandardScaler(), numbers)]),
-            LogisticRegressionCV(Cs=10, cv=5, scoring="roc_auc", max_iter=2000))
+        baseline = logistic_reference(text, numbers, cs=10, max_iter=2000)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             baseline.fit(X.iloc[fit], y[fit])
