@@ -778,7 +778,8 @@ def make_decision(uow: SqlUnitOfWork, *, snapshot: FeatureSnapshot, scorer: Scor
                          policy_version=decision.policy_version,
                          on=today, actor=actor,
                          change_id=decision_id,
-                         reason=f"approved again by decision {decision_id}")
+                         reason=f"approved again by decision {decision_id}",
+                         record_unchanged=False)
             if regranted != line_id:
                 row = {**values, "line_id": regranted}
                 answer = _view(SimpleNamespace(**row))

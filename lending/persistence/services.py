@@ -595,7 +595,7 @@ def open_line_from_decision(uow: SqlUnitOfWork, decision: CreditDecision, *, lin
 
 def regrant_line(uow: SqlUnitOfWork, *, line_id: str, seller_id: str, limit: AmountInput,
                  terms: Terms, policy_version: str | None, on: date, actor: str,
-                 change_id: str, reason: str) -> LineView:
+                 change_id: str, reason: str, record_unchanged: bool = True) -> LineView:
     """A new approval for a seller who already has an open line of its product: that
     line takes the approval's limit and terms instead of a second line being opened.
 
@@ -603,6 +603,14 @@ def regrant_line(uow: SqlUnitOfWork, *, line_id: str, seller_id: str, limit: Amo
     :func:`change_limit`, with ``reason`` and ``actor``), dated ``on`` or the line's booked
     date if a write already booked it further; the line's granted terms and policy
     version become the approval's, all in one transaction.
+
+    With ``record_unchanged=False`` (a scheduled review approved again, the decision being
+    its own record), an approval that would change nothing writes nothing: when the line
+    is booked to ``on`` (its cached state is its state that day), not written off, and
+    already has this limit, these terms and this policy version, the line stays as it is
+    (no event, no new version) and its current view is returned. An officer's approval
+    keeps the default: its reason and name go into the line's log even when the limit
+    stays.
 
     Raises
     ------
@@ -614,18 +622,28 @@ def regrant_line(uow: SqlUnitOfWork, *, line_id: str, seller_id: str, limit: Amo
         As :meth:`lending.CreditLine.change_limit`.
     """
 
+    document = dumps(terms_to_document(terms))
+
     def work() -> LineView:
         with uow:
-            record, line = load_line(uow, line_id, lock=True)
-            if (record.seller_id, record.product) != (seller_id, terms.product):
+            record = uow.lines.get_for_update(line_id)
+            if record is None or (record.seller_id, record.product) != (seller_id,
+                                                                        terms.product):
                 raise UnknownLine(f"no {terms.product} line {line_id!r} of seller "
                                   f"{seller_id!r}")
+            if not record_unchanged and _regrant_changes_nothing(
+                    record, limit, document, policy_version, on):
+                view = _view(record)
+                uow.commit()
+                return view
+            events = uow.events.list(record)
+            line = CreditLine(terms_of(record, events), events)
             day = max(on, record.as_of)
             before = len(line.events)
             line.change_limit(change_id, limit, day, reason=reason, actor=actor,
                               currency=record.currency)
             state = _apply(uow, record, line, before, day)
-            record.terms = dumps(terms_to_document(terms))
+            record.terms = document
             record.policy_version = policy_version
             uow.lines.add(record)
             view = _state_view(record, state)
@@ -633,6 +651,21 @@ def regrant_line(uow: SqlUnitOfWork, *, line_id: str, seller_id: str, limit: Amo
             return view
 
     return retry_on_conflict(work)
+
+
+def _regrant_changes_nothing(record: CreditLineRecord, limit: AmountInput, terms: str,
+                             policy_version: str | None, on: date) -> bool:
+    """Whether re-granting the line ``limit``, ``terms`` (as stored) and ``policy_version``
+    on ``on`` would leave it as it is: booked to that very day (so its cached summary is
+    its state then), not written off, with the same limit, terms and policy version."""
+    try:
+        limit_minor = to_minor(parse_amount(limit, record.currency, allow_zero=True,
+                                            what="limit"), record.currency)
+    except LendingError:
+        return False  # let the full path raise its own error
+    return (record.as_of == on and record.status != "written_off"
+            and record.limit_minor == limit_minor and record.terms == terms
+            and record.policy_version == policy_version)
 
 
 def granted_terms_of(record: CreditLineRecord) -> Terms | None:

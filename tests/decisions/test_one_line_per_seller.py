@@ -56,6 +56,23 @@ def test_approving_a_seller_twice_changes_the_open_lines_limit_instead_of_a_seco
     assert audit.features["own_lines_written_off"] is False
 
 
+def test_a_review_approved_again_with_nothing_changed_leaves_the_line_as_it_is(
+        uow, market, policy):
+    first = _decide(uow, market, policy, "approve", "k-1")
+    (before,) = lines_of_seller(uow(), first.seller_id)
+
+    again = _decide(uow, market, policy, "approve", "k-2", now=NOW + timedelta(hours=2))
+
+    assert (again.outcome, again.line_id, again.limit) == ("approve", first.line_id,
+                                                          first.limit)
+    assert service.get_decision(uow(), again.decision_id).line_id == first.line_id
+    assert lines_of_seller(uow(), first.seller_id) == [before]  # same version, same view
+    with uow() as unit:
+        record = unit.lines.get(first.line_id)
+        assert record is not None
+        assert not [e for e in unit.events.list(record) if isinstance(e, LimitChanged)]
+
+
 def test_a_seller_with_a_line_31_days_past_due_is_declined_with_its_own_reason(
         uow, market, policy):
     seller_id = market.seller_for["approve"]

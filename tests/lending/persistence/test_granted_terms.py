@@ -3,12 +3,12 @@
 Every test runs on SQLite and on PostgreSQL (the ``engine`` fixture).
 """
 
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
 
-from lending import RepaymentPlan
+from lending import LimitChanged, RepaymentPlan
 from lending.ledger import Account
 from lending.persistence import draw, get_line, get_statement, open_line
 from lending.persistence.services import (
@@ -115,3 +115,38 @@ def test_a_new_grant_changes_the_lines_limit_and_terms(uow):
     _draw(uow, line_id, RequestedPlan.interest_free(90), amount="100.00")
     with pytest.raises(PlanNotGranted):
         _draw(uow, line_id, RequestedPlan.instalments(6), amount="100.00", key="k2")
+
+
+def _limit_changes(uow, line_id: str) -> list[str]:
+    with uow() as unit:
+        record = unit.lines.get(line_id)
+        assert record is not None
+        return [e.change_id for e in unit.events.list(record) if isinstance(e, LimitChanged)]
+
+
+def test_a_review_approved_again_on_the_same_terms_writes_nothing_unless_asked_to(uow):
+    line_id = _open(uow, PURCHASE)
+    before = get_line(uow(), line_id)
+    same = {"line_id": line_id, "seller_id": "S1", "terms": PURCHASE,
+            "policy_version": "test-1", "actor": "key:mkt", "reason": "approved again"}
+
+    # the decision is its own record: the same limit, terms and policy change nothing
+    view = regrant_line(uow(), limit="50000.00", on=OPENED, change_id="DEC-2",
+                        record_unchanged=False, **same)
+    assert view == before and get_line(uow(), line_id) == before
+    assert _limit_changes(uow, line_id) == []
+
+    # any difference is a real change, and an officer's approval is always logged
+    for change_id, changed in (("DEC-3", {"limit": "60000.00", "on": OPENED}),
+                               ("DEC-4", {"limit": "60000.00", "on": OPENED,
+                                          "policy_version": "test-2"}),
+                               ("DEC-5", {"limit": "60000.00", "on": OPENED + timedelta(1),
+                                          "policy_version": "test-2"})):
+        regrant_line(uow(), change_id=change_id, record_unchanged=False,
+                     **{**same, **changed})
+    regrant_line(uow(), limit="60000.00", on=OPENED + timedelta(1), change_id="OFFICER",
+                 **{**same, "policy_version": "test-2"})
+    assert _limit_changes(uow, line_id) == ["DEC-3", "DEC-4", "DEC-5", "OFFICER"]
+    after = get_line(uow(), line_id)
+    assert (after.limit, after.policy_version, after.version) == (
+        Decimal("60000.00"), "test-2", before.version + 4)
