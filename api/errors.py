@@ -372,6 +372,10 @@ def install_error_handlers(app: FastAPI) -> None:
                        "logged", None, headers)
 
 
+class _TooLarge(Exception):
+    """A streamed request body passed :class:`BodySizeLimit`'s limit."""
+
+
 class BodySizeLimit:
     """Refuse request bodies above ``max_bytes`` with 413 before any route reads them.
 
@@ -399,9 +403,6 @@ class BodySizeLimit:
                 return
         seen = 0
         limit = self.max_bytes
-
-        class _TooLarge(Exception):
-            pass
 
         async def counted() -> Message:
             nonlocal seen
