@@ -19,6 +19,7 @@ from cli import backtest as backtest_cli
 from models.backtest import vintage_curves
 from settings import Settings
 from tests.commands import run_command as _run
+from tests.mlflow_store import empty_store
 from tests.models.test_backtest import hand_made_panel
 from tests.models.test_out_of_time import make_labels_table
 
@@ -55,6 +56,7 @@ def book(tmp_path_factory: pytest.TempPathFactory) -> Book:
     panel = folder / "panel.parquet"
     hand_made_panel().to_parquet(panel)
     settings = Settings(data_dir=data_dir, model_name=MODEL_NAME)
+    empty_store(data_dir / "mlflow.db")
     buffer = io.StringIO()
     with contextlib.redirect_stdout(buffer):
         assert _run(["train", "--features", str(labels), "--label", "label",
@@ -112,6 +114,7 @@ def test_a_labels_table_trains_with_folds_before_the_hold_out_and_keeps_earlier_
                      "--group-split", "outcome", *FAST_ARGS]) == 2
     assert "--group-split outcome needs --time-column" in capsys.readouterr().err
 
+    empty_store(settings.data_dir / "mlflow.db")
     assert _run([*base, "--time-validation", "cross-validation", "--group-split",
                  "outcome"], settings) == 0
     out = capsys.readouterr().out

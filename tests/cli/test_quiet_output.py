@@ -16,6 +16,7 @@ import pytest
 
 from models import train
 from models.registry import log_and_register
+from tests.mlflow_store import empty_store
 from tests.models.conftest import FAST, make_credit_table
 
 SME_CREDIT = Path(sys.executable).with_name("sme-credit")
@@ -39,7 +40,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Store:
     features = table.features.drop(columns=["applied_at"])
     model = train(features, table.label, config=FAST)
     log_and_register(model, features, table.label,
-                     tracking_uri=f"sqlite:///{data_dir / 'mlflow.db'}",
+                     tracking_uri=empty_store(data_dir / "mlflow.db"),
                      model_name="sme-credit-pd",
                      artifact_location=(data_dir / "mlartifacts").as_uri())
     path = data_dir / "features.parquet"

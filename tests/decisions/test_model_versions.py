@@ -14,6 +14,7 @@ from api.app import create_app
 from models import train
 from models.registry import alias_versions, log_and_register, promote
 from settings import Settings
+from tests.mlflow_store import empty_store
 from tests.models.conftest import FAST
 
 
@@ -23,6 +24,7 @@ def registry(tmp_path_factory: pytest.TempPathFactory, market) -> Path:
     rows, so the two versions score differently)."""
     folder = tmp_path_factory.mktemp("registry")
     settings = Settings(data_dir=folder, model_name="market-pd")
+    empty_store(folder / "mlflow.db")
     import numpy as np
 
     label = market.label

@@ -16,32 +16,40 @@ from models.registry import log_and_register, promote
 from records.ingest import load_records
 from settings import Settings
 from store import make_engine, upgrade_database
-from synth.marketplace import Marketplace, generate_marketplace
+from synth.marketplace import generate_marketplace
+from tests.mlflow_store import empty_store
 from tests.models.conftest import FAST
 
-#: (sellers, months, seed) -> a data directory holding a registered champion. Training and
-#: registering take about 10 s (mostly creating the MLflow store); the model store is made
-#: once per test session and its database copied into each test's data directory (the
-#: artifacts stay in the template, read only, by their absolute location).
-_MODEL_STORES: dict[tuple[int, int, int], Path] = {}
+#: A data directory holding a registered champion, made once per test process and shared
+#: by every store :func:`prepare_store` prepares, whatever its size: training and
+#: registering take seconds, so the model store is made once and its database copied into
+#: each test's data directory (the artifacts stay in the template, read only, by their
+#: absolute location). The model is always trained on the same market (:data:`MODEL_MARKET`),
+#: so every test serves the same kind of model whatever ran first.
+_MODEL_STORES: list[Path] = []
+#: (sellers, months, seed) of the market the shared model is trained on.
+MODEL_MARKET = (300, 12, 5)
 
 
-def _model_store(market: Marketplace, key: tuple[int, int, int]) -> Path:
-    if key not in _MODEL_STORES:
+def _model_store(now: datetime) -> Path:
+    if not _MODEL_STORES:
         template = Path(tempfile.mkdtemp(prefix="sme-credit-model-"))
         atexit.register(shutil.rmtree, template, ignore_errors=True)
         settings = Settings(data_dir=template)
+        sellers, months, seed = MODEL_MARKET
+        market = generate_marketplace(sellers, months, seed=seed, as_of=now)
         table = features.build_features(market.orders, market.sellers, market.as_of)
         label = (market.truth.set_index("seller_id").reindex(table.index)["defaulted_12m"]
                  .astype(int).to_numpy())
         model = train(table, label, config=FAST)
+        empty_store(template / "mlflow.db")
         log_and_register(model, table, label, tracking_uri=settings.resolved_tracking_uri(),
                          model_name=settings.model_name,
                          artifact_location=settings.artifact_location())
         promote(settings.resolved_tracking_uri(), settings.model_name, version="1",
                 force=True, reason="test store")
-        _MODEL_STORES[key] = template
-    return _MODEL_STORES[key]
+        _MODEL_STORES.append(template)
+    return _MODEL_STORES[0]
 
 
 def prepare_store(data_dir: Path, database_url: str, *, sellers: int = 400,
@@ -51,7 +59,7 @@ def prepare_store(data_dir: Path, database_url: str, *, sellers: int = 400,
     ids."""
     now = datetime.now(UTC)
     market = generate_marketplace(sellers, months, seed=seed, as_of=now)
-    template = _model_store(market, (sellers, months, seed))
+    template = _model_store(now)
     data_dir.mkdir(parents=True, exist_ok=True)
     shutil.copy2(template / "mlflow.db", data_dir / "mlflow.db")
     engine = make_engine(database_url)

@@ -162,7 +162,10 @@ def test_acknowledged_draws_and_repayments_survive_sigkill_exactly_once(
 def test_acknowledged_decisions_survive_sigkill_of_grouped_commits_exactly_once(
         database_url: str, tmp_path: Path) -> None:
     url = database_url  # SQLite and PostgreSQL
-    token, sellers = prepare_store(tmp_path, url, sellers=240)
+    # 120 sellers, 15 per client: the kills land after a sixth and after half of them
+    # were answered, with every client still sending (most of the test is the three
+    # starts of a two-worker server, not the decisions)
+    token, sellers = prepare_store(tmp_path, url, sellers=120)
     server = ServerProcess(tmp_path, url, workers=2)
     server.start()
     clients = 8
@@ -183,7 +186,7 @@ def test_acknowledged_decisions_survive_sigkill_of_grouped_commits_exactly_once(
     try:
         for thread in threads:
             thread.start()
-        for answered in (40, 120):  # kill twice while the clients are sending
+        for answered in (20, 60):  # kill twice while the clients are sending
             while len(answers) < answered and time.monotonic() < deadline:
                 time.sleep(0.005)
             server.kill()

@@ -75,5 +75,7 @@ def trained(credit_table: CreditTable) -> CreditModel:
 
 @pytest.fixture
 def tracking_uri(tmp_path: Path) -> Iterator[str]:
-    """A fresh MLflow SQLite store in tmp_path."""
-    yield f"sqlite:///{tmp_path / 'mlflow.db'}"
+    """A fresh, empty MLflow SQLite store in tmp_path (a copy of a migrated one)."""
+    from tests.mlflow_store import empty_store
+
+    yield empty_store(tmp_path / "mlflow.db")

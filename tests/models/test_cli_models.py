@@ -21,6 +21,7 @@ from mlflow.tracking import MlflowClient
 from cli import CliError
 from settings import Settings
 from tests.commands import run_command as run
+from tests.mlflow_store import empty_store
 from tests.models.conftest import CreditTable
 
 FAST_ARGS = ["--max-candidates", "1", "--cv-folds", "3", "--n-jobs", "1"]
@@ -28,9 +29,12 @@ FAST_ARGS = ["--max-candidates", "1", "--cv-folds", "3", "--n-jobs", "1"]
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One embedded store for the module (creating one costs seconds); each test uses a
-    registered-model name of its own."""
-    return tmp_path_factory.mktemp("data")
+    """One embedded store for the module (an empty one copied, see tests/mlflow_store.py;
+    creating a store is tests/cli/test_quiet_output.py's); each test uses a registered-model
+    name of its own."""
+    folder = tmp_path_factory.mktemp("data")
+    empty_store(folder / "mlflow.db")
+    return folder
 
 
 
@@ -127,6 +131,7 @@ def tracking_server(tmp_path: Path) -> Iterator[str]:
     """``mlflow server`` on loopback with a SQLite backend; always terminated."""
     port = _free_port()
     mlflow_cli = Path(sys.executable).with_name("mlflow")
+    empty_store(tmp_path / "server.db")  # its backend: a copy of a migrated empty store
     log = (tmp_path / "server.log").open("wb")
     process = subprocess.Popen(
         [str(mlflow_cli), "server", "--host", "127.0.0.1", "--port", str(port),

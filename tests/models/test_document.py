@@ -24,6 +24,7 @@ from models.gates import GateConfig
 from models.registry import load_credit_model, load_holdout, log_and_register, promote
 from settings import Settings
 from tests.commands import run_command as run
+from tests.mlflow_store import empty_store
 from tests.models.conftest import CreditTable
 
 NAME = "document-pd"
@@ -42,7 +43,7 @@ def store(trained: CreditModel, credit_table: CreditTable,
     """v1 promoted through the gates (first model), without a fairness review; v2 only
     registered, with the review the registry records; descriptions carry hostile text."""
     folder = tmp_path_factory.mktemp("document-store")
-    uri = f"sqlite:///{folder / 'mlflow.db'}"
+    uri = empty_store(folder / "mlflow.db")
     features = credit_table.features.drop(columns=["applied_at"])
     for _ in range(2):
         logged = log_and_register(trained, features, credit_table.label, tracking_uri=uri,

@@ -24,6 +24,7 @@ from models.registry import (
     promote,
 )
 from settings import Settings
+from tests.mlflow_store import empty_store
 from tests.models.conftest import FAST
 
 INDUSTRIES = ("apparel", "food", "machinery", "toys")
@@ -51,7 +52,7 @@ def _sellers(n: int = 2400, seed: int = 3) -> tuple[pd.DataFrame, np.ndarray, pd
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> str:
-    return f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'mlflow.db'}"
+    return empty_store(tmp_path_factory.mktemp("mlflow") / "mlflow.db")
 
 
 @pytest.fixture(scope="module")

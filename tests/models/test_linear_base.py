@@ -20,6 +20,7 @@ from models.evaluation import logistic_reference
 from models.linear_base import LINEAR_BASE_KEY, LinearBase
 from models.training import TrainingAugmentation
 from synth.tables import linear_truth
+from tests.mlflow_store import empty_store
 from tests.models.conftest import FAST, CreditTable
 
 #: The linear candidate of the default search, alone.
@@ -229,7 +230,7 @@ def test_pyfunc_prediction_equals_predict_pd(generic_linear: CreditModel,
                                              monkeypatch: pytest.MonkeyPatch) -> None:
     from models.registry import log_and_register
 
-    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    store = empty_store(tmp_path / "mlflow.db")
     X = credit_table.features.drop(columns=["applied_at"])
     log_and_register(generic_linear, X, credit_table.label, tracking_uri=store,
                      model_name="linear-pd", experiment="tests",

@@ -28,6 +28,7 @@ from models.gates import (
     judge,
 )
 from models.registry import load_holdout, log_and_register, promote
+from tests.mlflow_store import empty_store
 from tests.models.conftest import FAST, make_credit_table
 
 
@@ -275,7 +276,7 @@ def test_thresholds_out_of_range_name_the_field() -> None:
 # ------------------------------------------------------- the comparison sample
 @pytest.fixture
 def store(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'mlflow.db'}"
+    return empty_store(tmp_path / "mlflow.db")
 
 
 def _register(model: CreditModel, X: pd.DataFrame, y: np.ndarray, store: str,

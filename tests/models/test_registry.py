@@ -32,6 +32,7 @@ from models.registry import (
     promote,
     tracking,
 )
+from tests.mlflow_store import empty_store
 from tests.models.conftest import FAST, CreditTable
 
 LENIENT = GateConfig(max_calibration_error=0.1)
@@ -41,7 +42,7 @@ LENIENT = GateConfig(max_calibration_error=0.1)
 def store(tmp_path_factory: pytest.TempPathFactory) -> str:
     """One MLflow SQLite store for this module (creating one costs seconds); each test
     registers its own model name, so tests stay independent."""
-    return f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'mlflow.db'}"
+    return empty_store(tmp_path_factory.mktemp("mlflow") / "mlflow.db")
 
 
 @pytest.fixture

@@ -20,6 +20,7 @@ from models.reject_inference import (
 from models.training import TrainingAugmentation
 from settings import Settings
 from tests.commands import run_command as _run
+from tests.mlflow_store import empty_store
 from tests.models.conftest import FAST, CreditTable, make_credit_table
 
 #: Raw booster probabilities, so that a change of weights shows in the PD level.
@@ -153,6 +154,7 @@ def test_train_command_with_fuzzy_reject_inference_end_to_end(
     rejects = tmp_path / "rejects.parquet"
     declined.to_parquet(rejects)
     settings = Settings(data_dir=tmp_path / "data", model_name="fuzzy-cli")
+    empty_store(settings.data_dir / "mlflow.db")
     argv = ["train", "--features", str(labelled), "--label", "defaulted", "--id-column",
             "applicant_id", "--time-column", "applied_at", "--max-candidates", "1",
             "--n-jobs", "1"]

@@ -15,6 +15,7 @@ from models.registry import log_and_register
 from scoring import Scorer
 from settings import Settings
 from tests.commands import run_command as run
+from tests.mlflow_store import empty_store
 from tests.scoring.conftest import Market
 
 
@@ -121,7 +122,7 @@ def test_monitor_warns_that_a_small_sample_says_little(
 
 def test_score_uses_the_registered_champion_and_reports_its_version(
         market: Market, tmp_path: Path) -> None:
-    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    store = empty_store(tmp_path / "mlflow.db")
     logged = log_and_register(market.model, market.table, market.label, tracking_uri=store,
                               model_name="scoring-champion",
                               artifact_location=(tmp_path / "artifacts").as_uri())

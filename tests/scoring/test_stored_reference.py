@@ -16,6 +16,7 @@ from models.cutoff import REFERENCE_SAMPLE_ROWS, CutoffReference, stored_cutoff_
 from models.registry import load_credit_model, load_holdout, log_and_register
 from scoring import Scorer
 from scoring.config import ScoringConfig
+from tests.mlflow_store import empty_store
 from tests.scoring.conftest import Market
 
 NAME = "reference-pd"
@@ -39,7 +40,7 @@ def _assert_same_reference(found: CutoffReference, expected: CutoffReference) ->
 
 def test_a_registered_version_carries_its_reference_and_a_load_reads_no_sample(
         market: Market, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    store = empty_store(tmp_path / "mlflow.db")
     version = _register(market, store, tmp_path)
     assert "cutoff_reference" not in market.model.metadata_  # the caller's model untouched
     model, _ = load_credit_model(store, NAME, version=version)
@@ -65,7 +66,7 @@ def test_a_registered_version_carries_its_reference_and_a_load_reads_no_sample(
 
 def test_a_version_registered_before_references_were_stored_computes_it_on_load(
         market: Market, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    store = empty_store(tmp_path / "mlflow.db")
     # register as the code before did: without the reference in the model's metadata
     monkeypatch.setattr(models.registry, "CUTOFF_METADATA_KEY", "not-stored")
     version = _register(market, store, tmp_path)

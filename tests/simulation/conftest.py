@@ -14,6 +14,7 @@ from settings import Settings
 from simulation import Simulation, SimulationConfig, ensure_champion, simulate
 from simulation.run import DEFAULT_START, relax_durability
 from store import make_engine, upgrade_database
+from tests.mlflow_store import empty_store
 
 
 @pytest.fixture(scope="session")
@@ -22,6 +23,7 @@ def champion_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     ``mlflow.db``; the artifacts stay here, found by their absolute location)."""
     folder = tmp_path_factory.mktemp("champion")
     settings = Settings(data_dir=folder)
+    empty_store(folder / "mlflow.db")
     ensure_champion(settings.resolved_tracking_uri(), settings.model_name,
                     artifact_location=settings.artifact_location(),
                     as_of=pd.Timestamp(DEFAULT_START.isoformat(), tz=settings.timezone),

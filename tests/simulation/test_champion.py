@@ -14,6 +14,7 @@ from settings import Settings
 from simulation import champion
 from simulation.run import DEFAULT_START
 from synth.marketplace import generate_marketplace
+from tests.mlflow_store import empty_store
 
 
 def test_the_first_champion_is_trained_on_the_approved_sellers_only(
@@ -27,6 +28,7 @@ def test_the_first_champion_is_trained_on_the_approved_sellers_only(
 
     monkeypatch.setattr(champion, "train", recording_train)
     settings = Settings(data_dir=tmp_path)
+    empty_store(tmp_path / "mlflow.db")
     as_of = pd.Timestamp(DEFAULT_START.isoformat(), tz=settings.timezone)
     version, trained = champion.ensure_champion(
         settings.resolved_tracking_uri(), settings.model_name,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -24,6 +25,18 @@ SMALL = SimulationConfig(sellers=60, months=3, seed=3, apply_share=0.5)
 
 def _run(url: str, data_dir: Path, config: SimulationConfig = SMALL) -> Simulation:
     return run_book(url, data_dir, config)
+
+
+@pytest.fixture(scope="module")
+def small_book(champion_store: Path, tmp_path_factory: pytest.TempPathFactory
+               ) -> tuple[str, Simulation]:
+    """The SMALL book on SQLite, simulated once for the tests that only read it (its
+    store's URL and the run); the same seed gives the same book, which
+    test_the_same_seed_gives_the_same_book checks against a run of its own."""
+    folder = tmp_path_factory.mktemp("small-book")
+    shutil.copy2(champion_store / "mlflow.db", folder / "mlflow.db")
+    url = f"sqlite:///{folder / 'book.db'}"
+    return url, _run(url, folder)
 
 
 def test_every_simulated_day_is_closed_with_a_balanced_trial_balance(
@@ -52,9 +65,8 @@ def test_every_simulated_day_is_closed_with_a_balanced_trial_balance(
 
 
 def test_the_month_ends_recorded_are_the_ledgers_line_month_panel(
-        data_dir: Path, tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'book.db'}"
-    result = _run(url, data_dir)
+        small_book: tuple[str, Simulation]) -> None:
+    url, result = small_book
     engine = make_engine(url)
     try:
         folded = line_month_panel(engine, through=result.last_day)
@@ -67,8 +79,8 @@ def test_the_month_ends_recorded_are_the_ledgers_line_month_panel(
     pd.testing.assert_frame_equal(recorded.astype(expected.dtypes.to_dict()), expected)
 
 
-def test_declined_sellers_outcomes_are_kept_aside(data_dir: Path, tmp_path: Path) -> None:
-    result = _run(f"sqlite:///{tmp_path / 'book.db'}", data_dir)
+def test_declined_sellers_outcomes_are_kept_aside(small_book: tuple[str, Simulation]) -> None:
+    _, result = small_book
     outcomes = result.outcomes
     assert tuple(outcomes.columns) == OUTCOME_COLUMNS
     kept = outcomes.loc[outcomes["kept_aside"]]
@@ -94,13 +106,12 @@ def test_declined_sellers_outcomes_are_kept_aside(data_dir: Path, tmp_path: Path
 
 
 def test_every_decision_knows_the_sellers_membership_tier_at_its_moment(
-        data_dir: Path, tmp_path: Path) -> None:
+        small_book: tuple[str, Simulation]) -> None:
     """The generator stamps the seller records' tier at its as-of date (the end of the
     simulation); the tier history the simulator sends makes it known before."""
     from decisions.labels import decisions_frame
 
-    url = f"sqlite:///{tmp_path / 'book.db'}"
-    _run(url, data_dir)
+    url, _ = small_book
     engine = make_engine(url)
     try:
         decided = decisions_frame(engine)
@@ -111,8 +122,9 @@ def test_every_decision_knows_the_sellers_membership_tier_at_its_moment(
     assert set(decided["membership_tier"]) <= {"basic", "silver", "gold", "platinum"}
 
 
-def test_the_same_seed_gives_the_same_book(data_dir: Path, tmp_path: Path) -> None:
-    first = _run(f"sqlite:///{tmp_path / 'one.db'}", data_dir)
+def test_the_same_seed_gives_the_same_book(small_book: tuple[str, Simulation],
+                                          data_dir: Path, tmp_path: Path) -> None:
+    _, first = small_book  # simulated in a store and data folder of its own
     second = _run(f"sqlite:///{tmp_path / 'two.db'}", data_dir)
     pd.testing.assert_frame_equal(first.book.frame, second.book.frame)
     columns = [c for c in OUTCOME_COLUMNS if c not in ("decision_id", "line_id")]

@@ -13,6 +13,7 @@ from models import train
 from models.registry import alias_versions, log_and_register, promote
 from settings import Settings
 from tests.api.service.conftest import Service, start_service
+from tests.mlflow_store import empty_store
 from tests.models.conftest import FAST, make_credit_table
 
 
@@ -21,6 +22,7 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     """An MLflow store with two versions of one model (registering costs seconds)."""
     settings = Settings(data_dir=tmp_path_factory.mktemp("registry"), model_name="reload-pd",
                         model_poll_seconds=0.2)
+    empty_store(settings.data_dir / "mlflow.db")
     for seed in (3, 4):
         table = make_credit_table(n=600, seed=seed)
         features = table.features.drop(columns=["applied_at"])

@@ -19,6 +19,7 @@ from scoring import Scorer
 from settings import Settings
 from tests.api.service.conftest import Service, start_service
 from tests.decisions.conftest import market, policy  # noqa: F401 - the market's fixtures
+from tests.mlflow_store import empty_store
 from tests.models.conftest import FAST
 
 MODEL = "shadow-pd"
@@ -31,6 +32,7 @@ def registry(tmp_path_factory: pytest.TempPathFactory, market) -> Settings:  # n
     settings = Settings(data_dir=tmp_path_factory.mktemp("registry"), model_name=MODEL,
                         model_poll_seconds=0)
     uri = settings.resolved_tracking_uri()
+    empty_store(settings.data_dir / "mlflow.db")
     rows = np.arange(len(market.table)) % 3 != 0
     for features, label in ((market.table, market.label),
                             (market.table.iloc[rows], market.label[rows])):

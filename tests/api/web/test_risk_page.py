@@ -29,6 +29,7 @@ from lending.products import RequestedPlan
 from settings import Settings
 from tests.api.web.conftest import PASSWORD, USERS, Market, Site, csrf_of, start_site
 from tests.commands import run_command as _run
+from tests.mlflow_store import empty_store
 
 SECTIONS = ("book", "vintages", "roll-rates", "stability", "models", "backtest", "shadow")
 MODEL_NAME = "risk-page-pd"
@@ -248,6 +249,7 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Registry:
     labels = folder / "labels.parquet"
     make_labels_table(n_sellers=300, seed=2).to_parquet(labels)
     settings = Settings(data_dir=data_dir, model_name=MODEL_NAME)
+    empty_store(data_dir / "mlflow.db")
     fast = ["--max-candidates", "1", "--cv-folds", "3", "--n-jobs", "1"]
     out = folder / "backtest"
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
