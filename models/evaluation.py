@@ -10,13 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 from scipy.special import ndtri
 from scipy.stats import rankdata
 from sklearn.metrics import brier_score_loss, log_loss, roc_auc_score, roc_curve
+
+if TYPE_CHECKING:
+    from sklearn.pipeline import Pipeline
 
 __all__ = [
     "logistic_reference",
@@ -428,18 +431,21 @@ class ScoreReference:
                    tuple(float(v) for v in data["shares"]))
 
 
-def logistic_reference(text: Sequence[str], numbers: Sequence[str], *, cs: int = 20,
-                       max_iter: int = 5000) -> Any:
+def logistic_reference(text: Sequence[str], numbers: Sequence[str], *, cs: int | None = 20,
+                       max_iter: int = 5000) -> Pipeline:
     """The reference a model is compared with on a small credit table: the ``text`` columns
     one-hot encoded, the ``numbers`` standardised, and a logistic regression whose
     regularisation strength (``cs`` values) is chosen by a 5-fold inner cross-validation on
-    AUC (scikit-learn's ``LogisticRegressionCV``). Unfitted; a scikit-learn pipeline."""
+    AUC (scikit-learn's ``LogisticRegressionCV``); ``cs=None``: a plain logistic regression
+    (scikit-learn's default strength). Unfitted."""
     from sklearn.compose import ColumnTransformer
-    from sklearn.linear_model import LogisticRegressionCV
+    from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
+    classifier = (LogisticRegression(max_iter=max_iter) if cs is None else
+                  LogisticRegressionCV(Cs=cs, cv=5, scoring="roc_auc", max_iter=max_iter))
     return make_pipeline(
         ColumnTransformer([("text", OneHotEncoder(handle_unknown="ignore"), list(text)),
                            ("numbers", StandardScaler(), list(numbers))]),
-        LogisticRegressionCV(Cs=cs, cv=5, scoring="roc_auc", max_iter=max_iter))
+        classifier)

@@ -14,30 +14,25 @@ one, the migration messages) keep creating theirs; see tests/cli/test_quiet_outp
 from __future__ import annotations
 
 import atexit
+import functools
 import shutil
 import tempfile
-import threading
 from pathlib import Path
 
-_LOCK = threading.Lock()
-_TEMPLATE: list[Path] = []
 
-
+@functools.cache
 def _template() -> Path:
     """The empty, migrated store of this process (created on first use)."""
-    with _LOCK:
-        if not _TEMPLATE:
-            from mlflow.tracking import MlflowClient
+    from mlflow.tracking import MlflowClient
 
-            folder = Path(tempfile.mkdtemp(prefix="sme-credit-mlflow-template-"))
-            atexit.register(shutil.rmtree, folder, ignore_errors=True)
-            database = folder / "mlflow.db"
-            uri = f"sqlite:///{database}"
-            client = MlflowClient(tracking_uri=uri, registry_uri=uri)
-            client.search_experiments()  # creates every table (tracking and registry)
-            client.search_registered_models()
-            _TEMPLATE.append(database)
-        return _TEMPLATE[0]
+    folder = Path(tempfile.mkdtemp(prefix="sme-credit-mlflow-template-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    database = folder / "mlflow.db"
+    uri = f"sqlite:///{database}"
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    client.search_experiments()  # creates every table (tracking and registry)
+    client.search_registered_models()
+    return database
 
 
 def empty_store(database: Path) -> str:
