@@ -147,7 +147,7 @@ def run_simulate(args: argparse.Namespace, settings: Settings) -> int:
         "first_day": result.first_day.isoformat(),
         "last_day": result.last_day.isoformat(), "model_version": version,
         "decisions": dict(result.decisions), "reviews": dict(result.reviews),
-        "draws": result.draws,
+        "failed_before_book": result.failed_before, "draws": result.draws,
         "draws_refused": result.draws_refused, "payments": dict(result.payments),
         "days_closed": result.days_closed,
         "book": result.book.frame.to_dict(orient="records"),
@@ -160,7 +160,9 @@ def run_simulate(args: argparse.Namespace, settings: Settings) -> int:
     paid = ", ".join(f"{name} {count:,}" for name, count in sorted(result.payments.items()))
     print(f"simulated {result.first_day} to {result.last_day}: {result.days_closed} days "
           f"closed; decisions: {decided}; reviews: {reviewed or 'none'}; draws {result.draws:,} "
-          f"({result.draws_refused:,} refused); payments: {paid}")
+          f"({result.draws_refused:,} refused); payments: {paid}; "
+          f"{result.failed_before:,} of {config.sellers:,} sellers had failed before the "
+          "book (never applied)")
     print(result.book.to_text())
     print("seconds by phase: " + ", ".join(f"{name} {value:.1f}" for name, value
                                            in result.timings.items()), file=sys.stderr)

@@ -14,11 +14,16 @@ brings: the new orders and the earlier ones whose known state moved.
 :func:`seller_fates` turns the generator's hidden truth into the simulation's. The
 generator's ``true_pd`` is a seller's probability of default over twelve months; the
 simulator turns it into a constant default hazard ``-ln(1 - true_pd)`` a year and draws
-each seller's default time from it, from the later of the book's first day and the
-seller's registration: an exponential waiting time, so a seller defaults within any
-twelve months it is still paying with probability ``true_pd`` and defaults are spread over
-the whole book (and beyond its end, for the outcomes of its last decisions), not crowded
-into one year of it. The draw has a stream of its own, seeded by the simulation's seed.
+each seller's default time from it, from the seller's registration: an exponential
+waiting time, so a seller defaults within any twelve months it is still paying with
+probability ``true_pd`` and defaults are spread over the whole book (and beyond its end,
+for the outcomes of its last decisions), not crowded into one year of it. A seller that
+joined years before the book has been exposed since it joined: if its default time falls
+before the book's first day it had failed before the lender began (``failed_before``)
+and never applies, so the sellers the book starts with are the survivors a marketplace
+that existed before the lender has, not a fresh population whose riskier part would all
+fail in the book's first year. The draw has a stream of its own, seeded by the
+simulation's seed.
 
 Everything here is pure (frames in, frames out).
 """
@@ -44,7 +49,7 @@ DAYS_PER_YEAR = 365.25
 _NEVER_DAYS = 36_525.0
 #: The columns of :func:`seller_fates`.
 FATE_COLUMNS = ("seller_id", "kind", "industry", "latent_health", "true_pd", "defaults",
-                "default_day", "shock_hit")
+                "default_day", "failed_before", "shock_hit")
 
 
 def orders_known_at(orders: pd.DataFrame, moment: pd.Timestamp) -> pd.DataFrame:
@@ -137,14 +142,16 @@ def seller_fates(market: Marketplace, timezone: str, *, start: date, end: date,
     pandas.DataFrame
         Columns :data:`FATE_COLUMNS`: ``latent_health`` and ``true_pd`` from the truth;
         ``default_day`` (the lender's date the seller stops paying, drawn from the hazard of
-        the module; it may fall after ``end``) and ``defaults`` (it falls before ``end``:
-        the seller defaults within the book); ``industry`` and ``shock_hit`` (whether the
-        generator's demand shock hit the seller's industry).
+        the module from its registration; it may fall before ``start`` or after ``end``),
+        ``defaults`` (it falls in ``[start, end)``: the seller defaults within the book),
+        ``failed_before`` (it falls before ``start``: the seller had failed before the
+        book); ``industry`` and ``shock_hit`` (whether the generator's demand shock hit
+        the seller's industry).
     """
     truth = market.truth.set_index("seller_id")
     sellers = market.sellers.set_index("seller_id")
     registered = pd.to_datetime(sellers["registered_at"].reindex(truth.index), utc=True)
-    exposed_from = [max(start, moment.tz_convert(timezone).date()) for moment in registered]
+    exposed_from = [moment.tz_convert(timezone).date() for moment in registered]
     true_pd = truth["true_pd"].to_numpy(dtype=float)
     yearly_hazard = -np.log1p(-np.clip(true_pd, 0.0, 1.0 - 1e-12))
     rng = np.random.default_rng(np.random.SeedSequence([seed, 0xDEFA]))
@@ -161,8 +168,10 @@ def seller_fates(market: Marketplace, timezone: str, *, start: date, end: date,
         "industry": industry.to_numpy(),
         "latent_health": truth["latent_health"].to_numpy(dtype=float),
         "true_pd": true_pd,
-        "defaults": np.array([day is not None and day < end for day in default_day]),
+        "defaults": np.array([day is not None and start <= day < end
+                              for day in default_day]),
         "default_day": pd.Series(default_day, dtype=object).to_numpy(),
+        "failed_before": np.array([day is not None and day < start for day in default_day]),
         "shock_hit": industry.isin(shocked).to_numpy(),
     }).set_index("seller_id", drop=False)
 

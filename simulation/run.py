@@ -179,6 +179,9 @@ class Simulation:
         (declined, referred), whose outcomes ``sme-credit labels`` never sees; ``review``
         marks a line's review, ``months_on_book`` the months since its line opened (0
         for an application); ``booked`` marks a decision that opened a line.
+    failed_before : sellers whose default day (counted from their registration) fell
+        before the book's first day: they had failed before the lender began and never
+        apply.
     timings : seconds per phase.
     """
 
@@ -194,6 +197,7 @@ class Simulation:
     outcomes: pd.DataFrame
     panel: pd.DataFrame
     reviews: Counter[str] = field(default_factory=Counter)
+    failed_before: int = 0
     timings: dict[str, float] = field(default_factory=dict)
 
 
@@ -321,8 +325,9 @@ def simulate(engine: sa.Engine, config: SimulationConfig, *, scorer: Scorer,
         market = generate_marketplace(config.sellers, config.history_months + config.months,
                                       seed=config.seed, as_of=moments[-1],
                                       base_default_rate=config.base_default_rate)
-    fates = _fates(seller_fates(market, timezone, start=month_days[0], end=month_days[-1],
-                                 seed=config.seed))
+    fate_frame = seller_fates(market, timezone, start=month_days[0], end=month_days[-1],
+                              seed=config.seed)
+    fates = _fates(fate_frame)
     shock = shock_window(market, timezone)
     rng = np.random.default_rng(np.random.SeedSequence([config.seed, 0x51D]))
     registered_at = market.sellers.set_index("seller_id")["registered_at"]
@@ -565,6 +570,7 @@ def simulate(engine: sa.Engine, config: SimulationConfig, *, scorer: Scorer,
                       decisions=decisions, draws=draws_made, draws_refused=refused,
                       payments=payments, days_closed=days_closed, book=book,
                       outcomes=outcomes, panel=panel, reviews=reviews,
+                      failed_before=int(fate_frame["failed_before"].sum()),
                       timings=dict(clock.seconds))
 
 

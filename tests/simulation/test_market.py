@@ -58,22 +58,32 @@ def test_a_month_brings_its_new_orders_and_the_ones_that_moved(market) -> None:
 
 def test_default_days_follow_each_sellers_hazard_over_the_whole_book() -> None:
     """A seller with 12-month PD p defaults within any 12 months it is still paying with
-    probability p: both years of a 24-month book see defaults at the same pace (none
-    before the seller is there), and the draw is the seed's."""
+    probability p, counted from its registration: both years of a 24-month book see
+    defaults at the same pace among the sellers paying at their start (none before the
+    seller is there), a seller that joined long before the book may have failed before it,
+    and the draw is the seed's."""
     start, end = date(2024, 10, 1), date(2026, 10, 1)
     big = generate_marketplace(3000, 30, seed=5, base_default_rate=0.2,
                                as_of=pd.Timestamp("2026-10-01", tz=ZONE))
     fates = seller_fates(big, ZONE, start=start, end=end, seed=7)
     registered = pd.to_datetime(big.sellers.set_index("seller_id")["registered_at"],
-                                utc=True).dt.tz_convert(ZONE).dt.date
-    exposed = registered.reindex(fates.index).map(lambda day: max(day, start))
+                                utc=True).dt.tz_convert(ZONE).dt.date.reindex(fates.index)
     day = fates["default_day"]
     known = day.notna()
-    assert (day[known] >= exposed[known]).all()
-    assert (fates["defaults"] == (known & day.map(lambda d: d is not None and d < end))).all()
-    # sellers there from the start: the first and the second year, each among the sellers
-    # still paying at its beginning, default at about the mean true PD
-    there = exposed == start
+    assert (day[known] >= registered[known]).all()
+    before = known & day.map(lambda d: d is not None and d < start)
+    assert (fates["failed_before"] == before).all()
+    assert (fates["defaults"] == (known & ~before & day.map(
+        lambda d: d is not None and d < end))).all()
+    # only sellers that joined before the book failed before it, and they were the riskier
+    joined_before = registered < start
+    assert before.any() and not (before & ~joined_before).any()
+    assert fates.loc[before, "true_pd"].mean() > fates.loc[joined_before & ~before,
+                                                          "true_pd"].mean()
+    # the sellers there at the start (joined before, not failed), in the first and the
+    # second year, each among the sellers still paying at its beginning, default at about
+    # their mean true PD
+    there = joined_before & ~before
     year = pd.Timestamp(start) + pd.DateOffset(months=12)
     first = there & known & day.map(lambda d: d is not None and d < year.date())
     alive = there & ~first
