@@ -29,9 +29,13 @@ Runs the loop through the product's own commands on a fresh data directory (``--
    scores (the approved sellers only) is printed beside it;
 5. what only the simulator knows (``outcomes.parquet``): every decision of the
    out-of-time period (from the start of the hold-out to the end of the book, approved or
-   not) with whether the seller defaulted within 12 months, for the AUC of each model on
-   the through-the-door population (DeLong 95 % intervals, paired against the champion)
-   and the PD level of each model on the rejects against their observed default rate
+   not) with whether the seller had failed within 12 months (``failed_within_12m``: its
+   default day falls in the 12 months after the decision or before it; a review of a
+   seller already failed, its line in arrears, is a bad case, not a good one; stores
+   simulated before 2026-12-07 lack the column and fall back to ``defaults_within_12m``,
+   which counted those reviews as good), for the AUC of each model on the
+   through-the-door population (DeLong 95 % intervals, paired against the champion) and
+   the PD level of each model on the rejects against their observed default rate
    (Jeffreys 95 % interval).
 
 ``--base-default-rate`` sets the mean 12-month default probability of the *simulated*
@@ -289,21 +293,25 @@ def main(argv: list[str] | None = None) -> int:
         settings.timezone).dt.tz_localize(None)
     window_end = decided_day + pd.DateOffset(months=args.window_months)
     default_day = pd.to_datetime(outcomes["default_day"])
+    truth_column = "failed_within_12m" if "failed_within_12m" in outcomes \
+        else "defaults_within_12m"
+    figures["through_the_door_truth"] = truth_column
     # an upper bound of the ledger's label: a ledger bad also needs 90 days past due in it
-    outcomes["defaults_within_window"] = (default_day.notna() & (default_day >= decided_day)
-                                          & (default_day <= window_end))
+    failed_by = default_day.notna() & (default_day <= window_end)
+    outcomes["defaults_within_window"] = failed_by & (default_day >= decided_day) \
+        if truth_column == "defaults_within_12m" else failed_by
     if "review" not in outcomes:
         outcomes["review"] = False
-    frame = outcomes[["decision_id", "kept_aside", "defaults_within_12m",
+    frame = outcomes[["decision_id", "kept_aside", truth_column,
                       "defaults_within_window", "review"]].merge(
         decisions, on="decision_id", how="inner")
     start = pd.Timestamp(window[0])
     later = frame.loc[pd.to_datetime(frame["created_at"], utc=True) >= start]
-    truth = later["defaults_within_12m"].to_numpy(dtype=float)
+    truth = later[truth_column].to_numpy(dtype=float)
     rejects = later["kept_aside"].to_numpy(dtype=bool)
     print(f"\nthrough the door from {start}: {len(later):,} decisions "
-          f"({int(rejects.sum()):,} declined or referred), {int(truth.sum())} defaulted "
-          f"within 12 months (the simulator's truth)")
+          f"({int(rejects.sum()):,} declined or referred), {int(truth.sum())} of them of "
+          f"sellers failed within 12 months (the simulator's truth, {truth_column})")
     figures["through_the_door"] = {"rows": len(later), "rejects": int(rejects.sum()),
                                    "bads": int(truth.sum()),
                                    "reject_bads": int(truth[rejects].sum())}

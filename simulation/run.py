@@ -102,7 +102,7 @@ ACTOR = "system:simulation"
 OUTCOME_COLUMNS = ("decision_id", "seller_id", "decided_at", "month", "outcome", "status",
                    "grade", "pd", "line_id", "booked", "kept_aside", "kind", "true_pd",
                    "latent_health", "defaults", "default_day", "defaults_within_12m",
-                   "review", "months_on_book")
+                   "failed_within_12m", "review", "months_on_book")
 
 Progress = Callable[[int], None]
 
@@ -597,5 +597,8 @@ def _outcome_row(view: Any, month: int, fate: _Fate, moment: pd.Timestamp,
         "defaults": fate.defaults, "default_day": default_day,
         "defaults_within_12m": bool(default_day is not None
                                     and decided <= default_day <= horizon),
+        # a review of a seller that has already failed (its line in arrears) is as bad a
+        # case as there is, though its default day falls before the decision
+        "failed_within_12m": bool(default_day is not None and default_day <= horizon),
         "review": review, "months_on_book": months_on_book,
     }

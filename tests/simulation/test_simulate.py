@@ -97,6 +97,11 @@ def test_declined_sellers_outcomes_are_kept_aside(small_book: tuple[str, Simulat
               for d, first, last in zip(day, decided, horizon, strict=True)]
     assert (outcomes["defaults_within_12m"] == within).all()
     assert outcomes["defaults_within_12m"].any()
+    # failed by the end of that year: the same, or failed before the decision already
+    failed = [d is not None and not pd.isna(d) and d <= last
+              for d, last in zip(day, horizon, strict=True)]
+    assert (outcomes["failed_within_12m"] == failed).all()
+    assert (outcomes["failed_within_12m"] >= outcomes["defaults_within_12m"]).all()
     in_book = [d is not None and not pd.isna(d) and d <= result.last_day for d in day]
     assert (outcomes["defaults"] == in_book).all()
     # a seller past its default day has failed: it never applies again
