@@ -29,12 +29,11 @@ from importlib import resources
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request, Response
-from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter
 from sqlmodel import SQLModel
 
 from access.principal import Principal
 from api.deps import (
-    DecisionCommitsDep,
     IdempotencyKeyDep,
     ModelsDep,
     PolicyDep,
@@ -52,8 +51,11 @@ from decisions import service as service
 from decisions.case import REVIEW_PERMISSION, OfficerActionName
 from decisions.tables import CaseBase, CreditDecisionBase, DecisionScoreBase, OfficerActionBase
 from lending.errors import LendingError
+from lending.persistence import SqlUnitOfWork
 from lending.policy import CreditPolicy, load_policy
 from scoring import Scorer
+from settings import Settings
+from store import GroupCommit
 from store.clock import utc_now
 
 router = APIRouter(prefix="/v1", tags=["decisions"])
@@ -333,16 +335,40 @@ def _policy_lookup(current: CreditPolicy) -> Any:
     return policy_for
 
 
+#: The JSON of a decision's answer, as FastAPI writes a ``response_model`` (by alias).
+_DECISION_JSON = TypeAdapter(DecisionPublic)
+
+
+def decision_response(view: service.DecisionView) -> Response:
+    """``POST /v1/decisions``'s answer (201), its JSON written here, in the route's worker
+    thread: FastAPI would validate the returned model against ``response_model`` again in a
+    second hop to the thread pool (a sync route's answer is validated there) before writing
+    the same bytes. ``Idempotent-Replayed: true`` on a replay."""
+    response = Response(_DECISION_JSON.dump_json(decision_public(view), by_alias=True),
+                        status_code=201, media_type="application/json")
+    if view.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return response
+
+
 # ------------------------------------------------------------------- routes
 @router.post("/decisions", response_model=DecisionPublic, status_code=201)
-def create_decision(body: DecisionRequest, response: Response,
+def create_decision(body: DecisionRequest,
                     principal: Annotated[Principal, require("decisions:create")],
-                    uow: UowDep, scorer: ScorerDep, policy: PolicyDep, settings: SettingsDep,
-                    idempotency_key: IdempotencyKeyDep, commits: DecisionCommitsDep,
-                    models: ModelsDep, request: Request) -> DecisionPublic:
+                    scorer: ScorerDep, idempotency_key: IdempotencyKeyDep,
+                    request: Request) -> Response:
     """Decide on a seller's credit from its current feature snapshot."""
+    # The service's parts read from the app's state here, as their dependencies
+    # (api.deps: get_uow, get_policy, get_settings, get_decision_commits, get_models) would
+    # give them: each dependency costs FastAPI's resolver tens of microseconds a request.
+    state = request.app.state
+    uow = SqlUnitOfWork(state.engine)
+    policy: CreditPolicy = state.policy
+    settings: Settings = state.settings
+    commits: GroupCommit[SqlUnitOfWork] | None = state.decision_commits
+    models: ModelHolder = state.models
     now = utc_now()
-    metrics: Metrics = request.app.state.metrics
+    metrics: Metrics = state.metrics
     if body.as_of is not None and body.as_of > now + timedelta(minutes=5):
         raise ApiError(422, "invalid_request", "as_of must not be in the future",
                        [{"path": "body.as_of", "message": "in the future"}])
@@ -352,9 +378,7 @@ def create_decision(body: DecisionRequest, response: Response,
         max_age=timedelta(seconds=settings.snapshot_max_age_seconds),
         timezone=settings.timezone, client=principal.client, commits=commits,
         challenger=models.challenger(), on_shadow_failure=metrics.shadow_failed)
-    if view.replayed:
-        response.headers["Idempotent-Replayed"] = "true"
-    return decision_public(view)
+    return decision_response(view)
 
 
 @router.get("/decisions", response_model=DecisionPagePublic)
