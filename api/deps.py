@@ -58,21 +58,37 @@ async def get_engine(request: Request) -> sa.Engine:
     return engine_of(request)
 
 
-async def get_uow(request: Request) -> SqlUnitOfWork:
-    """A fresh unit of work, not yet entered (``with uow: ... uow.commit()``)."""
-    return SqlUnitOfWork(request.app.state.engine)
-
-
-async def get_decision_commits(request: Request) -> GroupCommit | None:
-    """The group commit that stores decisions (``None``: each in its own transaction)."""
+def decision_commits_of(request: Request) -> GroupCommit | None:
+    """The group commit that stores decisions (what :func:`get_decision_commits` gives)."""
     commits: GroupCommit | None = request.app.state.decision_commits
     return commits
 
 
-async def get_models(request: Request) -> ModelHolder:
-    """The model holder."""
+def models_of(request: Request) -> ModelHolder:
+    """The model holder (what :func:`get_models` gives a route)."""
     holder: ModelHolder = request.app.state.models
     return holder
+
+
+def policy_of(request: Request) -> CreditPolicy:
+    """The credit policy in force (what :func:`get_policy` gives a route)."""
+    policy: CreditPolicy = request.app.state.policy
+    return policy
+
+
+async def get_uow(request: Request) -> SqlUnitOfWork:
+    """A fresh unit of work, not yet entered (``with uow: ... uow.commit()``)."""
+    return SqlUnitOfWork(engine_of(request))
+
+
+async def get_decision_commits(request: Request) -> GroupCommit | None:
+    """The group commit that stores decisions (``None``: each in its own transaction)."""
+    return decision_commits_of(request)
+
+
+async def get_models(request: Request) -> ModelHolder:
+    """The model holder."""
+    return models_of(request)
 
 
 async def get_scorer(request: Request) -> Scorer:
@@ -86,8 +102,7 @@ async def get_scorer(request: Request) -> Scorer:
 
 async def get_policy(request: Request) -> CreditPolicy:
     """The credit policy in force."""
-    policy: CreditPolicy = request.app.state.policy
-    return policy
+    return policy_of(request)
 
 
 _KEY_MAX = 200

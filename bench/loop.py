@@ -297,9 +297,10 @@ def main(argv: list[str] | None = None) -> int:
         else "defaults_within_12m"
     figures["through_the_door_truth"] = truth_column
     # an upper bound of the ledger's label: a ledger bad also needs 90 days past due in it
-    failed_by = default_day.notna() & (default_day <= window_end)
-    outcomes["defaults_within_window"] = failed_by & (default_day >= decided_day) \
-        if truth_column == "defaults_within_12m" else failed_by
+    stopped = default_day.notna() & (default_day <= window_end)
+    if truth_column == "defaults_within_12m":  # the old truth: not before the decision
+        stopped &= default_day >= decided_day
+    outcomes["defaults_within_window"] = stopped
     if "review" not in outcomes:
         outcomes["review"] = False
     frame = outcomes[["decision_id", "kept_aside", truth_column,
