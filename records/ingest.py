@@ -60,6 +60,7 @@ from lending.money import MAX_AMOUNT, MINOR_UNIT_DIGITS
 from lending.persistence import SqlUnitOfWork
 from records.errors import BatchTooLarge, UnknownSeller
 from records.snapshots import (
+    SnapshotMode,
     Source,
     encodable,
     lock_sellers,
@@ -68,6 +69,7 @@ from records.snapshots import (
     read_tier_history,
     reading,
     rebuild_snapshots,
+    renew_snapshots,
     storable_id,
     store_snapshots,
     stored_utc,
@@ -606,7 +608,8 @@ def _cap(rows: Rows, max_rows: int) -> None:
 
 def register_sellers(source: Source, rows: Rows, *, now: datetime | None = None,
                      timezone: str = DEFAULT_TIMEZONE,
-                     max_rows: int = MAX_BATCH_ROWS) -> IngestResult:
+                     max_rows: int = MAX_BATCH_ROWS,
+                     snapshots: SnapshotMode = "rebuild") -> IngestResult:
     """Register sellers (new ones stored, changed ones updated), one transaction.
 
     Parameters
@@ -618,6 +621,8 @@ def register_sellers(source: Source, rows: Rows, *, now: datetime | None = None,
         the current time).
     timezone : the lender's time zone.
     max_rows : the batch cap.
+    snapshots : ``"rebuild"`` the changed sellers' snapshots or ``"invalidate"`` them
+        (:data:`records.snapshots.SnapshotMode`).
 
     Returns
     -------
@@ -643,22 +648,24 @@ def register_sellers(source: Source, rows: Rows, *, now: datetime | None = None,
             accepted, unchanged, updated, touched = _store_sellers(connection, checked,
                                                                    fresh=False,
                                                                    tier_seen=moment)
-            snapshots = rebuild_snapshots(connection, touched, now=moment,
-                                          timezone=timezone)
-        return checked.result(accepted, unchanged, updated, len(snapshots))
+            built = renew_snapshots(connection, touched, now=moment, timezone=timezone,
+                                    mode=snapshots)
+        return checked.result(accepted, unchanged, updated, built)
 
     return _retry_once(source, work)
 
 
 def ingest_tier_history(source: Source, rows: Rows, *, now: datetime | None = None,
                         timezone: str = DEFAULT_TIMEZONE,
-                        max_rows: int = MAX_BATCH_ROWS) -> IngestResult:
+                        max_rows: int = MAX_BATCH_ROWS,
+                        snapshots: SnapshotMode = "rebuild") -> IngestResult:
     """Store membership-tier periods, idempotent by seller and ``valid_from``.
 
     Rows follow :data:`features.records.TIER_HISTORY_FIELDS`; a period of an unregistered
     seller is rejected. A new period is stored, a changed one (another tier or
     ``valid_to``) replaces the stored one; then the snapshots of the sellers whose periods
-    changed are rebuilt as of ``now``, in the same transaction.
+    changed are rebuilt as of ``now`` (or invalidated, with ``snapshots="invalidate"``),
+    in the same transaction.
 
     Raises
     ------
@@ -678,9 +685,9 @@ def ingest_tier_history(source: Source, rows: Rows, *, now: datetime | None = No
             if checked.kept.empty:
                 return checked.result(0, 0, 0, 0)
             accepted, unchanged, updated, touched = _store_tiers(connection, checked)
-            snapshots = rebuild_snapshots(connection, touched, now=now or utc_now(),
-                                          timezone=timezone)
-        return checked.result(accepted, unchanged, updated, len(snapshots))
+            built = renew_snapshots(connection, touched, now=now or utc_now(),
+                                    timezone=timezone, mode=snapshots)
+        return checked.result(accepted, unchanged, updated, built)
 
     return _retry_once(source, work)
 
@@ -688,7 +695,8 @@ def ingest_tier_history(source: Source, rows: Rows, *, now: datetime | None = No
 def ingest_orders(source: Source, rows: Rows, *, now: datetime | None = None,
                   currencies: Iterable[str] = DEFAULT_CURRENCIES,
                   timezone: str = DEFAULT_TIMEZONE,
-                  max_rows: int = MAX_BATCH_ROWS) -> IngestResult:
+                  max_rows: int = MAX_BATCH_ROWS,
+                  snapshots: SnapshotMode = "rebuild") -> IngestResult:
     """Ingest a batch of orders, idempotent by ``order_id``, in one transaction.
 
     New orders are stored, changed ones replace the stored version, repeated ones change
@@ -705,6 +713,9 @@ def ingest_orders(source: Source, rows: Rows, *, now: datetime | None = None,
     currencies : the supported currencies (setting ``currencies``).
     timezone : the lender's time zone.
     max_rows : the batch cap.
+    snapshots : ``"rebuild"`` the changed sellers' snapshots (the default) or
+        ``"invalidate"`` them, for a bulk feed of which few sellers are decided soon
+        (:data:`records.snapshots.SnapshotMode`).
 
     Returns
     -------
@@ -734,9 +745,9 @@ def ingest_orders(source: Source, rows: Rows, *, now: datetime | None = None,
                 return checked.result(0, 0, 0, 0)
             accepted, unchanged, updated, touched = _store_orders(connection, checked,
                                                                   fresh=False)
-            snapshots = rebuild_snapshots(connection, touched, now=now or utc_now(),
-                                          timezone=timezone)
-        return checked.result(accepted, unchanged, updated, len(snapshots))
+            built = renew_snapshots(connection, touched, now=now or utc_now(),
+                                    timezone=timezone, mode=snapshots)
+        return checked.result(accepted, unchanged, updated, built)
 
     return _retry_once(source, work)
 

@@ -40,7 +40,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar, cast
 
 import numpy as np
 import pandas as pd
@@ -75,6 +75,9 @@ __all__ = [
     "refresh_snapshots",
     "refresh_changed_sellers",
     "rebuild_snapshots",
+    "renew_snapshots",
+    "SnapshotMode",
+    "SNAPSHOT_MODES",
     "store_snapshots",
     "lock_sellers",
     "reading",
@@ -263,12 +266,22 @@ def _select(connection: sa.Connection, table: sa.Table, columns: Sequence[str],
     if since is not None:
         statement = statement.where(table.c.created_at >= since)
     if ids is None:
-        return [tuple(row) for row in connection.execute(statement)]
+        return _fetch_raw(connection, statement)
     rows: list[tuple[Any, ...]] = []
     for chunk in _chunks(list(ids)):
-        rows += [tuple(row) for row in connection.execute(
-            statement.where(table.c[key].in_(list(chunk))))]
+        rows += _fetch_raw(connection, statement.where(table.c[key].in_(list(chunk))))
     return rows
+
+
+def _fetch_raw(connection: sa.Connection, statement: sa.Select[Any]) -> list[tuple[Any, ...]]:
+    """Every row of ``statement`` as the driver gives it: one ``fetchall`` of the DBAPI
+    cursor instead of a SQLAlchemy row object per row (the columns need no result
+    processing: times are read as text, and the callers convert in bulk)."""
+    result = connection.execute(statement)
+    try:
+        return cast(list[tuple[Any, ...]], result.cursor.fetchall())
+    finally:
+        result.close()
 
 
 def _times(values: pd.Series) -> pd.Series:
@@ -466,6 +479,31 @@ def rebuild_snapshots(connection: sa.Connection, seller_ids: Iterable[str], *, n
     orders = read_orders(connection, ids)
     return store_snapshots(connection, orders, sellers, now=now, timezone=timezone,
                            progress=progress)
+
+
+#: What a batch of records does to the snapshots of the sellers it changes: ``"rebuild"``
+#: them as of the batch's moment (the default: a decision right after reads a stored
+#: snapshot), or ``"invalidate"`` them (delete the stored rows: the next decision on such
+#: a seller builds its snapshot then, or :func:`refresh_snapshots` builds several in one
+#: call). Invalidating suits a bulk feed of many sellers of whom few are decided soon.
+SnapshotMode = Literal["rebuild", "invalidate"]
+SNAPSHOT_MODES: tuple[str, ...] = ("rebuild", "invalidate")
+
+
+def renew_snapshots(connection: sa.Connection, seller_ids: Iterable[str], *, now: datetime,
+                    timezone: str = DEFAULT_TIMEZONE, mode: SnapshotMode = "rebuild") -> int:
+    """Rebuild or invalidate (``mode``, :data:`SnapshotMode`) the snapshots of
+    ``seller_ids``; the number rebuilt (0 when invalidating). The caller holds the
+    transaction and the sellers' locks, as for :func:`rebuild_snapshots`."""
+    if mode == "rebuild":
+        return len(rebuild_snapshots(connection, seller_ids, now=now, timezone=timezone))
+    if mode != "invalidate":
+        raise ValueError(f"snapshot mode must be one of {', '.join(SNAPSHOT_MODES)}; "
+                         f"got {mode!r}")
+    ids = sorted({str(seller_id) for seller_id in seller_ids})
+    for chunk in _chunks(ids):
+        connection.execute(sa.delete(_SNAPSHOT).where(_SNAPSHOT.c.seller_id.in_(list(chunk))))
+    return 0
 
 
 def seller_exists(connection: sa.Connection, seller_id: str) -> bool:

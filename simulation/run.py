@@ -5,7 +5,9 @@ Each simulated month starts at midnight of its first day in the lender's time zo
 1. **records arrive**: sellers registered during the month before are registered
    (:func:`records.ingest.register_sellers`), and the orders created or changed in it
    arrive as the marketplace knew them then (:func:`records.ingest.ingest_orders`, one
-   batch, which rebuilds the feature snapshots of the sellers it touches);
+   batch); as a bulk feed, the batches invalidate the snapshots of the sellers they
+   touch (``snapshots="invalidate"``) instead of rebuilding them: most of those sellers
+   are not decided this month, and those who are get theirs built in step 3;
 2. **lines are reviewed**: every ``review_every_months`` months on book, each line not
    written off (of a seller past its default day: only while it owes something) is
    reviewed as a lender does, by a decision on its seller
@@ -18,9 +20,10 @@ Each simulated month starts at midnight of its first day in the lender's time zo
    referral leaves the line as it is (the officer never comes);
 3. **sellers ask for decisions**: a seeded share of the sellers still trading without a
    line (and without a decision in the last ``reapply_after_months``) apply; their snapshots (and
-   the reviewed sellers') are brought to the moment
+   the reviewed sellers') are built as of the moment
    (:func:`records.snapshots.refresh_snapshots`, one builder call, with their credit
-   history from the ledger) and each is decided by
+   history from the ledger: the snapshots the batches would have rebuilt, since nothing
+   is written between) and each is decided by
    :func:`decisions.service.decide_for_seller`, the code behind ``POST /v1/decisions``,
    with the champion loaded once;
 4. **every day of the month**: approved sellers draw on their lines
@@ -452,7 +455,6 @@ def simulate(engine: sa.Engine, config: SimulationConfig, *, scorer: Scorer,
     for month in range(config.months):
         moment = moments[month]
         now = moment.to_pydatetime()
-        touched: set[str] = set()
         if month > 0:
             with clock.phase("records"):
                 previous = moments[month - 1]
@@ -461,19 +463,18 @@ def simulate(engine: sa.Engine, config: SimulationConfig, *, scorer: Scorer,
                 if len(new):
                     _all_stored("sellers", register_sellers(
                         engine, new, now=now, timezone=timezone,
-                        max_rows=len(new)).rejected_rows)
+                        max_rows=len(new), snapshots="invalidate").rejected_rows)
                     periods = tiers.loc[tiers["seller_id"].isin(new["seller_id"])]
                     if len(periods):
                         _all_stored("tier history", ingest_tier_history(
                             engine, periods, now=now, timezone=timezone,
-                            max_rows=len(periods)).rejected_rows)
+                            max_rows=len(periods), snapshots="invalidate").rejected_rows)
                 arrived = orders_changed(market.orders, previous, moment)
                 if len(arrived):
                     _all_stored("orders", ingest_orders(
                         engine, arrived, now=now, currencies=(policy.currency,),
-                        timezone=timezone, max_rows=len(arrived)).rejected_rows)
-                touched = set(arrived["seller_id"].astype(str)) | set(
-                    new["seller_id"].astype(str))
+                        timezone=timezone, max_rows=len(arrived),
+                        snapshots="invalidate").rejected_rows)
 
         first_day, next_month = month_days[month], month_days[month + 1]
         # the lines due for review, not written off (the ledger says which are); a
@@ -502,9 +503,9 @@ def simulate(engine: sa.Engine, config: SimulationConfig, *, scorer: Scorer,
         chosen = rng.random(len(candidates)) < config.apply_share
         applicants = [seller for seller, pick in zip(candidates, chosen, strict=True) if pick]
         with clock.phase("snapshots"):
-            stale = sorted((set(applicants) | set(reviewed)) - touched)
-            if stale:
-                refresh_snapshots(engine, now=now, seller_ids=stale, timezone=timezone,
+            deciding = sorted(set(applicants) | set(reviewed))
+            if deciding:
+                refresh_snapshots(engine, now=now, seller_ids=deciding, timezone=timezone,
                                   progress=False)
         with clock.phase("reviews"):
             for seller in reviewed:

@@ -383,8 +383,7 @@ def book_journal(uow: SqlUnitOfWork, record: CreditLineRecord, state: LineState)
     ``state.as_of``. Returns the number of entries booked.
     """
     planned = journal_plan(uow.journal.list(record), state, record.currency)
-    for entry, adjustment in planned:
-        uow.journal.add(record, entry, posted_on=state.as_of, adjustment=adjustment)
+    uow.journal.add_many(record, planned, posted_on=state.as_of)
     return len(planned)
 
 
@@ -451,12 +450,9 @@ def books_forward(record: CreditLineRecord, events: Sequence[LineEvent],
 def _book_forward(uow: SqlUnitOfWork, record: CreditLineRecord, state: LineState) -> int:
     """Book the derived entries dated after the line's booked date (see
     :func:`books_forward`), without reading the book."""
-    count = 0
-    for entry in state.journal:
-        if entry.on > record.as_of:
-            uow.journal.add(record, entry, posted_on=state.as_of)
-            count += 1
-    return count
+    entries = [(entry, False) for entry in state.journal if entry.on > record.as_of]
+    uow.journal.add_many(record, entries, posted_on=state.as_of)
+    return len(entries)
 
 
 def _apply(uow: SqlUnitOfWork, record: CreditLineRecord, line: CreditLine,

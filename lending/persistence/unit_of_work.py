@@ -114,27 +114,44 @@ class BookedEntry:
     adjustment: bool
 
 
+_ENTRY_TABLE: sa.Table = JournalEntryRecord.__table__  # type: ignore[attr-defined]
+_POSTING_TABLE: sa.Table = JournalPostingRecord.__table__  # type: ignore[attr-defined]
+
+
 class JournalRepository:
     """The append-only book of journal entries of each line."""
 
     def __init__(self, session: Session) -> None:
         self._session = session
 
-    def add(self, line: CreditLineRecord, entry: JournalEntry, *, posted_on: date,
-            adjustment: bool = False) -> None:
-        """Book ``entry`` (already balanced: a :class:`JournalEntry` cannot be otherwise)."""
-        record = JournalEntryRecord(line_id=line.id, on=entry.on, posted_on=posted_on,
-                                    kind=str(entry.kind), reference=entry.reference,
-                                    currency=entry.currency, adjustment=adjustment,
-                                    amount_minor=to_minor(entry.amount, entry.currency),
-                                    recorded_at=utc_now())
-        self._session.add(record)
+    def add_many(self, line: CreditLineRecord, entries: Sequence[tuple[JournalEntry, bool]],
+                 *, posted_on: date) -> None:
+        """Book ``entries`` (each with whether it is an adjusting one), in their order.
+
+        Two statements whatever their number: the entries' rows, their ids returned in
+        the order given, then every posting (after one flush of what the session holds,
+        so that the line's row and events go first). The rows are written directly, not
+        through ORM objects: booking a draw or a payment books several entries, and an
+        ORM flush per entry (for its id) cost more than the rest of the write.
+        """
+        if not entries:
+            return
         self._session.flush()
-        assert record.id is not None
-        for posting in entry.postings:
-            self._session.add(JournalPostingRecord(
-                entry_id=record.id, account=str(posting.account), side=posting.side,
-                amount_minor=to_minor(posting.amount, entry.currency)))
+        stamp = utc_now()
+        connection = self._session.connection()
+        ids = connection.execute(
+            sa.insert(_ENTRY_TABLE).returning(_ENTRY_TABLE.c.id,
+                                              sort_by_parameter_order=True),
+            [{"line_id": line.id, "on": entry.on, "posted_on": posted_on,
+              "kind": str(entry.kind), "reference": entry.reference,
+              "currency": entry.currency, "adjustment": adjustment,
+              "amount_minor": to_minor(entry.amount, entry.currency), "recorded_at": stamp}
+             for entry, adjustment in entries]).scalars().all()
+        connection.execute(sa.insert(_POSTING_TABLE), [
+            {"entry_id": entry_id, "account": str(posting.account), "side": posting.side,
+             "amount_minor": to_minor(posting.amount, entry.currency)}
+            for entry_id, (entry, _) in zip(ids, entries, strict=True)
+            for posting in entry.postings])
 
     def list(self, line: CreditLineRecord) -> list[BookedEntry]:
         """Every booked entry of the line, in booking order."""

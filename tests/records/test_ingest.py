@@ -20,6 +20,7 @@ from records.ingest import (
     register_sellers,
 )
 from records.snapshots import UnknownSeller, current_snapshot, read_orders
+from store import make_engine, upgrade_database
 
 from .conftest import AS_OF, as_rows
 
@@ -232,3 +233,56 @@ def test_texts_no_database_can_store_reject_their_rows_with_their_own_reason(reg
     assert result.accepted == 1
     with pytest.raises(UnknownSeller):
         current_snapshot(registered, "S\ud800", now=AS_OF, max_age=DAY)
+
+
+def _snapshot_rows(engine: sa.Engine) -> dict[str, tuple]:
+    with engine.connect() as connection:
+        return {row[0]: tuple(row[1:]) for row in connection.execute(sa.text(
+            "SELECT seller_id, as_of, features, orders_seen FROM feature_snapshot"))}
+
+
+def test_a_batch_that_invalidates_snapshots_leaves_the_next_decision_the_same_snapshot(
+        engine, market, tmp_path):
+    """``snapshots="invalidate"``: the touched sellers' snapshots are gone (no stale row is
+    read as current), the others are kept, and building them later at the same moment
+    gives exactly what a rebuilding batch stores."""
+    from records.snapshots import refresh_snapshots
+
+    first = market.orders[market.orders.created_at < AS_OF - 60 * DAY]
+    later = market.orders[market.orders.created_at >= AS_OF - 60 * DAY]
+    touched = sorted(set(later.seller_id.astype(str)))
+    untouched = sorted(set(market.sellers.seller_id.astype(str)) - set(touched))
+    assert touched and untouched
+
+    register_sellers(engine, as_rows(market.sellers), now=AS_OF - DAY)
+    ingest_orders(engine, as_rows(first), now=AS_OF - DAY)
+    before = _snapshot_rows(engine)
+    result = ingest_orders(engine, as_rows(later), now=AS_OF, snapshots="invalidate")
+    assert result.accepted == len(later) and result.snapshots == 0
+    after = _snapshot_rows(engine)
+    assert sorted(after) == untouched
+    assert all(after[seller] == before[seller] for seller in untouched)
+    assert refresh_snapshots(engine, now=AS_OF, seller_ids=touched, progress=False) == len(
+        touched)
+    invalidated_then_built = _snapshot_rows(engine)
+
+    # the same records through the default mode, in a second (embedded) store
+    other = make_engine(f"sqlite:///{tmp_path / 'rebuilt.db'}")
+    try:
+        upgrade_database(other)
+        register_sellers(other, as_rows(market.sellers), now=AS_OF - DAY)
+        ingest_orders(other, as_rows(first), now=AS_OF - DAY)
+        rebuilt = ingest_orders(other, as_rows(later), now=AS_OF)
+        assert rebuilt.snapshots == len(touched)
+        built_by_the_batch = _snapshot_rows(other)
+    finally:
+        other.dispose()
+    for seller in touched:
+        assert invalidated_then_built[seller][1:] == built_by_the_batch[seller][1:]
+
+
+def test_an_unknown_snapshot_mode_is_refused_and_stores_nothing(registered, market):
+    rows = as_rows(market.orders.head(5))
+    with pytest.raises(ValueError, match="snapshot mode must be one of rebuild, invalidate"):
+        ingest_orders(registered, rows, now=AS_OF, snapshots="later")  # type: ignore[arg-type]
+    assert stored_ids(registered, "seller_order", "order_id") == set()
