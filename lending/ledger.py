@@ -208,6 +208,22 @@ class JournalEntry:
                  amount: Decimal, *, reference: str = "",
                  currency: str = "CNY") -> JournalEntry | None:
         """A two-line entry moving ``amount`` from ``credit`` to ``debit``; ``None`` if zero."""
+        if (isinstance(amount, Decimal) and amount.is_finite() and amount > 0
+                and isinstance(debit, Account) and isinstance(credit, Account)
+                and amount.quantize(minor_unit(currency)) == amount):
+            # Balanced by construction and every check of __post_init__ passed: build it
+            # without them (a line's fold makes one per instalment and day of interest).
+            entry = object.__new__(cls)
+            put = object.__setattr__
+            put(entry, "on", on)
+            put(entry, "kind", kind)
+            put(entry, "postings", (Posting(debit, "debit", amount),
+                                    Posting(credit, "credit", amount)))
+            put(entry, "reference", reference)
+            put(entry, "currency", currency)
+            put(entry, "amount", amount)
+            return entry
+        # zero (nothing moved), or a refusal with __post_init__'s own message
         return cls.compound(on, kind, debits={debit: amount}, credits={credit: amount},
                             reference=reference, currency=currency)
 

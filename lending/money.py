@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal, InvalidOperation
+from functools import cache
 
 from lending.errors import InvalidAmount
 
@@ -68,6 +69,13 @@ def minor_unit(currency: str = "CNY") -> Decimal:
     except KeyError:
         raise InvalidAmount(f"unsupported currency {currency!r}; supported: "
                             f"{sorted(MINOR_UNIT_DIGITS)}") from None
+    return _unit(digits)
+
+
+@cache
+def _unit(digits: int) -> Decimal:
+    """``10 ** -digits`` (a ``Decimal`` is immutable: one per number of digits is shared;
+    the daily accrual of a line's fold asks for it millions of times)."""
     return Decimal(1).scaleb(-digits)
 
 

@@ -2,9 +2,12 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from lending.errors import UnbalancedEntry
 from lending.ledger import Account, EntryKind, Journal, JournalEntry, Posting
+from lending.money import MINOR_UNIT_DIGITS
 
 DAY = date(2025, 3, 1)
 
@@ -56,3 +59,32 @@ def test_balances_are_derived_on_each_accounts_normal_side():
     assert balances[Account.SUPPLIER_PAYABLE] == Decimal("0.00")
     assert journal.balance(Account.LOANS_RECEIVABLE, as_of=DAY) == Decimal("1000.00")
     assert journal.total_debits() == journal.total_credits() == Decimal("2700.00")
+
+
+@given(amount=st.one_of(
+           st.decimals(min_value=Decimal("-1000"), max_value=Decimal("1000000"), places=3),
+           st.decimals(allow_nan=True, allow_infinity=True, places=2),
+           st.integers(-5, 5), st.floats(-5, 5)),
+       currency=st.sampled_from(sorted(MINOR_UNIT_DIGITS)),
+       accounts=st.tuples(st.sampled_from(list(Account)), st.sampled_from(list(Account))))
+def test_a_transfer_is_the_two_posting_compound_entry_or_its_refusal(amount, currency, accounts):
+    """``transfer``'s direct construction gives exactly the entry the checked constructor
+    gives, and refuses (with its message) whatever it refuses."""
+    debit, credit = accounts
+
+    def made(build):
+        try:
+            return build()
+        except UnbalancedEntry as refusal:
+            return ("refused", str(refusal))
+
+    direct = made(lambda: JournalEntry.transfer(DAY, EntryKind.INTEREST_ACCRUAL, debit, credit,
+                                                amount, reference="D1", currency=currency))
+    checked = made(lambda: JournalEntry.compound(
+        DAY, EntryKind.INTEREST_ACCRUAL, debits={debit: amount}, credits={credit: amount},
+        reference="D1", currency=currency))
+    assert direct == checked
+    if isinstance(direct, JournalEntry):
+        assert direct.amount == amount and hash(direct) == hash(checked)
+        assert direct.postings == (Posting(debit, "debit", amount),
+                                   Posting(credit, "credit", amount))
