@@ -58,16 +58,26 @@ def _operations(client: int) -> list[tuple[str, str, dict[str, Any]]]:
     return operations
 
 
-def _send_until_answered(server: ServerProcess, token: str, key: str, path: str,
-                         body: dict[str, Any], deadline: float) -> httpx.Response:
+def _client() -> httpx.Client:
+    """An HTTP client for one client thread's requests and retries.
+
+    A long read timeout: a retry is sent only when the server is down, never while the
+    first request may still be in flight on a slow machine (a same-key retry racing its own
+    first request is idempotency's concern, not this crash test's). Every request opens a
+    new connection (no keep-alive), as ``httpx.post`` did, so the requests keep spreading
+    over both workers; but one client per thread, not ``httpx.post`` per attempt, which
+    builds a client and its SSL context (about 40 ms of CPU) each time: clients retrying
+    every 50 ms while the server restarted took a core from the restarting server."""
+    return httpx.Client(timeout=httpx.Timeout(120.0, connect=5.0),
+                        limits=httpx.Limits(max_keepalive_connections=0))
+
+
+def _send_until_answered(client: httpx.Client, server: ServerProcess, token: str, key: str,
+                         path: str, body: dict[str, Any], deadline: float) -> httpx.Response:
     headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": key}
     while time.monotonic() < deadline:
         try:
-            # a long read timeout: a retry is sent only when the server is down, never while
-            # the first request may still be in flight on a slow machine (a same-key retry
-            # racing its own first request is idempotency's concern, not this crash test's)
-            answer = httpx.post(f"{server.url}{path}", json=body, headers=headers,
-                                timeout=httpx.Timeout(120.0, connect=5.0))
+            answer = client.post(f"{server.url}{path}", json=body, headers=headers)
         except httpx.HTTPError:
             time.sleep(0.05)  # the server is down: retry the very same request
             continue
@@ -101,10 +111,11 @@ def test_acknowledged_draws_and_repayments_survive_sigkill_exactly_once(
     deadline = time.monotonic() + 600
 
     def client(number: int) -> None:
-        for key, path, body in _operations(number):
-            answer = _send_until_answered(server, token, key, path, body, deadline)
-            with lock:
-                answers[key] = (path, body, answer.status_code, answer.json())
+        with _client() as http:
+            for key, path, body in _operations(number):
+                answer = _send_until_answered(http, server, token, key, path, body, deadline)
+                with lock:
+                    answers[key] = (path, body, answer.status_code, answer.json())
 
     threads = [threading.Thread(target=client, args=(n,), daemon=True)
                for n in range(CLIENTS)]
@@ -126,10 +137,11 @@ def test_acknowledged_draws_and_repayments_survive_sigkill_exactly_once(
         assert refused <= {"credit_limit_exceeded"}, refused
 
         # every key replays its first answer, byte for byte
-        for key, (path, body, status, first) in answers.items():
-            again = _send_until_answered(server, token, key, path, body, deadline)
-            if status == 201:
-                assert again.status_code == 201 and again.json() == first, key
+        with _client() as http:
+            for key, (path, body, status, first) in answers.items():
+                again = _send_until_answered(http, server, token, key, path, body, deadline)
+                if status == 201:
+                    assert again.status_code == 201 and again.json() == first, key
     finally:
         server.stop()
 
@@ -174,12 +186,13 @@ def test_acknowledged_decisions_survive_sigkill_of_grouped_commits_exactly_once(
     deadline = time.monotonic() + 600
 
     def client(number: int) -> None:
-        for seller in sellers[number::clients]:
-            key = f"decide-{seller}"
-            answer = _send_until_answered(server, token, key, "/v1/decisions",
-                                          {"seller_id": seller}, deadline)
-            with lock:
-                answers[key] = (seller, answer.status_code, answer.json())
+        with _client() as http:
+            for seller in sellers[number::clients]:
+                key = f"decide-{seller}"
+                answer = _send_until_answered(http, server, token, key, "/v1/decisions",
+                                              {"seller_id": seller}, deadline)
+                with lock:
+                    answers[key] = (seller, answer.status_code, answer.json())
 
     threads = [threading.Thread(target=client, args=(n,), daemon=True)
                for n in range(clients)]
@@ -200,11 +213,12 @@ def test_acknowledged_decisions_survive_sigkill_of_grouped_commits_exactly_once(
         assert len(answers) == len(sellers)
         assert {status for _, status, _ in answers.values()} == {201}, [
             body for _, status, body in answers.values() if status != 201][:3]
-        for key, (seller, _status, first) in list(answers.items())[::10]:
-            again = _send_until_answered(server, token, key, "/v1/decisions",
-                                         {"seller_id": seller}, deadline)
-            assert again.status_code == 201 and again.json() == first, key
-            assert again.headers["Idempotent-Replayed"] == "true", key
+        with _client() as http:
+            for key, (seller, _status, first) in list(answers.items())[::10]:
+                again = _send_until_answered(http, server, token, key, "/v1/decisions",
+                                             {"seller_id": seller}, deadline)
+                assert again.status_code == 201 and again.json() == first, key
+                assert again.headers["Idempotent-Replayed"] == "true", key
     finally:
         server.stop()
 
