@@ -62,6 +62,7 @@ from records.errors import BatchTooLarge, UnknownSeller
 from records.snapshots import (
     SnapshotMode,
     Source,
+    check_snapshot_mode,
     encodable,
     lock_sellers,
     read_orders,
@@ -633,6 +634,7 @@ def register_sellers(source: Source, rows: Rows, *, now: datetime | None = None,
     BatchTooLarge
         When ``rows`` has more than ``max_rows`` rows (HTTP 413).
     """
+    check_snapshot_mode(snapshots)
     _cap(rows, max_rows)
     frame, unstorable = _frame(rows)
     if frame.empty:
@@ -672,6 +674,7 @@ def ingest_tier_history(source: Source, rows: Rows, *, now: datetime | None = No
     BatchTooLarge
         When ``rows`` has more than ``max_rows`` rows (HTTP 413).
     """
+    check_snapshot_mode(snapshots)
     _cap(rows, max_rows)
     frame, unstorable = _frame(rows)
     if frame.empty:
@@ -726,6 +729,7 @@ def ingest_orders(source: Source, rows: Rows, *, now: datetime | None = None,
     BatchTooLarge
         When ``rows`` has more than ``max_rows`` rows (HTTP 413).
     """
+    check_snapshot_mode(snapshots)
     _cap(rows, max_rows)
     supported = tuple(code.upper() for code in currencies)
     frame, unstorable = _frame(rows)

@@ -76,6 +76,7 @@ __all__ = [
     "refresh_changed_sellers",
     "rebuild_snapshots",
     "renew_snapshots",
+    "check_snapshot_mode",
     "SnapshotMode",
     "SNAPSHOT_MODES",
     "store_snapshots",
@@ -490,16 +491,22 @@ SnapshotMode = Literal["rebuild", "invalidate"]
 SNAPSHOT_MODES: tuple[str, ...] = ("rebuild", "invalidate")
 
 
+def check_snapshot_mode(mode: str) -> None:
+    """Raise ``ValueError`` unless ``mode`` is one of :data:`SNAPSHOT_MODES` (the batch
+    services check it before they store anything)."""
+    if mode not in SNAPSHOT_MODES:
+        raise ValueError(f"snapshot mode must be one of {', '.join(SNAPSHOT_MODES)}; "
+                         f"got {mode!r}")
+
+
 def renew_snapshots(connection: sa.Connection, seller_ids: Iterable[str], *, now: datetime,
                     timezone: str = DEFAULT_TIMEZONE, mode: SnapshotMode = "rebuild") -> int:
     """Rebuild or invalidate (``mode``, :data:`SnapshotMode`) the snapshots of
     ``seller_ids``; the number rebuilt (0 when invalidating). The caller holds the
     transaction and the sellers' locks, as for :func:`rebuild_snapshots`."""
+    check_snapshot_mode(mode)
     if mode == "rebuild":
         return len(rebuild_snapshots(connection, seller_ids, now=now, timezone=timezone))
-    if mode != "invalidate":
-        raise ValueError(f"snapshot mode must be one of {', '.join(SNAPSHOT_MODES)}; "
-                         f"got {mode!r}")
     ids = sorted({str(seller_id) for seller_id in seller_ids})
     for chunk in _chunks(ids):
         connection.execute(sa.delete(_SNAPSHOT).where(_SNAPSHOT.c.seller_id.in_(list(chunk))))

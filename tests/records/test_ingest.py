@@ -281,8 +281,16 @@ def test_a_batch_that_invalidates_snapshots_leaves_the_next_decision_the_same_sn
         assert invalidated_then_built[seller][1:] == built_by_the_batch[seller][1:]
 
 
-def test_an_unknown_snapshot_mode_is_refused_and_stores_nothing(registered, market):
-    rows = as_rows(market.orders.head(5))
-    with pytest.raises(ValueError, match="snapshot mode must be one of rebuild, invalidate"):
-        ingest_orders(registered, rows, now=AS_OF, snapshots="later")  # type: ignore[arg-type]
-    assert stored_ids(registered, "seller_order", "order_id") == set()
+def test_an_unknown_snapshot_mode_is_refused_before_anything_is_stored(engine, market):
+    from records.ingest import ingest_tier_history
+
+    before = {table: stamps(engine, table)
+              for table in ("seller", "seller_order", "seller_tier", "feature_snapshot")}
+    batches = [(register_sellers, as_rows(market.sellers)),
+               (ingest_orders, as_rows(market.orders.head(5))),
+               (ingest_tier_history, as_rows(market.tier_history.head(3)))]
+    for service, rows in batches:
+        with pytest.raises(ValueError, match="snapshot mode must be one of rebuild, "
+                                             "invalidate; got 'later'"):
+            service(engine, rows, now=AS_OF, snapshots="later")  # type: ignore[arg-type]
+    assert {table: stamps(engine, table) for table in before} == before
