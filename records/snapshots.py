@@ -40,7 +40,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Literal, TypeVar, cast
+from typing import Any, Literal, TypeVar, cast, get_args
 
 import numpy as np
 import pandas as pd
@@ -459,10 +459,13 @@ def store_snapshots(connection: sa.Connection, orders: pd.DataFrame, sellers: pd
                                             as_of, values)
     for chunk in range(0, len(rows), 5_000):
         _upsert(connection, rows[chunk:chunk + 5_000])
-    gone = [str(s) for s in sellers["seller_id"] if str(s) not in stored]
-    for ids in _chunks(gone):
-        connection.execute(sa.delete(_SNAPSHOT).where(_SNAPSHOT.c.seller_id.in_(list(ids))))
+    _delete_snapshots(connection, [str(s) for s in sellers["seller_id"] if str(s) not in stored])
     return stored
+
+
+def _delete_snapshots(connection: sa.Connection, seller_ids: Sequence[str]) -> None:
+    for ids in _chunks(seller_ids):
+        connection.execute(sa.delete(_SNAPSHOT).where(_SNAPSHOT.c.seller_id.in_(list(ids))))
 
 
 def rebuild_snapshots(connection: sa.Connection, seller_ids: Iterable[str], *, now: datetime,
@@ -488,7 +491,7 @@ def rebuild_snapshots(connection: sa.Connection, seller_ids: Iterable[str], *, n
 #: a seller builds its snapshot then, or :func:`refresh_snapshots` builds several in one
 #: call). Invalidating suits a bulk feed of many sellers of whom few are decided soon.
 SnapshotMode = Literal["rebuild", "invalidate"]
-SNAPSHOT_MODES: tuple[str, ...] = ("rebuild", "invalidate")
+SNAPSHOT_MODES: tuple[str, ...] = get_args(SnapshotMode)
 
 
 def check_snapshot_mode(mode: str) -> None:
@@ -507,9 +510,7 @@ def renew_snapshots(connection: sa.Connection, seller_ids: Iterable[str], *, now
     check_snapshot_mode(mode)
     if mode == "rebuild":
         return len(rebuild_snapshots(connection, seller_ids, now=now, timezone=timezone))
-    ids = sorted({str(seller_id) for seller_id in seller_ids})
-    for chunk in _chunks(ids):
-        connection.execute(sa.delete(_SNAPSHOT).where(_SNAPSHOT.c.seller_id.in_(list(chunk))))
+    _delete_snapshots(connection, sorted({str(seller_id) for seller_id in seller_ids}))
     return 0
 
 

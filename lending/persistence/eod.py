@@ -89,7 +89,6 @@ from lending.lines import (
     fold_with_checkpoint,
     resume_fold,
 )
-from lending.money import minor_unit
 from lending.persistence.business_day import (
     STORE_ROW,
     BusinessDayRecord,
@@ -110,7 +109,7 @@ from lending.persistence.tables import (
     from_minor,
     to_minor,
 )
-from lending.persistence.unit_of_work import SqlUnitOfWork
+from lending.persistence.unit_of_work import SqlUnitOfWork, journal_rows
 from store.clock import as_utc, utc_now
 
 __all__ = ["TrialBalanceFailed", "Clock", "AccountBalance", "CurrencyBalance", "TrialBalance",
@@ -447,20 +446,12 @@ class _BatchWork:
     changed: set[str]
     visited: int = 0
 
-    def book(self, line_id: str, currency: str, entries: Iterable[JournalEntry]) -> None:
-        # a JournalEntry's amounts are whole minor units already (it refuses finer
-        # ones): shifting the decimal point is exact, and cheaper than to_minor's check
-        places = -int(minor_unit(currency).as_tuple().exponent)
+    def book(self, line_id: str, entries: Iterable[JournalEntry]) -> None:
         for entry in entries:
-            self.entries.append({
-                "line_id": line_id, "on": entry.on, "posted_on": self.day,
-                "kind": str(entry.kind), "reference": entry.reference,
-                "currency": entry.currency, "adjustment": False,
-                "amount_minor": int(entry.amount.scaleb(places)),
-                "recorded_at": self.recorded_at})
-            self.postings.append([{"account": str(p.account), "side": p.side,
-                                   "amount_minor": int(p.amount.scaleb(places))}
-                                  for p in entry.postings])
+            row, postings = journal_rows(line_id, entry, posted_on=self.day,
+                                         adjustment=False, recorded_at=self.recorded_at)
+            self.entries.append(row)
+            self.postings.append(postings)
 
     def summary(self, row: Any, *, limit: Decimal, outstanding: Decimal, available: Decimal,
                 days_past_due: int, bucket: str, status: str) -> None:
@@ -585,7 +576,7 @@ def _resume_terms(row: Any) -> LineTerms:
 def _resume(work: _BatchWork, row: Any, checkpoint: FoldCheckpoint, *, keep: bool) -> None:
     advance = resume_fold(_resume_terms(row), checkpoint, work.day)
     # entries dated up to the booked date were booked by the days before
-    work.book(row.id, row.currency, (e for e in advance.entries if e.on > row.as_of))
+    work.book(row.id, (e for e in advance.entries if e.on > row.as_of))
     work.summary(row, limit=advance.limit, outstanding=advance.outstanding_principal,
                  available=advance.available_credit, days_past_due=advance.days_past_due,
                  bucket=advance.bucket, status=advance.status)
@@ -618,8 +609,7 @@ def _refold(uow: SqlUnitOfWork, work: _BatchWork, rows: list[Any]) -> None:
             continue
         state, checkpoint = fold_with_checkpoint(
             terms_of(cast(CreditLineRecord, row), line_events), line_events, work.day)
-        work.book(row.id, row.currency,
-                  (entry for entry in state.journal if entry.on > row.as_of))
+        work.book(row.id, (entry for entry in state.journal if entry.on > row.as_of))
         work.summary(row, limit=state.limit, outstanding=state.outstanding_principal,
                      available=state.available_credit, days_past_due=state.days_past_due,
                      bucket=state.bucket, status=state.status)
