@@ -50,6 +50,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, fields
 from datetime import date, timedelta
 from decimal import Decimal
+from types import SimpleNamespace
 from typing import Any, Self, TypeVar, cast
 
 import sqlalchemy.exc
@@ -313,7 +314,7 @@ def terms_of(record: CreditLineRecord, events: Iterable[LineEvent]) -> LineTerms
             "instalment" if record.allocation_by == "instalment" else "component"))
 
 
-def _view(record: CreditLineRecord) -> LineView:
+def _view(record: CreditLineRecord | SimpleNamespace) -> LineView:
     return LineView(record.id, record.seller_id, record.product, record.currency,
                     record.policy_version, from_minor(record.limit_minor, record.currency),
                     from_minor(record.available_minor, record.currency),
@@ -539,9 +540,10 @@ def open_line(uow: SqlUnitOfWork, *, line_id: str, seller_id: str, limit: Amount
 
     def work() -> LineView:
         with uow:
-            # No read first: a taken id fails the insert on the primary key (below), which
-            # saves a round trip on every line opened (each approved decision opens one).
-            record = CreditLineRecord(
+            # No read first: a taken id fails the insert on the primary key, which saves a
+            # round trip on every line opened (each approved decision opens one); and no
+            # ORM object, whose flush cost more than the rest of opening the line.
+            row = uow.lines.insert(dict(
                 id=line_id, seller_id=seller_id, product=product, currency=currency,
                 policy_version=policy_version, revolving=revolving,
                 limit_minor=to_minor(terms.limit, currency), opened_on=opened_on,
@@ -553,10 +555,9 @@ def open_line(uow: SqlUnitOfWork, *, line_id: str, seller_id: str, limit: Amount
                 allocation_by=terms.allocation.by, as_of=opened_on,
                 available_minor=to_minor(terms.limit, currency), version=1,
                 terms=None if granted is None else dumps(terms_to_document(granted)),
-                created_at=utc_now())
-            uow.lines.add(record)
+                created_at=utc_now()))
             uow.commit()
-            return _view(record)
+            return _view(SimpleNamespace(**row))
 
     try:
         return work()
