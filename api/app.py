@@ -44,9 +44,11 @@ __all__ = ["create_app", "declare_error_answers", "ROUTERS", "operation_id",
 log = logging.getLogger("sme_credit.api")
 
 #: The routers the app includes, in this order (imported by name: a missing module stops
-#: the service at start-up instead of leaving its routes out).
-ROUTERS: tuple[APIRouter, ...] = (health.router, docs.router, models.router, records.router,
-                                  decisions.router, lines.router, web.router)
+#: the service at start-up instead of leaving its routes out). A request is matched against
+#: the routes in this order, so the marketplace's (decisions, then draws and payments) come
+#: first: each route tried before the one that answers costs FastAPI a few microseconds.
+ROUTERS: tuple[APIRouter, ...] = (decisions.router, lines.router, records.router, models.router,
+                                  health.router, docs.router, web.router)
 
 _OPERATION_ID = re.compile(r"[a-z][a-z0-9]*(?:_[a-z0-9]+)*")
 
