@@ -29,7 +29,7 @@ from settings import Settings
 from store import GroupCommit
 
 __all__ = ["SettingsDep", "EngineDep", "UowDep", "ScorerDep", "PolicyDep", "ModelsDep",
-           "DecisionCommitsDep", "IdempotencyKeyDep", "require", "required_permission",
+           "DecisionCommitsDep", "IdempotencyKeyHeader", "require", "required_permission",
            "PUBLIC_PATHS", "settings_of", "engine_of"]
 
 #: Routes anyone may call (health checks of load balancers and orchestrators).
@@ -117,7 +117,7 @@ IDEMPOTENCY_KEY_HEADER = "Idempotency-Key"
 #: Declared required so the OpenAPI document says so; a missing or malformed header is
 #: answered by the validation handler with ``idempotency_key_required`` or
 #: ``invalid_idempotency_key`` (:mod:`api.errors`).
-IdempotencyKeyDep = Annotated[str, Header(
+IdempotencyKeyHeader = Annotated[str, Header(
     alias=IDEMPOTENCY_KEY_HEADER, min_length=1, max_length=_KEY_MAX,
     pattern=IDEMPOTENCY_KEY_PATTERN,
     description="Any unique string (1 to 200 printable ASCII characters), reused only to "

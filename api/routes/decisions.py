@@ -34,7 +34,7 @@ from sqlmodel import SQLModel
 
 from access.principal import Principal
 from api.deps import (
-    IdempotencyKeyDep,
+    IdempotencyKeyHeader,
     ModelsDep,
     PolicyDep,
     ScorerDep,
@@ -358,7 +358,7 @@ def decision_response(view: service.DecisionView) -> Response:
 @router.post("/decisions", response_model=DecisionPublic, status_code=201)
 def create_decision(body: DecisionRequest,
                     principal: Annotated[Principal, require("decisions:create")],
-                    scorer: ScorerDep, idempotency_key: IdempotencyKeyDep,
+                    scorer: ScorerDep, idempotency_key: IdempotencyKeyHeader,
                     request: Request) -> Response:
     """Decide on a seller's credit from its current feature snapshot."""
     # the service's parts through api.deps' accessors rather than five dependencies:

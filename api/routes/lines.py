@@ -19,7 +19,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag
 
 from access.principal import Principal
-from api.deps import IdempotencyKeyDep, SettingsDep, UowDep, require
+from api.deps import IdempotencyKeyHeader, SettingsDep, UowDep, require
 from api.errors import ApiError, ErrorBody
 from api.validation import PlausibleDate
 from lending.lines import DrawStatus, PayoffQuote
@@ -449,7 +449,7 @@ def read_statement(line_id: LineId, principal: Annotated[Principal, require("lin
 @router.post("/lines/{line_id}/draws", response_model=DrawPublic, status_code=201)
 def create_draw(line_id: LineId, body: DrawRequest,
                 principal: Annotated[Principal, require("lines:write")], uow: UowDep,
-                settings: SettingsDep, idempotency_key: IdempotencyKeyDep) -> DrawPublic:
+                settings: SettingsDep, idempotency_key: IdempotencyKeyHeader) -> DrawPublic:
     """Draw on the line to pay a supplier (the line is locked; never above the limit)."""
     receipt = services.draw(uow, line_id=line_id, amount=body.amount, on=body.on,
                             business_today=_today(settings), plan=_plan(body.plan),
@@ -470,7 +470,7 @@ def create_draw(line_id: LineId, body: DrawRequest,
 def create_repayment(line_id: LineId, body: RepaymentRequest,
                      principal: Annotated[Principal, require("lines:write")], uow: UowDep,
                      settings: SettingsDep,
-                     idempotency_key: IdempotencyKeyDep) -> PaymentPublic:
+                     idempotency_key: IdempotencyKeyHeader) -> PaymentPublic:
     """Post a repayment; it pays what is due first (the line's allocation order)."""
     receipt = services.repay(uow, line_id=line_id, amount=body.amount, on=body.on,
                              business_today=_today(settings),
@@ -504,7 +504,7 @@ def read_payoff_quote(line_id: LineId, principal: Annotated[Principal, require("
 @router.post("/lines/{line_id}/payoff", response_model=PaymentPublic, status_code=201)
 def create_payoff(line_id: LineId, body: PayoffRequest,
                   principal: Annotated[Principal, require("lines:write")], uow: UowDep,
-                  settings: SettingsDep, idempotency_key: IdempotencyKeyDep) -> PaymentPublic:
+                  settings: SettingsDep, idempotency_key: IdempotencyKeyHeader) -> PaymentPublic:
     """Pay off the line (or one draw) on the business date; nothing falls due on what it
     settles afterwards. Below the day's quote: 422 insufficient_payoff; nothing owed: 409
     nothing_to_pay_off."""
@@ -521,7 +521,7 @@ def create_payoff(line_id: LineId, body: PayoffRequest,
 def create_balance_refund(line_id: LineId, body: BalanceRefundRequest,
                           principal: Annotated[Principal, require("lines:refund")],
                           uow: UowDep, settings: SettingsDep,
-                          idempotency_key: IdempotencyKeyDep) -> BalanceRefundPublic:
+                          idempotency_key: IdempotencyKeyHeader) -> BalanceRefundPublic:
     """Pay the borrower's credit balance (an overpayment) back to them, on the business
     date. Above the balance: 409 refund_exceeds_credit_balance."""
     receipt = payoff.refund_balance(uow, line_id=line_id, amount=body.amount,

@@ -132,8 +132,8 @@ class BookedEntry:
 _ENTRY_TABLE: sa.Table = JournalEntryRecord.__table__  # type: ignore[attr-defined]
 _POSTING_TABLE: sa.Table = JournalPostingRecord.__table__  # type: ignore[attr-defined]
 _LINE_TABLE: sa.Table = CreditLineRecord.__table__  # type: ignore[attr-defined]
-#: A new line's columns that have a default in :class:`CreditLineRecord` (``None``
-#: included), as its constructor would set them.
+#: A new line's columns that have a fixed default in :class:`CreditLineRecord` (``None``
+#: included), as its constructor would set them (the record has no default factory).
 _LINE_DEFAULTS: dict[str, Any] = {
     name: field.default for name, field in CreditLineRecord.model_fields.items()
     if name in _LINE_TABLE.c and not field.is_required() and field.default_factory is None}
