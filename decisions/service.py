@@ -113,7 +113,7 @@ from lending.policy import (
     decide,
 )
 from lending.products import terms_from_document, terms_to_document
-from records.snapshots import FeatureSnapshot, Fetch
+from records.snapshots import FeatureSnapshot, ReadAlong
 from scoring import Scorer
 from scoring.scorer import Reason
 from store.clock import as_utc, as_utc_or_none
@@ -417,20 +417,39 @@ class _LineSummary(NamedTuple):
 
 
 _LINE_TABLE = CreditLineRecord.metadata.tables["credit_line"]
-#: :func:`lending.persistence.lines_of_seller`'s read (same rows, same order), of the
-#: columns a decision needs, as plain SQL for the snapshot's connection
-#: (:func:`records.snapshots.current_snapshot_and`).
-_SELLER_LINES_SQL = ("SELECT id, product, status, days_past_due FROM credit_line "
-                     "WHERE seller_id = {} ORDER BY opened_on DESC, id DESC")
+#: :func:`lending.persistence.lines_of_seller`'s read (the same rows; ordered here, as
+#: there, most recently opened first, then by id descending), of the columns a decision
+#: needs, as one JSON array in a column of the snapshot's own SELECT
+#: (:func:`records.snapshots.current_snapshot_and`): ``[id, product, status,
+#: days_past_due, opened_on]`` per line, ``opened_on`` as ``YYYY-MM-DD``.
+_SELLER_LINES_SQL = {
+    "postgresql": "(SELECT json_agg(json_build_array(id, product, status, days_past_due, "
+                  "opened_on)) FROM credit_line WHERE credit_line.seller_id = {seller})",
+    "sqlite": "(SELECT json_group_array(json_array(id, product, status, days_past_due, "
+              "opened_on)) FROM credit_line WHERE credit_line.seller_id = {seller})",
+}
 
 
-def _seller_lines(seller_id: str) -> Callable[[Fetch], list[_LineSummary]]:
-    """The reader of ``seller_id``'s lines, most recently opened first."""
-    def read(fetch: Fetch) -> list[_LineSummary]:
-        return [_LineSummary(str(line_id), str(product), str(status), int(days))
-                for line_id, product, status, days in fetch(_SELLER_LINES_SQL, (seller_id,))]
+def _seller_lines_column(dialect: str) -> str:
+    try:
+        return _SELLER_LINES_SQL[dialect]
+    except KeyError:
+        raise ValueError(f"no read of a seller's lines for database {dialect!r}") from None
 
-    return read
+
+def _parse_seller_lines(value: Any) -> list[_LineSummary]:
+    """The lines of :data:`_SELLER_LINES_SQL`'s column (psycopg parses JSON; SQLite gives
+    text; no line: ``NULL`` or ``[]``), most recently opened first, then by id
+    descending."""
+    items = json.loads(value) if isinstance(value, str | bytes) else (value or [])
+    items.sort(key=lambda item: (str(item[4]), str(item[0])), reverse=True)
+    return [_LineSummary(str(line_id), str(product), str(status), int(days))
+            for line_id, product, status, days, _opened in items]
+
+
+#: The read of a seller's lines beside its snapshot (one statement for both).
+_SELLER_LINES: ReadAlong[list[_LineSummary]] = ReadAlong(_seller_lines_column,
+                                                         _parse_seller_lines)
 
 
 def _credit_history(lines: Sequence[_SellerLine]) -> dict[str, Any]:
@@ -750,16 +769,18 @@ def make_decision(uow: SqlUnitOfWork, *, snapshot: FeatureSnapshot, scorer: Scor
         # committed by the caller: on its own below, or with other requests' decisions
         # by a group commit. Everything written is prepared above, so a group that is
         # rolled back can run this again. Claiming the key first saves a read in the
-        # common case.
+        # common case. A decision that opens no line is the whole of its effect: it is
+        # written with its key (on PostgreSQL in the claim's own statement).
+        alone = existing is None and line_id is None
         stored = uow.idempotency.claim(
             scope=scope, key=idempotency_key, body_fingerprint=body_fingerprint,
-            line_id=line_id or "", response=response, created_at=now, request="decision")
+            line_id=line_id or "", response=response, created_at=now, request="decision",
+            effect=(_DECISION_TABLE, values) if alone else None)
         if stored is not None:
             known = uow.session.get(CreditDecisionRecord, json.loads(stored)["decision_id"])
             assert known is not None  # written in the same transaction as the key
             return _view(known, replayed=True)
-        if existing is None and line_id is None:
-            uow.session.connection().execute(_INSERT_DECISION, values)
+        if alone:
             _store_shadow(uow, shadow)
             return view
         today = _business_date(uow, now, timezone)
@@ -820,9 +841,9 @@ def decide_for_seller(uow: SqlUnitOfWork, *, seller_id: str,
     """
     from records.snapshots import current_snapshot_and
 
-    # The seller's lines are read on the snapshot's connection, right after it: one pooled
-    # connection and no transaction, where a read of their own took a second of each.
-    snapshot, lines = current_snapshot_and(uow.engine, seller_id, _seller_lines(seller_id),
+    # The seller's lines are read in the snapshot's own statement: one pooled connection,
+    # one round trip and no transaction, where reads of their own took two of each.
+    snapshot, lines = current_snapshot_and(uow.engine, seller_id, _SELLER_LINES,
                                            now=requested_as_of or now, max_age=max_age,
                                            timezone=timezone)
     return make_decision(uow, snapshot=snapshot, scorer=scorer, policy=policy,

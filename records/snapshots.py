@@ -40,7 +40,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Literal, TypeVar, cast, get_args
+from typing import Any, Generic, Literal, TypeVar, cast, get_args
 
 import numpy as np
 import pandas as pd
@@ -71,7 +71,7 @@ __all__ = [
     "Source",
     "current_snapshot",
     "current_snapshot_and",
-    "Fetch",
+    "ReadAlong",
     "refresh_snapshots",
     "refresh_changed_sellers",
     "rebuild_snapshots",
@@ -98,10 +98,28 @@ __all__ = [
 #: An engine, or a unit of work (fresh or entered by the caller).
 Source = sa.Engine | SqlUnitOfWork
 
-#: ``fetch(sql, params)``: the rows of one SELECT read on the snapshot's own connection
-#: (:func:`current_snapshot_and`); ``sql`` marks its positional parameters with ``{}``.
-Fetch = Callable[[str, tuple[Any, ...]], list[tuple[Any, ...]]]
 _T = TypeVar("_T")
+_T_co = TypeVar("_T_co", covariant=True)
+
+
+@dataclass(frozen=True)
+class ReadAlong(Generic[_T_co]):
+    """What :func:`current_snapshot_and` reads in the snapshot's own ``SELECT``, as one
+    more column: a scalar subquery on the seller (a decision reads the seller's credit
+    lines so, in one statement and round trip instead of two).
+
+    ``column(dialect)`` is the subquery's SQL for a dialect's name (``"postgresql"``,
+    ``"sqlite"``), in which ``{seller}`` stands for the seller's id (the snapshot's
+    column, or a parameter when there is no snapshot row to read it beside);
+    ``parse(value)`` makes the result of what it returned (``None`` when it found nothing).
+    """
+
+    column: Callable[[str], str]
+    parse: Callable[[Any], _T_co]
+
+    def select(self, dialect: str, seller: str) -> str:
+        """The column's SQL with ``{seller}`` filled in."""
+        return self.column(dialect).replace("{seller}", seller)
 
 _SNAPSHOT = FeatureSnapshotRecord.__table__  # type: ignore[attr-defined]
 _ORDER = OrderRecord.__table__  # type: ignore[attr-defined]
@@ -608,23 +626,23 @@ def current_snapshot(source: Source, seller_id: str, *, now: datetime, max_age: 
     return _current(source, seller_id, now, max_age, timezone, None)[0]
 
 
-def current_snapshot_and(source: Source, seller_id: str, read: Callable[[Fetch], _T], *,
+def current_snapshot_and(source: Source, seller_id: str, read: ReadAlong[_T], *,
                          now: datetime, max_age: timedelta,
                          timezone: str = DEFAULT_TIMEZONE) -> tuple[FeatureSnapshot, _T]:
-    """:func:`current_snapshot`, and what ``read`` reads on the same connection right after
-    the snapshot's row (a decision reads the seller's credit lines so: one pooled
-    connection and no transaction of its own, instead of a second of each).
+    """:func:`current_snapshot`, and what ``read`` reads in the same ``SELECT`` as the
+    snapshot's row (a decision reads the seller's credit lines so: one statement on one
+    pooled connection, no transaction of its own, instead of a second of each).
 
-    ``read`` is given a :data:`Fetch`; its SELECTs are consistent each on its own (as
-    the snapshot's read is), not with one another. It runs once, before a snapshot that
-    is out of date is rebuilt.
+    The two are read consistently, in one statement. Without a stored snapshot row,
+    ``read`` is read alone first (a statement of its own), then the snapshot is built. It
+    is read once, before a snapshot that is out of date is rebuilt.
     """
     snapshot, result = _current(source, seller_id, now, max_age, timezone, read)
     return snapshot, result  # type: ignore[return-value]
 
 
 def _current(source: Source, seller_id: str, now: datetime, max_age: timedelta,
-             timezone: str, read: Callable[[Fetch], _T] | None
+             timezone: str, read: ReadAlong[_T] | None
              ) -> tuple[FeatureSnapshot, _T | None]:
     moment = require_utc(now)
     if not storable_id(seller_id):
@@ -653,14 +671,13 @@ def _usable(row: Any, as_of: datetime, moment: datetime, max_age: timedelta) -> 
     return bool(row[2] == _FEATURE_VERSION and as_of <= moment and moment - as_of <= max_age)
 
 
-_RAW_READ = ("SELECT as_of, features, feature_version FROM feature_snapshot "
-             "WHERE seller_id = {}")
+_RAW_READ = "SELECT as_of, features, feature_version{} FROM feature_snapshot WHERE seller_id = {}"
 
 
-def _read_stored(source: Source, seller_id: str, read: Callable[[Fetch], _T] | None = None
+def _read_stored(source: Source, seller_id: str, read: ReadAlong[_T] | None = None
                  ) -> tuple[Any, _T | None]:
-    """The stored snapshot row ``(as_of, features, feature_version)`` or ``None``, and what
-    ``read`` (if given) read after it on the same connection.
+    """The stored snapshot row ``(as_of, features, feature_version, ...)`` or ``None``, and
+    what ``read`` (if given) read in the same statement (alone when there is no row).
 
     On an engine this is one statement on a pooled DBAPI connection, without SQLAlchemy's
     transaction bookkeeping (a single SELECT is consistent on its own) and without a
@@ -671,35 +688,34 @@ def _read_stored(source: Source, seller_id: str, read: Callable[[Fetch], _T] | N
         if _entered(source):
             connection = source.session.connection()
             row = connection.execute(_READ_SNAPSHOT, {"seller_id": seller_id}).first()
+            if read is None:
+                return row, None
             mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
-
-            def fetch_entered(sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
-                rows = connection.exec_driver_sql(sql.format(*[mark] * len(params)), params)
-                return [tuple(r) for r in rows]
-
-            return row, None if read is None else read(fetch_entered)
+            alone = "SELECT " + read.select(connection.dialect.name, mark)
+            return row, read.parse(connection.exec_driver_sql(alone, (seller_id,)).scalar())
         source = source.engine
+    dialect = source.dialect.name
     mark = "?" if source.dialect.paramstyle == "qmark" else "%s"
+    along = "" if read is None else ", " + read.select(dialect, "feature_snapshot.seller_id")
     raw = source.raw_connection()
     try:
         # psycopg would open a transaction for the SELECT, and the pool would then roll it
         # back when the connection returns: one more round trip. Read in autocommit (as
         # the pool's own ping does); SQLite's connections are in autocommit already.
         driver: Any = raw.driver_connection
-        toggle = source.dialect.name == "postgresql" and getattr(driver, "autocommit",
-                                                                   True) is False
+        toggle = dialect == "postgresql" and getattr(driver, "autocommit", True) is False
         if toggle:
             driver.autocommit = True
         cursor = raw.cursor()
         try:
-            cursor.execute(_RAW_READ.format(mark), (seller_id,))
+            cursor.execute(_RAW_READ.format(along, mark), (seller_id,))
             row = cursor.fetchone()
-
-            def fetch(sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
-                cursor.execute(sql.format(*[mark] * len(params)), params)
-                return [tuple(r) for r in cursor.fetchall()]
-
-            return row, None if read is None else read(fetch)
+            if read is None:
+                return row, None
+            if row is not None:
+                return row, read.parse(row[3])
+            cursor.execute("SELECT " + read.select(dialect, mark), (seller_id,))
+            return row, read.parse((cursor.fetchone() or (None,))[0])
         finally:
             cursor.close()
             if toggle and not driver.closed:

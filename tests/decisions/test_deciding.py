@@ -110,14 +110,17 @@ def test_a_key_reused_for_another_seller_is_refused_and_changes_nothing(uow, mar
     assert len(service.list_decisions(uow()).items) == 1
 
 
-def test_requests_racing_with_one_key_make_one_decision(uow, market, policy):
+@pytest.mark.parametrize("outcome", ["approve", "decline"])
+def test_requests_racing_with_one_key_make_one_decision(uow, market, policy, outcome):
+    """An approval claims its key, then opens its line; a decline is written with its key
+    (on PostgreSQL in one statement): either way one decision, the rest replay it."""
     barrier = threading.Barrier(6)
     answers, failures = [], []
 
     def request():
         barrier.wait()
         try:
-            answers.append(_decide(uow, market, policy, "approve", key="race"))
+            answers.append(_decide(uow, market, policy, outcome, key="race"))
         except Exception as error:  # collected and asserted below
             failures.append(error)
 
@@ -131,7 +134,10 @@ def test_requests_racing_with_one_key_make_one_decision(uow, market, policy):
     assert len({a.decision_id for a in answers}) == 1 and len(answers) == 6
     assert sum(not a.replayed for a in answers) == 1
     with uow() as unit:
-        assert unit.session.execute(sa.text("select count(*) from credit_line")).scalar() == 1
+        counts = unit.session.execute(sa.text(
+            "select (select count(*) from credit_line), (select count(*) from credit_decision)"
+        )).one()
+    assert tuple(counts) == ((1 if outcome == "approve" else 0), 1)
 
 
 def test_decisions_committed_together_are_each_stored_once_with_their_own_answer(

@@ -48,7 +48,7 @@ def test_the_lines_read_with_the_snapshot_are_lines_of_seller(engine, uow, marke
     assert [line_id for line_id, *_ in expected] == ["L-3", "L-2", "L-1", "L-0"]
 
     snapshot, lines = current_snapshot_and(engine, seller_id,
-                                           service._seller_lines(seller_id),
+                                           service._SELLER_LINES,
                                            now=NOW, max_age=_AGE)
     assert [tuple(line) for line in lines] == expected
     assert snapshot == current_snapshot(engine, seller_id, now=NOW, max_age=_AGE)
@@ -63,7 +63,7 @@ def test_the_lines_read_with_the_snapshot_are_lines_of_seller(engine, uow, marke
     # In a unit of work the caller entered: its connection, the same answer.
     with uow() as unit:
         again, lines_in = current_snapshot_and(unit, seller_id,
-                                               service._seller_lines(seller_id),
+                                               service._SELLER_LINES,
                                                now=NOW, max_age=_AGE)
     assert [tuple(line) for line in lines_in] == expected and again == snapshot
 
@@ -71,6 +71,21 @@ def test_the_lines_read_with_the_snapshot_are_lines_of_seller(engine, uow, marke
 def test_a_seller_without_lines_reads_none(engine, market):
     seller_id = market.seller_for["decline"]
     _load(engine, market, seller_id)
-    _, lines = current_snapshot_and(engine, seller_id, service._seller_lines(seller_id),
+    _, lines = current_snapshot_and(engine, seller_id, service._SELLER_LINES,
                                     now=NOW, max_age=_AGE)
     assert lines == [] and service._credit_history(lines) == {}
+
+
+def test_without_a_stored_snapshot_the_lines_are_read_alone_and_the_snapshot_built(
+        engine, uow, market):
+    seller_id = market.seller_for["approve"]
+    _load(engine, market, seller_id)
+    open_line(uow(), line_id="L-1", seller_id=seller_id, limit="1000.00",
+              opened_on=date(2026, 1, 5))
+    with engine.begin() as connection:
+        connection.execute(sa.text("DELETE FROM feature_snapshot WHERE seller_id = :s"),
+                           {"s": seller_id})
+    snapshot, lines = current_snapshot_and(engine, seller_id, service._SELLER_LINES,
+                                           now=NOW, max_age=_AGE)
+    assert [line.line_id for line in lines] == ["L-1"]
+    assert snapshot == current_snapshot(engine, seller_id, now=NOW, max_age=_AGE)

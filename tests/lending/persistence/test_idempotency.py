@@ -272,3 +272,60 @@ def test_a_key_claimed_before_its_effect_replays_its_answer_and_refuses_another_
     assert idempotency_scope("decision", "key:other") != scope
     with uow() as unit:
         assert unit.idempotency.get("draw@key:mkt", "k-1") is None
+
+
+def test_a_claim_with_its_effect_inserts_the_row_only_when_the_key_was_free(uow):
+    # A decision that opens no line is written with its key: on PostgreSQL in the claim's
+    # own statement, elsewhere right after it; the same answers either way.
+    from datetime import UTC, datetime
+
+    import sqlalchemy as sa
+
+    from store.idempotency import IdempotencyKeyReused, fingerprint
+
+    effects = sa.Table("claim_effect_test", sa.MetaData(),
+                       sa.Column("id", sa.String(10), primary_key=True),
+                       sa.Column("amount", sa.BigInteger), sa.Column("note", sa.Text),
+                       sa.Column("at", sa.DateTime(timezone=True)))
+    now = datetime(2026, 1, 6, 9, tzinfo=UTC)
+    with uow() as unit:
+        effects.create(unit.session.connection())
+        unit.commit()
+
+    def claim(body, row):
+        with uow() as unit:
+            stored = unit.idempotency.claim(
+                scope="decision", key="k-1", body_fingerprint=fingerprint(body), line_id="",
+                response=f'{{"id":"{row["id"]}"}}', created_at=now, request="decision",
+                effect=(effects, row))
+            unit.commit()
+            return stored
+
+    def rows():
+        with uow() as unit:
+            return [(r.id, r.amount, r.note, r.at.replace(tzinfo=UTC))  # SQLite keeps UTC
+                    for r in unit.session.connection().execute(sa.select(effects))]
+
+    try:
+        first = {"id": "E-1", "amount": 2**40, "note": None, "at": now}
+        assert claim({"seller_id": "S1"}, first) is None
+        assert rows() == [("E-1", 2**40, None, now)]
+        # the same body: the stored answer, no second row
+        assert claim({"seller_id": "S1"}, {**first, "id": "E-2"}) == '{"id":"E-1"}'
+        with pytest.raises(IdempotencyKeyReused):
+            claim({"seller_id": "S2"}, {**first, "id": "E-3"})
+        assert rows() == [("E-1", 2**40, None, now)]
+        with uow() as unit:
+            postgres = unit.session.connection().dialect.name == "postgresql"
+        if postgres:
+            # a value too long for its column is refused, never cut to the column's length
+            with pytest.raises(sa.exc.DataError), uow() as unit:
+                unit.idempotency.claim(
+                    scope="decision", key="k-2", body_fingerprint="f", line_id="",
+                    response="{}", created_at=now, effect=(effects, {**first, "id": "E" * 11}))
+            with uow() as unit:
+                assert unit.idempotency.get("decision", "k-2") is None
+    finally:
+        with uow() as unit:
+            effects.drop(unit.session.connection())
+            unit.commit()
