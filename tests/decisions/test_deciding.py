@@ -57,6 +57,29 @@ def test_a_decline_has_no_limit_and_no_line(uow, market, policy):
     assert any(reason.effect == "decline" for reason in view.policy_reasons)
 
 
+def test_a_decline_is_written_with_its_key_in_one_statement_on_postgresql(
+        engine, uow, market, policy):
+    """The claim of the key and the decision's row: one statement on PostgreSQL (a round
+    trip fewer on every decision that opens no line), the claim then the insert on
+    SQLite."""
+    statements: list[str] = []
+
+    def count(_connection, _cursor, statement, *_args):
+        statements.append(statement.split()[0].upper())
+
+    sa.event.listen(engine, "before_cursor_execute", count)
+    try:
+        view = _decide(uow, market, policy, "decline", lines=[])
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", count)
+
+    assert statements == (["WITH"] if engine.dialect.name == "postgresql"
+                          else ["INSERT", "INSERT"])
+    again = _decide(uow, market, policy, "decline", lines=[])
+    assert (again.decision_id, again.replayed) == (view.decision_id, True)
+    assert again.model_dump() == {**view.model_dump(), "replayed": True}
+
+
 def test_the_answer_carries_at_most_four_reasons_in_english_and_chinese(uow, market, policy):
     view = _decide(uow, market, policy, "decline")
 

@@ -303,7 +303,8 @@ def test_a_claim_with_its_effect_inserts_the_row_only_when_the_key_was_free(uow)
 
     def rows():
         with uow() as unit:
-            return [(r.id, r.amount, r.note, r.at.replace(tzinfo=UTC))  # SQLite keeps UTC
+            return [(r.id, r.amount, r.note,  # SQLite keeps UTC without its zone
+                     r.at.astimezone(UTC) if r.at.tzinfo else r.at.replace(tzinfo=UTC))
                     for r in unit.session.connection().execute(sa.select(effects))]
 
     try:
