@@ -22,7 +22,8 @@ One run, on loopback:
    MLflow's LightGBM flavour (no encoding, no calibration: the cheapest plain prediction
    MLflow can serve of this model). The MLflow servers get ``OMP_NUM_THREADS=1``
    (``--mlflow-threads``), as our single-row path uses one thread. The bench waits for
-   ``/readyz`` and ``/ping``.
+   ``/readyz`` and ``/ping``, then until every server is idle (every worker of every
+   server has started: one ready worker answers while others may still be starting).
 3. **Latency** (concurrency 1): ``--requests`` timed requests per server after
    ``--warmup`` untimed ones, taking turns (one request to each server, then the next), so
    that load from elsewhere on the machine hits every server alike. p50 and p99.
@@ -243,6 +244,28 @@ def _wait_ready(server: Server, timeout: float = 180.0) -> None:
         time.sleep(0.3)
     raise RuntimeError(f"{server.name} not ready at {url} after {timeout:.0f} s ({last}); "
                        f"its log ends:\n{server.log_tail()}")
+
+
+def _wait_settled(servers: list[Server], *, idle_share: float = 0.1, window: float = 2.0,
+                  timeout: float = 300.0) -> float:
+    """Wait until the servers' process groups together use less than ``idle_share`` of a
+    core over ``window`` seconds: every worker has finished starting (imports, the model),
+    so that no start-up work runs into the timed phases. Readiness alone does not say so:
+    one ready worker answers ``/readyz`` while the others may still be starting. Returns
+    the seconds waited; raises if the servers are still busy after ``timeout``."""
+    pgids = [server.process.pid for server in servers]
+    mark = time.monotonic()
+    before = CpuSample.take(pgids)
+    while True:
+        time.sleep(window)
+        after = CpuSample.take(pgids)
+        used = sum(after.groups.values()) - sum(before.groups.values())
+        if used < idle_share * (after.wall - before.wall):
+            return time.monotonic() - mark
+        if time.monotonic() - mark > timeout:
+            raise RuntimeError(f"the servers still used {used:.1f} s of CPU in "
+                               f"{window:g} s after {timeout:.0f} s")
+        before = after
 
 
 @contextlib.contextmanager
@@ -701,8 +724,10 @@ def _measure(args: argparse.Namespace, setup: Setup, folder: Path,
             log=folder / "logs" / f"mlflow-{flavour}.log", ready_path="/ping")))
     for _name, server in servers:
         _wait_ready(server)
+    settled = _wait_settled([server for _, server in servers])
     print("servers ready: " + ", ".join(f"{name} :{server.port}" for name, server in servers)
-          + f" ({args.workers} workers each)", flush=True)
+          + f" ({args.workers} workers each; every worker started: the servers idle "
+          f"{settled:.0f} s after the first answers)", flush=True)
 
     run = f"bench-{secrets.token_hex(4)}"
     targets = []

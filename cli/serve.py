@@ -14,7 +14,15 @@ from typing import Any
 from cli import CliError
 from settings import Settings
 
-__all__ = ["register", "run", "HideSqlParameters"]
+__all__ = ["register", "run", "HideSqlParameters", "WORKER_TIMEOUT_SECONDS"]
+
+#: Seconds a worker may leave the supervisor's health check unanswered (``--worker-timeout``).
+#: A worker answers from a thread of its own, which waits for Python's lock while the
+#: worker imports its libraries and loads the model: on two busy cores, with every worker
+#: starting at once, that took longer than uvicorn's default of 5 s, and the supervisor
+#: killed and restarted the same worker five or six times, each start costing seconds of
+#: CPU taken from the requests the others were already answering.
+WORKER_TIMEOUT_SECONDS = 60
 
 
 class HideSqlParameters(logging.Filter):
@@ -48,6 +56,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="worker processes (default 1; under load about twice the "
                         "CPUs: one process cannot keep a core busy while its requests "
                         "wait on the database)")
+    parser.add_argument("--worker-timeout", type=int, default=WORKER_TIMEOUT_SECONDS,
+                        metavar="SECONDS",
+                        help="with several workers: how long a worker may leave the "
+                        "supervisor's health check unanswered before it is killed and "
+                        "started again (default %(default)s s; uvicorn's own 5 s killed "
+                        "workers still starting on a busy two-core machine, over and over)")
     parser.add_argument("--log-level", default="info",
                         choices=["critical", "error", "warning", "info", "debug"],
                         help="debug also logs every SQL statement (without the values "
@@ -65,6 +79,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         raise CliError(f"--port must be between 1 and 65535; got {port}")
     if args.workers < 1:
         raise CliError(f"--workers must be at least 1; got {args.workers}")
+    if args.worker_timeout < 1:
+        raise CliError(f"--worker-timeout must be at least 1 second; got "
+                       f"{args.worker_timeout}")
     logging.basicConfig(level=args.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.log_level == "debug":
@@ -95,5 +112,6 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     else:  # worker processes import the factory and read the same environment
         uvicorn.run("api.app:create_app", factory=True, host=host, port=port,
                     workers=args.workers, log_level=args.log_level, access_log=False,
-                    server_header=False, **forwarding)
+                    server_header=False, timeout_worker_healthcheck=args.worker_timeout,
+                    **forwarding)
     return 0
