@@ -20,8 +20,8 @@ __all__ = ["register", "run", "HideSqlParameters", "WORKER_TIMEOUT_SECONDS"]
 #: A worker answers from a thread of its own, which waits for Python's lock while the
 #: worker imports its libraries and loads the model: on two busy cores, with every worker
 #: starting at once, that took longer than uvicorn's default of 5 s, and the supervisor
-#: killed and restarted the same worker five or six times, each start costing seconds of
-#: CPU taken from the requests the others were already answering.
+#: killed workers still importing five to seven times per server, each new start costing
+#: seconds of CPU taken from the requests the others were already answering.
 WORKER_TIMEOUT_SECONDS = 60
 
 
