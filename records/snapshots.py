@@ -121,6 +121,7 @@ class ReadAlong(Generic[_T_co]):
         """The column's SQL with ``{seller}`` filled in."""
         return self.column(dialect).replace("{seller}", seller)
 
+
 _SNAPSHOT = FeatureSnapshotRecord.__table__  # type: ignore[attr-defined]
 _ORDER = OrderRecord.__table__  # type: ignore[attr-defined]
 _SELLER = SellerRecord.__table__  # type: ignore[attr-defined]
