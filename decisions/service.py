@@ -417,30 +417,30 @@ class _LineSummary(NamedTuple):
 
 
 _LINE_TABLE = CreditLineRecord.metadata.tables["credit_line"]
-#: :func:`lending.persistence.lines_of_seller`'s read (the same rows; ordered here, as
-#: there, most recently opened first, then by id descending), of the columns a decision
-#: needs, as one JSON array in a column of the snapshot's own SELECT
+#: :func:`lending.persistence.lines_of_seller`'s read (the same rows), of the columns a
+#: decision needs, as one JSON array in a column of the snapshot's own SELECT
 #: (:func:`records.snapshots.current_snapshot_and`): ``[id, product, status,
-#: days_past_due, opened_on]`` per line, ``opened_on`` as ``YYYY-MM-DD``.
-_SELLER_LINES_SQL = {
-    "postgresql": "(SELECT json_agg(json_build_array(id, product, status, days_past_due, "
-                  "opened_on)) FROM credit_line WHERE credit_line.seller_id = {seller})",
-    "sqlite": "(SELECT json_group_array(json_array(id, product, status, days_past_due, "
-              "opened_on)) FROM credit_line WHERE credit_line.seller_id = {seller})",
-}
+#: days_past_due, opened_on]`` per line, ``opened_on`` as ``YYYY-MM-DD``; one template,
+#: the JSON functions by dialect.
+_SELLER_LINES_SQL = ("(SELECT {agg}({array}(id, product, status, days_past_due, opened_on)) "
+                     "FROM credit_line WHERE credit_line.seller_id = {{seller}})")
+_JSON_FUNCTIONS = {"postgresql": ("json_agg", "json_build_array"),
+                   "sqlite": ("json_group_array", "json_array")}
 
 
 def _seller_lines_column(dialect: str) -> str:
     try:
-        return _SELLER_LINES_SQL[dialect]
+        agg, array = _JSON_FUNCTIONS[dialect]
     except KeyError:
         raise ValueError(f"no read of a seller's lines for database {dialect!r}") from None
+    return _SELLER_LINES_SQL.format(agg=agg, array=array)
 
 
 def _parse_seller_lines(value: Any) -> list[_LineSummary]:
     """The lines of :data:`_SELLER_LINES_SQL`'s column (psycopg parses JSON; SQLite gives
-    text; no line: ``NULL`` or ``[]``), most recently opened first, then by id
-    descending."""
+    text; no line: ``NULL`` or ``[]``), most recently opened first, then by id descending
+    in code point order (``lines_of_seller`` sorts ids in the database's collation: the
+    two can differ only for lines of one seller opened on one day)."""
     items = json.loads(value) if isinstance(value, str | bytes) else (value or [])
     items.sort(key=lambda item: (str(item[4]), str(item[0])), reverse=True)
     return [_LineSummary(str(line_id), str(product), str(status), int(days))

@@ -683,46 +683,55 @@ def _read_stored(source: Source, seller_id: str, read: ReadAlong[_T] | None = No
     On an engine this is one statement on a pooled DBAPI connection, without SQLAlchemy's
     transaction bookkeeping (a single SELECT is consistent on its own) and without a
     transaction to roll back afterwards: about a fifth of the cost of a Core query, and
-    every decision pays it.
+    every decision pays it. In a unit of work the caller entered, it is its connection's.
     """
     if isinstance(source, SqlUnitOfWork):
         if _entered(source):
             connection = source.session.connection()
-            row = connection.execute(_READ_SNAPSHOT, {"seller_id": seller_id}).first()
-            if read is None:
-                return row, None
-            mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
-            alone = "SELECT " + read.select(connection.dialect.name, mark)
-            return row, read.parse(connection.exec_driver_sql(alone, (seller_id,)).scalar())
+
+            def first_entered(sql: str, params: tuple[Any, ...]) -> Any:
+                return connection.exec_driver_sql(sql, params).first()
+
+            return _read_with(first_entered, connection.dialect, seller_id, read)
         source = source.engine
-    dialect = source.dialect.name
-    mark = "?" if source.dialect.paramstyle == "qmark" else "%s"
-    along = "" if read is None else ", " + read.select(dialect, "feature_snapshot.seller_id")
     raw = source.raw_connection()
     try:
         # psycopg would open a transaction for the SELECT, and the pool would then roll it
         # back when the connection returns: one more round trip. Read in autocommit (as
         # the pool's own ping does); SQLite's connections are in autocommit already.
         driver: Any = raw.driver_connection
-        toggle = dialect == "postgresql" and getattr(driver, "autocommit", True) is False
+        toggle = (source.dialect.name == "postgresql"
+                  and getattr(driver, "autocommit", True) is False)
         if toggle:
             driver.autocommit = True
         cursor = raw.cursor()
         try:
-            cursor.execute(_RAW_READ.format(along, mark), (seller_id,))
-            row = cursor.fetchone()
-            if read is None:
-                return row, None
-            if row is not None:
-                return row, read.parse(row[3])
-            cursor.execute("SELECT " + read.select(dialect, mark), (seller_id,))
-            return row, read.parse((cursor.fetchone() or (None,))[0])
+            def first(sql: str, params: tuple[Any, ...]) -> Any:
+                cursor.execute(sql, params)
+                return cursor.fetchone()
+
+            return _read_with(first, source.dialect, seller_id, read)
         finally:
             cursor.close()
             if toggle and not driver.closed:
                 driver.autocommit = False
     finally:
         raw.close()
+
+
+def _read_with(first: Callable[[str, tuple[Any, ...]], Any], dialect: sa.Dialect,
+               seller_id: str, read: ReadAlong[_T] | None) -> tuple[Any, _T | None]:
+    """:func:`_read_stored`'s statements, given ``first(sql, params)``: the first row of a
+    statement (``None``: no row) on the connection it reads from."""
+    mark = "?" if dialect.paramstyle == "qmark" else "%s"
+    along = "" if read is None else ", " + read.select(dialect.name, "feature_snapshot.seller_id")
+    row = first(_RAW_READ.format(along, mark), (seller_id,))
+    if read is None:
+        return row, None
+    if row is not None:
+        return row, read.parse(row[3])
+    alone = first("SELECT " + read.select(dialect.name, mark), (seller_id,))
+    return row, read.parse(None if alone is None else alone[0])
 
 
 def refresh_snapshots(source: Source, *, now: datetime, seller_ids: Iterable[str] | None = None,

@@ -292,19 +292,19 @@ class IdempotencyRepository:
             table, row = effect
             joint = {**values, **{_EFFECT_PREFIX + name: value for name, value in row.items()}}
             if connection.execute(_claim_then_insert(table, tuple(row)), joint).first():
-                return None
+                return None  # claimed, and the effect written, in one statement
+            claimed = False
         else:
             statement = _CLAIM.get(dialect)
-            if statement is not None and connection.execute(statement, values).first():
-                if effect is not None:
-                    connection.execute(effect[0].insert(), effect[1])
-                return None
-        stored = connection.execute(_FIND, {"scope": scope, "key": key}).first()
-        if stored is None:
+            claimed = (statement is not None
+                       and connection.execute(statement, values).first() is not None)
+        if not claimed:
+            stored = connection.execute(_FIND, {"scope": scope, "key": key}).first()
+            if stored is not None:
+                if stored.fingerprint != body_fingerprint:
+                    raise _refused(key, request or scope)
+                return str(stored.response)
             connection.execute(_INSERT, values)
-            if effect is not None:
-                connection.execute(effect[0].insert(), effect[1])
-            return None
-        if stored.fingerprint != body_fingerprint:
-            raise _refused(key, request or scope)
-        return str(stored.response)
+        if effect is not None:
+            connection.execute(effect[0].insert(), effect[1])
+        return None
