@@ -86,8 +86,11 @@ def create_app(settings: Settings | None = None, *, engine: sa.Engine | None = N
     own_engine = engine is None
     url = settings.resolved_database_url()
     in_memory = url in ("sqlite://", "sqlite:///:memory:")  # one shared connection, no pool
+    # A fixed pool: every connection opened stays open. With overflow connections, a
+    # burst beyond the pool's size closed each one on its return and opened another on
+    # the next checkout (a new PostgreSQL backend per decision, under steady load).
     pool = {} if in_memory else {"pool_size": settings.database_pool_size,
-                                 "max_overflow": settings.database_pool_size}
+                                 "max_overflow": 0}
     engine = engine or make_engine(url, **pool)
     holder = ModelHolder(None if scorer is not None else settings.resolved_tracking_uri(),
                          settings.model_name, settings.model_alias, scorer=scorer,

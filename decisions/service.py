@@ -578,11 +578,21 @@ def _dumps_list(items: list[dict[str, Any]]) -> str:
 
 
 
-def _view(record: CreditDecisionRecord | SimpleNamespace, *, replayed: bool = False
-          ) -> DecisionView:
+def _view(record: CreditDecisionRecord | SimpleNamespace, *, replayed: bool = False,
+          reasons: tuple[Reason, ...] | None = None,
+          rules: tuple[PolicyReason, ...] | None = None) -> DecisionView:
     """The decision as the policy made it, from its immutable columns only (so a replay
-    answers exactly what the first request got, whatever officers did since)."""
+    answers exactly what the first request got, whatever officers did since).
+
+    ``reasons`` and ``rules``: the objects the reasons and policy reasons columns were
+    written from (a new decision's), instead of reading the columns back: the JSON
+    round trip gives equal values, at a cost per decision.
+    """
     outcome = cast(Outcome, record.outcome)
+    if reasons is None:
+        reasons = _reasons_from_json(record.reasons)
+    if rules is None:
+        rules = _policy_reasons_from_json(record.policy_reasons)
     return DecisionView(
         decision_id=record.id, seller_id=record.seller_id, seller_kind=record.seller_kind,
         outcome=outcome, status=STATUS_OF_OUTCOME[outcome], pd=record.pd,
@@ -590,8 +600,7 @@ def _view(record: CreditDecisionRecord | SimpleNamespace, *, replayed: bool = Fa
         limit=from_minor(record.proposed_limit_minor, record.currency),
         currency=record.currency, product=record.product,
         terms=_terms_from_json(record.terms),
-        reasons=(reasons := _reasons_from_json(record.reasons)),
-        policy_reasons=(rules := _policy_reasons_from_json(record.policy_reasons)),
+        reasons=reasons, policy_reasons=rules,
         principal_reasons=principal_reasons(rules, reasons),
         model_name=record.model_name, model_version=record.model_version,
         policy_version=record.policy_version, snapshot_as_of=as_utc(record.snapshot_as_of),
@@ -761,7 +770,8 @@ def make_decision(uow: SqlUnitOfWork, *, snapshot: FeatureSnapshot, scorer: Scor
     body_fingerprint = fingerprint(body)
     response = dumps({"decision_id": decision_id})
     # The view is what a replay rebuilds from the stored row, so both answers are equal.
-    view = _view(SimpleNamespace(**values))
+    view = _view(SimpleNamespace(**values), reasons=scored.reasons,
+                 rules=tuple(decision.reasons))
 
     def write(uow: SqlUnitOfWork) -> DecisionView:
         # The hot path: core statements on the unit of work's connection (the ORM's
@@ -803,7 +813,8 @@ def make_decision(uow: SqlUnitOfWork, *, snapshot: FeatureSnapshot, scorer: Scor
                          record_unchanged=False)
             if regranted != line_id:
                 row = {**values, "line_id": regranted}
-                answer = _view(SimpleNamespace(**row))
+                answer = _view(SimpleNamespace(**row), reasons=view.reasons,
+                               rules=view.policy_reasons)
         else:
             assert line_id is not None
             open_line_from_decision(_JoinedUnitOfWork(uow), decision, line_id=line_id,

@@ -42,10 +42,10 @@ class Settings(BaseSettings):
 
     # --- the HTTP service
     database_pool_size: int = Field(
-        10, ge=1, le=500, description="Database connections each service process keeps "
-        "open, and as many more under bursts (requests run in up to 40 threads per "
-        "process; more wait for a connection). On PostgreSQL keep workers x 2 x this "
-        "below the server's max_connections.")
+        20, ge=1, le=500, description="Database connections each service process may "
+        "hold; each stays open once opened (requests run in up to 40 threads per "
+        "process; more wait for a connection). On PostgreSQL keep workers x this below "
+        "the server's max_connections.")
     decision_group_commit: int = Field(
         64, ge=0, le=1000, description="Decisions arriving together are stored in one "
         "transaction of at most this many, each answered once that commit is durable (one "

@@ -95,7 +95,9 @@ class CreditLineRecord(CreditLineBase, table=True):
 
     id: str = Field(primary_key=True, max_length=100)
     limit_minor: int = Field(sa_type=sa.BigInteger)
-    opened_on: date
+    #: Indexed: a store that never ran end of day takes its business date from the
+    #: earliest line (lending.persistence.business_day), read by every approval.
+    opened_on: date = Field(index=True)
     # Delinquency and allocation parameters the line was opened with (see LineTerms).
     grace_days: int = 3
     penalty_daily_rate: str = Field(default="0.0005", max_length=20)

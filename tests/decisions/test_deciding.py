@@ -109,18 +109,22 @@ def test_the_audit_record_keeps_features_contributions_and_versions(uow, market,
     assert audit.decided_by == "key:mkt" and audit.actions == ()
 
 
+@pytest.mark.parametrize("outcome", ["approve", "refer", "decline"])
 def test_a_repeated_request_replays_the_stored_decision_and_opens_no_second_line(
-        uow, market, policy):
-    first = _decide(uow, market, policy, "approve", key="same")
-    again = _decide(uow, market, policy, "approve", key="same")
+        uow, market, policy, outcome):
+    """The first answer is built from the reasons scored, a replay's from the stored row:
+    the two are equal, reasons and policy reasons included."""
+    first = _decide(uow, market, policy, outcome, key="same")
+    again = _decide(uow, market, policy, outcome, key="same")
 
     assert again.replayed and not first.replayed
+    assert first.reasons or first.policy_reasons
     assert again == type(first)(**{**first.__dict__, "replayed": True})
     with uow() as unit:
         count = unit.session.execute(sa.text(
             "select (select count(*) from credit_line), (select count(*) from credit_decision)"
         )).one()
-    assert tuple(count) == (1, 1)
+    assert tuple(count) == (int(outcome == "approve"), 1)
 
 
 def test_a_key_reused_for_another_seller_is_refused_and_changes_nothing(uow, market, policy):
