@@ -56,21 +56,35 @@ _log = logging.getLogger(__name__)
 class _Pending(Generic[U, T]):
     """One submitted write and, once its group committed, its result or error."""
 
-    __slots__ = ("write", "done", "result", "error")
+    __slots__ = ("write", "finished", "result", "error", "_waiting")
 
     def __init__(self, write: Write[U, T]) -> None:
         self.write = write
-        self.done = threading.Event()
+        self.finished = False
         self.result: T | None = None
         self.error: BaseException | None = None
+        # Held until the result is in: a bare lock, released by the writer's thread, is a
+        # fraction of an Event's cost (an Event builds a Condition), paid per decision.
+        self._waiting = threading.Lock()
+        self._waiting.acquire()
 
     def succeed(self, result: T) -> None:
         self.result = result
-        self.done.set()
+        self._finish()
 
     def fail(self, error: BaseException) -> None:
         self.error = error
-        self.done.set()
+        self._finish()
+
+    def _finish(self) -> None:
+        # Only the writer's thread finishes a write, once: no race on ``finished``.
+        if not self.finished:
+            self.finished = True
+            self._waiting.release()
+
+    def wait(self) -> None:
+        """Block until :meth:`succeed` or :meth:`fail`."""
+        self._waiting.acquire()
 
 
 class GroupCommitStats:
@@ -161,7 +175,7 @@ class GroupCommit(Generic[U]):
                 handed = True
         if not handed:
             return self._alone(write)
-        pending.done.wait()
+        pending.wait()
         if pending.error is not None:
             raise pending.error
         return pending.result  # type: ignore[return-value]
@@ -221,7 +235,7 @@ class GroupCommit(Generic[U]):
             except BaseException as error:  # never leave a caller waiting
                 _log.exception("group commit failed unexpectedly")
                 for pending in group:
-                    if not pending.done.is_set():
+                    if not pending.finished:
                         pending.fail(error)
             if stop:
                 return
