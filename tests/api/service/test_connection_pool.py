@@ -7,35 +7,60 @@ a new PostgreSQL backend (a process started, authenticated and warmed) per decis
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from api.app import create_app
 from settings import Settings
 
 
 @pytest.fixture
-def pool(database_url: str, tmp_path: Path) -> Iterator[object]:
+def service_engine(database_url: str, tmp_path: Path) -> Iterator[sa.Engine]:
+    """The service's engine, with a pool of 3."""
     settings = Settings(data_dir=tmp_path, database_url=database_url, model_poll_seconds=0,
                         database_pool_size=3)
     app = create_app(settings)
-    yield app.state.engine.pool
+    yield app.state.engine
     app.state.engine.dispose()
 
 
-def test_connections_opened_under_a_burst_stay_open(pool):
-    held = [pool.connect() for _ in range(3)]
-    opened = {id(connection.dbapi_connection) for connection in held}
-    for connection in held:
-        connection.close()
+@pytest.fixture
+def pool(service_engine: sa.Engine) -> Any:
+    return service_engine.pool
 
-    again = [pool.connect() for _ in range(3)]
-    assert {id(connection.dbapi_connection) for connection in again} == opened
-    for connection in again:
-        connection.close()
+
+def test_a_burst_beyond_the_pool_opens_no_more_connections_and_keeps_those_it_opened(
+        service_engine):
+    """Five requests at once on a pool of 3: three connections are opened, the other two
+    requests wait for one, and all three are still open afterwards (a pool with overflow
+    opened five and closed two)."""
+    service_engine.dispose()  # a fresh pool: start-up's connection is not counted
+    opened: list[int] = []
+    sa.event.listen(service_engine, "connect", lambda dbapi, record: opened.append(id(dbapi)))
+    all_in = threading.Barrier(3)
+
+    def request() -> None:
+        with service_engine.connect() as connection:
+            connection.exec_driver_sql("SELECT 1")
+            with contextlib.suppress(threading.BrokenBarrierError):
+                all_in.wait(timeout=1)  # the first three hold theirs at once
+
+    burst = [threading.Thread(target=request) for _ in range(5)]
+    for thread in burst:
+        thread.start()
+    for thread in burst:
+        thread.join(30)
+
+    assert len(opened) == 3
+    assert service_engine.pool.checkedin() == 3  # none closed on its return
+    with service_engine.connect() as connection:
+        assert id(connection.connection.dbapi_connection) in opened
 
 
 def test_a_checkout_beyond_the_pool_waits_for_a_returned_connection(pool):
