@@ -771,7 +771,7 @@ def make_decision(uow: SqlUnitOfWork, *, snapshot: FeatureSnapshot, scorer: Scor
     response = dumps({"decision_id": decision_id})
     # The view is what a replay rebuilds from the stored row, so both answers are equal.
     view = _view(SimpleNamespace(**values), reasons=scored.reasons,
-                 rules=tuple(decision.reasons))
+                 rules=decision.reasons)
 
     def write(uow: SqlUnitOfWork) -> DecisionView:
         # The hot path: core statements on the unit of work's connection (the ORM's
